@@ -1,0 +1,244 @@
+"""The contract every source adapter fulfils, and helpers they share.
+
+A *source* is a public collection of human judgments in its own format. Its adapter turns the
+source's files into rows of one standardized task type (``pairwise``, ``pointwise`` or
+``classification``; fields in ``dataset_specs/``). A source that holds several criteria or
+subsets yields several datasets, one per criterion or subset, as FLAMe does.
+
+Adapters return a :class:`pandas.DataFrame` with the standardized columns below; the
+registry then casts it to the spec's Arrow schema, validates it with Great Expectations,
+orders it canonically and stores it. Adapters raise :class:`registry.errors.InvalidInput`
+naming file, row and field for anything they cannot read.
+
+Standardized columns (``None`` where a field does not apply):
+
+* all task types: ``example_id`` (str, stable across versions: the source's id, else
+  :func:`content_id`), ``instruction`` (str), ``category`` (str | None), ``num_annotators``
+  (int | None), ``metadata`` (str | None, a JSON object of source-specific extras);
+* ``pairwise``: ``response_a``, ``response_b`` (str), ``label`` ("A" | "B" | "tie"),
+  ``reference`` (str | None), ``annotator_labels`` (list[str] | None);
+* ``pointwise``: ``response`` (str), ``score`` (float), ``criterion`` (str), ``scale_min``,
+  ``scale_max`` (float), ``reference`` (str | None), ``system_id`` (str | None),
+  ``annotator_scores`` (list[float] | None);
+* ``classification``: ``response`` (str), ``label`` (str, one of the dataset's ``labels``),
+  ``annotator_labels`` (list[str] | None).
+
+Aggregation of several annotators (stated once, used by every adapter):
+:func:`majority_label` (strict plurality, otherwise ``tie`` for pairwise or the first label in
+the dataset's label order for classification) and the mean for scores.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import pandas as pd
+import xxhash
+
+from registry.errors import InvalidInput
+
+TaskType = Literal["pairwise", "pointwise", "classification"]
+TASK_TYPES: tuple[TaskType, ...] = ("pairwise", "pointwise", "classification")
+PAIRWISE_LABELS: tuple[str, ...] = ("A", "B", "tie")
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What a source is and where it publicly comes from (shown by ``autorater sources list``)."""
+
+    name: str
+    """Adapter name used on the command line, e.g. ``llmbar``."""
+    title: str
+    """Human title, e.g. ``LLMBar``."""
+    origin: str
+    """Public URL the files can be fetched from."""
+    license: str
+    """SPDX id or short licence name of the source data."""
+    citation: str
+    """Short citation (authors, title, venue, year)."""
+    task_types: tuple[TaskType, ...]
+    """Task types this adapter produces."""
+    description: str = ""
+    """One sentence on what the judgments are."""
+
+
+@dataclass(frozen=True)
+class DatasetDef:
+    """One dataset an adapter produces from one file (or folder) of the source."""
+
+    name: str
+    """Registry dataset name, lowercase with dashes, e.g. ``llmbar-adversarial-neighbor``."""
+    task_type: TaskType
+    path: str
+    """Path of the input file or folder, relative to the data root in the catalog."""
+    description: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """Keyword options passed to :meth:`SourceAdapter.read` (e.g. ``criterion``)."""
+    labels: tuple[str, ...] | None = None
+    """Allowed labels for classification datasets (pairwise always uses A/B/tie)."""
+    scale: tuple[float, float] | None = None
+    """(min, max) score scale for pointwise datasets."""
+
+
+class SourceAdapter(ABC):
+    """Turns one public source's files into standardized rows."""
+
+    info: ClassVar[SourceInfo]
+
+    @abstractmethod
+    def catalog(self) -> list[DatasetDef]:
+        """Every dataset this source yields from its standard layout (paths relative to the
+        data root, as in ``../shared/data``)."""
+
+    @abstractmethod
+    def read(self, path: Path, **options: Any) -> pd.DataFrame:
+        """Read one dataset from ``path`` into standardized columns (see module docstring)."""
+
+    def dataset_def(self, name: str) -> DatasetDef | None:
+        """The catalog entry called ``name``, if any."""
+        return next((d for d in self.catalog() if d.name == name), None)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def content_id(*parts: object, prefix: str = "h") -> str:
+    """A stable example id from content, for sources without ids: ``h-<16 hex>``."""
+    h = xxhash.xxh3_64()
+    for part in parts:
+        h.update(str(part).encode("utf-8"))
+        h.update(b"\x1f")
+    return f"{prefix}-{h.hexdigest()}"
+
+
+def stable_ids(keys: Sequence[object], prefix: str = "h") -> list[str]:
+    """Content ids for sources without ids: hash of each row's *key* content (e.g. the prompt,
+    so that editing a response or label keeps the id and shows as "changed" in a diff);
+    repeated keys get ``-2``, ``-3``... in file order."""
+    seen: Counter[str] = Counter()
+    out = []
+    for key in keys:
+        base = content_id(key, prefix=prefix)
+        seen[base] += 1
+        out.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
+    return out
+
+
+def read_text(path: Path) -> str:
+    """Read a UTF-8 text file (``.gz`` transparently) or raise a clear encoding error."""
+    path = Path(path)
+    if not path.exists():
+        raise InvalidInput("file does not exist", file=path, hint="check --path or --data")
+    try:
+        raw = gzip.open(path, "rb").read() if path.suffix == ".gz" else path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read file: {exc}", file=path) from exc
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InvalidInput(
+            f"not valid UTF-8 (byte {exc.start}, line {line}: {exc.reason})",
+            file=path,
+            row=line,
+            hint="re-encode the file as UTF-8",
+        ) from exc
+
+
+def read_json(path: Path) -> Any:
+    """Parse a JSON file; a syntax error names the line and column."""
+    text = read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+                           file=path, row=exc.lineno) from exc
+
+
+def read_jsonl(path: Path) -> list[Any]:
+    """Parse a JSON-lines file (also when it is named ``.json``); errors name the line."""
+    rows = []
+    for lineno, line in enumerate(read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"malformed JSON line: {exc.msg} (column {exc.colno})",
+                               file=path, row=lineno) from exc
+    return rows
+
+
+def read_json_or_jsonl(path: Path) -> Any:
+    """Parse a file that is either one JSON document or JSON lines, whatever its suffix."""
+    text = read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return read_jsonl(path)
+
+
+def require(record: Mapping[str, Any], key: str, *, file: Path, row: int | str) -> Any:
+    """``record[key]``, or an error naming file, row and the missing field."""
+    try:
+        return record[key]
+    except (KeyError, TypeError, IndexError):
+        raise InvalidInput("missing field", file=file, row=row, field=key) from None
+
+
+def majority_label(labels: Sequence[str], *, tie_label: str | None = "tie",
+                   order: Sequence[str] = ()) -> str:
+    """The most frequent label. Without a strict plurality, ``tie_label`` (pairwise), else the
+    first tied label in ``order`` (classification)."""
+    counts = Counter(labels)
+    if not counts:
+        raise ValueError("no labels")
+    (top, n), *rest = counts.most_common()
+    if rest and rest[0][1] == n:
+        if tie_label is not None:
+            return tie_label
+        tied = {lab for lab, c in counts.items() if c == n}
+        return next((lab for lab in order if lab in tied), sorted(tied)[0])
+    return top
+
+
+def to_json(extra: Mapping[str, Any] | None) -> str | None:
+    """Serialize source-specific extras for the ``metadata`` column (sorted keys)."""
+    if not extra:
+        return None
+    return json.dumps(extra, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def frame(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
+    """Build a DataFrame with exactly ``columns`` (missing ones become ``None``)."""
+    df = pd.DataFrame.from_records(list(rows))
+    for col in columns:
+        if col not in df.columns:
+            df[col] = None
+    return df[list(columns)]
+
+
+COMMON_COLUMNS = ("example_id", "instruction", "category", "num_annotators", "metadata")
+COLUMNS: dict[TaskType, tuple[str, ...]] = {
+    "pairwise": COMMON_COLUMNS + ("response_a", "response_b", "label", "reference", "annotator_labels"),
+    "pointwise": COMMON_COLUMNS + ("response", "score", "criterion", "scale_min", "scale_max",
+                                   "reference", "system_id", "annotator_scores"),
+    "classification": COMMON_COLUMNS + ("response", "label", "annotator_labels"),
+}
+
+
+def iter_records(data: Any, *, file: Path) -> Iterator[tuple[int | str, Mapping[str, Any]]]:
+    """(row key, record) pairs from a list of records or a dict keyed by id."""
+    if isinstance(data, list):
+        yield from enumerate(data)
+    elif isinstance(data, dict):
+        yield from data.items()
+    else:
+        raise InvalidInput(f"expected a list or an object of records, got {type(data).__name__}", file=file)
