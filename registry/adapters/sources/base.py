@@ -37,16 +37,15 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import pandas as pd
 import xxhash
 
+from registry.domain.types import PAIRWISE_LABELS, TASK_TYPES, TaskType  # noqa: F401 (re-exported)
 from registry.errors import InvalidInput
 
-TaskType = Literal["pairwise", "pointwise", "classification"]
-TASK_TYPES: tuple[TaskType, ...] = ("pairwise", "pointwise", "classification")
-PAIRWISE_LABELS: tuple[str, ...] = ("A", "B", "tie")
+
 
 
 @dataclass(frozen=True)

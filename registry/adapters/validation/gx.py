@@ -1,0 +1,279 @@
+"""Validation of standardized rows: cast to the spec's Arrow schema, then a Great Expectations
+suite compiled from the spec.
+
+Cross-field rules that GX has no expectation for (list items, list lengths) are turned into
+derived columns (``__annotator_count`` ...) computed with Arrow, which GX then checks with its
+ordinary expectations, so every rule appears in the same report.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from registry.adapters.validation.spec import DatasetSpec, FieldSpec
+from registry.errors import InvalidInput, ValidationFailed
+
+ROW = "_row"
+"""1-based position of a row in the adapter's output, carried through validation for messages."""
+FAILING_ROWS_KEPT = 5
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Dataset-specific values a spec leaves open."""
+
+    labels: tuple[str, ...] | None = None
+    max_text_chars: int = 200_000
+
+
+# ------------------------------------------------------------------------------- casting
+
+
+def _first_bad_value(values: pd.Series, typ: pa.DataType) -> tuple[int, Any, str]:
+    for pos, value in enumerate(values):
+        try:
+            pa.array([value], type=typ, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
+            return pos, value, str(exc).splitlines()[0]
+    return -1, None, ""
+
+
+def _is_text_type(values: pd.Series) -> bool:
+    return values.dtype == object or pd.api.types.is_string_dtype(values.dtype)
+
+
+def to_arrow(df: pd.DataFrame, spec: DatasetSpec, *, file: str | None = None) -> pa.Table:
+    """Cast standardized rows to ``spec``'s Arrow schema; errors name file, row and field.
+
+    Optional text fields holding an empty string become null (an absent reference is null).
+    """
+    missing = [f.name for f in spec.fields if f.required and f.name not in df.columns]
+    if missing:
+        raise InvalidInput(f"missing required column(s) {', '.join(missing)} for a {spec.name} dataset",
+                           file=file, field=missing[0])
+    arrays = []
+    for f in spec.fields:
+        if f.name not in df.columns:
+            arrays.append(pa.nulls(len(df), type=f.arrow_type))
+            continue
+        values = df[f.name]
+        if f.type == "string" and not _is_text_type(values):
+            if values.isna().all():
+                values = values.astype(object)
+            else:
+                # ids and labels given as numbers are kept as their text
+                values = values.map(lambda v: v if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+        try:
+            arr = pa.array(values, type=f.arrow_type, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+            pos, value, why = _first_bad_value(values, f.arrow_type)
+            raise InvalidInput(f"value {str(value)[:80]!r} is not a valid {f.type} ({why})",
+                               file=file, row=pos + 1, field=f.name) from None
+        if f.text and not f.required:
+            arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+        arrays.append(arr)
+    return pa.Table.from_arrays(arrays, schema=spec.arrow_schema())
+
+
+# ------------------------------------------------------------------------------ the suite
+
+
+def _derived(table: pa.Table, spec: DatasetSpec, rules: Rules) -> dict[str, pa.Array]:
+    """Arrow-computed columns for rules GX cannot express on list columns."""
+    out: dict[str, pa.Array] = {}
+    for f in spec.fields:
+        if not f.type.startswith("list<"):
+            continue
+        col = table.column(f.name).combine_chunks()
+        out[f"__{f.name}_count"] = pc.list_value_length(col)
+        allowed = rules.labels if f.allowed_items == "dataset" else f.allowed_items
+        flat = pc.list_flatten(col)
+        parents = pc.list_parent_indices(col)
+        if allowed is not None:
+            bad = pc.invert(pc.is_in(flat, value_set=pa.array(list(allowed))))
+        elif f.type == "list<float64>":
+            bad = pc.invert(pc.is_finite(flat))
+        else:
+            continue
+        bad_rows = np.zeros(len(col), dtype=bool)
+        bad_rows[np.asarray(parents)[np.asarray(bad.fill_null(True))]] = True
+        out[f"__{f.name}_items_ok"] = pa.array(~bad_rows)
+        if "score_in_scale" in spec.checks and f.type == "list<float64>":
+            # every annotator score must lie in the scale, too
+            lo = pc.take(table.column("scale_min").combine_chunks(), parents)
+            hi = pc.take(table.column("scale_max").combine_chunks(), parents)
+            outside = pc.or_(pc.less(flat, lo), pc.greater(flat, hi)).fill_null(False)
+            rows = np.zeros(len(col), dtype=bool)
+            rows[np.asarray(parents)[np.asarray(outside)]] = True
+            out[f"__{f.name}_in_scale"] = pa.array(~rows)
+    return out
+
+
+def _field_expectations(f: FieldSpec, rules: Rules) -> list[Any]:
+    import great_expectations.expectations as gxe
+
+    exps: list[Any] = []
+    if f.required:
+        exps.append(gxe.ExpectColumnValuesToNotBeNull(column=f.name))
+    if f.unique:
+        exps.append(gxe.ExpectColumnValuesToBeUnique(column=f.name))
+    if f.text:
+        exps.append(gxe.ExpectColumnValuesToNotMatchRegex(column=f.name, regex=r"^\s*$"))
+    max_len = f.max_length or (rules.max_text_chars if f.text else None)
+    if max_len is not None:
+        exps.append(gxe.ExpectColumnValueLengthsToBeBetween(column=f.name, min_value=1 if f.required else 0,
+                                                            max_value=max_len))
+    allowed = rules.labels if f.allowed == "dataset" else f.allowed
+    if allowed is not None:
+        exps.append(gxe.ExpectColumnValuesToBeInSet(column=f.name, value_set=list(allowed)))
+    if f.min is not None or f.max is not None:
+        exps.append(gxe.ExpectColumnValuesToBeBetween(column=f.name, min_value=f.min, max_value=f.max))
+    return exps
+
+
+def _suite_expectations(spec: DatasetSpec, rules: Rules, derived: tuple[str, ...]) -> list[Any]:
+    import great_expectations.expectations as gxe
+
+    exps: list[Any] = [gxe.ExpectTableRowCountToBeBetween(min_value=1)]
+    for f in spec.fields:
+        exps.extend(_field_expectations(f, rules))
+    for name in derived:
+        if name.endswith("_items_ok") or name.endswith("_in_scale"):
+            exps.append(gxe.ExpectColumnValuesToBeInSet(column=name, value_set=[True]))
+    if "annotator_count" in spec.checks:
+        for f in spec.fields:
+            if f.type.startswith("list<") and "num_annotators" in spec.columns:
+                exps.append(gxe.ExpectColumnPairValuesToBeEqual(
+                    column_A="num_annotators", column_B=f"__{f.name}_count", ignore_row_if="either_value_is_missing"))
+    if "score_in_scale" in spec.checks:
+        exps.append(gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="score", column_B="scale_min", or_equal=True))
+        exps.append(gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="scale_max", column_B="score", or_equal=True))
+        exps.append(gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="scale_max", column_B="scale_min"))
+    return exps
+
+
+@cache
+def _context():
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    ctx = gx.get_context(mode="ephemeral")
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    asset = ctx.data_sources.add_pandas("rows").add_dataframe_asset("standardized")
+    return ctx, asset.add_batch_definition_whole_dataframe("whole")
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, str) and len(v) > 200:
+        return v[:200] + "…"
+    return v
+
+
+@cache
+def _validation_definition(spec: DatasetSpec, rules: Rules, derived: tuple[str, ...]):
+    """The GX suite for (spec, dataset rules), registered once in the ephemeral context."""
+    import great_expectations as gx
+
+    ctx, batch_def = _context()
+    key = f"{spec.name}-v{spec.version}-{abs(hash((spec.sha256, rules, derived))):x}"
+    suite = ctx.suites.add(gx.ExpectationSuite(name=key, expectations=_suite_expectations(spec, rules, derived)))
+    return ctx.validation_definitions.add(gx.ValidationDefinition(name=key, data=batch_def, suite=suite))
+
+
+def run_suite(table: pa.Table, spec: DatasetSpec, rules: Rules) -> dict[str, Any]:
+    """Run the spec's GX suite on ``table``; return the report stored with the version."""
+    import great_expectations as gx
+
+    derived = _derived(table, spec, rules)
+    df = table.to_pandas(types_mapper=None)
+    df.insert(0, ROW, np.arange(1, len(df) + 1))
+    for name, arr in derived.items():
+        df[name] = arr.to_numpy(zero_copy_only=False)
+    validation = _validation_definition(spec, rules, tuple(derived))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = validation.run(batch_parameters={"dataframe": df}, result_format={
+            "result_format": "SUMMARY", "unexpected_index_column_names": [ROW, "example_id"],
+            "partial_unexpected_count": FAILING_ROWS_KEPT})
+    checks = []
+    for r in result.results:
+        kwargs = {k: v for k, v in r.expectation_config.kwargs.items()
+                  if k in ("column", "column_A", "column_B", "value_set", "min_value", "max_value", "regex")}
+        checks.append({
+            "expectation": r.expectation_config.type,
+            **_jsonable(kwargs),
+            "success": bool(r.success),
+            "unexpected_count": int(r.result.get("unexpected_count") or 0),
+            "failing_rows": _jsonable(r.result.get("partial_unexpected_index_list") or [])[:FAILING_ROWS_KEPT],
+            **({"observed_value": _jsonable(r.result["observed_value"])} if "observed_value" in r.result else {}),
+        })
+    return {
+        "success": bool(result.success),
+        "spec": spec.ref,
+        "spec_sha256": spec.sha256,
+        "engine": f"great_expectations {gx.__version__}",
+        "row_count": table.num_rows,
+        "expectations": checks,
+        "failed": sum(1 for c in checks if not c["success"]),
+    }
+
+
+def _describe(check: dict[str, Any]) -> tuple[str, int | None, str | None]:
+    column = check.get("column") or check.get("column_A")
+    field = column.strip("_").removesuffix("_items_ok").removesuffix("_in_scale") if column else None
+    if check.get("column_B", "").startswith("__"):
+        field = check["column_B"].strip("_").removesuffix("_count")
+    rows = check["failing_rows"]
+    first = rows[0] if rows else {}
+    row = first.get(ROW)
+    kind = check["expectation"].removeprefix("expect_")
+    what = {
+        "column_values_to_not_be_null": "is empty (null)",
+        "column_values_to_be_unique": f"duplicate example id {first.get('example_id')!r}",
+        "column_values_to_not_match_regex": "is blank text",
+        "column_value_lengths_to_be_between": f"length outside {check.get('min_value')}..{check.get('max_value')} characters",
+        "column_values_to_be_in_set": (f"value {first.get(column)!r} is not one of {check.get('value_set')}"
+                                       if not column.startswith("__") else "has items outside the allowed set or scale"),
+        "column_values_to_be_between": f"value {first.get(column)!r} outside {check.get('min_value')}..{check.get('max_value')}",
+        "column_pair_values_a_to_be_greater_than_b": (
+            f"{check.get('column_A')}={first.get(check.get('column_A'))!r} must be ≥ "
+            f"{check.get('column_B')}={first.get(check.get('column_B'))!r} (score outside the scale)"),
+        "column_pair_values_to_be_equal": "num_annotators does not match the number of annotator values",
+        "table_row_count_to_be_between": "the dataset has no rows",
+    }.get(kind, kind)
+    n = check["unexpected_count"]
+    if first.get("example_id") is not None and "duplicate" not in what:
+        what += f" (example_id {first['example_id']!r})"
+    if n > 1:
+        what += f"; {n} rows fail this check"
+    return what, row, field
+
+
+def validate(df: pd.DataFrame, spec: DatasetSpec, rules: Rules, *, file: str | None = None) -> tuple[pa.Table, dict[str, Any]]:
+    """Cast and validate standardized rows. Returns the Arrow table and the GX report, or raises
+    :class:`ValidationFailed` (carrying the report) naming the first failing file, row and field."""
+    table = to_arrow(df, spec, file=file)
+    report = run_suite(table, spec, rules)
+    if not report["success"]:
+        failed = [c for c in report["expectations"] if not c["success"]]
+        what, row, field = _describe(failed[0])
+        more = f"; {len(failed)} of {len(report['expectations'])} expectations failed" if len(failed) > 1 else ""
+        raise ValidationFailed(f"{what}{more}", report=report, file=file, row=row, field=field,
+                               hint=f"fix the source rows; spec {spec.ref} in dataset_specs/")
+    return table, report

@@ -1,0 +1,73 @@
+"""Per-version statistics: rows, label or score distribution, text length quantiles, and
+inter-annotator agreement where rows carry several annotators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from registry.domain.agreement import (
+    krippendorff_alpha_interval,
+    krippendorff_alpha_nominal,
+    mean_pairwise_agreement,
+)
+
+TEXT_FIELDS = ("instruction", "response", "response_a", "response_b", "reference")
+QUANTILES = (0.0, 0.25, 0.5, 0.75, 0.95, 1.0)
+
+
+def _round(x: float | None, nd: int = 4) -> float | None:
+    return None if x is None or not np.isfinite(x) else round(float(x), nd)
+
+
+def _value_counts(col: pa.ChunkedArray) -> dict[str, int]:
+    vc = pc.value_counts(col.combine_chunks()).to_pylist()
+    return {str(d["values"]): int(d["counts"]) for d in sorted(vc, key=lambda d: str(d["values"]))}
+
+
+def compute_statistics(table: pa.Table, task_type: str) -> dict[str, Any]:
+    """Statistics stored with a dataset version (plain JSON types only)."""
+    stats: dict[str, Any] = {"rows": table.num_rows}
+    names = set(table.column_names)
+    if "label" in names:
+        stats["label_distribution"] = _value_counts(table.column("label"))
+    if "score" in names:
+        s = table.column("score").to_numpy()
+        stats["score"] = {"mean": _round(s.mean()), "std": _round(s.std()), "min": _round(s.min()),
+                          "max": _round(s.max()),
+                          "quantiles": {str(q): _round(v) for q, v in zip(QUANTILES, np.quantile(s, QUANTILES))}}
+        stats["scale"] = [_round(pc.min(table.column("scale_min")).as_py()), _round(pc.max(table.column("scale_max")).as_py())]
+    if "category" in names and table.column("category").null_count < table.num_rows:
+        stats["categories"] = _value_counts(table.column("category"))
+    if "system_id" in names and table.column("system_id").null_count < table.num_rows:
+        stats["systems"] = len(pc.unique(table.column("system_id").combine_chunks()))
+    lengths = {}
+    for name in TEXT_FIELDS:
+        if name in names:
+            col = table.column(name)
+            if col.null_count == table.num_rows:
+                continue
+            lens = pc.utf8_length(col.combine_chunks()).drop_null().to_numpy()
+            lengths[name] = {str(q): int(v) for q, v in zip(QUANTILES, np.quantile(lens, QUANTILES))}
+    stats["text_length_chars"] = lengths
+    stats["inter_annotator"] = _annotator_agreement(table, task_type)
+    return stats
+
+
+def _annotator_agreement(table: pa.Table, task_type: str) -> dict[str, Any] | None:
+    name = "annotator_scores" if task_type == "pointwise" else "annotator_labels"
+    if name not in table.column_names:
+        return None
+    units = [u for u in table.column(name).to_pylist() if u and len(u) >= 2]
+    if not units:
+        return None
+    out: dict[str, Any] = {"units": len(units), "annotators_per_unit": _round(float(np.mean([len(u) for u in units])), 2)}
+    if task_type == "pointwise":
+        out["krippendorff_alpha_interval"] = _round(krippendorff_alpha_interval(units))
+    else:
+        out["krippendorff_alpha_nominal"] = _round(krippendorff_alpha_nominal(units))
+        out["pairwise_percent_agreement"] = _round(mean_pairwise_agreement(units))
+    return out

@@ -1,0 +1,1 @@
+"""Use cases of the registry; entry points (CLI, web, flows) call only these."""

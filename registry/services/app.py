@@ -1,0 +1,46 @@
+"""The :class:`Registry` handle that services take: settings, SQL store and artifact store."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from registry.adapters.artifacts import ArtifactStore
+from registry.adapters.store import db
+from registry.adapters.store.sqlalchemy_store import SqlAlchemyStore
+from registry.config import Settings
+
+
+@dataclass
+class Registry:
+    """One registry instance (database + store) opened with resolved settings."""
+
+    settings: Settings
+    store: SqlAlchemyStore
+    artifacts: ArtifactStore
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, *, check: bool = True) -> Registry:
+        """Open an initialised registry; refuses an out-of-date schema (see ``autorater init``)."""
+        settings = settings or Settings.from_env()
+        os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+        return cls(settings=settings, store=SqlAlchemyStore(settings.db_url, check=check),
+                   artifacts=ArtifactStore(settings.store, settings.dvc_remote))
+
+    def close(self) -> None:
+        self.artifacts.close()
+        self.store.engine.dispose()
+
+
+def init_registry(settings: Settings | None = None) -> Registry:
+    """Create or upgrade the database schema (Alembic) and the DVC-tracked store; idempotent."""
+    settings = settings or Settings.from_env()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    engine = db.create_engine_for(settings.db_url)
+    try:
+        db.upgrade(engine)
+    finally:
+        engine.dispose()
+    reg = Registry.open(settings)
+    reg.artifacts.init()
+    return reg

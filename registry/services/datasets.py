@@ -1,0 +1,242 @@
+"""Dataset use cases: register a version (one source file → validated, content-addressed,
+DVC-tracked, SQL-registered), register the whole catalog, list, show, diff, load, export."""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from registry import __version__
+from registry.adapters.sources import SOURCES, DatasetDef, get_adapter
+from registry.adapters.validation.gx import Rules, validate
+from registry.adapters.validation.spec import load_spec
+from registry.domain.entities import DatasetVersion, Source
+from registry.domain.statistics import compute_statistics
+from registry.domain.types import TASK_TYPES
+from registry.domain.versioning import RowDiff, canonical_order, content_hash, diff_rows, row_hashes
+from registry.errors import InvalidInput, RegistryError
+from registry.services.app import Registry
+
+
+@dataclass(frozen=True)
+class Registration:
+    """Outcome of one registration: the version, and whether it is new."""
+
+    version: DatasetVersion
+    created: bool
+    diff: dict[str, int] | None = None
+
+
+@dataclass
+class CatalogResult:
+    """Outcome of ``register-all``."""
+
+    registered: list[Registration] = field(default_factory=list)
+    unchanged: list[Registration] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    """(dataset, reason) for catalog entries whose files are not present."""
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    """(dataset, error message) for entries that could not be registered."""
+
+
+def _provenance(adapter: str, path: Path, options: Mapping[str, Any]) -> dict[str, Any]:
+    import great_expectations
+    import pyarrow
+
+    stat = path.stat() if path.exists() else None
+    return {
+        "adapter": adapter, "path": str(path), "options": {k: v for k, v in options.items()},
+        "input_bytes": stat.st_size if stat and path.is_file() else None,
+        "code_version": __version__, "python": platform.python_version(),
+        "libraries": {"pyarrow": pyarrow.__version__, "pandas": pd.__version__,
+                      "great_expectations": great_expectations.__version__},
+    }
+
+
+def _rows_of(reg: Registry, version_relpath: str) -> pa.Table:
+    return reg.artifacts.read_parquet(version_relpath)
+
+
+def register_dataset_version(
+    reg: Registry,
+    *,
+    name: str,
+    source: str,
+    path: Path,
+    options: Mapping[str, Any] | None = None,
+    task_type: str | None = None,
+    labels: tuple[str, ...] | None = None,
+    description: str | None = None,
+) -> Registration:
+    """Read ``path`` with adapter ``source``, validate it against its task type's spec, and
+    register it as a new version of dataset ``name`` — or return the existing version when the
+    same content is already registered. On any error nothing is left behind (no SQL rows, no
+    files)."""
+    path = Path(path)
+    adapter = get_adapter(source)
+    ddef: DatasetDef | None = adapter.dataset_def(name)
+    opts = dict(ddef.options if ddef else {}) | dict(options or {})
+    task_type = task_type or (ddef.task_type if ddef else opts.get("task_type"))
+    if task_type not in TASK_TYPES:
+        raise InvalidInput(f"unknown or missing task type {task_type!r}; one of {list(TASK_TYPES)}",
+                           field="task_type", hint="pass --task-type")
+    if source == "generic":
+        opts["task_type"] = task_type
+    labels = labels or (ddef.labels if ddef else None) or (tuple(opts["labels"]) if opts.get("labels") else None)
+    df = adapter.read(path, **opts)
+    if task_type == "classification" and labels is None:
+        labels = tuple(sorted(str(v) for v in pd.unique(df["label"].dropna())))
+    spec = load_spec(reg.settings.specs_dir, task_type)
+    table, report = validate(df, spec, Rules(labels=labels, max_text_chars=reg.settings.max_text_chars),
+                             file=str(path))
+    table = canonical_order(table)
+    hashes = row_hashes(table)
+    digest = content_hash(spec.ref, table, hashes)
+
+    store = reg.store
+    with store.session() as s:
+        ds_row = store.get_or_create_dataset(
+            s, name=name, task_type=task_type, source=None,
+            description=description or (ddef.description if ddef else ""))
+        existing = store.find_version_by_hash(s, ds_row, digest)
+        if existing is not None:
+            return Registration(version=existing.to_entity(), created=False)
+        parent = store.latest_version_row(s, ds_row)
+        parent_uri = parent.storage_uri if parent else None
+        s.rollback()
+
+    diff = None
+    if parent_uri:
+        old = _rows_of(reg, parent_uri)
+        d = diff_rows(old.column("example_id"), row_hashes(old), table.column("example_id"), hashes)
+        diff = d.summary()
+    stats = compute_statistics(table, task_type)
+    relpath = reg.artifacts.relpath_for("datasets", digest, ".parquet")
+    tmp = reg.artifacts.write_parquet_tmp(table)
+    try:
+        with reg.artifacts.placing(tmp, relpath), store.session() as s:
+            src_row = store.upsert_source(s, _source_entity(adapter)) if source != "generic" else None
+            ds_row = store.get_or_create_dataset(
+                s, name=name, task_type=task_type, source=src_row,
+                description=description or (ddef.description if ddef else ""))
+            if ds_row.source is None and src_row is not None:
+                ds_row.source = src_row
+            parent = store.latest_version_row(s, ds_row)
+            row = store.add_version(
+                s, ds_row, parent=parent, content_hash=digest, row_count=table.num_rows,
+                spec_name=spec.name, spec_version=spec.version, spec_sha256=spec.sha256,
+                storage_uri=relpath, labels=list(labels) if labels else None, statistics=stats,
+                validation_report=report, diff_from_parent=diff,
+                provenance=_provenance(source, path, opts))
+            entity = row.to_entity()
+    finally:
+        tmp.unlink(missing_ok=True)
+    return Registration(version=entity, created=True, diff=diff)
+
+
+def _source_entity(adapter) -> Source:
+    i = adapter.info
+    return Source(name=i.name, title=i.title, origin=i.origin, license=i.license, citation=i.citation)
+
+
+def catalog_entries() -> list[tuple[str, DatasetDef]]:
+    """(adapter name, dataset definition) for every dataset of every catalog source."""
+    entries = []
+    for name in SOURCES.names():
+        if name == "generic":
+            continue
+        entries.extend((name, d) for d in get_adapter(name).catalog())
+    return entries
+
+
+def register_all(reg: Registry, data_root: Path, *,
+                 on_progress: Callable[[str, str], None] | None = None,
+                 only: set[str] | None = None) -> CatalogResult:
+    """Register every catalog dataset whose files exist under ``data_root``; each dataset is
+    registered independently (a failure is reported and does not stop the others)."""
+    data_root = Path(data_root)
+    if not data_root.is_dir():
+        raise InvalidInput("data folder does not exist", file=data_root, hint="pass --data DIR or set AUTORATER_DATA")
+    result = CatalogResult()
+    for adapter_name, d in catalog_entries():
+        if only and d.name not in only and adapter_name not in only:
+            continue
+        path = data_root / d.path
+        if not path.exists():
+            result.skipped.append((d.name, f"{d.path} not found"))
+            if on_progress:
+                on_progress(d.name, "skipped")
+            continue
+        try:
+            r = register_dataset_version(reg, name=d.name, source=adapter_name, path=path)
+        except RegistryError as exc:
+            result.failed.append((d.name, str(exc)))
+            if on_progress:
+                on_progress(d.name, "failed")
+            continue
+        (result.registered if r.created else result.unchanged).append(r)
+        if on_progress:
+            on_progress(d.name, "registered" if r.created else "unchanged")
+    return result
+
+
+def load_table(reg: Registry, ref: str) -> pa.Table:
+    """The exact registered rows of ``name[@version]`` as an Arrow table (canonical order)."""
+    return _rows_of(reg, reg.store.get_version(ref).storage_uri)
+
+
+def load_pandas(reg: Registry, ref: str) -> pd.DataFrame:
+    """The registered rows as a pandas DataFrame."""
+    return load_table(reg, ref).to_pandas()
+
+
+def load_hf_dataset(reg: Registry, ref: str):
+    """The registered rows as a Hugging Face ``datasets.Dataset`` (same Arrow data)."""
+    import datasets
+
+    return datasets.Dataset(load_table(reg, ref))
+
+
+def diff_versions(reg: Registry, ref_a: str, ref_b: str) -> RowDiff:
+    """Row-level diff (added / removed / changed example ids) from ``ref_a`` to ``ref_b``."""
+    a, b = load_table(reg, ref_a), load_table(reg, ref_b)
+    if a.schema.remove_metadata() != b.schema.remove_metadata():
+        raise InvalidInput(f"{ref_a} and {ref_b} have different task types; they cannot be diffed")
+    return diff_rows(a.column("example_id"), row_hashes(a), b.column("example_id"), row_hashes(b))
+
+
+EXPORT_FORMATS = ("parquet", "jsonl", "csv")
+
+
+def export_version(reg: Registry, ref: str, out: Path, fmt: str | None = None) -> Path:
+    """Write the registered rows of ``ref`` to ``out`` as Parquet, JSON lines or CSV."""
+    out = Path(out)
+    fmt = fmt or {".parquet": "parquet", ".jsonl": "jsonl", ".csv": "csv"}.get(out.suffix)
+    if fmt not in EXPORT_FORMATS:
+        raise InvalidInput(f"unknown export format {fmt!r}; one of {list(EXPORT_FORMATS)}", field="format")
+    table = load_table(reg, ref)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, out)
+    elif fmt == "jsonl":
+        table.to_pandas().to_json(out, orient="records", lines=True, force_ascii=False)
+    else:
+        df = table.to_pandas()
+        for col in ("annotator_labels", "annotator_scores"):
+            if col in df:
+                df[col] = df[col].map(lambda v: None if v is None else list(v))
+        df.to_csv(out, index=False)
+    return out
+
+
+def show_version(reg: Registry, ref: str) -> DatasetVersion:
+    """Metadata, statistics and validation report of ``name[@version]``."""
+    return reg.store.get_version(ref)
