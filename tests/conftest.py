@@ -29,3 +29,84 @@ def data_root() -> Path:
     if root is None:
         pytest.fail("real data not found: set AUTORATER_DATA or put it at ../shared/data")
     return root
+
+
+# ----------------------------------------------------------------------------- databases
+PG_ENV = "AUTORATER_TEST_PG_URL"
+"""Admin URL of a PostgreSQL server for the database tests, e.g.
+``postgresql+psycopg://postgres@127.0.0.1:55432/postgres`` (.ci/run starts one and sets it)."""
+
+
+def _pg_admin_url() -> str | None:
+    url = os.environ.get(PG_ENV)
+    if not url and os.environ.get("AUTORATER_REQUIRE_PG"):
+        pytest.fail(f"{PG_ENV} is not set but AUTORATER_REQUIRE_PG is: the PostgreSQL tests must run")
+    return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path) -> str:
+    """A fresh, empty database: a SQLite file, or a new database on the PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'registry.db'}"
+        return
+    admin = _pg_admin_url()
+    if not admin:
+        pytest.skip(f"{PG_ENV} not set (`make test` / .ci/run start PostgreSQL and set it)")
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(admin).set(database=name).render_as_string(hide_password=False)
+    yield url
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path, db_url):
+    """Settings of a throw-away registry (database from ``db_url``, store under tmp_path)."""
+    from registry.config import Settings
+
+    return Settings.from_env(home=str(tmp_path / "home"), db_url=db_url, store=str(tmp_path / "home" / "store"),
+                             dvc_remote=str(tmp_path / "remote"), data_root=str(_data_root() or tmp_path))
+
+
+@pytest.fixture
+def registry(settings):
+    """An initialised registry (migrated database + DVC store) on SQLite and on PostgreSQL."""
+    from registry.services.app import init_registry
+
+    reg = init_registry(settings)
+    yield reg
+    reg.close()
+
+
+@pytest.fixture
+def sqlite_registry(tmp_path):
+    """An initialised registry on a SQLite file only (for tests that need no PostgreSQL run)."""
+    from registry.config import Settings
+    from registry.services.app import init_registry
+
+    s = Settings.from_env(home=str(tmp_path / "home"), db_url=f"sqlite:///{tmp_path / 'home' / 'registry.db'}",
+                          store=str(tmp_path / "home" / "store"), dvc_remote=str(tmp_path / "remote"),
+                          data_root=str(_data_root() or tmp_path))
+    reg = init_registry(s)
+    yield reg
+    reg.close()
+
+
+def store_files(reg) -> list[str]:
+    """Every file in a registry's store outside DVC's own folder (for 'nothing left behind')."""
+    root = reg.artifacts.root
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")
+                  if p.is_file() and ".dvc" not in p.relative_to(root).parts[:1])
+
+
+def db_counts(reg) -> dict[str, int]:
+    return reg.store.counts()

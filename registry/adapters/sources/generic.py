@@ -1,0 +1,672 @@
+"""Generic column mapper: any table of judgments → one standardized task type.
+
+Reads JSON (a list of records, or an object keyed by id whose key becomes the example id
+unless ``example_id`` is mapped), JSON lines (also when named ``.json``), CSV, TSV (also
+``.gz``), Parquet, or a folder written by Hugging Face ``datasets``' ``save_to_disk``
+(:func:`detect_format` decides by suffix; a ``DatasetDict`` needs ``split`` unless it has one
+split). ``mapping`` names the source column of each standardized field (``{"instruction":
+"question", "label": "winner"}``); fields not mapped use a column of the same name. JSON,
+Parquet and ``datasets`` records may be reached with dotted paths (``"meta.id"``).
+
+Required fields: pairwise ``instruction, response_a, response_b, label``; pointwise
+``instruction, response, score`` and a scale (``scale=(min, max)`` or ``scale_min`` /
+``scale_max`` columns); classification ``instruction, response, label``. Without a ``label``
+(``score``) column the label is :func:`~registry.adapters.sources.base.majority_label` of the
+annotator labels (pairwise: no strict plurality → ``tie``; classification: the first tied
+label in the label order) and the score is the mean of the annotator scores.
+
+Values: a null/NaN (in CSV: an empty cell) in a required field is an error; an empty string
+in JSON is kept unless ``skip_empty=True`` drops rows whose required texts are blank (their
+count is in ``df.attrs["skipped_rows"]``). Labels pass through ``label_map`` (source value as
+text, ``1.0`` read as ``1``, booleans as ``true``/``false``; a value outside the map is an
+error); without a map, pairwise labels must be A/B/tie (any case). Classification labels
+are ``labels`` or else the sorted distinct labels (``df.attrs["labels"]``). Annotator columns
+hold lists (JSON/Parquet), JSON or Python list literals (CSV), or are mapped to several
+columns at once (``"annotator_labels": "annotator1,annotator2,annotator3"``); the label map
+applies to them too. ``example_id``: the mapped column as text (must be unique), else the
+JSON object key, else :func:`~registry.adapters.sources.base.stable_ids` over the instruction
+(plus the response for pointwise and classification). ``criterion`` (default ``overall``) and
+``category`` options override columns. Errors name file, row (1-based; ``line N`` for CSV/TSV
+and JSON lines) and field.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import difflib
+import io
+import json
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from registry.adapters.sources.base import (
+    COLUMNS,
+    PAIRWISE_LABELS,
+    TASK_TYPES,
+    DatasetDef,
+    SourceAdapter,
+    SourceInfo,
+    frame,
+    majority_label,
+    read_jsonl,
+    read_text,
+    stable_ids,
+    to_json,
+)
+from registry.errors import InvalidInput
+
+SUPPORTED_FORMATS: dict[str, str] = {
+    "json": ".json (list of records, object keyed by id, or JSON lines)",
+    "jsonl": ".jsonl / .ndjson",
+    "csv": ".csv",
+    "tsv": ".tsv / .tab",
+    "parquet": ".parquet / .pq",
+    "hf": "a datasets save_to_disk folder",
+}
+_SUFFIXES = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv",
+             ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet"}
+_HF_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
+_REQUIRED = {
+    "pairwise": ("instruction", "response_a", "response_b", "label"),
+    "pointwise": ("instruction", "response", "score"),
+    "classification": ("instruction", "response", "label"),
+}
+_TEXTS = ("instruction", "response", "response_a", "response_b", "reference", "category", "criterion",
+          "system_id")
+_ANNOTATORS = ("annotator_labels", "annotator_scores")
+
+
+def parse_pairs(items: Sequence[str], *, option: str) -> dict[str, str]:
+    """``["k=v", ...]`` → ``{k: v}``, split on the LAST ``=`` (so ``A=B=tie`` maps ``A=B``);
+    used for ``--map field=column`` and ``--label-map value=label``."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = str(item).rpartition("=")
+        if not sep or not key or not value:
+            raise InvalidInput(f"bad {option} item {item!r}: expected KEY=VALUE",
+                               hint=f"e.g. {option} instruction=question" if option == "--map"
+                               else f"e.g. {option} KEY=VALUE")
+        if key in out and out[key] != value:
+            raise InvalidInput(f"bad {option} item {item!r}: {key!r} is already mapped to {out[key]!r}")
+        out[key] = value
+    return out
+
+
+def detect_format(path: Path | str) -> str:
+    """The input format of ``path``: one of :data:`SUPPORTED_FORMATS` (``.gz`` is looked through)."""
+    path = Path(path)
+    if path.is_dir():
+        if any((path / m).exists() for m in _HF_MARKERS):
+            return "hf"
+        raise InvalidInput("folder is not a Hugging Face datasets save_to_disk folder (no dataset_info.json, "
+                           "state.json or dataset_dict.json)", file=path)
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes[-1:] == [".gz"]:
+        suffixes = suffixes[:-1]
+    fmt = _SUFFIXES.get(suffixes[-1] if suffixes else "")
+    if fmt is None or (fmt in ("parquet", "hf") and path.suffix.lower() == ".gz"):
+        supported = "; ".join(f"{k}: {v}" for k, v in SUPPORTED_FORMATS.items())
+        raise InvalidInput(f"unknown file format {path.suffix or '(no extension)'!r}", file=path,
+                           hint=f"supported formats: {supported}")
+    return fmt
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+@dataclass
+class _Table:
+    """A loaded source table: columns as an object DataFrame, plus how to name a row."""
+
+    file: Path
+    df: pd.DataFrame
+    records: list[Mapping[str, Any]] | None = None
+    """Raw records (JSON, Parquet, datasets), for dotted paths."""
+    keys: list[str] | None = None
+    """Object keys of a JSON object keyed by id."""
+    lines: Callable[[], list[int] | None] | None = None
+    """Lazily computed line number of each row (CSV/TSV, JSON lines)."""
+    _line_cache: list[int] | None = None
+
+    def where(self, i: int) -> str | int:
+        """How a human names row ``i`` (0-based) in messages."""
+        if self.keys is not None:
+            return f"{i + 1} (key {self.keys[i]!r})"
+        if self.lines is not None:
+            if self._line_cache is None:
+                self._line_cache = self.lines() or []
+            if i < len(self._line_cache):
+                return f"{i + 1} (line {self._line_cache[i]})"
+        return i + 1
+
+    def available(self) -> list[str]:
+        names = [str(c) for c in self.df.columns]
+        for rec in (self.records or [])[:50]:
+            names += [p for p in _dotted_paths(rec) if p not in names]
+        return names
+
+    def column(self, name: str) -> pd.Series | None:
+        if name in self.df.columns:
+            return self.df[name]
+        if self.records is not None and "." in name:
+            values = [_get_path(rec, name.split(".")) for rec in self.records]
+            if any(v is not _ABSENT for v in values):
+                return pd.Series([None if v is _ABSENT else v for v in values], dtype=object)
+        return None
+
+
+_ABSENT = object()
+
+
+def _get_path(record: Any, parts: list[str]) -> Any:
+    for part in parts:
+        if not isinstance(record, Mapping) or part not in record:
+            return _ABSENT
+        record = record[part]
+    return record
+
+
+def _dotted_paths(record: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """``a.b`` paths to the leaves of nested objects in ``record`` (for "did you mean")."""
+    out = []
+    for key, value in record.items():
+        if isinstance(value, Mapping) and prefix.count(".") < 3:
+            out += [f"{prefix}{key}.{k}" for k, v in value.items() if not isinstance(v, Mapping)]
+            out += _dotted_paths(value, f"{prefix}{key}.")
+    return out
+
+
+def _from_records(path: Path, data: Any, lines: list[int] | None = None) -> _Table:
+    keys = None
+    if isinstance(data, dict):
+        if data and all(isinstance(v, Mapping) for v in data.values()):
+            keys, data = [str(k) for k in data], list(data.values())
+        else:  # a single record (one-line JSON lines file)
+            data = [data]
+    if not isinstance(data, list):
+        raise InvalidInput(f"expected a list of records or an object keyed by id, got {type(data).__name__}",
+                           file=path)
+    table = _Table(path, pd.DataFrame(), records=data, keys=keys,
+                   lines=(lambda: lines) if lines is not None else None)
+    for i, rec in enumerate(data):
+        if not isinstance(rec, Mapping):
+            raise InvalidInput(f"expected a record (JSON object), got {type(rec).__name__}", file=path,
+                               row=table.where(i))
+    table.df = pd.DataFrame(data, dtype=object) if data else pd.DataFrame()
+    return table
+
+
+def _load_json(path: Path) -> _Table:
+    text = read_text(path)
+    try:
+        return _from_records(path, json.loads(text))
+    except json.JSONDecodeError as exc:
+        if not exc.msg.startswith("Extra data"):  # one malformed document, not JSON lines
+            raise InvalidInput(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+                               file=path, row=exc.lineno) from exc
+    lines = [n for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    return _from_records(path, read_jsonl(path), lines=lines)
+
+
+def _csv_records(text: str, sep: str) -> list[tuple[int, bool]]:
+    """(start line, has fields) of every record, blank lines included, as pandas counts
+    "lines"; a record the csv module cannot finish (unclosed quote) still gets its start."""
+    reader = csv.reader(io.StringIO(text), delimiter=sep)
+    out, prev = [], 0
+    try:
+        for rec in reader:
+            out.append((prev + 1, bool(rec)))
+            prev = reader.line_num
+    except csv.Error:
+        out.append((prev + 1, True))
+    return out
+
+
+def _csv_lines(text: str, sep: str) -> list[int]:
+    """Start line of each data row (blank lines and the header skipped)."""
+    return [line for line, filled in _csv_records(text, sep) if filled][1:]
+
+
+def _load_csv(path: Path, sep: str) -> _Table:
+    text = read_text(path)
+    try:
+        df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""])
+    except pd.errors.EmptyDataError as exc:
+        raise InvalidInput("empty file (no header row)", file=path) from exc
+    except pd.errors.ParserError as exc:
+        # pandas counts records (a blank line is one): "line N" from 1, "row N" (unclosed quote) from 0
+        m = re.search(r"(line|row) (\d+)", str(exc))
+        line = None
+        if m:
+            record = int(m.group(2)) - (m.group(1) == "line")
+            records = _csv_records(text, sep)
+            line = records[record][0] if record < len(records) else record + 1
+        kind = "TSV" if sep == "\t" else "CSV"
+        detail = re.sub(r"^Error tokenizing data\. C error: | (in line|starting at row) \d+", "", str(exc).strip())
+        raise InvalidInput(f"malformed {kind}" + (f" at line {line}" if line else "") + f": {detail}",
+                           file=path, row=line, hint="check the quoting and the number of fields") from exc
+    df = df.astype(object).where(df.notna(), None)
+    df.columns = [str(c) for c in df.columns]
+    return _Table(path, df.reset_index(drop=True), lines=lambda: _csv_lines(text, sep))
+
+
+def _load_parquet(path: Path) -> _Table:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        records = pq.read_table(path).to_pylist()
+    except (OSError, pa.ArrowException) as exc:
+        raise InvalidInput(f"cannot read Parquet: {exc}", file=path) from exc
+    return _from_records(path, records)
+
+
+def _load_hf(path: Path, split: str | None) -> _Table:
+    import datasets
+
+    try:
+        ds = datasets.load_from_disk(str(path))
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"cannot load datasets folder: {exc}", file=path) from exc
+    if isinstance(ds, datasets.DatasetDict):
+        names = list(ds)
+        if split is None and len(names) == 1:
+            split = names[0]
+        if split not in ds:
+            raise InvalidInput(f"split {split!r} not found; splits: {', '.join(names)}" if split else
+                               f"folder holds several splits ({', '.join(names)}); choose one with split=",
+                               file=path, field="split")
+        ds = ds[split]
+    return _from_records(path, ds.to_list())
+
+
+def load_table(path: Path, *, split: str | None = None) -> _Table:
+    """Load any supported file (see :func:`detect_format`) as a table of source columns."""
+    path = Path(path)
+    if not path.exists():
+        raise InvalidInput("file does not exist", file=path, hint="check --path")
+    fmt = detect_format(path)
+    if fmt in ("json", "jsonl"):
+        return _load_json(path)
+    if fmt in ("csv", "tsv"):
+        return _load_csv(path, "," if fmt == "csv" else "\t")
+    if fmt == "parquet":
+        return _load_parquet(path)
+    return _load_hf(path, split)
+
+
+# ----------------------------------------------------------------------------- values
+
+
+def _missing(value: Any) -> bool:
+    if value is None or value is _ABSENT:
+        return True
+    if isinstance(value, (float, np.floating)):
+        return math.isnan(value)
+    return value is pd.NA or value is pd.NaT
+
+
+def _label_key(value: Any) -> str:
+    """A source label value as text: ``1.0`` → ``"1"``, ``True`` → ``"true"``."""
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    if isinstance(value, np.integer):
+        return str(int(value))
+    return str(value)
+
+
+def _pairwise_label(value: str) -> str | None:
+    return {label.lower(): label for label in PAIRWISE_LABELS}.get(value.strip().lower())
+
+
+class _Rows:
+    """Per-row conversions that raise errors naming file, row and field."""
+
+    def __init__(self, table: _Table, task_type: str, label_map: dict[str, str] | None,
+                 labels: tuple[str, ...] | None) -> None:
+        self.table, self.task_type, self.label_map, self.labels = table, task_type, label_map, labels
+
+    def error(self, message: str, i: int, field: str, hint: str | None = None) -> InvalidInput:
+        return InvalidInput(message, file=self.table.file, row=self.table.where(i), field=field, hint=hint)
+
+    def text(self, value: Any, i: int, field: str, *, required: bool) -> str | None:
+        if _missing(value):
+            if required:
+                raise self.error("missing value", i, field)
+            return None
+        if isinstance(value, (Mapping, list, tuple, np.ndarray)):
+            raise self.error(f"expected text, got {type(value).__name__}", i, field)
+        return _label_key(value) if not isinstance(value, str) else value
+
+    def label(self, value: Any, i: int, field: str = "label") -> str:
+        if _missing(value) or not str(value).strip():
+            raise self.error("missing value", i, field)
+        key = _label_key(value)
+        if self.label_map is not None:
+            if key not in self.label_map:
+                raise self.error(f"label {key!r} is not in the label map ({', '.join(map(repr, self.label_map))})",
+                                 i, field, hint=f"add --label-map {key}=LABEL")
+            return self.label_map[key]
+        if self.task_type == "pairwise":
+            label = _pairwise_label(key)
+            if label is None:
+                raise self.error(f"unknown label {key!r}; expected A, B or tie", i, field,
+                                 hint=f"pass --label-map {key}=A|B|tie")
+            return label
+        if self.labels is not None and key not in self.labels:
+            raise self.error(f"unknown label {key!r}; expected one of {', '.join(self.labels)}", i, field,
+                             hint=f"pass --label-map {key}=LABEL")
+        return key
+
+    def number(self, value: Any, i: int, field: str) -> float:
+        if _missing(value):
+            raise self.error("missing value", i, field)
+        try:
+            if isinstance(value, (bool, np.bool_)):
+                raise ValueError
+            number = float(value.strip() if isinstance(value, str) else value)
+        except (TypeError, ValueError):
+            raise self.error(f"not a number: {value!r}", i, field) from None
+        if not math.isfinite(number):
+            raise self.error(f"not a finite number: {value!r}", i, field)
+        return number
+
+    def items(self, value: Any, i: int, field: str) -> list[Any] | None:
+        """An annotator list from a list, a JSON / Python list literal, or a single value."""
+        if isinstance(value, (list, tuple, np.ndarray)):
+            return list(value) or None
+        if _missing(value):
+            return None
+        if isinstance(value, str):
+            text = value.strip()
+            if not text:
+                return None
+            if not text.startswith("["):
+                return [text]
+            for parse in (json.loads, ast.literal_eval):
+                try:
+                    parsed = parse(text)
+                except (ValueError, SyntaxError, MemoryError, RecursionError):
+                    continue
+                if isinstance(parsed, (list, tuple)):
+                    return list(parsed) or None
+            raise self.error(f"malformed list {text[:60]!r}; expected a JSON list such as [\"A\", \"B\"]", i, field)
+        return [value]
+
+
+# ----------------------------------------------------------------------------- mapping
+
+
+def _suggest(name: str, options: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, list(options), n=3, cutoff=0.5)
+    return f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
+def _check_mapping(mapping: Mapping[str, str] | Sequence[str] | None, task_type: str) -> dict[str, str]:
+    if mapping is None:
+        return {}
+    if not isinstance(mapping, Mapping):
+        mapping = parse_pairs(list(mapping), option="--map")
+    fields = COLUMNS[task_type]
+    for field in mapping:
+        if field not in fields:
+            raise InvalidInput(f"{field!r} is not a {task_type} field{_suggest(field, fields)}", field=field,
+                               hint=f"{task_type} fields: {', '.join(fields)}")
+    return {str(k): str(v) for k, v in mapping.items()}
+
+
+def _resolve(table: _Table, field: str, mapping: dict[str, str]) -> list[pd.Series] | None:
+    """The source column(s) of ``field``: mapped, else same-named, else None. Annotator
+    fields may be mapped to several comma-separated columns."""
+    column = mapping.get(field)
+    if column is None:
+        found = table.column(field)
+        return None if found is None else [found]
+    found = table.column(column)
+    if found is not None:
+        return [found]
+    if field in _ANNOTATORS and "," in column:
+        parts = [c.strip() for c in column.split(",")]
+        found_parts = [table.column(c) for c in parts]
+        if all(f is not None for f in found_parts):
+            return found_parts  # type: ignore[return-value]
+        column = next(c for c, f in zip(parts, found_parts) if f is None)
+    available = table.available()
+    raise InvalidInput(f"mapped to column {column!r}, which does not exist{_suggest(column, available)}",
+                       file=table.file, field=field, hint=f"available columns: {', '.join(available)}")
+
+
+def _need(table: _Table, field: str, task_type: str) -> InvalidInput:
+    available = table.available()
+    ratio = {c: difflib.SequenceMatcher(None, field, c).ratio() for c in available}
+    guess = max(available, key=ratio.__getitem__, default=None)  # first best, in column order
+    example = guess if guess is not None and ratio[guess] >= 0.4 else "COLUMN"
+    return InvalidInput(f"no column for required {task_type} field", file=table.file, field=field,
+                        hint=f"pass --map {field}={example}; available columns: {', '.join(available)}")
+
+
+class GenericAdapter(SourceAdapter):
+    """Maps the columns of any JSON / JSON-lines / CSV / TSV / Parquet / datasets file."""
+
+    info = SourceInfo(
+        name="generic",
+        title="Generic column mapper",
+        origin="https://github.com/huggingface/datasets",
+        license="user-provided",
+        citation="(your own data: cite its source)",
+        task_types=TASK_TYPES,
+        description="Any table of human judgments whose columns are mapped onto a task type with --map.",
+    )
+
+    def catalog(self) -> list[DatasetDef]:
+        return []  # no standard layout: everything comes from the read options
+
+    def read(self, path: Path, *, task_type: str, mapping: dict[str, str] | None = None,
+             label_map: dict[str, str] | None = None, labels: tuple[str, ...] | None = None,
+             scale: tuple[float, float] | None = None, criterion: str | None = None,
+             category: str | None = None, split: str | None = None, skip_empty: bool = False,
+             **_: Any) -> pd.DataFrame:
+        path = Path(path)
+        if task_type not in TASK_TYPES:
+            raise InvalidInput(f"unknown task type {task_type!r}{_suggest(task_type, TASK_TYPES)}",
+                               field="task_type", hint=f"one of {', '.join(TASK_TYPES)}")
+        mapping = _check_mapping(mapping, task_type)
+        labels = tuple(labels) if labels is not None else None
+        label_map = self._check_label_map(label_map, task_type, labels)
+        table = load_table(path, split=split)
+        n = len(table.df)
+        if n == 0:
+            raise InvalidInput("no rows", file=path)
+        cols = {f: _resolve(table, f, mapping) for f in COLUMNS[task_type]}
+        for f in _REQUIRED[task_type]:
+            if cols[f] is None and not (f == "label" and cols["annotator_labels"]) \
+                    and not (f == "score" and cols["annotator_scores"]):
+                raise _need(table, f, task_type)
+        for f in ("scale_min", "scale_max"):
+            if task_type == "pointwise" and scale is None and cols[f] is None:
+                raise InvalidInput("pointwise data needs a score scale", file=path, field=f,
+                                   hint="pass scale=(min, max) or map scale_min and scale_max to columns")
+        conv = _Rows(table, task_type, label_map, labels)
+        raw = {f: [s.to_numpy(dtype=object) for s in series] for f, series in cols.items() if series}
+        out: dict[str, list[Any]] = {}
+
+        def values(f: str) -> np.ndarray:
+            return raw[f][0]
+
+        for f in _TEXTS:
+            if f in raw:
+                required = f in _REQUIRED[task_type]
+                out[f] = [conv.text(v, i, f, required=required) for i, v in enumerate(values(f))]
+        if "annotator_labels" in raw:
+            out["annotator_labels"] = self._annotators(conv, raw["annotator_labels"], "annotator_labels", n)
+        if "annotator_scores" in raw:
+            out["annotator_scores"] = self._annotators(conv, raw["annotator_scores"], "annotator_scores", n)
+        if task_type in ("pairwise", "classification"):
+            self._labels(conv, out, values("label") if "label" in raw else None, n)
+        if task_type == "pointwise":
+            self._scores(conv, out, raw, scale, criterion, n)
+        if category is not None:
+            out["category"] = [category] * n
+        out["num_annotators"] = self._counts(conv, raw, out, n)
+        if "metadata" in raw:
+            out["metadata"] = [None if _missing(v) else to_json(v if isinstance(v, Mapping) else _meta(v))
+                               for v in values("metadata")]
+        out["example_id"] = self._ids(conv, raw, out, n)
+
+        skipped = 0
+        keep = list(range(n))
+        if skip_empty:
+            texts = [f for f in _REQUIRED[task_type] if f in out and f in _TEXTS]
+            keep = [i for i in keep if all(str(out[f][i]).strip() for f in texts)]
+            skipped = n - len(keep)
+            if not keep:
+                raise InvalidInput(f"all {n} rows have a blank {' or '.join(texts)}", file=path)
+        df = frame(({f: out[f][i] for f in out} for i in keep), COLUMNS[task_type])
+        df["num_annotators"] = pd.Series([out["num_annotators"][i] for i in keep], dtype=object)
+        if task_type == "classification":
+            df.attrs["labels"] = labels or tuple(sorted(set(df["label"])))
+        if task_type == "pointwise":
+            df.attrs["scale"] = (float(df["scale_min"].min()), float(df["scale_max"].max()))
+        df.attrs["skipped_rows"] = skipped
+        return df
+
+    # -- pieces of read()
+
+    @staticmethod
+    def _check_label_map(label_map: Mapping[str, str] | Sequence[str] | None, task_type: str,
+                         labels: tuple[str, ...] | None) -> dict[str, str] | None:
+        if label_map is None:
+            return None
+        if not isinstance(label_map, Mapping):
+            label_map = parse_pairs(list(label_map), option="--label-map")
+        if task_type == "pointwise":
+            raise InvalidInput("a label map does not apply to pointwise data (scores are numbers)",
+                               field="label_map")
+        out = {}
+        for key, target in label_map.items():
+            if task_type == "pairwise":
+                canonical = _pairwise_label(str(target))
+                if canonical is None:
+                    raise InvalidInput(f"--label-map {key}={target}: pairwise labels are A, B or tie",
+                                       field="label_map")
+                target = canonical
+            elif labels is not None and target not in labels:
+                raise InvalidInput(f"--label-map {key}={target}: {target!r} is not one of the labels "
+                                   f"({', '.join(labels)})", field="label_map")
+            out[str(key)] = str(target)
+        return out
+
+    @staticmethod
+    def _annotators(conv: _Rows, columns: list[np.ndarray], field: str, n: int) -> list[list[Any] | None]:
+        """Per-row annotator lists from one list column or several scalar columns."""
+        out: list[list[Any] | None] = []
+        for i in range(n):
+            if len(columns) == 1:
+                items = conv.items(columns[0][i], i, field)
+            else:
+                items = [c[i] for c in columns if not _missing(c[i])] or None
+            if items is not None:
+                if field == "annotator_labels":
+                    items = [conv.label(v, i, field) for v in items]
+                else:
+                    items = [conv.number(v, i, field) for v in items]
+            out.append(items)
+        return out
+
+    @staticmethod
+    def _labels(conv: _Rows, out: dict[str, list[Any]], column: np.ndarray | None, n: int) -> None:
+        if column is not None:
+            out["label"] = [conv.label(v, i) for i, v in enumerate(column)]
+            return
+        annotators = out["annotator_labels"]
+        order = conv.labels or tuple(sorted({lab for row in annotators if row for lab in row}))
+        pairwise = conv.task_type == "pairwise"
+        labels = []
+        for i, row in enumerate(annotators):
+            if not row:
+                raise conv.error("no label and no annotator labels", i, "label")
+            labels.append(majority_label(row, tie_label="tie" if pairwise else None, order=order))
+        out["label"] = labels
+
+    @staticmethod
+    def _scores(conv: _Rows, out: dict[str, list[Any]], raw: dict[str, list[np.ndarray]],
+                scale: tuple[float, float] | None, criterion: str | None, n: int) -> None:
+        if "score" in raw:
+            scores = [conv.number(v, i, "score") for i, v in enumerate(raw["score"][0])]
+        else:
+            scores = []
+            for i, row in enumerate(out["annotator_scores"]):
+                if not row:
+                    raise conv.error("no score and no annotator scores", i, "score")
+                scores.append(float(np.mean(row)))
+        if scale is not None:
+            lo, hi = (float(x) for x in scale)
+            mins, maxs = [lo] * n, [hi] * n
+        else:
+            mins = [conv.number(v, i, "scale_min") for i, v in enumerate(raw["scale_min"][0])]
+            maxs = [conv.number(v, i, "scale_max") for i, v in enumerate(raw["scale_max"][0])]
+        for i, (s, lo, hi) in enumerate(zip(scores, mins, maxs)):
+            if lo > hi:
+                raise conv.error(f"scale minimum {lo:g} is above the maximum {hi:g}", i, "scale_min")
+            if not lo <= s <= hi:
+                raise conv.error(f"score {s:g} is outside the scale [{lo:g}, {hi:g}]", i, "score")
+        out["score"], out["scale_min"], out["scale_max"] = scores, mins, maxs
+        if criterion is not None or "criterion" not in out:
+            out["criterion"] = [criterion or "overall"] * n
+        else:
+            out["criterion"] = [c if c is not None else "overall" for c in out["criterion"]]
+
+    @staticmethod
+    def _counts(conv: _Rows, raw: dict[str, list[np.ndarray]], out: dict[str, list[Any]], n: int) -> list[Any]:
+        if "num_annotators" in raw:
+            counts = []
+            for i, v in enumerate(raw["num_annotators"][0]):
+                if _missing(v):
+                    counts.append(None)
+                    continue
+                number = conv.number(v, i, "num_annotators")
+                if not number.is_integer() or number < 0:
+                    raise conv.error(f"not a count: {v!r}", i, "num_annotators")
+                counts.append(int(number))
+            return counts
+        lists = out.get("annotator_labels") or out.get("annotator_scores")
+        return [len(row) if row else None for row in lists] if lists else [None] * n
+
+    @staticmethod
+    def _ids(conv: _Rows, raw: dict[str, list[np.ndarray]], out: dict[str, list[Any]], n: int) -> list[str]:
+        if "example_id" in raw:
+            ids = [conv.text(v, i, "example_id", required=True) for i, v in enumerate(raw["example_id"][0])]
+            first: dict[str, int] = {}
+            for i, eid in enumerate(ids):
+                if eid in first:
+                    raise conv.error(f"duplicate id {eid!r} (also in row {conv.table.where(first[eid])})", i,
+                                     "example_id", hint="map example_id to a unique column, or leave it unmapped")
+                first[eid] = i
+            return ids
+        if conv.table.keys is not None:
+            return list(conv.table.keys)
+        if conv.task_type == "pairwise":
+            return stable_ids(out["instruction"])
+        return stable_ids([f"{a}\x1f{b}" for a, b in zip(out["instruction"], out["response"])])
+
+
+def _meta(value: Any) -> dict[str, Any]:
+    """A metadata cell that is not an object: a JSON object string, else wrapped as ``value``."""
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            return parsed
+    return {"value": value}

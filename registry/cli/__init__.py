@@ -1,0 +1,1 @@
+"""The ``autorater`` command line (Typer)."""

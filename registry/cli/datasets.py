@@ -1,0 +1,193 @@
+"""``autorater dataset``: register, list, show, diff and export dataset versions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from registry.cli.common import JSON_OPTION, console, err_console, open_registry, print_json
+from registry.cli.common import new_app
+from registry.errors import InvalidInput
+
+app = new_app("Standardized human-judgment datasets and their versions.")
+
+
+def _pairs(items: list[str] | None, option: str) -> dict[str, str]:
+    from registry.adapters.sources.generic import parse_pairs
+
+    return parse_pairs(items or [], option=option)
+
+
+def _floats(text: str | None, option: str) -> tuple[float, float] | None:
+    if not text:
+        return None
+    try:
+        lo, hi = (float(x) for x in text.split(","))
+    except ValueError:
+        raise InvalidInput(f"{option} takes MIN,MAX (e.g. 1,5), got {text!r}", field=option) from None
+    return lo, hi
+
+
+@app.command("register")
+def register(
+    name: str = typer.Argument(..., help="Dataset name, e.g. llmbar-natural or my-chat-prefs."),
+    source: str = typer.Option(..., "--source", "-s", help="Source adapter (see `autorater sources list`)."),
+    path: Path = typer.Option(..., "--path", "-p", help="Input file or folder."),
+    task_type: str = typer.Option(None, "--task-type", "-t", help="pairwise | pointwise | classification."),
+    mapping: list[str] = typer.Option(None, "--map", help="FIELD=COLUMN, for the generic adapter (repeatable)."),
+    label_map: list[str] = typer.Option(None, "--label-map", help="SOURCE_VALUE=LABEL, e.g. 'A>B=A' (repeatable)."),
+    labels: str = typer.Option(None, "--labels", help="Comma-separated label set (classification)."),
+    scale: str = typer.Option(None, "--scale", help="MIN,MAX score scale (pointwise)."),
+    option: list[str] = typer.Option(None, "--option", "-o", help="KEY=VALUE adapter option (repeatable)."),
+    description: str = typer.Option(None, "--description", help="What the dataset is."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Register the content of PATH as the next version of dataset NAME (idempotent)."""
+    from registry.services.datasets import register_dataset_version
+
+    opts: dict = dict(_pairs(option, "--option"))
+    if mapping:
+        opts["mapping"] = _pairs(mapping, "--map")
+    if label_map:
+        opts["label_map"] = _pairs(label_map, "--label-map")
+    label_set = tuple(x.strip() for x in labels.split(",") if x.strip()) if labels else None
+    if label_set:
+        opts["labels"] = label_set
+    if scale:
+        opts["scale"] = _floats(scale, "--scale")
+    reg = open_registry()
+    with console.status(f"registering {name} from {path}"):
+        r = register_dataset_version(reg, name=name, source=source, path=path, options=opts,
+                                     task_type=task_type, labels=label_set, description=description)
+    if json_out:
+        print_json({"dataset": name, "version": r.version.version, "created": r.created,
+                    "content_hash": r.version.content_hash, "rows": r.version.row_count, "diff": r.diff})
+    elif r.created:
+        console.print(f"registered [bold]{r.version.ref}[/] ({r.version.row_count} rows, "
+                      f"sha256 {r.version.content_hash[:12]})" + (f", diff from parent: {r.diff}" if r.diff else ""))
+    else:
+        console.print(f"unchanged: same content as [bold]{r.version.ref}[/]")
+
+
+@app.command("register-all")
+def register_all(
+    data: Path = typer.Option(None, "--data", help="Data root (default AUTORATER_DATA or ../shared/data)."),
+    only: list[str] = typer.Option(None, "--only", help="Only these datasets or sources (repeatable)."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Register every dataset of the source catalog found under the data root."""
+    from registry.services import datasets as svc
+
+    reg = open_registry()
+    root = data or reg.settings.data_root
+    if root is None:
+        raise InvalidInput("no data root: pass --data DIR or set AUTORATER_DATA")
+    entries = [e for e in svc.catalog_entries() if not only or e[1].name in only or e[0] in only]
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err_console, transient=json_out, disable=json_out) as progress:
+        task = progress.add_task("registering", total=len(entries))
+
+        def step(name: str, status: str) -> None:
+            progress.update(task, advance=1, description=f"{status:>10} {name}")
+
+        result = svc.register_all(reg, root, on_progress=step, only=set(only) if only else None)
+    summary = {
+        "registered": [r.version.ref for r in result.registered],
+        "unchanged": [r.version.ref for r in result.unchanged],
+        "skipped": [{"dataset": d, "reason": why} for d, why in result.skipped],
+        "failed": [{"dataset": d, "error": why} for d, why in result.failed],
+    }
+    if json_out:
+        print_json(summary)
+    else:
+        console.print(f"{len(result.registered)} new version(s), {len(result.unchanged)} unchanged, "
+                      f"{len(result.skipped)} skipped, {len(result.failed)} failed")
+        for d, why in result.failed:
+            err_console.print(f"[red]failed[/] {d}: {why}", highlight=False)
+    if result.failed:
+        raise typer.Exit(2)
+
+
+@app.command("list")
+def list_datasets(
+    task_type: str = typer.Option(None, "--task-type", "-t", help="Only this task type."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """List datasets with their latest version."""
+    reg = open_registry()
+    rows = []
+    for d in reg.store.list_datasets(task_type):
+        latest = reg.store.get_version(d.name) if d.latest_version else None
+        rows.append({"name": d.name, "task_type": d.task_type, "source": d.source,
+                     "latest_version": d.latest_version, "rows": latest.row_count if latest else None,
+                     "content_hash": latest.content_hash if latest else None})
+    if json_out:
+        print_json(rows)
+        return
+    table = Table(title=f"datasets ({len(rows)})")
+    for col in ("name", "task type", "source", "version", "rows", "sha256"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], r["task_type"], r["source"] or "-", str(r["latest_version"]), str(r["rows"]),
+                      (r["content_hash"] or "")[:12])
+    console.print(table)
+
+
+@app.command("show")
+def show(ref: str = typer.Argument(..., help="NAME or NAME@VERSION."), json_out: bool = JSON_OPTION) -> None:
+    """Show a version: hash, parent, statistics, validation report, provenance."""
+    from registry.services.datasets import show_version
+
+    v = show_version(open_registry(), ref)
+    if json_out:
+        print_json(v)
+        return
+    console.print(f"[bold]{v.ref}[/] {v.task_type}, {v.row_count} rows, spec {v.spec}")
+    console.print(f"sha256 {v.content_hash}\nstored {v.storage_uri}\ncreated {v.created_at:%Y-%m-%d %H:%M:%S}")
+    if v.parent_version:
+        console.print(f"parent version {v.parent_version}; diff {v.diff_from_parent}")
+    if v.labels:
+        console.print(f"labels {list(v.labels)}")
+    console.print("statistics:", v.statistics)
+    failed = v.validation.get("failed", 0)
+    console.print(f"validation: {len(v.validation.get('expectations', []))} expectations, {failed} failed "
+                  f"({v.validation.get('engine', '')})")
+
+
+@app.command("diff")
+def diff(
+    ref_a: str = typer.Argument(..., help="NAME@V1"),
+    ref_b: str = typer.Argument(..., help="NAME@V2"),
+    limit: int = typer.Option(20, help="Ids shown per kind (all with --json)."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Row-level diff between two versions: added, removed and changed example ids."""
+    from registry.services.datasets import diff_versions
+
+    d = diff_versions(open_registry(), ref_a, ref_b)
+    if json_out:
+        print_json({"from": ref_a, "to": ref_b, **d.summary(), "added_ids": d.added, "removed_ids": d.removed,
+                    "changed_ids": d.changed})
+        return
+    console.print(f"{ref_a} → {ref_b}: {d.summary()}")
+    for kind, ids in (("added", d.added), ("removed", d.removed), ("changed", d.changed)):
+        for i in ids[:limit]:
+            console.print(f"  {kind:>7} {i}", highlight=False)
+        if len(ids) > limit:
+            console.print(f"  … {len(ids) - limit} more {kind}")
+
+
+@app.command("export")
+def export(
+    ref: str = typer.Argument(..., help="NAME or NAME@VERSION."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output file (.parquet, .jsonl or .csv)."),
+    fmt: str = typer.Option(None, "--format", "-f", help="parquet | jsonl | csv (default from --out)."),
+) -> None:
+    """Write the exact registered rows of a version to a file."""
+    from registry.services.datasets import export_version
+
+    path = export_version(open_registry(), ref, out, fmt)
+    console.print(f"wrote {path}")

@@ -1,0 +1,83 @@
+"""``autorater``: the command line of the Autorater Registry."""
+
+from __future__ import annotations
+
+import typer
+
+from registry import __version__
+from registry.cli import datasets, sources, store
+from registry.cli.common import JSON_OPTION, console, new_app, print_json
+
+app = new_app("Autorater Registry: versioned human-judgment datasets and autorater checkpoints "
+              "with continuous meta-evaluation.")
+app.add_typer(sources.app, name="sources")
+app.add_typer(datasets.app, name="dataset")
+app.add_typer(store.app, name="store")
+db_app = new_app("Database schema (Alembic migrations).")
+app.add_typer(db_app, name="db")
+
+
+@app.command()
+def init(json_out: bool = JSON_OPTION) -> None:
+    """Create or upgrade the registry database and the DVC-tracked artifact store."""
+    from registry.services.app import init_registry
+
+    reg = init_registry()
+    info = {"db_url": reg.settings.db_url, "store": str(reg.settings.store),
+            "dvc_remote": reg.settings.dvc_remote, "data_root": str(reg.settings.data_root),
+            **reg.store.counts()}
+    if json_out:
+        print_json(info)
+    else:
+        console.print(f"registry ready: database {reg.settings.db_url}, store {reg.settings.store}")
+
+
+@app.command()
+def version() -> None:
+    """Print the package version."""
+    console.print(__version__)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from registry.adapters.store import db
+    from registry.config import Settings
+
+    engine = db.create_engine_for(Settings.from_env().db_url)
+    db.upgrade(engine, revision)
+    console.print(f"database at revision {db.current_revision(engine)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str = typer.Argument(..., help="Target revision, or 'base'.")) -> None:
+    """Revert migrations down to REVISION."""
+    from registry.adapters.store import db
+    from registry.config import Settings
+
+    engine = db.create_engine_for(Settings.from_env().db_url)
+    db.downgrade(engine, revision)
+    console.print(f"database at revision {db.current_revision(engine)}")
+
+
+@db_app.command("current")
+def db_current(json_out: bool = JSON_OPTION) -> None:
+    """Show the database's revision and the code's head revision."""
+    from registry.adapters.store import db
+    from registry.config import Settings
+
+    engine = db.create_engine_for(Settings.from_env().db_url)
+    info = {"current": db.current_revision(engine), "head": db.head_revision()}
+    if json_out:
+        print_json(info)
+    else:
+        console.print(f"current {info['current']}  head {info['head']}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

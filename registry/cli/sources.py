@@ -1,0 +1,32 @@
+"""``autorater sources``: the source catalog."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from registry.cli.common import JSON_OPTION, console, new_app, print_json
+
+app = new_app("Public sources of human judgments and their adapters.")
+
+
+@app.command("list")
+def list_sources(json_out: bool = JSON_OPTION) -> None:
+    """List every source adapter with its public origin, licence, citation and datasets."""
+    from registry.adapters.sources import SOURCES, get_adapter
+
+    rows = []
+    for name in SOURCES.names():
+        adapter = get_adapter(name)
+        i = adapter.info
+        rows.append({"name": name, "title": i.title, "task_types": list(i.task_types), "origin": i.origin,
+                     "license": i.license, "citation": i.citation,
+                     "datasets": [d.name for d in adapter.catalog()]})
+    if json_out:
+        print_json(rows)
+        return
+    table = Table(title="sources")
+    for col in ("name", "task types", "datasets", "licence", "origin"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["name"], ", ".join(r["task_types"]), str(len(r["datasets"])), r["license"], r["origin"])
+    console.print(table)
