@@ -110,3 +110,27 @@ def store_files(reg) -> list[str]:
 
 def db_counts(reg) -> dict[str, int]:
     return reg.store.counts()
+
+
+@pytest.fixture
+def cli(registry, monkeypatch):
+    """Run ``autorater ...`` in-process against the ``registry`` fixture's database and store.
+
+    Returns a function ``(*args) -> click Result`` (exit_code, stdout, stderr)."""
+    from typer.testing import CliRunner
+
+    from registry.cli.main import app
+
+    s = registry.settings
+    monkeypatch.setenv("AUTORATER_HOME", str(s.home))
+    monkeypatch.setenv("AUTORATER_DB_URL", s.db_url)
+    monkeypatch.setenv("AUTORATER_STORE", str(s.store))
+    monkeypatch.setenv("AUTORATER_DVC_REMOTE", s.dvc_remote)
+    if s.data_root:
+        monkeypatch.setenv("AUTORATER_DATA", str(s.data_root))
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+    return run

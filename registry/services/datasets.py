@@ -82,7 +82,8 @@ def register_dataset_version(
     adapter = get_adapter(source)
     ddef: DatasetDef | None = adapter.dataset_def(name)
     opts = dict(ddef.options if ddef else {}) | dict(options or {})
-    task_type = task_type or (ddef.task_type if ddef else opts.get("task_type"))
+    only_type = adapter.info.task_types[0] if len(adapter.info.task_types) == 1 else None
+    task_type = task_type or (ddef.task_type if ddef else opts.get("task_type") or only_type)
     if task_type not in TASK_TYPES:
         raise InvalidInput(f"unknown or missing task type {task_type!r}; one of {list(TASK_TYPES)}",
                            field="task_type", hint="pass --task-type")
