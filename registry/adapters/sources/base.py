@@ -192,6 +192,24 @@ def require(record: Mapping[str, Any], key: str, *, file: Path, row: int | str) 
         raise InvalidInput("missing field", file=file, row=row, field=key) from None
 
 
+def map_label(raw: Any, mapping: Mapping[Any, str], *, file: Path, row: int | str, field: str) -> str:
+    """``mapping[raw]``, or an ``InvalidInput`` naming the field and the accepted values."""
+    try:
+        return mapping[raw]
+    except (KeyError, TypeError):
+        expected = ", ".join(repr(k) for k in mapping)
+        raise InvalidInput(f"unknown label {raw!r}; expected one of {expected}",
+                           file=file, row=row, field=field) from None
+
+
+def require_text(record: Mapping[str, Any], key: str, *, file: Path, row: int | str) -> str:
+    """``record[key]`` as a non-empty string, or an ``InvalidInput`` naming file, row and field."""
+    value = require(record, key, file=file, row=row)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"expected a non-empty string, got {value!r:.40}", file=file, row=row, field=key)
+    return value
+
+
 def majority_label(labels: Sequence[str], *, tie_label: str | None = "tie",
                    order: Sequence[str] = ()) -> str:
     """The most frequent label. Without a strict plurality, ``tie_label`` (pairwise), else the
