@@ -128,7 +128,8 @@ def list_datasets(
         print_json(rows)
         return
     table = Table(title=f"datasets ({len(rows)})")
-    for col in ("name", "task type", "source", "version", "rows", "sha256"):
+    table.add_column("name", no_wrap=True)
+    for col in ("task type", "source", "version", "rows", "sha256"):
         table.add_column(col)
     for r in rows:
         table.add_row(r["name"], r["task_type"], r["source"] or "-", str(r["latest_version"]), str(r["rows"]),

@@ -126,12 +126,12 @@ def _field_expectations(f: FieldSpec, rules: Rules) -> list[Any]:
         exps.append(gxe.ExpectColumnValuesToNotBeNull(column=f.name))
     if f.unique:
         exps.append(gxe.ExpectColumnValuesToBeUnique(column=f.name))
-    if f.text:
+    if f.text and not f.allow_empty:
         exps.append(gxe.ExpectColumnValuesToNotMatchRegex(column=f.name, regex=r"^\s*$"))
     max_len = f.max_length or (rules.max_text_chars if f.text else None)
     if max_len is not None:
-        exps.append(gxe.ExpectColumnValueLengthsToBeBetween(column=f.name, min_value=1 if f.required else 0,
-                                                            max_value=max_len))
+        exps.append(gxe.ExpectColumnValueLengthsToBeBetween(
+            column=f.name, min_value=1 if f.required and not f.allow_empty else 0, max_value=max_len))
     allowed = rules.labels if f.allowed == "dataset" else f.allowed
     if allowed is not None:
         exps.append(gxe.ExpectColumnValuesToBeInSet(column=f.name, value_set=list(allowed)))

@@ -43,6 +43,9 @@ class FieldSpec:
     unique: bool = False
     text: bool = False
     """Free text: non-blank when present and at most the configured size limit."""
+    allow_empty: bool = False
+    """For judged outputs only: an empty string is a real (bad) output a judge must handle, so
+    it is kept; the field must still be present (not null)."""
     max_length: int | None = None
     allowed: tuple[str, ...] | str | None = None
     """Allowed values, or ``"dataset"``: the label set declared by the dataset."""
