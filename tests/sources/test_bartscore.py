@@ -103,3 +103,29 @@ def test_missing_fields_are_named(tmp_path):
     p.write_text(json.dumps({"0": {"src": "s", "ref": "r", "better": {"sys": "a", "sys_name": "x"}}}))
     with pytest.raises(InvalidInput, match="worse"):
         get_adapter("bartscore-wmt").read(p)
+
+
+def test_empty_output_is_kept_blank_source_skipped(tmp_path):
+    from registry.adapters.sources.base import place_pair
+
+    p = tmp_path / "kk-en.json"
+    p.write_text(json.dumps({
+        "0": {"src": "s", "ref": "r", "better": {"sys": "good", "sys_name": "x"},
+              "worse": {"sys": "", "sys_name": "y"}},
+        "1": {"src": " ", "ref": "r", "better": {"sys": "a", "sys_name": "x"}, "worse": {"sys": "b", "sys_name": "y"}},
+    }))
+    df = get_adapter("bartscore-wmt").read(p)
+    assert list(df["example_id"]) == ["0"]
+    assert tuple(df.loc[0, ["response_a", "response_b", "label"]]) == place_pair("0", "good", "")
+    better = df.loc[0, "response_a"] if df.loc[0, "label"] == "A" else df.loc[0, "response_b"]
+    assert better == "good" and "" in (df.loc[0, "response_a"], df.loc[0, "response_b"])
+    p.write_text(json.dumps({"0": {"src": "s", "ref": "r", "better": {"sys": "a", "sys_name": "x"},
+                                   "worse": {"sys": None, "sys_name": "y"}}}))
+    with pytest.raises(InvalidInput, match="'sys'"):
+        get_adapter("bartscore-wmt").read(p)
+    summ = _summ(tmp_path, 3.0)
+    data = json.loads(summ.read_text())
+    data["d1"]["sys_summs"]["M1"]["sys_summ"] = ""
+    summ.write_text(json.dumps(data))
+    df = get_adapter("bartscore").read(summ, criterion="coherence")
+    assert (df.loc[0, "response"], df.loc[0, "score"]) == ("", 3.0)

@@ -46,3 +46,14 @@ def test_halueval_bad_input(tmp_path):
     path.write_text('{"ID": "1", "user_query": "q",\n')
     with pytest.raises(InvalidInput, match="row 1"):
         adapter.read(path)
+
+
+def test_halueval_empty_response_is_kept(tmp_path):
+    adapter = get_adapter("halueval")
+    path = tmp_path / "general_data.json"
+    path.write_text(json.dumps({"ID": "1", "user_query": "q", "chatgpt_response": "", "hallucination": "no"}) + "\n")
+    df = adapter.read(path)
+    assert (df.loc[0, "response"], df.loc[0, "label"]) == ("", "not_hallucinated")
+    path.write_text(json.dumps({"ID": "1", "user_query": "q", "chatgpt_response": None, "hallucination": "no"}) + "\n")
+    with pytest.raises(InvalidInput, match="'chatgpt_response'"):
+        adapter.read(path)

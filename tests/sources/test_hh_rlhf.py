@@ -5,7 +5,7 @@ import pytest
 import xxhash
 
 from registry.adapters.sources import get_adapter
-from registry.adapters.sources.hh_rlhf import place_pair
+from registry.adapters.sources.base import place_pair
 from registry.errors import InvalidInput
 
 PATH = "anthropics__hh-rlhf/harmless-base/test.jsonl.gz"
@@ -26,9 +26,9 @@ def raw(data_root):
 
 
 def test_rows_ids_and_balanced_positions(df, raw):
-    assert len(raw) == 2312 and len(df) == 2308  # 4 rows with an empty chosen turn skipped
+    assert len(raw) == 2312 and len(df) == 2312  # nothing skipped, empty chosen turns included
     assert df["example_id"].is_unique
-    assert df["label"].value_counts().to_dict() == {"A": 1166, "B": 1142}
+    assert df["label"].value_counts().to_dict() == {"A": 1168, "B": 1144}
     for row in df.itertuples():
         odd = xxhash.xxh3_64_intdigest(row.example_id.encode()) & 1
         assert row.label == ("B" if odd else "A")
@@ -37,9 +37,8 @@ def test_rows_ids_and_balanced_positions(df, raw):
 
 
 def test_split_matches_file(df, raw):
-    kept = [r for r in raw if r["chosen"].rsplit("\n\nAssistant:", 1)[1].strip()]
-    assert len(kept) == len(df)
-    for row, rec in zip(df.itertuples(), kept):
+    assert len(raw) == len(df)
+    for row, rec in zip(df.itertuples(), raw):
         chosen, rejected = (row.response_a, row.response_b) if row.label == "A" else (row.response_b, row.response_a)
         assert rec["chosen"].endswith(chosen) and rec["rejected"].endswith(rejected)
         assert rec["chosen"].startswith("\n\nHuman: " + row.instruction[len("Human: "):])
@@ -48,6 +47,21 @@ def test_split_matches_file(df, raw):
     assert first["instruction"].endswith("Human: okay some of these do not have anything to do with pens")
     assert first["label"] == "A"
     assert first["response_a"].startswith("No, sorry!  All of these involve a pen")
+
+
+def test_empty_chosen_turn_is_kept_as_preferred_empty_response(df, raw):
+    empty_lines = [i for i, r in enumerate(raw, start=1) if not r["chosen"].rsplit("\n\nAssistant:", 1)[1].strip()]
+    assert empty_lines == [87, 517, 926, 1104]
+    for line in empty_lines:
+        row = df.iloc[line - 1]
+        chosen, rejected = ("response_a", "response_b") if row["label"] == "A" else ("response_b", "response_a")
+        assert row[chosen] == ""  # the crowdworker preferred the empty turn
+        assert row[rejected] and raw[line - 1]["rejected"].endswith(row[rejected])
+    row = df.iloc[86]  # line 87: "Sorry, can you tell me address again?" / rejected "Sure, the address is ..."
+    assert row["instruction"].endswith("Human: Sorry, can you tell me address again?")
+    assert (row["response_a"], row["response_b"], row["label"]) == ("", "Sure, the address is ...", "A")
+    row = df.iloc[925]  # line 926: "list of profane bad words" / rejected "Ok"
+    assert (row["response_a"], row["response_b"], row["label"]) == ("Ok", "", "B")
 
 
 def test_place_pair_is_deterministic():

@@ -54,3 +54,17 @@ def test_moderation_bad_input(tmp_path):
         adapter.read(path, category="S")
     with pytest.raises(InvalidInput, match="unknown category"):
         adapter.read(path, category="X")
+
+
+def test_moderation_empty_text_kept_boolean_flag_rejected(tmp_path):
+    adapter = get_adapter("moderation")
+    path = tmp_path / "samples.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write(json.dumps({"prompt": "", "S": 0}) + "\n")
+    df = adapter.read(path, category="S")
+    assert (df.loc[0, "response"], df.loc[0, "label"]) == ("", "not_flagged")
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write(json.dumps({"prompt": "t", "S": True}) + "\n")
+    with pytest.raises(InvalidInput, match="boolean True") as err:
+        adapter.read(path, category="S")
+    assert err.value.field == "S"

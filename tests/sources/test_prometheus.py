@@ -65,3 +65,17 @@ def test_bad_wrapper_and_mismatch_are_rejected(tmp_path):
                               "rejected_instruction": _prompt("other q", "b")}]))
     with pytest.raises(InvalidInput, match="different instruction"):
         get_adapter("prometheus-hhh").read(p)
+
+
+def test_empty_rejected_response_is_kept(tmp_path):
+    p = tmp_path / "hhh.json"
+    p.write_text(json.dumps([{"source": "helpful", "chosen_instruction": _prompt("q", "a"),
+                              "rejected_instruction": _prompt("q", "")}]))
+    df = get_adapter("prometheus-hhh").read(p)
+    row = df.iloc[0]
+    preferred, other = ("response_a", "response_b") if row["label"] == "A" else ("response_b", "response_a")
+    assert (row[preferred], row[other], row["instruction"]) == ("a", "", "q")
+    p.write_text(json.dumps([{"source": "helpful", "chosen_instruction": _prompt("", "a"),
+                              "rejected_instruction": _prompt("", "b")}]))
+    with pytest.raises(InvalidInput, match="empty instruction"):
+        get_adapter("prometheus-hhh").read(p)

@@ -66,3 +66,18 @@ def test_summac_bad_input(tmp_path):
     path.write_text(json.dumps({"x_0": {"document": " ", "claim": "c", "annotations": [1], "label": 1}}))
     with pytest.raises(InvalidInput, match="'document'"):
         adapter.read(path)
+
+
+def test_summac_empty_claim_kept_boolean_label_rejected(tmp_path):
+    adapter = get_adapter("summac")
+    path = tmp_path / "x.json"
+    path.write_text(json.dumps({"x_0": {"document": "d", "claim": "", "annotations": [0], "label": 0}}))
+    df = adapter.read(path)
+    assert (df.loc[0, "response"], df.loc[0, "label"]) == ("", "inconsistent")
+    path.write_text(json.dumps({"x_0": {"document": "d", "claim": "c", "annotations": [1], "label": True}}))
+    with pytest.raises(InvalidInput, match="boolean True") as err:
+        adapter.read(path)
+    assert err.value.field == "label"
+    path.write_text(json.dumps({"x_0": {"document": "d", "claim": None, "annotations": [1], "label": 1}}))
+    with pytest.raises(InvalidInput, match="'claim'"):
+        adapter.read(path)

@@ -49,3 +49,10 @@ def test_summedits_bad_input(tmp_path):
     path.write_text(json.dumps([{"id": "a", "doc": "d", "summary": "s", "label": "yes"}]))
     with pytest.raises(InvalidInput, match="field 'label'"):
         adapter.read(path)
+
+
+def test_summedits_empty_summary_is_kept(tmp_path):
+    path = tmp_path / "summedits_x.json"
+    path.write_text(json.dumps([{"id": "a", "doc": "d", "summary": "", "label": 0}]))
+    df = get_adapter("summedits").read(path)
+    assert (df.loc[0, "response"], df.loc[0, "label"]) == ("", "inconsistent")

@@ -78,3 +78,10 @@ def test_out_of_scale_and_duplicate_ids(tmp_path):
         get_adapter("unieval").read(_write(tmp_path, [dict(REC, scores={"overall": 9})]), criterion="overall")
     with pytest.raises(InvalidInput, match="duplicate doc_id"):
         get_adapter("unieval").read(_write(tmp_path, [REC, REC]), criterion="overall")
+
+
+def test_empty_output_is_kept_null_output_rejected(tmp_path):
+    df = get_adapter("unieval").read(_write(tmp_path, [dict(REC, system_output="")]), criterion="overall")
+    assert (df.loc[0, "response"], df.loc[0, "score"]) == ("", 2.0)
+    with pytest.raises(InvalidInput, match="system_output"):
+        get_adapter("unieval").read(_write(tmp_path, [dict(REC, system_output=None)]), criterion="overall")

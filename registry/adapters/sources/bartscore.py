@@ -7,7 +7,7 @@ Every file is a JSON object keyed by id (the pickle's dict):
   of one source sentence whose DA scores differ enough that one counts as better (``scores`` are
   empty metric slots). -> pairwise: instruction = source sentence, ``reference`` = the reference
   translation, id = the key. The better translation always comes first in the file, so its
-  position comes from :func:`~registry.adapters.sources.hh_rlhf.place_pair` (``B`` when the
+  position comes from :func:`~registry.adapters.sources.base.place_pair` (``B`` when the
   xxh3-64 hash of the id is odd). System names go to ``metadata`` (``system_a``/``system_b``).
 * ``SUM/{SummEval,REALSumm,Newsroom}/data.json``: ``{"<doc id>": {"src", "ref_summ"
   [, "ref_summs"], "sys_summs": {"<system>": {"sys_summ", "scores": {criterion: value}}}}}``
@@ -28,12 +28,13 @@ Score scales (checked against every value in the files):
 * BAGEL (Mairesse et al., 2010; ratings of Novikova et al., 2017): informativeness, naturalness,
   quality, 1-6 (half points occur).
 
-Rows with an empty source or output would be skipped; the shipped files have none.
+Skipped: only records whose source (the instruction) is blank; the shipped files have none. An
+empty output is kept as ``""`` (none in the shipped files); a missing or non-string one raises
+``InvalidInput``.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,28 +46,20 @@ from registry.adapters.sources.base import (
     DatasetDef,
     SourceAdapter,
     SourceInfo,
+    checked_score,
     frame,
     iter_records,
+    place_pair,
     read_json,
     require,
+    require_text,
     to_json,
 )
-from registry.adapters.sources.hh_rlhf import place_pair
 from registry.errors import InvalidInput
 
 _ROOT = "neulab__BARTScore"
 _ORIGIN = "https://github.com/neulab/BARTScore"
 _CITATION = "Yuan, Neubig and Liu, BARTScore: Evaluating Generated Text as Text Generation, NeurIPS 2021"
-
-
-def checked_score(value: Any, scale: tuple[float, float], *, file: Path, row: int | str, field: str) -> float:
-    """``value`` as a float inside ``scale``, or an error naming file, row and field."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidInput(f"score {value!r} is not a number", file=file, row=row, field=field)
-    if not scale[0] <= value <= scale[1]:
-        raise InvalidInput(f"score {value!r} outside the scale {scale[0]:g}..{scale[1]:g}",
-                           file=file, row=row, field=field)
-    return float(value)
 
 
 # ------------------------------------------------------------------------------ WMT (pairwise)
@@ -105,9 +98,10 @@ class BARTScoreWMTAdapter(SourceAdapter):
             outs = {}
             for side in ("better", "worse"):
                 out = require(rec, side, file=path, row=key)
-                outs[side] = (require(out, "sys", file=path, row=key), require(out, "sys_name", file=path, row=key))
-            if not all(isinstance(t, str) and t.strip() for t in (src, outs["better"][0], outs["worse"][0])):
-                continue  # empty text (none in the shipped files)
+                outs[side] = (require_text(out, "sys", file=path, row=key, allow_empty=True),
+                              require(out, "sys_name", file=path, row=key))
+            if not (isinstance(src, str) and src.strip()):
+                continue  # blank source sentence: no instruction (none in the shipped files)
             a, b, label = place_pair(example_id, outs["better"][0], outs["worse"][0])
             names = (outs["better"][1], outs["worse"][1]) if label == "A" else (outs["worse"][1], outs["better"][1])
             rows.append({
@@ -196,11 +190,11 @@ class BARTScorePointwiseAdapter(SourceAdapter):
             src = require(rec, "src", file=path, row=key)
             refs = _references(rec)
             for example_id, system, out in _outputs(str(key), rec, file=path):
-                text = require(out, "sys_summ", file=path, row=example_id)
+                text = require_text(out, "sys_summ", file=path, row=example_id, allow_empty=True)
                 raw = require(require(out, "scores", file=path, row=example_id), criterion, file=path, row=example_id)
                 score = checked_score(raw, spec.scale, file=path, row=example_id, field=f"scores.{criterion}")
-                if not (isinstance(src, str) and src.strip() and isinstance(text, str) and text.strip()):
-                    continue  # empty text (none in the shipped files)
+                if not (isinstance(src, str) and src.strip()):
+                    continue  # blank source: no instruction (none in the shipped files)
                 rows.append({
                     "example_id": example_id, "instruction": src, "response": text, "score": score,
                     "criterion": criterion, "scale_min": spec.scale[0], "scale_max": spec.scale[1],

@@ -23,6 +23,11 @@ Standardized columns (``None`` where a field does not apply):
 * ``classification``: ``response`` (str), ``label`` (str, one of the dataset's ``labels``),
   ``annotator_labels`` (list[str] | None).
 
+Empty judged responses (``response_a``/``response_b``, ``response``) are real data (a model that
+output nothing) and are kept as ``""`` (read them with ``require_text(..., allow_empty=True)``);
+instructions and ids must be non-blank. Sources that always list the preferred response first
+are positioned with :func:`place_pair`; scores are read with :func:`checked_score`.
+
 Aggregation of several annotators (stated once, used by every adapter):
 :func:`majority_label` (strict plurality, otherwise ``tie`` for pairwise or the first label in
 the dataset's label order for classification) and the mean for scores.
@@ -32,6 +37,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -44,8 +50,6 @@ import xxhash
 
 from registry.domain.types import PAIRWISE_LABELS, TASK_TYPES, TaskType  # noqa: F401 (re-exported)
 from registry.errors import InvalidInput
-
-
 
 
 @dataclass(frozen=True)
@@ -193,21 +197,52 @@ def require(record: Mapping[str, Any], key: str, *, file: Path, row: int | str) 
 
 
 def map_label(raw: Any, mapping: Mapping[Any, str], *, file: Path, row: int | str, field: str) -> str:
-    """``mapping[raw]``, or an ``InvalidInput`` naming the field and the accepted values."""
+    """``mapping[raw]``, or an ``InvalidInput`` naming the field and the accepted values.
+
+    A boolean never matches an integer key (``True`` is not the label ``1``)."""
+    expected = ", ".join(repr(k) for k in mapping)
+    if isinstance(raw, bool) and any(isinstance(k, int) and not isinstance(k, bool) for k in mapping):
+        raise InvalidInput(f"boolean {raw!r} is not a label; expected one of {expected}",
+                           file=file, row=row, field=field)
     try:
         return mapping[raw]
     except (KeyError, TypeError):
-        expected = ", ".join(repr(k) for k in mapping)
         raise InvalidInput(f"unknown label {raw!r}; expected one of {expected}",
                            file=file, row=row, field=field) from None
 
 
-def require_text(record: Mapping[str, Any], key: str, *, file: Path, row: int | str) -> str:
-    """``record[key]`` as a non-empty string, or an ``InvalidInput`` naming file, row and field."""
+def require_text(record: Mapping[str, Any], key: str, *, file: Path, row: int | str,
+                 allow_empty: bool = False) -> str:
+    """``record[key]`` as a non-empty string, or an ``InvalidInput`` naming file, row and field.
+
+    With ``allow_empty`` (for judged responses, which may be empty: a model that output nothing)
+    ``""`` and whitespace are accepted as they are; ``None`` and non-strings are still rejected."""
     value = require(record, key, file=file, row=row)
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str):
+        what = "a string" if allow_empty else "a non-empty string"
+        raise InvalidInput(f"expected {what}, got {value!r:.40}", file=file, row=row, field=key)
+    if not allow_empty and not value.strip():
         raise InvalidInput(f"expected a non-empty string, got {value!r:.40}", file=file, row=row, field=key)
     return value
+
+
+def checked_score(value: Any, scale: tuple[float, float], *, file: Path, row: int | str, field: str) -> float:
+    """``value`` as a float inside ``scale``, or an error naming file, row and field."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidInput(f"score {value!r} is not a number", file=file, row=row, field=field)
+    if not scale[0] <= value <= scale[1]:
+        raise InvalidInput(f"score {value!r} outside the scale {scale[0]:g}..{scale[1]:g}",
+                           file=file, row=row, field=field)
+    return float(value)
+
+
+def place_pair(key: str, preferred: str, other: str) -> tuple[str, str, str]:
+    """``(response_a, response_b, label)`` for a pair whose source lists the preferred answer
+    first: the preferred one goes second (label ``B``) when the xxh3-64 hash of ``key`` (the
+    example id) is odd, else first (label ``A``). Deterministic, about half of each."""
+    if xxhash.xxh3_64_intdigest(key.encode("utf-8")) & 1:
+        return other, preferred, "B"
+    return preferred, other, "A"
 
 
 def majority_label(labels: Sequence[str], *, tie_label: str | None = "tie",

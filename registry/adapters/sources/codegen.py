@@ -15,8 +15,10 @@ joined by newlines), ``reference`` = the reference code for generated systems (`
 reference's own rows). ``score`` is the mean of ``annotator_scores`` (one per grader, in file
 order; grader names in ``metadata["graders"]``), scale 0–4.
 
-Skipped: the 2 rows whose generated code is empty (``tranx-annot`` for 2 intents; graded 0),
-so the dataset has 472 × 6 − 2 = 2,830 rows. Ids: content ids of (intent, system).
+Nothing is skipped: the 2 rows whose generated code is empty (``tranx-annot`` for the intents
+at positions 128 and 396, graded 0 by every grader) are kept with ``response`` ``""``, so the
+dataset has 472 × 6 = 2,832 rows. A record with a blank ``intent`` raises ``InvalidInput``.
+Ids: content ids of (intent, system).
 """
 
 from __future__ import annotations
@@ -36,10 +38,10 @@ from registry.adapters.sources.base import (
     iter_records,
     read_json,
     require,
+    require_text,
     stable_ids,
     to_json,
 )
-from registry.adapters.sources.base import require_text
 from registry.errors import InvalidInput
 
 SYSTEMS = ("snippet", "baseline", "tranx-annot", "best-tranx", "best-tranx-rerank", "codex")
@@ -115,8 +117,6 @@ class ConalaAdapter(SourceAdapter):
                 code = _code(require(rec, system, file=path, row=i), file=path, row=i, field=system)
                 field = f"grade-{system}"
                 grades = _grades(require(rec, field, file=path, row=i), file=path, row=i, field=field)
-                if not code.strip():
-                    continue  # empty generated code: nothing to judge (see module docstring)
                 extras: dict[str, Any] = {"graders": list(grades)}
                 agg = published[i].get(field) if published is not None else None
                 if isinstance(agg, int | float):

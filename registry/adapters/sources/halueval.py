@@ -67,7 +67,7 @@ class HaluEvalAdapter(SourceAdapter):
             rows.append({
                 "example_id": source_id if source_id.isdigit() else content_id(query),
                 "instruction": query,
-                "response": require_text(rec, "chatgpt_response", file=path, row=lineno),
+                "response": require_text(rec, "chatgpt_response", file=path, row=lineno, allow_empty=True),
                 "label": map_label(require(rec, "hallucination", file=path, row=lineno), _LABEL_OF,
                                    file=path, row=lineno, field="hallucination"),
                 "num_annotators": None,

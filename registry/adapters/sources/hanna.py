@@ -25,7 +25,9 @@ in the lists.
 
 Skipped: the ratings of the 10 generator systems (960 rows per criterion): their story texts
 are not in these files (they are in HANNA's ``hanna_stories_annotations.csv``, not shipped
-here). Only the ``Human`` system's 96 stories can be standardized.
+here). Only the ``Human`` system's 96 stories can be standardized. Also skipped: a story whose
+prompt or text cell is blank (none in the shipped files): a blank CSV cell is a missing
+human-written text, not an empty model output.
 """
 
 from __future__ import annotations
@@ -44,12 +46,12 @@ from registry.adapters.sources.base import (
     DatasetDef,
     SourceAdapter,
     SourceInfo,
+    checked_score,
     frame,
     read_text,
     stable_ids,
     to_json,
 )
-from registry.adapters.sources.bartscore import checked_score
 from registry.errors import InvalidInput
 
 _ROOT = "dig-team__hanna-benchmark-asg"
@@ -146,7 +148,7 @@ class HannaAdapter(SourceAdapter):
                                        file=ratings_path, row=row, field=name)
                 story = prompts.at[i, _TEXT_COLUMNS[system]]
                 if not prompts.at[i, "Prompt"].strip() or not story.strip():
-                    continue  # empty text (none in the shipped files)
+                    continue  # missing text (none in the shipped files; documented above)
                 by_llm: dict[str, list[float]] = {}
                 for c, m in llm_cols.items():
                     by_llm.setdefault(m["llm"], []).append(float(llm[c][i]))

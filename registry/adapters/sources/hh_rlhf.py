@@ -12,11 +12,14 @@ the last turn, so a response holds several turns (flagged ``multi_turn_response`
 Rows have no ids: the id hashes the instruction (``stable_ids``).
 
 The file always lists the preferred dialogue first, so positions are assigned by
-:func:`place_pair`: the chosen response is ``response_b`` (label ``B``) when the xxh3-64 hash of
-the example id is odd, else ``response_a`` (label ``A``). One label per row (no annotator list).
+:func:`~registry.adapters.sources.base.place_pair`: the chosen response is ``response_b``
+(label ``B``) when the xxh3-64 hash of the example id is odd, else ``response_a`` (label ``A``).
+One label per row (no annotator list).
 
-Skipped: rows whose chosen or rejected response is empty or whitespace (4 in ``harmless-base/
-test``, all an empty chosen turn), so the dataset has 2308 rows.
+Empty turns are kept as ``""``: in 4 rows of ``harmless-base/test`` (file lines 87, 517, 926,
+1104) the chosen dialogue ends in an empty assistant turn, so the preferred response is ``""``.
+Skipped: only rows whose shared dialogue before the compared turn is empty (none in the file),
+so the dataset has all 2312 rows.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import xxhash
 
 from registry.adapters.sources.base import (
     COLUMNS,
@@ -34,6 +36,7 @@ from registry.adapters.sources.base import (
     SourceAdapter,
     SourceInfo,
     frame,
+    place_pair,
     read_jsonl,
     require,
     stable_ids,
@@ -43,15 +46,6 @@ from registry.errors import InvalidInput
 
 ASSISTANT = "\n\nAssistant:"
 HUMAN = "\n\nHuman:"
-
-
-def place_pair(key: str, preferred: str, other: str) -> tuple[str, str, str]:
-    """``(response_a, response_b, label)`` for a pair whose source lists the preferred answer
-    first: the preferred one goes second (label ``B``) when the xxh3-64 hash of ``key`` (the
-    example id) is odd, else first (label ``A``). Deterministic, about half of each."""
-    if xxhash.xxh3_64_intdigest(key.encode("utf-8")) & 1:
-        return other, preferred, "B"
-    return preferred, other, "A"
 
 
 def split_dialogues(chosen: str, rejected: str) -> tuple[str, str, str] | None:
@@ -101,8 +95,8 @@ class HHRLHFAdapter(SourceAdapter):
                 raise InvalidInput(f"chosen and rejected share no {ASSISTANT.strip()!r} turn",
                                    file=path, row=line, field="chosen")
             prompt, good, bad = split
-            if not prompt or not good or not bad:
-                continue  # empty turn: cannot be judged (documented above)
+            if not prompt:
+                continue  # no instruction (documented above); empty turns are kept as ""
             parts.append((prompt, good, bad))
         ids = stable_ids([p for p, _, _ in parts])
         rows = []

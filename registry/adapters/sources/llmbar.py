@@ -20,11 +20,11 @@ from registry.adapters.sources.base import (
     SourceInfo,
     frame,
     iter_records,
+    map_label,
     read_json,
     require,
     stable_ids,
 )
-from registry.errors import InvalidInput
 
 _ROOT = "princeton-nlp__LLMBar/Dataset"
 _SUBSETS = {
@@ -65,14 +65,12 @@ class LLMBarAdapter(SourceAdapter):
         data = read_json(path)
         rows = []
         for i, rec in iter_records(data, file=path):
-            raw = require(rec, "label", file=path, row=i)
-            if raw not in _LABELS:
-                raise InvalidInput(f"unknown label {raw!r}; expected 1 or 2", file=path, row=i, field="label")
+            label = map_label(require(rec, "label", file=path, row=i), _LABELS, file=path, row=i, field="label")
             rows.append({
                 "instruction": require(rec, "input", file=path, row=i),
                 "response_a": require(rec, "output_1", file=path, row=i),
                 "response_b": require(rec, "output_2", file=path, row=i),
-                "label": _LABELS[raw],
+                "label": label,
                 "category": category,
                 "num_annotators": None,
             })

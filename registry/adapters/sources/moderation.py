@@ -96,7 +96,7 @@ class ModerationAdapter(SourceAdapter):
         instruction = instruction_for(category)
         rows = []
         for lineno, rec in enumerate(read_jsonl(path), start=1):
-            text = require_text(rec, "prompt", file=path, row=lineno)
+            text = require_text(rec, "prompt", file=path, row=lineno, allow_empty=True)  # the judged text
             if rec.get(category) is None:
                 continue  # not labelled for this category (see module docstring)
             rows.append({

@@ -15,9 +15,10 @@ none (three different votes; no such row in v1). Category = ``cmp_key`` (the mod
 Six responses are JSON ``true`` rather than a string (answers to "Verify the correctness of the
 given statement"): they are read as the text ``"True"``.
 
-Skipped: rows with an empty or whitespace-only response or instruction (54 of 999 in v1: 29 with
-an empty ``response1``, 25 with an empty ``response2``), so the dataset has 945 rows. Note that figures
-recomputed over all 999 rows (DESIGN §6) include those 54.
+Empty responses are kept as ``""`` (a model that output nothing is judged too): 54 of the 999
+rows in v1, 29 with an empty ``response1`` and 25 with an empty ``response2`` (never both; mostly
+voted for the other response). Skipped: only rows whose instruction and input are both blank
+(none in v1), so the dataset has all 999 rows.
 """
 
 from __future__ import annotations
@@ -88,8 +89,8 @@ class PandaLMAdapter(SourceAdapter):
             texts = {f: _text(require(rec, f, file=path, row=i), file=path, row=i, field=f)
                      for f in ("instruction", "input", "response1", "response2")}
             instruction = "\n\n".join(t.strip() for t in (texts["instruction"], texts["input"]) if t.strip())
-            if not instruction or not texts["response1"].strip() or not texts["response2"].strip():
-                continue  # an empty text cannot be shown to a judge (documented above)
+            if not instruction:
+                continue  # nothing to respond to (documented above); empty responses are kept
             rows.append({
                 "example_id": example_id,
                 "instruction": instruction,

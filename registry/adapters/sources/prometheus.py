@@ -18,8 +18,9 @@ rejected. Standardization: instruction and the two responses are cut out of the 
 rubric goes to ``metadata``; category = ``source``. Rows have no ids: the id hashes
 ``source`` + instruction (``stable_ids``; the 221 pairs share 102 instructions, so repeats get
 ``-2``, ``-3``... in file order). The preferred response's position comes from
-:func:`~registry.adapters.sources.hh_rlhf.place_pair` (B when the id's xxh3-64 hash is odd).
-No rows are skipped.
+:func:`~registry.adapters.sources.base.place_pair` (B when the id's xxh3-64 hash is odd).
+No rows are skipped. An empty response inside a judge prompt is kept as ``""`` (none in the file);
+an empty instruction raises ``InvalidInput``.
 """
 
 from __future__ import annotations
@@ -37,12 +38,12 @@ from registry.adapters.sources.base import (
     SourceInfo,
     frame,
     iter_records,
+    place_pair,
     read_json,
     require,
     stable_ids,
     to_json,
 )
-from registry.adapters.sources.hh_rlhf import place_pair
 from registry.errors import InvalidInput
 
 _WRAPPER = re.compile(
@@ -62,8 +63,8 @@ def unwrap(prompt: Any, *, file: Path, row: int | str, field: str) -> dict[str, 
                            "'###Response to evaluate:', '###Score Rubrics:', '###Feedback:')",
                            file=file, row=row, field=field)
     parts = {k: (v.strip() if v is not None else None) for k, v in m.groupdict().items()}
-    if not parts["instruction"] or not parts["response"]:
-        raise InvalidInput("empty instruction or response inside the judge prompt", file=file, row=row, field=field)
+    if not parts["instruction"]:  # an empty response is data (kept as ""), an empty instruction is not
+        raise InvalidInput("empty instruction inside the judge prompt", file=file, row=row, field=field)
     return parts
 
 

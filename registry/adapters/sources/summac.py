@@ -105,7 +105,7 @@ class SummaCAdapter(SourceAdapter):
             rows.append({
                 "example_id": str(key),
                 "instruction": require_text(rec, "document", file=path, row=key),
-                "response": require_text(rec, "claim", file=path, row=key),
+                "response": require_text(rec, "claim", file=path, row=key, allow_empty=True),
                 "label": map_label(require(rec, "label", file=path, row=key), BINARY_CONSISTENCY,
                                    file=path, row=key, field="label"),
                 "category": rec.get("model_name"),

@@ -74,7 +74,7 @@ class SummEditsAdapter(SourceAdapter):
             rows.append({
                 "example_id": str(require(rec, "id", file=path, row=i)),
                 "instruction": require_text(rec, "doc", file=path, row=i),
-                "response": require_text(rec, "summary", file=path, row=i),
+                "response": require_text(rec, "summary", file=path, row=i, allow_empty=True),
                 "label": map_label(require(rec, "label", file=path, row=i), BINARY_CONSISTENCY,
                                    file=path, row=i, field="label"),
                 "category": domain,

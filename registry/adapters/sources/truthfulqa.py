@@ -10,10 +10,13 @@ contain ``"A: "`` (model continuations).
 Labels: truth files → ("true", "false"), info files → ("informative", "uninformative"),
 from the completion " yes" / " no"; anything else raises ``InvalidInput``.
 
-Skipped: records whose answer is empty (the judged model said nothing): 57 in truth-train, 10
-in truth-dev, 59 in info-train, 8 in info-dev. Kept as in the source: repeated (question,
-answer) records — 3,371 repeats in truth-train (24 pairs carry both labels), 72 in truth-dev,
-3,423 in info-train (42 with both labels), 59 in info-dev (1). Ids are content ids of
+Nothing is skipped: every record becomes a row, so each dataset has as many rows as its file.
+Empty answers (the judged model said nothing) are kept as ``""`` with their label: 57 in
+truth-train (56 true, 1 false), 10 in truth-dev (all true), 59 in info-train (56
+uninformative, 3 informative), 8 in info-dev (all uninformative). A record without a
+``completion`` or with an unknown one raises ``InvalidInput``. Kept as in the source: repeated
+(question, answer) records — 3,392 repeats in truth-train (25 pairs carry both labels), 73 in
+truth-dev, 3,443 in info-train (43 with both labels), 59 in info-dev (1). Ids are content ids of
 (question, answer), since the answer is what is judged; repeats get ``-2``, ``-3``... in file
 order.
 """
@@ -32,11 +35,11 @@ from registry.adapters.sources.base import (
     SourceAdapter,
     SourceInfo,
     frame,
+    map_label,
     read_jsonl,
     require,
     stable_ids,
 )
-from registry.adapters.sources.base import map_label
 from registry.errors import InvalidInput
 
 _ROOT = "yizhongw__truthfulqa_reeval/data"
@@ -84,8 +87,6 @@ class TruthfulQAAdapter(SourceAdapter):
                                    file=path, row=lineno, field="prompt")
             label = map_label(require(rec, "completion", file=path, row=lineno), label_of,
                               file=path, row=lineno, field="completion")
-            if not match["answer"].strip():
-                continue  # empty answer: nothing to judge (counts in the module docstring)
             rows.append({"instruction": match["question"], "response": match["answer"], "label": label})
         df = frame(rows, COLUMNS["classification"])
         df["example_id"] = stable_ids(list(zip(df["instruction"], df["response"])))

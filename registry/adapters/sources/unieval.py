@@ -20,8 +20,9 @@ the record's position); for Topical-Chat a content hash of ``(source, context, s
 (:func:`example_ids`). ``reproduce/unieval_predict/<same path>_result.json`` holds UniEval's own
 predictions: the same records, in the same order, plus ``"predict_scores"``; they are not
 datasets, but :func:`example_ids` applied to a prediction file yields exactly the ids of the
-matching rows here. Rows with an empty source or output would be skipped; the shipped files
-have none.
+matching rows here. Skipped: only records whose source (the instruction) is blank; the shipped
+files have none. An empty ``system_output`` is kept as ``""`` (none in the shipped files); a
+missing or non-string one raises ``InvalidInput``.
 """
 
 from __future__ import annotations
@@ -36,13 +37,14 @@ from registry.adapters.sources.base import (
     DatasetDef,
     SourceAdapter,
     SourceInfo,
+    checked_score,
     frame,
     iter_records,
     read_json,
     require,
+    require_text,
     stable_ids,
 )
-from registry.adapters.sources.bartscore import checked_score
 from registry.errors import InvalidInput
 
 _ROOT = "maszhongming__UniEval/reproduce/data"
@@ -122,11 +124,11 @@ class UniEvalAdapter(SourceAdapter):
         rows = []
         for example_id, (i, rec) in zip(example_ids(data, file=path), iter_records(data, file=path)):
             source = require(rec, "source", file=path, row=i)
-            output = require(rec, "system_output", file=path, row=i)
+            output = require_text(rec, "system_output", file=path, row=i, allow_empty=True)
             raw = require(require(rec, "scores", file=path, row=i), criterion, file=path, row=i)
             score = checked_score(raw, scale, file=path, row=i, field=f"scores.{criterion}")
-            if not (isinstance(source, str) and source.strip() and isinstance(output, str) and output.strip()):
-                continue  # empty text (none in the shipped files)
+            if not (isinstance(source, str) and source.strip()):
+                continue  # blank source: no instruction (none in the shipped files)
             system = rec.get("system_id")
             rows.append({
                 "example_id": example_id, "instruction": _instruction(rec), "response": output,
