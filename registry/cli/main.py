@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from registry import __version__
-from registry.cli import datasets, sources, store
+from registry.cli import datasets, evaluators, sources, store
 from registry.cli.common import JSON_OPTION, console, new_app, print_json
 
 app = new_app("Autorater Registry: versioned human-judgment datasets and autorater checkpoints "
@@ -13,6 +13,9 @@ app = new_app("Autorater Registry: versioned human-judgment datasets and autorat
 app.add_typer(sources.app, name="sources")
 app.add_typer(datasets.app, name="dataset")
 app.add_typer(store.app, name="store")
+app.add_typer(evaluators.checkpoint_app, name="checkpoint")
+app.add_typer(evaluators.protocol_app, name="protocol")
+app.add_typer(evaluators.evaluator_app, name="evaluator")
 db_app = new_app("Database schema (Alembic migrations).")
 app.add_typer(db_app, name="db")
 

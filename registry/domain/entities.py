@@ -61,3 +61,105 @@ class DatasetVersion:
     def ref(self) -> str:
         """``name@version``."""
         return f"{self.dataset}@{self.version}"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One immutable version of an autorater's weights, or an external model id."""
+
+    autorater: str
+    version: int
+    uri: str
+    """Folder of the checkpoint, a hub id, or ``external:<name>`` for imported predictions."""
+    sha256: str
+    format: str
+    """``safetensors`` (a folder of safetensors files), ``builtin`` (heuristics) or ``external``."""
+    kind: str
+    """Evaluator plugin kind of the autorater (``encoder-scorer``, ``random``, ``external``...)."""
+    created_at: datetime
+    aliases: tuple[str, ...] = ()
+    model_card: str | None = None
+    tags: dict[str, Any] = field(default_factory=dict)
+    lineage: dict[str, Any] = field(default_factory=dict)
+    """Training run, dataset versions and parent checkpoint it came from."""
+    parent_version: int | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.autorater}@{self.version}"
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A versioned, hashed recipe for turning a checkpoint into judgments."""
+
+    name: str
+    version: int
+    sha256: str
+    config: dict[str, Any]
+    description: str = ""
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+@dataclass(frozen=True)
+class Evaluator:
+    """A checkpoint under a protocol: the unit that is ranked."""
+
+    name: str
+    kind: str
+    checkpoint: str | None
+    """``autorater@version`` of its checkpoint (``None`` for external evaluators)."""
+    protocol: str
+    """``name@version`` of its protocol."""
+    sha256: str
+    """Evaluator hash: keys the judgment cache."""
+    config: dict[str, Any] = field(default_factory=dict)
+    active: bool = True
+    price_per_1k_tokens: float | None = None
+
+
+@dataclass(frozen=True)
+class MetricRecord:
+    """A stored metric value of one run."""
+
+    name: str
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+    slice: str = "all"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EvaluationRun:
+    """One evaluator on one dataset version."""
+
+    id: int
+    evaluator: str
+    dataset: str
+    """``name@version`` of the dataset version."""
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    seconds: float | None
+    n_examples: int
+    n_judgments: int
+    n_executed: int
+    """Judgments computed in this run (not served from the cache)."""
+    n_cached: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+    seed: int
+    predictions_uri: str | None
+    predictions_sha256: str | None
+    error: str | None
+    provenance: dict[str, Any]
+    metrics: tuple[MetricRecord, ...] = ()
+
+    def metric(self, name: str, slice: str = "all") -> MetricRecord | None:
+        return next((m for m in self.metrics if m.name == name and m.slice == slice), None)

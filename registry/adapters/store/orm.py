@@ -12,7 +12,16 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from registry.domain.entities import Dataset, DatasetVersion, Source
+from registry.domain.entities import (
+    Checkpoint,
+    Dataset,
+    DatasetVersion,
+    EvaluationRun,
+    Evaluator,
+    MetricRecord,
+    Protocol,
+    Source,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -111,3 +120,198 @@ class SqlDatasetVersion(Base):
             validation=self.validation_report or {}, diff_from_parent=self.diff_from_parent,
             provenance=self.provenance or {},
         )
+
+
+# --------------------------------------------------------------------- meta-evaluation
+
+
+class SqlAutorater(Base):
+    """A model family used as an evaluator (an LLM judge, a reward model, a heuristic)."""
+
+    __tablename__ = "autoraters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(256), unique=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    checkpoints: Mapped[list[SqlCheckpoint]] = relationship(back_populates="autorater",
+                                                            order_by="SqlCheckpoint.version")
+
+
+class SqlCheckpoint(Base):
+    """One immutable version of an autorater's weights (or an external model id)."""
+
+    __tablename__ = "checkpoints"
+    __table_args__ = (UniqueConstraint("autorater_id", "version"), UniqueConstraint("autorater_id", "sha256"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    autorater_id: Mapped[int] = mapped_column(ForeignKey("autoraters.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    uri: Mapped[str] = mapped_column(String(1024))
+    sha256: Mapped[str] = mapped_column(String(64))
+    format: Mapped[str] = mapped_column(String(64))
+    model_card: Mapped[str | None] = mapped_column(String(1024))
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    lineage: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("checkpoints.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    autorater: Mapped[SqlAutorater] = relationship(back_populates="checkpoints")
+    parent: Mapped[SqlCheckpoint | None] = relationship(remote_side=[id])
+    aliases: Mapped[list[SqlCheckpointAlias]] = relationship(back_populates="checkpoint")
+
+    def to_entity(self) -> Checkpoint:
+        return Checkpoint(
+            autorater=self.autorater.name, version=self.version, uri=self.uri, sha256=self.sha256,
+            format=self.format, kind=self.autorater.kind, created_at=self.created_at,
+            aliases=tuple(sorted(a.alias for a in self.aliases)), model_card=self.model_card,
+            tags=self.tags or {}, lineage=self.lineage or {},
+            parent_version=self.parent.version if self.parent else None)
+
+
+class SqlCheckpointAlias(Base):
+    """A movable name (``champion``, ``candidate``...) pointing at one checkpoint of an autorater."""
+
+    __tablename__ = "checkpoint_aliases"
+    __table_args__ = (UniqueConstraint("autorater_id", "alias"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    autorater_id: Mapped[int] = mapped_column(ForeignKey("autoraters.id", ondelete="CASCADE"))
+    alias: Mapped[str] = mapped_column(String(64))
+    checkpoint_id: Mapped[int] = mapped_column(ForeignKey("checkpoints.id", ondelete="CASCADE"), index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    checkpoint: Mapped[SqlCheckpoint] = relationship(back_populates="aliases")
+
+
+class SqlProtocol(Base):
+    """A versioned, hashed recipe for turning a checkpoint into judgments."""
+
+    __tablename__ = "protocols"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    version: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    def to_entity(self) -> Protocol:
+        return Protocol(name=self.name, version=self.version, sha256=self.sha256, config=self.config or {},
+                        description=self.description)
+
+
+class SqlEvaluator(Base):
+    """A checkpoint × protocol pair: the unit that is ranked."""
+
+    __tablename__ = "evaluators"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(256), unique=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    checkpoint_id: Mapped[int | None] = mapped_column(ForeignKey("checkpoints.id", ondelete="RESTRICT"), index=True)
+    protocol_id: Mapped[int] = mapped_column(ForeignKey("protocols.id", ondelete="RESTRICT"), index=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    price_per_1k_tokens: Mapped[float | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    checkpoint: Mapped[SqlCheckpoint | None] = relationship()
+    protocol: Mapped[SqlProtocol] = relationship()
+
+    def to_entity(self) -> Evaluator:
+        ckpt = self.checkpoint
+        return Evaluator(
+            name=self.name, kind=self.kind,
+            checkpoint=f"{ckpt.autorater.name}@{ckpt.version}" if ckpt else None,
+            protocol=f"{self.protocol.name}@{self.protocol.version}", sha256=self.sha256,
+            config=self.config or {}, active=self.active, price_per_1k_tokens=self.price_per_1k_tokens)
+
+
+class SqlEvaluationRun(Base):
+    """One evaluator on one dataset version: predictions (Parquet), cost, provenance, metrics."""
+
+    __tablename__ = "evaluation_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    evaluator_id: Mapped[int] = mapped_column(ForeignKey("evaluators.id", ondelete="CASCADE"), index=True)
+    dataset_version_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    seconds: Mapped[float | None] = mapped_column()
+    n_examples: Mapped[int] = mapped_column(Integer, default=0)
+    n_judgments: Mapped[int] = mapped_column(Integer, default=0)
+    n_executed: Mapped[int] = mapped_column(Integer, default=0)
+    n_cached: Mapped[int] = mapped_column(Integer, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float | None] = mapped_column()
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    predictions_uri: Mapped[str | None] = mapped_column(String(1024))
+    predictions_sha256: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    provenance: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    evaluator: Mapped[SqlEvaluator] = relationship()
+    dataset_version: Mapped[SqlDatasetVersion] = relationship()
+    metrics: Mapped[list[SqlMetric]] = relationship(back_populates="run", cascade="all, delete-orphan")
+
+    def to_entity(self) -> EvaluationRun:
+        dv = self.dataset_version
+        return EvaluationRun(
+            id=self.id, evaluator=self.evaluator.name, dataset=f"{dv.dataset.name}@{dv.version}",
+            status=self.status, started_at=self.started_at, finished_at=self.finished_at, seconds=self.seconds,
+            n_examples=self.n_examples, n_judgments=self.n_judgments, n_executed=self.n_executed,
+            n_cached=self.n_cached, prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens,
+            cost_usd=self.cost_usd, seed=self.seed, predictions_uri=self.predictions_uri,
+            predictions_sha256=self.predictions_sha256, error=self.error, provenance=self.provenance or {},
+            metrics=tuple(MetricRecord(name=m.name, value=m.value, ci_low=m.ci_low, ci_high=m.ci_high, n=m.n,
+                                       slice=m.slice, extra=m.extra or {}) for m in self.metrics))
+
+
+class SqlMetric(Base):
+    """A named value with its confidence interval, sample size and slice."""
+
+    __tablename__ = "metrics"
+    __table_args__ = (UniqueConstraint("run_id", "name", "slice"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("evaluation_runs.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    slice: Mapped[str] = mapped_column(String(256), default="all")
+    value: Mapped[float | None] = mapped_column()
+    ci_low: Mapped[float | None] = mapped_column()
+    ci_high: Mapped[float | None] = mapped_column()
+    n: Mapped[int] = mapped_column(Integer, default=0)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    run: Mapped[SqlEvaluationRun] = relationship(back_populates="metrics")
+
+
+class SqlJudgment(Base):
+    """The judgment cache: one evaluator's judgment of one example input, order and sample.
+
+    Keyed by the evaluator hash and the hash of the example's *inputs* (not its label), so a new
+    dataset version re-runs only new or changed examples, and the cache survives restarts."""
+
+    __tablename__ = "judgments"
+
+    evaluator_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    example_hash: Mapped[str] = mapped_column(String(32), primary_key=True)
+    order: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sample: Mapped[int] = mapped_column(Integer, primary_key=True)
+    verdict: Mapped[str | None] = mapped_column(String(256))
+    score: Mapped[float | None] = mapped_column()
+    prob_a: Mapped[float | None] = mapped_column()
+    parsed: Mapped[bool] = mapped_column(default=True)
+    raw: Mapped[str | None] = mapped_column(Text)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[float] = mapped_column(default=0.0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

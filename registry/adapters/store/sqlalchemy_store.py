@@ -10,9 +10,31 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from registry.adapters.store.db import check_schema, create_engine_for, managed_session
-from registry.adapters.store.orm import SqlDataset, SqlDatasetVersion, SqlSource
-from registry.domain.entities import Dataset, DatasetVersion, Source
-from registry.errors import InvalidInput, NotFound
+from registry.adapters.store.orm import (
+    SqlAutorater,
+    SqlCheckpoint,
+    SqlCheckpointAlias,
+    SqlDataset,
+    SqlDatasetVersion,
+    SqlEvaluationRun,
+    SqlEvaluator,
+    SqlJudgment,
+    SqlMetric,
+    SqlProtocol,
+    SqlSource,
+    utcnow,
+)
+from registry.domain.entities import (
+    Checkpoint,
+    Dataset,
+    DatasetVersion,
+    EvaluationRun,
+    Evaluator,
+    MetricRecord,
+    Protocol,
+    Source,
+)
+from registry.errors import AlreadyExists, InvalidInput, NotFound
 
 
 def parse_ref(ref: str) -> tuple[str, int | None]:
@@ -130,3 +152,196 @@ class SqlAlchemyStore:
                 "datasets": s.scalar(select(func.count()).select_from(SqlDataset)) or 0,
                 "dataset_versions": s.scalar(select(func.count()).select_from(SqlDatasetVersion)) or 0,
             }
+
+    # ----------------------------------------------------------- checkpoints
+    def _autorater(self, s: Session, name: str) -> SqlAutorater:
+        row = s.scalar(select(SqlAutorater).where(SqlAutorater.name == name))
+        if row is None:
+            raise NotFound.named("autorater", name, s.scalars(select(SqlAutorater.name)).all())
+        return row
+
+    def checkpoint_row(self, s: Session, ref: str) -> SqlCheckpoint:
+        """``autorater``, ``autorater@3`` or ``autorater@champion`` → the checkpoint row."""
+        name, _, which = ref.partition("@")
+        ar = self._autorater(s, name)
+        q = select(SqlCheckpoint).where(SqlCheckpoint.autorater_id == ar.id)
+        if not which or which == "latest":
+            row = s.scalar(q.order_by(SqlCheckpoint.version.desc()).limit(1))
+        elif which.removeprefix("v").isdigit():
+            row = s.scalar(q.where(SqlCheckpoint.version == int(which.removeprefix("v"))))
+        else:
+            alias = s.scalar(select(SqlCheckpointAlias).where(SqlCheckpointAlias.autorater_id == ar.id,
+                                                              SqlCheckpointAlias.alias == which))
+            row = alias.checkpoint if alias else None
+        if row is None:
+            raise NotFound(f"no checkpoint {ref!r}; versions: {[c.version for c in ar.checkpoints]}, "
+                           f"aliases: {sorted(a.alias for c in ar.checkpoints for a in c.aliases)}")
+        return row
+
+    def add_checkpoint(self, s: Session, *, autorater: str, kind: str, uri: str, sha256: str, format: str,
+                       model_card: str | None = None, tags: dict | None = None, lineage: dict | None = None,
+                       parent: str | None = None, description: str = "") -> tuple[SqlCheckpoint, bool]:
+        """Register a checkpoint (idempotent on its sha256); returns (row, created)."""
+        ar = s.scalar(select(SqlAutorater).where(SqlAutorater.name == autorater))
+        if ar is None:
+            ar = SqlAutorater(name=autorater, kind=kind, description=description)
+            s.add(ar)
+            s.flush()
+        elif ar.kind != kind:
+            raise InvalidInput(f"autorater {autorater!r} is of kind {ar.kind!r}, not {kind!r}", field="kind")
+        existing = s.scalar(select(SqlCheckpoint).where(SqlCheckpoint.autorater_id == ar.id,
+                                                        SqlCheckpoint.sha256 == sha256))
+        if existing is not None:
+            return existing, False
+        number = (s.scalar(select(func.max(SqlCheckpoint.version)).where(SqlCheckpoint.autorater_id == ar.id)) or 0) + 1
+        row = SqlCheckpoint(autorater=ar, version=number, uri=uri, sha256=sha256, format=format,
+                            model_card=model_card, tags=tags or {}, lineage=lineage or {},
+                            parent=self.checkpoint_row(s, parent) if parent else None)
+        s.add(row)
+        s.flush()
+        return row, True
+
+    def set_alias(self, s: Session, ref: str, alias: str) -> SqlCheckpoint:
+        """Point ``alias`` of the checkpoint's autorater at the checkpoint ``ref`` (moves it)."""
+        if alias.removeprefix("v").isdigit() or alias == "latest":
+            raise InvalidInput(f"alias {alias!r} would shadow a version reference", field="alias")
+        ckpt = self.checkpoint_row(s, ref)
+        row = s.scalar(select(SqlCheckpointAlias).where(SqlCheckpointAlias.autorater_id == ckpt.autorater_id,
+                                                        SqlCheckpointAlias.alias == alias))
+        if row is None:
+            s.add(SqlCheckpointAlias(autorater_id=ckpt.autorater_id, alias=alias, checkpoint=ckpt))
+        else:
+            row.checkpoint = ckpt
+            row.updated_at = utcnow()
+        s.flush()
+        s.expire(ckpt)
+        return ckpt
+
+    def list_checkpoints(self, autorater: str | None = None) -> list[Checkpoint]:
+        with self.session() as s:
+            q = select(SqlCheckpoint).join(SqlAutorater)
+            if autorater:
+                q = q.where(SqlAutorater.name == autorater)
+            return [c.to_entity() for c in s.scalars(q.order_by(SqlAutorater.name, SqlCheckpoint.version))]
+
+    def get_checkpoint(self, ref: str) -> Checkpoint:
+        with self.session() as s:
+            return self.checkpoint_row(s, ref).to_entity()
+
+    # ------------------------------------------------------------- protocols
+    def upsert_protocol(self, s: Session, *, name: str, version: int, sha256: str, config: dict,
+                        description: str = "") -> SqlProtocol:
+        row = s.scalar(select(SqlProtocol).where(SqlProtocol.name == name, SqlProtocol.version == version))
+        if row is None:
+            row = SqlProtocol(name=name, version=version, sha256=sha256, config=config, description=description)
+            s.add(row)
+            s.flush()
+        elif row.sha256 != sha256:
+            raise AlreadyExists(f"protocol {name}@{version} is already registered with other content "
+                                f"(sha256 {row.sha256[:12]}); bump its version")
+        return row
+
+    def protocol_row(self, s: Session, ref: str) -> SqlProtocol:
+        name, _, ver = ref.partition("@")
+        q = select(SqlProtocol).where(SqlProtocol.name == name)
+        row = s.scalar(q.where(SqlProtocol.version == int(ver)) if ver.isdigit()
+                       else q.order_by(SqlProtocol.version.desc()).limit(1))
+        if row is None:
+            raise NotFound.named("protocol", ref, [f"{p.name}@{p.version}" for p in s.scalars(select(SqlProtocol))])
+        return row
+
+    def list_protocols(self) -> list[Protocol]:
+        with self.session() as s:
+            return [p.to_entity() for p in s.scalars(select(SqlProtocol).order_by(SqlProtocol.name, SqlProtocol.version))]
+
+    def get_protocol(self, ref: str) -> Protocol:
+        with self.session() as s:
+            return self.protocol_row(s, ref).to_entity()
+
+    # ------------------------------------------------------------ evaluators
+    def evaluator_row(self, s: Session, name: str) -> SqlEvaluator:
+        row = s.scalar(select(SqlEvaluator).where(SqlEvaluator.name == name))
+        if row is None:
+            raise NotFound.named("evaluator", name, s.scalars(select(SqlEvaluator.name)).all())
+        return row
+
+    def add_evaluator(self, s: Session, *, name: str, kind: str, checkpoint: SqlCheckpoint | None,
+                      protocol: SqlProtocol, config: dict, sha256: str,
+                      price_per_1k_tokens: float | None = None) -> tuple[SqlEvaluator, bool]:
+        """Create an evaluator (idempotent on its hash); returns (row, created)."""
+        existing = s.scalar(select(SqlEvaluator).where(SqlEvaluator.sha256 == sha256))
+        if existing is not None:
+            return existing, False
+        if s.scalar(select(SqlEvaluator).where(SqlEvaluator.name == name)) is not None:
+            raise AlreadyExists(f"an evaluator named {name!r} exists with another configuration; choose another name")
+        row = SqlEvaluator(name=name, kind=kind, checkpoint=checkpoint, protocol=protocol, config=config,
+                           sha256=sha256, price_per_1k_tokens=price_per_1k_tokens)
+        s.add(row)
+        s.flush()
+        return row, True
+
+    def list_evaluators(self, *, active_only: bool = False) -> list[Evaluator]:
+        with self.session() as s:
+            q = select(SqlEvaluator).order_by(SqlEvaluator.name)
+            if active_only:
+                q = q.where(SqlEvaluator.active.is_(True))
+            return [e.to_entity() for e in s.scalars(q)]
+
+    def get_evaluator(self, name: str) -> Evaluator:
+        with self.session() as s:
+            return self.evaluator_row(s, name).to_entity()
+
+    # ------------------------------------------------------------------ runs
+    def version_row(self, s: Session, ref: str) -> SqlDatasetVersion:
+        return self._version_row(s, ref)
+
+    def run_row(self, s: Session, run_id: int) -> SqlEvaluationRun:
+        row = s.get(SqlEvaluationRun, run_id)
+        if row is None:
+            raise NotFound(f"no evaluation run {run_id}")
+        return row
+
+    def get_run(self, run_id: int) -> EvaluationRun:
+        with self.session() as s:
+            return self.run_row(s, run_id).to_entity()
+
+    def set_metrics(self, s: Session, run: SqlEvaluationRun, metrics: list[MetricRecord]) -> None:
+        run.metrics.clear()
+        s.flush()
+        for m in metrics:
+            run.metrics.append(SqlMetric(name=m.name, slice=m.slice, value=m.value, ci_low=m.ci_low,
+                                         ci_high=m.ci_high, n=m.n, extra=m.extra))
+
+    def latest_runs(self, *, dataset_version_ids: list[int] | None = None, evaluator: str | None = None,
+                    status: str = "succeeded") -> list[EvaluationRun]:
+        """The newest run of each (evaluator, dataset version) with ``status``."""
+        with self.session() as s:
+            newest = (select(func.max(SqlEvaluationRun.id)).where(SqlEvaluationRun.status == status)
+                      .group_by(SqlEvaluationRun.evaluator_id, SqlEvaluationRun.dataset_version_id))
+            q = select(SqlEvaluationRun).where(SqlEvaluationRun.id.in_(newest))
+            if dataset_version_ids is not None:
+                q = q.where(SqlEvaluationRun.dataset_version_id.in_(dataset_version_ids))
+            if evaluator is not None:
+                q = q.join(SqlEvaluator).where(SqlEvaluator.name == evaluator)
+            q = q.options(selectinload(SqlEvaluationRun.metrics))
+            return [r.to_entity() for r in s.scalars(q.order_by(SqlEvaluationRun.id))]
+
+    # --------------------------------------------------------- judgment cache
+    def cached_judgments(self, s: Session, evaluator_sha256: str, keys: list[str], order: int,
+                         sample: int) -> dict[str, SqlJudgment]:
+        """Cached judgments by example hash for one evaluator, order and sample."""
+        out: dict[str, SqlJudgment] = {}
+        for i in range(0, len(keys), 900):
+            chunk = keys[i:i + 900]
+            q = select(SqlJudgment).where(SqlJudgment.evaluator_sha256 == evaluator_sha256,
+                                          SqlJudgment.order == order, SqlJudgment.sample == sample,
+                                          SqlJudgment.example_hash.in_(chunk))
+            out.update({j.example_hash: j for j in s.scalars(q)})
+        return out
+
+    def count_judgments(self, evaluator_sha256: str | None = None) -> int:
+        with self.session() as s:
+            q = select(func.count()).select_from(SqlJudgment)
+            if evaluator_sha256:
+                q = q.where(SqlJudgment.evaluator_sha256 == evaluator_sha256)
+            return s.scalar(q) or 0

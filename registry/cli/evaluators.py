@@ -1,0 +1,168 @@
+"""``autorater checkpoint | protocol | evaluator``: what is evaluated and how."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from registry.cli.common import JSON_OPTION, console, new_app, open_registry, print_json
+
+checkpoint_app = new_app("Autorater checkpoints (safetensors folders, built-in heuristics, external models).")
+protocol_app = new_app("Evaluation protocols (versioned, hashed recipes).")
+evaluator_app = new_app("Evaluators: a checkpoint under a protocol.")
+
+
+def _kv(items: list[str] | None, option: str) -> dict:
+    """KEY=VALUE items; values that parse as JSON (numbers, true/false) keep their type."""
+    import json
+
+    from registry.adapters.sources.generic import parse_pairs
+
+    out: dict = {}
+    for k, v in parse_pairs(items or [], option=option).items():
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+    return out
+
+
+@checkpoint_app.command("register")
+def checkpoint_register(
+    autorater: str = typer.Argument(..., help="Autorater name, e.g. minilm-scorer or gpt-4."),
+    kind: str = typer.Option(..., "--kind", "-k", help="Evaluator kind: encoder-scorer, random, longer, ..., external."),
+    path: Path = typer.Option(None, "--path", "-p", help="Folder of safetensors weights (copied into the store)."),
+    uri: str = typer.Option(None, "--uri", help="Hub id or external:NAME for models that are not stored."),
+    default: bool = typer.Option(False, "--default", help="Build and register the default untrained MiniLM scorer."),
+    model_card: str = typer.Option(None, "--model-card", help="Path of the model card (model_cards/...)."),
+    parent: str = typer.Option(None, "--parent", help="Parent checkpoint AUTORATER@VERSION (lineage)."),
+    tag: list[str] = typer.Option(None, "--tag", help="KEY=VALUE tag (repeatable)."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Register a checkpoint (idempotent on content) as the next version of AUTORATER."""
+    import tempfile
+
+    from registry.services.evaluators import register_checkpoint
+
+    reg = open_registry()
+    tags = _kv(tag, "--tag")
+    if default:
+        from registry.adapters.evaluators.encoder import build_default_checkpoint
+
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = build_default_checkpoint(Path(tmp) / "minilm", seed=int(tags.get("seed", 0)))
+            ckpt, created = register_checkpoint(reg, autorater, kind="encoder-scorer", path=folder,
+                                                model_card=model_card, tags=tags, parent=parent)
+    else:
+        ckpt, created = register_checkpoint(reg, autorater, kind=kind, path=path, uri=uri, model_card=model_card,
+                                            tags=tags, parent=parent)
+    if json_out:
+        print_json({**ckpt.__dict__, "created": created})
+    else:
+        console.print(("registered " if created else "unchanged: ") + f"[bold]{ckpt.ref}[/] sha256 {ckpt.sha256[:12]}")
+
+
+@checkpoint_app.command("list")
+def checkpoint_list(autorater: str = typer.Option(None, "--autorater", help="Only this autorater."),
+                    json_out: bool = JSON_OPTION) -> None:
+    """List checkpoints with their aliases."""
+    rows = open_registry().store.list_checkpoints(autorater)
+    if json_out:
+        print_json(rows)
+        return
+    table = Table(title=f"checkpoints ({len(rows)})")
+    for col in ("checkpoint", "kind", "format", "aliases", "sha256", "uri"):
+        table.add_column(col, overflow="fold")
+    for c in rows:
+        table.add_row(c.ref, c.kind, c.format, ", ".join(c.aliases), c.sha256[:12], c.uri)
+    console.print(table)
+
+
+@checkpoint_app.command("alias")
+def checkpoint_alias(ref: str = typer.Argument(..., help="AUTORATER@VERSION"),
+                     alias: str = typer.Argument(..., help="Alias to move, e.g. champion."),
+                     json_out: bool = JSON_OPTION) -> None:
+    """Point ALIAS of the autorater at checkpoint REF (moving it if it exists)."""
+    from registry.services.evaluators import set_alias
+
+    ckpt = set_alias(open_registry(), ref, alias)
+    print_json(ckpt) if json_out else console.print(f"{alias} → [bold]{ckpt.ref}[/]")
+
+
+@protocol_app.command("list")
+def protocol_list(json_out: bool = JSON_OPTION) -> None:
+    """List registered protocols (shipped protocol files are synced first)."""
+    from registry.services.evaluators import sync_protocols
+
+    rows = sync_protocols(open_registry())
+    if json_out:
+        print_json(rows)
+        return
+    table = Table(title=f"protocols ({len(rows)})")
+    for col in ("protocol", "sha256", "description"):
+        table.add_column(col, overflow="fold")
+    for p in rows:
+        table.add_row(p.ref, p.sha256[:12], p.description)
+    console.print(table)
+
+
+@protocol_app.command("show")
+def protocol_show(ref: str = typer.Argument(..., help="NAME or NAME@VERSION."), json_out: bool = JSON_OPTION) -> None:
+    """Show a protocol's configuration."""
+    from registry.services.evaluators import sync_protocols
+
+    reg = open_registry()
+    sync_protocols(reg)
+    p = reg.store.get_protocol(ref)
+    if json_out:
+        print_json(p)
+    else:
+        console.print(f"[bold]{p.ref}[/] sha256 {p.sha256}\n{p.description}")
+        print_json(p.config)
+
+
+@evaluator_app.command("create")
+def evaluator_create(
+    checkpoint: str = typer.Option(None, "--checkpoint", "-c", help="AUTORATER[@VERSION|@ALIAS]."),
+    protocol: str = typer.Option("score-both-orders", "--protocol", "-p", help="Protocol NAME[@VERSION]."),
+    name: str = typer.Option(None, "--name", help="Evaluator name (default AUTORATER@V/PROTOCOL)."),
+    config: list[str] = typer.Option(None, "--config", help="KEY=VALUE evaluator setting (repeatable)."),
+    price: float = typer.Option(None, "--price-per-1k-tokens", help="USD per 1000 tokens, for cost reports."),
+    baselines: bool = typer.Option(False, "--baselines", help="Create the heuristic baselines and the untrained MiniLM scorer."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Create an evaluator from a checkpoint and a protocol (idempotent)."""
+    from registry.services.evaluators import create_evaluator, ensure_baselines
+
+    reg = open_registry()
+    if baselines:
+        rows = ensure_baselines(reg)
+        print_json(rows) if json_out else console.print("evaluators: " + ", ".join(e.name for e in rows))
+        return
+    if not checkpoint:
+        from registry.errors import InvalidInput
+
+        raise InvalidInput("pass --checkpoint AUTORATER[@VERSION] (or --baselines)", field="checkpoint")
+    ev, created = create_evaluator(reg, checkpoint=checkpoint, protocol=protocol, name=name,
+                                   config=_kv(config, "--config"), price_per_1k_tokens=price)
+    if json_out:
+        print_json({**ev.__dict__, "created": created})
+    else:
+        console.print(("created " if created else "unchanged: ") + f"[bold]{ev.name}[/] sha256 {ev.sha256[:12]}")
+
+
+@evaluator_app.command("list")
+def evaluator_list(json_out: bool = JSON_OPTION) -> None:
+    """List evaluators."""
+    rows = open_registry().store.list_evaluators()
+    if json_out:
+        print_json(rows)
+        return
+    table = Table(title=f"evaluators ({len(rows)})")
+    for col in ("evaluator", "kind", "checkpoint", "protocol", "active", "sha256"):
+        table.add_column(col, overflow="fold")
+    for e in rows:
+        table.add_row(e.name, e.kind, e.checkpoint or "-", e.protocol, "yes" if e.active else "no", e.sha256[:12])
+    console.print(table)

@@ -1,0 +1,92 @@
+"""Judgments: what an evaluator says about one example, and the per-example prediction table
+every evaluation run stores (as content-addressed Parquet).
+
+Pairwise examples may be judged in two *orders*: ``order = 0`` shows the responses as given
+(response_a first), ``order = 1`` shows them swapped. A verdict is always recorded in the
+*original* orientation: ``"A"`` means the dataset's ``response_a`` is preferred, whatever order
+it was shown in. ``None`` means the output could not be parsed (a parse failure).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+ORDER_AS_GIVEN = 0
+ORDER_SWAPPED = 1
+
+#: Integer codes used by the vectorized metrics.
+VERDICT_CODES: dict[str, int] = {"A": 0, "B": 1, "tie": 2}
+FAIL = -1
+"""Code of a parse failure (no verdict)."""
+
+#: Columns of the stored prediction table (one row per example × order × sample).
+PREDICTION_COLUMNS: dict[str, str] = {
+    "example_id": "string",
+    "order": "int8",
+    "sample": "int16",
+    "verdict": "string",      # pairwise "A" | "B" | "tie" | null (parse failure); classification label | null
+    "score": "float64",       # pointwise score, classification score/probability, pairwise score margin
+    "prob_a": "float64",      # pairwise P(response_a preferred) from logprobs, when available
+    "parsed": "bool",         # False for a parse failure
+    "raw": "string",          # raw model output (generative judges), else null
+    "prompt_tokens": "int32",
+    "completion_tokens": "int32",
+    "seconds": "float64",     # wall time the judgment took when it was computed (cache keeps it)
+}
+
+
+@dataclass(frozen=True)
+class Judgment:
+    """One judgment of one example in one order (one sample)."""
+
+    example_id: str
+    order: int = ORDER_AS_GIVEN
+    sample: int = 0
+    verdict: str | None = None
+    score: float | None = None
+    prob_a: float | None = None
+    parsed: bool = True
+    raw: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+
+def encode_verdicts(verdicts) -> np.ndarray:
+    """Verdict strings (or None) → int8 codes (A=0, B=1, tie=2, failure=-1)."""
+    return np.array([VERDICT_CODES.get(v, FAIL) if v is not None else FAIL for v in verdicts], dtype=np.int8)
+
+
+#: Fields a judge sees, per task type: the judgment cache is keyed by a hash of these (not the
+#: label), so editing a label re-scores without re-judging, and editing an input re-judges.
+INPUT_FIELDS: dict[str, tuple[str, ...]] = {
+    "pairwise": ("instruction", "response_a", "response_b", "reference"),
+    "pointwise": ("instruction", "response", "reference", "criterion"),
+    "classification": ("instruction", "response"),
+}
+
+
+def example_input_hashes(columns: dict[str, list], task_type: str) -> list[str]:
+    """xxh3-128 hex of each example's judge-visible inputs (``columns`` maps field → values)."""
+    import xxhash
+
+    fields = [columns.get(f) for f in INPUT_FIELDS[task_type]]
+    n = len(next(c for c in fields if c is not None))
+    out = []
+    for i in range(n):
+        h = xxhash.xxh3_128()
+        for col in fields:
+            v = None if col is None else col[i]
+            h.update(b"\x00" if v is None else b"\x01" + str(v).encode("utf-8"))
+            h.update(b"\x1f")
+        out.append(h.hexdigest())
+    return out
+
+
+def map_back(verdict: str | None, order: int) -> str | None:
+    """A pairwise verdict on the shown order → the original orientation."""
+    if order == ORDER_SWAPPED and verdict in ("A", "B"):
+        return "B" if verdict == "A" else "A"
+    return verdict

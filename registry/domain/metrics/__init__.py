@@ -1,0 +1,1 @@
+"""Meta-evaluation metrics (pure, vectorized numpy/scipy). See DESIGN.md §5 for the sources."""

@@ -1,0 +1,251 @@
+"""Running an evaluator on a dataset version: judgments through the durable cache, predictions
+as content-addressed Parquet, metrics with confidence intervals, all recorded in one run."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from registry import __version__
+from registry.adapters.evaluators import EVALUATORS, TaskContext, Verdict
+from registry.adapters.store.orm import SqlEvaluationRun, SqlJudgment, utcnow
+from registry.domain.entities import EvaluationRun
+from registry.domain.judgments import (
+    ORDER_SWAPPED,
+    PREDICTION_COLUMNS,
+    example_input_hashes,
+    map_back,
+)
+from registry.domain.types import PAIRWISE_LABELS
+from registry.errors import InvalidInput, RegistryError
+from registry.services.app import Registry
+from registry.services.evaluators import checkpoint_folder
+
+Progress = Callable[[int, int], None]
+_ARROW_TYPES = {"string": pa.string(), "int8": pa.int8(), "int16": pa.int16(), "int32": pa.int32(),
+                "float64": pa.float64(), "bool": pa.bool_()}
+PREDICTION_SCHEMA = pa.schema([pa.field(k, _ARROW_TYPES[v]) for k, v in PREDICTION_COLUMNS.items()])
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run will judge: orders × samples over the examples."""
+
+    orders: tuple[int, ...]
+    samples: int
+
+
+def task_context(version) -> TaskContext:
+    """The evaluator's view of a dataset version (labels, scale, criterion)."""
+    stats = version.statistics or {}
+    scale = tuple(stats["scale"]) if stats.get("scale") else None
+    labels = version.labels or (PAIRWISE_LABELS if version.task_type == "pairwise" else None)
+    return TaskContext(task_type=version.task_type, labels=tuple(labels) if labels else None,
+                       scale=scale, criterion=None)
+
+
+def plan_for(task_type: str, protocol_config: dict, plugin_cls) -> RunPlan:
+    orders = protocol_config.get("orders", list(plugin_cls.default_orders))
+    if task_type != "pairwise" or not isinstance(orders, list):
+        orders = [0]
+    return RunPlan(orders=tuple(int(o) for o in orders), samples=int(protocol_config.get("samples", 1)))
+
+
+def _shown(example: dict[str, Any], order: int) -> dict[str, Any]:
+    if order != ORDER_SWAPPED:
+        return example
+    return {**example, "response_a": example["response_b"], "response_b": example["response_a"]}
+
+
+def _to_cache(ev_sha: str, key: str, order: int, sample: int, v: Verdict) -> SqlJudgment:
+    verdict = map_back(v.label, order)
+    prob_a = None if v.prob_a is None else (1.0 - v.prob_a if order == ORDER_SWAPPED else v.prob_a)
+    score = v.score
+    if score is not None and order == ORDER_SWAPPED and verdict in ("A", "B", "tie"):
+        score = -score  # a pairwise margin flips with the orientation
+    return SqlJudgment(evaluator_sha256=ev_sha, example_hash=key, order=order, sample=sample, verdict=verdict,
+                       score=score, prob_a=prob_a, parsed=v.parsed, raw=v.raw, prompt_tokens=v.prompt_tokens,
+                       completion_tokens=v.completion_tokens, seconds=v.seconds)
+
+
+def _library_versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for name in ("numpy", "pyarrow", "torch", "transformers", "scipy"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def run_evaluation(reg: Registry, evaluator: str, dataset: str, *, seed: int = 0, n_boot: int = 1000,
+                   batch_size: int = 64, on_progress: Progress | None = None) -> EvaluationRun:
+    """Run ``evaluator`` on dataset version ``dataset`` (``name[@version]``).
+
+    Judgments already in the cache (same evaluator hash, same example inputs, order and sample)
+    are reused; only the missing ones are computed, committed batch by batch so an interrupted
+    run resumes where it stopped."""
+    from registry.services.datasets import load_table
+    from registry.services.scoring import compute_metrics
+
+    store = reg.store
+    ev = store.get_evaluator(evaluator)
+    version = store.get_version(dataset)
+    if ev.kind == "external":
+        raise InvalidInput(f"evaluator {ev.name!r} is external: import its predictions with `autorater eval import`")
+    plugin_cls = EVALUATORS.get(ev.kind)
+    if version.task_type not in plugin_cls.task_types:
+        raise InvalidInput(f"evaluator {ev.name!r} ({ev.kind}) cannot judge {version.task_type} data "
+                           f"({version.ref}); it supports {list(plugin_cls.task_types)}")
+    with store.session() as s:
+        ev_row = store.evaluator_row(s, evaluator)
+        protocol_config = dict(ev_row.protocol.config or {})
+        ckpt = ev_row.checkpoint.to_entity() if ev_row.checkpoint else None
+        run = SqlEvaluationRun(evaluator=ev_row, dataset_version=store.version_row(s, version.ref),
+                               status="running", seed=seed, provenance={})
+        s.add(run)
+        s.flush()
+        run_id = run.id
+    t0 = time.perf_counter()
+    try:
+        table = load_table(reg, version.ref)
+        cols = {name: table.column(name).to_pylist() for name in table.column_names}
+        keys = example_input_hashes(cols, version.task_type)
+        ids = cols["example_id"]
+        plan = plan_for(version.task_type, protocol_config, plugin_cls)
+        config = dict(ev.config)
+        if ckpt is not None and ckpt.format == "safetensors":
+            config["checkpoint"] = str(checkpoint_folder(reg, ckpt))
+        config.setdefault("batch_size", batch_size)
+        config.setdefault("seed", seed)
+        ctx = task_context(version)
+        judgments, executed, cached = _judge_all(reg, ev.sha256, plugin_cls, config, ctx, cols, keys, plan,
+                                                 batch_size, on_progress)
+        predictions = _prediction_table(ids, keys, judgments, plan)
+        uri, digest = _store_predictions(reg, predictions)
+        metrics = compute_metrics(version.task_type, table, predictions, ctx=ctx, seed=seed, n_boot=n_boot,
+                                  price_per_1k_tokens=ev.price_per_1k_tokens)
+        elapsed = time.perf_counter() - t0
+        with store.session() as s:
+            run = store.run_row(s, run_id)
+            run.status, run.finished_at, run.seconds = "succeeded", utcnow(), elapsed
+            run.n_examples, run.n_judgments = len(ids), predictions.num_rows
+            run.n_executed, run.n_cached = executed, cached
+            run.prompt_tokens = int(sum(j.prompt_tokens for j in judgments.values()))
+            run.completion_tokens = int(sum(j.completion_tokens for j in judgments.values()))
+            if ev.price_per_1k_tokens is not None:
+                run.cost_usd = (run.prompt_tokens + run.completion_tokens) / 1000 * ev.price_per_1k_tokens
+            run.predictions_uri, run.predictions_sha256 = uri, digest
+            run.provenance = {"evaluator_sha256": ev.sha256, "dataset_sha256": version.content_hash,
+                              "protocol": ev.protocol, "checkpoint": ev.checkpoint, "orders": list(plan.orders),
+                              "samples": plan.samples, "n_boot": n_boot, "code_version": __version__,
+                              "libraries": _library_versions()}
+            store.set_metrics(s, run, metrics)
+        return store.get_run(run_id)
+    except BaseException as exc:
+        with store.session() as s:
+            run = store.run_row(s, run_id)
+            run.status, run.finished_at = "failed", utcnow()
+            run.seconds = time.perf_counter() - t0
+            run.error = f"{type(exc).__name__}: {exc}"[:4000]
+        raise
+
+
+def _judge_all(reg, ev_sha, plugin_cls, config, ctx, cols, keys, plan, batch_size, on_progress):
+    """All judgments of the plan, from the cache or computed (committed per batch)."""
+    store = reg.store
+    unique_keys = list(dict.fromkeys(keys))
+    first_index = {k: i for i, k in reversed(list(enumerate(keys)))}
+    judgments: dict[tuple[str, int, int], SqlJudgment] = {}
+    executed = cached = 0
+    total = len(unique_keys) * len(plan.orders) * plan.samples
+    plugin = None
+    done = 0
+    try:
+        for order in plan.orders:
+            for sample in range(plan.samples):
+                with store.session() as s:
+                    found = store.cached_judgments(s, ev_sha, unique_keys, order, sample)
+                    s.expunge_all()
+                for k, j in found.items():
+                    judgments[(k, order, sample)] = j
+                cached += len(found)
+                done += len(found)
+                if on_progress:
+                    on_progress(done, total)
+                missing = [k for k in unique_keys if k not in found]
+                for start in range(0, len(missing), batch_size):
+                    chunk = missing[start:start + batch_size]
+                    if plugin is None:
+                        plugin = plugin_cls(config)
+                    examples = [_shown({f: cols[f][first_index[k]] for f in cols}, order) for k in chunk]
+                    verdicts = plugin.judge(ctx, examples, sample=sample)
+                    if len(verdicts) != len(chunk):
+                        raise RegistryError(f"evaluator returned {len(verdicts)} verdicts for {len(chunk)} examples")
+                    rows = [_to_cache(ev_sha, k, order, sample, v) for k, v in zip(chunk, verdicts)]
+                    with store.session() as s:
+                        for row in rows:
+                            s.merge(row)
+                    for k, row in zip(chunk, rows):
+                        judgments[(k, order, sample)] = row
+                    executed += len(chunk)
+                    done += len(chunk)
+                    if on_progress:
+                        on_progress(done, total)
+    finally:
+        if plugin is not None:
+            plugin.close()
+    return judgments, executed, cached
+
+
+def _prediction_table(ids: list[str], keys: list[str], judgments: dict, plan: RunPlan) -> pa.Table:
+    rows: dict[str, list] = {c: [] for c in PREDICTION_COLUMNS}
+    for order in plan.orders:
+        for sample in range(plan.samples):
+            for example_id, key in zip(ids, keys):
+                j = judgments[(key, order, sample)]
+                rows["example_id"].append(example_id)
+                rows["order"].append(order)
+                rows["sample"].append(sample)
+                rows["verdict"].append(j.verdict)
+                rows["score"].append(j.score)
+                rows["prob_a"].append(j.prob_a)
+                rows["parsed"].append(bool(j.parsed))
+                rows["raw"].append(j.raw)
+                rows["prompt_tokens"].append(int(j.prompt_tokens or 0))
+                rows["completion_tokens"].append(int(j.completion_tokens or 0))
+                rows["seconds"].append(float(j.seconds or 0.0))
+    return pa.Table.from_pydict(rows, schema=PREDICTION_SCHEMA)
+
+
+def _store_predictions(reg: Registry, table: pa.Table) -> tuple[str, str]:
+    """Write predictions as content-addressed Parquet in the DVC store."""
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(table.replace_schema_metadata(None), sink, compression="zstd")
+    blob = sink.getvalue().to_pybytes()
+    digest = hashlib.sha256(blob).hexdigest()
+    relpath = reg.artifacts.relpath_for("predictions", digest, ".parquet")
+    if not reg.artifacts.exists(relpath):
+        tmp = reg.artifacts.root / "tmp" / f"{digest}.parquet"
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(blob)
+        with reg.artifacts.placing(tmp, relpath):
+            pass
+    return relpath, digest
+
+
+def load_predictions(reg: Registry, run: EvaluationRun) -> pa.Table:
+    """The per-example predictions of a run."""
+    if not run.predictions_uri:
+        raise InvalidInput(f"run {run.id} has no predictions (status {run.status})")
+    return reg.artifacts.read_parquet(run.predictions_uri)
