@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from registry import __version__
-from registry.cli import datasets, evaluators, sources, store
+from registry.cli import datasets, evaluation, evaluators, sources, store
 from registry.cli.common import JSON_OPTION, console, new_app, print_json
 
 app = new_app("Autorater Registry: versioned human-judgment datasets and autorater checkpoints "
@@ -16,6 +16,9 @@ app.add_typer(store.app, name="store")
 app.add_typer(evaluators.checkpoint_app, name="checkpoint")
 app.add_typer(evaluators.protocol_app, name="protocol")
 app.add_typer(evaluators.evaluator_app, name="evaluator")
+app.add_typer(evaluation.eval_app, name="eval")
+app.command("best")(evaluation.best)
+app.command("leaderboard")(evaluation.leaderboard)
 db_app = new_app("Database schema (Alembic migrations).")
 app.add_typer(db_app, name="db")
 
