@@ -198,40 +198,43 @@ READERS: dict[str, Callable[..., Imported]] = {
 # ---------------------------------------------------------------------------- matching
 
 
-def _match(table: pa.Table, task_type: str, imp: Imported) -> tuple[list[int], list[int], int]:
-    """For each imported entry, the dataset row it belongs to and its (possibly corrected)
-    order; returns (row indices, orders, unmatched count). Content matching also recognises a
-    pairwise entry shown swapped (its responses in the other positions) and maps it back."""
-    n = len(imp.order)
+def _match(table: pa.Table, task_type: str, imp: Imported) -> tuple[list[tuple[int, int, int]], int]:
+    """(entry, dataset row, order) triples and the number of unmatched entries.
+
+    Content matching uses the hash of the judge-visible inputs; identical inputs in the dataset
+    (the same output of two systems, say) all receive the entry's judgment, as a judge would give
+    them the same one. A pairwise entry shown swapped (its responses in the other positions) is
+    recognised and mapped back to the original orientation."""
     cols = {name: table.column(name).to_pylist() for name in table.column_names}
     if imp.inputs is None:
-        index = {eid: i for i, eid in enumerate(cols["example_id"])}
-        rows = [index.get(eid, -1) for eid in imp.example_ids or []]
-        return rows, list(imp.order), sum(r < 0 for r in rows)
-    keys = example_input_hashes(cols, task_type)
-    index = {k: i for i, k in enumerate(keys)}
+        index: dict[str, list[int]] = {}
+        for i, eid in enumerate(cols["example_id"]):
+            index.setdefault(eid, []).append(i)
+        keys = imp.example_ids or []
+        triples = [(j, r, imp.order[j]) for j, k in enumerate(keys) for r in index.get(k, [])]
+        return triples, sum(k not in index for k in keys)
+    index = {}
+    for i, k in enumerate(example_input_hashes(cols, task_type)):
+        index.setdefault(k, []).append(i)
     imp_keys = example_input_hashes(imp.inputs, task_type)
-    rows, orders = [], []
-    swapped_keys = None
+    swapped_keys: list[str | None] = [None] * len(imp_keys)
     if task_type == "pairwise":
         sw = dict(imp.inputs)
         sw["response_a"], sw["response_b"] = imp.inputs["response_b"], imp.inputs["response_a"]
         swapped_keys = example_input_hashes(sw, task_type)
-    for j in range(n):
-        if imp_keys[j] in index:
-            rows.append(index[imp_keys[j]])
-            orders.append(imp.order[j])
-        elif swapped_keys is not None and swapped_keys[j] in index:
-            rows.append(index[swapped_keys[j]])
-            orders.append(1 - imp.order[j])
+    triples, unmatched = [], 0
+    for j, key in enumerate(imp_keys):
+        if key in index:
+            triples += [(j, r, imp.order[j]) for r in index[key]]
+        elif swapped_keys[j] in index:
             v = imp.verdict[j]
             imp.verdict[j] = {"A": "B", "B": "A"}.get(v, v) if v else v
             if imp.prob_a[j] is not None:
                 imp.prob_a[j] = 1.0 - imp.prob_a[j]
+            triples += [(j, r, 1 - imp.order[j]) for r in index[swapped_keys[j]]]
         else:
-            rows.append(-1)
-            orders.append(imp.order[j])
-    return rows, orders, sum(r < 0 for r in rows)
+            unmatched += 1
+    return triples, unmatched
 
 
 def import_predictions(reg: Registry, fmt: str, path: Path, dataset: str, *, evaluator: str,
@@ -256,12 +259,11 @@ def import_predictions(reg: Registry, fmt: str, path: Path, dataset: str, *, eva
         else dict(options or {})
     imp = READERS[fmt](path, **opts)
     table = load_table(reg, version.ref)
-    rows, orders, unmatched = _match(table, version.task_type, imp)
+    triples, unmatched = _match(table, version.task_type, imp)
     ids = table.column("example_id").to_pylist()
     seen: dict[tuple[int, int], int] = {}
-    for j, (r, o) in enumerate(zip(rows, orders)):
-        if r >= 0:
-            seen[(r, o)] = j  # a later duplicate entry wins
+    for j, r, o in triples:
+        seen[(r, o)] = j  # a later duplicate entry wins
     covered = {r for r, _ in seen}
     if len(covered) < min_coverage * len(ids):
         raise InvalidInput(f"only {len(covered)} of {len(ids)} examples of {version.ref} match the file "

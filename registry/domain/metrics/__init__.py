@@ -1,1 +1,68 @@
-"""Meta-evaluation metrics (pure, vectorized numpy/scipy). See DESIGN.md §5 for the sources."""
+"""Meta-evaluation metrics (pure, vectorized numpy/scipy). See DESIGN.md §5 for the sources.
+
+Public API; the definitions and their sources are in each module's docstring:
+
+- ``value``: ``MetricValue`` (one metric, CI, n, slice), ``MetricArray`` (R runs at once);
+- ``bootstrap``: ``Bootstrap`` — seeded resample indices and the count-weight matrix W;
+- ``pairwise``: accuracy under tie policies, correct-both, positional agreement, κ, α, ReIFE and
+  JudgeBench scores, logprob verdicts, and the ``*_many`` functions for many runs;
+- ``llmbar``: LLMBar ``result.json`` parsing and its exact ``statistics.json``;
+- ``alpacaeval``: human agreement, leave-one-out, position/length/list bias, price and time;
+- ``pandalm``: PandaLM test-set predictions against the 3-annotator majority;
+- ``pointwise``: Pearson/Spearman/Kendall at example and system level;
+- ``classification``: accuracy, balanced accuracy, macro F1, ROC-AUC;
+- ``slices``: any metric per category; ``paired``: paired bootstrap and McNemar.
+"""
+
+from registry.domain.metrics.alpacaeval import (
+    has_list,
+    human_agreement,
+    human_agreement_loo,
+    length_bias,
+    list_bias,
+    per_1000,
+    position_bias,
+)
+from registry.domain.metrics.annotators import majority_vote, modes, vote_counts
+from registry.domain.metrics.bootstrap import Bootstrap
+from registry.domain.metrics.classification import (
+    balanced_accuracy,
+    classification_metrics,
+    macro_f1,
+    roc_auc,
+)
+from registry.domain.metrics.classification import accuracy as classification_accuracy
+from registry.domain.metrics.llmbar import llmbar_metrics, llmbar_statistics, parse_llmbar_result
+from registry.domain.metrics.paired import PairedTest, mcnemar, paired_bootstrap
+from registry.domain.metrics.pairwise import (
+    REIFE_METRICS,
+    TiePolicy,
+    accuracy,
+    alpha_nominal,
+    coin_flips,
+    cohen_kappa,
+    correct_both,
+    judgebench_accuracy,
+    judgebench_scores,
+    kappa,
+    logprob_verdicts,
+    pairwise_accuracy_many,
+    positional_agreement,
+    reife_metrics,
+    reife_metrics_many,
+)
+from registry.domain.metrics.pandalm import pandalm_agreement, parse_pandalm_predictions
+from registry.domain.metrics.pointwise import correlation, correlations, system_level_correlations
+from registry.domain.metrics.slices import by_slice
+from registry.domain.metrics.value import MetricArray, MetricValue
+
+__all__ = [
+    "Bootstrap", "MetricArray", "MetricValue", "PairedTest", "REIFE_METRICS", "TiePolicy",
+    "accuracy", "alpha_nominal", "balanced_accuracy", "by_slice", "classification_accuracy",
+    "classification_metrics", "cohen_kappa", "coin_flips", "correct_both", "correlation", "correlations",
+    "has_list", "human_agreement", "human_agreement_loo", "judgebench_accuracy", "judgebench_scores", "kappa",
+    "length_bias", "list_bias", "llmbar_metrics", "llmbar_statistics", "logprob_verdicts", "macro_f1",
+    "majority_vote", "mcnemar", "modes", "paired_bootstrap", "pairwise_accuracy_many", "pandalm_agreement",
+    "parse_llmbar_result", "parse_pandalm_predictions", "per_1000", "position_bias", "positional_agreement",
+    "reife_metrics", "reife_metrics_many", "roc_auc", "system_level_correlations", "vote_counts",
+]
