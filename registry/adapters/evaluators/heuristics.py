@@ -1,0 +1,164 @@
+"""Heuristic evaluators: the baselines every learned autorater must beat.
+
+Pure Python, deterministic, no model. They give the meta-evaluation its floor (``random``), its
+position-bias extremes (``always-first``, ``always-second``) and its length-bias probes
+(``longer``, ``shorter``; cf. AlpacaEval's "probability of preferring the longer output").
+
+All of them judge examples *as shown* (see :mod:`registry.adapters.evaluators.base`): for pairwise
+data "A" is the first shown response, so ``always-first`` answers "A" in both orders and its
+positional agreement is zero by construction.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import xxhash
+
+from registry.adapters.evaluators.base import Evaluator, TaskContext, Verdict
+from registry.domain.types import TaskType
+from registry.errors import InvalidInput
+
+LENGTH_SCALE = 500.0
+"""Characters at which the pointwise length score reaches 1 − 1/e of the scale (``longer``)."""
+
+
+def _text(example: Mapping[str, Any], key: str) -> str:
+    value = example.get(key)
+    return "" if value is None else str(value)
+
+
+class _Heuristic(Evaluator):
+    """Shared loop: check the task type, judge each example, measure its seconds."""
+
+    rule_version: ClassVar[int] = 1
+    """Bumped when a rule's behaviour changes, so cached judgments of the old rule are not reused."""
+
+    def judge(self, ctx: TaskContext, examples: Sequence[Mapping[str, Any]], *, sample: int = 0) -> list[Verdict]:
+        if ctx.task_type not in self.task_types:
+            raise InvalidInput(f"evaluator {self.kind!r} cannot judge {ctx.task_type} data; "
+                               f"it judges {', '.join(self.task_types)}")
+        if ctx.task_type == "classification" and (not ctx.labels or len(ctx.labels) < 2):
+            raise InvalidInput(f"evaluator {self.kind!r} needs a classification label set of at least two labels; "
+                               f"got {ctx.labels!r}")
+        verdicts = []
+        for example in examples:
+            start = time.perf_counter()
+            label, score = self._rule(ctx, example, sample)
+            verdicts.append(Verdict(label=label, score=score, seconds=time.perf_counter() - start))
+        return verdicts
+
+    def _rule(self, ctx: TaskContext, example: Mapping[str, Any], sample: int) -> tuple[str | None, float | None]:
+        raise NotImplementedError
+
+    def fingerprint(self) -> Mapping[str, Any]:
+        """Kind and rule version: heuristics have no settings that change their verdicts."""
+        return {"kind": self.kind, "rule_version": self.rule_version}
+
+
+class RandomEvaluator(_Heuristic):
+    """Uniform random verdicts, reproducible per example *as shown*.
+
+    The draw is seeded by the config ``seed`` (default 0), the example id, the shown text and the
+    sample index, so the same example shown the same way always gets the same verdict (cacheable),
+    while the two orders of a pair get independent draws. Pairwise: "A" or "B" (never "tie");
+    pointwise: uniform in ``ctx.scale`` (in [0, 1) without a scale); classification: uniform over
+    ``ctx.labels``.
+    """
+
+    kind = "random"
+    task_types: ClassVar[tuple[TaskType, ...]] = ("pairwise", "pointwise", "classification")
+
+    @property
+    def seed(self) -> int:
+        """The config ``seed`` (default 0)."""
+        return int(self.config.get("seed", 0))
+
+    def _draw(self, example: Mapping[str, Any], shown: str, sample: int) -> int:
+        # \x1f (unit separator) keeps the fields apart, so "1|2" + "3" and "1" + "2|3" differ.
+        key = f"{self.seed}\x1f{_text(example, 'example_id')}\x1f{shown}\x1f{sample}"
+        return xxhash.xxh64_intdigest(key.encode("utf-8"))
+
+    def _rule(self, ctx, example, sample):
+        if ctx.task_type == "pairwise":
+            # Both texts name the order shown (response_a alone would too, unless a == b).
+            h = self._draw(example, _text(example, "response_a") + "\x1e" + _text(example, "response_b"), sample)
+            return ("A" if h & 1 else "B"), None
+        h = self._draw(example, _text(example, "response"), sample)
+        if ctx.task_type == "pointwise":
+            lo, hi = ctx.scale or (0.0, 1.0)
+            return None, lo + (hi - lo) * (h / 2.0**64)
+        labels = ctx.labels or ()
+        return labels[h % len(labels)], None  # modulo bias is ~len(labels)/2^64: negligible
+
+    def fingerprint(self) -> Mapping[str, Any]:
+        return {**super().fingerprint(), "seed": self.seed}
+
+
+class AlwaysFirstEvaluator(_Heuristic):
+    """Always the first option: "A" for pairwise (whatever the content), ``labels[0]`` for classification."""
+
+    kind = "always-first"
+    task_types: ClassVar[tuple[TaskType, ...]] = ("pairwise", "classification")
+
+    def _rule(self, ctx, example, sample):
+        return ("A" if ctx.task_type == "pairwise" else (ctx.labels or ())[0]), None
+
+
+class AlwaysSecondEvaluator(_Heuristic):
+    """Always the second option: "B" for pairwise, ``labels[1]`` for classification."""
+
+    kind = "always-second"
+    task_types: ClassVar[tuple[TaskType, ...]] = ("pairwise", "classification")
+
+    def _rule(self, ctx, example, sample):
+        return ("B" if ctx.task_type == "pairwise" else (ctx.labels or ())[1]), None
+
+
+class _LengthEvaluator(_Heuristic):
+    """Prefers longer (``sign`` = +1) or shorter (``sign`` = −1) responses, counted in characters.
+
+    Pairwise: the preferred response by length, "tie" when equally long; ``score`` is the margin in
+    favour of A (``sign · (len(A) − len(B))``). Pointwise: ``sign · len(response)``; when the
+    dataset has a scale, that is squashed monotonically into it —
+    ``lo + (hi − lo) · (1 − exp(−len/500))`` for longer, ``lo + (hi − lo) · exp(−len/500)`` for
+    shorter — which leaves every rank-based correlation unchanged.
+    """
+
+    task_types: ClassVar[tuple[TaskType, ...]] = ("pairwise", "pointwise")
+    sign: ClassVar[int]
+
+    def _rule(self, ctx, example, sample):
+        if ctx.task_type == "pairwise":
+            margin = self.sign * (len(_text(example, "response_a")) - len(_text(example, "response_b")))
+            return ("A" if margin > 0 else "B" if margin < 0 else "tie"), float(margin)
+        n = len(_text(example, "response"))
+        if ctx.scale is None:
+            return None, float(self.sign * n)
+        lo, hi = ctx.scale
+        decay = math.exp(-n / LENGTH_SCALE)
+        return None, lo + (hi - lo) * ((1.0 - decay) if self.sign > 0 else decay)
+
+    def fingerprint(self) -> Mapping[str, Any]:
+        return {**super().fingerprint(), "length_scale": LENGTH_SCALE}
+
+
+class LongerEvaluator(_LengthEvaluator):
+    """Prefers the longer response (pairwise); scores longer responses higher (pointwise)."""
+
+    kind = "longer"
+    sign = 1
+
+
+class ShorterEvaluator(_LengthEvaluator):
+    """Prefers the shorter response (pairwise); scores shorter responses higher (pointwise)."""
+
+    kind = "shorter"
+    sign = -1
+
+
+__all__ = ["AlwaysFirstEvaluator", "AlwaysSecondEvaluator", "LongerEvaluator", "RandomEvaluator",
+           "ShorterEvaluator"]
