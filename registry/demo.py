@@ -5,7 +5,11 @@
 3. register it all again: nothing new (content-addressed, idempotent);
 4. edit one example in a copy of LLMBar Natural and register it: version 2, whose row diff
    names exactly that example;
-5. push the store to the DVC remote and print the registry's contents.
+5. create the baseline evaluators (seeded random, always first/second, longer, shorter, and the
+   untrained MiniLM scorer) and run them on LLMBar Natural, a pointwise and a classification set;
+6. import the real GPT-4 and ChatGPT verdicts shipped with LLMBar and PandaLM's predictions;
+7. print leaderboards and the best evaluator with the ones statistically tied with it;
+8. push the store to the DVC remote.
 
 Each step drives the real ``autorater`` CLI, as a user would.
 """
@@ -57,6 +61,27 @@ def main() -> None:
     _run(runner, "dataset", "diff", f"llmbar-natural@{out['version'] - 1}", f"llmbar-natural@{out['version']}")
     _run(runner, "dataset", "list")
     _run(runner, "dataset", "show", "pandalm-test")
+
+    _run(runner, "evaluator", "create", "--baselines")
+    for evaluator in ("random", "always-first", "longer", "shorter", "minilm-untrained"):
+        _run(runner, "eval", "run", "--evaluator", evaluator, "--dataset", "llmbar-natural")
+    for evaluator in ("random", "longer"):
+        _run(runner, "eval", "run", "--evaluator", evaluator, "--dataset", "summeval-coherence")
+    for evaluator in ("random", "always-first"):
+        _run(runner, "eval", "run", "--evaluator", evaluator, "--dataset", "summac-factcc")
+    judges = settings.data_root / "princeton-nlp__LLMBar/Dataset/LLMBar/Natural/evaluators"
+    for judge in ("GPT-4", "ChatGPT"):
+        for protocol in ("Vanilla", "CoT", "Swap", "Metrics_Reference"):
+            _run(runner, "eval", "import", str(judges / judge / protocol / "result.json"), "--format", "llmbar",
+                 "--dataset", "llmbar-natural", "--evaluator", f"{judge.lower()}/llmbar-{protocol.lower()}")
+    panda = settings.data_root / "WeOpenML__PandaLM/data"
+    for name in ("gpt-3.5-turbo", "pandalm-7b"):
+        _run(runner, "eval", "import", str(panda / f"{name}-testset-v1.json"), "--format", "pandalm",
+             "--dataset", "pandalm-test", "--evaluator", f"{name}/pandalm")
+    _run(runner, "leaderboard", "--dataset", "llmbar-natural")
+    _run(runner, "leaderboard", "--dataset", "summeval-coherence")
+    _run(runner, "best", "--dataset", "pandalm-test")
+    _run(runner, "best", "--task-type", "pairwise")
     _run(runner, "store", "push")
     print(f"\ndemo done: registry {settings.db_url}, store {settings.store}")
 
