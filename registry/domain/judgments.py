@@ -68,11 +68,13 @@ INPUT_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def example_input_hashes(columns: dict[str, list], task_type: str) -> list[str]:
-    """xxh3-128 hex of each example's judge-visible inputs (``columns`` maps field → values)."""
+def example_input_hashes(columns: dict[str, list], task_type: str,
+                         fields: tuple[str, ...] | None = None) -> list[str]:
+    """xxh3-128 hex of each example's judge-visible inputs (``columns`` maps field → values);
+    ``fields`` narrows them for an evaluator that reads fewer (default :data:`INPUT_FIELDS`)."""
     import xxhash
 
-    fields = [columns.get(f) for f in INPUT_FIELDS[task_type]]
+    fields = [columns.get(f) for f in (fields or INPUT_FIELDS[task_type])]
     n = len(next(c for c in fields if c is not None))
     out = []
     for i in range(n):

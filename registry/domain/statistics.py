@@ -50,18 +50,72 @@ def compute_statistics(table: pa.Table, task_type: str) -> dict[str, Any]:
             col = table.column(name)
             if col.null_count == table.num_rows:
                 continue
-            lens = pc.utf8_length(col.combine_chunks()).drop_null().to_numpy()
+            lens = pc.utf8_length(col).drop_null().to_numpy()
             lengths[name] = {str(q): int(v) for q, v in zip(QUANTILES, np.quantile(lens, QUANTILES))}
     stats["text_length_chars"] = lengths
     stats["inter_annotator"] = _annotator_agreement(table, task_type)
     return stats
 
 
+def _label_units(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, list[Any]] | None:
+    """Per-unit counts of each label for the units (rows) with at least two labels, computed
+    column-wise: (counts[unit, category], unit lengths, categories sorted as text), or ``None``
+    when the items are not plain labels (then the row-by-row functions are used)."""
+    arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    items_type = arr.type.value_type
+    if not (pa.types.is_string(items_type) or pa.types.is_large_string(items_type)):
+        return None
+    lengths = pc.fill_null(pc.list_value_length(arr), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    rows = np.flatnonzero(lengths >= 2)
+    if not len(rows):
+        return np.zeros((0, 0)), np.zeros(0, dtype=np.int64), []
+    units = pc.take(arr, pa.array(rows, pa.int64()))
+    flat = pc.list_flatten(units)
+    if flat.null_count:
+        return None
+    parents = np.asarray(pc.list_parent_indices(units))
+    cats = sorted(pc.unique(flat).to_pylist(), key=str)
+    codes = np.asarray(pc.index_in(flat, value_set=pa.array(cats, flat.type)))
+    counts = np.zeros((len(rows), len(cats)))
+    np.add.at(counts, (parents, codes), 1.0)
+    return counts, lengths[rows], cats
+
+
+def _nominal_alpha(counts: np.ndarray) -> float | None:
+    """:func:`krippendorff_alpha_nominal` from its per-unit count matrix (the same arithmetic)."""
+    if counts.shape[1] < 2:
+        return None
+    m = counts.sum(axis=1)
+    w = 1.0 / (m - 1.0)
+    o = (counts * w[:, None]).T @ counts - np.diag((counts * w[:, None]).sum(axis=0))
+    n_c = o.sum(axis=1)
+    n = n_c.sum()
+    disagree_obs = o.sum() - np.trace(o)
+    disagree_exp = (n_c.sum() ** 2 - (n_c**2).sum()) / (n - 1.0)
+    return float(1.0 - disagree_obs / disagree_exp)
+
+
+def _pairwise_agreement(counts: np.ndarray, lengths: np.ndarray) -> float:
+    """:func:`mean_pairwise_agreement` from the count matrix: agreeing pairs / pairs per unit."""
+    agree = (counts * (counts - 1.0)).sum(axis=1) / 2.0
+    pairs = lengths * (lengths - 1) // 2
+    return float(np.mean(agree / pairs))
+
+
 def _annotator_agreement(table: pa.Table, task_type: str) -> dict[str, Any] | None:
     name = "annotator_scores" if task_type == "pointwise" else "annotator_labels"
     if name not in table.column_names:
         return None
-    units = [u for u in table.column(name).to_pylist() if u and len(u) >= 2]
+    col = table.column(name)
+    fast = None if task_type == "pointwise" else _label_units(col)
+    if fast is not None:
+        counts, lengths, _ = fast
+        if not len(lengths):
+            return None
+        return {"units": len(lengths), "annotators_per_unit": _round(float(np.mean(lengths)), 2),
+                "krippendorff_alpha_nominal": _round(_nominal_alpha(counts)),
+                "pairwise_percent_agreement": _round(_pairwise_agreement(counts, lengths))}
+    units = [u for u in col.to_pylist() if u and len(u) >= 2]
     if not units:
         return None
     out: dict[str, Any] = {"units": len(units), "annotators_per_unit": _round(float(np.mean([len(u) for u in units])), 2)}

@@ -118,7 +118,7 @@ def run_evaluation(reg: Registry, evaluator: str, dataset: str, *, seed: int = 0
     try:
         table = load_table(reg, version.ref)
         cols = {name: table.column(name).to_pylist() for name in table.column_names}
-        keys = example_input_hashes(cols, version.task_type)
+        keys = example_input_hashes(cols, version.task_type, plugin_cls.input_fields.get(version.task_type))
         ids = cols["example_id"]
         plan = plan_for(version.task_type, protocol_config, plugin_cls)
         config = dict(ev.config)

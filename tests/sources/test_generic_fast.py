@@ -178,3 +178,15 @@ def test_not_taken_for_row_by_row_features(generic, monkeypatch, tmp_path):
     _same(generic, monkeypatch, path, fast_expected=False, task_type="pairwise", mapping=mapping)
     _same(generic, monkeypatch, path, fast_expected=False, task_type="pairwise",
           mapping={**mapping, "label": "a", "metadata": "meta"}, label_map={"x": "A", "A": "A", "B": "B"})
+
+
+def test_line_endings(generic, monkeypatch, tmp_path):
+    rows = [{"q": f"q{i}", "a": "x", "b": "y", "w": "A"} for i in range(4)]
+    mapping = {"instruction": "q", "response_a": "a", "response_b": "b", "label": "w"}
+    crlf = tmp_path / "crlf.jsonl"
+    crlf.write_bytes(b"\r\n".join(json.dumps(r).encode() for r in rows) + b"\r\n\r\n")
+    _same(generic, monkeypatch, crlf, task_type="pairwise", mapping=mapping)
+    lone = tmp_path / "cr.jsonl"  # a lone CR ends a line for the row-by-row reader only
+    lone.write_bytes(json.dumps(rows[0]).encode() + b"\r" + json.dumps(rows[1]).encode() + b"\n"
+                     + json.dumps(rows[2]).encode() + b"\n")
+    _same(generic, monkeypatch, lone, fast_expected=False, task_type="pairwise", mapping=mapping)

@@ -61,6 +61,9 @@ class Evaluator(ABC):
     """Task types this evaluator can judge."""
     default_orders: ClassVar[tuple[int, ...]] = (0, 1)
     """Orders judged for pairwise data unless the protocol says otherwise."""
+    input_fields: ClassVar[dict[str, tuple[str, ...]]] = {}
+    """Per task type, the example fields the evaluator reads, when fewer than
+    :data:`registry.domain.judgments.INPUT_FIELDS`; the judgment cache is keyed on these."""
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = dict(config)

@@ -344,6 +344,13 @@ class EncoderScorer(Evaluator):
 
     kind = "encoder-scorer"
     task_types: ClassVar[tuple[TaskType, ...]] = ("pairwise", "pointwise", "classification")
+    # the scorer reads instruction and response(s) only: the same text scored under another
+    # criterion or with a reference is the same judgment, so the cache shares it
+    input_fields: ClassVar[dict[str, tuple[str, ...]]] = {
+        "pairwise": ("instruction", "response_a", "response_b"),
+        "pointwise": ("instruction", "response"),
+        "classification": ("instruction", "response"),
+    }
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)

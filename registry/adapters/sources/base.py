@@ -168,7 +168,8 @@ def read_json(path: Path) -> Any:
 def read_jsonl(path: Path) -> list[Any]:
     """Parse a JSON-lines file (also when it is named ``.json``); errors name the line."""
     rows = []
-    for lineno, line in enumerate(read_text(path).splitlines(), start=1):
+    # split on "\n" only: U+2028 and friends may appear raw inside JSON strings
+    for lineno, line in enumerate(read_text(path).split("\n"), start=1):
         if not line.strip():
             continue
         try:

@@ -35,11 +35,15 @@ from __future__ import annotations
 import ast
 import csv
 import difflib
+import gc
 import io
 import json
 import math
+import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -482,47 +486,68 @@ _WHITESPACE = np.array([ord(" "), ord("\t"), ord("\r")], dtype=np.uint8)
 _CHUNK = 1 << 24
 
 
-def _one_object_per_line(data: bytes, rows: int) -> bool:
-    """Whether pyarrow's ``rows`` objects are one per non-blank line of ``data``, as
-    :func:`read_jsonl` reads them (pyarrow also accepts several objects on one line, or one object
-    over several lines, which :func:`read_jsonl` reports as malformed; a CR that does not end a
-    line is a line break for :func:`read_jsonl` only)."""
-    raw = np.frombuffer(data, dtype=np.uint8)
-    newlines, returns = [], []
-    for start in range(0, len(raw), _CHUNK):
-        chunk = raw[start:start + _CHUNK]
-        newlines.append(np.flatnonzero(chunk == 10) + start)
-        if (chunk == 13).any():
-            returns.append(np.flatnonzero(chunk == 13) + start)
-    nl = np.concatenate(newlines) if newlines else np.zeros(0, dtype=np.int64)
-    if returns:
-        cr = np.concatenate(returns)
-        if not (cr + 1 < len(raw)).all() or not (raw[cr + 1] == 10).all():
-            return False
+def _one_object_per_line(data: np.ndarray, rows: int) -> bool:
+    """Whether pyarrow's ``rows`` objects are one per non-blank line of ``data`` (the file's
+    bytes), as :func:`read_jsonl` reads them: pyarrow also accepts several objects on one line,
+    or one object over several lines, which :func:`read_jsonl` reports as malformed, and a CR
+    that does not end a line is a line break for :func:`read_jsonl` only."""
+    size = len(data)
+    controls = []  # positions of the bytes up to CR: newlines, mostly
+    for start in range(0, size, _CHUNK):
+        controls.append(np.flatnonzero(data[start:start + _CHUNK] <= 13) + start)
+    at = np.concatenate(controls)
+    kind = data[at]
+    if np.isin(kind, (11, 12)).any():  # line breaks for read_jsonl (never valid JSON anyway)
+        return False
+    cr = at[kind == 13]
+    if len(cr) and (cr[-1] + 1 >= size or not (data[cr + 1] == 10).all()):
+        return False
+    nl = at[kind == 10]
     starts = np.concatenate([[0], nl + 1])
-    ends = np.concatenate([nl, [len(raw)]])
-    if starts[-1] == len(raw):  # nothing after the last newline
+    ends = np.concatenate([nl, [size]])
+    if starts[-1] == size:  # nothing after the last newline
         starts, ends = starts[:-1], ends[:-1]
-    nonempty = ends > starts
-    first = raw[np.minimum(starts, max(len(raw) - 1, 0))]
-    maybe_blank = ~nonempty | np.isin(first, _WHITESPACE)
-    blank = int((~nonempty).sum())
-    for i in np.flatnonzero(maybe_blank & nonempty):
-        if not data[starts[i]:ends[i]].strip(b" \t\r"):
+    empty = ends == starts
+    maybe_blank = ~empty & np.isin(data[np.minimum(starts, size - 1)], _WHITESPACE)
+    blank = int(empty.sum())
+    for i in np.flatnonzero(maybe_blank):
+        if not bytes(data[starts[i]:ends[i]]).strip(b" \t\r"):
             blank += 1
     return rows == len(starts) - blank
 
 
 def _json_lines_table(path: Path) -> pa.Table:
-    """A JSON-lines file parsed by pyarrow, when that is exactly what :func:`read_jsonl` reads."""
+    """A JSON-lines file parsed by pyarrow (see :func:`_lines_match` for when that is exactly
+    what :func:`read_jsonl` reads)."""
     import pyarrow.json as pa_json
 
-    data = path.read_bytes()
-    table = pa_json.read_json(pa.BufferReader(data))
-    # one document: maybe an object keyed by id, read as such by _load_json
-    if table.num_rows < 2 or not _one_object_per_line(data, table.num_rows):
+    table = pa_json.read_json(pa.memory_map(str(path)))
+    if table.num_rows < 2:  # one document: maybe an object keyed by id, read as such by _load_json
         raise _RowByRow
     return table
+
+
+def _lines_match(path: Path, rows: int) -> bool:
+    data = np.memmap(path, dtype=np.uint8, mode="r")
+    try:
+        return _one_object_per_line(data, rows)
+    finally:
+        del data
+
+
+def _workers() -> int:
+    return min(4, os.cpu_count() or 1)
+
+
+def _in_one_piece(table: pa.Table) -> pa.Table:
+    """Each column as one array (readers give one piece per block; later steps take rows, which
+    is costly over many pieces), the columns combined in parallel (Arrow runs without the GIL)."""
+    def one(column: pa.ChunkedArray) -> pa.ChunkedArray:
+        return column if column.num_chunks <= 1 else pa.chunked_array([column.combine_chunks()], column.type)
+
+    with ThreadPoolExecutor(max_workers=_workers()) as pool:
+        columns = list(pool.map(one, table.columns))
+    return pa.Table.from_arrays(columns, names=table.column_names)
 
 
 def _parquet_table(path: Path) -> pa.Table:
@@ -534,7 +559,8 @@ def _parquet_table(path: Path) -> pa.Table:
     return table
 
 
-def _unique_map(arr: pa.ChunkedArray | pa.Array, convert: Callable[[Any], Any], typ: pa.DataType) -> pa.ChunkedArray | pa.Array:
+def _unique_map(arr: pa.ChunkedArray | pa.Array, convert: Callable[[Any], Any],
+                typ: pa.DataType) -> pa.ChunkedArray | pa.Array:
     """``convert`` applied to every distinct value (the same call the row-by-row reader makes
     for each row), spread back to the rows."""
     distinct = pc.unique(arr)
@@ -560,22 +586,37 @@ def _numbers(arr: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
 
 
 def _list_column(arr: pa.ChunkedArray, convert: Callable[[Any], Any] | None) -> list[list[Any] | None]:
-    """Annotator lists: items converted (labels through ``convert`` per distinct item, scores as
-    numbers); an empty list is ``None``, as in :meth:`_Rows.items`."""
-    arr = arr.combine_chunks()
-    flat = pc.list_flatten(arr)
+    """Annotator lists: items converted (labels through ``convert`` once per distinct item, scores
+    as numbers); a null or empty list is ``None``, as in :meth:`_Rows.items`."""
+    arr = arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
+    offsets = np.asarray(arr.offsets, dtype=np.int64)
+    start = int(offsets[0])
+    values = arr.values.slice(start, int(offsets[-1]) - start)
     if convert is not None:
-        if not (_is_text(flat.type) or pa.types.is_integer(flat.type) or pa.types.is_boolean(flat.type)
-                or pa.types.is_null(flat.type)):
+        if not (_is_text(values.type) or pa.types.is_integer(values.type) or pa.types.is_boolean(values.type)
+                or pa.types.is_null(values.type)):
             raise _RowByRow
-        items = _unique_map(flat, convert, pa.string()) if len(flat) else pa.array([], pa.string())
+        distinct = pc.unique(values)
+        mapped = np.array([convert(v) for v in distinct.to_pylist()] + [None], dtype=object)[:-1]
+        items = mapped[np.asarray(pc.index_in(values, value_set=distinct))].tolist() if len(values) else []
     else:
-        items = _numbers(flat) if len(flat) else pa.array([], pa.float64())
-    offsets = arr.offsets
-    if arr.offset or len(flat) != offsets[-1].as_py() - offsets[0].as_py():
-        raise _RowByRow  # sliced list arrays: not produced by the readers
-    lists = type(arr).from_arrays(offsets, items, mask=pc.or_kleene(arr.is_null(), pc.equal(pc.list_value_length(arr), 0)))
-    return lists.to_pylist()
+        items = _numbers(values).to_numpy().tolist() if len(values) else []
+    bounds = (offsets - start).tolist()
+    valid = np.asarray(arr.is_valid()).tolist()
+    with _gc_paused():  # a million new lists would otherwise set off many collections of the whole heap
+        return [items[a:b] if ok and b > a else None for a, b, ok in zip(bounds[:-1], bounds[1:], valid)]
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while many acyclic containers are built."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _fast_read(path: Path, *, task_type: str, mapping: dict[str, str], label_map: dict[str, str] | None,
@@ -589,16 +630,21 @@ def _fast_read(path: Path, *, task_type: str, mapping: dict[str, str], label_map
     reads the file and reports any error exactly as before."""
     if not FAST_PATH:
         return None
+    options = dict(task_type=task_type, mapping=mapping, label_map=label_map, labels=labels, scale=scale,
+                   criterion=criterion, category=category, skip_empty=skip_empty)
     try:
         if not path.is_file() or path.suffix.lower() == ".gz":
             return None
         fmt = detect_format(path)
         if fmt not in ("jsonl", "parquet"):
             return None
-        table = _json_lines_table(path) if fmt == "jsonl" else _parquet_table(path)
-        return _columnar_frame(table, path, task_type=task_type, mapping=mapping, label_map=label_map,
-                               labels=labels, scale=scale, criterion=criterion, category=category,
-                               skip_empty=skip_empty)
+        if fmt == "parquet":
+            return _columnar_frame(_parquet_table(path), path, **options)
+        table = _json_lines_table(path)
+        with ThreadPoolExecutor(max_workers=1) as pool:  # the line check runs beside the conversion
+            lines = pool.submit(_lines_match, path, table.num_rows)
+            df = _columnar_frame(table, path, **options)
+            return df if lines.result() else None
     except (_RowByRow, InvalidInput, pa.ArrowException, OSError, ValueError, TypeError, OverflowError,
             UnicodeError):
         return None
@@ -612,22 +658,27 @@ def _columnar_frame(table: pa.Table, path: Path, *, task_type: str, mapping: dic
     if len(set(names)) != len(names):
         raise _RowByRow
     n = table.num_rows
-    src: dict[str, pa.ChunkedArray] = {}
+    columns: dict[str, str] = {}
     for f in COLUMNS[task_type]:
         column = mapping.get(f, f)
         if column in names:
-            arr = table.column(column)
-            if pa.types.is_dictionary(arr.type):
-                arr = arr.cast(arr.type.value_type)
-            src[f] = arr
+            columns[f] = column
         elif f in mapping:
             raise _RowByRow  # a dotted path, several columns, or a missing column
     required = _REQUIRED[task_type]
     for f in required:
-        if f not in src:
+        if f not in columns:
             raise _RowByRow  # a missing column (reported), or a label / score from the annotators
-    if task_type == "pointwise" and scale is None and not ("scale_min" in src and "scale_max" in src):
+    if task_type == "pointwise" and scale is None and not ("scale_min" in columns and "scale_max" in columns):
         raise _RowByRow
+    # the columns used, each in one piece; the other columns are let go here
+    table = _in_one_piece(table.select(list(dict.fromkeys(columns.values()))))
+    src: dict[str, pa.ChunkedArray] = {}
+    for f, column in columns.items():
+        arr = table.column(column)
+        if pa.types.is_dictionary(arr.type):
+            arr = arr.cast(arr.type.value_type)
+        src[f] = arr
     conv = _Rows(_Table(path, pd.DataFrame()), task_type, label_map, labels)
     out: dict[str, Any] = {}  # Arrow arrays, Python lists, or None (a column of nulls)
 
@@ -696,7 +747,7 @@ def _columnar_frame(table: pa.Table, path: Path, *, task_type: str, mapping: dic
         arr = src["example_id"]
         if pa.types.is_integer(arr.type):
             arr = pc.cast(arr, pa.string())
-        if not _is_text(arr.type) or arr.null_count or pc.count_distinct(arr).as_py() != n:
+        if not _is_text(arr.type) or arr.null_count or len(pc.unique(arr)) != n:
             raise _RowByRow
         out["example_id"] = arr
     elif task_type == "pairwise":

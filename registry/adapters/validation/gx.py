@@ -80,6 +80,8 @@ def to_arrow(df: pd.DataFrame, spec: DatasetSpec, *, file: str | None = None) ->
                                file=file, row=pos + 1, field=f.name) from None
         if f.text and not f.required:
             arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+        if isinstance(arr, pa.ChunkedArray):  # Arrow-backed columns (read block by block): one array
+            arr = arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
         arrays.append(arr)
     return pa.Table.from_arrays(arrays, schema=spec.arrow_schema())
 
@@ -196,16 +198,69 @@ def _validation_definition(spec: DatasetSpec, rules: Rules, derived: tuple[str, 
     return ctx.validation_definitions.add(gx.ValidationDefinition(name=key, data=batch_def, suite=suite))
 
 
-def run_suite(table: pa.Table, spec: DatasetSpec, rules: Rules) -> dict[str, Any]:
-    """Run the spec's GX suite on ``table``; return the report stored with the version."""
-    import great_expectations as gx
+_KEPT_SELECTION_ROWS = 10_000
 
-    derived = _derived(table, spec, rules)
-    df = table.to_pandas(types_mapper=None)
+
+class _Batch(pd.DataFrame):
+    """The frame handed to GX. GX selects the rows a check reads before each of its metrics
+    (``df[df[column].notnull()]``, ``dropna(subset=...)``), often the same rows again and again
+    (e.g. the rows that have a ``num_annotators``, for every metric of two expectations), and
+    each selection copies every column of the frame (for Arrow-backed text: all of its
+    characters). This frame keeps its last large row selection and answers an equal one with a
+    shallow copy of it: under pandas' copy-on-write, the same rows, values and index without
+    copying the data again."""
+
+    @property
+    def _constructor(self):
+        return _Batch
+
+    def take(self, indices, axis=0, **kwargs):
+        if axis not in (0, "index") or isinstance(indices, slice):
+            return super().take(indices, axis=axis, **kwargs)
+        positions = np.asarray(indices, dtype=np.intp)
+        last = self.__dict__.get("_last_take")
+        if last is not None and np.array_equal(last[0], positions):
+            return last[1].copy(deep=False)
+        result = super().take(positions, axis=axis, **kwargs)
+        if len(positions) >= _KEPT_SELECTION_ROWS:  # small selections (failing rows) are cheap
+            object.__setattr__(self, "_last_take", (positions, result.copy(deep=False)))
+        return result
+
+
+def _columns_used(validation: Any) -> frozenset[str]:
+    """Every column an expectation of the suite reads."""
+    used: set[str] = set()
+    for exp in validation.suite.expectations:
+        for attr in ("column", "column_A", "column_B"):
+            name = getattr(exp, attr, None)
+            if isinstance(name, str):
+                used.add(name)
+    return frozenset(used)
+
+
+def _frame(table: pa.Table, derived: dict[str, pa.Array], frame: type[pd.DataFrame] = pd.DataFrame) -> pd.DataFrame:
+    """``table`` as the pandas frame GX validates: the row number first, the derived columns last."""
+    df = frame(table.combine_chunks().to_pandas(types_mapper=None))
     df.insert(0, ROW, np.arange(1, len(df) + 1))
     for name, arr in derived.items():
         df[name] = arr.to_numpy(zero_copy_only=False)
+    return df
+
+
+def run_suite(table: pa.Table, spec: DatasetSpec, rules: Rules) -> dict[str, Any]:
+    """Run the spec's GX suite on ``table``; return the report stored with the version."""
+    derived = _derived(table, spec, rules)
     validation = _validation_definition(spec, rules, tuple(derived))
+    # only the columns the suite reads (and the ids its failing rows are named by) go to pandas:
+    # a list column (checked through its derived columns) would only cost a conversion
+    used = _columns_used(validation)
+    keep = [c for c in table.column_names if c in used or c == "example_id"]
+    return _run(validation, _frame(table.select(keep), derived, _Batch), table, spec)
+
+
+def _run(validation: Any, df: pd.DataFrame, table: pa.Table, spec: DatasetSpec) -> dict[str, Any]:
+    import great_expectations as gx
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = validation.run(batch_parameters={"dataframe": df}, result_format={
