@@ -112,3 +112,19 @@ def test_failed_registration_leaves_nothing(registry, data_root, tmp_path, monke
         _register(registry, data_root / NATURAL)
     assert store_files(registry) == before_files
     assert db_counts(registry) == before_rows
+
+
+def test_same_input_is_recognised_without_reading_it(sqlite_registry, data_root, monkeypatch):
+    from registry.adapters.sources.llmbar import LLMBarAdapter
+
+    first = _register(sqlite_registry, data_root / NATURAL)
+
+    def must_not_read(*a, **k):
+        raise AssertionError("the input was read again")
+
+    monkeypatch.setattr(LLMBarAdapter, "read", must_not_read)
+    again = _register(sqlite_registry, data_root / NATURAL)
+    assert not again.created and again.version.content_hash == first.version.content_hash
+    # another dataset name does not share the fingerprint: it reads (and here fails loudly)
+    with pytest.raises(AssertionError, match="read again"):
+        _register(sqlite_registry, data_root / NATURAL, name="natural-copy")

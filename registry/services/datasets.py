@@ -3,7 +3,10 @@ DVC-tracked, SQL-registered), register the whole catalog, list, show, diff, load
 
 from __future__ import annotations
 
+import hashlib
+import json
 import platform
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +62,29 @@ def _provenance(adapter: str, path: Path, options: Mapping[str, Any]) -> dict[st
     }
 
 
+def input_fingerprint(adapter, path: Path, options: Mapping[str, Any], spec_sha256: str,
+                      labels: tuple[str, ...] | None, max_text_chars: int) -> str | None:
+    """Hash of everything that determines a registration's content: the input file's bytes, the
+    adapter's code, its options, the spec and the limits. ``None`` for folders (not hashed).
+
+    A second registration of the same input is answered from this without reading the file."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    module = sys.modules[type(adapter).__module__]
+    code = Path(module.__file__).read_bytes() if getattr(module, "__file__", None) else b""
+    base_code = Path(sys.modules["registry.adapters.sources.base"].__file__).read_bytes()
+    h.update(hashlib.sha256(code + base_code).digest())
+    h.update(json.dumps({"adapter": adapter.info.name, "options": options, "spec": spec_sha256,
+                         "labels": labels, "max_text_chars": max_text_chars, "code": __version__},
+                        sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
 def _rows_of(reg: Registry, version_relpath: str) -> pa.Table:
     return reg.artifacts.read_parquet(version_relpath)
 
@@ -90,10 +116,16 @@ def register_dataset_version(
     if source == "generic":
         opts["task_type"] = task_type
     labels = labels or (ddef.labels if ddef else None) or (tuple(opts["labels"]) if opts.get("labels") else None)
+    spec = load_spec(reg.settings.specs_dir, task_type)
+    fingerprint = input_fingerprint(adapter, path, opts, spec.sha256, labels, reg.settings.max_text_chars)
+    if fingerprint is not None:
+        with reg.store.session() as s:
+            known = reg.store.find_version_by_fingerprint(s, name, fingerprint)
+            if known is not None:
+                return Registration(version=known.to_entity(), created=False)
     df = adapter.read(path, **opts)
     if task_type == "classification" and labels is None:
         labels = tuple(sorted(str(v) for v in pd.unique(df["label"].dropna())))
-    spec = load_spec(reg.settings.specs_dir, task_type)
     table, report = validate(df, spec, Rules(labels=labels, max_text_chars=reg.settings.max_text_chars),
                              file=str(path))
     table = canonical_order(table)
@@ -134,7 +166,7 @@ def register_dataset_version(
                 spec_name=spec.name, spec_version=spec.version, spec_sha256=spec.sha256,
                 storage_uri=relpath, labels=list(labels) if labels else None, statistics=stats,
                 validation_report=report, diff_from_parent=diff,
-                provenance=_provenance(source, path, opts))
+                provenance=_provenance(source, path, opts), input_fingerprint=fingerprint)
             entity = row.to_entity()
     finally:
         tmp.unlink(missing_ok=True)

@@ -105,6 +105,9 @@ class SqlDatasetVersion(Base):
     validation_report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     diff_from_parent: Mapped[dict[str, int] | None] = mapped_column(JSON)
     provenance: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    input_fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
+    """Hash of (input file bytes, adapter code, options, spec, limits): the same input registered
+    again is recognised without reading it."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     dataset: Mapped[SqlDataset] = relationship(back_populates="versions", foreign_keys=[dataset_id])

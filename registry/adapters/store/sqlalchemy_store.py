@@ -136,6 +136,12 @@ class SqlAlchemyStore:
         return s.scalar(select(SqlDatasetVersion).where(SqlDatasetVersion.dataset_id == dataset.id,
                                                         SqlDatasetVersion.content_hash == content_hash))
 
+    def find_version_by_fingerprint(self, s: Session, name: str, fingerprint: str) -> SqlDatasetVersion | None:
+        """The version of dataset ``name`` registered from an identical input, if any."""
+        return s.scalar(select(SqlDatasetVersion).join(SqlDataset, SqlDatasetVersion.dataset_id == SqlDataset.id)
+                        .where(SqlDataset.name == name, SqlDatasetVersion.input_fingerprint == fingerprint)
+                        .order_by(SqlDatasetVersion.version.desc()).limit(1))
+
     def add_version(self, s: Session, dataset: SqlDataset, *, parent: SqlDatasetVersion | None,
                     **fields: Any) -> SqlDatasetVersion:
         number = (s.scalar(select(func.max(SqlDatasetVersion.version))
