@@ -26,6 +26,13 @@ def krippendorff_alpha_nominal(units: Sequence[Sequence[object]]) -> float | Non
     for r, u in enumerate(units):
         for v in u:
             counts[r, index[v]] += 1
+    return alpha_nominal_from_counts(counts)
+
+
+def alpha_nominal_from_counts(counts: np.ndarray) -> float | None:
+    """Nominal α from a per-unit count matrix ``counts[unit, category]`` (units with ≥ 2 values)."""
+    if counts.ndim != 2 or counts.shape[1] < 2 or not len(counts):
+        return None
     m = counts.sum(axis=1)
     w = 1.0 / (m - 1.0)
     # coincidence matrix o_ck = Σ_u (n_uc n_uk − δ_ck n_uc) / (m_u − 1)
@@ -35,6 +42,15 @@ def krippendorff_alpha_nominal(units: Sequence[Sequence[object]]) -> float | Non
     disagree_obs = o.sum() - np.trace(o)
     disagree_exp = (n_c.sum() ** 2 - (n_c**2).sum()) / (n - 1.0)
     return float(1.0 - disagree_obs / disagree_exp)
+
+
+def pairwise_agreement_from_counts(counts: np.ndarray) -> float | None:
+    """Mean share of agreeing annotator pairs from a per-unit count matrix."""
+    if not len(counts):
+        return None
+    lengths = counts.sum(axis=1)
+    agree = (counts * (counts - 1.0)).sum(axis=1) / 2.0
+    return float(np.mean(agree / (lengths * (lengths - 1.0) / 2.0)))
 
 
 def krippendorff_alpha_interval(units: Sequence[Sequence[float]]) -> float | None:

@@ -10,9 +10,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from registry.domain.agreement import (
+    alpha_nominal_from_counts,
     krippendorff_alpha_interval,
     krippendorff_alpha_nominal,
     mean_pairwise_agreement,
+    pairwise_agreement_from_counts,
 )
 
 TEXT_FIELDS = ("instruction", "response", "response_a", "response_b", "reference")
@@ -81,27 +83,6 @@ def _label_units(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, list[Any
     return counts, lengths[rows], cats
 
 
-def _nominal_alpha(counts: np.ndarray) -> float | None:
-    """:func:`krippendorff_alpha_nominal` from its per-unit count matrix (the same arithmetic)."""
-    if counts.shape[1] < 2:
-        return None
-    m = counts.sum(axis=1)
-    w = 1.0 / (m - 1.0)
-    o = (counts * w[:, None]).T @ counts - np.diag((counts * w[:, None]).sum(axis=0))
-    n_c = o.sum(axis=1)
-    n = n_c.sum()
-    disagree_obs = o.sum() - np.trace(o)
-    disagree_exp = (n_c.sum() ** 2 - (n_c**2).sum()) / (n - 1.0)
-    return float(1.0 - disagree_obs / disagree_exp)
-
-
-def _pairwise_agreement(counts: np.ndarray, lengths: np.ndarray) -> float:
-    """:func:`mean_pairwise_agreement` from the count matrix: agreeing pairs / pairs per unit."""
-    agree = (counts * (counts - 1.0)).sum(axis=1) / 2.0
-    pairs = lengths * (lengths - 1) // 2
-    return float(np.mean(agree / pairs))
-
-
 def _annotator_agreement(table: pa.Table, task_type: str) -> dict[str, Any] | None:
     name = "annotator_scores" if task_type == "pointwise" else "annotator_labels"
     if name not in table.column_names:
@@ -113,8 +94,8 @@ def _annotator_agreement(table: pa.Table, task_type: str) -> dict[str, Any] | No
         if not len(lengths):
             return None
         return {"units": len(lengths), "annotators_per_unit": _round(float(np.mean(lengths)), 2),
-                "krippendorff_alpha_nominal": _round(_nominal_alpha(counts)),
-                "pairwise_percent_agreement": _round(_pairwise_agreement(counts, lengths))}
+                "krippendorff_alpha_nominal": _round(alpha_nominal_from_counts(counts)),
+                "pairwise_percent_agreement": _round(pairwise_agreement_from_counts(counts))}
     units = [u for u in col.to_pylist() if u and len(u) >= 2]
     if not units:
         return None

@@ -9,7 +9,12 @@ import pyarrow as pa
 import pytest
 
 from registry.domain import statistics
-from registry.domain.agreement import krippendorff_alpha_nominal, mean_pairwise_agreement
+from registry.domain.agreement import (
+    alpha_nominal_from_counts,
+    krippendorff_alpha_nominal,
+    mean_pairwise_agreement,
+    pairwise_agreement_from_counts,
+)
 from registry.domain.versioning import canonical_order, content_hash, diff_rows, row_hashes
 
 PANDALM = "WeOpenML__PandaLM/data/testset-v1.json"
@@ -82,8 +87,8 @@ def test_agreement_statistics_equal_row_by_row_functions(data_root):
     assert statistics._annotator_agreement(_votes_table(units), "pairwise") == _reference(units)
     counts, lengths, _ = statistics._label_units(_votes_table(units).column(0))
     pairable = [u for u in units if u and len(u) >= 2]
-    assert statistics._nominal_alpha(counts) == krippendorff_alpha_nominal(pairable)
-    assert statistics._pairwise_agreement(counts, lengths) == mean_pairwise_agreement(pairable)
+    assert alpha_nominal_from_counts(counts) == krippendorff_alpha_nominal(pairable)
+    assert pairwise_agreement_from_counts(counts) == pytest.approx(mean_pairwise_agreement(pairable), abs=1e-12)
 
 
 @pytest.mark.parametrize("seed", range(20))
