@@ -142,3 +142,26 @@ def test_checkpoint_registration_is_content_addressed_and_safe(registry, tmp_pat
     ev2, created2 = create_evaluator(registry, checkpoint="toy@1", protocol="score-both-orders",
                                      config={"batch_size": 32}, name="other-name")
     assert not created2 and ev1.sha256 == ev2.sha256  # batch size does not change the evaluator hash
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_untrained_minilm_scorer_runs_and_shares_judgments_across_criteria(registry, tmp_path):
+    rows = [{"id": f"d{i}", "doc": f"Document number {i} about topic {i % 3}.", "summary": "Short summary " * (i + 1),
+             "s": 1 + (i % 5)} for i in range(12)]
+    path = tmp_path / "scores.json"
+    path.write_text(json.dumps(rows))
+    for criterion in ("coherence", "fluency"):
+        svc.register_dataset_version(registry, name=f"tiny-{criterion}", source="generic", path=path,
+                                     task_type="pointwise",
+                                     options={"mapping": {"example_id": "id", "instruction": "doc",
+                                                          "response": "summary", "score": "s"},
+                                              "scale": (1, 5), "criterion": criterion})
+    ensure_baselines(registry, minilm=True)
+    first = run_evaluation(registry, "minilm-untrained", "tiny-coherence", n_boot=50)
+    assert first.n_executed == 12 and first.status == "succeeded"
+    scores = load_predictions(registry, first).column("score").to_pylist()
+    assert all(1 <= s <= 5 for s in scores)
+    # the scorer reads instruction and response only: the other criterion reuses every judgment
+    second = run_evaluation(registry, "minilm-untrained", "tiny-fluency", n_boot=50)
+    assert second.n_executed == 0 and second.n_cached == 12
+    assert load_predictions(registry, second).column("score").to_pylist() == scores
