@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import math
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -168,8 +169,8 @@ def read_json(path: Path) -> Any:
 def read_jsonl(path: Path) -> list[Any]:
     """Parse a JSON-lines file (also when it is named ``.json``); errors name the line."""
     rows = []
-    # split on "\n" only: U+2028 and friends may appear raw inside JSON strings
-    for lineno, line in enumerate(read_text(path).split("\n"), start=1):
+    # split on \n, \r\n and \r only: U+2028 and friends may appear raw inside JSON strings
+    for lineno, line in enumerate(re.split(r"\r\n|\r|\n", read_text(path)), start=1):
         if not line.strip():
             continue
         try:
