@@ -1,0 +1,23 @@
+"""Text-generation backends for generative LLM judges, registered by name and imported lazily
+(transformers, vLLM and HTTP clients load only when a backend is used)."""
+
+from __future__ import annotations
+
+from registry.adapters.backends.base import Backend, GenerationRequest, GenerationResult
+from registry.plugins import PluginRegistry
+
+BACKENDS: PluginRegistry[type[Backend]] = PluginRegistry("backends")
+
+for _name, _target in {
+    "transformers": "registry.adapters.backends.hf:TransformersBackend",
+    "openai": "registry.adapters.backends.openai_http:OpenAICompatibleBackend",
+}.items():
+    BACKENDS.register(_name, _target)
+
+
+def build_backend(name: str, config: dict | None = None) -> Backend:
+    """A backend of kind ``name`` configured with ``config``."""
+    return BACKENDS.get(name)(config or {})
+
+
+__all__ = ["BACKENDS", "Backend", "GenerationRequest", "GenerationResult", "build_backend"]
