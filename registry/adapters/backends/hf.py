@@ -1,0 +1,349 @@
+"""The in-process ``transformers`` backend: a local causal LM folder, chat template, batched generate.
+
+Config keys:
+
+* ``model`` — a local folder saved with ``save_pretrained`` (safetensors weights, a tokenizer with
+  a chat template). Nothing is downloaded (``local_files_only``), no remote code runs, and a
+  folder holding pickle-based files (``*.bin``, ``*.pt``, ``*.pth``, ``*.pkl``, ``*.ckpt``…) is
+  refused, because unpickling runs code from data.
+* ``device`` — ``"cpu"`` (default) | ``"auto"`` (CUDA when available) | ``"cuda"``.
+* ``dtype`` — ``"float32"`` (default) | ``"bfloat16"``.
+* ``batch_size`` — prompts per greedy ``generate`` call (default 8).
+* ``max_input_tokens`` — longer prompts lose tokens from the *left* (the end of the conversation,
+  where the question and the generation prompt are, is kept); default 1024.
+
+Decoding:
+
+* greedy (``temperature == 0``): requests are batched (LEFT padding, so every row generates from
+  its last real token); ``n`` samples are ``n`` copies of the one greedy text.
+* sampling (``temperature > 0``): one ``generate`` call per request, its ``n`` samples drawn
+  together (``num_return_sequences``) from torch's generator seeded with the request's ``seed``
+  inside ``fork_rng`` — the samples depend on the seed alone, not on the other requests, and the
+  caller's global RNG is untouched. Only ``temperature`` and ``top_p`` shape the distribution
+  (``top_k`` off), as in OpenAI-compatible servers. ``seed=None`` draws a fresh seed.
+* ``stop`` strings: each text is cut at the first occurrence of any of them.
+
+Choice log-probabilities (``request.choices``): the log-softmax of the next-token logits at the
+generation position (the raw logits of the first generation step, i.e. one forward pass on the
+prompt, before temperature or top-p). A choice's log-probability is that of the FIRST token of its
+tokenization, without and with a leading space (``"A"`` and ``" A"`` are different BPE tokens,
+and a model may emit either after the template's newline), their probabilities added
+(log-sum-exp) — the same rule as the OpenAI-compatible backend's top-logprobs matching.
+When several choices share a first token their probabilities are not exclusive.
+
+Cost: ``prompt_tokens`` counts the prompt's real (non-pad) tokens once per request after
+truncation; ``completion_tokens`` the generated tokens of all samples up to and including the
+end-of-sequence token (a greedy text is computed once, whatever ``n``); ``seconds`` is the wall time of a ``generate`` call split evenly over its
+requests. torch and transformers are imported only when a backend loads its model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from registry.adapters.backends.base import Backend, GenerationRequest, GenerationResult
+from registry.adapters.evaluators.encoder import check_no_pickles, resolve_device
+from registry.errors import InvalidInput, NotFound
+
+Dtype = Literal["float32", "bfloat16"]
+DTYPES: tuple[Dtype, ...] = ("float32", "bfloat16")
+DEFAULT_BATCH_SIZE = 8
+DEFAULT_MAX_INPUT_TOKENS = 1024
+
+HASHED_FILES = frozenset({
+    "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+    "added_tokens.json", "chat_template.jinja", "chat_template.json", "vocab.json", "merges.txt", "vocab.txt",
+    "tokenizer.model", "spiece.model", "sentencepiece.bpe.model",
+})
+"""Files besides ``*.safetensors`` (and their index) that decide a model folder's outputs: the model
+and generation configs, the tokenizer and the chat template."""
+
+
+# --------------------------------------------------------------------------- model folder
+def _model_folder(model: Any) -> Path:
+    if not isinstance(model, str | os.PathLike) or not str(model):
+        raise InvalidInput("the transformers backend needs 'model': a local model folder", field="model")
+    folder = Path(model)
+    if not folder.is_dir():
+        raise NotFound(f"model folder {folder} does not exist")
+    check_no_pickles(folder)
+    if not any(folder.glob("*.safetensors")):
+        raise InvalidInput("model folder has no *.safetensors weights", file=folder,
+                           hint="save the model with save_pretrained(safe_serialization=True)")
+    return folder
+
+
+_SHA_MEMO: dict[tuple, str] = {}
+
+
+def model_folder_sha256(folder: str | Path) -> str:
+    """Content hash of a model folder: its config, generation config, tokenizer, chat template and
+    ``*.safetensors`` weights (sorted names, then size and bytes of each; streamed).
+
+    Independent of where the folder lives; memoized on (path, size, mtime) of the files, so an
+    unchanged folder is read once per process.
+    """
+    folder = Path(folder).resolve()
+    files = sorted(p for p in folder.iterdir() if p.is_file() and (
+        p.name in HASHED_FILES or p.name.endswith((".safetensors", ".safetensors.index.json"))))
+    stats = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    if stats in _SHA_MEMO:
+        return _SHA_MEMO[stats]
+    h = hashlib.sha256()
+    for p in files:
+        h.update(p.name.encode("utf-8") + b"\0" + str(p.stat().st_size).encode() + b"\0")
+        with p.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+    _SHA_MEMO[stats] = digest = h.hexdigest()
+    return digest
+
+
+# --------------------------------------------------------------------------- loaded models
+@dataclass
+class LoadedLM:
+    """Tokenizer and model of one folder on one device in one dtype (shared per process)."""
+
+    tokenizer: Any
+    model: Any
+    device: str
+    max_positions: int | None
+    """The model's position limit (``max_position_embeddings``), when it has one."""
+
+
+_LOADED: dict[tuple[str, str, str], LoadedLM] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+@contextmanager
+def _no_progress_bar() -> Iterator[None]:
+    """No "Loading weights" bar in CLI output; the caller's setting comes back afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    bar = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if bar:
+            hf_logging.enable_progress_bar()
+
+
+def load_lm(folder: str | Path, device: str = "cpu", dtype: Dtype = "float32") -> LoadedLM:
+    """The folder's causal LM and tokenizer, loaded once per process per (folder, device, dtype)."""
+    path = _model_folder(folder)
+    dev = resolve_device(device)
+    key = (str(path.resolve()), dev, dtype)
+    with _LOAD_LOCK:
+        if key in _LOADED:
+            return _LOADED[key]
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        try:
+            with _no_progress_bar():
+                tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
+                model = AutoModelForCausalLM.from_pretrained(
+                    str(path), local_files_only=True, use_safetensors=True, trust_remote_code=False,
+                    dtype=getattr(torch, dtype))
+        except (OSError, ValueError, KeyError) as exc:
+            raise InvalidInput(f"cannot load the causal LM: {exc}", file=path) from exc
+        if not getattr(tokenizer, "chat_template", None):
+            raise InvalidInput("the tokenizer has no chat template", file=path,
+                               hint="use an instruction-tuned model, or set tokenizer.chat_template and save it")
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        model.eval().to(dev)
+        limit = getattr(model.config, "max_position_embeddings", None)
+        loaded = LoadedLM(tokenizer=tokenizer, model=model, device=dev,
+                          max_positions=limit if isinstance(limit, int) and limit > 0 else None)
+        _LOADED[key] = loaded
+        return loaded
+
+
+def clear_loaded() -> None:
+    """Forget every loaded model of this process (frees their memory once unreferenced)."""
+    with _LOAD_LOCK:
+        _LOADED.clear()
+
+
+# --------------------------------------------------------------------------- the backend
+@dataclass
+class _Prompt:
+    index: int
+    request: GenerationRequest
+    ids: list[int]
+    truncated: int
+
+
+def _cut_at_stop(text: str, stop: Sequence[str] | None) -> tuple[str, bool]:
+    """``text`` up to the first occurrence of any stop string, and whether it was cut."""
+    cuts = [i for i in (text.find(s) for s in stop or () if s) if i >= 0]
+    return (text[:min(cuts)], True) if cuts else (text, False)
+
+
+@contextmanager
+def _seeded(seed: int | None, device: str) -> Iterator[None]:
+    """Fork torch's RNG (CPU and, on CUDA, that device) and seed it: samples depend on ``seed`` alone."""
+    import torch
+
+    devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int.from_bytes(os.urandom(8), "little") >> 1 if seed is None else int(seed))
+        yield
+
+
+class TransformersBackend(Backend):
+    """A local causal LM run in-process with ``transformers`` (see the module docstring)."""
+
+    name = "transformers"
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        super().__init__(config)
+        self.folder = _model_folder(self.config.get("model"))
+        self.device: str = str(self.config.get("device", "cpu"))
+        if self.device not in ("cpu", "auto", "cuda") and not self.device.startswith("cuda:"):
+            raise InvalidInput(f"unknown device {self.device!r}; expected 'cpu', 'auto' or 'cuda'", field="device")
+        self.dtype: Dtype = self.config.get("dtype", "float32")
+        if self.dtype not in DTYPES:
+            raise InvalidInput(f"unknown dtype {self.dtype!r}; expected one of {', '.join(DTYPES)}", field="dtype")
+        self.batch_size = self._positive_int("batch_size", DEFAULT_BATCH_SIZE)
+        self.max_input_tokens = self._positive_int("max_input_tokens", DEFAULT_MAX_INPUT_TOKENS)
+        self._lm: LoadedLM | None = None
+        self._choice_ids: dict[str, tuple[int, ...]] = {}
+
+    def _positive_int(self, key: str, default: int) -> int:
+        value = self.config.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise InvalidInput(f"{key} must be a positive integer, got {value!r}", field=key)
+        return value
+
+    @property
+    def lm(self) -> LoadedLM:
+        """The loaded model (loaded on first use, shared with other backends on the same folder)."""
+        if self._lm is None:
+            self._lm = load_lm(self.folder, self.device, self.dtype)
+        return self._lm
+
+    def fingerprint(self) -> Mapping[str, Any]:
+        """Backend name, content hash of the model folder (not its path), dtype and input limit."""
+        return {"backend": self.name, "model_sha256": model_folder_sha256(self.folder), "dtype": self.dtype,
+                "max_input_tokens": self.max_input_tokens}
+
+    def close(self) -> None:
+        """Drop this backend's reference (the per-process cache keeps the model; see :func:`clear_loaded`)."""
+        self._lm = None
+
+    # ------------------------------------------------------------------ prompts
+    def render_prompt(self, messages: Sequence[Mapping[str, str]]) -> str:
+        """The prompt text: ``messages`` through the chat template, with the generation prompt."""
+        return self.lm.tokenizer.apply_chat_template([dict(m) for m in messages], tokenize=False,
+                                                     add_generation_prompt=True)
+
+    def _prompt(self, index: int, request: GenerationRequest) -> _Prompt:
+        if request.n < 1:
+            raise InvalidInput(f"n must be at least 1, got {request.n}", row=index, field="n")
+        if request.temperature < 0 or not 0 < request.top_p <= 1:
+            raise InvalidInput("temperature must be ≥ 0 and top_p in (0, 1]", row=index, field="temperature")
+        ids = self.lm.tokenizer(self.render_prompt(request.messages), add_special_tokens=False)["input_ids"]
+        limit = self.max_input_tokens
+        if self.lm.max_positions is not None:
+            limit = max(1, min(limit, self.lm.max_positions - max(1, request.max_tokens)))
+        cut = max(0, len(ids) - limit)
+        return _Prompt(index, request, ids[cut:], cut)
+
+    def _first_token_ids(self, choice: str) -> tuple[int, ...]:
+        """First token of ``choice`` tokenized without and with a leading space (distinct ids)."""
+        if choice not in self._choice_ids:
+            tok = self.lm.tokenizer
+            firsts = []
+            for text in (choice, " " + choice):
+                ids = tok(text, add_special_tokens=False)["input_ids"]
+                if ids and ids[0] not in firsts:
+                    firsts.append(ids[0])
+            if not firsts:
+                raise InvalidInput(f"choice {choice!r} has no tokens", field="choices")
+            self._choice_ids[choice] = tuple(firsts)
+        return self._choice_ids[choice]
+
+    # ------------------------------------------------------------------ generation
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        """Completions for ``requests`` in order: greedy ones batched, sampled ones one call each."""
+        prompts = [self._prompt(i, r) for i, r in enumerate(requests)]
+        results: list[GenerationResult | None] = [None] * len(prompts)
+        greedy = [p for p in prompts if p.request.temperature == 0]
+        # Same max_tokens in a batch (no wasted steps); by length inside it (little padding).
+        greedy.sort(key=lambda p: (p.request.max_tokens, len(p.ids)))
+        batch: list[_Prompt] = []
+        for p in greedy:
+            if batch and (len(batch) == self.batch_size or batch[-1].request.max_tokens != p.request.max_tokens):
+                self._run(batch, results)
+                batch = []
+            batch.append(p)
+        if batch:
+            self._run(batch, results)
+        for p in prompts:
+            if p.request.temperature > 0:
+                with _seeded(p.request.seed, self.lm.device):
+                    self._run([p], results)
+        return results  # type: ignore[return-value] - every index filled above
+
+    def _run(self, batch: Sequence[_Prompt], results: list[GenerationResult | None]) -> None:
+        """One ``generate`` call for ``batch`` (left-padded); fills ``results`` at the prompts' indices."""
+        import torch
+
+        lm, tok = self.lm, self.lm.tokenizer
+        first = batch[0].request
+        sampling = first.temperature > 0
+        n = first.n if sampling else 1  # greedy samples are all the same text
+        width = max(len(p.ids) for p in batch)
+        ids = torch.full((len(batch), width), tok.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, p in enumerate(batch):
+            ids[row, width - len(p.ids):] = torch.tensor(p.ids, dtype=torch.long)
+            mask[row, width - len(p.ids):] = 1
+        kwargs: dict[str, Any] = {"do_sample": False}
+        if sampling:
+            kwargs = {"do_sample": True, "temperature": first.temperature, "top_p": first.top_p, "top_k": 0,
+                      "num_return_sequences": n}
+        eos = tok.eos_token_id
+        start = time.perf_counter()
+        with torch.inference_mode():
+            out = lm.model.generate(
+                input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
+                max_new_tokens=max(1, first.max_tokens), pad_token_id=tok.pad_token_id, eos_token_id=eos,
+                return_dict_in_generate=True, output_logits=True, **kwargs)
+        seconds = (time.perf_counter() - start) / len(batch)
+        new = out.sequences[:, width:].cpu().tolist()
+        first_logprobs = torch.log_softmax(out.logits[0].float(), dim=-1).cpu()
+        for row, p in enumerate(batch):
+            req = p.request
+            texts, reasons, completion = [], [], 0
+            for j in range(n):
+                gen = new[row * n + j][:max(0, req.max_tokens)]
+                end = gen.index(eos) + 1 if eos in gen else len(gen)
+                completion += end
+                text, cut = _cut_at_stop(tok.decode(gen[:end], skip_special_tokens=True), req.stop)
+                texts.append(text)
+                reasons.append("stop" if cut or eos in gen else "length")
+            if not sampling:  # one greedy text computed, repeated n times
+                texts, reasons = texts * req.n, reasons * req.n
+            choice_logprobs = None
+            if req.choices:
+                lp = first_logprobs[row * n]
+                choice_logprobs = {c: float(torch.logsumexp(lp[list(self._first_token_ids(c))], dim=0))
+                                   for c in req.choices}
+            extra = {"truncated_prompt_tokens": p.truncated} if p.truncated else {}
+            results[p.index] = GenerationResult(
+                texts=tuple(texts), prompt_tokens=len(p.ids), completion_tokens=completion, seconds=seconds,
+                choice_logprobs=choice_logprobs, finish_reasons=tuple(reasons), extra=extra)
+

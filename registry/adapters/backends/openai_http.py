@@ -1,0 +1,433 @@
+"""A backend for any OpenAI-compatible ``/chat/completions`` server (OpenAI, vLLM, TGI, llama.cpp...).
+
+Config keys (the API key itself is never part of the config):
+
+``base_url``
+    Root of the API, e.g. ``http://127.0.0.1:8000/v1``; requests go to ``{base_url}/chat/completions``.
+``model``
+    Model id sent with every request; with the backend name it is the whole :meth:`fingerprint`.
+``api_key_env`` (``"OPENAI_API_KEY"``)
+    *Name* of the environment variable holding the key, sent as ``Authorization: Bearer ...``.
+    When the variable is unset no header is sent (local servers need none).
+``concurrency`` (4)
+    Most requests in flight at once (a thread pool over one pooled ``httpx.Client``).
+``timeout`` (60)
+    Seconds per attempt (connect, read, write each).
+``max_retries`` (5)
+    Retries after the first attempt on 429, 5xx, connection errors and timeouts; other 4xx fail
+    at once with :class:`BackendRequestRejected`.
+``backoff_base`` (0.5), ``backoff_max`` (60)
+    Retry *k* (0-based) sleeps a uniform draw from ``[d/2, d]`` with ``d = min(backoff_max,
+    backoff_base * 2**k)`` ("equal jitter"); a ``Retry-After`` header (seconds or HTTP date)
+    replaces that draw, capped at ``backoff_max``.
+``top_logprobs`` (5)
+    How many first-token alternatives to ask for when a request has ``choices`` (1..20).
+
+Choice log-probabilities come from the first generated token's ``top_logprobs`` of the first
+sample: a token matches a choice when equal to it or equal after stripping whitespace (so ``"A"``
+and ``" A"`` both count for ``"A"``) and the matches are combined with log-sum-exp. Every requested
+choice is a key of the result; a choice absent from the top-k gets ``float("-inf")`` (probability
+0 as far as the server told us). When the server returns no logprobs at all the field is ``None``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import math
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+
+from registry.adapters.backends.base import Backend, GenerationRequest, GenerationResult
+from registry.errors import InvalidInput, RegistryError
+
+log = logging.getLogger(__name__)
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MAX_TOP_LOGPROBS = 20
+
+
+class BackendError(RegistryError):
+    """A generation backend failed; ``status`` is the last HTTP status (None for network errors)."""
+
+    code = "backend_error"
+
+    def __init__(self, message: str, *, status: int | None = None, retries: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retries = retries
+
+
+class BackendRequestRejected(BackendError):
+    """The server refused a request (4xx other than 429): retrying would not help."""
+
+    code = "backend_request_rejected"
+
+
+class BackendUnavailable(BackendError):
+    """The server kept failing (429, 5xx, timeouts, connection errors) until retries ran out."""
+
+    code = "backend_unavailable"
+
+
+class _Retryable(Exception):
+    """One failed attempt that may be retried (internal)."""
+
+    def __init__(self, reason: str, *, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.retry_after = retry_after
+
+
+class OpenAICompatibleBackend(Backend):
+    """Chat completions over HTTP with bounded concurrency, retries and first-token choice logprobs."""
+
+    name = "openai"
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        if "api_key" in config:
+            raise InvalidInput(
+                "the 'openai' backend does not take an API key in its config",
+                field="api_key",
+                hint="put the key in an environment variable and name that variable with 'api_key_env'",
+            )
+        super().__init__(config)
+        cfg = self.config
+        self.base_url: str = str(_required(cfg, "base_url")).rstrip("/")
+        self.model: str = str(_required(cfg, "model"))
+        self.api_key_env: str = str(cfg.get("api_key_env") or "OPENAI_API_KEY")
+        if not _ENV_NAME.match(self.api_key_env):
+            # Do not echo the value: a common mistake is pasting the key itself here.
+            raise InvalidInput(
+                "'api_key_env' must be the NAME of an environment variable (letters, digits, _)",
+                field="api_key_env",
+                hint="e.g. api_key_env: OPENAI_API_KEY, with the key exported in that variable",
+            )
+        self.concurrency: int = _number(cfg, "concurrency", 4, int, minimum=1)
+        self.timeout: float = _number(cfg, "timeout", 60.0, float, minimum=0.001)
+        self.max_retries: int = _number(cfg, "max_retries", 5, int, minimum=0)
+        self.backoff_base: float = _number(cfg, "backoff_base", 0.5, float, minimum=0.0)
+        self.backoff_max: float = _number(cfg, "backoff_max", 60.0, float, minimum=0.0)
+        self.top_logprobs: int = min(_number(cfg, "top_logprobs", 5, int, minimum=1), _MAX_TOP_LOGPROBS)
+        self._api_key: str | None = os.environ.get(self.api_key_env) or None
+        self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
+        self._rng = random.Random()
+        self.total_retries = 0
+        """Retries over the backend's lifetime (each result also carries its own in ``extra``)."""
+
+    # ------------------------------------------------------------------ public API
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        """Completions for ``requests`` in request order, at most ``concurrency`` in flight.
+
+        The first request that fails for good stops the others from retrying and is raised.
+        """
+        requests = list(requests)
+        if not requests:
+            return []
+        client = self._get_client()
+        stop = threading.Event()
+        workers = min(self.concurrency, len(requests))
+        if workers == 1:
+            return [self._complete(client, request, stop) for request in requests]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="openai-http") as pool:
+            futures = [pool.submit(self._complete, client, request, stop) for request in requests]
+            try:
+                for future in as_completed(futures):
+                    future.result()  # raise the first failure as soon as it happens
+            except BaseException:
+                stop.set()
+                for future in futures:
+                    future.cancel()
+                raise
+            return [future.result() for future in futures]
+
+    def close(self) -> None:
+        """Close the pooled HTTP connections."""
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    def __enter__(self) -> OpenAICompatibleBackend:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def fingerprint(self) -> Mapping[str, Any]:
+        """Backend kind and model id: neither the endpoint nor the key changes the judgments."""
+        return {"backend": self.name, "model": self.model}
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(model={self.model!r}, base_url={_redact_userinfo(self.base_url)!r}, "
+            f"api_key_env={self.api_key_env!r}, concurrency={self.concurrency})"
+        )
+
+    # ------------------------------------------------------------------ internals
+    def _get_client(self) -> httpx.Client:
+        with self._client_lock:
+            if self._client is None:
+                headers = {"Content-Type": "application/json"}
+                if self._api_key:
+                    headers["Authorization"] = f"Bearer {self._api_key}"
+                self._client = httpx.Client(
+                    timeout=httpx.Timeout(self.timeout),
+                    limits=httpx.Limits(
+                        max_connections=self.concurrency, max_keepalive_connections=self.concurrency
+                    ),
+                    headers=headers,
+                )
+            return self._client
+
+    @property
+    def _url(self) -> str:
+        return f"{self.base_url}/chat/completions"
+
+    def _body(self, request: GenerationRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [dict(message) for message in request.messages],
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            "n": request.n,
+        }
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if request.stop:
+            body["stop"] = list(request.stop)
+        if request.choices:
+            body["logprobs"] = True
+            body["top_logprobs"] = self.top_logprobs
+        return body
+
+    def _complete(self, client: httpx.Client, request: GenerationRequest, stop: threading.Event) -> GenerationResult:
+        body = self._body(request)
+        retries = 0
+        while True:
+            if stop.is_set():
+                raise BackendError("request abandoned because another request in the batch failed")
+            try:
+                started = time.perf_counter()
+                payload = self._attempt(client, body, retries)
+                seconds = time.perf_counter() - started
+                return self._result(payload, request, seconds, retries)
+            except _Retryable as failure:
+                if retries >= self.max_retries:
+                    raise BackendUnavailable(
+                        f"{self._url} ({self.model}) still failing after {retries} retries: {failure.reason}; "
+                        "check that the server is up and not rate-limiting, or raise 'max_retries'/'timeout'",
+                        status=failure.status,
+                        retries=retries,
+                    ) from None
+                delay = self._delay(retries, failure.retry_after)
+                log.warning(
+                    "openai backend: %s from %s; retry %d/%d in %.2fs",
+                    failure.reason, self._url, retries + 1, self.max_retries, delay,
+                )
+                retries += 1
+                with self._client_lock:
+                    self.total_retries += 1
+                if stop.wait(delay):
+                    raise BackendError("request abandoned because another request in the batch failed") from None
+
+    def _attempt(self, client: httpx.Client, body: Mapping[str, Any], retries: int) -> Any:
+        """One POST; returns the decoded JSON or raises ``_Retryable`` / ``BackendError``."""
+        try:
+            response = client.post(self._url, json=body)
+        except httpx.TimeoutException:
+            raise _Retryable(f"no answer within {self.timeout:g}s") from None
+        except httpx.TransportError as exc:
+            raise _Retryable(f"connection error ({type(exc).__name__}: {self._scrub(str(exc))})") from None
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise _Retryable(
+                f"HTTP {status} {self._server_message(response)}".rstrip(),
+                status=status,
+                retry_after=_parse_retry_after(response.headers.get("Retry-After")),
+            )
+        if status >= 400:
+            raise BackendRequestRejected(
+                f"{self._url} ({self.model}) rejected the request with HTTP {status}: "
+                f"{self._server_message(response) or '(no message)'}"
+                + _rejection_hint(status, self.api_key_env, has_key=self._api_key is not None),
+                status=status,
+                retries=retries,
+            )
+        try:
+            return response.json()
+        except ValueError:
+            raise BackendError(
+                f"{self._url} ({self.model}) answered HTTP {status} with a body that is not JSON",
+                status=status,
+                retries=retries,
+            ) from None
+
+    def _result(self, payload: Any, request: GenerationRequest, seconds: float, retries: int) -> GenerationResult:
+        raw_choices = payload.get("choices") if isinstance(payload, Mapping) else None
+        if not isinstance(raw_choices, list) or not raw_choices:
+            raise BackendError(f"{self._url} ({self.model}) answered without 'choices'; is it OpenAI-compatible?")
+        choices = sorted(raw_choices, key=lambda choice: choice.get("index", 0))
+        texts = tuple(str((choice.get("message") or {}).get("content") or "") for choice in choices)
+        finish_reasons = tuple(str(choice.get("finish_reason") or "") for choice in choices)
+        usage = payload.get("usage") or {}
+        choice_logprobs = None
+        if request.choices:
+            top = _first_token_top_logprobs(choices[0])
+            if top is not None:
+                choice_logprobs = first_token_choice_logprobs(top, request.choices)
+        extra: dict[str, Any] = {"retries": retries}
+        if payload.get("model"):
+            extra["response_model"] = payload["model"]
+        return GenerationResult(
+            texts=texts,
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            seconds=seconds,
+            choice_logprobs=choice_logprobs,
+            finish_reasons=finish_reasons,
+            extra=extra,
+        )
+
+    def _delay(self, retry_index: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.backoff_max)
+        ceiling = min(self.backoff_max, self.backoff_base * 2**retry_index)
+        return self._rng.uniform(ceiling / 2, ceiling)
+
+    def _server_message(self, response: httpx.Response) -> str:
+        """The server's error message (OpenAI's ``{"error": {"message": ...}}`` or the raw text)."""
+        try:
+            data = response.json()
+        except ValueError:
+            text = response.text.strip()
+        else:
+            error = data.get("error") if isinstance(data, Mapping) else None
+            if isinstance(error, Mapping) and error.get("message"):
+                text = str(error["message"])
+            elif isinstance(error, str):
+                text = error
+            elif isinstance(data, Mapping) and data.get("message"):
+                text = str(data["message"])
+            else:
+                text = response.text.strip()
+        return self._scrub(text[:500])
+
+    def _scrub(self, text: str) -> str:
+        """Never let the key into a message, even if a server echoes it back."""
+        return text.replace(self._api_key, "***") if self._api_key else text
+
+
+# ---------------------------------------------------------------------- helpers
+def first_token_choice_logprobs(top_logprobs: Sequence[Mapping[str, Any]], choices: Sequence[str]) -> dict[str, float]:
+    """Log-probability of each choice as the first token, from OpenAI-style ``top_logprobs``.
+
+    Tokens equal to a choice, or equal after stripping whitespace, are pooled by log-sum-exp;
+    choices with no matching token get ``-inf``.
+    """
+    result: dict[str, float] = {}
+    for choice in choices:
+        matched = [
+            float(entry["logprob"])
+            for entry in top_logprobs
+            if isinstance(entry.get("token"), str)
+            and entry.get("logprob") is not None
+            and (entry["token"] == choice or entry["token"].strip() == choice.strip())
+        ]
+        result[choice] = _logsumexp(matched)
+    return result
+
+
+def _first_token_top_logprobs(choice: Mapping[str, Any]) -> list[Mapping[str, Any]] | None:
+    logprobs = choice.get("logprobs")
+    content = logprobs.get("content") if isinstance(logprobs, Mapping) else None
+    if not content:
+        return None
+    top = content[0].get("top_logprobs")
+    if top:
+        return list(top)
+    # Some servers omit top_logprobs but still give the sampled token's own logprob.
+    first = content[0]
+    return [first] if "token" in first and "logprob" in first else None
+
+
+def _logsumexp(values: Sequence[float]) -> float:
+    if not values:
+        return float("-inf")
+    peak = max(values)
+    if peak == float("-inf"):
+        return peak
+    return peak + math.log(sum(math.exp(value - peak) for value in values))
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max((when - datetime.now(timezone.utc)).total_seconds(), 0.0)
+
+
+def _rejection_hint(status: int, api_key_env: str, *, has_key: bool) -> str:
+    if status in (401, 403):
+        state = "is set" if has_key else "is not set"
+        return f" (the key is read from ${api_key_env}, which {state}; check it)"
+    if status == 404:
+        return " (check 'base_url' (it usually ends in /v1) and 'model')"
+    return ""
+
+
+def _redact_userinfo(url: str) -> str:
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return url
+    return str(parsed.copy_with(userinfo=b"")) if parsed.userinfo else url
+
+
+def _required(config: Mapping[str, Any], key: str) -> Any:
+    value = config.get(key)
+    if value in (None, ""):
+        raise InvalidInput(f"the 'openai' backend needs {key!r} in its config", field=key)
+    return value
+
+
+def _number(config: Mapping[str, Any], key: str, default: float, kind: type, *, minimum: float) -> Any:
+    value = config.get(key, default)
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{key!r} must be a number, got {value!r}", field=key) from None
+    if number < minimum:
+        raise InvalidInput(f"{key!r} must be at least {minimum:g}, got {value!r}", field=key)
+    return number
+
+
+__all__ = [
+    "BackendError",
+    "BackendRequestRejected",
+    "BackendUnavailable",
+    "OpenAICompatibleBackend",
+    "first_token_choice_logprobs",
+]
