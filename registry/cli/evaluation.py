@@ -114,7 +114,8 @@ def best(
         _print_ranking(ranking, True)
         return
     b = ranking.best
-    console.print(f"best for {ranking.scope} by {ranking.metric}: [bold]{b.evaluator}[/] "
+    over = f" over {len(ranking.datasets)} dataset(s): {', '.join(ranking.datasets)}" if task_type else ""
+    console.print(f"best for {ranking.scope} by {ranking.metric}{over}: [bold]{b.evaluator}[/] "
                   f"{_fmt(b.value)} [{_fmt(b.ci_low)}, {_fmt(b.ci_high)}]")
     tied = ", ".join(f"{s.evaluator} (p={_fmt(s.p_value)})" for s in ranking.tied)
     console.print(f"statistically tied with it: {tied or 'none'}")

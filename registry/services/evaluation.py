@@ -126,6 +126,7 @@ def run_evaluation(reg: Registry, evaluator: str, dataset: str, *, seed: int = 0
             config["checkpoint"] = str(checkpoint_folder(reg, ckpt))
         config.setdefault("batch_size", batch_size)
         config.setdefault("seed", seed)
+        config["protocol"] = protocol_config
         ctx = task_context(version)
         judgments, executed, cached = _judge_all(reg, ev.sha256, plugin_cls, config, ctx, cols, keys, plan,
                                                  batch_size, on_progress)

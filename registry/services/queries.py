@@ -179,9 +179,18 @@ def best_evaluator(reg: Registry, *, dataset: str | None = None, task_type: str 
             table.setdefault(r.evaluator, {})[r.dataset] = (m.value, r.id)
     if not table:
         raise NotFound(f"no runs with metric {metric!r} on {task_type} datasets")
-    # the dataset set: those covered by the evaluator with the widest coverage; rank evaluators covering all
-    widest = max(table.values(), key=len)
-    datasets = sorted(widest)
+    # the dataset set: among the evaluators' coverage sets, the one that maximises
+    # (datasets × evaluators covering all of them); evaluators missing one of them are not ranked
+    def covering(ds: frozenset) -> int:
+        return sum(ds <= set(d) for d in table.values())
+
+    candidates = {frozenset(d) for d in table.values()}
+    chosen = max(candidates, key=lambda ds: (len(ds) * covering(ds), len(ds), sorted(ds)))
+    datasets = sorted(chosen)
+    if len(datasets) == 1:  # one dataset: its leaderboard, with the per-example CIs and paired tests
+        board = leaderboard(reg, datasets[0], metric, alpha=alpha, n_boot=n_boot, seed=seed)
+        return Ranking(scope=f"task_type={task_type}", metric=metric, standings=board.standings,
+                       datasets=board.datasets)
     ranked = {e: d for e, d in table.items() if all(x in d for x in datasets)}
     names = sorted(ranked, key=lambda e: -np.mean([ranked[e][d][0] for d in datasets]))
     values = np.array([[ranked[e][d][0] for d in datasets] for e in names])

@@ -122,6 +122,17 @@ def test_leaderboard_and_best(registry, baselines):
     assert all(s.p_value is not None for s in board.standings[1:])
     best = best_evaluator(registry, task_type="pairwise", n_boot=200)
     assert best.best.evaluator == board.best.evaluator and best.datasets == ("llmbar-natural@1",)
+    # over two datasets: macro average, CI over datasets, only evaluators covering both are ranked
+    svc.register_all(registry, registry.settings.data_root, only={"faireval"})
+    for name in ("random", "longer", "shorter"):
+        run_evaluation(registry, name, "faireval", n_boot=100)
+    two = best_evaluator(registry, task_type="pairwise", n_boot=200)
+    assert two.datasets == ("faireval@1", "llmbar-natural@1")
+    assert {s.evaluator for s in two.standings} == {"random", "longer", "shorter"}
+    for s in two.standings:
+        per_dataset = [leaderboard(registry, d.split("@")[0], n_boot=50) for d in two.datasets]
+        values = [next(x.value for x in b.standings if x.evaluator == s.evaluator) for b in per_dataset]
+        assert s.value == pytest.approx(sum(values) / 2)
 
 
 def test_checkpoint_registration_is_content_addressed_and_safe(registry, tmp_path):

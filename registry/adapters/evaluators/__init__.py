@@ -14,6 +14,7 @@ for _name, _target in {
     "longer": "registry.adapters.evaluators.heuristics:LongerEvaluator",
     "shorter": "registry.adapters.evaluators.heuristics:ShorterEvaluator",
     "encoder-scorer": "registry.adapters.evaluators.encoder:EncoderScorer",
+    "llm-judge": "registry.adapters.evaluators.llm_judge:LLMJudge",
 }.items():
     EVALUATORS.register(_name, _target)
 
