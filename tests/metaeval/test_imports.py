@@ -76,6 +76,8 @@ def test_unieval_predictions_give_example_and_system_correlations(registry, data
     pred = data_root / "maszhongming__UniEval/reproduce/unieval_predict"
     cases = {"topical-chat-engagingness": "dialogue/topical_chat_result.json",
              "sfres-naturalness": "data2text/sfres_result.json",
+             "sfhot-informativeness": "data2text/sfhot_result.json",
+             "qags-cnndm-consistency": "fact/qags_cnndm_result.json",
              "qags-xsum-consistency": "fact/qags_xsum_result.json"}
     svc.register_all(registry, data_root, only=set(cases))
     for name, rel in cases.items():
@@ -83,7 +85,7 @@ def test_unieval_predictions_give_example_and_system_correlations(registry, data
         m = {x.name: x for x in run.metrics if x.slice == "all"}
         assert run.n_examples == registry.store.get_version(name).row_count
         for k in ("pearson", "spearman", "kendall"):
-            assert 0.2 < m[k].value < 0.9 and m[k].ci_low < m[k].value < m[k].ci_high, (name, k)
+            assert 0.1 < m[k].value < 0.9 and m[k].ci_low < m[k].value < m[k].ci_high, (name, k)
     tc = registry.store.latest_runs(evaluator="unieval")
     topical = next(r for r in tc if r.dataset.startswith("topical-chat"))
     assert topical.metric("system_pearson") is not None  # 6 systems in Topical-Chat
