@@ -201,3 +201,26 @@ def test_engine_run_with_tiny_checkpoint(sqlite_registry, tiny_judge_dir, llmbar
     assert all(v is None for v, ok in zip(preds["verdict"], preds["parsed"]) if not ok)
     second = run_evaluation(reg, ev.name, "tiny-pairwise", n_boot=50)
     assert second.status == "succeeded" and second.n_executed == 0 and second.n_cached == 6
+
+
+def test_openai_backend_passthrough_and_logprobs(llmbar_rows):
+    """The same judge over an OpenAI-compatible HTTP server (a local fake): backend keys pass
+    through, the protocol's choices come back as prob_a, the echoed prompt is ambiguous → failure."""
+    from tests.backends.fake_openai_server import FakeOpenAIServer
+
+    with FakeOpenAIServer() as server:
+        judge = LLMJudge({"backend": "openai", "base_url": server.base_url, "model": "fake-judge",
+                          "api_key_env": "LLM_JUDGE_TEST_NO_KEY", "concurrency": 2, "timeout": 5,
+                          "protocol": _protocol("pairwise-base"), "seed": 7})
+        out = judge.judge(PAIRWISE, llmbar_rows[:2], sample=1)
+        judge.close()
+    lp_a, lp_b = math.log(math.exp(-0.2) + math.exp(-3.0)), -1.9  # "A" and " A" both count for A
+    for v in out:
+        assert v.prob_a == pytest.approx(math.exp(lp_a) / (math.exp(lp_a) + math.exp(lp_b)))
+        assert v.extra["logprob_verdict"] == "A"
+        assert (v.label, v.parsed) == (None, False) and v.raw.startswith("echo: ")
+    assert len(server.bodies) == 2
+    body = server.bodies[0]
+    assert body["model"] == "fake-judge" and body["seed"] == 8 and body["max_tokens"] == 8
+    assert [m["role"] for m in body["messages"]] == ["system", "user"]
+    assert judge.fingerprint()["backend"] == {"backend": "openai", "model": "fake-judge"}
