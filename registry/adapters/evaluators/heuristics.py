@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -51,8 +52,9 @@ class _Heuristic(Evaluator):
             verdicts.append(Verdict(label=label, score=score, seconds=time.perf_counter() - start))
         return verdicts
 
+    @abstractmethod
     def _rule(self, ctx: TaskContext, example: Mapping[str, Any], sample: int) -> tuple[str | None, float | None]:
-        raise NotImplementedError
+        """(label, score) of one example as shown."""
 
     def fingerprint(self) -> Mapping[str, Any]:
         """Kind and rule version: heuristics have no settings that change their verdicts."""
