@@ -125,7 +125,8 @@ def run_evaluation(reg: Registry, evaluator: str, dataset: str, *, seed: int = 0
         if ckpt is not None and ckpt.format == "safetensors":
             config["checkpoint"] = str(checkpoint_folder(reg, ckpt))
         config.setdefault("batch_size", batch_size)
-        config.setdefault("seed", seed)
+        # the run's seed drives the bootstrap and coin flips only; an evaluator's own seed (random
+        # baseline, sampling) is part of its config and so of its hash and cache key
         config["protocol"] = protocol_config
         ctx = task_context(version)
         judgments, executed, cached = _judge_all(reg, ev.sha256, plugin_cls, config, ctx, cols, keys, plan,
