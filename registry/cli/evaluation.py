@@ -130,3 +130,26 @@ def leaderboard(
     from registry.services.queries import leaderboard as lb
 
     _print_ranking(lb(open_registry(), dataset, metric), json_out)
+
+
+@eval_app.command("compare")
+def eval_compare(
+    run_a: int = typer.Argument(..., help="First run id."),
+    run_b: int = typer.Argument(..., help="Second run id (same dataset version)."),
+    n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Paired comparison of two runs on their shared examples (paired bootstrap, McNemar)."""
+    from registry.services.queries import compare_runs
+
+    c = compare_runs(open_registry(), run_a, run_b, n_boot=n_boot)
+    if json_out:
+        print_json(c)
+        return
+    pb = c.paired_bootstrap
+    console.print(f"{c.dataset}, {c.metric} on {c.n_shared} shared examples: run {c.run_a} {_fmt(c.value_a)} vs "
+                  f"run {c.run_b} {_fmt(c.value_b)}; difference {_fmt(pb['difference'])} "
+                  f"[{_fmt(pb.get('ci_low'))}, {_fmt(pb.get('ci_high'))}], p = {_fmt(pb['p_value'])} (paired bootstrap)")
+    if c.mcnemar:
+        console.print(f"McNemar ({c.mcnemar['method']}): p = {_fmt(c.mcnemar['p_value'])}, only run {c.run_a} right: "
+                      f"{c.mcnemar['only_a']}, only run {c.run_b} right: {c.mcnemar['only_b']}")

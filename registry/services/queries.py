@@ -211,3 +211,59 @@ def best_evaluator(reg: Registry, *, dataset: str | None = None, task_type: str 
                                   metrics={d: ranked[e][d][0] for d in datasets}))
     return Ranking(scope=f"task_type={task_type}", metric=metric, standings=tuple(standings),
                    datasets=tuple(datasets))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two runs on the shared examples of one dataset version."""
+
+    run_a: int
+    run_b: int
+    dataset: str
+    metric: str
+    n_shared: int
+    value_a: float
+    value_b: float
+    paired_bootstrap: dict
+    mcnemar: dict | None
+    """McNemar's test on per-example correctness (pairwise and classification only)."""
+
+
+def compare_runs(reg: Registry, run_a: int, run_b: int, *, n_boot: int = 1000, seed: int = 0) -> Comparison:
+    """Paired bootstrap (and McNemar where per-example correctness exists) of two runs on the
+    examples both judged; the runs must be on the same dataset version."""
+    from registry.domain.metrics import mcnemar
+    from registry.services.datasets import load_table
+    from registry.services.evaluation import load_predictions
+
+    a, b = reg.store.get_run(run_a), reg.store.get_run(run_b)
+    if a.dataset != b.dataset:
+        raise InvalidInput(f"run {run_a} is on {a.dataset} and run {run_b} on {b.dataset}; compare runs on one "
+                           "dataset version (or re-run one of them on the other version)")
+    version = reg.store.get_version(a.dataset)
+    metric = HEADLINE[version.task_type]
+    table = load_table(reg, a.dataset)
+    if version.task_type == "pointwise":
+        diff, p = _correlation_test(reg, table, a, b, metric, n_boot, seed)
+        return Comparison(run_a, run_b, a.dataset, metric, int(a.metric(metric).n), a.metric(metric).value,
+                          b.metric(metric).value, {"difference": diff, "p_value": p, "method": "paired_bootstrap"},
+                          None)
+    ids_a, vals_a = per_example_values(version.task_type, table, load_predictions(reg, a))
+    ids_b, vals_b = per_example_values(version.task_type, table, load_predictions(reg, b))
+    index_b = {e: j for j, e in enumerate(ids_b)}
+    pairs = np.array([(i, index_b[e]) for i, e in enumerate(ids_a) if e in index_b])
+    if len(pairs) < 2:
+        raise InvalidInput(f"runs {run_a} and {run_b} share fewer than two judged examples")
+    va, vb = vals_a[pairs[:, 0]], vals_b[pairs[:, 1]]
+    boot = Bootstrap.draw(len(pairs), n_boot, seed)
+    pb = paired_bootstrap(va, vb, boot=boot, name=f"{metric}_difference")
+    # per-example correctness for McNemar: classification — the label matched (weight > 0);
+    # pairwise — full credit (right in every order judged)
+    def correct(v: np.ndarray) -> np.ndarray:
+        return v > 0 if version.task_type == "classification" else v >= 1.0 - 1e-12
+
+    mc = mcnemar(correct(va), correct(vb))
+    return Comparison(run_a, run_b, a.dataset, metric, len(pairs), float(va.mean()), float(vb.mean()),
+                      {"difference": pb.difference, "ci_low": pb.ci_low, "ci_high": pb.ci_high,
+                       "p_value": pb.p_value, "method": pb.method},
+                      {"difference": mc.difference, "p_value": mc.p_value, "method": mc.method, **mc.extra})

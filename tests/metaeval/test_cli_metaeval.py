@@ -29,6 +29,11 @@ def test_checkpoint_evaluator_eval_best_leaderboard(cli, data_root):
                    "--format", "llmbar", "--dataset", "llmbar-natural", "--evaluator", "gpt-4/vanilla", "--json")
     assert imported.exit_code == 0, imported.stderr
     assert json.loads(imported.stdout)["n_examples"] == 100
+    cmp = json.loads(cli("eval", "compare", str(json.loads(imported.stdout)["id"]), str(run["id"]), "--n-boot", "200",
+                         "--json").stdout)
+    assert cmp["n_shared"] == 100 and cmp["paired_bootstrap"]["difference"] > 0.3
+    assert cmp["paired_bootstrap"]["p_value"] < 0.01 and cmp["mcnemar"]["p_value"] < 0.01
+    assert cmp["mcnemar"]["only_a"] > cmp["mcnemar"]["only_b"]
     board = json.loads(cli("leaderboard", "--dataset", "llmbar-natural", "--json").stdout)
     assert [s["evaluator"] for s in board["standings"]] == ["gpt-4/vanilla", "longest-both"]
     best = json.loads(cli("best", "--task-type", "pairwise", "--json").stdout)
