@@ -3,8 +3,10 @@ as content-addressed Parquet, metrics with confidence intervals, all recorded in
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import platform
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,6 +74,21 @@ def _to_cache(ev_sha: str, key: str, order: int, sample: int, v: Verdict) -> Sql
     return SqlJudgment(evaluator_sha256=ev_sha, example_hash=key, order=order, sample=sample, verdict=verdict,
                        score=score, prob_a=prob_a, parsed=v.parsed, raw=v.raw, prompt_tokens=v.prompt_tokens,
                        completion_tokens=v.completion_tokens, seconds=v.seconds)
+
+
+@functools.cache
+def code_revision() -> str | None:
+    """The git commit of the registry's source tree (with ``+dirty`` for local changes), if any."""
+    from registry.config import PROJECT_ROOT
+
+    try:
+        rev = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return rev + ("+dirty" if dirty else "")
 
 
 def _library_versions() -> dict[str, str]:
@@ -149,6 +166,7 @@ def run_evaluation(reg: Registry, evaluator: str, dataset: str, *, seed: int = 0
             run.provenance = {"evaluator_sha256": ev.sha256, "dataset_sha256": version.content_hash,
                               "protocol": ev.protocol, "checkpoint": ev.checkpoint, "orders": list(plan.orders),
                               "samples": plan.samples, "n_boot": n_boot, "code_version": __version__,
+                              "code_revision": code_revision(),
                               "libraries": _library_versions()}
             store.set_metrics(s, run, metrics)
         return store.get_run(run_id)

@@ -61,6 +61,9 @@ def test_rerun_is_fully_cached_and_identical(registry, baselines):
     assert second.n_executed == 0 and second.n_cached == first.n_executed == 200
     assert second.predictions_sha256 == first.predictions_sha256
     assert second.metric("accuracy").value == first.metric("accuracy").value
+    prov = second.provenance
+    assert prov["evaluator_sha256"] and prov["dataset_sha256"] and prov["libraries"]["numpy"]
+    assert prov["code_revision"] is None or len(prov["code_revision"].split("+")[0]) == 40
 
 
 def test_new_version_with_one_percent_changed_rows_runs_only_those(registry, baselines, data_root, tmp_path):
