@@ -34,22 +34,36 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="*", help="only these datasets")
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--skip-minilm", action="store_true")
+    ap.add_argument("--report-only", action="store_true",
+                    help="run nothing: write the report from the runs already in the registry, listing missing ones")
     args = ap.parse_args(argv)
 
     os.environ.setdefault("AUTORATER_HOME", ".autorater/leaderboards")
     settings = Settings.from_env()
     reg = init_registry(settings)
     t0 = time.perf_counter()
-    svc.register_all(reg, settings.data_root, only=set(args.only) if args.only else None)
-    evaluators = ensure_baselines(reg, minilm=not args.skip_minilm)
+    if not args.report_only:
+        svc.register_all(reg, settings.data_root, only=set(args.only) if args.only else None)
+        evaluators = ensure_baselines(reg, minilm=not args.skip_minilm)
+    else:
+        evaluators = [e for e in reg.store.list_evaluators() if e.kind != "external"]
     datasets = sorted(reg.store.list_datasets(), key=lambda d: reg.store.get_version(d.name).row_count)
     if args.only:
         datasets = [d for d in datasets if d.name in args.only]
     timings: dict[tuple[str, str], tuple[float, int, int]] = {}
+    missing: list[str] = []
+    done = {(r.evaluator, r.dataset.split("@")[0]): r for r in reg.store.latest_runs()}
     for ev in evaluators:  # heuristics first (fast), the encoder last
         kinds = EVALUATORS.get(ev.kind).task_types
         for d in datasets:
             if d.task_type not in kinds:
+                continue
+            if args.report_only:
+                run = done.get((ev.name, d.name))
+                if run is None:
+                    missing.append(f"{ev.name} on {d.name}")
+                else:
+                    timings[(ev.name, d.name)] = (run.seconds or float("nan"), run.n_executed, run.n_cached)
                 continue
             t = time.perf_counter()
             run = run_evaluation(reg, ev.name, d.name, n_boot=args.n_boot)
@@ -57,13 +71,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{ev.name:18s} {d.name:36s} {timings[(ev.name, d.name)][0]:8.1f}s "
                   f"executed {run.n_executed} cached {run.n_cached}", flush=True)
 
+    how = ("report written with `--report-only` from the runs already in the registry, which were produced by "
+           "`.venv/bin/python -m bench.leaderboards`" if args.report_only else
+           f"`.venv/bin/python -m bench.leaderboards`, total wall time {time.perf_counter() - t0:.0f} s")
     lines = ["# Baseline leaderboards", "",
-             f"Command: `AUTORATER_HOME={settings.home} .venv/bin/python -m bench.leaderboards`  ",
-             f"Machine: 2 cores, no GPU; {time.strftime('%Y-%m-%d')}; total wall time {time.perf_counter() - t0:.0f} s.  ",
+             f"Command: {how}.  ",
+             f"Machine: 2 cores, no GPU, shared with other jobs; {time.strftime('%Y-%m-%d')}.  ",
              "Headline metric per task type: pairwise ReIFE accuracy (3-way agreement where labels have ties), "
              "pointwise example-level Spearman, classification balanced accuracy; 95% bootstrap CIs "
              f"({args.n_boot} resamples); *p* = paired test against the best (bootstrap); "
-             "*tied* = not distinguishable from the best at α = 0.05.", ""]
+             "*tied* = not distinguishable from the best at α = 0.05. *run s* = wall time of the run that "
+             "produced the numbers (a run served from the judgment cache takes about a second).", ""]
+    if missing:
+        lines += [f"**Not run yet ({len(missing)}):** " + "; ".join(missing) + ".", ""]
     for d in datasets:
         try:
             board = leaderboard(reg, d.name, n_boot=args.n_boot)
