@@ -8,6 +8,11 @@
 | ``AUTORATER_DVC_REMOTE`` | ``$AUTORATER_HOME/dvc-remote`` | DVC remote URL (a folder, ``s3://...``, ...) |
 | ``AUTORATER_DATA`` | ``../shared/data`` when it exists | root of the public source files |
 | ``AUTORATER_MAX_TEXT_CHARS`` | ``200000`` | size limit for one text field |
+| ``AUTORATER_REGRESSION_THRESHOLD`` | ``0.02`` | smallest drop of a headline metric recorded as a regression |
+| ``AUTORATER_REGRESSION_MAJOR`` | ``0.05`` | a drop at least this large is a *major* regression (else *minor*) |
+| ``AUTORATER_REGRESSION_ALPHA`` | ``0.05`` | significance level of the paired test behind a regression |
+| ``AUTORATER_WEBHOOK_URL`` | unset | URL that receives a JSON POST for each new regression (else a log warning) |
+| ``AUTORATER_WEBHOOK_TIMEOUT`` | ``5`` | seconds before a webhook POST is given up (and logged) |
 """
 
 from __future__ import annotations
@@ -38,6 +43,16 @@ class Settings:
     data_root: Path | None
     specs_dir: Path = field(default=PROJECT_ROOT / "dataset_specs")
     max_text_chars: int = 200_000
+    regression_threshold: float = 0.02
+    """Smallest drop (baseline − candidate, in metric units) recorded as a regression."""
+    regression_major: float = 0.05
+    """Drops at least this large are ``major`` regressions, smaller ones ``minor``."""
+    regression_alpha: float = 0.05
+    """Significance level of the paired test: a drop counts only when p < alpha."""
+    webhook_url: str | None = None
+    """Where each new regression is POSTed as JSON; ``None``: a log warning instead."""
+    webhook_timeout: float = 5.0
+    """Seconds before a webhook POST is given up (a failed POST is logged, never fatal)."""
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -52,4 +67,27 @@ class Settings:
         specs = Path(str(overrides.get("specs_dir") or env.get("AUTORATER_SPECS") or PROJECT_ROOT / "dataset_specs"))
         max_chars = int(str(overrides.get("max_text_chars") or env.get("AUTORATER_MAX_TEXT_CHARS") or 200_000))
         return cls(home=home, db_url=db_url, store=store, dvc_remote=remote, data_root=data_root,
-                   specs_dir=specs, max_text_chars=max_chars)
+                   specs_dir=specs, max_text_chars=max_chars,
+                   regression_threshold=_number(overrides, "regression_threshold", 0.02, lo=0.0),
+                   regression_major=_number(overrides, "regression_major", 0.05, lo=0.0),
+                   regression_alpha=_number(overrides, "regression_alpha", 0.05, lo=0.0, hi=1.0),
+                   webhook_url=str(overrides.get("webhook_url") or env.get("AUTORATER_WEBHOOK_URL") or "") or None,
+                   webhook_timeout=_number(overrides, "webhook_timeout", 5.0, lo=0.0))
+
+
+def _number(overrides: dict[str, object], key: str, default: float, *, lo: float | None = None,
+            hi: float | None = None) -> float:
+    """A float setting from ``overrides[key]`` or ``AUTORATER_<KEY>``, checked against its range."""
+    from registry.errors import InvalidInput
+
+    var = f"AUTORATER_{key.upper()}"
+    raw = overrides.get(key)
+    if raw is None:
+        raw = os.environ.get(var) or default
+    try:
+        value = float(str(raw))
+    except ValueError:
+        raise InvalidInput(f"{var}={raw!r} is not a number", field=key) from None
+    if (lo is not None and value < lo) or (hi is not None and value > hi) or value != value:
+        raise InvalidInput(f"{var}={raw!r} is out of range [{lo}, {hi if hi is not None else 'inf'}]", field=key)
+    return value

@@ -91,6 +91,27 @@ def checkpoint_alias(ref: str = typer.Argument(..., help="AUTORATER@VERSION"),
     print_json(ckpt) if json_out else console.print(f"{alias} → [bold]{ckpt.ref}[/]")
 
 
+@checkpoint_app.command("promote")
+def checkpoint_promote(
+    ref: str = typer.Argument(..., help="Candidate checkpoint AUTORATER@VERSION."),
+    metric: str = typer.Option(None, "--metric", help="Metric to compare (default: each dataset's headline metric)."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Move the autorater's champion alias to REF if it has no open regression and a better mean
+    metric than the champion on the datasets both were evaluated on. Exits 1 when refused."""
+    from registry.services.regressions import promote_champion
+
+    decision = promote_champion(open_registry(), ref, metric=metric)
+    if json_out:
+        print_json(decision)
+    else:
+        verdict = "[bold green]promoted[/]" if decision.promoted else "[bold yellow]refused[/]"
+        console.print(f"{verdict} {decision.candidate} (champion was {decision.previous_champion or 'none'}): "
+                      f"{decision.reason}", highlight=False)
+    if not decision.promoted:
+        raise typer.Exit(1)
+
+
 @protocol_app.command("list")
 def protocol_list(json_out: bool = JSON_OPTION) -> None:
     """List registered protocols (shipped protocol files are synced first)."""

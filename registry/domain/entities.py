@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from registry.domain.types import TaskType
 
@@ -163,3 +163,80 @@ class EvaluationRun:
 
     def metric(self, name: str, slice: str = "all") -> MetricRecord | None:
         return next((m for m in self.metrics if m.name == name and m.slice == slice), None)
+
+
+BaselineKind = Literal["dataset_version", "parent_checkpoint", "champion", "protocol_version"]
+"""What a regression's baseline run is, relative to the candidate run:
+
+* ``dataset_version`` — the same evaluator on the previous dataset version (shared example ids);
+* ``parent_checkpoint`` — the same-protocol evaluator of the candidate checkpoint's parent;
+* ``champion`` — the same-protocol evaluator of the autorater's ``champion`` checkpoint;
+* ``protocol_version`` — the same checkpoint under the previous version of the protocol."""
+RegressionStatus = Literal["open", "acknowledged"]
+Severity = Literal["minor", "major"]
+
+
+@dataclass(frozen=True)
+class Regression:
+    """A recorded, significant drop of a headline metric from a baseline run to a candidate run,
+    measured on the examples both runs judged."""
+
+    id: int
+    metric: str
+    """Headline metric compared (``accuracy``, ``balanced_accuracy``, ``spearman``)."""
+    delta: float
+    """Candidate minus baseline on the shared examples (negative: a drop)."""
+    ci_low: float
+    """Lower end of the paired-bootstrap 95% CI of ``delta``."""
+    ci_high: float
+    p_value: float
+    """Two-sided p-value of the paired test of "no difference"."""
+    method: str
+    """The paired test: ``paired_bootstrap`` (per-example values or correlation difference)."""
+    severity: Severity
+    baseline_kind: BaselineKind
+    baseline_run_id: int
+    candidate_run_id: int
+    evaluator: str
+    """The candidate run's evaluator."""
+    baseline_evaluator: str
+    dataset: str
+    """``name@version`` of the candidate run's dataset version."""
+    baseline_dataset: str
+    baseline_value: float
+    """The metric of the baseline run on the shared examples."""
+    candidate_value: float
+    n_shared: int
+    threshold: float
+    """The drop threshold in force when it was recorded."""
+    alpha: float
+    status: RegressionStatus
+    created_at: datetime
+    slice: str = "all"
+    ack_note: str | None = None
+    ack_by: str | None = None
+    acked_at: datetime | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    """Extra test results (McNemar's test where per-example correctness exists, bootstrap size)."""
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    """The answer of the champion rule for one candidate checkpoint."""
+
+    autorater: str
+    candidate: str
+    """``autorater@version`` of the candidate checkpoint."""
+    promoted: bool
+    """Whether the ``champion`` alias now points at the candidate."""
+    reason: str
+    previous_champion: str | None = None
+    metric: str | None = None
+    """The metric compared (``None``: each dataset's headline metric)."""
+    candidate_score: float | None = None
+    """Mean metric of the candidate over the shared (dataset version, protocol) pairs."""
+    champion_score: float | None = None
+    shared: tuple[str, ...] = ()
+    """The ``dataset@version protocol@version`` pairs both checkpoints were evaluated on."""
+    open_regressions: tuple[int, ...] = ()
+    """Ids of the candidate's open regressions (any of them blocks promotion)."""

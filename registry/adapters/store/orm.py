@@ -9,7 +9,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from registry.domain.entities import (
@@ -20,6 +30,7 @@ from registry.domain.entities import (
     Evaluator,
     MetricRecord,
     Protocol,
+    Regression,
     Source,
 )
 
@@ -318,3 +329,63 @@ class SqlJudgment(Base):
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     seconds: Mapped[float] = mapped_column(default=0.0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# --------------------------------------------------------------------------- regressions
+
+
+class SqlRegression(Base):
+    """A significant drop of a headline metric from a baseline run to a candidate run."""
+
+    __tablename__ = "regressions"
+    __table_args__ = (
+        UniqueConstraint("candidate_run_id", "baseline_run_id", "metric", "slice"),
+        CheckConstraint("status IN ('open', 'acknowledged')", name="status"),
+        CheckConstraint("severity IN ('minor', 'major')", name="severity"),
+        CheckConstraint("baseline_kind IN ('dataset_version', 'parent_checkpoint', 'champion', "
+                        "'protocol_version')", name="baseline_kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    candidate_run_id: Mapped[int] = mapped_column(ForeignKey("evaluation_runs.id", ondelete="CASCADE"), index=True)
+    baseline_run_id: Mapped[int] = mapped_column(ForeignKey("evaluation_runs.id", ondelete="CASCADE"), index=True)
+    baseline_kind: Mapped[str] = mapped_column(String(32))
+    metric: Mapped[str] = mapped_column(String(128))
+    slice: Mapped[str] = mapped_column(String(256), default="all")
+    delta: Mapped[float] = mapped_column()
+    ci_low: Mapped[float] = mapped_column()
+    ci_high: Mapped[float] = mapped_column()
+    p_value: Mapped[float] = mapped_column()
+    method: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    baseline_value: Mapped[float] = mapped_column()
+    candidate_value: Mapped[float] = mapped_column()
+    n_shared: Mapped[int] = mapped_column(Integer)
+    threshold: Mapped[float] = mapped_column()
+    alpha: Mapped[float] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    ack_note: Mapped[str | None] = mapped_column(Text)
+    ack_by: Mapped[str | None] = mapped_column(String(256))
+    acked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    candidate_run: Mapped[SqlEvaluationRun] = relationship(foreign_keys=[candidate_run_id])
+    baseline_run: Mapped[SqlEvaluationRun] = relationship(foreign_keys=[baseline_run_id])
+
+    def to_entity(self) -> Regression:
+        def ref(run: SqlEvaluationRun) -> str:
+            return f"{run.dataset_version.dataset.name}@{run.dataset_version.version}"
+
+        return Regression(
+            id=self.id, metric=self.metric, slice=self.slice, delta=self.delta, ci_low=self.ci_low,
+            ci_high=self.ci_high, p_value=self.p_value, method=self.method,
+            severity=self.severity,  # type: ignore[arg-type]
+            baseline_kind=self.baseline_kind,  # type: ignore[arg-type]
+            baseline_run_id=self.baseline_run_id, candidate_run_id=self.candidate_run_id,
+            evaluator=self.candidate_run.evaluator.name, baseline_evaluator=self.baseline_run.evaluator.name,
+            dataset=ref(self.candidate_run), baseline_dataset=ref(self.baseline_run),
+            baseline_value=self.baseline_value, candidate_value=self.candidate_value, n_shared=self.n_shared,
+            threshold=self.threshold, alpha=self.alpha, status=self.status,  # type: ignore[arg-type]
+            created_at=self.created_at, ack_note=self.ack_note, ack_by=self.ack_by, acked_at=self.acked_at,
+            details=self.details or {})

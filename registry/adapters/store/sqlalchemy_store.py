@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from registry.adapters.store.db import check_schema, create_engine_for, managed_session
@@ -21,6 +22,7 @@ from registry.adapters.store.orm import (
     SqlJudgment,
     SqlMetric,
     SqlProtocol,
+    SqlRegression,
     SqlSource,
     utcnow,
 )
@@ -32,6 +34,7 @@ from registry.domain.entities import (
     Evaluator,
     MetricRecord,
     Protocol,
+    Regression,
     Source,
 )
 from registry.errors import AlreadyExists, InvalidInput, NotFound
@@ -351,3 +354,109 @@ class SqlAlchemyStore:
             if evaluator_sha256:
                 q = q.where(SqlJudgment.evaluator_sha256 == evaluator_sha256)
             return s.scalar(q) or 0
+
+    # ----------------------------------------------------------- regressions
+    def succeeded_run_row(self, s: Session, evaluator_id: int, dataset_version_id: int) -> SqlEvaluationRun | None:
+        """The newest succeeded run of an evaluator on a dataset version."""
+        return s.scalar(select(SqlEvaluationRun).where(
+            SqlEvaluationRun.evaluator_id == evaluator_id, SqlEvaluationRun.dataset_version_id == dataset_version_id,
+            SqlEvaluationRun.status == "succeeded").order_by(SqlEvaluationRun.id.desc()).limit(1))
+
+    def previous_version_run_row(self, s: Session, evaluator_id: int,
+                                 version: SqlDatasetVersion) -> SqlEvaluationRun | None:
+        """The newest succeeded run of an evaluator on the newest *earlier* version of the same
+        dataset that it ran on."""
+        return s.scalar(select(SqlEvaluationRun).join(SqlDatasetVersion, SqlEvaluationRun.dataset_version)
+                        .where(SqlEvaluationRun.evaluator_id == evaluator_id, SqlEvaluationRun.status == "succeeded",
+                               SqlDatasetVersion.dataset_id == version.dataset_id,
+                               SqlDatasetVersion.version < version.version)
+                        .order_by(SqlDatasetVersion.version.desc(), SqlEvaluationRun.id.desc()).limit(1))
+
+    def evaluators_of(self, s: Session, checkpoint_id: int, protocol_id: int) -> list[SqlEvaluator]:
+        """Evaluators pairing a checkpoint with a protocol, oldest first."""
+        return list(s.scalars(select(SqlEvaluator).where(SqlEvaluator.checkpoint_id == checkpoint_id,
+                                                         SqlEvaluator.protocol_id == protocol_id)
+                              .order_by(SqlEvaluator.id)))
+
+    def earlier_protocols(self, s: Session, protocol: SqlProtocol) -> list[SqlProtocol]:
+        """Earlier versions of a protocol, newest first."""
+        return list(s.scalars(select(SqlProtocol).where(SqlProtocol.name == protocol.name,
+                                                        SqlProtocol.version < protocol.version)
+                              .order_by(SqlProtocol.version.desc())))
+
+    def alias_target(self, s: Session, autorater_id: int, alias: str) -> SqlCheckpoint | None:
+        """The checkpoint an alias of an autorater points at, if the alias exists."""
+        row = s.scalar(select(SqlCheckpointAlias).where(SqlCheckpointAlias.autorater_id == autorater_id,
+                                                        SqlCheckpointAlias.alias == alias))
+        return row.checkpoint if row else None
+
+    def checkpoint_runs(self, s: Session, checkpoint_id: int) -> list[SqlEvaluationRun]:
+        """Succeeded runs of every evaluator of a checkpoint, oldest first."""
+        return list(s.scalars(select(SqlEvaluationRun).join(SqlEvaluator, SqlEvaluationRun.evaluator)
+                              .where(SqlEvaluator.checkpoint_id == checkpoint_id,
+                                     SqlEvaluationRun.status == "succeeded")
+                              .options(selectinload(SqlEvaluationRun.metrics)).order_by(SqlEvaluationRun.id)))
+
+    def find_regression(self, s: Session, *, candidate_run_id: int, baseline_run_id: int, metric: str,
+                        slice: str = "all") -> SqlRegression | None:
+        return s.scalar(select(SqlRegression).where(
+            SqlRegression.candidate_run_id == candidate_run_id, SqlRegression.baseline_run_id == baseline_run_id,
+            SqlRegression.metric == metric, SqlRegression.slice == slice))
+
+    def add_regression(self, s: Session, **fields: Any) -> tuple[SqlRegression, bool]:
+        """Record a regression (idempotent on candidate run, baseline run, metric and slice);
+        returns (row, created). A concurrent writer of the same regression is tolerated."""
+        key = {k: fields[k] for k in ("candidate_run_id", "baseline_run_id", "metric")} | {
+            "slice": fields.get("slice", "all")}
+        existing = self.find_regression(s, **key)
+        if existing is not None:
+            return existing, False
+        row = SqlRegression(**fields)
+        try:
+            with s.begin_nested():
+                s.add(row)
+                s.flush()
+        except IntegrityError:
+            existing = self.find_regression(s, **key)
+            if existing is None:
+                raise
+            return existing, False
+        return row, True
+
+    def regression_row(self, s: Session, regression_id: int) -> SqlRegression:
+        row = s.get(SqlRegression, regression_id)
+        if row is None:
+            known = s.scalars(select(SqlRegression.id).order_by(SqlRegression.id.desc()).limit(5)).all()
+            raise NotFound(f"no regression {regression_id}; latest ids: {known or 'none recorded'} "
+                           "(see `autorater regressions list`)")
+        return row
+
+    def list_regressions(self, *, status: str | None = None, evaluator: str | None = None,
+                         dataset: str | None = None, candidate_run_id: int | None = None,
+                         checkpoint_id: int | None = None) -> list[Regression]:
+        """Regressions, newest first, filtered by status, candidate evaluator, candidate dataset
+        (``name`` for any version or ``name@version``), candidate run or candidate checkpoint."""
+        with self.session() as s:
+            q = (select(SqlRegression).join(SqlEvaluationRun, SqlRegression.candidate_run)
+                 .join(SqlEvaluator, SqlEvaluationRun.evaluator)
+                 .join(SqlDatasetVersion, SqlEvaluationRun.dataset_version)
+                 .join(SqlDataset, SqlDatasetVersion.dataset))
+            if status is not None:
+                q = q.where(SqlRegression.status == status)
+            if evaluator is not None:
+                q = q.where(SqlEvaluator.name == evaluator)
+            if dataset is not None:
+                name, version = parse_ref(dataset)
+                q = q.where(SqlDataset.name == name)
+                if version is not None:
+                    q = q.where(SqlDatasetVersion.version == version)
+            if candidate_run_id is not None:
+                q = q.where(SqlRegression.candidate_run_id == candidate_run_id)
+            if checkpoint_id is not None:
+                q = q.where(SqlEvaluator.checkpoint_id == checkpoint_id)
+            runs = [selectinload(rel).selectinload(SqlEvaluationRun.evaluator) for rel in
+                    (SqlRegression.candidate_run, SqlRegression.baseline_run)]
+            runs += [selectinload(rel).selectinload(SqlEvaluationRun.dataset_version)
+                     .selectinload(SqlDatasetVersion.dataset) for rel in
+                     (SqlRegression.candidate_run, SqlRegression.baseline_run)]
+            return [r.to_entity() for r in s.scalars(q.options(*runs).order_by(SqlRegression.id.desc()))]

@@ -1,0 +1,93 @@
+"""``autorater regressions``: significant metric drops between a baseline run and a candidate run."""
+
+from __future__ import annotations
+
+import getpass
+
+import typer
+from rich.table import Table
+
+from registry.cli.common import JSON_OPTION, console, new_app, open_registry, print_json
+
+app = new_app("Regressions: significant drops of a headline metric against a run's baselines.")
+
+
+def _table(rows, title: str) -> Table:
+    table = Table(title=title)
+    for col in ("id", "status", "evaluator / dataset", "change (95% CI)", "p", "against"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(str(r.id), f"{r.status}\n{r.severity}", f"{r.evaluator}\n{r.dataset}",
+                      f"{r.metric} {r.baseline_value:.3f} → {r.candidate_value:.3f}\n"
+                      f"{r.delta:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}]", f"{r.p_value:.2g}",
+                      f"{r.baseline_kind}\nrun {r.baseline_run_id} → {r.candidate_run_id}")
+    return table
+
+
+@app.command("list")
+def regressions_list(
+    status: str = typer.Option(None, "--status", help="open | acknowledged (default: both)."),
+    evaluator: str = typer.Option(None, "--evaluator", "-e", help="Only this candidate evaluator."),
+    dataset: str = typer.Option(None, "--dataset", "-d", help="Only this dataset: NAME (any version) or NAME@VERSION."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """List recorded regressions, newest first."""
+    from registry.services.regressions import list_regressions
+
+    rows = list_regressions(open_registry(), status=status, evaluator=evaluator, dataset=dataset)
+    if json_out:
+        print_json(rows)
+        return
+    console.print(_table(rows, f"regressions ({len(rows)})"))
+
+
+@app.command("ack")
+def regressions_ack(
+    regression_id: int = typer.Argument(..., metavar="ID", help="Regression id (see `autorater regressions list`)."),
+    note: str = typer.Option(..., "--note", "-m", help="Why the drop is expected or accepted."),
+    by: str = typer.Option(None, "--by", help="Who acknowledges it (default: the current user)."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Acknowledge a regression: it stays recorded but no longer blocks the champion alias."""
+    from registry.services.regressions import acknowledge
+
+    r = acknowledge(open_registry(), regression_id, note=note, by=by or _user())
+    if json_out:
+        print_json(r)
+    else:
+        console.print(f"regression {r.id} acknowledged by {r.ack_by}: {r.ack_note}")
+
+
+@app.command("detect")
+def regressions_detect(
+    run_id: int = typer.Argument(..., metavar="RUN", help="Evaluation run id (printed by `autorater eval run`)."),
+    threshold: float = typer.Option(None, "--threshold", help="Smallest recorded drop (default $AUTORATER_REGRESSION_THRESHOLD or 0.02)."),
+    alpha: float = typer.Option(None, "--alpha", help="Significance level (default $AUTORATER_REGRESSION_ALPHA or 0.05)."),
+    n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples of the paired test."),
+    seed: int = typer.Option(0, help="Seed of the bootstrap."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Compare RUN with its baselines and record significant drops (idempotent)."""
+    from registry.services.regressions import baselines_for, detect_regressions
+
+    reg = open_registry()
+    baselines = baselines_for(reg, run_id)
+    rows = detect_regressions(reg, run_id, threshold=threshold, alpha=alpha, n_boot=n_boot, seed=seed)
+    if json_out:
+        print_json({"run": run_id, "baselines": [{"kind": k, "run": b.id, "evaluator": b.evaluator,
+                                                   "dataset": b.dataset} for k, b in baselines],
+                    "regressions": rows})
+        return
+    if not baselines:
+        console.print(f"run {run_id} has no baseline run (no earlier dataset version, parent or champion "
+                      "checkpoint, or earlier protocol version evaluated)")
+        return
+    console.print(f"run {run_id} compared with " + ", ".join(f"{k} run {b.id}" for k, b in baselines))
+    console.print(_table(rows, f"regressions ({len(rows)})") if rows else "no regression")
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in a bare container
+        return None
