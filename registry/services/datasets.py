@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from registry import __version__
+from registry import __version__, events
 from registry.adapters.sources import SOURCES, DatasetDef, get_adapter
 from registry.adapters.validation.gx import Rules, validate
 from registry.adapters.validation.spec import load_spec
@@ -167,9 +167,13 @@ def register_dataset_version(
                 storage_uri=relpath, labels=list(labels) if labels else None, statistics=stats,
                 validation_report=report, diff_from_parent=diff,
                 provenance=_provenance(source, path, opts), input_fingerprint=fingerprint)
-            entity = row.to_entity()
+            entity, version_id = row.to_entity(), row.id
     finally:
         tmp.unlink(missing_ok=True)
+    # after the commit: a triggered re-evaluation must find the version
+    events.emit(events.DATASET_VERSION_REGISTERED, f"autorater.dataset-version.{entity.ref}",
+                {"dataset": entity.dataset, "version": entity.version, "ref": entity.ref, "version_id": version_id,
+                 "task_type": entity.task_type, "content_hash": entity.content_hash})
     return Registration(version=entity, created=True, diff=diff)
 
 

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from registry import events
 from registry.adapters.evaluators import EVALUATORS
 from registry.domain.entities import Checkpoint, Evaluator, Protocol
 from registry.errors import InvalidInput, StorageError
@@ -103,6 +104,10 @@ def register_checkpoint(reg: Registry, autorater: str, *, kind: str, path: Path 
             reg.artifacts.remove(relpath)
             shutil.rmtree(target, ignore_errors=True)
         raise
+    if created:
+        events.emit(events.CHECKPOINT_REGISTERED, f"autorater.checkpoint.{entity.ref}",
+                    {"autorater": entity.autorater, "version": entity.version, "ref": entity.ref,
+                     "kind": entity.kind, "sha256": entity.sha256})
     return entity, created
 
 
@@ -153,7 +158,12 @@ def create_evaluator(reg: Registry, *, checkpoint: str | None, protocol: str, na
         row, created = reg.store.add_evaluator(s, name=name or default_name, kind=kind, checkpoint=ckpt,
                                                protocol=proto, config=config, sha256=sha,
                                                price_per_1k_tokens=price_per_1k_tokens)
-        return row.to_entity(), created
+        entity = row.to_entity()
+    if created:  # after the commit, like the other registry events
+        events.emit(events.EVALUATOR_CREATED, f"autorater.evaluator.{entity.name}",
+                    {"evaluator": entity.name, "checkpoint": entity.checkpoint, "protocol": entity.protocol,
+                     "kind": entity.kind})
+    return entity, created
 
 
 def ensure_baselines(reg: Registry, *, minilm: bool = True) -> list[Evaluator]:

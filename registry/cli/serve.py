@@ -1,0 +1,107 @@
+"""``autorater serve``: the continuous runtime in one command — a local Prefect server (unless
+``PREFECT_API_URL`` names one) and the deployments of :mod:`flows.deployments`; Ctrl-C stops both."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import typer
+
+from registry.cli.common import console, err_console
+from registry.errors import RegistryError
+
+
+def _wait_healthy(api_url: str, proc: subprocess.Popen | None, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RegistryError(f"the Prefect server exited with status {proc.returncode} before it was healthy")
+        try:
+            with urllib.request.urlopen(f"{api_url}/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RegistryError(f"the Prefect server at {api_url} was not healthy after {timeout:.0f} s")
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex((host, port)) != 0
+
+
+def start_server(host: str, port: int, prefect_home: Path, log_path: Path) -> subprocess.Popen:
+    """``prefect server start`` in its own process group, logging to ``log_path``."""
+    if not _port_free(host, port):
+        raise RegistryError(f"port {port} on {host} is taken; pass --port, or set PREFECT_API_URL to use "
+                            "the server that runs there")
+    prefect_home.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PREFECT_HOME": str(prefect_home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("PREFECT_API_URL", None)
+    log = log_path.open("ab")
+    return subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_server(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM the server's process group, SIGKILL what is left after ``timeout``."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface of the embedded Prefect server."),
+    port: int = typer.Option(4200, "--port", help="Port of the embedded Prefect server."),
+    cron: str = typer.Option(None, "--cron", help="Cron of the nightly sweep (default $AUTORATER_NIGHTLY_CRON "
+                                                  "or '0 3 * * *')."),
+    timezone: str = typer.Option("UTC", "--timezone", help="Time zone of the cron schedule."),
+    startup_timeout: float = typer.Option(90, "--startup-timeout", help="Seconds to wait for the server."),
+) -> None:
+    """Run the continuous meta-evaluation: new dataset versions, checkpoints and evaluators are
+    evaluated as they are registered, and the whole matrix nightly."""
+    from registry.config import Settings
+
+    settings = Settings.from_env()
+    proc = None
+    api_url = os.environ.get("PREFECT_API_URL")
+    if not api_url:
+        prefect_home = Path(os.environ.get("PREFECT_HOME") or settings.home / "prefect")
+        log_path = settings.home / "prefect-server.log"
+        settings.home.mkdir(parents=True, exist_ok=True)
+        proc = start_server(host, port, prefect_home, log_path)
+        api_url = f"http://{host}:{port}/api"
+        os.environ.setdefault("PREFECT_HOME", str(prefect_home))
+        console.print(f"Prefect server starting on {api_url} (log {log_path})")
+    os.environ["PREFECT_API_URL"] = api_url  # before Prefect is imported: its settings read it once
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    try:
+        _wait_healthy(api_url, proc, startup_timeout)
+        from prefect import serve as prefect_serve
+
+        from flows.deployments import build_deployments
+
+        deployments = build_deployments(cron=cron, timezone=timezone)
+        console.print(f"serving {len(deployments)} deployments against {api_url}; registrations in other "
+                      f"shells trigger them with `export PREFECT_API_URL={api_url}`. Ctrl-C stops.")
+        prefect_serve(*deployments, print_starting_message=False)
+    except KeyboardInterrupt:
+        err_console.print("stopping")
+    finally:
+        if proc is not None:
+            stop_server(proc)
