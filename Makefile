@@ -3,11 +3,13 @@ PY      ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+VLLM_VENV  ?= .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
 export DVC_NO_ANALYTICS := 1
 export HF_HUB_OFFLINE := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: demo test test-fast install clean
+.PHONY: demo test test-fast install vllm-venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,14 +21,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# vLLM in its own environment (its fastapi pin conflicts with Prefect's); see scripts/vllm-venv.sh
+$(VLLM_STAMP): scripts/vllm-venv.sh
+	PY=$(PY) scripts/vllm-venv.sh $(VLLM_VENV)
+
+vllm-venv: $(VLLM_STAMP)
+
 demo: $(STAMP)
 	AUTORATER_HOME=$${AUTORATER_HOME:-.autorater/demo} $(BIN)/python -m registry.demo
 
-test: $(STAMP)
+test: $(STAMP) $(VLLM_STAMP)
 	scripts/with-postgres.sh $(BIN)/python -m pytest -n 2 --dist loadgroup -q -p no:cacheprovider $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) .autorater .pytest_cache
+	rm -rf $(VENV) $(VLLM_VENV) .autorater .pytest_cache

@@ -11,6 +11,8 @@ BACKENDS: PluginRegistry[type[Backend]] = PluginRegistry("backends")
 for _name, _target in {
     "transformers": "registry.adapters.backends.hf:TransformersBackend",
     "openai": "registry.adapters.backends.openai_http:OpenAICompatibleBackend",
+    "vllm": "registry.adapters.backends.vllm_backend:VLLMBackend",
+    "vllm-server": "registry.adapters.backends.vllm_backend:VLLMServerBackend",
 }.items():
     BACKENDS.register(_name, _target)
 

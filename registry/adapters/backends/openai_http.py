@@ -22,6 +22,11 @@ Config keys (the API key itself is never part of the config):
     replaces that draw, capped at ``backoff_max``.
 ``top_logprobs`` (5)
     How many first-token alternatives to ask for when a request has ``choices`` (1..20).
+``extra_body`` (none)
+    A mapping of server-specific request fields merged into every request body, e.g. for vLLM
+    ``{"truncate_prompt_tokens": 1016, "truncation_side": "left"}`` (cut long prompts from the
+    left instead of a 400). Fields the backend sets itself (``model``, ``messages``, sampling...)
+    cannot be overridden. When given it is part of the :meth:`fingerprint` (it may change outputs).
 
 Choice log-probabilities come from the first generated token's ``top_logprobs`` of the first
 sample: a token matches a choice when equal to it or equal after stripping whitespace (so ``"A"``
@@ -33,6 +38,7 @@ choice is a key of the result; a choice absent from the top-k gets ``float("-inf
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import math
 import os
@@ -119,6 +125,7 @@ class OpenAICompatibleBackend(Backend):
         self.backoff_base: float = _number(cfg, "backoff_base", 0.5, float, minimum=0.0)
         self.backoff_max: float = _number(cfg, "backoff_max", 60.0, float, minimum=0.0)
         self.top_logprobs: int = min(_number(cfg, "top_logprobs", 5, int, minimum=1), _MAX_TOP_LOGPROBS)
+        self.extra_body: dict[str, Any] = _extra_body(cfg.get("extra_body"))
         self._api_key: str | None = os.environ.get(self.api_key_env) or None
         self._client: httpx.Client | None = None
         self._client_lock = threading.Lock()
@@ -166,8 +173,12 @@ class OpenAICompatibleBackend(Backend):
         self.close()
 
     def fingerprint(self) -> Mapping[str, Any]:
-        """Backend kind and model id: neither the endpoint nor the key changes the judgments."""
-        return {"backend": self.name, "model": self.model}
+        """Backend kind and model id (and ``extra_body`` when set): neither the endpoint nor the key
+        changes the judgments."""
+        fp: dict[str, Any] = {"backend": self.name, "model": self.model}
+        if self.extra_body:
+            fp["extra_body"] = self.extra_body
+        return fp
 
     def __repr__(self) -> str:
         return (
@@ -211,6 +222,7 @@ class OpenAICompatibleBackend(Backend):
         if request.choices:
             body["logprobs"] = True
             body["top_logprobs"] = self.top_logprobs
+        body.update(self.extra_body)
         return body
 
     def _complete(self, client: httpx.Client, request: GenerationRequest, stop: threading.Event) -> GenerationResult:
@@ -404,6 +416,25 @@ def _redact_userinfo(url: str) -> str:
     except (httpx.InvalidURL, TypeError):
         return url
     return str(parsed.copy_with(userinfo=b"")) if parsed.userinfo else url
+
+
+_OWN_FIELDS = frozenset({"model", "messages", "max_tokens", "temperature", "top_p", "n", "seed", "stop",
+                         "logprobs", "top_logprobs", "stream"})
+
+
+def _extra_body(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidInput("'extra_body' must be a mapping of request fields", field="extra_body")
+    clash = sorted(set(map(str, value)) & _OWN_FIELDS)
+    if clash:
+        raise InvalidInput(f"'extra_body' cannot set {', '.join(clash)}: the backend sets them from each request",
+                           field="extra_body")
+    try:
+        return json.loads(json.dumps(dict(value), allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"'extra_body' must be JSON: {exc}", field="extra_body") from None
 
 
 def _required(config: Mapping[str, Any], key: str) -> Any:
