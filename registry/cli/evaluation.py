@@ -1,4 +1,4 @@
-"""``autorater eval | best | leaderboard``: run and import evaluations, rank evaluators."""
+"""``autorater eval | best | leaderboard``: run and import evaluations, run checkpoint × protocol × dataset matrices, rank evaluators."""
 
 from __future__ import annotations
 
@@ -40,9 +40,13 @@ def eval_run(
     seed: int = typer.Option(0, help="Seed of the bootstrap and of coin flips."),
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples for confidence intervals."),
     batch_size: int = typer.Option(64, "--batch-size", help="Examples per evaluator call."),
+    check_regressions: bool = typer.Option(True, "--check-regressions/--no-check-regressions",
+                                           help="Compare the run with its baselines and record regressions."),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Run an evaluator on a dataset version (cached judgments are reused)."""
+    """Run an evaluator on a dataset version (cached judgments are reused), then check the run
+    for regressions against its baselines (previous dataset version, parent/champion checkpoint,
+    previous protocol version); new regressions are recorded and notified."""
     from registry.services.evaluation import run_evaluation
 
     reg = open_registry()
@@ -52,6 +56,13 @@ def eval_run(
         run = run_evaluation(reg, evaluator, dataset, seed=seed, n_boot=n_boot, batch_size=batch_size,
                              on_progress=lambda done, total: progress.update(task, completed=done, total=total))
     _print_run(run, json_out)
+    if check_regressions and run.status == "succeeded":
+        from registry.services.regressions import detect_regressions
+
+        for r in detect_regressions(reg, run.id, seed=seed):
+            err_console.print(f"[red]regression #{r.id}[/] ({r.severity}, {r.status}): {r.metric} {r.delta:+.3f} "
+                              f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}], p={r.p_value:.3g} against run "
+                              f"{r.baseline_run_id} ({r.baseline_kind}: {r.baseline_evaluator} on {r.baseline_dataset})")
 
 
 @eval_app.command("import")
@@ -153,3 +164,81 @@ def eval_compare(
     if c.mcnemar:
         console.print(f"McNemar ({c.mcnemar['method']}): p = {_fmt(c.mcnemar['p_value'])}, only run {c.run_a} right: "
                       f"{c.mcnemar['only_a']}, only run {c.run_b} right: {c.mcnemar['only_b']}")
+
+
+def _config_value(text: str):
+    """A ``--config`` value: JSON when it parses (numbers, booleans, lists), else the string."""
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _print_matrix(result, json_out: bool) -> None:
+    if json_out:
+        print_json({"checkpoints": result.checkpoints, "protocols": result.protocols, "datasets": result.datasets,
+                    "n_executed": result.n_executed, "cells": result.cells})
+        return
+    from rich.markup import escape
+
+    metrics = sorted({c.metric for c in result.cells if c.metric})
+    table = Table(title=f"matrix: headline metric per cell ({', '.join(metrics) or '-'}); dim = from an earlier run")
+    table.add_column("evaluator")
+    for d in result.datasets:
+        table.add_column(escape(d), justify="right")
+    for ev in result.evaluators:
+        row = []
+        for d in result.datasets:
+            c = result.cell(ev, d)
+            row.append({"ran": _fmt(c.value), "cached": f"[dim]{_fmt(c.value)}[/]", "failed": "[red]failed[/]",
+                        "incompatible": "n/a"}[c.status])
+        table.add_row(escape(ev), *row)
+    console.print(table)
+    console.print(f"{len(result.cells)} cells: ran {result.count('ran')} ({result.n_executed} judgments executed), "
+                  f"from earlier runs {result.count('cached')}, failed {result.count('failed')}, "
+                  f"incompatible {result.count('incompatible')}")
+    for c in result.cells:
+        if c.status == "failed":
+            err_console.print(f"[red]failed[/] {escape(c.evaluator)} on {c.dataset}: {escape(str(c.error))}")
+
+
+@eval_app.command("matrix")
+def eval_matrix(
+    checkpoints: str = typer.Option(..., "--checkpoints", "-c", help="Comma-separated checkpoints (AUTORATER@VERSION)."),
+    protocols: str = typer.Option("all", "--protocols", "-p",
+                                  help="Comma-separated protocols (NAME[@VERSION]) or 'all' (every generative-judge "
+                                       "protocol that can judge the datasets)."),
+    datasets: str = typer.Option(..., "--datasets", "-d", help="Comma-separated datasets (NAME[@VERSION])."),
+    max_tokens: int = typer.Option(None, "--max-tokens", help="Cap every generation (decision and stages)."),
+    config: list[str] = typer.Option(None, "--config", help="KEY=VALUE evaluator config, e.g. backend=openai, "
+                                                            "device=cuda, orders=[0] (values are JSON when they parse)."),
+    seed: int = typer.Option(0, help="Seed of the bootstrap and of coin flips."),
+    n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples for confidence intervals."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Examples per evaluator call."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Run every checkpoint × protocol on every dataset (ReIFE-style); cells already run are skipped."""
+    from registry.adapters.sources.generic import parse_pairs
+    from registry.services.matrix import run_matrix
+
+    cfg = {k: _config_value(v) for k, v in parse_pairs(config or [], option="--config").items()}
+    if max_tokens is not None:
+        cfg["max_tokens"] = max_tokens
+    reg = open_registry()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err_console, transient=True, disable=json_out) as progress:
+        cells = progress.add_task("cells", total=None)
+        judgments = progress.add_task("judgments", total=None)
+
+        def on_cell(done: int, total: int, what: str) -> None:
+            progress.update(cells, completed=done, total=total, description=f"cells — {what}")
+            progress.reset(judgments, total=None)
+
+        result = run_matrix(reg, checkpoints, protocols, datasets, config=cfg, seed=seed, n_boot=n_boot,
+                            batch_size=batch_size, on_cell=on_cell,
+                            on_progress=lambda done, total: progress.update(judgments, completed=done, total=total))
+    _print_matrix(result, json_out)
+    if result.count("failed"):
+        raise typer.Exit(1)

@@ -1,5 +1,24 @@
 """Running an evaluator on a dataset version: judgments through the durable cache, predictions
-as content-addressed Parquet, metrics with confidence intervals, all recorded in one run."""
+as content-addressed Parquet, metrics with confidence intervals, all recorded in one run.
+
+Caches, all in the ``judgments`` table:
+
+* judgments — keyed by (evaluator hash, example input hash, order, sample);
+* protocol stage outputs (generated references, rubric questions, per-response analyses and
+  ratings of multi-stage protocols) — :class:`SqlStageStore`: the row's ``evaluator_sha256`` is the
+  *stage key* (SHA-256 of ``kind: stage``, the backend fingerprint, the stage's templates, inputs
+  and generation settings; :meth:`LLMJudge.stage_key`), ``example_hash`` the xxh3-128 of the
+  stage's inputs only (:func:`stage_input_hash`), ``order`` 0, ``sample`` the sample index when the
+  stage samples (else 0), ``raw`` the generated text, ``verdict`` null. Protocols and evaluators
+  sharing a stage (same checkpoint, same stage text and settings) share these rows; no migration
+  was needed;
+* protocol votes (``vote: [name@version, ...]``) — the members run as evaluators of their own
+  (same checkpoint and config, member protocol: the same hash as an evaluator created for them,
+  so their cached judgments are reused and theirs are reused by a later member run), then each
+  example and order gets the majority of the members' verdicts (each member's samples reduced by
+  strict plurality first); a split vote is a ``tie``, no member verdict at all a parse failure.
+  The vote's own judgments are cached under the vote evaluator's hash.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +35,7 @@ import pyarrow as pa
 
 from registry import __version__
 from registry.adapters.evaluators import EVALUATORS, TaskContext, Verdict
+from registry.adapters.evaluators.llm_judge import StageOutput, StageStore
 from registry.adapters.store.orm import SqlEvaluationRun, SqlJudgment, utcnow
 from registry.domain.entities import EvaluationRun
 from registry.domain.judgments import (
@@ -27,7 +47,7 @@ from registry.domain.judgments import (
 from registry.domain.types import PAIRWISE_LABELS
 from registry.errors import InvalidInput, RegistryError
 from registry.services.app import Registry
-from registry.services.evaluators import checkpoint_folder
+from registry.services.evaluators import checkpoint_folder, evaluator_sha256
 
 Progress = Callable[[int, int], None]
 _ARROW_TYPES = {"string": pa.string(), "int8": pa.int8(), "int16": pa.int16(), "int32": pa.int32(),
@@ -52,11 +72,41 @@ def task_context(version) -> TaskContext:
                        scale=scale, criterion=None)
 
 
-def plan_for(task_type: str, protocol_config: dict, plugin_cls) -> RunPlan:
-    orders = protocol_config.get("orders", list(plugin_cls.default_orders))
+def plan_for(task_type: str, protocol_config: dict, plugin_cls, config: dict | None = None) -> RunPlan:
+    """Orders and samples of a run: the protocol's, unless the evaluator's config sets ``orders``
+    (``[0]`` as given, ``[1]`` swapped only, ``[0, 1]`` both) or ``samples``."""
+    config = config or {}
+    orders = config.get("orders", protocol_config.get("orders", list(plugin_cls.default_orders)))
     if task_type != "pairwise" or not isinstance(orders, list):
         orders = [0]
-    return RunPlan(orders=tuple(int(o) for o in orders), samples=int(protocol_config.get("samples", 1)))
+    if not orders or any(o not in (0, 1) for o in orders) or len(set(orders)) != len(orders):
+        raise InvalidInput(f"orders must be [0], [1] or [0, 1], got {orders!r}", field="orders")
+    samples = config.get("samples", protocol_config.get("samples", 1))
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise InvalidInput(f"samples must be a positive integer, got {samples!r}", field="samples")
+    return RunPlan(orders=tuple(int(o) for o in orders), samples=samples)
+
+
+class SqlStageStore(StageStore):
+    """Protocol stage outputs in the ``judgments`` table (see the module docstring)."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+
+    def get(self, key: str, input_hashes, sample: int) -> dict[str, StageOutput]:
+        with self.store.session() as s:
+            found = self.store.cached_judgments(s, key, list(input_hashes), 0, sample)
+            return {h: StageOutput(text=j.raw or "", prompt_tokens=int(j.prompt_tokens or 0),
+                                   completion_tokens=int(j.completion_tokens or 0), seconds=float(j.seconds or 0.0))
+                    for h, j in found.items()}
+
+    def put(self, key: str, outputs, sample: int) -> None:
+        with self.store.session() as s:
+            for h, out in outputs.items():
+                s.merge(SqlJudgment(evaluator_sha256=key, example_hash=h, order=0, sample=sample, verdict=None,
+                                    score=None, prob_a=None, parsed=True, raw=out.text,
+                                    prompt_tokens=out.prompt_tokens, completion_tokens=out.completion_tokens,
+                                    seconds=out.seconds))
 
 
 def _shown(example: dict[str, Any], order: int) -> dict[str, Any]:
@@ -137,7 +187,7 @@ def run_evaluation(reg: Registry, evaluator: str, dataset: str, *, seed: int = 0
         cols = {name: table.column(name).to_pylist() for name in table.column_names}
         keys = example_input_hashes(cols, version.task_type, plugin_cls.input_fields.get(version.task_type))
         ids = cols["example_id"]
-        plan = plan_for(version.task_type, protocol_config, plugin_cls)
+        plan = plan_for(version.task_type, protocol_config, plugin_cls, ev.config)
         config = dict(ev.config)
         if ckpt is not None and ckpt.format == "safetensors":
             config["checkpoint"] = str(checkpoint_folder(reg, ckpt))
@@ -146,8 +196,16 @@ def run_evaluation(reg: Registry, evaluator: str, dataset: str, *, seed: int = 0
         # baseline, sampling) is part of its config and so of its hash and cache key
         config["protocol"] = protocol_config
         ctx = task_context(version)
-        judgments, executed, cached = _judge_all(reg, ev.sha256, plugin_cls, config, ctx, cols, keys, plan,
-                                                 batch_size, on_progress)
+        extra_provenance: dict[str, Any] = {}
+        if protocol_config.get("vote"):
+            judgments, executed, cached = _judge_vote(reg, ev, ckpt, plugin_cls, config, ctx, cols, keys, plan,
+                                                      batch_size, on_progress, extra_provenance)
+        else:
+            stage_stats = {"generated": 0, "reused": 0}
+            judgments, executed, cached = _judge_all(reg, ev.sha256, plugin_cls, config, ctx, cols, keys, plan,
+                                                     batch_size, on_progress, stage_stats)
+            if protocol_config.get("stages"):
+                extra_provenance["stages"] = stage_stats
         predictions = _prediction_table(ids, keys, judgments, plan)
         uri, digest = _store_predictions(reg, predictions)
         metrics = compute_metrics(version.task_type, table, predictions, ctx=ctx, seed=seed, n_boot=n_boot,
@@ -167,7 +225,7 @@ def run_evaluation(reg: Registry, evaluator: str, dataset: str, *, seed: int = 0
                               "protocol": ev.protocol, "checkpoint": ev.checkpoint, "orders": list(plan.orders),
                               "samples": plan.samples, "n_boot": n_boot, "code_version": __version__,
                               "code_revision": code_revision(),
-                              "libraries": _library_versions()}
+                              "libraries": _library_versions(), **extra_provenance}
             store.set_metrics(s, run, metrics)
         return store.get_run(run_id)
     except BaseException as exc:
@@ -179,8 +237,11 @@ def run_evaluation(reg: Registry, evaluator: str, dataset: str, *, seed: int = 0
         raise
 
 
-def _judge_all(reg, ev_sha, plugin_cls, config, ctx, cols, keys, plan, batch_size, on_progress):
-    """All judgments of the plan, from the cache or computed (committed per batch)."""
+def _judge_all(reg, ev_sha, plugin_cls, config, ctx, cols, keys, plan, batch_size, on_progress,
+               stage_stats: dict[str, int] | None = None):
+    """All judgments of the plan, from the cache or computed (committed per batch). A plugin with
+    a ``stage_store`` (multi-stage protocols) gets the durable :class:`SqlStageStore`; its
+    ``stage_stats`` (stage outputs generated / reused) are added to ``stage_stats``."""
     store = reg.store
     unique_keys = list(dict.fromkeys(keys))
     first_index = {k: i for i, k in reversed(list(enumerate(keys)))}
@@ -206,6 +267,8 @@ def _judge_all(reg, ev_sha, plugin_cls, config, ctx, cols, keys, plan, batch_siz
                     chunk = missing[start:start + batch_size]
                     if plugin is None:
                         plugin = plugin_cls(config)
+                        if hasattr(plugin, "stage_store"):
+                            plugin.stage_store = SqlStageStore(store)
                     examples = [_shown({f: cols[f][first_index[k]] for f in cols}, order) for k in chunk]
                     verdicts = plugin.judge(ctx, examples, sample=sample)
                     if len(verdicts) != len(chunk):
@@ -222,8 +285,105 @@ def _judge_all(reg, ev_sha, plugin_cls, config, ctx, cols, keys, plan, batch_siz
                         on_progress(done, total)
     finally:
         if plugin is not None:
+            if stage_stats is not None:
+                for k, v in getattr(plugin, "stage_stats", {}).items():
+                    stage_stats[k] = stage_stats.get(k, 0) + v
             plugin.close()
     return judgments, executed, cached
+
+
+def plurality(verdicts) -> str | None:
+    """The verdict with a strict plurality among the non-missing ones, else None."""
+    counts: dict[str, int] = {}
+    for v in verdicts:
+        if v is not None:
+            counts[v] = counts.get(v, 0) + 1
+    if not counts:
+        return None
+    top = max(counts.values())
+    winners = [v for v, c in counts.items() if c == top]
+    return winners[0] if len(winners) == 1 else None
+
+
+def _judge_vote(reg, ev, ckpt, plugin_cls, config, ctx, cols, keys, plan, batch_size, on_progress, provenance):
+    """A protocol vote (module docstring): the members' judgments (cached or computed), then the
+    majority per example and order, cached under the vote evaluator's hash."""
+    import json
+
+    store = reg.store
+    unique_keys = list(dict.fromkeys(keys))
+    judgments: dict[tuple[str, int, int], SqlJudgment] = {}
+    missing: dict[int, list[str]] = {}
+    for order in plan.orders:
+        with store.session() as s:
+            found = store.cached_judgments(s, ev.sha256, unique_keys, order, 0)
+            s.expunge_all()
+        judgments.update({(k, order, 0): j for k, j in found.items()})
+        missing[order] = [k for k in unique_keys if k not in found]
+    cached = sum(len(unique_keys) - len(m) for m in missing.values())
+    total = len(unique_keys) * len(plan.orders)
+    if on_progress:
+        on_progress(cached, total)
+    members_info: dict[str, dict[str, Any]] = {}
+    if any(missing.values()):
+        member_judgments = {}
+        for m_ref, m_sha, m_config in vote_members(reg, ev, config["protocol"]):
+            m_plan = plan_for(ctx.task_type, m_config, plugin_cls, ev.config)
+            m_plan = RunPlan(orders=tuple(o for o in m_plan.orders if o in plan.orders) or plan.orders,
+                             samples=m_plan.samples)
+            if set(m_plan.orders) != set(plan.orders):
+                raise InvalidInput(f"vote member {m_ref} judges orders {list(m_plan.orders)}, the vote needs "
+                                   f"{list(plan.orders)}", field="vote")
+            stats = {"generated": 0, "reused": 0}
+            got, executed, hit = _judge_all(reg, m_sha, plugin_cls, {**config, "protocol": m_config}, ctx, cols,
+                                            keys, m_plan, batch_size, None, stats)
+            member_judgments[m_ref] = (got, m_plan)
+            members_info[m_ref] = {"evaluator_sha256": m_sha, "executed": executed, "cached": hit, "stages": stats}
+        rows = []
+        for order, todo in missing.items():
+            for k in todo:
+                votes, cost = {}, [0, 0, 0.0]
+                for m_ref, (got, m_plan) in member_judgments.items():
+                    samples = [got[(k, order, smp)] for smp in range(m_plan.samples)]
+                    votes[m_ref] = plurality(j.verdict for j in samples)
+                    for j in samples:
+                        cost[0] += int(j.prompt_tokens or 0)
+                        cost[1] += int(j.completion_tokens or 0)
+                        cost[2] += float(j.seconds or 0.0)
+                cast = [v for v in votes.values() if v is not None]
+                verdict = plurality(cast) or ("tie" if cast else None)
+                rows.append(SqlJudgment(evaluator_sha256=ev.sha256, example_hash=k, order=order, sample=0,
+                                        verdict=verdict, score=None, prob_a=None, parsed=verdict is not None,
+                                        raw=json.dumps({"votes": votes}, sort_keys=True), prompt_tokens=cost[0],
+                                        completion_tokens=cost[1], seconds=cost[2]))
+        with store.session() as s:
+            for row in rows:
+                s.merge(row)
+        judgments.update({(r.example_hash, r.order, 0): r for r in rows})
+    provenance["vote_members"] = members_info
+    if on_progress:
+        on_progress(total, total)
+    return judgments, total - cached, cached
+
+
+def vote_members(reg: Registry, ev, protocol_config: dict) -> list[tuple[str, str, dict]]:
+    """(``name@version``, evaluator hash, protocol config) of each member of a vote evaluator: the
+    evaluator's checkpoint and config under the member protocol — the hash an evaluator created for
+    that pair has, so the member's cached judgments are shared with it."""
+    members = protocol_config.get("vote")
+    if not isinstance(members, list) or len(members) < 2:
+        raise InvalidInput("'vote' must list at least two protocols (name@version)", field="vote")
+    out = []
+    with reg.store.session() as s:
+        ev_row = reg.store.evaluator_row(s, ev.name)
+        ckpt_sha = ev_row.checkpoint.sha256 if ev_row.checkpoint else None
+        for ref in members:
+            proto = reg.store.protocol_row(s, str(ref))
+            if (proto.config or {}).get("vote"):
+                raise InvalidInput(f"vote member {ref} is itself a vote", field="vote")
+            out.append((f"{proto.name}@{proto.version}", evaluator_sha256(ev.kind, ckpt_sha, proto.sha256, dict(ev.config)),
+                        dict(proto.config or {})))
+    return out
 
 
 def _prediction_table(ids: list[str], keys: list[str], judgments: dict, plan: RunPlan) -> pa.Table:

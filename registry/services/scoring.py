@@ -9,6 +9,21 @@ Headline metrics (what ``best`` and leaderboards rank by, unless told otherwise)
   (mean over the orders judged), as PandaLM reports it.
 * pointwise ``spearman`` (example level; ``pearson``, ``kendall`` and ``system_*`` beside it);
 * classification ``balanced_accuracy`` (LLM-AggreFact's headline).
+
+Parse failures and ties (pairwise), per example and order, are counted in the accuracy metrics'
+``extra`` (``ties_order0``, ``failures_order1`` …) and resolved by a stated, seeded rule: ``accuracy``
+gives each the expected credit ½ of a fair A/B coin (ReIFE; 0 against a tie label), ``accuracy_flip``
+draws that coin from a generator seeded by the run's seed, order and example position (so the
+same run always gets the same coins), ``accuracy_strict`` / LLMBar's figures count them wrong.
+Samples of one example and order are first reduced by strict plurality (no plurality = failure).
+Pointwise: an example whose rating did not parse is left out of the correlations (their ``extra``
+``dropped`` counts them; fewer than two parsed ratings give no correlation at all); classification:
+an unparsed label is a wrong prediction.
+
+Logprob verdicts: when the judge gave ``prob_a`` (P(response_a better), from the choices'
+log-probabilities, already mapped to the original orientation), ``accuracy_logprob`` averages
+``prob_a`` over the orders judged (and samples) and takes A above ½, B below, tie at ½ (as ReIFE);
+an example without ``prob_a`` counts as a failure (credit ½).
 """
 
 from __future__ import annotations
@@ -130,6 +145,10 @@ def _pairwise(table, al: Aligned, boot, seed, cost) -> list:
     else:
         out.append(M.accuracy(labels, v0, boot=boot, policy="wrong" if has_tie_labels else "expected"))
         out.append(M.accuracy(labels, v0, boot=boot, policy="wrong", name="accuracy_strict"))
+    logprob = _logprob_verdicts(al)
+    if logprob is not None:
+        out.append(M.accuracy(labels, logprob, boot=boot, policy="wrong" if has_tie_labels else "expected",
+                              name="accuracy_logprob"))
     resp_a, resp_b = _col(table, "response_a", al.rows), _col(table, "response_b", al.rows)
     out.append(M.position_bias(v0, v1, boot=boot))
     out.append(M.length_bias(v0, resp_a, resp_b, v1, boot=boot))
@@ -151,12 +170,28 @@ def _pairwise(table, al: Aligned, boot, seed, cost) -> list:
     return out
 
 
+def _logprob_verdicts(al: Aligned) -> np.ndarray | None:
+    """Verdict codes from ``prob_a`` averaged over the orders (None when no example has one)."""
+    probs = np.stack(al.prob_a) if al.prob_a else np.empty((0, len(al.rows)))
+    if not np.isfinite(probs).any():
+        return None
+    ok = np.isfinite(probs)
+    count = ok.sum(axis=0)
+    mean = np.where(count > 0, np.where(ok, probs, 0.0).sum(axis=0) / np.maximum(count, 1), np.nan)
+    codes = np.where(mean > 0.5, VERDICT_CODES["A"], np.where(mean < 0.5, VERDICT_CODES["B"], VERDICT_CODES["tie"]))
+    return np.where(count > 0, codes, FAIL).astype(np.int8)
+
+
 def _pointwise(table, al: Aligned, boot) -> list:
     human = np.array(_col(table, "score", al.rows), dtype=float)
     predicted = al.score[0]
-    out = list(M.correlations(human, predicted, boot=boot).values())
+    complete = int((np.isfinite(human) & np.isfinite(predicted)).sum())
+    out: list = []
+    if complete >= 2:  # unparsed ratings are dropped (counted in extra["dropped"]), on their own draw
+        own = boot if complete == len(human) else M.Bootstrap.draw(complete, boot.n_samples, boot.seed)
+        out = list(M.correlations(human, predicted, boot=own).values())
     systems = _col(table, "system_id", al.rows)
-    if len({s for s in systems if s is not None}) >= 3:
+    if complete >= 2 and len({s for s in systems if s is not None}) >= 3:
         sys = np.array([s if s is not None else "" for s in systems], dtype=object)
         out += list(M.system_level_correlations(human, predicted, sys, n_samples=boot.n_samples,
                                                 seed=boot.seed).values())

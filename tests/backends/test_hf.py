@@ -121,9 +121,11 @@ def test_choice_logprobs(backend):
         assert sum(math.exp(v) for v in lp.values()) <= 1 + 1e-6
     # Raw next-token logits: the sampling temperature does not change them.
     assert sampled.choice_logprobs == pytest.approx(greedy.choice_logprobs, abs=1e-5)
-    # Choices sharing their first token ("Output") get the same log-probability (documented).
+    # Multi-token choices sharing their first token are scored as whole sequences: distinct, exclusive.
     [res] = backend.generate([req(choices=("Output (a)", "Output (b)"))])
-    assert res.choice_logprobs["Output (a)"] == res.choice_logprobs["Output (b)"]
+    assert res.extra["choice_scoring"] == "sequence"
+    assert res.choice_logprobs["Output (a)"] != res.choice_logprobs["Output (b)"]
+    assert math.exp(res.choice_logprobs["Output (a)"]) + math.exp(res.choice_logprobs["Output (b)"]) <= 1 + 1e-6
     [none] = backend.generate([req()])
     assert none.choice_logprobs is None
 

@@ -23,13 +23,18 @@ Decoding:
   (``top_k`` off), as in OpenAI-compatible servers. ``seed=None`` draws a fresh seed.
 * ``stop`` strings: each text is cut at the first occurrence of any of them.
 
-Choice log-probabilities (``request.choices``): the log-softmax of the next-token logits at the
-generation position (the raw logits of the first generation step, i.e. one forward pass on the
-prompt, before temperature or top-p). A choice's log-probability is that of the FIRST token of its
-tokenization, without and with a leading space (``"A"`` and ``" A"`` are different BPE tokens,
-and a model may emit either after the template's newline), their probabilities added
-(log-sum-exp) — the same rule as the OpenAI-compatible backend's top-logprobs matching.
-When several choices share a first token their probabilities are not exclusive.
+Choice log-probabilities (``request.choices``): the log-probability of each choice as the start of
+the answer, from the raw logits (before temperature or top-p). A choice is tokenized without and
+with a leading space (``"A"`` and ``" A"`` are different BPE tokens, and a model may emit either
+after the template's newline) and the two spellings' probabilities are added (log-sum-exp) — the
+same rule as the OpenAI-compatible backend's top-logprobs matching. A spelling of ONE token is
+scored from the first generation step's logits (no extra work); a spelling of SEVERAL tokens
+(``"Output (a)"``) is scored as a whole sequence, log P(t₁…tₖ | prompt) = Σ log P(tᵢ | prompt,
+t₁…tᵢ₋₁): the generation's key/value cache of the prompt is reused, so only the spelling's
+tokens are run (one small forward pass per distinct spelling, over the batch) —
+so choices that share their first token (``"Output (a)"`` / ``"Output (b)"``) still get distinct,
+exclusive probabilities. ``extra["choice_scoring"]`` says which rule was used (``first-token`` |
+``sequence``).
 
 Cost: ``prompt_tokens`` counts the prompt's real (non-pad) tokens once per request after
 truncation; ``completion_tokens`` the generated tokens of all samples up to and including the
@@ -219,7 +224,7 @@ class TransformersBackend(Backend):
         self.batch_size = self._positive_int("batch_size", DEFAULT_BATCH_SIZE)
         self.max_input_tokens = self._positive_int("max_input_tokens", DEFAULT_MAX_INPUT_TOKENS)
         self._lm: LoadedLM | None = None
-        self._choice_ids: dict[str, tuple[int, ...]] = {}
+        self._choice_ids: dict[str, tuple[tuple[int, ...], ...]] = {}
 
     def _positive_int(self, key: str, default: int) -> int:
         value = self.config.get(key, default)
@@ -261,19 +266,64 @@ class TransformersBackend(Backend):
         cut = max(0, len(ids) - limit)
         return _Prompt(index, request, ids[cut:], cut)
 
-    def _first_token_ids(self, choice: str) -> tuple[int, ...]:
-        """First token of ``choice`` tokenized without and with a leading space (distinct ids)."""
+    def _spellings(self, choice: str) -> tuple[tuple[int, ...], ...]:
+        """Token ids of ``choice`` without and with a leading space (distinct spellings)."""
         if choice not in self._choice_ids:
             tok = self.lm.tokenizer
-            firsts = []
+            spellings: list[tuple[int, ...]] = []
             for text in (choice, " " + choice):
-                ids = tok(text, add_special_tokens=False)["input_ids"]
-                if ids and ids[0] not in firsts:
-                    firsts.append(ids[0])
-            if not firsts:
+                ids = tuple(tok(text, add_special_tokens=False)["input_ids"])
+                if ids and ids not in spellings:
+                    spellings.append(ids)
+            if not spellings:
                 raise InvalidInput(f"choice {choice!r} has no tokens", field="choices")
-            self._choice_ids[choice] = tuple(firsts)
+            self._choice_ids[choice] = tuple(spellings)
         return self._choice_ids[choice]
+
+    def _choice_logprobs(self, batch: Sequence[_Prompt], first_steps: Sequence[Any], cache: Any, mask: Any,
+                         n: int) -> list[tuple[dict, str] | None]:
+        """Per prompt of ``batch``: (log P(choice | prompt) per choice, the rule used) or None when it
+        asks for no choices (module docstring). ``first_steps`` = log-softmax of each prompt's first
+        generation step; ``cache`` = the generation's key/value cache cropped to the (left-padded)
+        prompts, ``mask`` their attention mask, ``n`` the sequences per prompt in the cache. A
+        multi-token spelling's later tokens are scored by one forward pass of the spelling (minus its
+        last token) over a copy of that cache, for all the rows that need it at once."""
+        import copy
+
+        import torch
+
+        wanted = {i: {c: self._spellings(c) for c in p.request.choices} for i, p in enumerate(batch)
+                  if p.request.choices}
+        rows_of: dict[tuple[int, ...], list[int]] = {}
+        for i, spellings in wanted.items():
+            for sp in {s for v in spellings.values() for s in v if len(s) > 1}:
+                rows_of.setdefault(sp, []).append(i)
+        tail: dict[tuple[int, tuple[int, ...]], float] = {}
+        for sp, rows in rows_of.items():
+            lm = self.lm
+            k = len(sp) - 1
+            c = copy.deepcopy(cache)
+            c.batch_select_indices(torch.tensor([r * n for r in rows], device=lm.device))
+            m = mask[rows]
+            ids = torch.tensor([list(sp[:-1])] * len(rows), dtype=torch.long)
+            am = torch.cat([m, torch.ones((len(rows), k), dtype=torch.long)], dim=1)
+            pos = m.sum(dim=1, keepdim=True) + torch.arange(k)
+            with torch.inference_mode():
+                logits = lm.model(input_ids=ids.to(lm.device), attention_mask=am.to(lm.device),
+                                  position_ids=pos.to(lm.device), past_key_values=c, use_cache=True).logits
+            logp = torch.log_softmax(logits.float(), dim=-1).cpu()
+            nxt = torch.tensor(sp[1:])
+            for j, r in enumerate(rows):
+                tail[(r, sp)] = float(logp[j, torch.arange(k), nxt].sum())
+        out: list[tuple[dict, str] | None] = [None] * len(batch)
+        for i, spellings in wanted.items():
+            values = {}
+            for choice, sps in spellings.items():
+                parts = torch.tensor([float(first_steps[i][s[0]]) + tail.get((i, s), 0.0) for s in sps])
+                values[choice] = float(torch.logsumexp(parts, dim=0))
+            long = any(len(s) > 1 for sps in spellings.values() for s in sps)
+            out[i] = (values, "sequence" if long else "first-token")
+        return out
 
     # ------------------------------------------------------------------ generation
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
@@ -325,6 +375,13 @@ class TransformersBackend(Backend):
         seconds = (time.perf_counter() - start) / len(batch)
         new = out.sequences[:, width:].cpu().tolist()
         first_logprobs = torch.log_softmax(out.logits[0].float(), dim=-1).cpu()
+        cache = getattr(out, "past_key_values", None)
+        if cache is not None and any(p.request.choices for p in batch):
+            surplus = cache.get_seq_length() - width
+            if surplus > 0:
+                cache.crop(-surplus)  # the prompts only: multi-token choices continue from there
+        choice_scores = self._choice_logprobs(batch, [first_logprobs[row * n] for row in range(len(batch))],
+                                              cache, mask, n)
         for row, p in enumerate(batch):
             req = p.request
             texts, reasons, completion = [], [], 0
@@ -338,11 +395,9 @@ class TransformersBackend(Backend):
             if not sampling:  # one greedy text computed, repeated n times
                 texts, reasons = texts * req.n, reasons * req.n
             choice_logprobs = None
-            if req.choices:
-                lp = first_logprobs[row * n]
-                choice_logprobs = {c: float(torch.logsumexp(lp[list(self._first_token_ids(c))], dim=0))
-                                   for c in req.choices}
-            extra = {"truncated_prompt_tokens": p.truncated} if p.truncated else {}
+            extra: dict[str, Any] = {"truncated_prompt_tokens": p.truncated} if p.truncated else {}
+            if choice_scores[row] is not None:
+                choice_logprobs, extra["choice_scoring"] = choice_scores[row]
             results[p.index] = GenerationResult(
                 texts=tuple(texts), prompt_tokens=len(p.ids), completion_tokens=completion, seconds=seconds,
                 choice_logprobs=choice_logprobs, finish_reasons=tuple(reasons), extra=extra)

@@ -2,14 +2,18 @@
 
 Evaluator config keys:
 
-* ``backend`` — ``"transformers"`` (default) | ``"openai"`` (see :mod:`registry.adapters.backends`).
-* ``model`` — the backend's model: a local folder for ``transformers``, a model id for ``openai``.
+* ``backend`` — ``"transformers"`` (default) | ``"vllm"`` | ``"vllm-server"`` | ``"openai"``
+  (see :mod:`registry.adapters.backends`).
+* ``model`` — the backend's model: a local folder for ``transformers``/``vllm``/``vllm-server``,
+  a model id for ``openai``.
   When the engine passes ``checkpoint`` (the folder of a registered safetensors checkpoint) and the
-  backend is ``transformers``, that folder is the model.
+  backend runs local weights (``transformers``, ``vllm``, ``vllm-server``), that folder is the model.
 * ``protocol`` — the protocol's config (a dict; the engine adds it). Keys are documented in the
   protocol files (``registry/protocols/pairwise-base.yaml`` …): ``system``, ``user``, ``parser``,
   ``mention``, ``choices``, ``max_tokens``, ``temperature``, ``top_p``, ``stop``, ``out_of_scale``.
-* ``max_tokens``, ``temperature``, ``top_p``, ``stop`` — when given here they override the protocol's.
+* ``max_tokens``, ``temperature``, ``top_p``, ``stop`` — when given here they override the protocol's
+  (the decision's and every stage's).
+* ``orders`` (``[0]``, ``[1]``, ``[0, 1]``), ``samples`` — override the protocol's plan (read by the engine).
 * ``seed`` — the request seed is ``seed + sample`` (sample ``k`` of a sampling protocol draws
   with its own seed; greedy protocols ignore it).
 * every other key (``base_url``, ``api_key_env``, ``concurrency``, ``device``, ``dtype``,
@@ -30,7 +34,52 @@ stored samples of an example and order: the verdict with a strict plurality wins
 samples gives no verdict (counted like a parse failure); scores are averaged.
 
 Cost: ``prompt_tokens``, ``completion_tokens`` and ``seconds`` of each example are those the
-backend reports for its request (a batch's time split evenly).
+backend reports for its request (a batch's time split evenly), plus those of the stage outputs
+this example caused to be generated (a stage output reused from the cache costs nothing).
+
+Multi-stage protocols (``stages``, ``decision``)
+------------------------------------------------
+
+A protocol may declare ``stages``: generations that come before the decision and whose outputs
+the decision prompt (or rule) uses. Each stage is a mapping:
+
+* ``name`` — its output placeholder in later templates: ``{name}`` for a per-example stage,
+  ``{name_a}`` / ``{name_b}`` for a per-response stage (the response shown first / second).
+* ``inputs`` — the values the stage sees (example fields such as ``instruction``, ``response``,
+  ``reference``, or earlier per-example stages); its templates may use nothing else (plus the
+  ``for_each`` variable), so the inputs *are* its cache key.
+* ``per`` — ``example`` (default) or ``response`` (pairwise: once for each response, with
+  ``{response}`` bound to it; the same response under the same instruction is one cache entry
+  whatever order it is shown in).
+* ``order`` — ``shown`` (default) or ``swapped``: rendered on the example with its responses
+  swapped (swap-and-synthesize analyses the other order too; that analysis *is* the other order's
+  shown analysis, so it is generated once).
+* ``for_each`` — ``{variable: [values]}``: one generation per value (multi-aspect ratings).
+* ``system``, ``user``, ``max_tokens``, ``temperature``, ``top_p``, ``stop`` — as for the decision
+  (an evaluator config's generation keys override every stage's too).
+
+``decision`` says how the verdict is reached after the stages:
+
+* ``generate`` (default) — render ``system``/``user`` (with the stage outputs) and parse;
+* ``compare_ratings`` — no further generation: every text of the per-response stage
+  ``rating_stage`` is parsed as a rating on ``rating_scale`` (``[lo, hi]``, last mention), each
+  response's score is the mean over its ``for_each`` values, the higher score wins and equal scores
+  are a ``tie`` (LLMBar's rating variant, multi-aspect); any unparsable rating is a parse failure
+  of the example; ``score`` = mean(A) − mean(B);
+* ``synthesize_if_disagree`` — the two stages in ``analyses`` (the shown-order and the
+  swapped-order chain of thought) are parsed (last mention wins; the swapped one mapped back);
+  when both parse and agree that is the verdict, otherwise ``system``/``user`` (which see both
+  analyses) are generated and parsed — the synthesis (LLMBar's Swap & Synthesize).
+
+Stage cache. Stage outputs go to a :class:`StageStore` (the engine gives the judge one backed by
+the registry's ``judgments`` table — no extra table; see
+:class:`registry.services.evaluation.SqlStageStore`): the *stage key*
+(:meth:`LLMJudge.stage_key`) is the SHA-256 of ``{"kind": "stage", backend fingerprint, the
+stage's templates, inputs, per/for_each variable, generation settings, seed when sampling}`` — not
+the protocol's name or hash — so two protocols (and two evaluators of the same checkpoint) with
+the same stage share its outputs; the *input hash* (:func:`stage_input_hash`, 32 hex, xxh3-128)
+covers only the stage's inputs (e.g. the instruction alone for a generated reference). Without an
+engine an in-memory store is used. ``stage_stats`` counts generated and reused stage outputs.
 """
 
 from __future__ import annotations
@@ -39,28 +88,37 @@ import hashlib
 import json
 import math
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from registry.adapters.backends import GenerationRequest, build_backend
 from registry.adapters.evaluators.base import Evaluator, TaskContext, Verdict
+from registry.domain.judgments import ORDER_SWAPPED, map_back
 from registry.domain.parsing import PARSERS, parse_label, parse_pairwise, parse_rating
 from registry.domain.types import TaskType
 from registry.errors import InvalidInput
 
-EVALUATOR_KEYS = frozenset({"backend", "model", "checkpoint", "protocol", "seed", "samples"})
+LOCAL_BACKENDS = frozenset({"transformers", "vllm", "vllm-server"})
+"""Backends that run a local weights folder (a registered checkpoint) with per-request seeds."""
+EVALUATOR_KEYS = frozenset({"backend", "model", "checkpoint", "protocol", "seed", "samples", "orders"})
 GENERATION_KEYS = ("max_tokens", "temperature", "top_p", "stop")
 PLACEHOLDERS = frozenset({"instruction", "response_a", "response_b", "response", "reference", "criterion",
                           "labels", "scale_min", "scale_max"})
 DEFAULT_PARSER: dict[str, str] = {"pairwise": "pairwise_choice", "pointwise": "rating", "classification": "label"}
+DECISIONS = ("generate", "compare_ratings", "synthesize_if_disagree")
+STAGE_KEYS = frozenset({"name", "description", "inputs", "per", "order", "for_each", "system", "user",
+                        *GENERATION_KEYS})
 _FIELD = re.compile(r"\{\{|\}\}|\{(\w+)\}")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-def render(template: str, values: Mapping[str, Any]) -> str:
+def render(template: str, values: Mapping[str, Any], known: frozenset[str] | set[str] = PLACEHOLDERS) -> str:
     """``template`` with ``{name}`` placeholders replaced by ``values`` (``{{``/``}}`` are literal
     braces; any other brace is kept as written). Values are inserted verbatim, never re-read as
-    templates, so braces inside an instruction or a response are safe. An unknown ``{name}`` is an
-    error (a typo would otherwise silently send the placeholder to the model)."""
+    templates, so braces inside an instruction or a response are safe. An unknown ``{name}`` (not in
+    ``known``) is an error (a typo would otherwise silently send the placeholder to the model)."""
 
     def sub(m: re.Match[str]) -> str:
         token = m.group(0)
@@ -69,13 +127,18 @@ def render(template: str, values: Mapping[str, Any]) -> str:
         if token == "}}":
             return "}"
         name = m.group(1)
-        if name not in PLACEHOLDERS:
-            raise InvalidInput(f"unknown template placeholder {{{name}}}; known: {', '.join(sorted(PLACEHOLDERS))}",
+        if name not in known:
+            raise InvalidInput(f"unknown template placeholder {{{name}}}; known: {', '.join(sorted(known))}",
                                field="protocol")
         value = values.get(name)
         return "" if value is None else str(value)
 
     return _FIELD.sub(sub, template)
+
+
+def placeholders(template: str) -> set[str]:
+    """The ``{name}`` placeholders a template uses."""
+    return {m.group(1) for m in _FIELD.finditer(template) if m.group(1)}
 
 
 def _fmt_number(x: float) -> str:
@@ -91,6 +154,141 @@ def choice_probability(lp_a: float, lp_b: float) -> float | None:
     return ea / (ea + eb)
 
 
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def stage_input_hash(inputs: Sequence[str], values: Mapping[str, Any]) -> str:
+    """xxh3-128 hex (32 characters, like example hashes) of a stage's input values, in order."""
+    import xxhash
+
+    return xxhash.xxh3_128(json.dumps([[k, values.get(k)] for k in inputs], default=str).encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- stage cache
+@dataclass(frozen=True)
+class StageOutput:
+    """One generated stage text and what generating it cost."""
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+
+class StageStore(ABC):
+    """Durable outputs of protocol stages, by (stage key, input hash, sample)."""
+
+    @abstractmethod
+    def get(self, key: str, input_hashes: Sequence[str], sample: int) -> dict[str, StageOutput]:
+        """The stored outputs among ``input_hashes``."""
+
+    @abstractmethod
+    def put(self, key: str, outputs: Mapping[str, StageOutput], sample: int) -> None:
+        """Store new outputs (input hash → output)."""
+
+
+class MemoryStageStore(StageStore):
+    """A process-local stage store (the default outside the engine)."""
+
+    def __init__(self) -> None:
+        self.data: dict[tuple[str, str, int], StageOutput] = {}
+
+    def get(self, key: str, input_hashes: Sequence[str], sample: int) -> dict[str, StageOutput]:
+        return {h: self.data[(key, h, sample)] for h in input_hashes if (key, h, sample) in self.data}
+
+    def put(self, key: str, outputs: Mapping[str, StageOutput], sample: int) -> None:
+        self.data.update({(key, h, sample): out for h, out in outputs.items()})
+
+
+# --------------------------------------------------------------------------- stage specs
+@dataclass(frozen=True)
+class StageSpec:
+    """One validated stage of a multi-stage protocol (keys in the module docstring)."""
+
+    name: str
+    inputs: tuple[str, ...]
+    per: str
+    order: str
+    variable: str | None
+    values: tuple[str, ...]
+    system: str | None
+    user: str
+    generation: Mapping[str, Any]
+
+    def outputs(self) -> tuple[str, ...]:
+        """Placeholders this stage's outputs fill in later templates."""
+        return (self.name,) if self.per == "example" else (f"{self.name}_a", f"{self.name}_b")
+
+
+def _generation(spec: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    gen = {k: spec[k] for k in GENERATION_KEYS if k in spec} | {k: overrides[k] for k in GENERATION_KEYS if k in overrides}
+    return {"max_tokens": int(gen.get("max_tokens", 256)), "temperature": float(gen.get("temperature", 0.0)),
+            "top_p": float(gen.get("top_p", 1.0)), "stop": list(gen["stop"]) if gen.get("stop") else None}
+
+
+def parse_stages(raw: Any, overrides: Mapping[str, Any]) -> tuple[StageSpec, ...]:
+    """Validate a protocol's ``stages`` (errors name ``stages[i].key``)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise InvalidInput("'stages' must be a list of stage mappings", field="stages")
+    out: list[StageSpec] = []
+    example_outputs: set[str] = set()
+    taken = set(PLACEHOLDERS)
+    for i, st in enumerate(raw):
+        where = f"stages[{i}]"
+        if not isinstance(st, Mapping):
+            raise InvalidInput("a stage must be a mapping", field=where)
+        unknown = set(st) - STAGE_KEYS
+        if unknown:
+            raise InvalidInput(f"unknown stage keys {sorted(unknown)}; known: {sorted(STAGE_KEYS)}", field=where)
+        name = st.get("name")
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise InvalidInput("a stage needs a lower-case 'name' (letters, digits, _)", field=f"{where}.name")
+        per, order = st.get("per", "example"), st.get("order", "shown")
+        if per not in ("example", "response"):
+            raise InvalidInput(f"'per' must be 'example' or 'response', got {per!r}", field=f"{where}.per")
+        if order not in ("shown", "swapped"):
+            raise InvalidInput(f"'order' must be 'shown' or 'swapped', got {order!r}", field=f"{where}.order")
+        variable, values = None, ()
+        if st.get("for_each") is not None:
+            fe = st["for_each"]
+            if (not isinstance(fe, Mapping) or len(fe) != 1 or not isinstance(next(iter(fe.values())), list)
+                    or not next(iter(fe.values()))):
+                raise InvalidInput("'for_each' must be {variable: [non-empty list of values]}", field=f"{where}.for_each")
+            variable, vals = next(iter(fe.items()))
+            values = tuple(str(v) for v in vals)
+        if not st.get("user"):
+            raise InvalidInput("a stage needs a 'user' template", field=f"{where}.user")
+        inputs = st.get("inputs")
+        if not isinstance(inputs, list) or not inputs:
+            raise InvalidInput("a stage needs 'inputs': the fields its templates use", field=f"{where}.inputs")
+        allowed = (PLACEHOLDERS | example_outputs) - ({"response_a", "response_b"} if per == "response" else set())
+        bad = [f for f in inputs if f not in allowed]
+        if bad:
+            raise InvalidInput(f"stage inputs {bad} unknown; allowed: {sorted(allowed)}", field=f"{where}.inputs")
+        used = placeholders(str(st["user"])) | placeholders(str(st.get("system") or ""))
+        extra = used - set(inputs) - ({variable} if variable else set())
+        if extra:
+            raise InvalidInput(f"stage templates use {sorted(extra)} which are not in its inputs (the cache key)",
+                               field=f"{where}.inputs")
+        spec = StageSpec(name=name, inputs=tuple(inputs), per=per, order=order, variable=variable, values=values,
+                         system=st.get("system"), user=str(st["user"]), generation=_generation(st, overrides))
+        clash = set(spec.outputs()) & taken
+        if clash:
+            raise InvalidInput(f"stage output {sorted(clash)} clashes with a field or another stage", field=f"{where}.name")
+        taken |= set(spec.outputs())
+        if per == "example":
+            example_outputs.add(name)
+        out.append(spec)
+    return tuple(out)
+
+
+def _swap(ex: Mapping[str, Any]) -> dict[str, Any]:
+    return {**ex, "response_a": ex.get("response_b"), "response_b": ex.get("response_a")}
+
+
 class LLMJudge(Evaluator):
     """A base LLM behind a generation backend, prompted and parsed as its protocol says."""
 
@@ -100,7 +298,13 @@ class LLMJudge(Evaluator):
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
         protocol = self.config.get("protocol")
-        if not isinstance(protocol, Mapping) or not protocol.get("user"):
+        if isinstance(protocol, Mapping) and protocol.get("vote"):
+            raise InvalidInput("a protocol vote has no prompt of its own: the engine runs its member protocols "
+                               "(run_evaluation) and takes the majority", field="protocol")
+        if isinstance(protocol, Mapping) and protocol.get("decision", "generate") not in DECISIONS:
+            raise InvalidInput(f"unknown decision {protocol['decision']!r}; one of {', '.join(DECISIONS)}",
+                               field="decision")
+        if not isinstance(protocol, Mapping) or not protocol.get("user") and protocol.get("decision") != "compare_ratings":
             raise InvalidInput("the llm-judge needs 'protocol': a protocol config with a 'user' template",
                                field="protocol", hint="use a protocol such as pairwise-base")
         self.protocol: dict[str, Any] = dict(protocol)
@@ -110,26 +314,57 @@ class LLMJudge(Evaluator):
         self.backend_name = str(self.config.get("backend", "transformers"))
         backend_config = {k: v for k, v in self.config.items() if k not in EVALUATOR_KEYS and k not in GENERATION_KEYS}
         model = self.config.get("model")
-        if self.backend_name == "transformers" and self.config.get("checkpoint"):
+        if self.backend_name in LOCAL_BACKENDS and self.config.get("checkpoint"):
             model = self.config["checkpoint"]
         backend_config["model"] = model
-        self.backend = build_backend(self.backend_name, backend_config)
         self.seed = int(self.config.get("seed", 0))
-        gen = {k: self.protocol[k] for k in GENERATION_KEYS if k in self.protocol}
-        gen |= {k: self.config[k] for k in GENERATION_KEYS if k in self.config}
-        self.max_tokens = int(gen.get("max_tokens", 256))
-        self.temperature = float(gen.get("temperature", 0.0))
-        self.top_p = float(gen.get("top_p", 1.0))
-        self.stop = tuple(gen["stop"]) if gen.get("stop") else None
+        gen = _generation(self.protocol, self.config)
+        self.max_tokens = gen["max_tokens"]
+        self.temperature = gen["temperature"]
+        self.top_p = gen["top_p"]
+        self.stop = tuple(gen["stop"]) if gen["stop"] else None
         choices = self.protocol.get("choices")
         if choices is not None and (not isinstance(choices, list) or len(choices) != 2
                                     or not all(isinstance(c, str) and c for c in choices)):
             raise InvalidInput("protocol 'choices' must be two non-empty strings (first = A)", field="choices")
         self.choices: tuple[str, ...] | None = tuple(choices) if choices else None
+        self.stages = parse_stages(self.protocol.get("stages"), self.config)
+        self.decision = self._check_decision()
+        self.backend = build_backend(self.backend_name, backend_config)
+        self.stage_store: StageStore = MemoryStageStore()
+        """Where stage outputs are kept (the engine replaces it with the registry's durable store)."""
+        self.stage_stats: dict[str, int] = {"generated": 0, "reused": 0}
+
+    def _check_decision(self) -> str:
+        decision = self.protocol.get("decision", "generate")
+        if decision not in DECISIONS:
+            raise InvalidInput(f"unknown decision {decision!r}; one of {', '.join(DECISIONS)}", field="decision")
+        by_name = {s.name: s for s in self.stages}
+        if decision == "compare_ratings":
+            stage = by_name.get(self.protocol.get("rating_stage"))
+            if stage is None or stage.per != "response":
+                raise InvalidInput("compare_ratings needs 'rating_stage': the name of a per-response stage",
+                                   field="rating_stage")
+            scale = self.protocol.get("rating_scale")
+            if not (isinstance(scale, list) and len(scale) == 2 and float(scale[0]) < float(scale[1])):
+                raise InvalidInput("compare_ratings needs 'rating_scale': [lowest, highest]", field="rating_scale")
+        if decision == "synthesize_if_disagree":
+            names = self.protocol.get("analyses")
+            if (not isinstance(names, list) or len(names) != 2 or any(n not in by_name for n in names)
+                    or by_name[names[0]].order != "shown" or by_name[names[1]].order != "swapped"):
+                raise InvalidInput("synthesize_if_disagree needs 'analyses': [a shown-order stage, a swapped-order "
+                                   "stage]", field="analyses")
+        known = PLACEHOLDERS | {o for s in self.stages for o in s.outputs()}
+        for key in ("system", "user"):
+            unknown = placeholders(str(self.protocol.get(key) or "")) - known
+            if unknown:
+                raise InvalidInput(f"unknown template placeholders {sorted(unknown)} in '{key}'; known: {sorted(known)}",
+                                   field=key)
+        return decision
 
     # ------------------------------------------------------------------ identity
     def protocol_sha256(self) -> str:
-        return hashlib.sha256(json.dumps(self.protocol, sort_keys=True, default=str).encode()).hexdigest()
+        return _digest(self.protocol)
 
     def fingerprint(self) -> Mapping[str, Any]:
         """Kind, the backend's fingerprint (model hash, not paths or keys), the protocol's hash,
@@ -140,10 +375,19 @@ class LLMJudge(Evaluator):
                                "stop": list(self.stop) if self.stop else None},
                 "seed": self.seed}
 
+    def stage_key(self, stage: StageSpec) -> str:
+        """The cache key of a stage's outputs (module docstring): what decides its generations,
+        not which protocol uses it."""
+        sampled = stage.generation["temperature"] > 0
+        return _digest({"kind": "stage", "backend": dict(self.backend.fingerprint()), "system": stage.system,
+                        "user": stage.user, "inputs": list(stage.inputs), "per": stage.per,
+                        "variable": stage.variable, "generation": dict(stage.generation),
+                        "seed": self.seed if sampled else None})
+
     @property
     def deterministic(self) -> bool:
-        """Greedy decoding is; seeded sampling is on the local backend only."""
-        return self.temperature == 0 or self.backend_name == "transformers"
+        """Greedy decoding is; seeded sampling is on the local-weights backends only."""
+        return self.temperature == 0 or self.backend_name in LOCAL_BACKENDS
 
     def close(self) -> None:
         self.backend.close()
@@ -166,18 +410,98 @@ class LLMJudge(Evaluator):
             return float(ctx.scale[0]), float(ctx.scale[1])
         return None, None
 
-    def messages(self, ctx: TaskContext, ex: Mapping[str, Any]) -> tuple[dict[str, str], ...]:
-        """The chat messages for one example (system message only when the protocol has one)."""
-        values = self._values(ctx, ex)
+    @staticmethod
+    def _chat(system: str | None, user: str, values: Mapping[str, Any], known) -> tuple[dict[str, str], ...]:
         out = []
-        if self.protocol.get("system"):
-            out.append({"role": "system", "content": render(str(self.protocol["system"]), values)})
-        out.append({"role": "user", "content": render(str(self.protocol["user"]), values)})
+        if system:
+            out.append({"role": "system", "content": render(str(system), values, known)})
+        out.append({"role": "user", "content": render(str(user), values, known)})
         return tuple(out)
+
+    def messages(self, ctx: TaskContext, ex: Mapping[str, Any],
+                 stage_outputs: Mapping[str, str] | None = None) -> tuple[dict[str, str], ...]:
+        """The decision's chat messages for one example (system message only when the protocol has
+        one); ``stage_outputs`` fill the stage placeholders."""
+        known = PLACEHOLDERS | {o for s in self.stages for o in s.outputs()}
+        return self._chat(self.protocol.get("system"), str(self.protocol["user"]),
+                          {**self._values(ctx, ex), **(stage_outputs or {})}, known)
+
+    # ------------------------------------------------------------------ stages
+    def _run_stages(self, ctx: TaskContext, examples: Sequence[Mapping[str, Any]], sample: int
+                    ) -> tuple[list[dict[str, str]], list[dict[str, dict[str, list[str]]]], list[dict[str, float]]]:
+        """Every stage for every example: (placeholder values, texts per stage/side, cost) per example."""
+        n = len(examples)
+        filled: list[dict[str, str]] = [{} for _ in range(n)]
+        texts: list[dict[str, dict[str, list[str]]]] = [{} for _ in range(n)]
+        cost = [{"prompt_tokens": 0, "completion_tokens": 0, "seconds": 0.0} for _ in range(n)]
+        if not self.stages:
+            return filled, texts, cost
+        shown = [self._values(ctx, ex) for ex in examples]
+        swapped = [self._values(ctx, _swap(ex)) for ex in examples] if ctx.task_type == "pairwise" else shown
+        for stage in self.stages:
+            if (stage.per == "response" or stage.order == "swapped") and ctx.task_type != "pairwise":
+                raise InvalidInput(f"stage {stage.name!r} is per response or swapped: it needs pairwise data, "
+                                   f"not {ctx.task_type}", field="stages")
+            units: list[tuple[int, str, str, dict[str, Any]]] = []      # (example, side, input hash, values)
+            for i in range(n):
+                base = {**(swapped[i] if stage.order == "swapped" else shown[i]), **filled[i]}
+                sides = [("", base)] if stage.per == "example" else [
+                    ("a", {**base, "response": base["response_a"]}), ("b", {**base, "response": base["response_b"]})]
+                for side, vals in sides:
+                    for value in stage.values or (None,):
+                        v = {**vals, stage.variable: value} if stage.variable else vals
+                        keys = (*stage.inputs, stage.variable) if stage.variable else stage.inputs
+                        units.append((i, side, stage_input_hash(keys, v), v))
+            outputs = self._stage_outputs(stage, units, sample, cost)
+            for i in range(n):
+                mine = [(side, outputs[h]) for (j, side, h, _) in units if j == i]
+                by_side: dict[str, list[str]] = {}
+                for side, out in mine:
+                    by_side.setdefault(side, []).append(out.text)
+                texts[i][stage.name] = by_side
+                for side, parts in by_side.items():
+                    label = stage.name + (f"_{side}" if side else "")
+                    filled[i][label] = parts[0] if not stage.variable else "\n\n".join(
+                        f"[{val}]\n{t}" for val, t in zip(stage.values, parts))
+        return filled, texts, cost
+
+    def _stage_outputs(self, stage: StageSpec, units, sample: int, cost) -> dict[str, StageOutput]:
+        """Outputs of a stage for ``units``: from the stage store, or generated in one backend call."""
+        gen = stage.generation
+        sampled = gen["temperature"] > 0
+        stage_sample = int(sample) if sampled else 0
+        key = self.stage_key(stage)
+        first: dict[str, tuple[int, dict[str, Any]]] = {}
+        for i, _, h, v in units:
+            first.setdefault(h, (i, v))
+        found = self.stage_store.get(key, list(first), stage_sample)
+        missing = [h for h in first if h not in found]
+        self.stage_stats["reused"] += len(found)
+        if missing:
+            known = set(stage.inputs) | ({stage.variable} if stage.variable else set())
+            requests = [GenerationRequest(messages=self._chat(stage.system, stage.user, first[h][1], known),
+                                          max_tokens=gen["max_tokens"], temperature=gen["temperature"],
+                                          top_p=gen["top_p"], n=1, seed=self.seed + int(sample),
+                                          stop=tuple(gen["stop"]) if gen["stop"] else None)
+                        for h in missing]
+            results = self.backend.generate(requests)
+            new = {}
+            for h, res in zip(missing, results):
+                new[h] = StageOutput(text=res.texts[0] if res.texts else "", prompt_tokens=int(res.prompt_tokens),
+                                     completion_tokens=int(res.completion_tokens), seconds=float(res.seconds))
+                c = cost[first[h][0]]  # the example that caused a generation pays for it
+                c["prompt_tokens"] += new[h].prompt_tokens
+                c["completion_tokens"] += new[h].completion_tokens
+                c["seconds"] += new[h].seconds
+            self.stage_store.put(key, new, stage_sample)
+            self.stage_stats["generated"] += len(new)
+            found = {**found, **new}
+        return found
 
     # ------------------------------------------------------------------ judging
     def judge(self, ctx: TaskContext, examples: Sequence[Mapping[str, Any]], *, sample: int = 0) -> list[Verdict]:
-        """Generate for every example in one backend call, then parse (see the module docstring)."""
+        """Run the stages, then decide for every example (generations batched in one backend call
+        per stage and one for the decision; see the module docstring)."""
         if not examples:
             return []
         allowed = self.protocol.get("task_types")
@@ -185,19 +509,50 @@ class LLMJudge(Evaluator):
             raise InvalidInput(f"this protocol judges {', '.join(allowed)} data, not {ctx.task_type}",
                                field="protocol", hint="pick a protocol made for this task type")
         parser = self.protocol.get("parser") or DEFAULT_PARSER[ctx.task_type]
+        filled, texts, stage_cost = self._run_stages(ctx, examples, sample)
+        verdicts: list[Verdict | None] = [None] * len(examples)
+        todo = list(range(len(examples)))
+        if self.decision == "compare_ratings":
+            return [self._compare(texts[i], stage_cost[i]) for i in todo]
+        if self.decision == "synthesize_if_disagree":
+            first, second = self.protocol["analyses"]
+            for i in list(todo):
+                a, ok_a = parse_pairwise(filled[i][first], mention="last")
+                b, ok_b = parse_pairwise(filled[i][second], mention="last")
+                b = map_back(b, ORDER_SWAPPED)  # the swapped analysis's "A" is the shown B
+                if ok_a and ok_b and a == b:
+                    raw = json.dumps({"agreed": a, first: filled[i][first], second: filled[i][second]})
+                    verdicts[i] = Verdict(label=a, parsed=True, raw=raw, **stage_cost[i])
+                    todo.remove(i)
         want_choices = self.choices if ctx.task_type == "pairwise" and parser == "pairwise_choice" else None
-        requests = [GenerationRequest(messages=self.messages(ctx, ex), max_tokens=self.max_tokens,
+        requests = [GenerationRequest(messages=self.messages(ctx, examples[i], filled[i]), max_tokens=self.max_tokens,
                                       temperature=self.temperature, top_p=self.top_p, n=1,
                                       seed=self.seed + int(sample), choices=want_choices, stop=self.stop)
-                    for ex in examples]
-        results = self.backend.generate(requests)
-        verdicts = []
-        for ex, res in zip(examples, results):
+                    for i in todo]
+        results = self.backend.generate(requests) if requests else []
+        for i, res in zip(todo, results):
             text = res.texts[0] if res.texts else ""
-            cost = {"raw": text, "prompt_tokens": int(res.prompt_tokens), "completion_tokens": int(res.completion_tokens),
-                    "seconds": float(res.seconds)}
-            verdicts.append(self._verdict(ctx, ex, parser, text, res.choice_logprobs, cost))
-        return verdicts
+            cost = {"raw": text, "prompt_tokens": int(res.prompt_tokens) + stage_cost[i]["prompt_tokens"],
+                    "completion_tokens": int(res.completion_tokens) + stage_cost[i]["completion_tokens"],
+                    "seconds": float(res.seconds) + stage_cost[i]["seconds"]}
+            verdicts[i] = self._verdict(ctx, examples[i], parser, text, res.choice_logprobs, cost)
+        return verdicts  # type: ignore[return-value] - every index filled above
+
+    def _compare(self, texts: Mapping[str, Mapping[str, list[str]]], cost: Mapping[str, float]) -> Verdict:
+        """LLMBar rating / multi-aspect rule: mean rating of each response, higher wins, equal → tie."""
+        lo, hi = (float(x) for x in self.protocol["rating_scale"])
+        by_side = texts[self.protocol["rating_stage"]]
+        means = {}
+        for side in ("a", "b"):
+            values = [parse_rating(t, lo, hi, mention="last", out_of_scale=self.protocol.get("out_of_scale", "refuse"))
+                      for t in by_side[side]]
+            means[side] = None if not all(ok for _, ok in values) else sum(v for v, _ in values) / len(values)
+        raw = json.dumps({"a": by_side["a"], "b": by_side["b"]})
+        if means["a"] is None or means["b"] is None:
+            return Verdict(label=None, parsed=False, raw=raw, **cost)
+        a, b = means["a"], means["b"]
+        return Verdict(label="A" if a > b else "B" if b > a else "tie", score=a - b, parsed=True, raw=raw,
+                       extra={"ratings": means}, **cost)
 
     def _verdict(self, ctx: TaskContext, ex: Mapping[str, Any], parser: str, text: str,
                  choice_logprobs: Mapping[str, float] | None, cost: dict[str, Any]) -> Verdict:
