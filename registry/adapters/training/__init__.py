@@ -1,0 +1,1 @@
+"""Training backends (torch, imported lazily by the training service)."""

@@ -1,0 +1,102 @@
+"""``autorater train``: multitask training of the encoder autorater and tail-patch mixture selection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from registry.cli.common import JSON_OPTION, console, new_app, open_registry, print_json
+
+app = new_app("Train autoraters on registered dataset versions (FLAMe-style multitask, tail-patch).")
+
+
+def _config(seed, epochs, steps, batch_size, lr, head_lr, max_length, train_layers, device, shuffle_labels):
+    from registry.domain.training import TrainConfig
+
+    return TrainConfig(seed=seed, epochs=epochs, max_steps=steps, batch_size=batch_size, lr=lr, head_lr=head_lr,
+                       max_length=max_length, train_layers=train_layers, device=device, shuffle_labels=shuffle_labels)
+
+
+def _progress(step: int, total: int, loss: float) -> None:
+    if step == total or step % 200 == 0:
+        console.print(f"step {step}/{total} loss {loss:.4f}", highlight=False)
+
+
+SEED = typer.Option(0, "--seed", help="Seed of row sampling, data order, dropout and head initialisation.")
+EPOCHS = typer.Option(1.0, "--epochs", help="Passes over the mixture's rows.")
+STEPS = typer.Option(None, "--steps", help="Stop after this many optimizer steps.")
+BATCH = typer.Option(16, "--batch-size", help="Examples per step (a pair is two sequences).")
+LR = typer.Option(5e-5, "--lr", help="Learning rate of the fine-tuned encoder layers.")
+HEAD_LR = typer.Option(1e-3, "--head-lr", help="Learning rate of the heads.")
+MAX_LEN = typer.Option(128, "--max-length", help="Tokens per (instruction, response) sequence.")
+LAYERS = typer.Option(2, "--train-layers", help="Top encoder layers fine-tuned (0: heads only, cached features).")
+DEVICE = typer.Option("cpu", "--device", help="cpu, cuda or auto.")
+CARDS = typer.Option(None, "--model-cards-dir", help="Also write the model card here (<autorater>.md).")
+
+
+@app.command("run")
+def run(
+    mixture: Path = typer.Option(..., "--mixture", "-m", help="Mixture YAML (see mixtures/default.yaml)."),
+    autorater: str = typer.Option("minilm-flame", "--autorater", "-a", help="Autorater name of the checkpoint."),
+    parent: str = typer.Option(None, "--parent", help="Continue from checkpoint AUTORATER@VERSION."),
+    shuffle_labels: bool = typer.Option(False, "--shuffle-labels",
+                                        help="Train on shuffled labels (a deliberately degraded checkpoint)."),
+    seed: int = SEED, epochs: float = EPOCHS, steps: int = STEPS, batch_size: int = BATCH, lr: float = LR,
+    head_lr: float = HEAD_LR, max_length: int = MAX_LEN, train_layers: int = LAYERS, device: str = DEVICE,
+    model_cards_dir: Path = CARDS, json_out: bool = JSON_OPTION,
+) -> None:
+    """Train the MiniLM autorater on a mixture of registered datasets and register the checkpoint."""
+    from registry.services.training import Mixture, train_autorater
+
+    reg = open_registry()
+    cfg = _config(seed, epochs, steps, batch_size, lr, head_lr, max_length, train_layers, device, shuffle_labels)
+    res = train_autorater(reg, autorater=autorater, mixture=Mixture.from_yaml(mixture), config=cfg, parent=parent,
+                          model_cards_dir=model_cards_dir, on_progress=None if json_out else _progress)
+    info = {"checkpoint": res.checkpoint.ref, "created": res.created, "sha256": res.checkpoint.sha256,
+            "checkpoint_sha256": res.checkpoint_sha256, "rows_used": res.rows_used, "seconds": res.seconds,
+            "rows_per_s": res.rows_per_s, "metrics": res.metrics, "model_card": res.checkpoint.model_card,
+            "card_path": str(res.card_path) if res.card_path else None}
+    if json_out:
+        print_json(info)
+    else:
+        console.print(f"trained {res.checkpoint.ref} on {res.rows_used} rows in {res.seconds:.1f} s "
+                      f"({res.rows_per_s:.1f} rows/s); model card {res.checkpoint.model_card}", highlight=False)
+
+
+@app.command("tail-patch")
+def tail_patch_cmd(
+    base: str = typer.Option(..., "--base", help="Multitask checkpoint AUTORATER@VERSION to patch from."),
+    mixture: Path = typer.Option(..., "--mixture", "-m", help="Candidate mixture YAML."),
+    target: str = typer.Option(..., "--target", "-t", help="Held-out dataset[@version] whose metric is measured."),
+    patch_steps: int = typer.Option(20, "--patch-steps", help="Steps of each candidate's brief fine-tune."),
+    total_rows: int = typer.Option(None, "--total-rows", help="Rows of the optimized mixture's retraining."),
+    retrain: bool = typer.Option(True, "--retrain/--no-retrain", help="Retrain on the optimized mixture."),
+    autorater: str = typer.Option(None, "--autorater", "-a", help="Name of the retrained autorater."),
+    seed: int = SEED, epochs: float = EPOCHS, steps: int = STEPS, batch_size: int = BATCH, lr: float = LR,
+    head_lr: float = HEAD_LR, max_length: int = MAX_LEN, train_layers: int = LAYERS, device: str = DEVICE,
+    model_cards_dir: Path = CARDS, json_out: bool = JSON_OPTION,
+) -> None:
+    """Choose mixture weights by tail-patching (FLAMe-Opt) and retrain on the optimized mixture."""
+    from registry.services.training import Mixture, tail_patch
+
+    reg = open_registry()
+    cfg = _config(seed, epochs, steps, batch_size, lr, head_lr, max_length, train_layers, device, False)
+    res = tail_patch(reg, base=base, candidates=Mixture.from_yaml(mixture), target=target, steps=patch_steps,
+                     config=cfg, total_rows=total_rows, retrain=retrain, autorater=autorater,
+                     model_cards_dir=model_cards_dir)
+    info = {"base": res.base, "target": res.target, "metric": res.metric, "baseline": res.baseline,
+            "deltas": {d.dataset: d.delta for d in res.deltas}, "weights": res.weights, "patch_rows": res.patch_rows,
+            "no_positive": res.no_positive, "mixture": res.mixture.to_dict(),
+            "retrained": res.retrained.checkpoint.ref if res.retrained else None,
+            "retrained_rows": res.retrained.rows_used if res.retrained else None}
+    if json_out:
+        print_json(info)
+        return
+    console.print(f"{res.target} {res.metric}: base {res.baseline:.4f}", highlight=False)
+    for d in sorted(res.deltas, key=lambda d: -d.delta):
+        console.print(f"  {d.dataset:32s} {d.delta:+.4f}  weight {res.weights.get(d.dataset, 0):.3f}", highlight=False)
+    if res.no_positive:
+        console.print("no candidate improved the target: uniform weights kept")
+    if res.retrained:
+        console.print(f"retrained {res.retrained.checkpoint.ref} on {res.retrained.rows_used} rows", highlight=False)
