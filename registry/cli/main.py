@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from registry import __version__
-from registry.cli import datasets, evaluation, evaluators, sources, store
+from registry.cli import backends, datasets, evaluation, evaluators, regressions, serve, sources, store, training
 from registry.cli.common import JSON_OPTION, console, new_app, print_json
 
 app = new_app("Autorater Registry: versioned human-judgment datasets and autorater checkpoints "
@@ -17,8 +17,12 @@ app.add_typer(evaluators.checkpoint_app, name="checkpoint")
 app.add_typer(evaluators.protocol_app, name="protocol")
 app.add_typer(evaluators.evaluator_app, name="evaluator")
 app.add_typer(evaluation.eval_app, name="eval")
+app.add_typer(regressions.app, name="regressions")
+app.add_typer(backends.app, name="backend")
+app.add_typer(training.app, name="train")
 app.command("best")(evaluation.best)
 app.command("leaderboard")(evaluation.leaderboard)
+app.command("serve")(serve.serve)
 db_app = new_app("Database schema (Alembic migrations).")
 app.add_typer(db_app, name="db")
 

@@ -480,3 +480,24 @@ def test_cli_lists_and_stops_the_server_by_pid(server_backend):
     server_backend.close()  # nothing left to stop: no error
     assert not server.running() and server.proc.returncode is not None
     assert os.path.exists(server.log_path)  # the log stays for post-mortems
+
+
+@pytest.mark.slow
+def test_registered_checkpoint_judged_by_the_vllm_backend(engine, sqlite_registry, data_root, tiny_vllm_dir):
+    """An evaluator over a *registered* checkpoint with ``backend: vllm`` loads the checkpoint's
+    stored folder (not a path from the config) and runs through the engine, cached on a rerun."""
+    from registry.services import datasets as svc
+    from registry.services.evaluation import load_predictions, run_evaluation
+    from registry.services.evaluators import create_evaluator, register_checkpoint
+
+    reg = sqlite_registry
+    svc.register_all(reg, data_root, only={"llmbar-natural"})
+    ckpt, _ = register_checkpoint(reg, "tiny-vllm", kind="llm-judge", path=tiny_vllm_dir)
+    ev, _ = create_evaluator(reg, checkpoint=ckpt.ref, protocol="pairwise-base", name="tiny-vllm/engine",
+                             config={"backend": "vllm", "max_tokens": 4, "max_input_tokens": 1000})
+    run = run_evaluation(reg, ev.name, "llmbar-natural", n_boot=50)
+    assert run.status == "succeeded" and run.n_judgments == 200 and run.n_executed == 200
+    preds = load_predictions(reg, run).to_pylist()
+    assert all(p["prob_a"] is not None and 0 < p["prob_a"] < 1 for p in preds)
+    again = run_evaluation(reg, ev.name, "llmbar-natural", n_boot=50)
+    assert again.n_executed == 0 and again.metric("accuracy").value == run.metric("accuracy").value

@@ -281,3 +281,22 @@ def test_open_regression_blocks_the_champion_alias(registry, relabelled_runs):
         promote_champion(registry, "longer@1", autorater="shorter")
     with pytest.raises(NotFound, match="no autorater named 'longr'"):
         promote_champion(registry, "longr@1")
+
+
+def test_cli_eval_run_checks_for_regressions(registry, heuristics, natural_rows, data_root, tmp_path, cli):
+    """`autorater eval run` records the regression of the new version's run (and says so), unless
+    --no-check-regressions."""
+    v1 = register_dataset_version(registry, name="llmbar-natural", source="llmbar", path=data_root / NATURAL).version
+    first = cli("eval", "run", "-e", "longer", "-d", v1.ref, "--n-boot", 100, "--json")
+    assert first.exit_code == 0, first.output
+    assert "regression" not in first.stderr and list_regressions(registry) == []
+    v2 = register_rows(registry, "llmbar-natural", relabelled(natural_rows, 30), tmp_path / "v2")
+    quiet = cli("eval", "run", "-e", "longer", "-d", v2.ref, "--n-boot", 100, "--no-check-regressions")
+    assert quiet.exit_code == 0 and list_regressions(registry) == []
+    res = cli("eval", "run", "-e", "random", "-d", v1.ref, "--n-boot", 100)
+    assert res.exit_code == 0 and list_regressions(registry) == []
+    res = cli("eval", "run", "-e", "longer", "-d", v2.ref, "--n-boot", 100)
+    assert res.exit_code == 0, res.output
+    [r] = list_regressions(registry)
+    assert r.baseline_kind == "dataset_version" and r.dataset == "llmbar-natural@2"
+    assert f"regression #{r.id}" in res.stderr and "dataset_version" in res.stderr
