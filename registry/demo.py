@@ -9,7 +9,11 @@
    untrained MiniLM scorer) and run them on LLMBar Natural, a pointwise and a classification set;
 6. import the real GPT-4 and ChatGPT verdicts shipped with LLMBar and PandaLM's predictions;
 7. print leaderboards and the best evaluator with the ones statistically tied with it;
-8. push the store to the DVC remote.
+8. train a MiniLM autorater FLAMe-style on a small mixture (LLMBar Natural held out), evaluate it
+   (the run is checked for regressions) and try to promote it to ``champion``;
+9. build a tiny generative judge and run a two-protocol matrix with it on LLMBar Adversarial Manual;
+10. run the ``meta_evaluate`` Prefect flow over the missing pairs of two datasets;
+11. push the store to the DVC remote.
 
 Each step drives the real ``autorater`` CLI, as a user would.
 """
@@ -28,11 +32,16 @@ from registry.cli.main import app
 from registry.config import Settings
 
 
-def _run(runner: CliRunner, *args: str) -> str:
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(runner: CliRunner, *args: str, allow_exit: tuple[int, ...] = (0,)) -> str:
+    """Run ``autorater ARGS`` and echo it; an exit code not in ``allow_exit`` stops the demo
+    (``checkpoint promote`` exits 1 when it refuses, ``eval matrix`` when a cell fails)."""
     print(f"\n$ autorater {' '.join(args)}", flush=True)
     result = runner.invoke(app, list(args), catch_exceptions=False)
     sys.stdout.write(result.stdout)
-    if result.exit_code != 0:
+    if result.exit_code not in allow_exit:
         sys.stderr.write(result.stderr)
         raise SystemExit(result.exit_code)
     return result.stdout
@@ -41,6 +50,9 @@ def _run(runner: CliRunner, *args: str) -> str:
 def main() -> None:
     os.environ.setdefault("AUTORATER_HOME", ".autorater/demo")
     settings = Settings.from_env()
+    # Prefect keeps its state (the temporary server's database) beside the registry's
+    os.environ.setdefault("PREFECT_HOME", str(settings.home / "prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if settings.data_root is None:
         raise SystemExit("no data root: set AUTORATER_DATA to the folder of public human-judgment data")
     runner = CliRunner()
@@ -82,6 +94,33 @@ def main() -> None:
     _run(runner, "leaderboard", "--dataset", "summeval-coherence")
     _run(runner, "best", "--dataset", "pandalm-test")
     _run(runner, "best", "--task-type", "pairwise")
+
+    # Training (FLAMe-style, frozen encoder: minutes on a CPU), regression checks, the champion alias
+    mixture = PROJECT_ROOT / "mixtures" / "pairwise-small.yaml"
+    trained = json.loads(_run(runner, "train", "run", "--mixture", str(mixture), "--autorater", "minilm-demo",
+                              "--train-layers", "0", "--epochs", "3", "--batch-size", "32", "--head-lr", "2e-3",
+                              "--json"))
+    ref = trained["checkpoint"]
+    _run(runner, "evaluator", "create", "--checkpoint", ref, "--protocol", "score-single-order",
+         "--name", "minilm-demo")
+    _run(runner, "eval", "run", "--evaluator", "minilm-demo", "--dataset", "llmbar-natural")
+    _run(runner, "checkpoint", "promote", ref, allow_exit=(0, 1))
+    _run(runner, "regressions", "list")
+
+    # A generative judge: a tiny random-init chat model built here, under two ReIFE protocols
+    with tempfile.TemporaryDirectory() as tmp:
+        from registry.adapters.backends.tiny import build_tiny_causal_lm
+
+        model = build_tiny_causal_lm(Path(tmp) / "tiny-judge")
+        _run(runner, "checkpoint", "register", "tiny-judge", "--kind", "llm-judge", "--path", str(model))
+    _run(runner, "eval", "matrix", "--checkpoints", "tiny-judge@1", "--protocols", "pairwise-base,pairwise-cot",
+         "--datasets", "llmbar-adversarial-manual", "--max-tokens", "8", allow_exit=(0, 1))
+
+    # Continuous meta-evaluation: one Prefect flow run over the missing pairs of two datasets
+    from flows import meta_evaluate
+
+    meta_evaluate(datasets=["llmbar-adversarial-gptout", "llmbar-adversarial-manual"])
+    _run(runner, "leaderboard", "--dataset", "llmbar-adversarial-gptout")
     _run(runner, "store", "push")
     print(f"\ndemo done: registry {settings.db_url}, store {settings.store}")
 

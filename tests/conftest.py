@@ -115,6 +115,16 @@ def db_counts(reg) -> dict[str, int]:
     return reg.store.counts()
 
 
+def point_env_at(monkeypatch, settings) -> None:
+    """Make ``Settings.from_env()`` (what the CLI and the flows use) resolve to ``settings``."""
+    monkeypatch.setenv("AUTORATER_HOME", str(settings.home))
+    monkeypatch.setenv("AUTORATER_DB_URL", settings.db_url)
+    monkeypatch.setenv("AUTORATER_STORE", str(settings.store))
+    monkeypatch.setenv("AUTORATER_DVC_REMOTE", settings.dvc_remote)
+    if settings.data_root:
+        monkeypatch.setenv("AUTORATER_DATA", str(settings.data_root))
+
+
 @pytest.fixture
 def cli(registry, monkeypatch):
     """Run ``autorater ...`` in-process against the ``registry`` fixture's database and store.
@@ -124,13 +134,7 @@ def cli(registry, monkeypatch):
 
     from registry.cli.main import app
 
-    s = registry.settings
-    monkeypatch.setenv("AUTORATER_HOME", str(s.home))
-    monkeypatch.setenv("AUTORATER_DB_URL", s.db_url)
-    monkeypatch.setenv("AUTORATER_STORE", str(s.store))
-    monkeypatch.setenv("AUTORATER_DVC_REMOTE", s.dvc_remote)
-    if s.data_root:
-        monkeypatch.setenv("AUTORATER_DATA", str(s.data_root))
+    point_env_at(monkeypatch, registry.settings)
     runner = CliRunner()
 
     def run(*args: str):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import point_env_at
+
 
 @pytest.fixture(scope="session")
 def prefect_harness(tmp_path_factory):
@@ -16,16 +18,6 @@ def prefect_harness(tmp_path_factory):
     with temporary_settings(updates={PREFECT_HOME: str(home), PREFECT_SERVER_ANALYTICS_ENABLED: False}):
         with prefect_test_harness(server_startup_timeout=60):
             yield home
-
-
-def point_env_at(monkeypatch, settings) -> None:
-    """Make ``Settings.from_env()`` (what the flows use) resolve to ``settings``."""
-    monkeypatch.setenv("AUTORATER_HOME", str(settings.home))
-    monkeypatch.setenv("AUTORATER_DB_URL", settings.db_url)
-    monkeypatch.setenv("AUTORATER_STORE", str(settings.store))
-    monkeypatch.setenv("AUTORATER_DVC_REMOTE", settings.dvc_remote)
-    if settings.data_root:
-        monkeypatch.setenv("AUTORATER_DATA", str(settings.data_root))
 
 
 @pytest.fixture
