@@ -8,7 +8,7 @@ import typer
 
 from registry.cli.common import JSON_OPTION, console, new_app, open_registry, print_json
 
-app = new_app("Train autoraters on registered dataset versions (FLAMe-style multitask, tail-patch).")
+app = new_app("Train autoraters on registered dataset versions (FLAMe-style multitask, tail-patch, LoRA judges).")
 
 
 def _config(seed, epochs, steps, batch_size, lr, head_lr, max_length, train_layers, device, shuffle_labels):
@@ -100,3 +100,48 @@ def tail_patch_cmd(
         console.print("no candidate improved the target: uniform weights kept")
     if res.retrained:
         console.print(f"retrained {res.retrained.checkpoint.ref} on {res.retrained.rows_used} rows", highlight=False)
+
+
+@app.command("lora")
+def lora_cmd(
+    base: str = typer.Option(..., "--base", help="llm-judge checkpoint AUTORATER@VERSION (a local causal-LM folder)."),
+    mixture: Path = typer.Option(..., "--mixture", "-m", help="Mixture YAML (see mixtures/default.yaml)."),
+    autorater: str = typer.Option(..., "--autorater", "-a", help="Autorater name of the trained judge."),
+    rank: int = typer.Option(8, "--rank", help="LoRA rank r."),
+    alpha: int = typer.Option(16, "--alpha", help="LoRA alpha (the update is alpha/r · BA)."),
+    dropout: float = typer.Option(0.05, "--dropout", help="LoRA dropout."),
+    target_modules: str = typer.Option("all-linear", "--target-modules",
+                                       help="all-linear, or comma-separated module names (e.g. q_proj,v_proj,lm_head)."),
+    one_order: bool = typer.Option(False, "--one-order", help="Show each pair in one random order, not both."),
+    shuffle_labels: bool = typer.Option(False, "--shuffle-labels",
+                                        help="Train on shuffled labels (a deliberately degraded judge)."),
+    dtype: str = typer.Option("float32", "--dtype", help="float32 or bfloat16."),
+    seed: int = SEED, epochs: float = EPOCHS, steps: int = STEPS,
+    batch_size: int = typer.Option(8, "--batch-size", help="Prompts per step."),
+    lr: float = typer.Option(2e-4, "--lr", help="Learning rate of the LoRA matrices."),
+    max_length: int = typer.Option(512, "--max-length", help="Tokens of prompt + answer (prompts cut from the left)."),
+    device: str = DEVICE, model_cards_dir: Path = CARDS, json_out: bool = JSON_OPTION,
+) -> None:
+    """Fine-tune a generative judge with LoRA (peft) to answer the registry's protocol prompts with the
+    human judgments of a mixture; the merged weights are registered as a new llm-judge checkpoint."""
+    from registry.services.training import LoRAConfig, Mixture, train_llm_judge
+
+    reg = open_registry()
+    modules = target_modules if target_modules == "all-linear" else tuple(
+        m.strip() for m in target_modules.split(",") if m.strip())
+    cfg = LoRAConfig(seed=seed, epochs=epochs, max_steps=steps, batch_size=batch_size, lr=lr, max_length=max_length,
+                     rank=rank, alpha=alpha, dropout=dropout, target_modules=modules, both_orders=not one_order,
+                     device=device, dtype=dtype, shuffle_labels=shuffle_labels)  # type: ignore[arg-type]
+    res = train_llm_judge(reg, autorater=autorater, base=base, mixture=Mixture.from_yaml(mixture), config=cfg,
+                          model_cards_dir=model_cards_dir, on_progress=None if json_out else _progress)
+    info = {"checkpoint": res.checkpoint.ref, "created": res.created, "parent": res.checkpoint.lineage.get("parent"),
+            "sha256": res.checkpoint.sha256, "checkpoint_sha256": res.checkpoint_sha256, "rows_used": res.rows_used,
+            "seconds": res.seconds, "rows_per_s": res.rows_per_s, "metrics": res.metrics,
+            "model_card": res.checkpoint.model_card, "card_path": str(res.card_path) if res.card_path else None}
+    if json_out:
+        print_json(info)
+    else:
+        console.print(f"trained {res.checkpoint.ref} (LoRA on {base}) on {res.rows_used} rows in {res.seconds:.1f} s "
+                      f"({res.rows_per_s:.1f} prompts/s); evaluate it with an llm-judge evaluator, e.g. "
+                      f"`autorater evaluator create --checkpoint {res.checkpoint.ref} --protocol pairwise-base`",
+                      highlight=False)

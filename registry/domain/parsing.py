@@ -95,6 +95,11 @@ def _number(s: str) -> float:
     return float(s)
 
 
+def format_number(x: float) -> str:
+    """A number as prompts write it: ``5`` for 5.0, ``4.5`` as is (scales, ratings)."""
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
 def parse_rating(text: str | None, scale_min: float, scale_max: float, *, mention: Mention = "last",
                  out_of_scale: Literal["refuse", "clamp"] = "refuse") -> tuple[float | None, bool]:
     """A score on ``[scale_min, scale_max]`` from a judge's text (tiers in the module doc)."""

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from registry.domain.parsing import format_number
 from registry.errors import InvalidInput
 
 TaskType = Literal["pairwise", "pointwise", "classification"]
@@ -242,7 +243,7 @@ class TrainConfig:
     threads: int | None = None
     """torch CPU threads (default: torch's)."""
     lora: bool = False
-    """LoRA adapters (peft) — for causal-LM autoraters only; not implemented for the encoder scorer."""
+    """Kept for old lineages; LoRA applies to causal-LM judges (:class:`LoRAConfig`, ``train_llm_judge``)."""
 
     def __post_init__(self) -> None:
         checks = {"batch_size": self.batch_size >= 1, "epochs": self.epochs > 0, "lr": self.lr > 0,
@@ -253,11 +254,68 @@ class TrainConfig:
             if not ok:
                 raise InvalidInput(f"invalid value {getattr(self, key)!r}", field=key)
         if self.lora:
-            raise InvalidInput("LoRA (peft) applies to causal-LM autoraters; the encoder scorer is fine-tuned "
-                               "directly (see train_layers)", field="lora")
+            raise InvalidInput("LoRA (peft) applies to causal-LM judges (`autorater train lora`); the encoder "
+                               "scorer is fine-tuned directly (see train_layers)", field="lora")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class LoRAConfig:
+    """A LoRA fine-tuning run of a causal-LM judge (recorded in the lineage).
+
+    The judge learns to answer the registry's own protocol prompts (:data:`JUDGE_PROTOCOLS`) with the
+    human judgment, so the trained checkpoint is meta-evaluated by the ``llm-judge`` evaluator under
+    the same protocols; the adapters are merged into the saved weights (a plain causal-LM folder that
+    every generation backend loads), and the adapter itself is kept beside them."""
+
+    seed: int = 0
+    epochs: float = 1.0
+    """Passes over the training rows (fractions allowed); ``max_steps`` stops earlier."""
+    max_steps: int | None = None
+    batch_size: int = 8
+    """Prompts per optimizer step."""
+    lr: float = 2e-4
+    """AdamW learning rate of the LoRA matrices."""
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.06
+    max_length: int = 512
+    """Tokens of prompt + answer; longer prompts lose tokens from the left (as the backends cut them)."""
+    rank: int = 8
+    """LoRA rank r."""
+    alpha: int = 16
+    """LoRA scaling numerator (the update is ``alpha / rank · B A``)."""
+    dropout: float = 0.05
+    target_modules: str | tuple[str, ...] = "all-linear"
+    """Modules that get adapters: peft's ``all-linear`` (every linear layer but the output head) or names."""
+    both_orders: bool = True
+    """Pairwise rows are trained in both orders (the answer flips with the order): no position prior to learn."""
+    device: str = "cpu"
+    """``cpu`` (default), ``cuda`` or ``auto``."""
+    dtype: Literal["float32", "bfloat16"] = "float32"
+    shuffle_labels: bool = False
+    """Permute the targets within each dataset: a deliberately degraded checkpoint."""
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.target_modules, list):
+            object.__setattr__(self, "target_modules", tuple(self.target_modules))
+        checks = {"batch_size": self.batch_size >= 1, "epochs": self.epochs > 0, "lr": self.lr > 0,
+                  "max_length": self.max_length >= 16, "rank": self.rank >= 1, "alpha": self.alpha > 0,
+                  "dropout": 0 <= self.dropout < 1, "warmup_ratio": 0 <= self.warmup_ratio < 1,
+                  "max_steps": self.max_steps is None or self.max_steps >= 1,
+                  "dtype": self.dtype in ("float32", "bfloat16"),
+                  "target_modules": bool(self.target_modules)}
+        for key, ok in checks.items():
+            if not ok:
+                raise InvalidInput(f"invalid value {getattr(self, key)!r}", field=key)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if isinstance(d["target_modules"], tuple):
+            d["target_modules"] = list(d["target_modules"])
+        return d
 
 
 # --------------------------------------------------------------------------- unified format
@@ -275,6 +333,10 @@ class UnifiedExample:
     """Probability target in [0, 1] (see the module docstring)."""
     label: str
     """The human judgment as written in the dataset (label, or the raw score as text)."""
+    scale: tuple[float, float] | None = None
+    """Pointwise: the ``(scale_min, scale_max)`` the raw score is on."""
+    criterion: str | None = None
+    """Pointwise: what the score measures (the prompt of a generative judge names it)."""
 
 
 def classification_polarity(labels: Sequence[str], positive_label: str | None = None) -> tuple[str, str]:
@@ -309,7 +371,7 @@ def to_unified(columns: Mapping[str, Sequence[Any]], *, task_type: str, dataset:
                                       (str(columns["response_a"][i] or ""), str(columns["response_b"][i] or "")),
                                       PAIRWISE_TARGETS[lab], lab))
     elif task_type == "pointwise":
-        lo_col, hi_col = columns.get("scale_min"), columns.get("scale_max")
+        lo_col, hi_col, crit_col = columns.get("scale_min"), columns.get("scale_max"), columns.get("criterion")
         for i in range(n):
             score = columns["score"][i]
             if score is None or not math.isfinite(float(score)):
@@ -321,7 +383,8 @@ def to_unified(columns: Mapping[str, Sequence[Any]], *, task_type: str, dataset:
                                    field="scale_min")
             target = min(1.0, max(0.0, (float(score) - lo) / (hi - lo)))
             out.append(UnifiedExample("pointwise", dataset, ids[i], instr[i], (str(columns["response"][i] or ""),),
-                                      target, f"{float(score):g}"))
+                                      target, f"{float(score):g}", (lo, hi),
+                                      str(crit_col[i]) if crit_col is not None and crit_col[i] else None))
     elif task_type == "classification":
         good, _bad = classification_polarity(labels or sorted({str(x) for x in columns["label"]}), positive_label)
         for i in range(n):
@@ -346,6 +409,39 @@ def render_text(ex: UnifiedExample) -> tuple[str, str]:
         prompt = (f"Task ({ex.dataset}): classify the response.\n"
                   f"Context: {ex.instruction}\nResponse: {ex.responses[0]}")
     return prompt, ex.label
+
+
+JUDGE_PROTOCOLS: dict[str, str] = {"pairwise": "pairwise-base", "pointwise": "pointwise-rating",
+                                   "classification": "classification-direct"}
+"""The protocol whose prompt a generative judge is trained on, per task type (and then judged under)."""
+
+
+def judge_example(ex: UnifiedExample, *, labels: Sequence[str] | None = None,
+                  swap: bool = False) -> tuple[dict[str, str], str] | None:
+    """The protocol placeholder values and the answer a generative judge should give for ``ex``
+    (the answer the protocol's parser reads back as the human judgment), or ``None`` when the
+    protocol has no answer for it (a pairwise tie: ``pairwise-base`` answers A or B only).
+
+    ``swap`` shows a pair in the other order (the answer flips with it); ``labels`` is the
+    classification dataset's label set as the prompt lists it."""
+    values = {"instruction": ex.instruction, "reference": "", "criterion": ex.criterion or "overall quality"}
+    if ex.task_type == "pairwise":
+        if ex.label not in ("A", "B"):
+            return None
+        a, b = ex.responses
+        answer = ex.label
+        if swap:
+            a, b, answer = b, a, "B" if answer == "A" else "A"
+        return {**values, "response_a": a, "response_b": b}, answer
+    if ex.task_type == "pointwise":
+        if ex.scale is None:
+            raise InvalidInput("a pointwise example needs its scale to be written as a rating", row=ex.example_id,
+                               field="scale")
+        lo, hi = ex.scale
+        rating = round(float(ex.label), 1)
+        return ({**values, "response": ex.responses[0], "scale_min": format_number(lo), "scale_max": format_number(hi)},
+                f"Rating: {format_number(rating)}")
+    return {**values, "response": ex.responses[0], "labels": ", ".join(labels or ())}, ex.label
 
 
 def shuffle_targets(examples: Sequence[UnifiedExample], seed: int) -> list[UnifiedExample]:
@@ -455,7 +551,7 @@ class ModelCardInfo:
     mixture: Mixture
     datasets: list[dict[str, Any]]
     """One dict per trained dataset version: dataset, version, content_hash, task_type, rows, weight."""
-    config: TrainConfig
+    config: TrainConfig | LoRAConfig
     metrics: dict[str, float]
     """Training metrics (final losses per task, rows/s, seconds)."""
     eval_metrics: list[dict[str, Any]] = field(default_factory=list)
@@ -463,14 +559,53 @@ class ModelCardInfo:
     checkpoint_sha256: str | None = None
     parent: str | None = None
     code_revision: str | None = None
+    method: Literal["encoder-multitask", "causal-lm-lora"] = "encoder-multitask"
+    """What was trained: the encoder scorer's heads/layers, or LoRA adapters of a causal-LM judge."""
+
+
+def _method_text(info: ModelCardInfo) -> tuple[list[str], list[str], list[str]]:
+    """(description, intended use, limitations) paragraphs of the model card, per training method."""
+    c = info.config
+    if info.method == "causal-lm-lora":
+        assert isinstance(c, LoRAConfig)
+        protocols = ", ".join(f"`{p}` ({t})" for t, p in JUDGE_PROTOCOLS.items())
+        return ([f"A generative judge trained with the Autorater Registry: {info.base_model} fine-tuned with LoRA "
+                 f"(peft; rank {c.rank}, alpha {c.alpha}, modules {c.target_modules}) to answer the registry's "
+                 f"protocol prompts with the human judgment (FLAMe-style multitask, text-to-text): {protocols}. "
+                 "The adapters are merged into these weights; the adapter alone is in `adapter/`."],
+                ["Judging pairs, ratings and labels under the protocols it was trained on, through the registry's "
+                 "`llm-judge` evaluator on any local backend (transformers, vLLM).", ],
+                ["- Trained on short direct answers: it is not taught to reason before answering, and other "
+                 "protocols' formats may parse worse than the base model's.",
+                 f"- Prompts longer than {c.max_length} tokens were cut from the left during training.",
+                 "- Its quality is bounded by the base model; held-out results below are on datasets never trained "
+                 "on, other data may differ."])
+    return ([f"An encoder autorater trained with the Autorater Registry: {info.base_model} (mean pooling) with three "
+             "scalar heads trained jointly (FLAMe-style multitask): a pairwise Bradley–Terry head (verdict A when "
+             "s(a) > s(b)), a pointwise regression head (scores normalized by each dataset's scale) and a "
+             "classification head (P(the response is acceptable))."],
+            ["Scoring and comparing responses for pairwise preference, pointwise quality and binary "
+             "acceptability tasks similar to its training data (chat preferences, translation, summarization, "
+             "factual consistency, truthfulness), as a cheap CPU autorater, a baseline for LLM judges, or a "
+             "reward-model starting point. Load it with the registry's `encoder-scorer` evaluator."],
+            [f"- A 22M-parameter encoder that reads at most {c.max_length} tokens of (instruction, response): long "
+             "documents and dialogues are truncated; it cannot follow complex instructions the way large LLM judges "
+             "do (LLMBar-style adversarial pairs are hard for it).",
+             "- It sees no task description or criterion: criteria of the same outputs are not distinguished.",
+             "- English-centric training data; scores are not calibrated across datasets.",
+             "- Held-out results below are on datasets never trained on; other data may differ."])
 
 
 def render_model_card(info: ModelCardInfo) -> str:
     """A Hugging Face model card (README.md with YAML front matter) for a training run."""
     m, c = info.mixture, info.config
-    lines = ["---", "library_name: transformers", "pipeline_tag: text-classification",
+    lora = info.method == "causal-lm-lora"
+    lines = ["---", "library_name: transformers",
+             f"pipeline_tag: {'text-generation' if lora else 'text-classification'}",
              f"base_model: {_yaml_scalar(info.base_model)}",
              "tags:", "  - autorater", "  - reward-model", "  - flame-multitask", "  - autorater-registry"]
+    if lora:
+        lines += ["  - llm-judge", "  - lora", "  - peft"]
     if c.shuffle_labels:
         lines.append("  - degraded-shuffled-labels")
     lines.append("datasets:")
@@ -499,26 +634,12 @@ def render_model_card(info: ModelCardInfo) -> str:
                       f"value: {_yaml_scalar(float(e['value']))}}}"]
     lines.append("---")
     rows = sum(d["rows"] for d in info.datasets)
-    body = [f"# {info.autorater}", "",
-            f"An encoder autorater trained with the Autorater Registry: {info.base_model} (mean pooling) with three "
-            "scalar heads trained jointly (FLAMe-style multitask): a pairwise Bradley–Terry head (verdict A when "
-            "s(a) > s(b)), a pointwise regression head (scores normalized by each dataset's scale) and a "
-            "classification head (P(the response is acceptable)).", ""]
+    description, intended, limitations = _method_text(info)
+    body = [f"# {info.autorater}", "", *description, ""]
     if c.shuffle_labels:
         body += ["**Degraded on purpose:** trained on *shuffled labels* (targets permuted within each dataset). "
                  "It exists to test regression detection; do not use it to judge anything.", ""]
-    body += ["## Intended use", "",
-             "Scoring and comparing responses for pairwise preference, pointwise quality and binary "
-             "acceptability tasks similar to its training data (chat preferences, translation, summarization, "
-             "factual consistency, truthfulness), as a cheap CPU autorater, a baseline for LLM judges, or a "
-             "reward-model starting point. Load it with the registry's `encoder-scorer` evaluator.", "",
-             "## Limitations", "",
-             f"- A 22M-parameter encoder that reads at most {c.max_length} tokens of (instruction, response): long "
-             "documents and dialogues are truncated; it cannot follow complex instructions the way large LLM judges "
-             "do (LLMBar-style adversarial pairs are hard for it).",
-             "- It sees no task description or criterion: criteria of the same outputs are not distinguished.",
-             "- English-centric training data; scores are not calibrated across datasets.",
-             "- Held-out results below are on datasets never trained on; other data may differ.", "",
+    body += ["## Intended use", "", *intended, "", "## Limitations", "", *limitations, "",
              "## Training", "",
              f"Mixture `{m.name}` v{m.version}: {len(info.datasets)} dataset versions, {rows} rows; held out: "
              f"{', '.join(m.held_out) or 'none'}.", "",
@@ -535,6 +656,6 @@ def render_model_card(info: ModelCardInfo) -> str:
     return "\n".join(lines + body) + "\n"
 
 
-__all__ = ["NEGATIVE_LABELS", "Component", "Mixture", "ModelCardInfo", "PatchDelta", "TrainConfig",
-           "UnifiedExample", "allocate_rows", "classification_polarity", "quick_metric", "render_model_card", "render_text",
-           "shuffle_targets", "tail_patch_weights", "to_unified"]
+__all__ = ["JUDGE_PROTOCOLS", "NEGATIVE_LABELS", "Component", "LoRAConfig", "Mixture", "ModelCardInfo", "PatchDelta",
+           "TrainConfig", "UnifiedExample", "allocate_rows", "classification_polarity", "judge_example", "quick_metric",
+           "render_model_card", "render_text", "shuffle_targets", "tail_patch_weights", "to_unified"]

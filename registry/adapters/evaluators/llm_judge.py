@@ -96,7 +96,7 @@ from typing import Any, ClassVar
 from registry.adapters.backends import GenerationRequest, build_backend
 from registry.adapters.evaluators.base import Evaluator, TaskContext, Verdict
 from registry.domain.judgments import ORDER_SWAPPED, map_back
-from registry.domain.parsing import PARSERS, parse_label, parse_pairwise, parse_rating
+from registry.domain.parsing import PARSERS, format_number, parse_label, parse_pairwise, parse_rating
 from registry.domain.types import TaskType
 from registry.errors import InvalidInput
 
@@ -141,8 +141,15 @@ def placeholders(template: str) -> set[str]:
     return {m.group(1) for m in _FIELD.finditer(template) if m.group(1)}
 
 
-def _fmt_number(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
+def chat_messages(system: str | None, user: str, values: Mapping[str, Any],
+                  known: frozenset[str] | set[str] = PLACEHOLDERS) -> tuple[dict[str, str], ...]:
+    """The chat messages of a prompt: the system message (when there is one) and the user message,
+    each template rendered with ``values`` (see :func:`render`)."""
+    out = []
+    if system:
+        out.append({"role": "system", "content": render(str(system), values, known)})
+    out.append({"role": "user", "content": render(str(user), values, known)})
+    return tuple(out)
 
 
 def choice_probability(lp_a: float, lp_b: float) -> float | None:
@@ -398,8 +405,8 @@ class LLMJudge(Evaluator):
         values["criterion"] = ex.get("criterion") or ctx.criterion or "overall quality"
         values["labels"] = ", ".join(ctx.labels) if ctx.labels else ""
         lo, hi = self._scale(ctx, ex)
-        values["scale_min"] = "" if lo is None else _fmt_number(lo)
-        values["scale_max"] = "" if hi is None else _fmt_number(hi)
+        values["scale_min"] = "" if lo is None else format_number(lo)
+        values["scale_max"] = "" if hi is None else format_number(hi)
         return values
 
     @staticmethod
@@ -410,21 +417,13 @@ class LLMJudge(Evaluator):
             return float(ctx.scale[0]), float(ctx.scale[1])
         return None, None
 
-    @staticmethod
-    def _chat(system: str | None, user: str, values: Mapping[str, Any], known) -> tuple[dict[str, str], ...]:
-        out = []
-        if system:
-            out.append({"role": "system", "content": render(str(system), values, known)})
-        out.append({"role": "user", "content": render(str(user), values, known)})
-        return tuple(out)
-
     def messages(self, ctx: TaskContext, ex: Mapping[str, Any],
                  stage_outputs: Mapping[str, str] | None = None) -> tuple[dict[str, str], ...]:
         """The decision's chat messages for one example (system message only when the protocol has
         one); ``stage_outputs`` fill the stage placeholders."""
         known = PLACEHOLDERS | {o for s in self.stages for o in s.outputs()}
-        return self._chat(self.protocol.get("system"), str(self.protocol["user"]),
-                          {**self._values(ctx, ex), **(stage_outputs or {})}, known)
+        return chat_messages(self.protocol.get("system"), str(self.protocol["user"]),
+                             {**self._values(ctx, ex), **(stage_outputs or {})}, known)
 
     # ------------------------------------------------------------------ stages
     def _run_stages(self, ctx: TaskContext, examples: Sequence[Mapping[str, Any]], sample: int
@@ -479,7 +478,7 @@ class LLMJudge(Evaluator):
         self.stage_stats["reused"] += len(found)
         if missing:
             known = set(stage.inputs) | ({stage.variable} if stage.variable else set())
-            requests = [GenerationRequest(messages=self._chat(stage.system, stage.user, first[h][1], known),
+            requests = [GenerationRequest(messages=chat_messages(stage.system, stage.user, first[h][1], known),
                                           max_tokens=gen["max_tokens"], temperature=gen["temperature"],
                                           top_p=gen["top_p"], n=1, seed=self.seed + int(sample),
                                           stop=tuple(gen["stop"]) if gen["stop"] else None)
