@@ -3,7 +3,7 @@ champion → promote it, or record why not (the ``candidate`` alias and the flow
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from prefect import flow, get_run_logger, task
 
@@ -11,22 +11,34 @@ from flows._common import open_registry, retry_unless_invalid
 from flows.metaeval import meta_evaluate
 
 CANDIDATE = "candidate"
+Method = Literal["encoder", "lora"]
 
 
 @task(name="train-autorater", retries=1, retry_delay_seconds=10, retry_condition_fn=retry_unless_invalid)
 def train_task(autorater: str, mixture: dict[str, Any] | str, config: dict[str, Any] | None, parent: str | None,
-               model_cards_dir: str | None) -> dict[str, Any]:
+               model_cards_dir: str | None, method: Method = "encoder") -> dict[str, Any]:
     """Train on the mixture (a dict in the YAML form, or a mixture YAML path) and register the
-    checkpoint (idempotent: identical weights give the same checkpoint)."""
+    checkpoint: the encoder scorer (from ``parent`` when given), or (``method="lora"``) LoRA
+    adapters on the llm-judge checkpoint ``parent``."""
     from pathlib import Path
 
-    from registry.domain.training import Mixture, TrainConfig
-    from registry.services.training import train_autorater
+    from registry.domain.training import LoRAConfig, Mixture, TrainConfig
+    from registry.errors import InvalidInput
+    from registry.services.training import train_autorater, train_llm_judge
 
     mix = Mixture.from_yaml(mixture) if isinstance(mixture, str) else Mixture.from_dict(mixture)
+    cards = Path(model_cards_dir) if model_cards_dir else None
     with open_registry() as reg:
-        result = train_autorater(reg, autorater=autorater, mixture=mix, config=TrainConfig(**(config or {})),
-                                 parent=parent, model_cards_dir=Path(model_cards_dir) if model_cards_dir else None)
+        if method == "lora":
+            if not parent:
+                raise InvalidInput("LoRA retraining needs parent: the llm-judge checkpoint to adapt", field="parent")
+            result = train_llm_judge(reg, autorater=autorater, base=parent, mixture=mix,
+                                     config=LoRAConfig(**(config or {})), model_cards_dir=cards)
+        elif method == "encoder":
+            result = train_autorater(reg, autorater=autorater, mixture=mix, config=TrainConfig(**(config or {})),
+                                     parent=parent, model_cards_dir=cards)
+        else:
+            raise InvalidInput(f"unknown method {method!r}; one of encoder, lora", field="method")
     return {"checkpoint": result.checkpoint.ref, "created": result.created, "rows_used": result.rows_used,
             "seconds": result.seconds, "metrics": result.metrics}
 
@@ -59,15 +71,19 @@ def promote_task(checkpoint: str) -> dict[str, Any]:
 def retrain_autorater(autorater: str, mixture: dict[str, Any] | str, config: dict[str, Any] | None = None,
                       parent: str | None = None, protocol: str = "score-single-order",
                       datasets: list[str] | None = None, model_cards_dir: str | None = None,
-                      n_boot: int = 1000) -> dict[str, Any]:
+                      n_boot: int = 1000, method: Method = "encoder") -> dict[str, Any]:
     """Train a new checkpoint of ``autorater`` (from ``parent`` when given), evaluate it under
     ``protocol`` on every dataset's latest version (or ``datasets``), check each run for
     regressions, and move the ``champion`` alias to it when the champion rule allows; otherwise
-    the checkpoint gets the ``candidate`` alias and the decision says why."""
+    the checkpoint gets the ``candidate`` alias and the decision says why.
+
+    ``method="lora"`` fine-tunes the generative judge ``parent`` with LoRA instead (``config`` is
+    a :class:`~registry.domain.training.LoRAConfig`; evaluate it under a generative protocol such
+    as ``pairwise-base``)."""
     from prefect.artifacts import create_markdown_artifact
 
     logger = get_run_logger()
-    trained = train_task(autorater, mixture, config, parent, model_cards_dir)
+    trained = train_task(autorater, mixture, config, parent, model_cards_dir, method)
     checkpoint = trained["checkpoint"]
     evaluator = evaluator_task(checkpoint, protocol)
     evaluation = meta_evaluate(evaluators=[evaluator], datasets=datasets, n_boot=n_boot)

@@ -11,7 +11,8 @@
 7. print leaderboards and the best evaluator with the ones statistically tied with it;
 8. train a MiniLM autorater FLAMe-style on a small mixture (LLMBar Natural held out), evaluate it
    (the run is checked for regressions) and try to promote it to ``champion``;
-9. build a tiny generative judge and run a two-protocol matrix with it on LLMBar Adversarial Manual;
+9. build a tiny generative judge and run a two-protocol matrix with it on LLMBar Adversarial Manual,
+   fine-tune it with LoRA on a three-task mixture and judge the same set with both;
 10. run the ``meta_evaluate`` Prefect flow over the missing pairs of two datasets;
 11. push the store to the DVC remote.
 
@@ -111,10 +112,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         from registry.adapters.backends.tiny import build_tiny_causal_lm
 
-        model = build_tiny_causal_lm(Path(tmp) / "tiny-judge")
+        model = build_tiny_causal_lm(Path(tmp) / "tiny-judge", hidden_size=128, layers=4)
         _run(runner, "checkpoint", "register", "tiny-judge", "--kind", "llm-judge", "--path", str(model))
     _run(runner, "eval", "matrix", "--checkpoints", "tiny-judge@1", "--protocols", "pairwise-base,pairwise-cot",
          "--datasets", "llmbar-adversarial-manual", "--max-tokens", "8", allow_exit=(0, 1))
+    # ... fine-tuned with LoRA on the protocols' prompts (a minute on a CPU), then judged beside its base:
+    # the random base writes nothing the parser reads, the trained judge answers "A" or "B"
+    lora = json.loads(_run(runner, "train", "lora", "--base", "tiny-judge@1", "--mixture",
+                           str(PROJECT_ROOT / "mixtures" / "judge-tiny.yaml"), "--autorater", "tiny-judge-lora",
+                           "--epochs", "20", "--lr", "5e-3", "--max-length", "192",
+                           "--target-modules", "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj,lm_head",
+                           "--json"))
+    _run(runner, "eval", "matrix", "--checkpoints", f"tiny-judge@1,{lora['checkpoint']}", "--protocols",
+         "pairwise-base", "--datasets", "llmbar-adversarial-manual", "--max-tokens", "6", allow_exit=(0, 1))
 
     # Continuous meta-evaluation: one Prefect flow run over the missing pairs of two datasets
     from flows import meta_evaluate

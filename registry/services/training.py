@@ -10,7 +10,9 @@ dataset versions, and tail-patch mixture selection (FLAMe-Opt).
   its lineage (dataset versions and content hashes, mixture, seed, parameters, metrics) and parent;
 * :func:`tail_patch` fine-tunes the multitask checkpoint briefly on each candidate task, measures
   the change of a held-out target's metric, turns the positive changes into mixture weights and
-  retrains on the optimized mixture.
+  retrains on the optimized mixture;
+* :func:`train_llm_judge` fine-tunes a causal-LM judge checkpoint with LoRA (peft) on the mixture
+  rendered as the registry's protocol prompts (text-to-text) and registers the merged weights.
 
 torch is imported only inside these functions (through the trainer adapter).
 """
@@ -135,7 +137,9 @@ class TrainResult:
     folder: Path
     """The checkpoint folder in the store (what the evaluator loads)."""
     checkpoint_sha256: str
-    """:func:`~registry.adapters.evaluators.encoder.checkpoint_sha256` (weights + config, not the card)."""
+    """Hash of what decides the outputs (weights, configs, tokenizer; not the card):
+    :func:`~registry.adapters.evaluators.encoder.checkpoint_sha256` for the encoder scorer,
+    :func:`~registry.adapters.backends.hf.model_folder_sha256` for a causal-LM judge."""
     rows_used: int
     """Distinct training rows seen (fewer than the training set only when ``max_steps`` ends the first epoch)."""
     seconds: float

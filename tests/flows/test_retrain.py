@@ -51,3 +51,24 @@ def test_retrain_trains_evaluates_and_applies_the_champion_rule(flow_sqlite_regi
     for r in second["evaluation"]["regressions"]:
         assert r["evaluator"] == second["evaluator"] and r["baseline_kind"] in ("parent_checkpoint", "champion")
     assert set(decision["open_regressions"]) == {r["id"] for r in second["evaluation"]["regressions"]}
+
+
+def test_retrain_with_lora_adapts_a_generative_judge(flow_sqlite_registry, data_root, tmp_path):
+    from registry.adapters.backends.tiny import build_tiny_causal_lm
+    from registry.services.evaluators import register_checkpoint
+
+    reg = flow_sqlite_registry
+    for name in ("faireval", "llmbar-adversarial-manual"):
+        source, path = DATA[name]
+        svc.register_dataset_version(reg, name=name, source=source, path=data_root / path)
+    base, _ = register_checkpoint(reg, "tiny-judge", kind="llm-judge", path=build_tiny_causal_lm(tmp_path / "m"))
+    mixture = {"name": "pairs", "components": [{"dataset": "faireval"}], "held_out": ["llmbar-adversarial-manual"],
+               "max_rows_per_dataset": 8}
+    out = retrain_autorater(autorater="tiny-judge-lora", mixture=mixture, parent=base.ref, method="lora",
+                            config={"max_steps": 2, "batch_size": 4, "max_length": 96, "target_modules": ["q_proj"]},
+                            protocol="pairwise-base", datasets=["llmbar-adversarial-manual"], n_boot=20)
+    assert out["checkpoint"] == "tiny-judge-lora@1" and out["training"]["metrics"]["steps"] == 2
+    ckpt = reg.store.get_checkpoint("tiny-judge-lora@1")
+    assert ckpt.kind == "llm-judge" and ckpt.lineage["method"] == "causal-lm-lora" and ckpt.lineage["parent"] == base.ref
+    assert succeeded(reg) == {(out["evaluator"], "llmbar-adversarial-manual@1"): 1}
+    assert out["decision"]["promoted"]          # the first checkpoint of its autorater, no open regression

@@ -52,6 +52,7 @@ from registry.adapters.evaluators.encoder import (
     read_scorer_config,
     resolve_device,
 )
+from registry.adapters.training.batching import plan_batches
 from registry.domain.training import NEGATIVE_LABELS, TrainConfig, UnifiedExample
 from registry.errors import InvalidInput
 
@@ -197,16 +198,6 @@ class EncoderTrainer:
             out.append(s[0] - s[1] if n == 2 else s[0])
         return torch.stack(out)
 
-    def _batches(self, tokens: Sequence[list], order: list[int], rng: random.Random) -> list[list[int]]:
-        bs = self.config.batch_size
-        chunk = bs * 64
-        batches = []
-        for start in range(0, len(order), chunk):
-            part = sorted(order[start:start + chunk], key=lambda i: max(len(s[0]) for s in tokens[i]))
-            batches.extend(part[k:k + bs] for k in range(0, len(part), bs))
-        rng.shuffle(batches)
-        return batches
-
     # ------------------------------------------------------------------ training
     def train(self, examples: Sequence[UnifiedExample], *, on_progress: Progress | None = None) -> dict[str, float]:
         """Fine-tune on ``examples`` for ``config.epochs`` (or ``max_steps``); returns training metrics."""
@@ -217,18 +208,9 @@ class EncoderTrainer:
         if not self.trained_layers:
             return self._train_heads(examples, t0, on_progress)
         tokens = self.encode(examples)
-        rng = random.Random(cfg.seed)
         torch.manual_seed(cfg.seed)
-        plan: list[list[int]] = []
-        epochs = math.ceil(cfg.epochs)
-        for e in range(epochs):
-            order = list(range(len(examples)))
-            rng.shuffle(order)
-            if e == epochs - 1 and cfg.epochs != epochs:  # a fractional last epoch
-                order = order[:max(1, round(len(order) * (cfg.epochs - (epochs - 1))))]
-            plan.extend(self._batches(tokens, order, rng))
-        if cfg.max_steps is not None:
-            plan = plan[:cfg.max_steps]
+        plan = plan_batches([max(len(s[0]) for s in t) for t in tokens], batch_size=cfg.batch_size,
+                            epochs=cfg.epochs, max_steps=cfg.max_steps, rng=random.Random(cfg.seed))
         total = len(plan)
         params = [{"params": list(self.heads.parameters()), "lr": cfg.head_lr, "weight_decay": 0.0}]
         enc_params = [p for layer in self.trained_layers for p in layer.parameters()]

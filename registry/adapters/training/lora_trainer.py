@@ -22,7 +22,6 @@ default, ``cuda``/``auto`` on a GPU; ``bfloat16`` weights on request.
 
 from __future__ import annotations
 
-import math
 import os
 import random
 import shutil
@@ -35,6 +34,7 @@ from typing import Any
 import torch
 
 from registry.adapters.evaluators.encoder import check_no_pickles, resolve_device
+from registry.adapters.training.batching import plan_batches
 from registry.domain.training import LoRAConfig
 from registry.errors import InvalidInput
 
@@ -154,25 +154,6 @@ class LoRATrainer:
         counted = (labels != -100).float()
         return (logp * counted).sum(1) / counted.sum(1).clamp(min=1.0)
 
-    def _plan(self, tokens: Sequence[tuple[list[int], int]], rng: random.Random) -> list[list[int]]:
-        """Batches of item indices: shuffled per epoch, length-bucketed inside chunks, batches shuffled."""
-        cfg = self.config
-        plan: list[list[int]] = []
-        epochs = math.ceil(cfg.epochs)
-        for e in range(epochs):
-            order = list(range(len(tokens)))
-            rng.shuffle(order)
-            if e == epochs - 1 and cfg.epochs != epochs:  # a fractional last epoch
-                order = order[:max(1, round(len(order) * (cfg.epochs - (epochs - 1))))]
-            bs = cfg.batch_size
-            batches = []
-            for start in range(0, len(order), bs * 32):
-                part = sorted(order[start:start + bs * 32], key=lambda i: len(tokens[i][0]))
-                batches.extend(part[k:k + bs] for k in range(0, len(part), bs))
-            rng.shuffle(batches)
-            plan.extend(batches)
-        return plan[:cfg.max_steps] if cfg.max_steps is not None else plan
-
     # ------------------------------------------------------------------ training
     def train(self, items: Sequence[ChatItem], *, on_progress: Progress | None = None) -> dict[str, float]:
         """Train the adapters on ``items`` for ``epochs`` (or ``max_steps``); returns training metrics."""
@@ -182,9 +163,9 @@ class LoRATrainer:
                                field="components")
         t0 = time.perf_counter()
         tokens = self.encode(items)
-        rng = random.Random(cfg.seed)
         torch.manual_seed(cfg.seed)
-        plan = self._plan(tokens, rng)
+        plan = plan_batches([len(ids) for ids, _ in tokens], batch_size=cfg.batch_size, epochs=cfg.epochs,
+                            max_steps=cfg.max_steps, rng=random.Random(cfg.seed))
         total = len(plan)
         params = [p for p in self.model.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
