@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-length", type=int, default=192)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument("--no-judge", action="store_true", help="throughput rows only: no judge training / evaluation")
     args = ap.parse_args(argv)
 
     os.environ.setdefault("AUTORATER_HOME", ".autorater/lora-bench")
@@ -123,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     ratio = (best["LoRA r=8"]["prompts"] / best["LoRA r=8"]["wall"]) / (
         best["full fine-tuning"]["prompts"] / best["full fine-tuning"]["wall"])
     print(f"\nLoRA / full fine-tuning throughput: {ratio:.2f}×")
+    if args.no_judge:
+        return 0
 
     _log(f"training the judge ({args.judge_epochs} epochs) with train_llm_judge")
     res = train_llm_judge(reg, autorater=f"{base.autorater}-lora", base=base.ref, mixture=mixture,
@@ -142,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             headline = {"pairwise-base": "accuracy", "classification-direct": "balanced_accuracy",
                         "pointwise-rating": "spearman"}[protocol]
             metric = run.metric(headline)
-            value = "n/a (nothing parsed)" if metric is None or metric.value is None else (
+            value = "n/a (nothing parsed, or constant)" if metric is None or metric.value is None else (
                 f"{headline} {metric.value:.3f} [{metric.ci_low:.3f}, {metric.ci_high:.3f}]"
                 if metric.ci_low is not None else f"{headline} {metric.value:.3f}")
             cells += [f"{sum(map(bool, parsed)) / len(parsed):.2f}", value]
