@@ -539,6 +539,8 @@ def _yaml_scalar(v: Any) -> str:
         return "true" if v else "false"
     if isinstance(v, int | float):
         return repr(round(v, 6)) if isinstance(v, float) else str(v)
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_yaml_scalar(x) for x in v) + "]"
     return json.dumps(str(v))
 
 
@@ -569,8 +571,9 @@ def _method_text(info: ModelCardInfo) -> tuple[list[str], list[str], list[str]]:
     if info.method == "causal-lm-lora":
         assert isinstance(c, LoRAConfig)
         protocols = ", ".join(f"`{p}` ({t})" for t, p in JUDGE_PROTOCOLS.items())
+        modules = c.target_modules if isinstance(c.target_modules, str) else ", ".join(c.target_modules)
         return ([f"A generative judge trained with the Autorater Registry: {info.base_model} fine-tuned with LoRA "
-                 f"(peft; rank {c.rank}, alpha {c.alpha}, modules {c.target_modules}) to answer the registry's "
+                 f"(peft; rank {c.rank}, alpha {c.alpha}, modules {modules}) to answer the registry's "
                  f"protocol prompts with the human judgment (FLAMe-style multitask, text-to-text): {protocols}. "
                  "The adapters are merged into these weights; the adapter alone is in `adapter/`."],
                 ["Judging pairs, ratings and labels under the protocols it was trained on, through the registry's "

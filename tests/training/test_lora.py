@@ -175,3 +175,19 @@ def test_cli_train_lora_and_its_errors(cli, registry, data_root, tmp_path):
     assert bad.exit_code == 2 and "rank" in bad.output
     missing = cli("train", "lora", "--base", "nope@1", "--mixture", str(mix), "--autorater", "x")
     assert missing.exit_code == 3 and "nope" in missing.output
+
+
+def test_lora_model_card_front_matter_is_yaml():
+    import yaml
+
+    from registry.domain.training import ModelCardInfo, render_model_card
+
+    info = ModelCardInfo(autorater="j", base_model="tiny@1", mixture=_mixture(), datasets=[
+        {"dataset": "faireval", "version": 1, "content_hash": "ab" * 32, "task_type": "pairwise", "rows": 24,
+         "weight": 1.0}], config=LoRAConfig(target_modules=("q_proj", "lm_head")), metrics={"final_loss": 0.3},
+        method="causal-lm-lora")
+    card = render_model_card(info)
+    front = yaml.safe_load(card.split("---\n")[1])
+    assert front["pipeline_tag"] == "text-generation" and "lora" in front["tags"]
+    assert front["autorater_registry"]["training"]["target_modules"] == ["q_proj", "lm_head"]
+    assert "modules q_proj, lm_head" in card and "`pairwise-base` (pairwise)" in card
