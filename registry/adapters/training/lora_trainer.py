@@ -221,16 +221,6 @@ class LoRATrainer:
             metrics[f"loss_{t}"] = s / n
         return metrics
 
-    @torch.inference_mode()
-    def answer_loss(self, items: Sequence[ChatItem], batch_size: int = 16) -> float:
-        """Mean answer-token cross-entropy of ``items`` under the current weights (eval mode)."""
-        tokens = self.encode(items)
-        self.model.eval()
-        total = 0.0
-        for k in range(0, len(tokens), batch_size):
-            total += float(self._losses(self._collate(tokens[k:k + batch_size])).sum())
-        return total / max(1, len(tokens))
-
     # ------------------------------------------------------------------ saving
     def save(self, out_dir: Path) -> Path:
         """Write the merged model (safetensors), the base's tokenizer files and ``adapter/`` to ``out_dir``.
