@@ -275,18 +275,17 @@ def judge_items(reg: Registry, ts: TrainingSet, *, both_orders: bool = True, see
     (``both_orders``) or in one seeded random order; ties are left out (``pairwise-base`` answers A or B)."""
     from registry.adapters.evaluators.llm_judge import chat_messages
     from registry.adapters.training.lora_trainer import ChatItem
-    from registry.protocols import load_protocol_files
+    from registry.services.evaluators import sync_protocols
 
-    latest: dict[str, Any] = {}
-    for p in load_protocol_files():
-        if p.name in JUDGE_PROTOCOLS.values() and (p.name not in latest or p.version > latest[p.name].version):
-            latest[p.name] = p
+    # the registered (latest) versions: the ones `evaluator create --protocol NAME` judges with
+    latest = {p.name: p for p in sync_protocols(reg)}
+    prompts = {t: latest[name].config for t, name in JUDGE_PROTOCOLS.items()}
     labels = {d["dataset"]: reg.store.get_version(d["ref"]).labels for d in ts.datasets
               if d["task_type"] == "classification"}
     rng = random.Random(f"{seed}:orders")
     items = []
     for row, ex in enumerate(ts.examples):
-        cfg = latest[JUDGE_PROTOCOLS[ex.task_type]].config
+        cfg = prompts[ex.task_type]
         swaps = (False, True) if ex.task_type == "pairwise" and both_orders else (
             (rng.random() < 0.5,) if ex.task_type == "pairwise" else (False,))
         for swap in swaps:

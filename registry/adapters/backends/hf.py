@@ -86,6 +86,14 @@ def _model_folder(model: Any) -> Path:
     return folder
 
 
+def canonicalize_json(path: Path) -> None:
+    """Rewrite a saved JSON file with sorted keys, so its bytes (and the folder's hash) do not depend on dict order."""
+    import json
+
+    data = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 _SHA_MEMO: dict[tuple, str] = {}
 
 

@@ -14,7 +14,6 @@ sizes (e.g. hidden 64 × 2 layers and hidden 128 × 4 layers) can be registered 
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -154,6 +153,7 @@ def build_tiny_causal_lm(out_dir: Path, *, hidden_size: int = 64, layers: int = 
 
 def _canonicalize_json(folder: Path) -> None:
     """Rewrite the saved JSON files with sorted keys, so their bytes do not depend on dict order."""
+    from registry.adapters.backends.hf import canonicalize_json
+
     for path in sorted(folder.glob("*.json")):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+        canonicalize_json(path)

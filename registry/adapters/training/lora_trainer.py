@@ -29,10 +29,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
+from registry.adapters.backends.hf import _model_folder as checked_model_folder
+from registry.adapters.backends.hf import canonicalize_json
 from registry.adapters.evaluators.encoder import check_no_pickles, resolve_device
 from registry.adapters.training.batching import plan_batches
 from registry.domain.training import LoRAConfig
@@ -66,10 +67,7 @@ class LoRATrainer:
         from transformers.utils import logging as hf_logging
 
         self.config = config
-        self.base_folder = Path(base_folder)
-        check_no_pickles(self.base_folder)
-        if not any(self.base_folder.glob("*.safetensors")):
-            raise InvalidInput("the base model folder has no *.safetensors weights", file=self.base_folder)
+        self.base_folder = checked_model_folder(base_folder)  # exists, safetensors weights, no pickles
         self.device = resolve_device(config.device)
         if config.threads:
             torch.set_num_threads(int(config.threads))
@@ -241,17 +239,9 @@ class LoRATrainer:
             if path.is_file() and path.name != "config.json" and not path.name.endswith(_WEIGHT_SUFFIXES) \
                     and path.name != "README.md":
                 shutil.copyfile(path, out / path.name)
-        _canonical_json(out / "config.json")
+        canonicalize_json(out / "config.json")
         check_no_pickles(out)
         return out
-
-
-def _canonical_json(path: Path) -> None:
-    """Sorted keys, so the saved config's bytes do not depend on dict order."""
-    import json
-
-    data: Any = json.loads(path.read_text(encoding="utf-8"))
-    path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 __all__ = ["ADAPTER_SUBFOLDER", "ChatItem", "LoRATrainer"]
