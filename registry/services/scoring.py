@@ -38,7 +38,7 @@ from registry.domain import metrics as M
 from registry.domain.entities import MetricRecord
 from registry.domain.judgments import FAIL, VERDICT_CODES, encode_verdicts
 
-HEADLINE = {"pairwise": "accuracy", "pointwise": "spearman", "classification": "balanced_accuracy"}
+from registry.domain.metrics.catalog import HEADLINE, headline_metric  # noqa: E402  (re-exported)
 MAX_SLICES = 40
 
 
@@ -53,6 +53,17 @@ class Aligned:
     prob_a: list[np.ndarray]
     seconds: np.ndarray
     tokens: np.ndarray
+
+
+def version_has_tie_labels(version) -> bool:
+    """Whether a pairwise dataset version's human labels include ties (from its statistics)."""
+    dist = (version.statistics or {}).get("label_distribution") or {}
+    return version.task_type == "pairwise" and bool(dist.get("tie"))
+
+
+def headline_for(version) -> str:
+    """The headline metric of a dataset version (see :mod:`registry.domain.metrics.catalog`)."""
+    return headline_metric(version.task_type, tie_labels=version_has_tie_labels(version))
 
 
 def _majority(values: Sequence) -> object:
