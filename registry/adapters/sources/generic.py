@@ -41,7 +41,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -128,24 +128,47 @@ def detect_format(path: Path | str) -> str:
 # ----------------------------------------------------------------------------- loading
 
 
+ROW_PATH = "@row"
+"""Pseudo-path of a record's 0-based position in the file, as text (``"0"``, ``"1"``, ...): the
+example id ``--id-from-row`` registers, for judge outputs that line up with a dataset by row order."""
+KEY_PATH = "@key"
+"""Pseudo-path of a record's key in a JSON object: the group (e.g. category) of a dict-of-lists
+file, or the id of an object keyed by id."""
+
+_ABSENT = object()
+"""A path that leads nowhere in a record (missing key, index out of range), unlike a JSON null."""
+
+
 @dataclass
 class _Table:
-    """A loaded source table: columns as an object DataFrame, plus how to name a row."""
+    """A loaded source table (CSV cells, or JSON / Parquet / datasets records), and how to name a row."""
 
     file: Path
-    df: pd.DataFrame
+    df: pd.DataFrame | None = None
+    """CSV / TSV cells as text (``None`` for an empty cell)."""
     records: list[Mapping[str, Any]] | None = None
-    """Raw records (JSON, Parquet, datasets), for dotted paths."""
+    """Records (JSON, Parquet, datasets), reached by column name or dotted path."""
     keys: list[str] | None = None
-    """Object keys of a JSON object keyed by id."""
+    """Object keys of a JSON object keyed by id (the default example ids)."""
+    groups: list[str] | None = None
+    """The key each record is listed under in a dict-of-lists file (``@key``)."""
+    top: str | None = None
+    """A type sketch of the top level of a dict-of-lists file, for messages."""
     lines: Callable[[], list[int] | None] | None = None
     """Lazily computed line number of each row (CSV/TSV, JSON lines)."""
     _line_cache: list[int] | None = None
+    _names: list[str] | None = None
+
+    def __len__(self) -> int:
+        if self.records is not None:
+            return len(self.records)
+        return 0 if self.df is None else len(self.df)
 
     def where(self, i: int) -> str | int:
         """How a human names row ``i`` (0-based) in messages."""
-        if self.keys is not None:
-            return f"{i + 1} (key {self.keys[i]!r})"
+        key = self.keys or self.groups
+        if key is not None:
+            return f"{i + 1} (key {key[i]!r})"
         if self.lines is not None:
             if self._line_cache is None:
                 self._line_cache = self.lines() or []
@@ -153,60 +176,173 @@ class _Table:
                 return f"{i + 1} (line {self._line_cache[i]})"
         return i + 1
 
+    def names(self) -> list[str]:
+        """The column names: the CSV header, or every top-level key of the records in order."""
+        if self._names is None:
+            if self.records is not None:
+                self._names = [str(k) for k in dict.fromkeys(k for rec in self.records for k in rec)]
+            else:
+                self._names = [] if self.df is None else [str(c) for c in self.df.columns]
+        return self._names
+
     def available(self) -> list[str]:
-        names = [str(c) for c in self.df.columns]
+        """Column names and (for records) the paths into the first records, for "did you mean"."""
+        names = list(self.names())
         for rec in (self.records or [])[:50]:
             names += [p for p in _dotted_paths(rec) if p not in names]
-        return names
+        if self.keys is not None or self.groups is not None:
+            names.append(KEY_PATH)
+        return names + [ROW_PATH]
 
-    def column(self, name: str) -> pd.Series | None:
-        if name in self.df.columns:
-            return self.df[name]
-        if self.records is not None and "." in name:
-            values = [_get_path(rec, name.split(".")) for rec in self.records]
+    def column(self, path: str, field: str | None = None) -> pd.Series | None:
+        """The values at ``path`` (a column name, which wins; ``@row``; ``@key``; or a dotted path with
+        list indices into records), one per row, :data:`_ABSENT` where a record lacks it; ``None``
+        when no row has it."""
+        if self.records is not None and path in self.names():
+            return pd.Series([rec.get(path, _ABSENT) for rec in self.records], dtype=object)
+        if self.df is not None and path in self.df.columns:
+            return self.df[path]
+        if path == ROW_PATH:
+            return pd.Series([str(i) for i in range(len(self))], dtype=object)
+        if path == KEY_PATH:
+            key = self.keys or self.groups
+            if key is None:
+                raise InvalidInput(f"{KEY_PATH} is the key of a record in a JSON object (an object keyed by id, "
+                                   "or an object of lists), and this file has none", file=self.file,
+                                   field=field, hint="map a column or a dotted path instead")
+            return pd.Series(key, dtype=object)
+        if self.records is not None and "." in path:
+            parts = path.split(".")
+            values = [_get_path(rec, parts) for rec in self.records]
             if any(v is not _ABSENT for v in values):
-                return pd.Series([None if v is _ABSENT else v for v in values], dtype=object)
+                return pd.Series(values, dtype=object)
         return None
 
+    def absent(self, i: int, field: str, path: str, *, suggest: str = "", hint: str | None = None) -> InvalidInput:
+        """The error for ``path`` leading nowhere in record ``i``, showing what the records hold."""
+        if self.records is None:
+            return InvalidInput(f"no column {path!r}{suggest}; the columns are {', '.join(self.names())}",
+                                file=self.file, field=field, hint=hint)
+        record = self.records[i] if i < len(self.records) else {}
+        message = f"no {path!r} in the record{_why_absent(record, path.split('.'))}; " \
+                  f"the records look like {_sketch(record)}"
+        if self.top is not None:
+            message += f"; the file is an object of lists {self.top} ({KEY_PATH} is a record's key)"
+        return InvalidInput(message + suggest, file=self.file, row=self.where(i), field=field, hint=hint)
 
-_ABSENT = object()
+
+def _index(part: str) -> int | None:
+    """A path part as a list index (``0``, ``-1``), else ``None``."""
+    return int(part) if part.lstrip("-").isdigit() else None
 
 
 def _get_path(record: Any, parts: list[str]) -> Any:
-    for part in parts:
-        if not isinstance(record, Mapping) or part not in record:
+    """The value at a dotted path (``judgments.0.decision``) or :data:`_ABSENT`; at each level an
+    object key that is the literal rest of the path (``"a.b"``) wins over splitting it."""
+    for at, part in enumerate(parts):
+        if isinstance(record, Mapping):
+            if at < len(parts) - 1:
+                rest = ".".join(parts[at:])
+                if rest in record:
+                    return record[rest]
+            if part not in record:
+                return _ABSENT
+            record = record[part]
+        elif isinstance(record, (list, tuple)):
+            index = _index(part)
+            if index is None or not -len(record) <= index < len(record):
+                return _ABSENT
+            record = record[index]
+        else:
             return _ABSENT
-        record = record[part]
     return record
 
 
+def _why_absent(record: Any, parts: list[str]) -> str:
+    """Where a dotted path stops in ``record``, e.g. `` ('judgments' has 1 item)``; ``""`` at the top."""
+    for at, part in enumerate(parts):
+        here = ".".join(parts[:at])
+        if isinstance(record, Mapping) and part in record:
+            record = record[part]
+        elif isinstance(record, (list, tuple)) and _index(part) is not None \
+                and -len(record) <= _index(part) < len(record):  # type: ignore[operator]
+            record = record[_index(part)]  # type: ignore[index]
+        elif not here:
+            return ""
+        elif isinstance(record, (list, tuple)):
+            count = f"{len(record)} item{'s' if len(record) != 1 else ''}"
+            index = f"no index {part}" if _index(part) is not None else f"{part!r} is not a list index"
+            return f" ({here!r} is a list of {count}: {index})"
+        elif isinstance(record, Mapping):
+            return f" ({here!r} has no {part!r})"
+        else:
+            return f" ({here!r} is {_sketch(record)}, not an object or a list)"
+    return ""
+
+
+def _sketch(value: Any, depth: int = 0, limit: int = 240) -> str:
+    """A short type sketch of a JSON value: ``{"id": str, "judgments": [{"score": int, ...}], ...}``."""
+    if isinstance(value, Mapping):
+        if depth >= 3:
+            return "{...}"
+        shown = 6 if depth == 0 else 2
+        items = [f"{json.dumps(str(k), ensure_ascii=False)}: {_sketch(v, depth + 1)}"
+                 for k, v in list(value.items())[:shown]]
+        text = "{" + ", ".join(items + (["..."] if len(value) > shown else [])) + "}"
+    elif isinstance(value, (list, tuple)):
+        text = "[]" if not value else "[...]" if depth >= 3 else f"[{_sketch(value[0], depth + 1)}]"
+    elif value is None:
+        text = "null"
+    elif isinstance(value, (bool, int, float, str)):
+        text = type(value).__name__
+    else:
+        text = type(value).__name__
+    return text if depth or len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _dotted_paths(record: Mapping[str, Any], prefix: str = "") -> list[str]:
-    """``a.b`` paths to the leaves of nested objects in ``record`` (for "did you mean")."""
+    """``a.b`` and ``a.0.b`` paths to the leaves of nested objects and lists in ``record`` (the first
+    item of each list), for "did you mean"."""
     out = []
     for key, value in record.items():
-        if isinstance(value, Mapping) and prefix.count(".") < 3:
-            out += [f"{prefix}{key}.{k}" for k, v in value.items() if not isinstance(v, Mapping)]
+        if prefix.count(".") >= 4:
+            break
+        if isinstance(value, (list, tuple)) and value:
+            key, value = f"{key}.0", value[0]
+            if not isinstance(value, Mapping):
+                out.append(f"{prefix}{key}")
+        if isinstance(value, Mapping):
+            out += [f"{prefix}{key}.{k}" for k, v in value.items() if not isinstance(v, (Mapping, list, tuple))]
             out += _dotted_paths(value, f"{prefix}{key}.")
     return out
 
 
+def _is_dict_of_lists(data: Mapping[str, Any]) -> bool:
+    """An object whose values are lists of records (a key per category, say), at least one record."""
+    return bool(data) and all(isinstance(v, list) and all(isinstance(r, Mapping) for r in v) for v in data.values()) \
+        and any(data.values())
+
+
 def _from_records(path: Path, data: Any, lines: list[int] | None = None) -> _Table:
-    keys = None
+    keys = groups = top = None
     if isinstance(data, dict):
         if data and all(isinstance(v, Mapping) for v in data.values()):
             keys, data = [str(k) for k in data], list(data.values())
+        elif _is_dict_of_lists(data):
+            top = _sketch(data)
+            groups = [str(k) for k, items in data.items() for _ in items]
+            data = [rec for items in data.values() for rec in items]
         else:  # a single record (one-line JSON lines file)
             data = [data]
     if not isinstance(data, list):
-        raise InvalidInput(f"expected a list of records or an object keyed by id, got {type(data).__name__}",
-                           file=path)
-    table = _Table(path, pd.DataFrame(), records=data, keys=keys,
+        raise InvalidInput(f"expected a list of records, an object keyed by id or an object of lists of records, "
+                           f"got {type(data).__name__}", file=path)
+    table = _Table(path, records=data, keys=keys, groups=groups, top=top,
                    lines=(lambda: lines) if lines is not None else None)
     for i, rec in enumerate(data):
         if not isinstance(rec, Mapping):
             raise InvalidInput(f"expected a record (JSON object), got {type(rec).__name__}", file=path,
                                row=table.where(i))
-    table.df = pd.DataFrame(data, dtype=object) if data else pd.DataFrame()
     return table
 
 
@@ -339,13 +475,21 @@ class _Rows:
     """Per-row conversions that raise errors naming file, row and field."""
 
     def __init__(self, table: _Table, task_type: str, label_map: dict[str, str] | None,
-                 labels: tuple[str, ...] | None) -> None:
+                 labels: tuple[str, ...] | None, paths: Mapping[str, str] | None = None) -> None:
         self.table, self.task_type, self.label_map, self.labels = table, task_type, label_map, labels
+        self.paths = paths or {}
+        """The source path of each mapped field (others are read from a same-named column)."""
 
     def error(self, message: str, i: int, field: str, hint: str | None = None) -> InvalidInput:
         return InvalidInput(message, file=self.table.file, row=self.table.where(i), field=field, hint=hint)
 
+    def absent(self, i: int, field: str) -> InvalidInput:
+        """A required field whose path leads nowhere in record ``i``."""
+        return self.table.absent(i, field, self.paths.get(field, field))
+
     def text(self, value: Any, i: int, field: str, *, required: bool) -> str | None:
+        if value is _ABSENT and required:
+            raise self.absent(i, field)
         if _missing(value):
             if required:
                 raise self.error("missing value", i, field)
@@ -355,6 +499,8 @@ class _Rows:
         return _label_key(value) if not isinstance(value, str) else value
 
     def label(self, value: Any, i: int, field: str = "label") -> str:
+        if value is _ABSENT:
+            raise self.absent(i, field)
         if _missing(value) or not str(value).strip():
             raise self.error("missing value", i, field)
         key = _label_key(value)
@@ -375,6 +521,8 @@ class _Rows:
         return key
 
     def number(self, value: Any, i: int, field: str) -> float:
+        if value is _ABSENT:
+            raise self.absent(i, field)
         if _missing(value):
             raise self.error("missing value", i, field)
         try:
@@ -436,9 +584,9 @@ def _resolve(table: _Table, field: str, mapping: dict[str, str]) -> list[pd.Seri
     fields may be mapped to several comma-separated columns."""
     column = mapping.get(field)
     if column is None:
-        found = table.column(field)
+        found = table.column(field, field)
         return None if found is None else [found]
-    found = table.column(column)
+    found = table.column(column, field)
     if found is not None:
         return [found]
     if field in _ANNOTATORS and "," in column:
@@ -447,9 +595,57 @@ def _resolve(table: _Table, field: str, mapping: dict[str, str]) -> list[pd.Seri
         if all(f is not None for f in found_parts):
             return found_parts  # type: ignore[return-value]
         column = next(c for c, f in zip(parts, found_parts) if f is None)
+    raise _nowhere(table, field, column)
+
+
+def _nowhere(table: _Table, field: str, path: str) -> InvalidInput:
+    """The error for a mapped ``path`` found in no row: for records, what the first record holds."""
     available = table.available()
-    raise InvalidInput(f"mapped to column {column!r}, which does not exist{_suggest(column, available)}",
-                       file=table.file, field=field, hint=f"available columns: {', '.join(available)}")
+    hint = f"available columns: {', '.join(available)}"
+    if table.records:
+        return table.absent(0, field, path, suggest=_suggest(path, available), hint=hint)
+    return InvalidInput(f"mapped to column {path!r}, which does not exist{_suggest(path, available)}",
+                        file=table.file, field=field, hint=hint)
+
+
+def select_fields(path: Path | str, fields: Mapping[str, str], *, optional: Collection[str] = (),
+                  split: str | None = None) -> dict[str, list[Any]]:
+    """The values of each of ``fields`` (``{name: path}``) in every record of ``path``, in file order.
+
+    Reads the file once, in any format :func:`load_table` reads (JSON list, object keyed by id, object
+    of lists of records, JSON lines, CSV, TSV, Parquet, ``datasets`` folder). A path is, as for
+    ``--map`` in ``autorater dataset register``:
+
+    * a column name (a literal name wins, also one that contains dots);
+    * a dotted path with list indices into JSON / Parquet / ``datasets`` records
+      (``judgments.0.decision``; ``-1`` is the last item);
+    * ``@row``: the record's 0-based position in the file as text (``"0"``, ``"1"``, ...; the CSV
+      header and blank JSON lines are not counted), the example id ``--id-from-row`` registers;
+    * ``@key``: the key a record is listed under in an object of lists (or the id of an object
+      keyed by id).
+
+    Returns ``{name: [value, ...]}`` with one value per record, as the file holds it (CSV cells as
+    text, an empty cell or a JSON null as ``None``). A path that leads nowhere in a record (no such
+    key, index out of range) raises :class:`~registry.errors.InvalidInput` naming the file, the row
+    (1-based), the field and what the record holds instead (``the records look like {"id": str,
+    ...}``); for the names in ``optional`` it gives ``None`` instead, unless no record has it at all.
+    """
+    table = load_table(Path(path), split=split)
+    out: dict[str, list[Any]] = {}
+    for name, source in fields.items():
+        column = table.column(str(source), name)
+        if column is None:
+            if not len(table):
+                out[name] = []
+                continue
+            raise _nowhere(table, name, str(source))
+        values = column.tolist()
+        if name not in optional:
+            first = next((i for i, v in enumerate(values) if v is _ABSENT), None)
+            if first is not None:
+                raise table.absent(first, name, str(source))
+        out[name] = [None if v is _ABSENT else v for v in values]
+    return out
 
 
 def _need(table: _Table, field: str, task_type: str) -> InvalidInput:
@@ -832,7 +1028,7 @@ class GenericAdapter(SourceAdapter):
         if fast is not None:
             return fast
         table = load_table(path, split=split)
-        n = len(table.df)
+        n = len(table)
         if n == 0:
             raise InvalidInput("no rows", file=path)
         cols = {f: _resolve(table, f, mapping) for f in COLUMNS[task_type]}
@@ -844,7 +1040,7 @@ class GenericAdapter(SourceAdapter):
             if task_type == "pointwise" and scale is None and cols[f] is None:
                 raise InvalidInput("pointwise data needs a score scale", file=path, field=f,
                                    hint="pass scale=(min, max) or map scale_min and scale_max to columns")
-        conv = _Rows(table, task_type, label_map, labels)
+        conv = _Rows(table, task_type, label_map, labels, mapping)
         raw = {f: [s.to_numpy(dtype=object) for s in series] for f, series in cols.items() if series}
         out: dict[str, list[Any]] = {}
 
