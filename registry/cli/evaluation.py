@@ -67,26 +67,123 @@ def eval_run(
 
 @eval_app.command("import")
 def eval_import(
-    path: Path = typer.Argument(..., help="Prediction file (a ReIFE file's _swap twin is found beside it)."),
+    paths: list[str] = typer.Argument(..., help="Prediction file(s) or glob patterns (a ReIFE file's _swap twin is "
+                                                "found beside it). Several LLMBar result.json files may be given "
+                                                "without --dataset/--evaluator: both are inferred from the layout."),
     fmt: str = typer.Option(..., "--format", "-f", help="llmbar | pandalm | unieval | reife | mapped."),
-    dataset: str = typer.Option(..., "--dataset", "-d", help="NAME or NAME@VERSION the predictions are for."),
-    evaluator: str = typer.Option(..., "--evaluator", "-e", help="Name of the external evaluator, e.g. gpt-4/llmbar-vanilla."),
-    option: list[str] = typer.Option(None, "--option", "-o", help="KEY=VALUE reader option, e.g. criterion=coherence."),
-    mapping: list[str] = typer.Option(None, "--map", help="FIELD=COLUMN for the mapped format (example_id, verdict_0, ...)."),
+    dataset: str = typer.Option(None, "--dataset", "-d", help="NAME or NAME@VERSION the predictions are for."),
+    evaluator: str = typer.Option(None, "--evaluator", "-e",
+                                  help="Name of the external evaluator, e.g. gpt-4/llmbar-vanilla."),
+    option: list[str] = typer.Option(None, "--option", "-o", help="KEY=VALUE reader option: criterion=…, subset=… "
+                                                                  "(unieval); other formats take none."),
+    mapping: list[str] = typer.Option(None, "--map", help="FIELD=COLUMN for the mapped format: example_id, verdict_0, "
+                                                          "verdict_1, score_0, score_1, prob_a_0, prob_a_1, raw_0, "
+                                                          "raw_1. COLUMN may be a dotted path (judgments.0.decision), "
+                                                          "@row (row order) or @key (dict-of-lists files)."),
     label_map: list[str] = typer.Option(None, "--label-map", help="VALUE=LABEL for the mapped format."),
+    unmapped: str = typer.Option("error", "--unmapped", help="Verdicts that are not labels after --label-map: "
+                                                              "'error' (default: list them) or 'failure' (count "
+                                                              "them as parse failures)."),
+    swapped_verdicts: str = typer.Option("as-original", "--swapped-verdicts",
+                                         help="What an order-1 (swapped) verdict refers to: 'as-original' (the "
+                                              "original response; default) or 'as-positions' (the position shown)."),
+    slice_by: list[str] = typer.Option(None, "--slice-by", help="Metadata column to slice the metrics by "
+                                                                 "(repeatable; default: category)."),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Import an external evaluator's predictions as an evaluation run."""
+    """Import an external evaluator's predictions as an evaluation run. Imports are content-addressed:
+    importing the same file with the same options again returns the existing run."""
+    import glob
+
     from registry.adapters.sources.generic import parse_pairs
+    from registry.errors import InvalidInput
     from registry.services.imports import import_predictions
 
+    files: list[Path] = []
+    for p in paths:
+        matched = sorted(glob.glob(p, recursive=True)) if glob.has_magic(p) else [p]
+        if not matched:
+            raise InvalidInput(f"the pattern {p!r} matches no file", field="paths")
+        files += [Path(m) for m in matched]
+    reg = open_registry()
+    if len(files) > 1 or dataset is None or evaluator is None:
+        if fmt != "llmbar" or option or mapping or label_map:
+            raise InvalidInput("give --dataset and --evaluator (and one file); only LLMBar result.json files can be "
+                               "imported several at once, with both inferred from the layout", field="dataset")
+        if dataset or evaluator:
+            raise InvalidInput("--dataset and --evaluator are inferred for several files; omit them", field="dataset")
+        _print_batch(_run_batch(reg, files, json_out), json_out)
+        return
     options: dict = dict(parse_pairs(option or [], option="--option"))
-    if mapping:
-        options["mapping"] = parse_pairs(mapping, option="--map")
-    if label_map:
-        options["label_map"] = parse_pairs(label_map, option="--label-map")
-    run = import_predictions(open_registry(), fmt, path, dataset, evaluator=evaluator, options=options)
+    if fmt == "mapped":
+        options["mapping"] = parse_pairs(mapping or [], option="--map")
+        if label_map:
+            options["label_map"] = parse_pairs(label_map, option="--label-map")
+        if unmapped != "error":
+            options["unmapped"] = unmapped
+        if swapped_verdicts != "as-original":
+            options["swapped_verdicts"] = swapped_verdicts
+    elif mapping or label_map or unmapped != "error" or swapped_verdicts != "as-original":
+        raise InvalidInput("--map, --label-map, --unmapped and --swapped-verdicts are for --format mapped",
+                           field="map")
+    run = import_predictions(reg, fmt, files[0], dataset, evaluator=evaluator, options=options,
+                             slice_by=slice_by or None)
+    from rich.markup import escape
+
+    for w in run.provenance.get("warnings") or []:
+        err_console.print(f"[yellow]warning[/]: {escape(w)}", highlight=False, soft_wrap=True)
     _print_run(run, json_out)
+
+
+def _run_batch(reg, files_or_root, json_out: bool):
+    from registry.services.imports import import_tree
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err_console, transient=True, disable=json_out) as progress:
+        task = progress.add_task("importing", total=None)
+
+        def on_progress(done: int, total: int, what: str) -> None:
+            progress.update(task, completed=done, total=total, description=f"importing {Path(what).parent.name}")
+
+        return import_tree(reg, files_or_root, on_progress=on_progress)
+
+
+def _print_batch(items, json_out: bool) -> None:
+    if json_out:
+        print_json(items)
+    else:
+        from rich.markup import escape
+
+        table = Table(title="batch import")
+        for col in ("status", "evaluator", "dataset", "run", "headline", "file / message"):
+            table.add_column(col, overflow="fold")
+        for it in items:
+            table.add_row(it.status, escape(it.evaluator or "-"), escape(it.dataset or "-"),
+                          str(it.run_id or "-"), f"{it.headline} {_fmt(it.value)}" if it.headline else "-",
+                          escape(it.message or it.path))
+        console.print(table)
+        counts = {s: sum(it.status == s for it in items) for s in ("imported", "unchanged", "skipped", "failed")}
+        console.print(", ".join(f"{n} {s}" for s, n in counts.items()))
+    if any(it.status == "failed" for it in items):
+        raise typer.Exit(1)
+
+
+@eval_app.command("import-tree")
+def eval_import_tree(
+    root: Path = typer.Argument(..., help="Folder to search for evaluators/<judge>/<protocol>/result.json."),
+    fmt: str = typer.Option("llmbar", "--format", "-f", help="Layout of the tree (llmbar)."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Import every LLMBar judge result under ROOT in one process: each file is matched to its registered
+    dataset (the one registered from the dataset.json of its folder, else by content) and imported as
+    evaluator <judge>/llmbar-<protocol>; files already imported are reported unchanged, files that match
+    no registered dataset are skipped. Exit 1 if any file failed."""
+    from registry.services.imports import import_tree
+
+    reg = open_registry()
+    if fmt != "llmbar":
+        import_tree(reg, root, fmt=fmt)  # raises the explanation
+    _print_batch(_run_batch(reg, root, json_out), json_out)
 
 
 @eval_app.command("show")

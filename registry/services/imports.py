@@ -13,24 +13,31 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import math
 import time
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 
 from registry.adapters.sources.base import read_json, read_json_or_jsonl, require
-from registry.adapters.store.orm import SqlEvaluationRun, utcnow
 from registry.domain.entities import EvaluationRun
 from registry.domain.judgments import PREDICTION_COLUMNS, example_input_hashes
-from registry.errors import InvalidInput
+from registry.domain.types import PAIRWISE_LABELS
+from registry.errors import InvalidInput, NotFound, RegistryError
 from registry.services.app import Registry
 from registry.services.evaluation import PREDICTION_SCHEMA, _store_predictions, task_context
 from registry.services.evaluators import create_evaluator, register_checkpoint
 
 IMPORT_FORMATS = ("llmbar", "pandalm", "unieval", "reife", "mapped")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -47,6 +54,8 @@ class Imported:
     inputs: dict[str, list] | None = None
     #: example ids per entry, when the format carries ids instead of content
     example_ids: list[str] | None = None
+    #: row of the file each entry came from (for error messages), where the reader knows it
+    rows: list[int] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
 
     def add(self, order: int, verdict: str | None = None, score: float | None = None, prob_a: float | None = None,
@@ -159,34 +168,177 @@ def _read_reife(path: Path, **_: Any) -> Imported:
     return out
 
 
+MAPPED_FIELDS = ("example_id", "verdict_0", "verdict_1", "score_0", "score_1", "prob_a_0", "prob_a_1", "raw_0",
+                 "raw_1")
+"""Fields ``--map`` takes for ``--format mapped``: the example key, and per order (0 = as given, 1 = with
+the responses swapped) a verdict, a score, a probability that response A is better and the raw output."""
+
+UNMAPPED_POLICIES = ("error", "failure")
+SWAPPED_CONVENTIONS = ("as-original", "as-positions")
+"""What a verdict of order 1 (the responses shown swapped) refers to: ``as-original`` — the original
+response (``A`` = the dataset's ``response_a``, the file already mapped it back; the default) or
+``as-positions`` — the position shown (``A`` = the first response shown, i.e. the original ``response_b``)."""
+
+READER_OPTIONS: dict[str, tuple[str, ...]] = {
+    "llmbar": (), "pandalm": (), "reife": (), "unieval": ("criterion", "subset"),
+    "mapped": ("mapping", "label_map", "unmapped", "swapped_verdicts"),
+}
+"""The options each format takes (``--option KEY=VALUE``; ``mapped`` gets its own flags)."""
+
+
+def check_options(fmt: str, options: Mapping[str, Any]) -> None:
+    """Unknown reader options are an error naming the allowed ones (never silently ignored)."""
+    allowed = READER_OPTIONS[fmt]
+    for key in options:
+        if key not in allowed:
+            raise InvalidInput(f"the {fmt} format takes no option {key!r}; "
+                               f"options: {', '.join(allowed) if allowed else 'none'}", field=key)
+    if "unmapped" in options and options["unmapped"] not in UNMAPPED_POLICIES:
+        raise InvalidInput(f"--unmapped must be one of {', '.join(UNMAPPED_POLICIES)}", field="unmapped")
+    if "swapped_verdicts" in options and options["swapped_verdicts"] not in SWAPPED_CONVENTIONS:
+        raise InvalidInput(f"--swapped-verdicts must be one of {', '.join(SWAPPED_CONVENTIONS)}",
+                           field="swapped_verdicts")
+
+
+def _check_mapping(mapping: Mapping[str, str], path: Path) -> None:
+    for key, column in mapping.items():
+        if key not in MAPPED_FIELDS:
+            raise InvalidInput(f"unknown field {key!r} in --map; fields: {', '.join(MAPPED_FIELDS)}", file=path,
+                               field=key, hint="e.g. --map example_id=id --map verdict_0=winner")
+        if not str(column).strip():
+            raise InvalidInput(f"--map {key}= names no column", file=path, field=key)
+    if "example_id" not in mapping:
+        raise InvalidInput("the mapped format needs --map example_id=COLUMN (or example_id=@row to align by row "
+                           "order)", file=path, field="example_id")
+    if not any(k.startswith(("verdict_", "score_", "prob_a_")) for k in mapping):
+        raise InvalidInput("map at least verdict_0=COLUMN, score_0=COLUMN or prob_a_0=COLUMN", file=path,
+                           field="verdict_0")
+
+
+def _number(value: Any, *, path: Path, row: int, field: str, low: float | None = None,
+            high: float | None = None) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, bool):
+        raise InvalidInput(f"{value!r} is not a number", file=path, row=row, field=field)
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{str(value)[:80]!r} is not a number", file=path, row=row, field=field) from None
+    if math.isnan(x):
+        return None
+    if not math.isfinite(x):
+        raise InvalidInput(f"{value!r} is not a finite number", file=path, row=row, field=field)
+    if (low is not None and x < low) or (high is not None and x > high):
+        raise InvalidInput(f"{x} is outside [{low}, {high}]", file=path, row=row, field=field)
+    return x
+
+
 def _read_mapped(path: Path, *, mapping: Mapping[str, str] | None = None,
                  label_map: Mapping[str, str] | None = None, **_: Any) -> Imported:
-    """Any table with an example key and, per order, a verdict and/or score column:
-    ``--map example_id=COL --map verdict_0=COL [--map verdict_1=COL] [--map score_0=COL]``."""
-    from registry.adapters.sources.generic import load_table as load_any
+    """Any table with an example key and, per order, a verdict, score or probability column:
+    ``--map example_id=COL --map verdict_0=COL [--map verdict_1=COL] [--map score_0=COL]``. Columns
+    may be dotted paths into nested JSON (``judgments.0.decision``), ``@row`` (the record's row number,
+    for files that line up with their dataset by row order) or ``@key`` (the key of a dict-of-lists
+    file). Verdict values are kept as text here (after ``label_map``) and checked against the dataset's
+    labels by :func:`import_predictions`."""
+    from registry.adapters.sources.generic import select_fields
 
     mapping = dict(mapping or {})
-    if "example_id" not in mapping:
-        raise InvalidInput("the mapped format needs --map example_id=COLUMN", file=path, field="example_id")
-    df = load_any(path).df
-    missing = [c for c in mapping.values() if c not in df.columns]
-    if missing:
-        raise InvalidInput(f"column(s) {missing} not in the file; columns: {list(df.columns)}", file=path,
-                           field=next(k for k, v in mapping.items() if v in missing))
-    orders = sorted({int(k.rsplit("_", 1)[1]) for k in mapping if k.startswith(("verdict_", "score_"))})
-    if not orders:
-        raise InvalidInput("map at least verdict_0=COLUMN or score_0=COLUMN", file=path, field="verdict_0")
+    _check_mapping(mapping, path)
+    cols = select_fields(path, mapping)
+    lm = {str(k): str(v) for k, v in (label_map or {}).items()}
+    orders = sorted({int(k.rsplit("_", 1)[1]) for k in mapping if k != "example_id" and not k.startswith("raw_")})
     out = Imported(example_ids=[])
-    lm = dict(label_map or {})
-    for i, row in enumerate(df.to_dict("records")):
+    ids = cols["example_id"]
+    for i, eid in enumerate(ids):
+        if eid is None or (isinstance(eid, float) and math.isnan(eid)) or not str(eid).strip():
+            raise InvalidInput("the example id is missing", file=path, row=i, field="example_id")
+        if isinstance(eid, float) and eid.is_integer():
+            eid = int(eid)  # a CSV column of ids with gaps reads as floats
         for order in orders:
-            v = row.get(mapping.get(f"verdict_{order}")) if f"verdict_{order}" in mapping else None
-            s = row.get(mapping.get(f"score_{order}")) if f"score_{order}" in mapping else None
-            verdict = None if v is None or v != v else lm.get(str(v), str(v))
-            score = None if s is None or s != s else float(s)
-            out.add(order, verdict=verdict, score=score, parsed=verdict is not None or score is not None)
-            out.example_ids.append(str(row[mapping["example_id"]]))
+            v = cols[f"verdict_{order}"][i] if f"verdict_{order}" in cols else None
+            missing = v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip())
+            verdict = None if missing else lm.get(str(v), str(v).strip())
+            score = _number(cols[f"score_{order}"][i], path=path, row=i, field=f"score_{order}") \
+                if f"score_{order}" in cols else None
+            prob = _number(cols[f"prob_a_{order}"][i], path=path, row=i, field=f"prob_a_{order}", low=0.0,
+                           high=1.0) if f"prob_a_{order}" in cols else None
+            raw = cols[f"raw_{order}"][i] if f"raw_{order}" in cols else (None if missing else str(v))
+            out.add(order, verdict=verdict, score=score, prob_a=prob,
+                    parsed=verdict is not None or score is not None or prob is not None,
+                    raw=None if raw is None else str(raw))
+            out.example_ids.append(str(eid))
+            out.rows.append(i)
     return out
+
+
+def _check_verdicts(imp: Imported, version, *, path: Path, label_map: Mapping[str, str],
+                    policy: str) -> None:
+    """Verdicts must be the dataset's labels (after ``--label-map``): values outside them are an error
+    listing each distinct value and its count, unless ``--unmapped failure`` makes them parse failures."""
+    if version.task_type == "pointwise":
+        if any(v is not None for v in imp.verdict):
+            raise InvalidInput(f"{version.ref} is pointwise: map score_0 (the predicted rating), not verdict_0",
+                               file=path, field="verdict_0")
+        return
+    allowed = set(PAIRWISE_LABELS) if version.task_type == "pairwise" else set(version.labels or ())
+    bad: Counter = Counter(v for v in imp.verdict if v is not None and v not in allowed)
+    if not bad:
+        return
+    if policy == "failure":
+        for j, v in enumerate(imp.verdict):
+            if v is not None and v not in allowed:
+                imp.verdict[j] = None
+                imp.parsed[j] = imp.score[j] is not None or imp.prob_a[j] is not None
+        imp.meta["unmapped_values"] = dict(bad.most_common())
+        return
+    first = next(j for j, v in enumerate(imp.verdict) if v is not None and v not in allowed)
+    shown = ", ".join(f"{v!r} ×{n}" for v, n in bad.most_common(20))
+    more = f" and {len(bad) - 20} more" if len(bad) > 20 else ""
+    raise InvalidInput(
+        f"{sum(bad.values())} verdict(s) are not labels of {version.ref} ({', '.join(sorted(allowed))}): "
+        f"{shown}{more}", file=path, row=imp.rows[first] if imp.rows else None,
+        field=f"verdict_{imp.order[first]}",
+        hint="map them with --label-map VALUE=LABEL" + (f" (given: {dict(label_map)})" if label_map else "")
+             + ", or pass --unmapped failure to count them as parse failures")
+
+
+def _apply_swapped_convention(imp: Imported, convention: str) -> None:
+    """Bring order-1 verdicts to the registry's convention (the original response) from a file that
+    wrote them as the positions shown."""
+    if convention != "as-positions":
+        return
+    flip = {"A": "B", "B": "A"}
+    for j, o in enumerate(imp.order):
+        if o == 1:
+            v = imp.verdict[j]
+            imp.verdict[j] = flip.get(v, v) if v else v
+            if imp.prob_a[j] is not None:
+                imp.prob_a[j] = 1.0 - imp.prob_a[j]
+
+
+def convention_warning(labels: Sequence[str], v0: Sequence[str | None], v1: Sequence[str | None],
+                       convention: str) -> str | None:
+    """A warning when order-1 verdicts agree with the human labels far below chance while order 0 is above
+    it: the file most likely uses the other ``--swapped-verdicts`` convention."""
+    from scipy.stats import binomtest
+
+    def agreement(verdicts):
+        pairs = [(lab, v) for lab, v in zip(labels, verdicts) if lab in ("A", "B") and v in ("A", "B")]
+        return sum(lab == v for lab, v in pairs), len(pairs)
+
+    k1, n1 = agreement(v1)
+    k0, n0 = agreement(v0)
+    if n1 < 10 or n0 < 10:
+        return None
+    below = binomtest(k1, n1, 0.5, alternative="less").pvalue < 0.01
+    if below and k0 / n0 > 0.5:
+        other = next(c for c in SWAPPED_CONVENTIONS if c != convention)
+        return (f"order-1 verdicts agree with the human labels on {k1}/{n1} ({k1 / n1:.0%}, far below chance) while "
+                f"order 0 agrees on {k0}/{n0} ({k0 / n0:.0%}): the file probably writes swapped-order verdicts "
+                f"{other}; re-import with --swapped-verdicts {other} if so")
+    return None
 
 
 READERS: dict[str, Callable[..., Imported]] = {
@@ -237,27 +389,79 @@ def _match(table: pa.Table, task_type: str, imp: Imported) -> tuple[list[tuple[i
     return triples, unmatched
 
 
+def _import_key(fmt: str, files: Sequence[Path], version, evaluator: str, options: Mapping[str, Any], seed: int,
+                n_boot: int, slice_by: Sequence[str] | None) -> tuple[str, list[str]]:
+    """Content address of an import: the files' bytes, the format and options, the dataset version's
+    content, the evaluator and the scoring settings. A repeat with the same key returns the same run."""
+    digests = [_file_sha256(p) for p in files]
+    spec = {"format": fmt, "files": digests, "options": _plain_options(options), "dataset": version.content_hash,
+            "evaluator": evaluator, "seed": seed, "n_boot": n_boot, "slice_by": list(slice_by or [])}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest(), digests
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _plain_options(options: Mapping[str, Any]) -> dict:
+    return json.loads(json.dumps(dict(options or {}), default=str, sort_keys=True))
+
+
+def _files_of(fmt: str, path: Path) -> list[Path]:
+    if fmt == "reife":
+        twin = path.with_name(path.name.replace(".jsonl", "_swap.jsonl"))
+        return [path, twin] if twin != path and twin.is_file() else [path]
+    return [path]
+
+
+def _check_path(path: Path) -> None:
+    if not path.exists():
+        raise InvalidInput("file does not exist", file=path)
+    if not path.is_file():
+        raise InvalidInput("not a regular file (a folder, FIFO or device cannot be imported)", file=path)
+
+
 def import_predictions(reg: Registry, fmt: str, path: Path, dataset: str, *, evaluator: str,
                        options: Mapping[str, Any] | None = None, seed: int = 0, n_boot: int = 1000,
-                       min_coverage: float = 0.5) -> EvaluationRun:
+                       min_coverage: float = 0.5, slice_by: Sequence[str] | None = None) -> EvaluationRun:
     """Import ``path`` (format ``fmt``) as a run of external evaluator ``evaluator`` on
     ``dataset``. Entries that match no example are counted and reported; fewer than
-    ``min_coverage`` of the dataset's examples matched is an error."""
+    ``min_coverage`` of the dataset's examples matched is an error.
+
+    Imports are content-addressed like dataset versions: importing the same file(s) with the same
+    options into the same dataset version and evaluator again returns the existing run."""
     from registry.services.datasets import load_table
     from registry.services.scoring import compute_metrics
 
+    started_at = utcnow()
     if fmt not in READERS:
-        from registry.errors import NotFound
-
         raise NotFound.named("import format", fmt, READERS)
+    if not str(evaluator or "").strip():
+        raise InvalidInput("the evaluator name is empty", field="evaluator")
     path = Path(path)
+    _check_path(path)
+    options = dict(options or {})
+    check_options(fmt, options)
     t0 = time.perf_counter()
     version = reg.store.get_version(dataset)
+    key, digests = _import_key(fmt, _files_of(fmt, path), version, evaluator, options, seed, n_boot, slice_by)
+    existing = reg.store.find_run_by_provenance(evaluator, version.ref, "import_key", key)
+    if existing is not None:
+        return existing
     # reader options default to the adapter options the dataset version was registered with
     # (e.g. UniEval's subset and criterion)
-    opts = {**dict(version.provenance.get("options") or {}), **dict(options or {})} if fmt == "unieval" \
-        else dict(options or {})
-    imp = READERS[fmt](path, **opts)
+    reader_opts = {k: v for k, v in options.items() if k not in ("unmapped", "swapped_verdicts")}
+    if fmt == "unieval":
+        reader_opts = {**dict(version.provenance.get("options") or {}), **reader_opts}
+    imp = READERS[fmt](path, **reader_opts)
+    if fmt == "mapped":
+        _check_verdicts(imp, version, path=path, label_map=options.get("label_map") or {},
+                        policy=options.get("unmapped", "error"))
+        _apply_swapped_convention(imp, options.get("swapped_verdicts", "as-original"))
     table = load_table(reg, version.ref)
     triples, unmatched = _match(table, version.task_type, imp)
     ids = table.column("example_id").to_pylist()
@@ -266,8 +470,10 @@ def import_predictions(reg: Registry, fmt: str, path: Path, dataset: str, *, eva
         seen[(r, o)] = j  # a later duplicate entry wins
     covered = {r for r, _ in seen}
     if len(covered) < min_coverage * len(ids):
+        hint = ("align by row order: register the dataset with --id-from-row and map example_id=@row"
+                if fmt == "mapped" else None)
         raise InvalidInput(f"only {len(covered)} of {len(ids)} examples of {version.ref} match the file "
-                           f"({unmatched} entries unmatched); is it the right dataset?", file=path)
+                           f"({unmatched} entries unmatched); is it the right dataset?", file=path, hint=hint)
     data: dict[str, list] = {c: [] for c in PREDICTION_COLUMNS}
     for (r, o), j in sorted(seen.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         data["example_id"].append(ids[r])
@@ -281,26 +487,143 @@ def import_predictions(reg: Registry, fmt: str, path: Path, dataset: str, *, eva
         data["prompt_tokens"].append(0)
         data["completion_tokens"].append(0)
         data["seconds"].append(0.0)
+    warnings = []
+    if version.task_type == "pairwise" and {0, 1} <= set(data["order"]):
+        by = {(e, o): v for e, o, v in zip(data["example_id"], data["order"], data["verdict"])}
+        labels = table.column("label").to_pylist()
+        rows = sorted(covered)
+        warning = convention_warning([labels[r] for r in rows], [by.get((ids[r], 0)) for r in rows],
+                                     [by.get((ids[r], 1)) for r in rows],
+                                     options.get("swapped_verdicts", "as-original"))
+        if warning:
+            warnings.append(warning)
     predictions = pa.Table.from_pydict(data, schema=PREDICTION_SCHEMA)
     uri, digest = _store_predictions(reg, predictions)
     metrics = compute_metrics(version.task_type, table, predictions, ctx=task_context(version), seed=seed,
-                              n_boot=n_boot)
+                              n_boot=n_boot, **({"slice_by": list(slice_by)} if slice_by else {}))
 
-    file_sha = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
-    ckpt, _ = register_checkpoint(reg, evaluator.split("/")[0], kind="external", uri=f"external:{evaluator.split('/')[0]}")
+    autorater = evaluator.split("/")[0]
+    ckpt, _ = register_checkpoint(reg, autorater, kind="external", uri=f"external:{autorater}")
     ev, _ = create_evaluator(reg, checkpoint=ckpt.ref, protocol="external", name=evaluator, kind="external",
                              config={"format": fmt, "source": evaluator})
-    with reg.store.session() as s:
-        run = SqlEvaluationRun(
-            evaluator=reg.store.evaluator_row(s, ev.name), dataset_version=reg.store.version_row(s, version.ref),
-            status="succeeded", seed=seed, finished_at=utcnow(), seconds=time.perf_counter() - t0,
-            n_examples=len(covered), n_judgments=predictions.num_rows, n_executed=0, n_cached=0,
-            predictions_uri=uri, predictions_sha256=digest,
-            provenance={"imported_from": str(path), "format": fmt, "file_sha256": file_sha,
-                        "unmatched_entries": unmatched, "dataset_examples": len(ids),
-                        "options": json.loads(json.dumps(dict(options or {}), default=str)), **imp.meta})
-        s.add(run)
-        s.flush()
-        reg.store.set_metrics(s, run, metrics)
-        run_id = run.id
-    return reg.store.get_run(run_id)
+    provenance = {"imported_from": str(path), "format": fmt, "file_sha256": digests[0], "files_sha256": digests,
+                  "import_key": key, "unmatched_entries": unmatched, "dataset_examples": len(ids),
+                  "options": _plain_options(options), "warnings": warnings, **imp.meta}
+    return reg.store.add_finished_run(
+        evaluator=ev.name, dataset=version.ref, started_at=started_at, finished_at=utcnow(),
+        seconds=time.perf_counter() - t0, seed=seed, n_examples=len(covered), n_judgments=predictions.num_rows,
+        predictions_uri=uri, predictions_sha256=digest, provenance=provenance, metrics=metrics)
+
+
+# ------------------------------------------------------------------------ batch imports
+
+
+LLMBAR_RESULT_GLOB = "**/evaluators/*/*/result.json"
+
+
+def llmbar_evaluator_name(result: Path) -> str:
+    """``<judge>/llmbar-<protocol>`` (lower case) from ``…/evaluators/<judge>/<protocol>/result.json``."""
+    return f"{result.parent.parent.name.lower()}/llmbar-{result.parent.name.lower()}"
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """What happened to one file of a batch import."""
+
+    path: str
+    status: Literal["imported", "unchanged", "skipped", "failed"]
+    evaluator: str | None = None
+    dataset: str | None = None
+    run_id: int | None = None
+    headline: str | None = None
+    value: float | None = None
+    message: str | None = None
+
+
+class _DatasetFinder:
+    """Finds the registered dataset an LLMBar ``result.json`` belongs to: the dataset whose version was
+    registered from the ``dataset.json`` of the same folder, else the pairwise dataset its records match
+    best by content (tables loaded once per batch)."""
+
+    def __init__(self, reg: Registry) -> None:
+        self.reg = reg
+        self.by_path: dict[str, str] = {}
+        self.pairwise: list[str] = []
+        for ds in reg.store.list_datasets(task_type="pairwise"):
+            self.pairwise.append(ds.name)
+            for v in reg.store.list_versions(ds.name):
+                p = v.provenance.get("path")
+                if p:
+                    self.by_path.setdefault(str(Path(p).resolve()), ds.name)
+        self._index: dict[str, dict[str, int]] | None = None
+
+    def find(self, result: Path) -> str | None:
+        sibling = (result.parent.parent.parent.parent / "dataset.json").resolve()
+        if str(sibling) in self.by_path:
+            return self.by_path[str(sibling)]
+        return self._by_content(result)
+
+    def _by_content(self, result: Path) -> str | None:
+        from registry.services.datasets import load_table
+
+        if self._index is None:
+            self._index = {}
+            for name in self.pairwise:
+                cols = load_table(self.reg, name).to_pydict()
+                for k in example_input_hashes(cols, "pairwise"):
+                    self._index.setdefault(k, {}).setdefault(name, 0)
+                    self._index[k][name] += 1
+        imp = _read_llmbar(result)
+        votes: Counter = Counter()
+        for k in example_input_hashes(imp.inputs, "pairwise"):
+            votes.update(self._index.get(k, {}).keys())
+        return votes.most_common(1)[0][0] if votes else None
+
+
+def import_tree(reg: Registry, root: Path | Sequence[Path], *, fmt: str = "llmbar", seed: int = 0,
+                n_boot: int = 1000, on_progress: Callable[[int, int, str], None] | None = None) -> list[BatchItem]:
+    """Import every LLMBar ``evaluators/<judge>/<protocol>/result.json`` under ``root`` (or the given
+    files) in one process, each matched to its registered dataset and named ``<judge>/llmbar-<protocol>``.
+    A file that matches no registered dataset is skipped, one that fails is reported; neither stops the
+    batch. Repeats return the existing runs (``unchanged``)."""
+    from registry.services.scoring import headline_for
+
+    if fmt != "llmbar":
+        raise InvalidInput(f"batch import reads the LLMBar layout (evaluators/<judge>/<protocol>/result.json); "
+                           f"--format {fmt} files are imported one at a time with --dataset and --evaluator",
+                           field="format")
+    if isinstance(root, (str, Path)):
+        root = Path(root)
+        if not root.is_dir():
+            raise InvalidInput("not a folder", file=root)
+        files = sorted(p for p in root.glob(LLMBAR_RESULT_GLOB) if p.is_file())
+        if not files:
+            raise InvalidInput(f"no {LLMBAR_RESULT_GLOB} under the folder", file=root)
+    else:
+        files = [Path(p) for p in root]
+    finder = _DatasetFinder(reg)
+    items: list[BatchItem] = []
+    for i, path in enumerate(files):
+        if on_progress:
+            on_progress(i, len(files), str(path))
+        evaluator = llmbar_evaluator_name(path)
+        try:
+            dataset = finder.find(path)
+            if dataset is None:
+                items.append(BatchItem(str(path), "skipped", evaluator,
+                                       message="no registered pairwise dataset matches its examples"))
+                continue
+            before = reg.store.find_run_by_provenance(evaluator, reg.store.get_version(dataset).ref,
+                                                      "imported_from", str(path))
+            run = import_predictions(reg, fmt, path, dataset, evaluator=evaluator, seed=seed, n_boot=n_boot)
+            version = reg.store.get_version(run.dataset)
+            metric = headline_for(version)
+            m = run.metric(metric)
+            status = "unchanged" if before is not None and before.id == run.id else "imported"
+            items.append(BatchItem(str(path), status, evaluator, run.dataset, run.id, metric,
+                                   m.value if m else None))
+        except RegistryError as exc:
+            items.append(BatchItem(str(path), "failed", evaluator, message=str(exc)))
+    if on_progress:
+        on_progress(len(files), len(files), "")
+    return items

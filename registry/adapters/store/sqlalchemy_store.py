@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -334,6 +335,40 @@ class SqlAlchemyStore:
                 q = q.join(SqlEvaluator).where(SqlEvaluator.name == evaluator)
             q = q.options(selectinload(SqlEvaluationRun.metrics))
             return [r.to_entity() for r in s.scalars(q.order_by(SqlEvaluationRun.id))]
+
+    def find_run_by_provenance(self, evaluator: str, version_ref: str, key: str, value: Any) -> EvaluationRun | None:
+        """The newest succeeded run of ``evaluator`` on ``version_ref`` whose provenance has
+        ``key == value`` (e.g. an import's content address), or ``None``."""
+        with self.session() as s:
+            ev = s.scalar(select(SqlEvaluator).where(SqlEvaluator.name == evaluator))
+            if ev is None:
+                return None
+            dv = self._version_row(s, version_ref)
+            q = (select(SqlEvaluationRun).where(SqlEvaluationRun.evaluator_id == ev.id,
+                                                SqlEvaluationRun.dataset_version_id == dv.id,
+                                                SqlEvaluationRun.status == "succeeded")
+                 .order_by(SqlEvaluationRun.id.desc()))
+            for run in s.scalars(q):
+                if (run.provenance or {}).get(key) == value:
+                    return run.to_entity()
+            return None
+
+    def add_finished_run(self, *, evaluator: str, dataset: str, started_at: datetime, finished_at: datetime,
+                         seconds: float, seed: int, n_examples: int, n_judgments: int, predictions_uri: str,
+                         predictions_sha256: str, provenance: dict[str, Any], metrics: list[MetricRecord],
+                         n_executed: int = 0, n_cached: int = 0) -> EvaluationRun:
+        """Record a finished (succeeded) run in one transaction, e.g. imported predictions."""
+        with self.session() as s:
+            run = SqlEvaluationRun(
+                evaluator=self.evaluator_row(s, evaluator), dataset_version=self._version_row(s, dataset),
+                status="succeeded", seed=seed, started_at=started_at, finished_at=finished_at, seconds=seconds,
+                n_examples=n_examples, n_judgments=n_judgments, n_executed=n_executed, n_cached=n_cached,
+                predictions_uri=predictions_uri, predictions_sha256=predictions_sha256, provenance=provenance)
+            s.add(run)
+            s.flush()
+            self.set_metrics(s, run, metrics)
+            s.flush()
+            return run.to_entity()
 
     # --------------------------------------------------------- judgment cache
     def cached_judgments(self, s: Session, evaluator_sha256: str, keys: list[str], order: int,
