@@ -37,7 +37,14 @@ def register(
     source: str = typer.Option(..., "--source", "-s", help="Source adapter (see `autorater sources list`)."),
     path: Path = typer.Option(..., "--path", "-p", help="Input file or folder."),
     task_type: str = typer.Option(None, "--task-type", "-t", help="pairwise | pointwise | classification."),
-    mapping: list[str] = typer.Option(None, "--map", help="FIELD=COLUMN, for the generic adapter (repeatable)."),
+    mapping: list[str] = typer.Option(
+        None, "--map", help="FIELD=PATH for the generic adapter (repeatable): a column name (a literal name wins, "
+        "dots and all), a dotted path with list indices into JSON records (judgments.0.decision), @row (the "
+        "record's 0-based position in the file) or @key (its key in a JSON object of lists, e.g. a category)."),
+    id_from_row: bool = typer.Option(
+        False, "--id-from-row", help="Generic adapter: each row's 0-based position in the file (\"0\", \"1\", ...; "
+        "the CSV header and blank JSON lines not counted) is its example id, so that judge outputs that line up "
+        "by row order import with `eval import --map example_id=@row`. Not with --map example_id=..."),
     label_map: list[str] = typer.Option(None, "--label-map", help="SOURCE_VALUE=LABEL, e.g. 'A>B=A' (repeatable)."),
     labels: str = typer.Option(None, "--labels", help="Comma-separated label set (classification)."),
     scale: str = typer.Option(None, "--scale", help="MIN,MAX score scale (pointwise)."),
@@ -51,6 +58,10 @@ def register(
     opts: dict = dict(_pairs(option, "--option"))
     if mapping:
         opts["mapping"] = _pairs(mapping, "--map")
+    if id_from_row:
+        if source != "generic":
+            raise InvalidInput("--id-from-row applies to --source generic", field="--id-from-row")
+        opts["id_from_row"] = True
     if label_map:
         opts["label_map"] = _pairs(label_map, "--label-map")
     label_set = tuple(x.strip() for x in labels.split(",") if x.strip()) if labels else None

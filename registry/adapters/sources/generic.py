@@ -1,12 +1,17 @@
 """Generic column mapper: any table of judgments → one standardized task type.
 
-Reads JSON (a list of records, or an object keyed by id whose key becomes the example id
-unless ``example_id`` is mapped), JSON lines (also when named ``.json``), CSV, TSV (also
-``.gz``), Parquet, or a folder written by Hugging Face ``datasets``' ``save_to_disk``
-(:func:`detect_format` decides by suffix; a ``DatasetDict`` needs ``split`` unless it has one
-split). ``mapping`` names the source column of each standardized field (``{"instruction":
-"question", "label": "winner"}``); fields not mapped use a column of the same name. JSON,
-Parquet and ``datasets`` records may be reached with dotted paths (``"meta.id"``).
+Reads JSON (a list of records; an object keyed by id whose key becomes the example id
+unless ``example_id`` is mapped; or an object of lists of records, e.g. a key per category),
+JSON lines (also when named ``.json``), CSV, TSV (also ``.gz``), Parquet, or a folder written by
+Hugging Face ``datasets``' ``save_to_disk`` (:func:`detect_format` decides by suffix; a
+``DatasetDict`` needs ``split`` unless it has one split). ``mapping`` names the source path of
+each standardized field (``{"instruction": "question", "label": "winner"}``); fields not mapped
+use a column of the same name. A path is a column name (a literal name wins, dots and all), a
+dotted path with list indices into JSON, Parquet and ``datasets`` records
+(``"judgments.0.decision"``), ``@row`` (the record's 0-based position in the file, as text) or
+``@key`` (the key a record is listed under in a JSON object). A path that leads nowhere in a
+record is an error showing what the records hold (:meth:`_Table.absent`); :func:`select_fields`
+gives the same paths to other readers (the ``mapped`` import format).
 
 Required fields: pairwise ``instruction, response_a, response_b, label``; pointwise
 ``instruction, response, score`` and a scale (``scale=(min, max)`` or ``scale_min`` /
@@ -23,9 +28,10 @@ error); without a map, pairwise labels must be A/B/tie (any case). Classificatio
 are ``labels`` or else the sorted distinct labels (``df.attrs["labels"]``). Annotator columns
 hold lists (JSON/Parquet), JSON or Python list literals (CSV), or are mapped to several
 columns at once (``"annotator_labels": "annotator1,annotator2,annotator3"``); the label map
-applies to them too. ``example_id``: the mapped column as text (must be unique), else the
-JSON object key, else :func:`~registry.adapters.sources.base.stable_ids` over the instruction
-(plus the response for pointwise and classification). ``criterion`` (default ``overall``) and
+applies to them too. ``example_id``: the row number with ``id_from_row`` (or ``@row``), else
+the mapped column as text (must be unique), else the key of an object keyed by id, else
+:func:`~registry.adapters.sources.base.stable_ids` over the instruction (plus the response for
+pointwise and classification). ``criterion`` (default ``overall``) and
 ``category`` options override columns. Errors name file, row (1-based; ``line N`` for CSV/TSV
 and JSON lines) and field.
 """
@@ -283,14 +289,14 @@ def _why_absent(record: Any, parts: list[str]) -> str:
 def _sketch(value: Any, depth: int = 0, limit: int = 240) -> str:
     """A short type sketch of a JSON value: ``{"id": str, "judgments": [{"score": int, ...}], ...}``."""
     if isinstance(value, Mapping):
-        if depth >= 3:
+        if depth >= 4:
             return "{...}"
         shown = 6 if depth == 0 else 2
         items = [f"{json.dumps(str(k), ensure_ascii=False)}: {_sketch(v, depth + 1)}"
                  for k, v in list(value.items())[:shown]]
         text = "{" + ", ".join(items + (["..."] if len(value) > shown else [])) + "}"
     elif isinstance(value, (list, tuple)):
-        text = "[]" if not value else "[...]" if depth >= 3 else f"[{_sketch(value[0], depth + 1)}]"
+        text = "[]" if not value else "[...]" if depth >= 4 else f"[{_sketch(value[0], depth + 1)}]"
     elif value is None:
         text = "null"
     elif isinstance(value, (bool, int, float, str)):
@@ -598,10 +604,16 @@ def _resolve(table: _Table, field: str, mapping: dict[str, str]) -> list[pd.Seri
     raise _nowhere(table, field, column)
 
 
+def _listing(names: Sequence[str], limit: int = 30) -> str:
+    """``a, b, c`` for a message, the first ``limit`` names and a count of the rest."""
+    more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
 def _nowhere(table: _Table, field: str, path: str) -> InvalidInput:
     """The error for a mapped ``path`` found in no row: for records, what the first record holds."""
     available = table.available()
-    hint = f"available columns: {', '.join(available)}"
+    hint = f"available columns: {_listing(available)}"
     if table.records:
         return table.absent(0, field, path, suggest=_suggest(path, available), hint=hint)
     return InvalidInput(f"mapped to column {path!r}, which does not exist{_suggest(path, available)}",
@@ -654,7 +666,7 @@ def _need(table: _Table, field: str, task_type: str) -> InvalidInput:
     guess = max(available, key=ratio.__getitem__, default=None)  # first best, in column order
     example = guess if guess is not None and ratio[guess] >= 0.4 else "COLUMN"
     return InvalidInput(f"no column for required {task_type} field", file=table.file, field=field,
-                        hint=f"pass --map {field}={example}; available columns: {', '.join(available)}")
+                        hint=f"pass --map {field}={example}; available columns: {_listing(available)}")
 
 
 # ----------------------------------------------------------------------------- columnar fast path
@@ -817,22 +829,28 @@ def _gc_paused() -> Iterator[None]:
 
 def _fast_read(path: Path, *, task_type: str, mapping: dict[str, str], label_map: dict[str, str] | None,
                labels: tuple[str, ...] | None, scale: tuple[float, float] | None, criterion: str | None,
-               category: str | None, skip_empty: bool) -> pd.DataFrame | None:
+               category: str | None, skip_empty: bool, id_from_row: bool = False) -> pd.DataFrame | None:
     """The frame :meth:`GenericAdapter.read` builds, computed column-wise with Arrow for JSON-lines
     and Parquet files whose mapped columns need no per-row Python work (text columns of text,
-    labels of text / integers / booleans, numbers, annotator lists, integer counts, unique ids).
-    ``None`` for anything else (other formats, dotted or several-column mappings, metadata,
-    labels from annotator votes, missing or unconvertible values, ...): the row-by-row reader then
-    reads the file and reports any error exactly as before."""
+    labels of text / integers / booleans, numbers, annotator lists, integer counts, unique ids,
+    ids from row numbers). ``None`` for anything else (other formats, dotted paths and ``@key``,
+    several-column mappings, metadata, labels from annotator votes, missing or unconvertible
+    values, ...): the row-by-row reader then reads the file and reports any error exactly as before."""
     if not FAST_PATH:
         return None
     options = dict(task_type=task_type, mapping=mapping, label_map=label_map, labels=labels, scale=scale,
-                   criterion=criterion, category=category, skip_empty=skip_empty)
+                   criterion=criterion, category=category, skip_empty=skip_empty, id_from_row=id_from_row)
     try:
         if not path.is_file() or path.suffix.lower() == ".gz":
             return None
         fmt = detect_format(path)
         if fmt not in ("jsonl", "parquet"):
+            return None
+        # paths into records go to the row reader, decided before the file is read (a literal
+        # column with a dotted name, seen in the schema or the first line, stays here)
+        paths = [p for f, p in mapping.items() if (p.startswith("@") or "." in p)
+                 and not (f == "example_id" and p == ROW_PATH)]
+        if paths and not set(paths) <= _leading_names(path, fmt):
             return None
         if fmt == "parquet":
             return _columnar_frame(_parquet_table(path), path, **options)
@@ -846,16 +864,34 @@ def _fast_read(path: Path, *, task_type: str, mapping: dict[str, str], label_map
         return None
 
 
+def _leading_names(path: Path, fmt: str) -> set[str]:
+    """Column names a file surely has, read cheaply: the Parquet schema, or the keys of the first
+    JSON line (empty when that line is not an object)."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return set(pq.read_schema(path).names)
+    with path.open("rb") as fh:
+        for line in fh:
+            if line.strip():
+                first = json.loads(line)
+                return set(first) if isinstance(first, dict) else set()
+    return set()
+
+
 def _columnar_frame(table: pa.Table, path: Path, *, task_type: str, mapping: dict[str, str],
                     label_map: dict[str, str] | None, labels: tuple[str, ...] | None,
                     scale: tuple[float, float] | None, criterion: str | None, category: str | None,
-                    skip_empty: bool) -> pd.DataFrame:
+                    skip_empty: bool, id_from_row: bool = False) -> pd.DataFrame:
     names = table.column_names
     if len(set(names)) != len(names):
         raise _RowByRow
     n = table.num_rows
+    row_ids = id_from_row or (mapping.get("example_id") == ROW_PATH and ROW_PATH not in names)
     columns: dict[str, str] = {}
     for f in COLUMNS[task_type]:
+        if f == "example_id" and row_ids:
+            continue
         column = mapping.get(f, f)
         if column in names:
             columns[f] = column
@@ -938,8 +974,10 @@ def _columnar_frame(table: pa.Table, path: Path, *, task_type: str, mapping: dic
         if not pa.types.is_null(src["metadata"].type):
             raise _RowByRow  # JSON text per row
         out["metadata"] = None
-    # example ids: the mapped column as text (unique), else content ids
-    if "example_id" in src:
+    # example ids: row numbers, or the mapped column as text (unique), else content ids
+    if row_ids:
+        out["example_id"] = pa.array([str(i) for i in range(n)], pa.string())
+    elif "example_id" in src:
         arr = src["example_id"]
         if pa.types.is_integer(arr.type):
             arr = pc.cast(arr, pa.string())
@@ -1014,17 +1052,24 @@ class GenericAdapter(SourceAdapter):
     def read(self, path: Path, *, task_type: str, mapping: dict[str, str] | None = None,
              label_map: dict[str, str] | None = None, labels: tuple[str, ...] | None = None,
              scale: tuple[float, float] | None = None, criterion: str | None = None,
-             category: str | None = None, split: str | None = None, skip_empty: bool = False,
-             **_: Any) -> pd.DataFrame:
+             category: str | None = None, split: str | None = None, skip_empty: bool | str = False,
+             id_from_row: bool | str = False, **_: Any) -> pd.DataFrame:
+        """The standardized frame of ``path`` (see the module docstring); ``id_from_row`` makes each
+        row's 0-based position in the file (as text) its example id."""
         path = Path(path)
         if task_type not in TASK_TYPES:
             raise InvalidInput(f"unknown task type {task_type!r}{_suggest(task_type, TASK_TYPES)}",
                                field="task_type", hint=f"one of {', '.join(TASK_TYPES)}")
         mapping = _check_mapping(mapping, task_type)
+        skip_empty, id_from_row = _flag(skip_empty, "skip_empty"), _flag(id_from_row, "id_from_row")
+        if id_from_row and "example_id" in mapping:
+            raise InvalidInput(f"--id-from-row and --map example_id={mapping['example_id']} both set the example id",
+                               field="example_id", hint="pass one of them (--map example_id=@row is --id-from-row)")
         labels = tuple(labels) if labels is not None else None
         label_map = self._check_label_map(label_map, task_type, labels)
         fast = _fast_read(path, task_type=task_type, mapping=mapping, label_map=label_map, labels=labels,
-                          scale=scale, criterion=criterion, category=category, skip_empty=skip_empty)
+                          scale=scale, criterion=criterion, category=category, skip_empty=skip_empty,
+                          id_from_row=id_from_row)
         if fast is not None:
             return fast
         table = load_table(path, split=split)
@@ -1032,6 +1077,8 @@ class GenericAdapter(SourceAdapter):
         if n == 0:
             raise InvalidInput("no rows", file=path)
         cols = {f: _resolve(table, f, mapping) for f in COLUMNS[task_type]}
+        if id_from_row:
+            cols["example_id"] = [pd.Series([str(i) for i in range(n)], dtype=object)]
         for f in _REQUIRED[task_type]:
             if cols[f] is None and not (f == "label" and cols["annotator_labels"]) \
                     and not (f == "score" and cols["annotator_scores"]):
@@ -1202,6 +1249,16 @@ class GenericAdapter(SourceAdapter):
         if conv.task_type == "pairwise":
             return stable_ids(out["instruction"])
         return stable_ids([f"{a}\x1f{b}" for a, b in zip(out["instruction"], out["response"])])
+
+
+def _flag(value: bool | str, name: str) -> bool:
+    """A yes/no option, also as ``--option NAME=true|false`` text."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text not in ("true", "false", "1", "0", "yes", "no"):
+            raise InvalidInput(f"{name} takes true or false, got {value!r}", field=name)
+        return text in ("true", "1", "yes")
+    return bool(value)
 
 
 def _meta(value: Any) -> dict[str, Any]:
