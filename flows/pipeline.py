@@ -110,7 +110,7 @@ def evaluate(params: dict[str, Any]) -> None:
 
 def report(params: dict[str, Any]) -> None:
     """Headline metric with its 95% CI per dataset → ``metrics.json`` and ``report.md``."""
-    from registry.services.scoring import HEADLINE
+    from registry.services.scoring import headline_for
 
     runs = _read("runs.json")
     reg = _registry(params)
@@ -119,7 +119,7 @@ def report(params: dict[str, Any]) -> None:
         lines = [f"# {runs['evaluator']}", "", "| dataset | metric | value | 95% CI | n |", "|---|---|---|---|---|"]
         for ref, run_id in sorted(runs["runs"].items()):
             run = reg.store.get_run(run_id)
-            name = HEADLINE[reg.store.get_version(ref).task_type]
+            name = headline_for(reg.store.get_version(ref))
             m = run.metric(name)
             if m is None or m.value is None:
                 continue

@@ -42,6 +42,11 @@ def eval_run(
     batch_size: int = typer.Option(64, "--batch-size", help="Examples per evaluator call."),
     check_regressions: bool = typer.Option(True, "--check-regressions/--no-check-regressions",
                                            help="Compare the run with its baselines and record regressions."),
+    slice_by: list[str] = typer.Option(None, "--slice-by", help="Also store the headline metrics per value of this "
+                                       "dataset column or metadata key (metadata.KEY); repeatable "
+                                       "(default: category, when the dataset has several)."),
+    min_slice_size: int = typer.Option(10, "--min-slice-size", help="Skip slices with fewer judged examples "
+                                       "(the skipped ones are listed in coverage's extra)."),
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Run an evaluator on a dataset version (cached judgments are reused), then check the run
@@ -54,7 +59,8 @@ def eval_run(
                   console=err_console, transient=True, disable=json_out) as progress:
         task = progress.add_task(f"{evaluator} on {dataset}", total=None)
         run = run_evaluation(reg, evaluator, dataset, seed=seed, n_boot=n_boot, batch_size=batch_size,
-                             on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+                             on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+                             slice_by=slice_by or None, min_slice_size=min_slice_size)
     _print_run(run, json_out)
     if check_regressions and run.status == "succeeded":
         from registry.services.regressions import detect_regressions

@@ -6,6 +6,7 @@ import typer
 
 from registry import __version__
 from registry.cli import backends, datasets, evaluation, evaluators, regressions, serve, sources, store, training
+from registry.cli import metrics as metrics_cli
 from registry.cli.common import JSON_OPTION, console, new_app, print_json
 
 app = new_app("Autorater Registry: versioned human-judgment datasets and autorater checkpoints "
@@ -20,6 +21,7 @@ app.add_typer(evaluation.eval_app, name="eval")
 app.add_typer(regressions.app, name="regressions")
 app.add_typer(backends.app, name="backend")
 app.add_typer(training.app, name="train")
+app.add_typer(metrics_cli.app, name="metrics")
 app.command("best")(evaluation.best)
 app.command("leaderboard")(evaluation.leaderboard)
 app.command("serve")(serve.serve)

@@ -27,7 +27,7 @@ import hashlib
 import platform
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,14 +154,17 @@ def _library_versions() -> dict[str, str]:
 
 
 def run_evaluation(reg: Registry, evaluator: str, dataset: str, *, seed: int = 0, n_boot: int = 1000,
-                   batch_size: int = 64, on_progress: Progress | None = None) -> EvaluationRun:
+                   batch_size: int = 64, on_progress: Progress | None = None,
+                   slice_by: Sequence[str] | None = None, min_slice_size: int = 10) -> EvaluationRun:
     """Run ``evaluator`` on dataset version ``dataset`` (``name[@version]``).
 
     Judgments already in the cache (same evaluator hash, same example inputs, order and sample)
     are reused; only the missing ones are computed, committed batch by batch so an interrupted
-    run resumes where it stopped."""
+    run resumes where it stopped. The headline metrics are also stored per value of each
+    ``slice_by`` column (default ``category``), skipping slices under ``min_slice_size`` examples
+    (:func:`registry.services.scoring.compute_metrics`)."""
     from registry.services.datasets import load_table
-    from registry.services.scoring import compute_metrics
+    from registry.services.scoring import check_slicing, compute_metrics
 
     store = reg.store
     ev = store.get_evaluator(evaluator)
@@ -172,6 +175,8 @@ def run_evaluation(reg: Registry, evaluator: str, dataset: str, *, seed: int = 0
     if version.task_type not in plugin_cls.task_types:
         raise InvalidInput(f"evaluator {ev.name!r} ({ev.kind}) cannot judge {version.task_type} data "
                            f"({version.ref}); it supports {list(plugin_cls.task_types)}")
+    if slice_by is not None or min_slice_size != 10:  # bad slicing options fail before the run starts
+        check_slicing(load_table(reg, version.ref), slice_by, min_slice_size)
     with store.session() as s:
         ev_row = store.evaluator_row(s, evaluator)
         protocol_config = dict(ev_row.protocol.config or {})
@@ -209,7 +214,8 @@ def run_evaluation(reg: Registry, evaluator: str, dataset: str, *, seed: int = 0
         predictions = _prediction_table(ids, keys, judgments, plan)
         uri, digest = _store_predictions(reg, predictions)
         metrics = compute_metrics(version.task_type, table, predictions, ctx=ctx, seed=seed, n_boot=n_boot,
-                                  price_per_1k_tokens=ev.price_per_1k_tokens)
+                                  price_per_1k_tokens=ev.price_per_1k_tokens, slice_by=slice_by,
+                                  min_slice_size=min_slice_size)
         elapsed = time.perf_counter() - t0
         with store.session() as s:
             run = store.run_row(s, run_id)

@@ -132,7 +132,8 @@ class MatrixCell:
     status: CellStatus
     run_id: int | None = None
     metric: str | None = None
-    """The dataset's headline metric (pairwise ``accuracy``, pointwise ``spearman``, …)."""
+    """The dataset's headline metric (pairwise ``accuracy`` — ``accuracy_3way`` on sets with tie
+    labels —, pointwise ``spearman``, …; see ``scoring.headline_for``)."""
     value: float | None = None
     n_executed: int = 0
     """Judgments computed by this cell's run (0 when it came from the cache)."""
@@ -216,7 +217,7 @@ def run_matrix(reg: Registry, checkpoints: str | Sequence[str], protocols: str |
     cells and the current cell's judgments."""
     from registry.services.evaluation import run_evaluation
     from registry.services.evaluators import create_evaluator
-    from registry.services.scoring import HEADLINE
+    from registry.services.scoring import headline_for
 
     store = reg.store
     ckpts = [store.get_checkpoint(c) for c in _split(checkpoints)]
@@ -243,7 +244,7 @@ def run_matrix(reg: Registry, checkpoints: str | Sequence[str], protocols: str |
     for i, (ckpt_ref, ref, ev_name, version, compatible, previous) in enumerate(plan):
         if on_cell:
             on_cell(i, len(plan), f"{ev_name} on {version.ref}")
-        metric = HEADLINE[version.task_type]
+        metric = headline_for(version)
         base = {"checkpoint": ckpt_ref, "protocol": ref, "dataset": version.ref, "evaluator": ev_name}
         if not compatible:
             cells.append(MatrixCell(**base, status="incompatible"))

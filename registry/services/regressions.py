@@ -37,7 +37,7 @@ from registry.domain.regressions import decide_promotion, is_regression, paired_
 from registry.errors import InvalidInput
 from registry.services.app import Registry
 from registry.services.evaluators import NON_BEHAVIOURAL_KEYS
-from registry.services.scoring import HEADLINE, align, per_example_values
+from registry.services.scoring import align, headline_for, per_example_values
 
 logger = logging.getLogger("registry.regressions")
 
@@ -191,8 +191,9 @@ def detect_regressions(reg: Registry, run_id: int, *, threshold: float | None = 
     if not baselines:
         return []
     candidate = reg.store.get_run(run_id)
-    task_type = reg.store.get_version(candidate.dataset).task_type
-    metric = HEADLINE[task_type]
+    version = reg.store.get_version(candidate.dataset)
+    task_type = version.task_type
+    metric = headline_for(version)     # accuracy_3way on tie-labelled sets, as per_example_values scores them
     tables: dict[str, pa.Table] = {}
     cand_values = _values(reg, candidate, task_type, tables)
     found: list[Regression] = []
@@ -256,7 +257,7 @@ def _scores(runs: list[SqlEvaluationRun], metric: str | None) -> dict[str, float
     out: dict[str, float] = {}
     for run in runs:  # oldest first: a newer run on the same pair wins
         dv, protocol = run.dataset_version, run.evaluator.protocol
-        name = metric or HEADLINE[dv.dataset.task_type]
+        name = metric or headline_for(dv.to_entity())
         m = next((m for m in run.metrics if m.name == name and m.slice == "all"), None)
         if m is not None and m.value is not None and np.isfinite(m.value):
             out[f"{dv.dataset.name}@{dv.version} {protocol.name}@{protocol.version}"] = float(m.value)

@@ -4,11 +4,27 @@ labels, then call the pure metric functions of :mod:`registry.domain.metrics`.
 Headline metrics (what ``best`` and leaderboards rank by, unless told otherwise):
 
 * pairwise ``accuracy``: ReIFE accuracy (mean of both orders, expected credit ½ for a tie verdict or
-  a parse failure against an A/B label). On datasets whose human labels include ties (PandaLM),
-  ties are a real class: ``accuracy`` is then the share of verdicts equal to the 3-way label
-  (mean over the orders judged), as PandaLM reports it.
+  a parse failure against an A/B label) — on every pairwise set. On sets whose human labels include
+  ties (PandaLM) ties are a real class, and the headline is ``accuracy_3way`` (the share of
+  verdicts equal to the 3-way label, mean over the orders judged, as PandaLM reports it), stored
+  beside ``accuracy`` on those sets only (:func:`headline_for`);
 * pointwise ``spearman`` (example level; ``pearson``, ``kendall`` and ``system_*`` beside it);
 * classification ``balanced_accuracy`` (LLM-AggreFact's headline).
+
+Every stored name is defined once in :mod:`registry.domain.metrics.catalog`.
+
+Slices: the headline metrics (:data:`~registry.domain.metrics.catalog.SLICED`) are also stored
+per value of any column the caller names (``slice_by``; default ``category`` when the dataset has
+more than one category), as ``"<column>=<value>"``. A column is a column of the dataset table
+holding single values, or a key of its ``metadata`` JSON (``metadata.<key>``). Slices with fewer
+than ``min_slice_size`` judged examples are skipped; ``coverage``'s ``extra["slices"]`` lists per
+column the slices computed and skipped, with the reason.
+
+``coverage`` is the share of the dataset's examples with at least one parsed verdict (pairwise:
+A, B or tie, or a log-probability), score (pointwise) or label (classification), over any order
+and sample; its extra keeps ``rows``, ``with_predictions`` (examples with any prediction row),
+``unparsed`` (of those, examples without a parsed one) and ``aligned`` (examples with a prediction
+in every order judged: the ``n`` of the other metrics).
 
 Parse failures and ties (pairwise), per example and order, are counted in the accuracy metrics'
 ``extra`` (``ties_order0``, ``failures_order1`` …) and resolved by a stated, seeded rule: ``accuracy``
@@ -28,7 +44,8 @@ an example without ``prob_a`` counts as a failure (credit ½).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,9 +54,12 @@ import pyarrow as pa
 from registry.domain import metrics as M
 from registry.domain.entities import MetricRecord
 from registry.domain.judgments import FAIL, VERDICT_CODES, encode_verdicts
+from registry.domain.metrics.catalog import HEADLINE, SLICED, headline_metric  # HEADLINE: re-exported
+from registry.domain.metrics.slices import SliceReport, sliced
+from registry.errors import InvalidInput
 
-from registry.domain.metrics.catalog import HEADLINE, headline_metric  # noqa: E402  (re-exported)
-MAX_SLICES = 40
+METADATA = "metadata"
+"""The dataset column holding a JSON object of source-specific extras (sliceable by key)."""
 
 
 @dataclass(frozen=True)
@@ -139,27 +159,32 @@ def _col(table: pa.Table, name: str, rows: np.ndarray) -> list:
     return [values[i] for i in rows]
 
 
-def _pairwise(table, al: Aligned, boot, seed, cost) -> list:
+def _has_tie_labels(table: pa.Table) -> bool:
+    """Whether the dataset's human labels (all rows, judged or not) include ties."""
+    return "label" in table.column_names and "tie" in table.column("label").to_pylist()
+
+
+def _pairwise(table, al: Aligned, boot, seed, cost, tie_labels: bool) -> list:
     labels_text = _col(table, "label", al.rows)
     labels = encode_verdicts(labels_text)
     v = [encode_verdicts(x) for x in al.verdict]
     v0, v1 = v[0], (v[1] if len(v) > 1 else None)
-    has_tie_labels = bool((labels == VERDICT_CODES["tie"]).any())
     out: list = []
+    # `accuracy` is ReIFE's expected credit on every set; the 3-way figure has its own name
     if v1 is not None:
-        reife = M.reife_metrics(labels, v0, v1, boot=boot, seed=seed)
-        if has_tie_labels:
-            reife["accuracy"] = M.accuracy(labels, v0, v1, boot=boot, policy="wrong", name="accuracy")
-        out += list(reife.values())
+        out += list(M.reife_metrics(labels, v0, v1, boot=boot, seed=seed).values())
         out += M.llmbar_metrics(labels, v0, v1, boot=boot)
         out.append(M.judgebench_accuracy(labels, v0, v1, boot=boot))
     else:
-        out.append(M.accuracy(labels, v0, boot=boot, policy="wrong" if has_tie_labels else "expected"))
+        out.append(M.accuracy(labels, v0, boot=boot, policy="expected"))
         out.append(M.accuracy(labels, v0, boot=boot, policy="wrong", name="accuracy_strict"))
+    if tie_labels:
+        out.append(M.accuracy(labels, v0, v1, boot=boot, policy="wrong", name="accuracy_3way"))
     logprob = _logprob_verdicts(al)
     if logprob is not None:
-        out.append(M.accuracy(labels, logprob, boot=boot, policy="wrong" if has_tie_labels else "expected",
-                              name="accuracy_logprob"))
+        out.append(M.accuracy(labels, logprob, boot=boot, policy="expected", name="accuracy_logprob"))
+        if tie_labels:
+            out.append(M.accuracy(labels, logprob, boot=boot, policy="wrong", name="accuracy_logprob_3way"))
     resp_a, resp_b = _col(table, "response_a", al.rows), _col(table, "response_b", al.rows)
     out.append(M.position_bias(v0, v1, boot=boot))
     out.append(M.length_bias(v0, resp_a, resp_b, v1, boot=boot))
@@ -174,10 +199,6 @@ def _pairwise(table, al: Aligned, boot, seed, cost) -> list:
         out.append(M.human_agreement(votes, np.stack(v) if v1 is not None else v0, boot=boot))
         out.append(M.human_agreement_loo(votes, boot=boot))
     out += _cost(al, boot, cost)
-    cats = _col(table, "category", al.rows)
-    if 1 < len({c for c in cats if c}) <= MAX_SLICES:
-        metric_kw = {"policy": "wrong" if has_tie_labels else "expected"}
-        out += M.by_slice(M.accuracy, cats, labels, v0, *([v1] if v1 is not None else []), **metric_kw)
     return out
 
 
@@ -209,12 +230,16 @@ def _pointwise(table, al: Aligned, boot) -> list:
     return out
 
 
-def _classification(table, al: Aligned, boot, labels: Sequence[str] | None) -> list:
+def _classification_inputs(table, al: Aligned, labels: Sequence[str] | None):
     y = _col(table, "label", al.rows)
-    pred = al.verdict[0]
+    classes = list(labels) if labels else None
+    return y, al.verdict[0], classes
+
+
+def _classification(table, al: Aligned, boot, labels: Sequence[str] | None) -> list:
+    y, pred, classes = _classification_inputs(table, al, labels)
     scores = al.score[0]
     has_scores = bool(np.isfinite(scores).any())
-    classes = list(labels) if labels else None
     positive = classes[0] if classes and len(classes) == 2 else None
     res = M.classification_metrics(y, pred, scores if has_scores and positive is not None else None,
                                    positive, boot=boot, classes=classes)
@@ -228,23 +253,183 @@ def _cost(al: Aligned, boot, price_per_1k_tokens: float | None) -> list:
     return out
 
 
+# ----------------------------------------------------------------------------------- slices
+def _is_scalar_type(t: pa.DataType) -> bool:
+    return not (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
+                or pa.types.is_struct(t) or pa.types.is_map(t) or pa.types.is_union(t))
+
+
+def _metadata(table: pa.Table) -> list[dict]:
+    if METADATA not in table.column_names:
+        return [{} for _ in range(table.num_rows)]
+    out = []
+    for text in table.column(METADATA).to_pylist():
+        try:
+            value = json.loads(text) if text else {}
+        except (TypeError, ValueError):
+            value = {}
+        out.append(value if isinstance(value, dict) else {})
+    return out
+
+
+def slice_columns(table: pa.Table) -> list[str]:
+    """What a dataset can be sliced by: its columns holding single values, then ``metadata.<key>``
+    for every key of its metadata JSON."""
+    cols = [f.name for f in table.schema if f.name != METADATA and _is_scalar_type(f.type)]
+    keys = sorted({k for m in _metadata(table) for k in m})
+    return cols + [f"{METADATA}.{k}" for k in keys]
+
+
+def slice_values(table: pa.Table, column: str) -> list:
+    """One value per dataset row of slice column ``column`` (see :func:`slice_columns`); an
+    unknown column or one holding lists is an :class:`InvalidInput` listing the sliceable columns."""
+    def unknown(why: str) -> InvalidInput:
+        return InvalidInput(f"{why}; slice by one of: {', '.join(slice_columns(table))}", field="slice_by")
+
+    if column in table.column_names and column != METADATA:
+        if not _is_scalar_type(table.schema.field(column).type):
+            raise unknown(f"column {column!r} holds lists or records, not single values")
+        return table.column(column).to_pylist()
+    key = column[len(METADATA) + 1:] if column.startswith(f"{METADATA}.") else column
+    meta = _metadata(table)
+    if not key or not any(key in m for m in meta):
+        raise unknown(f"the dataset has no column or metadata key {column!r}")
+    values = [m.get(key) for m in meta]
+    if any(isinstance(v, (dict, list)) for v in values):
+        raise unknown(f"metadata key {key!r} holds lists or objects, not single values")
+    return values
+
+
+def resolve_slice_by(table: pa.Table, slice_by: Sequence[str] | None) -> list[tuple[str, list]]:
+    """``[(column, one value per dataset row)]`` to slice by. ``None``: ``category`` when the
+    dataset has more than one category (else nothing); an explicit list is checked column by
+    column (:func:`slice_values`)."""
+    if slice_by is None:
+        if "category" not in table.column_names:
+            return []
+        values = table.column("category").to_pylist()
+        return [("category", values)] if len({v for v in values if v is not None}) > 1 else []
+    if isinstance(slice_by, str):
+        slice_by = [slice_by]
+    return [(c, slice_values(table, c)) for c in dict.fromkeys(slice_by)]
+
+
+def check_slicing(table: pa.Table, slice_by: Sequence[str] | None, min_slice_size: int) -> list[tuple[str, list]]:
+    """:func:`resolve_slice_by` after checking ``min_slice_size`` (a whole number ≥ 1); callers
+    use it to refuse bad slicing options before they start a run."""
+    if isinstance(min_slice_size, bool) or not isinstance(min_slice_size, int) or min_slice_size < 1:
+        raise InvalidInput(f"min_slice_size must be a whole number ≥ 1; got {min_slice_size!r}",
+                           field="min_slice_size")
+    return resolve_slice_by(table, slice_by)
+
+
+def _slice_metric(task_type: str, table: pa.Table, al: Aligned, *, tie_labels: bool, labels, n_boot: int,
+                  seed: int) -> tuple[Callable[[np.ndarray], dict], np.ndarray]:
+    """(metric of the examples ``idx`` → the task type's sliced metrics, the aligned positions
+    that can take part). Each slice gets its own seeded bootstrap."""
+    def boot(idx: np.ndarray) -> M.Bootstrap:
+        return M.Bootstrap.draw(len(idx), n_boot, seed)
+
+    if task_type == "pairwise":
+        lab = encode_verdicts(_col(table, "label", al.rows))
+        v = [encode_verdicts(x) for x in al.verdict]
+
+        def pairwise(idx: np.ndarray) -> dict:
+            b, vs = boot(idx), [x[idx] for x in v]
+            v1 = vs[1] if len(vs) > 1 else None
+            out = {"accuracy": M.accuracy(lab[idx], vs[0], v1, boot=b, policy="expected")}
+            if tie_labels:
+                out["accuracy_3way"] = M.accuracy(lab[idx], vs[0], v1, boot=b, policy="wrong", name="accuracy_3way")
+            return out
+        return pairwise, np.arange(len(al.rows))
+    if task_type == "pointwise":
+        human = np.array(_col(table, "score", al.rows), dtype=float)
+        predicted = al.score[0]
+        complete = np.flatnonzero(np.isfinite(human) & np.isfinite(predicted))  # as in the "all" figures
+
+        def pointwise(idx: np.ndarray) -> dict:
+            return {"spearman": M.correlation(human[idx], predicted[idx], "spearman", boot=boot(idx))}
+        return pointwise, complete
+    y, pred, classes = _classification_inputs(table, al, labels)
+
+    def classification(idx: np.ndarray) -> dict:
+        res = M.classification_metrics([y[i] for i in idx], [pred[i] for i in idx], boot=boot(idx), classes=classes)
+        return {name: res[name] for name in SLICED["classification"]}
+    return classification, np.arange(len(al.rows))
+
+
+def _slices(task_type: str, table: pa.Table, al: Aligned, columns: list[tuple[str, list]], *, min_size: int,
+            tie_labels: bool, labels, n_boot: int, seed: int) -> tuple[list, list[SliceReport]]:
+    if not columns:
+        return [], []
+    metric, positions = _slice_metric(task_type, table, al, tie_labels=tie_labels, labels=labels, n_boot=n_boot,
+                                      seed=seed)
+    values, reports = [], []
+    for column, per_row in columns:
+        keys = [per_row[int(al.rows[p])] for p in positions]
+        got, report = sliced(lambda idx: metric(positions[idx]), keys, field=column, min_size=min_size)
+        values += got
+        reports.append(report)
+    return values, reports
+
+
+# --------------------------------------------------------------------------------- coverage
+def _usable(task_type: str, verdict, score, prob_a) -> bool:
+    """Whether one prediction row carries a parsed judgment the metrics can use."""
+    def finite(x) -> bool:
+        return x is not None and bool(np.isfinite(x))
+
+    if task_type == "pairwise":
+        return verdict in VERDICT_CODES or finite(prob_a)
+    if task_type == "pointwise":
+        return finite(score)
+    return verdict is not None
+
+
+def _coverage(task_type: str, table: pa.Table, predictions: pa.Table, aligned: int,
+              reports: list[SliceReport]) -> MetricRecord:
+    """Share of the dataset's examples with at least one parsed judgment (module docstring)."""
+    ids = set(table.column("example_id").to_pylist())
+    p = predictions.select(["example_id", "verdict", "score", "prob_a"]).to_pydict()
+    any_prediction, judged = set(), set()
+    for eid, verdict, score, prob_a in zip(p["example_id"], p["verdict"], p["score"], p["prob_a"]):
+        if eid in ids:
+            any_prediction.add(eid)
+            if _usable(task_type, verdict, score, prob_a):
+                judged.add(eid)
+    rows = table.num_rows
+    extra = {"rows": rows, "judged": len(judged), "with_predictions": len(any_prediction),
+             "unparsed": len(any_prediction - judged), "aligned": aligned,
+             "slices": [r.as_dict() for r in reports]}
+    return MetricRecord(name="coverage", value=len(judged) / rows if rows else None, ci_low=None, ci_high=None,
+                        n=rows, extra=extra)
+
+
 def compute_metrics(task_type: str, table: pa.Table, predictions: pa.Table, *, ctx=None, seed: int = 0,
-                    n_boot: int = 1000, price_per_1k_tokens: float | None = None) -> list[MetricRecord]:
-    """Every metric of a run, with bootstrap CIs (one seeded draw shared by all metrics)."""
+                    n_boot: int = 1000, price_per_1k_tokens: float | None = None,
+                    slice_by: Sequence[str] | None = None, min_slice_size: int = 10) -> list[MetricRecord]:
+    """Every metric of a run, with bootstrap CIs (one seeded draw shared by all metrics), and the
+    headline metrics per slice of every ``slice_by`` column (module docstring; default
+    ``category``); slices with fewer than ``min_slice_size`` judged examples are skipped and
+    listed in ``coverage``'s extra. Every stored name is in the metric catalog."""
+    columns = check_slicing(table, slice_by, min_slice_size)     # an unknown column fails before any work
     al = align(table, predictions)
     n = len(al.rows)
     if n == 0:
         return []
     boot = M.Bootstrap.draw(n, n_boot, seed)
+    labels = ctx.labels if ctx else None
+    tie_labels = task_type == "pairwise" and _has_tie_labels(table)
     if task_type == "pairwise":
-        values = _pairwise(table, al, boot, seed, price_per_1k_tokens)
+        values = _pairwise(table, al, boot, seed, price_per_1k_tokens, tie_labels)
     elif task_type == "pointwise":
         values = _pointwise(table, al, boot) + _cost(al, boot, price_per_1k_tokens)
     else:
-        values = _classification(table, al, boot, ctx.labels if ctx else None) + _cost(al, boot, price_per_1k_tokens)
-    records = _records(values)
-    coverage = n / table.num_rows
-    records.append(MetricRecord(name="coverage", value=coverage, ci_low=None, ci_high=None, n=n))
+        values = _classification(table, al, boot, labels) + _cost(al, boot, price_per_1k_tokens)
+    sliced_values, reports = _slices(task_type, table, al, columns, min_size=min_slice_size, tie_labels=tie_labels,
+                                     labels=labels, n_boot=n_boot, seed=seed)
+    records = _records(values + sliced_values)
+    records.append(_coverage(task_type, table, predictions, n, reports))
     seen, unique = set(), []
     for r in records:  # one value per (name, slice): later duplicates (e.g. LLMBar's aliases) are dropped
         if (r.name, r.slice) not in seen:
@@ -256,13 +441,14 @@ def compute_metrics(task_type: str, table: pa.Table, predictions: pa.Table, *, c
 def per_example_values(task_type: str, table: pa.Table, predictions: pa.Table, *, labels=None
                        ) -> tuple[list[str], np.ndarray]:
     """(example ids, per-example contribution to the headline metric) for paired tests:
-    pairwise expected credit (or strict 3-way match), classification class-balanced correctness
+    pairwise expected credit (``accuracy``; on tie-labelled sets the strict 3-way match of
+    ``accuracy_3way``), classification class-balanced correctness
     (their mean is the balanced accuracy). Pointwise has none (correlations are not means)."""
     al = align(table, predictions)
     ids = [table.column("example_id")[int(i)].as_py() for i in al.rows]
     if task_type == "pairwise":
         lab = encode_verdicts(_col(table, "label", al.rows))
-        strict = bool((lab == VERDICT_CODES["tie"]).any())
+        strict = _has_tie_labels(table)     # accuracy_3way is the headline there
         parts = [M.pairwise.order_credit(lab, encode_verdicts(v), "wrong" if strict else "expected")
                  for v in al.verdict]
         return ids, np.mean(parts, axis=0)

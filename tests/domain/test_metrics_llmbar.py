@@ -62,12 +62,15 @@ def test_gpt4_vanilla_natural_published_numbers(data_root):
     assert metrics["equal"].value == pytest.approx(0.95)
     assert metrics["correct_average"].ci_low < 0.955 < metrics["correct_average"].ci_high
     # the correct κ against the label is far above LLMBar's misaligned compatibility figure
-    assert metrics["cohen_kappa_average"].value > 0.85 > metrics["kappa_average"].value
-    assert metrics["kappa_average"].value == pytest.approx(0.26962395517254417, abs=1e-12)
-    assert np.isnan(metrics["kappa_average"].ci_low)                  # compatibility figure: no CI
+    assert metrics["cohen_kappa_average"].value > 0.85 > metrics["llmbar_kappa_average"].value
+    assert metrics["llmbar_kappa_average"].value == pytest.approx(0.26962395517254417, abs=1e-12)
+    assert np.isnan(metrics["llmbar_kappa_average"].ci_low)           # compatibility figure: no CI
     # without parse failures the two κ between the orders coincide
-    assert metrics["kappa_agreement"].value == pytest.approx(0.897708674304419, abs=1e-12)
-    assert metrics["cohen_kappa_agreement"].value == pytest.approx(metrics["kappa_agreement"].value)
+    assert metrics["llmbar_kappa_agreement"].value == pytest.approx(0.897708674304419, abs=1e-12)
+    assert metrics["cohen_kappa_agreement"].value == pytest.approx(metrics["llmbar_kappa_agreement"].value)
+    # one name, one meaning: LLMBar's compatibility κ never appears under a bare ``kappa_*`` name
+    assert not {name for name in metrics if name.startswith("kappa_")}
+    assert set(metrics["llmbar_kappa_average"].extra) >= {"llmbar_kappa_False", "llmbar_kappa_True"}
     assert metrics["cohen_kappa_agreement"].ci_low < metrics["cohen_kappa_agreement"].value
 
 

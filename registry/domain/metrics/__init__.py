@@ -11,7 +11,9 @@ Public API; the definitions and their sources are in each module's docstring:
 - ``pandalm``: PandaLM test-set predictions against the 3-annotator majority;
 - ``pointwise``: Pearson/Spearman/Kendall at example and system level;
 - ``classification``: accuracy, balanced accuracy, macro F1, ROC-AUC;
-- ``slices``: any metric per category; ``paired``: paired bootstrap and McNemar.
+- ``slices``: any metric per value of a column, with the report of skipped slices;
+- ``paired``: paired bootstrap and McNemar;
+- ``catalog``: every stored metric's one meaning, definition and source, and the headline metrics.
 """
 
 from registry.domain.metrics.alpacaeval import (
@@ -53,16 +55,16 @@ from registry.domain.metrics.pairwise import (
 )
 from registry.domain.metrics.pandalm import pandalm_agreement, parse_pandalm_predictions
 from registry.domain.metrics.pointwise import correlation, correlations, system_level_correlations
-from registry.domain.metrics.slices import by_slice
+from registry.domain.metrics.slices import SliceReport, by_slice, sliced
 from registry.domain.metrics.value import MetricArray, MetricValue
 
 __all__ = [
-    "Bootstrap", "MetricArray", "MetricValue", "PairedTest", "REIFE_METRICS", "TiePolicy",
+    "Bootstrap", "MetricArray", "MetricValue", "PairedTest", "REIFE_METRICS", "SliceReport", "TiePolicy",
     "accuracy", "alpha_nominal", "balanced_accuracy", "by_slice", "classification_accuracy",
     "classification_metrics", "cohen_kappa", "coin_flips", "correct_both", "correlation", "correlations",
     "has_list", "human_agreement", "human_agreement_loo", "judgebench_accuracy", "judgebench_scores", "kappa",
     "length_bias", "list_bias", "llmbar_metrics", "llmbar_statistics", "logprob_verdicts", "macro_f1",
     "majority_vote", "mcnemar", "modes", "paired_bootstrap", "pairwise_accuracy_many", "pandalm_agreement",
     "parse_llmbar_result", "parse_pandalm_predictions", "per_1000", "position_bias", "positional_agreement",
-    "reife_metrics", "reife_metrics_many", "roc_auc", "system_level_correlations", "vote_counts",
+    "reife_metrics", "reife_metrics_many", "roc_auc", "sliced", "system_level_correlations", "vote_counts",
 ]

@@ -22,6 +22,11 @@ so a tied rating disagrees with itself across orders by construction.
   up (prediction "2" becomes 0, never equal to label 2): these κ values are a *compatibility*
   figure only. ``kappa_average`` is the mean of the first two. ``cohen_kappa_*`` below are the
   correct Cohen's κ on the codes themselves (a failure is its own category).
+
+:func:`llmbar_statistics` keeps LLMBar's own field names (it reproduces their file); the stored
+metrics of :func:`llmbar_metrics` name the compatibility figures ``llmbar_kappa_agreement`` and
+``llmbar_kappa_average`` (extra ``llmbar_kappa_False``/``llmbar_kappa_True``), so no ``kappa_*``
+name sits beside ``cohen_kappa_*`` with a different meaning.
 """
 
 from __future__ import annotations
@@ -121,8 +126,9 @@ def llmbar_metrics(labels: np.ndarray, v0: np.ndarray, v1: np.ndarray, *, boot: 
 
     ``correct_*`` and ``equal`` follow LLMBar (failures wrong; two failures agree in ``equal``).
     ``cohen_kappa_agreement`` (between the orders) and ``cohen_kappa_average`` (against the label,
-    mean of the orders) are the correct Cohen's κ, with CIs. ``kappa_agreement`` and
-    ``kappa_average`` are LLMBar's compatibility figures (point values only, no CI)."""
+    mean of the orders) are the correct Cohen's κ, with CIs. ``llmbar_kappa_agreement`` and
+    ``llmbar_kappa_average`` are LLMBar's ``kappa_agreement``/``kappa_average`` compatibility
+    figures (point values only, no CI)."""
     labels, (v0, v1), _ = as_runs(labels, v0, v1)
     n = labels.shape[0]
     boot = ensure_bootstrap(boot, n)
@@ -145,7 +151,8 @@ def llmbar_metrics(labels: np.ndarray, v0: np.ndarray, v1: np.ndarray, *, boot: 
                                    "cohen_kappa_True": float(kappas["True"][0])}))
     compat = llmbar_statistics(labels, v0[0], v1[0])
     note = {"compat": "LLMBar statistics.json: predictions mapped to 1 ('1') / 0 (other), labels kept 1/2"}
-    out.append(from_samples("kappa_agreement", compat["kappa_agreement"], None, n, extra=note))
-    out.append(from_samples("kappa_average", compat["kappa_average"], None, n,
-                            extra={**note, "kappa_False": compat["kappa_False"], "kappa_True": compat["kappa_True"]}))
+    out.append(from_samples("llmbar_kappa_agreement", compat["kappa_agreement"], None, n, extra=note))
+    out.append(from_samples("llmbar_kappa_average", compat["kappa_average"], None, n,
+                            extra={**note, "llmbar_kappa_False": compat["kappa_False"],
+                                   "llmbar_kappa_True": compat["kappa_True"]}))
     return out

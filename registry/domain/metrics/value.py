@@ -21,7 +21,7 @@ class MetricValue:
     """One metric of one run on one slice."""
 
     name: str
-    """Metric name, e.g. ``"accuracy"`` or ``"kappa_agreement"``."""
+    """Metric name, e.g. ``"accuracy"`` or ``"cohen_kappa_agreement"``."""
     value: float
     """Point estimate on the full sample (NaN when undefined, e.g. κ with a single class)."""
     ci_low: float

@@ -1,0 +1,42 @@
+"""``autorater metrics``: the metric catalog — every metric a run can store, with its one meaning."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from registry.cli.common import JSON_OPTION, console, new_app, print_json
+
+app = new_app("The metric catalog: every metric a run can store, its definition and its source.")
+
+
+@app.command("list")
+def list_metrics(
+    task_type: str = typer.Option(None, "--task-type", "-t", help="pairwise | pointwise | classification "
+                                  "(default: every task type)."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """List every metric with its task types, kind (mean of per-example values, or another
+    statistic), one-line definition and source; the headline metrics are marked."""
+    from registry.domain.metrics.catalog import HEADLINE, METRICS, check_task_type, headline_metric, metrics_for
+
+    infos = metrics_for(check_task_type(task_type)) if task_type else sorted(METRICS.values(), key=lambda m: m.name)
+    headlines = set(HEADLINE.values()) | {headline_metric("pairwise", tie_labels=True)}
+    if task_type:
+        headlines = {headline_metric(task_type), headline_metric(task_type, tie_labels=True)}
+    if json_out:
+        print_json([{"name": m.name, "task_types": list(m.task_types), "kind": m.kind, "definition": m.definition,
+                     "source": m.source, "higher_is_better": m.higher_is_better, "headline": m.name in headlines}
+                    for m in infos])
+        return
+    title = f"metrics of {task_type} datasets" if task_type else "metrics"
+    table = Table(title=f"{title} (* headline; accuracy_3way on sets whose human labels include ties)",
+                  show_lines=True)
+    # names never wrap or shrink: the column is as wide as the longest name; the definition wraps,
+    # with the kind, task types and source under it
+    table.add_column("name", no_wrap=True, min_width=max((len(m.name) for m in infos), default=4) + 1)
+    table.add_column("definition", overflow="fold")
+    for m in infos:
+        facts = f"{m.kind} · {', '.join(m.task_types)} · source: {m.source}"
+        table.add_row(m.name + ("*" if m.name in headlines else ""), f"{m.definition}\n[dim]{facts}[/]")
+    console.print(table)
