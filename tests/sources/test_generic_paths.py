@@ -9,7 +9,7 @@ import pytest
 
 from registry.adapters.sources import generic as generic_module
 from registry.adapters.sources import get_adapter
-from registry.adapters.sources.generic import select_fields
+from registry.adapters.sources.generic import parse_pairs, select_fields
 from registry.errors import InvalidInput
 
 NATURAL = "princeton-nlp__LLMBar/Dataset/LLMBar/Natural"
@@ -114,7 +114,7 @@ def test_dict_of_lists_with_key(generic, tmp_path):
     assert str(flat) in message and "'category'" in message and "@key" in message
 
 
-def test_row_numbers_as_ids(generic, tmp_path):
+def test_row_numbers_as_ids(generic, tmp_path, monkeypatch):
     rows = [{"question": f"q{i}", "answer": "" if i == 1 else f"a{i}", "label": "yes"} for i in range(4)]
     mapping = {"instruction": "question", "response": "answer"}
     csv = tmp_path / "rows.csv"
@@ -128,14 +128,15 @@ def test_row_numbers_as_ids(generic, tmp_path):
         assert list(df["example_id"]) == ["0", "1", "2", "3"]
         at_row = generic.read(path, **({**kw, "mapping": {**mapping, "response": "label", "example_id": "@row"}}))
         pd.testing.assert_frame_equal(df, at_row)
-    # the columnar JSON-lines reader gives the same row ids as the row reader
+    # the columnar JSON-lines reader gives the row ids itself, as the row reader does
     jl = tmp_path / "rows.jsonl"
-    generic_module.FAST_PATH = False
-    try:
-        slow = generic.read(jl, task_type="classification", mapping={**mapping, "response": "label"},
-                            id_from_row="true")
-    finally:
-        generic_module.FAST_PATH = True
+    kw = dict(task_type="classification", mapping={**mapping, "response": "label"})
+    monkeypatch.setattr(generic_module, "load_table", lambda *a, **k: pytest.fail("row reader used"))
+    fast = generic.read(jl, id_from_row=True, **kw)
+    monkeypatch.undo()
+    monkeypatch.setattr(generic_module, "FAST_PATH", False)
+    slow = generic.read(jl, id_from_row="true", **kw)
+    pd.testing.assert_frame_equal(fast, slow)
     assert list(slow["example_id"]) == ["0", "1", "2", "3"]
     message = _error(lambda: generic.read(jl, task_type="classification", mapping={**mapping, "example_id": "id"},
                                           id_from_row=True))
@@ -209,6 +210,12 @@ def test_select_fields_every_kind_of_path(tmp_path):
     keyed = tmp_path / "keyed.json"
     keyed.write_text(json.dumps({"d1": {"v": 1}, "d2": {"v": 2}}))
     assert select_fields(keyed, {"k": "@key"}) == {"k": ["d1", "d2"]}
+
+
+def test_map_paths_may_hold_equals_signs():
+    assert parse_pairs(["label=results.0.swap = False.winner"], option="--map") == \
+        {"label": "results.0.swap = False.winner"}
+    assert parse_pairs(["A=B=tie"], option="--label-map") == {"A=B": "tie"}
 
 
 def test_select_fields_on_a_real_nested_result_file(data_root):

@@ -97,11 +97,12 @@ _ANNOTATORS = ("annotator_labels", "annotator_scores")
 
 
 def parse_pairs(items: Sequence[str], *, option: str) -> dict[str, str]:
-    """``["k=v", ...]`` → ``{k: v}``, split on the LAST ``=`` (so ``A=B=tie`` maps ``A=B``);
-    used for ``--map field=column`` and ``--label-map value=label``."""
+    """``["k=v", ...]`` → ``{k: v}``, split on the LAST ``=`` (so ``A=B=tie`` maps ``A=B``), except
+    for ``--map FIELD=PATH``, split on the first: a field name never holds ``=``, a path may (LLMBar
+    results: ``results.0.swap = False.winner``). Used for ``--map``, ``--label-map`` and ``--option``."""
     out: dict[str, str] = {}
     for item in items:
-        key, sep, value = str(item).rpartition("=")
+        key, sep, value = str(item).partition("=") if option == "--map" else str(item).rpartition("=")
         if not sep or not key or not value:
             raise InvalidInput(f"bad {option} item {item!r}: expected KEY=VALUE",
                                hint=f"e.g. {option} instruction=question" if option == "--map"
@@ -297,12 +298,8 @@ def _sketch(value: Any, depth: int = 0, limit: int = 240) -> str:
         text = "{" + ", ".join(items + (["..."] if len(value) > shown else [])) + "}"
     elif isinstance(value, (list, tuple)):
         text = "[]" if not value else "[...]" if depth >= 4 else f"[{_sketch(value[0], depth + 1)}]"
-    elif value is None:
-        text = "null"
-    elif isinstance(value, (bool, int, float, str)):
-        text = type(value).__name__
     else:
-        text = type(value).__name__
+        text = "null" if value is None else type(value).__name__
     return text if depth or len(text) <= limit else text[:limit - 3] + "..."
 
 
