@@ -201,46 +201,99 @@ def eval_show(run_id: int = typer.Argument(..., help="Run id."), json_out: bool 
 def _print_ranking(ranking, json_out: bool) -> None:
     if json_out:
         print_json({"scope": ranking.scope, "metric": ranking.metric, "datasets": ranking.datasets,
-                    "best": ranking.best, "tied_with_best": [s.evaluator for s in ranking.tied],
+                    "coverage": ranking.coverage, "skipped": ranking.skipped, "left_out": ranking.left_out,
+                    "test": ranking.test, "best": ranking.best, "tied_with_best": [s.evaluator for s in ranking.tied],
                     "standings": ranking.standings})
         return
-    table = Table(title=f"{ranking.scope} — {ranking.metric}")
-    for col in ("#", "evaluator", ranking.metric, "95% CI", "n", "vs best", "p", "tied"):
-        table.add_column(col)
+    from rich.markup import escape
+
+    table = Table(title=escape(f"{ranking.scope} — {ranking.metric}"))
+    # names fold instead of ending in an ellipsis: two evaluators never read the same at any width
+    table.add_column("#", justify="right")
+    table.add_column("evaluator", overflow="fold", min_width=12)
+    table.add_column(escape(ranking.metric), overflow="fold", min_width=5)
+    for col in ("95% CI", "n", "vs best", "p", "tied"):
+        table.add_column(col, overflow="fold")
     for i, s in enumerate(ranking.standings, start=1):
-        table.add_row(str(i), s.evaluator, _fmt(s.value), f"[{_fmt(s.ci_low)}, {_fmt(s.ci_high)}]", str(s.n),
+        untested = i > 1 and s.p_value is None
+        table.add_row(str(i), escape(s.evaluator), _fmt(s.value), f"[{_fmt(s.ci_low)}, {_fmt(s.ci_high)}]", str(s.n),
                       _fmt(-s.difference if s.difference is not None else None),
-                      _fmt(s.p_value), "yes" if s.tied_with_best else "")
+                      "n/a" if untested else _fmt(s.p_value), "yes" if s.tied_with_best else "")
     console.print(table)
+    _print_tests(ranking)
+
+
+def _print_tests(ranking) -> None:
+    """Which paired test the p-values come from, or why a row has none."""
+    from rich.markup import escape
+
+    if ranking.test and len(ranking.standings) > 1:
+        console.print(escape(f"paired test against the best: {ranking.test}"), highlight=False)
+    for s in ranking.standings[1:]:
+        if s.test and s.test != ranking.test:
+            console.print(escape(f"{s.evaluator}: {s.test}"), highlight=False)
+
+
+def _print_coverage(ranking) -> None:
+    """The datasets a task-type ranking used and skipped, and the evaluators it left out."""
+    from rich.markup import escape
+
+    if ranking.coverage is None:
+        return
+    console.print(escape(f"datasets used (coverage {ranking.coverage}): {', '.join(ranking.datasets)}"),
+                  highlight=False)
+    for sk in ranking.skipped:
+        console.print(escape(f"skipped {sk.dataset}: {sk.reason}"), highlight=False)
+    for lo in ranking.left_out:
+        console.print(escape(f"left out {lo.evaluator}: no run on {', '.join(lo.missing)}"), highlight=False)
 
 
 def best(
     dataset: str = typer.Option(None, "--dataset", "-d", help="Dataset NAME[@VERSION]."),
     task_type: str = typer.Option(None, "--task-type", "-t", help="pairwise | pointwise | classification."),
-    metric: str = typer.Option(None, "--metric", "-m", help="Metric to rank by (default: the task type's headline)."),
+    metric: str = typer.Option(None, "--metric", "-m", help="Metric to rank by (default: the headline; see "
+                                                            "`autorater metrics list`)."),
+    coverage: str = typer.Option(None, "--coverage", help="Task types: 'common' (default) averages over the datasets "
+                                 "that the most evaluators all have and leaves out evaluators missing one; 'all' "
+                                 "averages over every dataset and ranks only evaluators with runs on all of them."),
+    datasets: str = typer.Option(None, "--datasets", help="D1,D2,… (NAME[@VERSION]): average over these datasets "
+                                 "(coverage 'all' unless --coverage common)."),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Best evaluator for a dataset or a task type, with its CI and the evaluators tied with it."""
+    """Best evaluator for a dataset or a task type, with its CI and the evaluators tied with it;
+    for a task type, also the datasets used and skipped and the evaluators left out."""
+    from rich.markup import escape
+
     from registry.services.queries import best_evaluator
 
-    ranking = best_evaluator(open_registry(), dataset=dataset, task_type=task_type, metric=metric)
+    ranking = best_evaluator(open_registry(), dataset=dataset, task_type=task_type, metric=metric, coverage=coverage,
+                             datasets=datasets.split(",") if datasets else None)
     if json_out:
         _print_ranking(ranking, True)
         return
     b = ranking.best
-    over = f" over {len(ranking.datasets)} dataset(s): {', '.join(ranking.datasets)}" if task_type else ""
-    console.print(f"best for {ranking.scope} by {ranking.metric}{over}: [bold]{b.evaluator}[/] "
-                  f"{_fmt(b.value)} [{_fmt(b.ci_low)}, {_fmt(b.ci_high)}]")
-    tied = ", ".join(f"{s.evaluator} (p={_fmt(s.p_value)})" for s in ranking.tied)
-    console.print(f"statistically tied with it: {tied or 'none'}")
+    over = f" over {len(ranking.datasets)} dataset(s)" if ranking.coverage else ""
+    console.print(escape(f"best for {ranking.scope} by {ranking.metric}{over}: ") + f"[bold]{escape(b.evaluator)}[/] "
+                  f"{_fmt(b.value)} [{_fmt(b.ci_low)}, {_fmt(b.ci_high)}]", highlight=False)
+    others = ranking.standings[1:]
+    if others and all(s.p_value is None for s in others):
+        tied = f"not tested ({ranking.test or others[0].test})"
+    else:
+        tied = ", ".join(f"{s.evaluator} (p={_fmt(s.p_value)})" for s in ranking.tied) or "none"
+    console.print(escape(f"statistically tied with it: {tied}"), highlight=False)
+    if others and ranking.test and not ranking.test.startswith("no paired test"):
+        console.print(escape(f"paired test against the best: {ranking.test}"), highlight=False)
+    _print_coverage(ranking)
 
 
 def leaderboard(
     dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset NAME[@VERSION]."),
-    metric: str = typer.Option(None, "--metric", "-m", help="Metric to rank by (default: the headline)."),
+    metric: str = typer.Option(None, "--metric", "-m", help="Metric to rank by (default: the headline; see "
+                                                            "`autorater metrics list`)."),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Every evaluator on a dataset version, ranked, with CIs and paired tests against the best."""
+    """Every evaluator on a dataset version, ranked, with CIs and the paired test of the same
+    metric against the best (which test is printed below the table)."""
     from registry.services.queries import leaderboard as lb
 
     _print_ranking(lb(open_registry(), dataset, metric), json_out)
@@ -250,23 +303,33 @@ def leaderboard(
 def eval_compare(
     run_a: int = typer.Argument(..., help="First run id."),
     run_b: int = typer.Argument(..., help="Second run id (same dataset version)."),
+    metric: str = typer.Option(None, "--metric", "-m", help="Metric to compare (default: the dataset's headline); "
+                                                            "every test is on it."),
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples."),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Paired comparison of two runs on their shared examples (paired bootstrap, McNemar)."""
+    """Paired comparison of two runs on their shared examples, on one metric: a paired bootstrap
+    (per-example values, or the statistic recomputed on each resample) and McNemar's test where
+    the metric is a mean of 0/1 correctness."""
+    from rich.markup import escape
+
     from registry.services.queries import compare_runs
 
-    c = compare_runs(open_registry(), run_a, run_b, n_boot=n_boot)
+    c = compare_runs(open_registry(), run_a, run_b, metric=metric, n_boot=n_boot)
     if json_out:
         print_json(c)
         return
-    pb = c.paired_bootstrap
-    console.print(f"{c.dataset}, {c.metric} on {c.n_shared} shared examples: run {c.run_a} {_fmt(c.value_a)} vs "
-                  f"run {c.run_b} {_fmt(c.value_b)}; difference {_fmt(pb['difference'])} "
-                  f"[{_fmt(pb.get('ci_low'))}, {_fmt(pb.get('ci_high'))}], p = {_fmt(pb['p_value'])} (paired bootstrap)")
-    if c.mcnemar:
-        console.print(f"McNemar ({c.mcnemar['method']}): p = {_fmt(c.mcnemar['p_value'])}, only run {c.run_a} right: "
-                      f"{c.mcnemar['only_a']}, only run {c.run_b} right: {c.mcnemar['only_b']}")
+    pb, mc = c.paired_bootstrap, c.mcnemar
+    console.print(escape(f"{c.dataset}, {c.metric} on {c.n_shared} shared examples: run {c.run_a} {_fmt(c.value_a)} vs "
+                         f"run {c.run_b} {_fmt(c.value_b)}"), highlight=False)
+    console.print(escape(f"{pb['test']}: difference {_fmt(pb['difference'])} [{_fmt(pb.get('ci_low'))}, "
+                         f"{_fmt(pb.get('ci_high'))}], p = {_fmt(pb['p_value'])}"), highlight=False)
+    if mc["applies"]:
+        console.print(escape(f"McNemar ({mc['method']}) on {mc['metric']}: difference {_fmt(mc['difference'])}, "
+                             f"p = {_fmt(mc['p_value'])}, only run {c.run_a} right: {mc['only_a']}, only run "
+                             f"{c.run_b} right: {mc['only_b']}"), highlight=False)
+    else:
+        console.print(escape(f"McNemar does not apply: {mc['reason']}"), highlight=False)
 
 
 def _config_value(text: str):

@@ -1,29 +1,51 @@
-"""Questions users ask of the registry: leaderboards and "which evaluator is best here?".
+"""Questions users ask of the registry: leaderboards, "which evaluator is best here?", and
+"is run A better than run B?".
 
-* On one dataset version, evaluators are ranked by the headline metric of their latest
-  successful run (see :mod:`registry.services.scoring`); an evaluator is *statistically tied*
-  with the best when a paired test on the shared examples cannot tell them apart (p ≥ α):
-  a paired bootstrap of the per-example contributions (pairwise credit, classification
-  class-balanced correctness), or for correlations a paired bootstrap of the correlation
-  difference.
-* Over a task type, each evaluator's score is the macro average of the metric over the latest
-  versions of the datasets of that type that every ranked evaluator has run on; ties are a paired
-  bootstrap over datasets.
+* On one dataset version, evaluators are ranked by a metric (default: the version's headline,
+  :func:`registry.services.scoring.headline_for`) of their latest successful run; an evaluator
+  is *statistically tied* with the best when the paired test of that same metric on the shared
+  examples cannot tell them apart (p ≥ α). Every metric has its test
+  (:mod:`registry.domain.metrics.per_example`): a paired bootstrap of per-example values for a
+  mean (accuracy, correct-in-both, …), or a paired bootstrap that recomputes the statistic of
+  both runs on the same resamples (κ, α, F1, AUC, correlations). The ranking says which test it
+  used, or why a metric (cost, coverage) has none.
+* Over a task type, each evaluator's score is the macro average of the metric over a set of
+  dataset versions (latest of each dataset unless named), chosen by an explicit coverage policy:
+  ``common`` — the datasets × evaluators block that is largest (evaluators missing one of its
+  datasets are left out); ``all`` — every dataset, and only evaluators with runs on all of them.
+  The answer lists the datasets used and skipped (and why) and the evaluators left out (and
+  which datasets they miss). Ties: a paired bootstrap over the datasets.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import numpy as np
 
-from registry.domain.entities import EvaluationRun
+from registry.domain.entities import DatasetVersion, EvaluationRun
 from registry.domain.metrics import Bootstrap, paired_bootstrap
+from registry.domain.metrics.catalog import MetricInfo, check_task_type, headline_metric, metrics_for, require_metric
+from registry.domain.metrics.per_example import (
+    ClassificationJudgments,
+    Decomposition,
+    Judgments,
+    PairwiseJudgments,
+    PointwiseJudgments,
+    binary_metrics,
+    decompose,
+    mcnemar_test,
+    paired_test,
+    untestable_reason,
+)
 from registry.errors import InvalidInput, NotFound
 from registry.services.app import Registry
-from registry.services.scoring import HEADLINE, per_example_values
+from registry.services.scoring import headline_for
 
 ALPHA = 0.05
+Coverage = Literal["common", "all"]
+COVERAGES: tuple[str, ...] = ("common", "all")
 
 
 @dataclass(frozen=True)
@@ -38,10 +60,29 @@ class Standing:
     runs: tuple[int, ...]
     tied_with_best: bool = False
     p_value: float | None = None
-    """p-value of the paired test against the best (None for the best itself)."""
+    """p-value of the paired test against the best (None for the best itself, or without a test)."""
     difference: float | None = None
     """Best minus this evaluator on the shared examples (or datasets)."""
     metrics: dict[str, float | None] = field(default_factory=dict)
+    test: str | None = None
+    """The paired test against the best (e.g. ``paired_bootstrap(per-example correct_both)``), or
+    why there is none (``no paired test: …``); None for the best itself."""
+
+
+@dataclass(frozen=True)
+class SkippedDataset:
+    """A dataset version of the task type that a ranking did not average over, and why."""
+
+    dataset: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """An evaluator with runs on the task type that a ranking did not rank, and the datasets it misses."""
+
+    evaluator: str
+    missing: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -52,6 +93,15 @@ class Ranking:
     metric: str
     standings: tuple[Standing, ...]
     datasets: tuple[str, ...] = ()
+    """The dataset versions the ranking is on."""
+    skipped: tuple[SkippedDataset, ...] = ()
+    """Dataset versions of the task type not used (task-type rankings)."""
+    left_out: tuple[LeftOut, ...] = ()
+    """Evaluators not ranked because they miss a used dataset (task-type rankings)."""
+    coverage: str | None = None
+    """The coverage policy of a task-type ranking (``common`` or ``all``)."""
+    test: str | None = None
+    """The paired test used against the best, or why there is none."""
 
     @property
     def best(self) -> Standing | None:
@@ -62,208 +112,302 @@ class Ranking:
         return tuple(s for s in self.standings[1:] if s.tied_with_best)
 
 
-def _latest_version_ids(reg: Registry, task_type: str | None = None, dataset: str | None = None):
+# ----------------------------------------------------------------------------- per-example judgments
+def run_judgments(task_type: str, table, predictions, *, seed: int = 0,
+                  classes: tuple[str, ...] | None = None) -> Judgments:
+    """A run's judgments on the examples it judged, as the metric decompositions take them
+    (aligned as :func:`registry.services.scoring.compute_metrics` aligns them)."""
+    from registry.domain.judgments import FAIL, encode_verdicts
+    from registry.services.scoring import _col, _logprob_verdicts, align
+
+    al = align(table, predictions)
+    all_ids = table.column("example_id").to_pylist()
+    ids = [str(all_ids[int(i)]) for i in al.rows]
+    if task_type == "pairwise":
+        annot = _col(table, "annotator_labels", al.rows)
+        votes = None
+        if any(a and len(a) >= 2 for a in annot):
+            votes = np.full((len(annot), max(len(a) for a in annot if a)), FAIL, dtype=np.int8)
+            for i, a in enumerate(annot):
+                if a:
+                    votes[i, :len(a)] = encode_verdicts(a)
+        return PairwiseJudgments(ids, encode_verdicts(_col(table, "label", al.rows)),
+                                 tuple(encode_verdicts(v) for v in al.verdict), seed=seed,
+                                 logprob=_logprob_verdicts(al), annotators=votes)
+    if task_type == "classification":
+        positive = classes[0] if classes and len(classes) == 2 else None
+        scores = al.score[0] if np.isfinite(al.score[0]).any() and positive is not None else None
+        return ClassificationJudgments(ids, _col(table, "label", al.rows), list(al.verdict[0]),
+                                       classes=list(classes) if classes else None, scores=scores, positive=positive)
+    systems = _col(table, "system_id", al.rows)
+    has_systems = len({s for s in systems if s is not None}) >= 3
+    return PointwiseJudgments(ids, np.array(_col(table, "score", al.rows), dtype=float), al.score[0],
+                              np.array([s if s is not None else "" for s in systems], dtype=object)
+                              if has_systems else None)
+
+
+class _Runs:
+    """One dataset version's table, loaded once, and each run's metric decompositions."""
+
+    def __init__(self, reg: Registry, version: DatasetVersion) -> None:
+        from registry.services.datasets import load_table
+
+        self.reg, self.version = reg, version
+        self.table = load_table(reg, version.ref)
+        self._judgments: dict[int, Judgments] = {}
+
+    def judgments(self, run: EvaluationRun) -> Judgments:
+        from registry.services.evaluation import load_predictions, task_context
+
+        if run.id not in self._judgments:
+            self._judgments[run.id] = run_judgments(self.version.task_type, self.table, load_predictions(self.reg, run),
+                                                    seed=run.seed, classes=task_context(self.version).labels)
+        return self._judgments[run.id]
+
+    def decomposition(self, run: EvaluationRun, metric: str) -> Decomposition:
+        return decompose(metric, self.judgments(run))
+
+
+def _version(reg: Registry, ref: str) -> tuple[int, DatasetVersion]:
+    with reg.store.session() as s:
+        row = reg.store.version_row(s, ref)
+        return row.id, row.to_entity()
+
+
+def _latest_versions(reg: Registry, task_type: str) -> dict[int, DatasetVersion]:
     from registry.adapters.store.orm import SqlDataset
 
     with reg.store.session() as s:
-        if dataset:
-            v = reg.store.version_row(s, dataset)
-            return {v.id: (f"{v.dataset.name}@{v.version}", v.dataset.task_type)}
         out = {}
-        for ds in s.query(SqlDataset).all():
-            if task_type and ds.task_type != task_type:
-                continue
+        for ds in s.query(SqlDataset).filter(SqlDataset.task_type == task_type).all():
             latest = reg.store.latest_version_row(s, ds)
             if latest is not None:
-                out[latest.id] = (f"{ds.name}@{latest.version}", ds.task_type)
+                out[latest.id] = latest.to_entity()
         return out
 
 
-def _metric_of(run: EvaluationRun, name: str):
-    return run.metric(name)
+def _rank_metric(task_type: str, metric: str) -> MetricInfo:
+    """The catalog entry of a metric to rank by: an unknown metric, or one with no better
+    direction (a bias measure), is an InvalidInput listing the metrics of the task type."""
+    info = require_metric(check_task_type(task_type), metric)
+    if info.higher_is_better is None:
+        rankable = [m.name for m in metrics_for(task_type) if m.higher_is_better is not None]
+        raise InvalidInput(f"{metric} has no better direction ({info.definition}); it cannot rank evaluators; "
+                           f"rank by one of: {', '.join(rankable)}", field="metric")
+    return info
 
 
+def _value(run: EvaluationRun, metric: str) -> float | None:
+    m = run.metric(metric)
+    return None if m is None else m.value
+
+
+def _no_test(metric: str) -> str | None:
+    reason = untestable_reason(metric)
+    return None if reason is None else f"no paired test: {reason}"
+
+
+# ----------------------------------------------------------------------------- one dataset
 def leaderboard(reg: Registry, dataset: str, metric: str | None = None, *, alpha: float = ALPHA,
                 n_boot: int = 1000, seed: int = 0) -> Ranking:
-    """Evaluators on one dataset version (latest when no version is given), best first."""
-    versions = _latest_version_ids(reg, dataset=dataset)
-    (vid, (ref, task_type)), = versions.items()
-    metric = metric or HEADLINE[task_type]
-    runs = [r for r in reg.store.latest_runs(dataset_version_ids=[vid]) if r.metric(metric) is not None
-            and r.metric(metric).value is not None]
+    """Evaluators on one dataset version (latest when no version is given), best first, each
+    with the paired test of ``metric`` against the best on the examples both judged."""
+    vid, version = _version(reg, dataset)
+    ref, task_type = version.ref, version.task_type
+    metric = metric or headline_for(version)
+    info = _rank_metric(task_type, metric)
+    runs = [r for r in reg.store.latest_runs(dataset_version_ids=[vid]) if _value(r, metric) is not None]
     if not runs:
-        raise NotFound(f"no successful run on {ref} has metric {metric!r}; run `autorater eval run` first")
-    runs.sort(key=lambda r: -r.metric(metric).value)
+        raise NotFound(f"no successful run on {ref} has metric {metric!r}; run `autorater eval run` (or "
+                       "`autorater eval import`) first")
+    sign = 1.0 if info.higher_is_better else -1.0
+    runs.sort(key=lambda r: (-sign * _value(r, metric), r.evaluator))
     best = runs[0]
+    test_name = _no_test(metric)
     standings = [_standing(best, metric)]
-    if len(runs) > 1:
-        tests = _paired_against(reg, task_type, ref, best, runs[1:], metric, n_boot, seed)
-        for r, (diff, p) in zip(runs[1:], tests):
-            standings.append(_standing(r, metric, tied=p is not None and p >= alpha, p=p, diff=diff))
-    return Ranking(scope=ref, metric=metric, standings=tuple(standings), datasets=(ref,))
+    if len(runs) > 1 and test_name is None:
+        judged = _Runs(reg, version)
+        db = judged.decomposition(best, metric)
+        test_name = db.test_name
+        for r in runs[1:]:
+            t = paired_test(db, judged.decomposition(r, metric), n_boot=n_boot, seed=seed)
+            if t is None or not np.isfinite(t.p_value):
+                why = "fewer than two shared examples" if t is None else "the statistic is undefined on them"
+                standings.append(_standing(r, metric, test=f"no paired test: {why}"))
+                continue
+            standings.append(_standing(r, metric, tied=t.p_value >= alpha, p=t.p_value, diff=t.difference,
+                                       test=db.test_name))
+    else:
+        standings += [_standing(r, metric, test=test_name) for r in runs[1:]]
+    return Ranking(scope=ref, metric=metric, standings=tuple(standings), datasets=(ref,), test=test_name)
 
 
-def _standing(run: EvaluationRun, metric: str, *, tied: bool = False, p=None, diff=None) -> Standing:
+def _standing(run: EvaluationRun, metric: str, *, tied: bool = False, p=None, diff=None, test=None) -> Standing:
     m = run.metric(metric)
     others = {x.name: x.value for x in run.metrics if x.slice == "all"}
     return Standing(evaluator=run.evaluator, value=m.value, ci_low=m.ci_low, ci_high=m.ci_high, n=m.n,
-                    runs=(run.id,), tied_with_best=tied, p_value=p, difference=diff, metrics=others)
+                    runs=(run.id,), tied_with_best=tied, p_value=p, difference=diff, metrics=others, test=test)
 
 
-def _paired_against(reg, task_type, ref, best, others, metric, n_boot, seed):
-    from registry.services.datasets import load_table
-    from registry.services.evaluation import load_predictions
-
-    table = load_table(reg, ref)
-    if task_type == "pointwise":
-        if metric in ("spearman", "pearson", "kendall"):
-            return [_correlation_test(reg, table, best, r, metric, n_boot, seed) for r in others]
-        return [(None, None)] * len(others)
-    if metric != HEADLINE[task_type]:  # only the headline metric decomposes per example
-        return [(None, None)] * len(others)
-    results = []
-    ids_b, vals_b = per_example_values(task_type, table, load_predictions(reg, best))
-    index_b = {e: i for i, e in enumerate(ids_b)}
-    for r in others:
-        ids_o, vals_o = per_example_values(task_type, table, load_predictions(reg, r))
-        shared = [(index_b[e], j) for j, e in enumerate(ids_o) if e in index_b]
-        if len(shared) < 2:
-            results.append((None, None))
-            continue
-        bi, oj = np.array(shared).T
-        test = paired_bootstrap(vals_b[bi], vals_o[oj], boot=Bootstrap.draw(len(bi), n_boot, seed))
-        results.append((test.difference, test.p_value))
-    return results
-
-
-def _correlation_test(reg, table, best, other, metric, n_boot, seed):
-    from scipy import stats
-
-    from registry.services.evaluation import load_predictions
-    from registry.services.scoring import align
-
-    human_all = np.array(table.column("score").to_pylist(), dtype=float)
-    a, b = align(table, load_predictions(reg, best)), align(table, load_predictions(reg, other))
-    shared = np.intersect1d(a.rows, b.rows)
-    if len(shared) < 3:
-        return (None, None)
-    pa_ = dict(zip(a.rows.tolist(), a.score[0]))
-    pb_ = dict(zip(b.rows.tolist(), b.score[0]))
-    h = human_all[shared]
-    xa = np.array([pa_[i] for i in shared])
-    xb = np.array([pb_[i] for i in shared])
-    fn = {"spearman": lambda x, y: stats.spearmanr(x, y)[0], "pearson": lambda x, y: stats.pearsonr(x, y)[0],
-          "kendall": lambda x, y: stats.kendalltau(x, y)[0]}[metric]
-    boot = Bootstrap.draw(len(shared), n_boot, seed)
-    diffs = boot.apply(lambda hh, aa, bb: fn(hh, aa) - fn(hh, bb), h, xa, xb)
-    diff = fn(h, xa) - fn(h, xb)
-    diffs = diffs[np.isfinite(diffs)]
-    p = (1 + np.count_nonzero(np.abs(diffs - diff) >= abs(diff) - 1e-12)) / (len(diffs) + 1)
-    return (float(diff), float(min(p, 1.0)))
+# ----------------------------------------------------------------------------- a task type
+def _resolve_datasets(reg: Registry, names: list[str], task_type: str | None) -> tuple[str, dict[int, DatasetVersion]]:
+    """Named dataset versions (``NAME`` = latest) of one task type."""
+    versions = dict(_version(reg, n.strip()) for n in names if n.strip())
+    if not versions:
+        raise InvalidInput("--datasets names no dataset; give NAME[@VERSION],NAME[@VERSION]…", field="datasets")
+    types = {v.ref: v.task_type for v in versions.values()}
+    wanted = {task_type} if task_type else set(types.values())
+    if len(wanted) != 1 or set(types.values()) != wanted:
+        raise InvalidInput("the named datasets must share one task type"
+                           + (f" ({task_type})" if task_type else "") + "; they are "
+                           + ", ".join(f"{d}: {t}" for d, t in sorted(types.items())), field="datasets")
+    return wanted.pop(), versions
 
 
 def best_evaluator(reg: Registry, *, dataset: str | None = None, task_type: str | None = None,
-                   metric: str | None = None, alpha: float = ALPHA, n_boot: int = 1000, seed: int = 0) -> Ranking:
-    """The best evaluator for a dataset, or for a task type (macro average over its datasets)."""
-    if bool(dataset) == bool(task_type):
-        raise InvalidInput("give exactly one of --dataset or --task-type", field="dataset")
+                   metric: str | None = None, coverage: Coverage | None = None, datasets: list[str] | None = None,
+                   alpha: float = ALPHA, n_boot: int = 1000, seed: int = 0) -> Ranking:
+    """The best evaluator for a dataset, or for a task type (macro average over its datasets;
+    see the module docstring for ``coverage``). ``datasets`` names the dataset versions to
+    average over (``NAME`` = latest); with it, ``coverage`` defaults to ``all``."""
+    if dataset and datasets:
+        raise InvalidInput("give --dataset (one leaderboard) or --datasets (a macro average), not both", field="datasets")
+    if datasets:
+        task_type, versions = _resolve_datasets(reg, datasets, task_type)
+    elif bool(dataset) == bool(task_type):
+        raise InvalidInput("give exactly one of --dataset or --task-type (or --datasets)", field="dataset")
     if dataset:
         return leaderboard(reg, dataset, metric, alpha=alpha, n_boot=n_boot, seed=seed)
-    metric = metric or HEADLINE[task_type]
-    versions = _latest_version_ids(reg, task_type=task_type)
-    runs = reg.store.latest_runs(dataset_version_ids=list(versions))
-    table: dict[str, dict[str, tuple[float, int]]] = {}
-    for r in runs:
-        m = r.metric(metric)
-        if m is not None and m.value is not None:
-            table.setdefault(r.evaluator, {})[r.dataset] = (m.value, r.id)
-    if not table:
-        raise NotFound(f"no runs with metric {metric!r} on {task_type} datasets")
-    # the dataset set: among the evaluators' coverage sets, the one that maximises
-    # (datasets × evaluators covering all of them); evaluators missing one of them are not ranked
-    def covering(ds: frozenset) -> int:
-        return sum(ds <= set(d) for d in table.values())
-
-    candidates = {frozenset(d) for d in table.values()}
-    chosen = max(candidates, key=lambda ds: (len(ds) * covering(ds), len(ds), sorted(ds)))
-    datasets = sorted(chosen)
-    if len(datasets) == 1:  # one dataset: its leaderboard, with the per-example CIs and paired tests
-        board = leaderboard(reg, datasets[0], metric, alpha=alpha, n_boot=n_boot, seed=seed)
-        return Ranking(scope=f"task_type={task_type}", metric=metric, standings=board.standings,
-                       datasets=board.datasets)
-    ranked = {e: d for e, d in table.items() if all(x in d for x in datasets)}
-    names = sorted(ranked, key=lambda e: -np.mean([ranked[e][d][0] for d in datasets]))
-    values = np.array([[ranked[e][d][0] for d in datasets] for e in names])
-    boot = Bootstrap.draw(len(datasets), n_boot, seed)
+    coverage = coverage or ("all" if datasets else "common")
+    if coverage not in COVERAGES:
+        raise InvalidInput(f"unknown coverage {coverage!r}; choose from {', '.join(COVERAGES)}", field="coverage")
+    metric = metric or headline_metric(task_type)
+    info = _rank_metric(task_type, metric)
+    if not datasets:
+        versions = _latest_versions(reg, task_type)
+        if not versions:
+            raise NotFound(f"no {task_type} datasets are registered; register one with `autorater dataset register`")
+    universe = sorted(v.ref for v in versions.values())
+    scores: dict[str, dict[str, tuple[float, int]]] = {}
+    for r in reg.store.latest_runs(dataset_version_ids=list(versions)):
+        if _value(r, metric) is not None:
+            scores.setdefault(r.evaluator, {})[r.dataset] = (_value(r, metric), r.id)
+    chosen, skipped = _choose(universe, scores, metric, coverage)
+    ranked = {e: d for e, d in scores.items() if all(x in d for x in chosen)}
+    left_out = tuple(LeftOut(e, tuple(x for x in chosen if x not in d)) for e, d in sorted(scores.items())
+                     if e not in ranked)
+    if not ranked:
+        detail = "; ".join(f"{o.evaluator} misses {', '.join(o.missing)}" for o in left_out) or "no evaluator has any"
+        raise NotFound(f"no evaluator has a successful run with metric {metric!r} on every one of the {len(chosen)} "
+                       f"{task_type} dataset(s) {', '.join(chosen)} ({detail}); use --coverage common, or name the "
+                       "datasets with --datasets")
+    scope = f"task_type={task_type}"
+    extra = {"skipped": tuple(skipped), "left_out": left_out, "coverage": coverage}
+    if len(chosen) == 1:  # one dataset: its leaderboard, with the per-example CIs and paired tests
+        board = leaderboard(reg, chosen[0], metric, alpha=alpha, n_boot=n_boot, seed=seed)
+        return replace(board, scope=scope, **extra)
+    sign = 1.0 if info.higher_is_better else -1.0
+    names = sorted(ranked, key=lambda e: (-sign * np.mean([ranked[e][d][0] for d in chosen]), e))
+    values = np.array([[ranked[e][d][0] for d in chosen] for e in names])
+    boot = Bootstrap.draw(len(chosen), n_boot, seed)
+    test_name = f"paired_bootstrap(over datasets, macro-average {metric})"
     standings = []
     for i, e in enumerate(names):
-        samples = boot.means(values[i])
-        lo, hi = np.percentile(samples, [2.5, 97.5])
+        lo, hi = np.percentile(boot.means(values[i]), [2.5, 97.5])
         diff = p = None
-        tied = False
         if i > 0:
-            test = paired_bootstrap(values[0], values[i], boot=boot)
-            diff, p = test.difference, test.p_value
-            tied = p >= alpha
+            t = paired_bootstrap(values[0], values[i], boot=boot, name=metric)
+            diff, p = t.difference, t.p_value
         standings.append(Standing(evaluator=e, value=float(values[i].mean()), ci_low=float(lo), ci_high=float(hi),
-                                  n=len(datasets), runs=tuple(ranked[e][d][1] for d in datasets),
-                                  tied_with_best=tied, p_value=p, difference=diff,
-                                  metrics={d: ranked[e][d][0] for d in datasets}))
-    return Ranking(scope=f"task_type={task_type}", metric=metric, standings=tuple(standings),
-                   datasets=tuple(datasets))
+                                  n=len(chosen), runs=tuple(ranked[e][d][1] for d in chosen),
+                                  tied_with_best=p is not None and p >= alpha, p_value=p, difference=diff,
+                                  metrics={d: ranked[e][d][0] for d in chosen}, test=test_name if i else None))
+    return Ranking(scope=scope, metric=metric, standings=tuple(standings), datasets=tuple(chosen), test=test_name,
+                   **extra)
 
 
+def _choose(universe: list[str], scores: dict[str, dict[str, tuple[float, int]]], metric: str,
+            coverage: str) -> tuple[list[str], list[SkippedDataset]]:
+    """The dataset versions to average over, and the skipped ones with the reason."""
+    if coverage == "all":
+        return universe, []
+    run_by = {d: sorted(e for e, ds in scores.items() if d in ds) for d in universe}
+    skipped = [SkippedDataset(d, f"no successful run has metric {metric!r} on this version") for d in universe
+               if not run_by[d]]
+    if not scores:
+        raise NotFound(f"no successful run has metric {metric!r} on any of {', '.join(universe)}; run "
+                       "`autorater eval run` (or `autorater eval import`) first")
+
+    # the datasets × evaluators block that is largest: among the evaluators' coverage sets, the one
+    # maximising (datasets × evaluators covering all of them); evaluators missing one are left out
+    def covering(ds: frozenset) -> int:
+        return sum(ds <= set(d) for d in scores.values())
+
+    candidates = {frozenset(d) for d in scores.values()}
+    chosen = sorted(max(candidates, key=lambda ds: (len(ds) * covering(ds), len(ds), sorted(ds))))
+    k = covering(frozenset(chosen))
+    for d in universe:
+        if run_by[d] and d not in chosen:
+            skipped.append(SkippedDataset(
+                d, f"only {len(run_by[d])} of {len(scores)} evaluators have it; coverage 'common' averages over the "
+                   f"{len(chosen)} dataset(s) that {k} evaluators all have (--coverage all or --datasets to include it)"))
+    return chosen, sorted(skipped, key=lambda s: s.dataset)
+
+
+# ----------------------------------------------------------------------------- two runs
 @dataclass(frozen=True)
 class Comparison:
-    """Two runs on the shared examples of one dataset version."""
+    """Two runs on the shared examples of one dataset version, compared on one metric."""
 
     run_a: int
     run_b: int
     dataset: str
     metric: str
+    """The metric every test below is on."""
     n_shared: int
     value_a: float
+    """``metric`` of run a on the shared examples."""
     value_b: float
     paired_bootstrap: dict
-    mcnemar: dict | None
-    """McNemar's test on per-example correctness (pairwise and classification only)."""
+    """``metric``, ``test``, ``difference`` (a − b), ``ci_low``, ``ci_high``, ``p_value``, ``method``."""
+    mcnemar: dict
+    """``metric`` and ``applies``; where it applies (a mean of 0/1 correctness), McNemar's test on
+    that correctness (``difference``, ``p_value``, ``only_a``, ``only_b`` …), else ``reason``."""
 
 
-def compare_runs(reg: Registry, run_a: int, run_b: int, *, n_boot: int = 1000, seed: int = 0) -> Comparison:
-    """Paired bootstrap (and McNemar where per-example correctness exists) of two runs on the
-    examples both judged; the runs must be on the same dataset version."""
-    from registry.domain.metrics import mcnemar
-    from registry.services.datasets import load_table
-    from registry.services.evaluation import load_predictions
-
+def compare_runs(reg: Registry, run_a: int, run_b: int, *, metric: str | None = None, n_boot: int = 1000,
+                 seed: int = 0) -> Comparison:
+    """Paired tests of ``metric`` (default: the version's headline) between two runs on the
+    examples both judged: a paired bootstrap for every testable metric, and McNemar's test where
+    the metric is a mean of per-example 0/1 correctness. The runs must be on one dataset version."""
     a, b = reg.store.get_run(run_a), reg.store.get_run(run_b)
     if a.dataset != b.dataset:
         raise InvalidInput(f"run {run_a} is on {a.dataset} and run {run_b} on {b.dataset}; compare runs on one "
                            "dataset version (or re-run one of them on the other version)")
     version = reg.store.get_version(a.dataset)
-    metric = HEADLINE[version.task_type]
-    table = load_table(reg, a.dataset)
-    if version.task_type == "pointwise":
-        diff, p = _correlation_test(reg, table, a, b, metric, n_boot, seed)
-        return Comparison(run_a, run_b, a.dataset, metric, int(a.metric(metric).n), a.metric(metric).value,
-                          b.metric(metric).value, {"difference": diff, "p_value": p, "method": "paired_bootstrap"},
-                          None)
-    ids_a, vals_a = per_example_values(version.task_type, table, load_predictions(reg, a))
-    ids_b, vals_b = per_example_values(version.task_type, table, load_predictions(reg, b))
-    index_b = {e: j for j, e in enumerate(ids_b)}
-    pairs = np.array([(i, index_b[e]) for i, e in enumerate(ids_a) if e in index_b])
-    if len(pairs) < 2:
+    metric = metric or headline_for(version)
+    require_metric(version.task_type, metric)
+    reason = untestable_reason(metric)
+    if reason:
+        raise InvalidInput(f"{metric} has no paired test: {reason}", field="metric")
+    for run in (a, b):
+        if run.status != "succeeded":
+            raise InvalidInput(f"run {run.id} has status {run.status}; compare succeeded runs", field="run")
+    judged = _Runs(reg, version)
+    da, db = judged.decomposition(a, metric), judged.decomposition(b, metric)
+    t = paired_test(da, db, n_boot=n_boot, seed=seed)
+    if t is None:
         raise InvalidInput(f"runs {run_a} and {run_b} share fewer than two judged examples")
-    va, vb = vals_a[pairs[:, 0]], vals_b[pairs[:, 1]]
-    boot = Bootstrap.draw(len(pairs), n_boot, seed)
-    pb = paired_bootstrap(va, vb, boot=boot, name=f"{metric}_difference")
-    # per-example correctness for McNemar: classification — the label matched (weight > 0);
-    # pairwise — full credit (right in every order judged)
-    def correct(v: np.ndarray) -> np.ndarray:
-        return v > 0 if version.task_type == "classification" else v >= 1.0 - 1e-12
-
-    mc = mcnemar(correct(va), correct(vb))
-    return Comparison(run_a, run_b, a.dataset, metric, len(pairs), float(va.mean()), float(vb.mean()),
-                      {"difference": pb.difference, "ci_low": pb.ci_low, "ci_high": pb.ci_high,
-                       "p_value": pb.p_value, "method": pb.method},
-                      {"difference": mc.difference, "p_value": mc.p_value, "method": mc.method, **mc.extra})
+    bootstrap = {"metric": metric, "test": t.extra["test"], "difference": t.difference, "ci_low": t.ci_low,
+                 "ci_high": t.ci_high, "p_value": t.p_value, "method": t.method}
+    mc = mcnemar_test(da, db)
+    if mc is not None:
+        mc_out = {"metric": metric, "applies": True, "difference": mc.difference, "p_value": mc.p_value,
+                  "method": mc.method, **mc.extra}
+    else:
+        what = "a mean of per-example credit that is not 0/1" if da.kind == "mean" else "not a mean of per-example values"
+        mc_out = {"metric": metric, "applies": False,
+                  "reason": f"McNemar's test needs per-example 0/1 correctness and {metric} is {what}; metrics it "
+                            f"applies to here: {', '.join(binary_metrics(judged.judgments(a))) or 'none'}"}
+    return Comparison(run_a, run_b, a.dataset, metric, t.extra["n_shared"], t.extra["value_a"], t.extra["value_b"],
+                      bootstrap, mc_out)

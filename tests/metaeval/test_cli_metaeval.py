@@ -30,7 +30,7 @@ def test_checkpoint_evaluator_eval_best_leaderboard(cli, data_root):
     assert imported.exit_code == 0, imported.stderr
     assert json.loads(imported.stdout)["n_examples"] == 100
     cmp = json.loads(cli("eval", "compare", str(json.loads(imported.stdout)["id"]), str(run["id"]), "--n-boot", "200",
-                         "--json").stdout)
+                         "--metric", "correct_both", "--json").stdout)   # McNemar needs 0/1 correctness
     assert cmp["n_shared"] == 100 and cmp["paired_bootstrap"]["difference"] > 0.3
     assert cmp["paired_bootstrap"]["p_value"] < 0.01 and cmp["mcnemar"]["p_value"] < 0.01
     assert cmp["mcnemar"]["only_a"] > cmp["mcnemar"]["only_b"]

@@ -51,11 +51,38 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, *, boot: Bootstrap | None = N
     boot = ensure_bootstrap(boot, len(a))
     d = a - b
     diff = float(d.mean()) if len(d) else float("nan")
-    samples = boot.means(d)
+    return _from_resampled(name, diff, boot.means(d), len(a), level)
+
+
+def paired_statistic_bootstrap(value_a: float, samples_a: np.ndarray, value_b: float, samples_b: np.ndarray,
+                               *, n: int, name: str = "difference", level: float = 0.95) -> PairedTest:
+    """Paired bootstrap of a statistic that is not a mean (κ, α, F1, AUC, a correlation): the
+    statistic of each run recomputed on the *same* B resamples of the shared examples
+    (``samples_a[k]`` and ``samples_b[k]`` come from resample k). CI and p-value as in
+    :func:`paired_bootstrap`; resamples where either statistic is undefined (NaN, e.g. a single
+    class) are dropped and counted in ``extra["undefined_resamples"]``. ``extra`` also holds
+    both point values (``value_a``, ``value_b``)."""
+    sa, sb = np.asarray(samples_a, dtype=np.float64), np.asarray(samples_b, dtype=np.float64)
+    if sa.shape != sb.shape or sa.ndim != 1:
+        raise InvalidInput(f"resampled statistics must be 1-D of one length; got {sa.shape} and {sb.shape}",
+                           field="samples_b", hint="recompute both runs on one bootstrap draw")
+    d = sa - sb
+    finite = d[np.isfinite(d)]
+    diff = float(value_a) - float(value_b)
+    extra = {"value_a": float(value_a), "value_b": float(value_b), "undefined_resamples": int(len(d) - len(finite))}
+    return _from_resampled(name, diff, finite, n, level, extra)
+
+
+def _from_resampled(name: str, diff: float, samples: np.ndarray, n: int, level: float,
+                    extra: dict[str, Any] | None = None) -> PairedTest:
+    """The paired-bootstrap test from the point difference and its B resampled differences."""
+    extra = {"bootstrap_samples": int(len(samples)), "ci_level": level, **(extra or {})}
+    if not np.isfinite(diff) or len(samples) == 0:
+        nan = float("nan")
+        return PairedTest(name, diff if np.isfinite(diff) else nan, nan, nan, nan, n, "paired_bootstrap", extra=extra)
     lo, hi = percentile_ci(samples, level)
-    p = (1 + np.count_nonzero(np.abs(samples - diff) >= abs(diff) - 1e-12)) / (boot.n_samples + 1)
-    return PairedTest(name, diff, float(lo), float(hi), float(min(p, 1.0)), len(a), "paired_bootstrap",
-                      extra={"bootstrap_samples": boot.n_samples, "ci_level": level})
+    p = (1 + np.count_nonzero(np.abs(samples - diff) >= abs(diff) - 1e-12)) / (len(samples) + 1)
+    return PairedTest(name, diff, float(lo), float(hi), float(min(p, 1.0)), n, "paired_bootstrap", extra=extra)
 
 
 def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray, *,
