@@ -421,7 +421,9 @@ def test_every_protocol_through_the_engine_is_meta_evaluated(engine, monkeypatch
                              n_boot=50)
         for run in (tie, rnd):
             assert run.status == "succeeded" and run.n_examples == 4, name
-            assert run.metric("coverage").value == 1.0
+            coverage = run.metric("coverage")   # examples with a parsed judgment, of those judged at all
+            assert coverage.extra["with_predictions"] == 4 == coverage.extra["judged"] + coverage.extra["unparsed"]
+            assert coverage.value == pytest.approx(coverage.extra["judged"] / 4)
             preds = load_predictions(reg, run).to_pydict()
             assert all(v is None for v, ok in zip(preds["verdict"], preds["parsed"]) if not ok)
         if task_type == "pairwise":
@@ -437,7 +439,7 @@ def test_every_protocol_through_the_engine_is_meta_evaluated(engine, monkeypatch
             if cfg.get("choices"):           # logprob verdicts, averaged over both orders
                 assert tie.metric("accuracy_logprob") is not None and rnd.metric("accuracy_logprob") is not None
         elif task_type == "pointwise":       # 7 is off the 1-5 scale: refused, recorded as failures
-            assert tie.metric("coverage").value == 1.0
+            assert tie.metric("coverage").value == 0.0 and tie.metric("coverage").extra["unparsed"] == 4
             assert not any(load_predictions(reg, tie).column("parsed").to_pylist())
         else:
             assert tie.metric("balanced_accuracy") is not None
@@ -519,7 +521,7 @@ def test_unparsed_ratings_are_dropped_from_correlations():
 
     some = {m.name: m for m in compute_metrics("pointwise", table, predictions([1.0, 2.0, None, 4.0, 5.0]), n_boot=50)}
     assert some["spearman"].value == pytest.approx(1.0) and some["spearman"].n == 4
-    assert some["spearman"].extra["dropped"] == 1 and some["coverage"].value == 1.0
+    assert some["spearman"].extra["dropped"] == 1 and some["coverage"].value == pytest.approx(4 / 5)  # parsed only
     none = {m.name for m in compute_metrics("pointwise", table, predictions([None] * 5), n_boot=50)}
     assert "spearman" not in none and "coverage" in none
 
