@@ -227,17 +227,24 @@ def leaderboard(reg: Registry, dataset: str, metric: str | None = None, *, alpha
     standings = [_standing(best, metric)]
     if len(runs) > 1 and test_name is None:
         judged = _Runs(reg, version)
-        db = judged.decomposition(best, metric)
-        test_name = db.test_name
-        for r in runs[1:]:
-            t = paired_test(db, judged.decomposition(r, metric), n_boot=n_boot, seed=seed)
+        try:
+            db = judged.decomposition(best, metric)
+        except InvalidInput as exc:   # e.g. predictions that no longer reproduce the stored metric
+            db, test_name = None, f"no paired test: the best run's {exc}"
+        for r in runs[1:] if db is not None else ():
+            try:
+                t = paired_test(db, judged.decomposition(r, metric), n_boot=n_boot, seed=seed)
+            except InvalidInput as exc:
+                standings.append(_standing(r, metric, test=f"no paired test: {exc}"))
+                continue
             if t is None or not np.isfinite(t.p_value):
                 why = "fewer than two shared examples" if t is None else "the statistic is undefined on them"
                 standings.append(_standing(r, metric, test=f"no paired test: {why}"))
                 continue
             standings.append(_standing(r, metric, tied=t.p_value >= alpha, p=t.p_value, diff=t.difference,
                                        test=db.test_name))
-    else:
+        test_name = test_name or db.test_name
+    if len(standings) < len(runs):
         standings += [_standing(r, metric, test=test_name) for r in runs[1:]]
     return Ranking(scope=ref, metric=metric, standings=tuple(standings), datasets=(ref,), test=test_name)
 
@@ -277,6 +284,9 @@ def best_evaluator(reg: Registry, *, dataset: str | None = None, task_type: str 
     elif bool(dataset) == bool(task_type):
         raise InvalidInput("give exactly one of --dataset or --task-type (or --datasets)", field="dataset")
     if dataset:
+        if coverage:
+            raise InvalidInput("--coverage chooses datasets for --task-type or --datasets; --dataset ranks on one",
+                               field="coverage")
         return leaderboard(reg, dataset, metric, alpha=alpha, n_boot=n_boot, seed=seed)
     coverage = coverage or ("all" if datasets else "common")
     if coverage not in COVERAGES:

@@ -197,3 +197,22 @@ def test_metrics_without_a_paired_test_say_why():
         decompose("coverage", _pairwise_judgments())
     with pytest.raises(InvalidInput, match="metrics that can: .*correct_both"):
         decompose("spearman", _pairwise_judgments())
+
+
+def test_every_catalogued_metric_has_a_paired_test_of_its_kind_or_says_why_not():
+    from registry.domain.metrics.catalog import metrics_for
+
+    rng = np.random.default_rng(2)
+    full = {
+        "pairwise": _pairwise_judgments(),
+        "classification": ClassificationJudgments(["1", "2", "3", "4"], ["y", "n", "y", "n"], ["y", "y", None, "n"],
+                                                  classes=["y", "n"], scores=rng.random(4), positive="y"),
+        "pointwise": PointwiseJudgments([str(i) for i in range(9)], rng.random(9), rng.random(9),
+                                        np.array(list("abcabcabc"), dtype=object)),
+    }
+    for task_type, judgments in full.items():
+        for info in metrics_for(task_type):
+            if untestable_reason(info.name):
+                continue
+            assert info.name in decomposable(judgments), (task_type, info.name)
+            assert decompose(info.name, judgments).kind == info.kind, (task_type, info.name)

@@ -4,16 +4,17 @@ Every metric a leaderboard can rank by is decomposed over the examples a run jud
 (:func:`decompose`), so two runs can be compared on the examples both judged:
 
 * a ``mean`` metric (pairwise credit, correct-in-both, agreement between the orders,
-  classification correctness and class-weighted correctness) is the mean of one value per
-  example; its paired test resamples the per-example differences
+  classification correctness) is the mean of one value per example; its paired test resamples
+  the per-example differences
   (:func:`~registry.domain.metrics.paired.paired_bootstrap`);
-* a ``statistic`` (Cohen's κ, Krippendorff's α, macro F1, ROC-AUC, correlations, AlpacaEval's
-  human agreement — a ratio of sums) is recomputed for both runs on the same resamples of the
+* a ``statistic`` (Cohen's κ, Krippendorff's α, balanced accuracy, macro F1, ROC-AUC,
+  correlations, AlpacaEval's human agreement — a ratio of sums) is recomputed for both runs on the same resamples of the
   shared examples (:func:`~registry.domain.metrics.paired.paired_statistic_bootstrap`).
 
 A decomposition is built on one run's judged examples first — so seeded coin flips fall on the
 examples the scoring put them on — and then restricted to the shared examples. Its point value
-on all of the run's examples is the stored metric (the tests check this for every metric).
+on all of the run's examples is the stored metric, and its kind is the catalog's
+(:mod:`registry.domain.metrics.catalog`); the tests check both for every metric.
 Metrics that describe the run rather than its judgments of the examples (cost, time, coverage,
 the humans' own agreement) have no paired test; :func:`untestable_reason` says why.
 """
@@ -164,9 +165,8 @@ def untestable_reason(metric: str) -> str | None:
     return UNTESTABLE.get(metric)
 
 
-def _mean(values: Callable[[Columns], np.ndarray] | str, **kw) -> dict:
-    fn = (lambda c: c[values]) if isinstance(values, str) else values
-    return {"kind": "mean", "values": fn, **kw}
+def _mean(column: str, **kw) -> dict:
+    return {"kind": "mean", "values": lambda c: c[column], **kw}
 
 
 def _stat(fn: Statistic, **kw) -> dict:
@@ -280,14 +280,6 @@ def _confusion_stat(name: str, k: int) -> Statistic:
     return stat
 
 
-def _class_weighted(c: Columns) -> np.ndarray:
-    """Correctness weighted by n / (K · count of the example's class): the mean is the mean
-    per-class recall over the K classes present, i.e. the balanced accuracy of these rows."""
-    y = c["y"]
-    classes, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
-    return c["correct"] * (len(y) / (len(classes) * counts[inverse]))
-
-
 def _auc_stat(c: Columns, boot: Bootstrap | None):
     s, pos = c["score"], c["positive"].astype(bool)
     point = float(_auc_rows(s, pos))
@@ -306,7 +298,7 @@ def _classification(j: ClassificationJudgments) -> dict[str, dict]:
     cols = {"y": y, "p": p, "correct": (p == y).astype(np.float64)}
     specs = {name: {**spec, "columns": cols} for name, spec in {
         "accuracy": _mean("correct", binary=True),
-        "balanced_accuracy": _mean(_class_weighted),
+        "balanced_accuracy": _stat(_confusion_stat("balanced_accuracy", k)),
         "macro_f1": _stat(_confusion_stat("macro_f1", k)),
     }.items()}
     if j.scores is not None and j.positive is not None:
