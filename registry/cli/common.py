@@ -5,12 +5,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 from typer.core import TyperGroup
 
 from registry.errors import RegistryError
@@ -63,3 +66,26 @@ def open_registry():
 
 
 JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON.")
+
+
+def name_column(table: Table, header: str, **options: Any) -> None:
+    """Add a column of names or references (dataset@version, evaluator, checkpoint, file) to ``table``.
+
+    On a narrow terminal a long value folds onto the next line instead of being cut to an
+    ellipsis, so two rows whose names share a long prefix never read the same; the column shares
+    the width left by the :func:`code_column` columns with the table's other wrapping columns
+    (the widest give way first)."""
+    table.add_column(header, overflow="fold", **options)
+
+
+def code_column(table: Table, header: str, values: Iterable[object], **options: Any) -> None:
+    """Add a column of short codes (a hash prefix, a status, a count, yes/no) to ``table``: it
+    keeps the width of its longest value while wrapping columns give way (``values`` are its
+    cells); only when even that cannot fit does it fold, never cut."""
+    width = max(len(line) for v in (header, *values) if v is not None for line in str(v).splitlines() or [""])
+    table.add_column(header, overflow="fold", width=width, **options)
+
+
+def cell(value: object) -> str:
+    """``value`` as table text shown literally (a name like ``judge[v2]`` is not rich markup)."""
+    return "-" if value is None else escape(str(value))

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from registry.cli.common import JSON_OPTION, console, err_console, open_registry, print_json
-from registry.cli.common import new_app
+from registry.cli.common import JSON_OPTION, cell, console, err_console, name_column, new_app, open_registry, print_json
 from registry.errors import InvalidInput
 
 app = new_app("Standardized human-judgment datasets and their versions.")
@@ -127,38 +128,46 @@ def list_datasets(
     task_type: str = typer.Option(None, "--task-type", "-t", help="Only this task type."),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """List datasets with their latest version."""
-    reg = open_registry()
-    rows = []
-    for d in reg.store.list_datasets(task_type):
-        latest = reg.store.get_version(d.name) if d.latest_version else None
-        rows.append({"name": d.name, "task_type": d.task_type, "source": d.source,
-                     "latest_version": d.latest_version, "rows": latest.row_count if latest else None,
-                     "content_hash": latest.content_hash if latest else None})
+    """List datasets with their latest version and the adapter and file it was read from."""
+    from registry.services.datasets import list_datasets as summaries
+
+    rows = summaries(open_registry(), task_type)
     if json_out:
         print_json(rows)
         return
     table = Table(title=f"datasets ({len(rows)})")
-    table.add_column("name", no_wrap=True)
-    for col in ("task type", "source", "version", "rows", "sha256"):
+    name_column(table, "name")
+    table.add_column("task type")
+    name_column(table, "source")
+    for col in ("version", "rows", "sha256"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["name"], r["task_type"], r["source"] or "-", str(r["latest_version"]), str(r["rows"]),
-                      (r["content_hash"] or "")[:12])
+        table.add_row(cell(r.name), r.task_type, cell(_source_text(r.source, r.source_file)), cell(r.latest_version),
+                      cell(r.rows), (r.content_hash or "")[:12])
     console.print(table)
+
+
+def _source_text(source: str | None, source_file: str | None) -> str | None:
+    """The adapter, and for a user's own file (``generic``) the file's name, e.g. ``generic: prefs.csv``."""
+    if source == "generic" and source_file:
+        return f"{source}: {Path(source_file).name}"
+    return source
 
 
 @app.command("show")
 def show(ref: str = typer.Argument(..., help="NAME or NAME@VERSION."), json_out: bool = JSON_OPTION) -> None:
-    """Show a version: hash, parent, statistics, validation report, provenance."""
-    from registry.services.datasets import show_version
+    """Show a version: hash, parent, source adapter and file, statistics, validation report, provenance."""
+    from registry.services.datasets import show_version, version_file, version_source
 
     v = show_version(open_registry(), ref)
+    source, source_file = version_source(v), version_file(v)
     if json_out:
-        print_json(v)
+        print_json({**dataclasses.asdict(v), "source": source, "source_file": source_file})
         return
-    console.print(f"[bold]{v.ref}[/] {v.task_type}, {v.row_count} rows, spec {v.spec}")
+    console.print(f"[bold]{escape(v.ref)}[/] {v.task_type}, {v.row_count} rows, spec {v.spec}")
     console.print(f"sha256 {v.content_hash}\nstored {v.storage_uri}\ncreated {v.created_at:%Y-%m-%d %H:%M:%S}")
+    console.print(f"source {source or '-'}" + (f", file {source_file}" if source_file else ""), highlight=False,
+                  markup=False)
     if v.parent_version:
         console.print(f"parent version {v.parent_version}; diff {v.diff_from_parent}")
     if v.labels:

@@ -408,3 +408,51 @@ def eval_matrix(
     _print_matrix(result, json_out)
     if result.count("failed"):
         raise typer.Exit(1)
+
+
+@eval_app.command("list")
+def eval_list(
+    dataset: str = typer.Option(None, "--dataset", "-d", help="Only runs on NAME (any version) or NAME@VERSION."),
+    evaluator: str = typer.Option(None, "--evaluator", "-e", help="Only runs of this evaluator."),
+    status: str = typer.Option(None, "--status", "-s", help="Only runs with this status: running | succeeded | failed."),
+    limit: int = typer.Option(None, "--limit", "-n", min=1, help="At most this many runs (the newest)."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """List evaluation runs, newest first: evaluator, dataset@version, status, counts, headline
+    metric (with its 95% CI in --json) and start/finish times."""
+    from rich.markup import escape
+
+    from registry.cli.common import code_column, name_column
+    from registry.services.scoring import headline_for
+
+    reg = open_registry()
+    runs = reg.store.list_runs(dataset=dataset, evaluator=evaluator, status=status, limit=limit)
+    headlines = {ref: headline_for(reg.store.get_version(ref)) for ref in {r.dataset for r in runs}}
+    rows = []
+    for r in runs:
+        m = r.metric(headlines[r.dataset])
+        rows.append({"id": r.id, "evaluator": r.evaluator, "dataset": r.dataset, "status": r.status,
+                     "n_examples": r.n_examples, "n_judgments": r.n_judgments, "headline": headlines[r.dataset],
+                     "value": m.value if m else None, "ci_low": m.ci_low if m else None,
+                     "ci_high": m.ci_high if m else None, "started_at": r.started_at, "finished_at": r.finished_at,
+                     "seconds": r.seconds, "error": r.error})
+    if json_out:
+        print_json(rows)
+        return
+    table = Table(title=f"evaluation runs ({len(rows)}), newest first")
+    code_column(table, "run", [r["id"] for r in rows])
+    name_column(table, "evaluator\ndataset")
+    code_column(table, "status", [r["status"] for r in rows])
+    code_column(table, "examples\njudgments", [n for r in rows for n in (r["n_examples"], r["n_judgments"])],
+                justify="right")
+    name_column(table, "headline")
+    table.add_column("started\nfinished", overflow="fold")
+    for r in rows:
+        table.add_row(str(r["id"]), f"{escape(r['evaluator'])}\n{escape(r['dataset'])}", r["status"],
+                      f"{r['n_examples']}\n{r['n_judgments']}", f"{r['headline']}\n{_fmt(r['value'])}",
+                      f"{_when(r['started_at'])}\n{_when(r['finished_at'])}")
+    console.print(table)
+
+
+def _when(t) -> str:
+    return "-" if t is None else f"{t:%Y-%m-%d %H:%M:%S}"

@@ -7,7 +7,16 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from registry.cli.common import JSON_OPTION, console, new_app, open_registry, print_json
+from registry.cli.common import (
+    JSON_OPTION,
+    cell,
+    code_column,
+    console,
+    name_column,
+    new_app,
+    open_registry,
+    print_json,
+)
 
 checkpoint_app = new_app("Autorater checkpoints (safetensors folders, built-in heuristics, external models).")
 protocol_app = new_app("Evaluation protocols (versioned, hashed recipes).")
@@ -73,10 +82,14 @@ def checkpoint_list(autorater: str = typer.Option(None, "--autorater", help="Onl
         print_json(rows)
         return
     table = Table(title=f"checkpoints ({len(rows)})")
-    for col in ("checkpoint", "kind", "format", "aliases", "sha256", "uri"):
-        table.add_column(col, overflow="fold")
-    for c in rows:
-        table.add_row(c.ref, c.kind, c.format, ", ".join(c.aliases), c.sha256[:12], c.uri)
+    cells = [(c.ref, c.kind, c.format, ", ".join(c.aliases), c.sha256[:12], c.uri) for c in rows]
+    for col in ("checkpoint", "kind"):
+        name_column(table, col)
+    for i, col in ((2, "format"), (3, "aliases"), (4, "sha256")):
+        code_column(table, col, [r[i] for r in cells])
+    name_column(table, "uri")
+    for r in cells:
+        table.add_row(*map(cell, r))
     console.print(table)
 
 
@@ -122,10 +135,11 @@ def protocol_list(json_out: bool = JSON_OPTION) -> None:
         print_json(rows)
         return
     table = Table(title=f"protocols ({len(rows)})")
-    for col in ("protocol", "sha256", "description"):
-        table.add_column(col, overflow="fold")
+    name_column(table, "protocol")
+    code_column(table, "sha256", [p.sha256[:12] for p in rows])
+    table.add_column("description", overflow="fold")
     for p in rows:
-        table.add_row(p.ref, p.sha256[:12], p.description)
+        table.add_row(cell(p.ref), p.sha256[:12], cell(p.description))
     console.print(table)
 
 
@@ -182,8 +196,12 @@ def evaluator_list(json_out: bool = JSON_OPTION) -> None:
         print_json(rows)
         return
     table = Table(title=f"evaluators ({len(rows)})")
-    for col in ("evaluator", "kind", "checkpoint", "protocol", "active", "sha256"):
-        table.add_column(col, overflow="fold")
-    for e in rows:
-        table.add_row(e.name, e.kind, e.checkpoint or "-", e.protocol, "yes" if e.active else "no", e.sha256[:12])
+    cells = [(e.name, e.kind, e.checkpoint or "-", e.protocol, "yes" if e.active else "no", e.sha256[:12])
+             for e in rows]
+    for col in ("evaluator", "kind", "checkpoint", "protocol"):
+        name_column(table, col)
+    code_column(table, "active", [r[4] for r in cells])
+    code_column(table, "sha256", [r[5] for r in cells])
+    for r in cells:
+        table.add_row(*map(cell, r))
     console.print(table)

@@ -7,18 +7,21 @@ import getpass
 import typer
 from rich.table import Table
 
-from registry.cli.common import JSON_OPTION, console, new_app, open_registry, print_json
+from registry.cli.common import JSON_OPTION, cell, code_column, console, name_column, new_app, open_registry, print_json
 
 app = new_app("Regressions: significant drops of a headline metric against a run's baselines.")
 
 
 def _table(rows, title: str) -> Table:
     table = Table(title=title)
-    for col in ("id", "status", "evaluator / dataset", "change (95% CI)", "p", "against"):
+    code_column(table, "id", [r.id for r in rows])
+    code_column(table, "status", [x for r in rows for x in (r.status, r.severity)])
+    name_column(table, "evaluator / dataset")
+    for col in ("change (95% CI)", "p", "against"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(str(r.id), f"{r.status}\n{r.severity}", f"{r.evaluator}\n{r.dataset}",
-                      f"{r.metric} {r.baseline_value:.3f} → {r.candidate_value:.3f}\n"
+        table.add_row(str(r.id), f"{r.status}\n{r.severity}", f"{cell(r.evaluator)}\n{cell(r.dataset)}",
+                      f"{cell(r.metric)} {r.baseline_value:.3f} → {r.candidate_value:.3f}\n"
                       f"{r.delta:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}]", f"{r.p_value:.2g}",
                       f"{r.baseline_kind}\nrun {r.baseline_run_id} → {r.candidate_run_id}")
     return table

@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import typer
@@ -19,6 +18,8 @@ from registry.errors import RegistryError
 
 
 def _wait_healthy(api_url: str, proc: subprocess.Popen | None, timeout: float) -> None:
+    import urllib.request  # here, not at the top: every `autorater` command imports this module
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from registry.cli.common import JSON_OPTION, console, new_app, print_json
+from registry.cli.common import JSON_OPTION, cell, code_column, console, name_column, new_app, print_json
 
 app = new_app("Public sources of human judgments and their adapters.")
 
@@ -25,8 +25,12 @@ def list_sources(json_out: bool = JSON_OPTION) -> None:
         print_json(rows)
         return
     table = Table(title="sources")
-    for col in ("name", "task types", "datasets", "licence", "origin"):
+    name_column(table, "name")
+    table.add_column("task types", overflow="fold")
+    code_column(table, "datasets", [len(r["datasets"]) for r in rows])
+    for col in ("licence", "origin"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(r["name"], ", ".join(r["task_types"]), str(len(r["datasets"])), r["license"], r["origin"])
+        table.add_row(cell(r["name"]), ", ".join(r["task_types"]), str(len(r["datasets"])), cell(r["license"]),
+                      cell(r["origin"]))
     console.print(table)

@@ -1,5 +1,10 @@
 """Dataset use cases: register a version (one source file → validated, content-addressed,
-DVC-tracked, SQL-registered), register the whole catalog, list, show, diff, load, export."""
+DVC-tracked, SQL-registered), register the whole catalog, list, show, diff, load, export.
+
+Listing and showing read only the SQL store; pandas, pyarrow, the source adapters and the
+validation engine are imported by the use cases that read or write rows (``dataset list`` and
+``dataset show`` start fast).
+"""
 
 from __future__ import annotations
 
@@ -10,21 +15,20 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-import pyarrow as pa
-
-from registry import __version__, events
-from registry.adapters.sources import SOURCES, DatasetDef, get_adapter
-from registry.adapters.validation.gx import Rules, validate
-from registry.adapters.validation.spec import load_spec
-from registry.domain.entities import DatasetVersion, Source
-from registry.domain.statistics import compute_statistics
+from registry import __version__
+from registry.domain.entities import Dataset, DatasetVersion, Source
 from registry.domain.types import TASK_TYPES
-from registry.domain.versioning import RowDiff, canonical_order, content_hash, diff_rows, row_hashes
 from registry.errors import InvalidInput, RegistryError
 from registry.services.app import Registry
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+    from registry.adapters.sources import DatasetDef
+    from registry.domain.versioning import RowDiff
 
 
 @dataclass(frozen=True)
@@ -50,11 +54,12 @@ class CatalogResult:
 
 def _provenance(adapter: str, path: Path, options: Mapping[str, Any]) -> dict[str, Any]:
     import great_expectations
+    import pandas as pd
     import pyarrow
 
     stat = path.stat() if path.exists() else None
     return {
-        "adapter": adapter, "path": str(path), "options": {k: v for k, v in options.items()},
+        "adapter": adapter, "path": str(path.resolve()), "options": {k: v for k, v in options.items()},
         "input_bytes": stat.st_size if stat and path.is_file() else None,
         "code_version": __version__, "python": platform.python_version(),
         "libraries": {"pyarrow": pyarrow.__version__, "pandas": pd.__version__,
@@ -104,6 +109,15 @@ def register_dataset_version(
     register it as a new version of dataset ``name`` — or return the existing version when the
     same content is already registered. On any error nothing is left behind (no SQL rows, no
     files)."""
+    import pandas as pd
+
+    from registry import events
+    from registry.adapters.sources import get_adapter
+    from registry.adapters.validation.gx import Rules, validate
+    from registry.adapters.validation.spec import load_spec
+    from registry.domain.statistics import compute_statistics
+    from registry.domain.versioning import canonical_order, content_hash, diff_rows, row_hashes
+
     path = Path(path)
     adapter = get_adapter(source)
     ddef: DatasetDef | None = adapter.dataset_def(name)
@@ -184,6 +198,8 @@ def _source_entity(adapter) -> Source:
 
 def catalog_entries() -> list[tuple[str, DatasetDef]]:
     """(adapter name, dataset definition) for every dataset of every catalog source."""
+    from registry.adapters.sources import SOURCES, get_adapter
+
     entries = []
     for name in SOURCES.names():
         if name == "generic":
@@ -242,6 +258,8 @@ def load_hf_dataset(reg: Registry, ref: str):
 
 def diff_versions(reg: Registry, ref_a: str, ref_b: str) -> RowDiff:
     """Row-level diff (added / removed / changed example ids) from ``ref_a`` to ``ref_b``."""
+    from registry.domain.versioning import diff_rows, row_hashes
+
     a, b = load_table(reg, ref_a), load_table(reg, ref_b)
     if a.schema.remove_metadata() != b.schema.remove_metadata():
         raise InvalidInput(f"{ref_a} and {ref_b} have different task types; they cannot be diffed")
@@ -277,3 +295,45 @@ def export_version(reg: Registry, ref: str, out: Path, fmt: str | None = None) -
 def show_version(reg: Registry, ref: str) -> DatasetVersion:
     """Metadata, statistics and validation report of ``name[@version]``."""
     return reg.store.get_version(ref)
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    """One dataset as ``dataset list`` shows it: where its latest version came from, and its size."""
+
+    name: str
+    task_type: str
+    source: str | None
+    """Adapter that read the latest version (``generic`` for a user's own file mapped by columns),
+    else the dataset's catalog source."""
+    source_file: str | None
+    """The file or folder the latest version was read from, as recorded in its provenance."""
+    latest_version: int | None
+    rows: int | None
+    content_hash: str | None
+    description: str = ""
+
+
+def version_source(version: DatasetVersion) -> str | None:
+    """The adapter a version was read with (its provenance), e.g. ``llmbar`` or ``generic``."""
+    return version.provenance.get("adapter")
+
+
+def version_file(version: DatasetVersion) -> str | None:
+    """The file or folder a version was read from (its provenance)."""
+    return version.provenance.get("path")
+
+
+def list_datasets(reg: Registry, task_type: str | None = None) -> list[DatasetSummary]:
+    """Every dataset (of ``task_type``) with its latest version and where that came from, by name."""
+    if task_type is not None and task_type not in TASK_TYPES:
+        raise InvalidInput(f"unknown task type {task_type!r}; one of {list(TASK_TYPES)}", field="task_type")
+    latest = reg.store.latest_versions(task_type)
+    return [_summary(d, latest.get(d.name)) for d in reg.store.list_datasets(task_type)]
+
+
+def _summary(d: Dataset, v: DatasetVersion | None) -> DatasetSummary:
+    return DatasetSummary(name=d.name, task_type=d.task_type, source=(v and version_source(v)) or d.source,
+                          source_file=v and version_file(v), latest_version=v.version if v else None,
+                          rows=v.row_count if v else None, content_hash=v.content_hash if v else None,
+                          description=d.description)

@@ -14,12 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -28,6 +25,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from registry.config import PROJECT_ROOT
 from registry.errors import DatabaseError, RegistryError, SchemaOutOfDate
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic is imported by the functions that use it (~0.25 s): opening a registry whose schema is
+# current does not need it (see SqlAlchemyStore's schema check).
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 
 
@@ -53,6 +55,8 @@ def create_engine_for(url: str) -> Engine:
 
 def alembic_config(url: str) -> Config:
     """Alembic config pointing at ``migrations/`` and at ``url``."""
+    from alembic.config import Config
+
     cfg = Config(str(PROJECT_ROOT / "alembic.ini")) if (PROJECT_ROOT / "alembic.ini").exists() else Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -62,6 +66,8 @@ def alembic_config(url: str) -> Config:
 @cache
 def head_revision() -> str:
     """The single head revision of ``migrations/``."""
+    from alembic.script import ScriptDirectory
+
     heads = ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()
     if len(heads) != 1:
         raise RegistryError(f"migrations have {len(heads)} heads ({heads}); merge them with `alembic merge`")
@@ -70,12 +76,16 @@ def head_revision() -> str:
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at (``None`` for an empty database)."""
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply migrations up to ``revision``."""
+    from alembic import command
+
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
@@ -84,6 +94,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Revert migrations down to ``revision`` (``base`` for an empty schema)."""
+    from alembic import command
+
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
@@ -92,6 +104,8 @@ def downgrade(engine: Engine, revision: str) -> None:
 
 def check_schema(engine: Engine) -> None:
     """Raise :class:`SchemaOutOfDate` unless the database is at the head revision."""
+    from alembic.script import ScriptDirectory
+
     current = current_revision(engine)
     head = head_revision()
     if current == head:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import ast
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, contains_eager, selectinload, sessionmaker
 
+from registry.adapters.store import db
 from registry.adapters.store.db import check_schema, create_engine_for, managed_session
 from registry.adapters.store.orm import (
     SqlAutorater,
@@ -40,6 +44,10 @@ from registry.domain.entities import (
 )
 from registry.errors import AlreadyExists, InvalidInput, NotFound
 
+RUN_STATUSES = ("running", "succeeded", "failed")
+"""Statuses of an evaluation run: ``running`` while it runs (or if its process died), then
+``succeeded`` or ``failed``."""
+
 
 def parse_ref(ref: str) -> tuple[str, int | None]:
     """``name`` or ``name@version`` (``name@latest`` too) → (name, version or None)."""
@@ -52,12 +60,56 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
         raise InvalidInput(f"bad dataset reference {ref!r}; use NAME or NAME@VERSION (e.g. llmbar-natural@2)") from None
 
 
+_ASSIGNMENT = re.compile(r"^(revision|down_revision)\s*(?::[^=\n]*)?=\s*(.+?)\s*$", re.MULTILINE)
+
+
+def head_from_files() -> str | None:
+    """The single head revision of ``migrations/versions``, read from the revision files as text
+    (their ``revision`` / ``down_revision`` literals) without importing Alembic; ``None`` when
+    a file does not state both as literals, a revision repeats, or there is not exactly one head.
+    (Read on every call: a handful of small files, and the folder may change under a long-lived
+    process.)"""
+    files = sorted((db.MIGRATIONS_DIR / "versions").glob("*.py"))
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for f in files:
+        found = dict(_ASSIGNMENT.findall(f.read_text(encoding="utf-8")))
+        try:
+            revision, down = ast.literal_eval(found["revision"]), ast.literal_eval(found["down_revision"])
+        except (KeyError, ValueError, SyntaxError):
+            return None
+        if not isinstance(revision, str):
+            return None
+        revisions.add(revision)
+        parents.update([down] if isinstance(down, str) else (down or ()))
+    heads = revisions - parents
+    return next(iter(heads)) if len(revisions) == len(files) and len(heads) == 1 else None
+
+
+def _at_head(engine: Engine) -> bool:
+    """Whether the database is at the head revision, by plain SQL against ``alembic_version``.
+
+    The fast path of the schema check every command runs (Alembic's own check imports it, a
+    quarter of a second); anything else — an older or newer schema, no table, unreadable
+    revision files — answers ``False`` and :func:`~registry.adapters.store.db.check_schema`
+    decides, with its message."""
+    head = head_from_files()
+    if head is None:
+        return False
+    try:
+        with engine.connect() as conn:
+            current = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    except SQLAlchemyError:
+        return False
+    return current == [head]
+
+
 class SqlAlchemyStore:
     """Registry metadata in a SQL database (SQLite file or PostgreSQL)."""
 
     def __init__(self, db_url: str, *, check: bool = True) -> None:
         self.engine = create_engine_for(db_url)
-        if check:
+        if check and not _at_head(self.engine):
             check_schema(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
@@ -122,6 +174,20 @@ class SqlAlchemyStore:
                 known = [v.version for v in ds.versions]
                 raise NotFound(f"dataset {name!r} has no version {version}; versions: {known}")
         return row
+
+    def latest_versions(self, task_type: str | None = None) -> dict[str, DatasetVersion]:
+        """The newest version of every dataset (of ``task_type``) by dataset name, in one query."""
+        newest = (select(SqlDatasetVersion.dataset_id, func.max(SqlDatasetVersion.version).label("version"))
+                  .group_by(SqlDatasetVersion.dataset_id).subquery())
+        with self.session() as s:
+            q = (select(SqlDatasetVersion)
+                 .join(newest, (SqlDatasetVersion.dataset_id == newest.c.dataset_id)
+                       & (SqlDatasetVersion.version == newest.c.version))
+                 .join(SqlDataset, SqlDatasetVersion.dataset)
+                 .options(contains_eager(SqlDatasetVersion.dataset), selectinload(SqlDatasetVersion.parent)))
+            if task_type:
+                q = q.where(SqlDataset.task_type == task_type)
+            return {v.dataset.name: v.to_entity() for v in s.scalars(q)}
 
     def get_version(self, ref: str) -> DatasetVersion:
         """The version ``name@v`` (latest when no version is given)."""
@@ -369,6 +435,33 @@ class SqlAlchemyStore:
             self.set_metrics(s, run, metrics)
             s.flush()
             return run.to_entity()
+
+    def list_runs(self, *, dataset: str | None = None, evaluator: str | None = None, status: str | None = None,
+                  limit: int | None = None) -> list[EvaluationRun]:
+        """Evaluation runs, newest first, filtered by dataset (``name`` for any version or
+        ``name@version``), evaluator name and status. An unknown dataset, version or evaluator is
+        :class:`NotFound` (with "did you mean"), an unknown status :class:`InvalidInput`."""
+        if status is not None and status not in RUN_STATUSES:
+            raise InvalidInput(f"unknown run status {status!r}; one of {list(RUN_STATUSES)}", field="status")
+        with self.session() as s:
+            q = (select(SqlEvaluationRun).join(SqlEvaluator, SqlEvaluationRun.evaluator)
+                 .join(SqlDatasetVersion, SqlEvaluationRun.dataset_version)
+                 .join(SqlDataset, SqlDatasetVersion.dataset))
+            if dataset is not None:
+                name, version = parse_ref(dataset)
+                if version is None:
+                    q = q.where(SqlDatasetVersion.dataset_id == self._dataset(s, name).id)
+                else:
+                    q = q.where(SqlEvaluationRun.dataset_version_id == self._version_row(s, dataset).id)
+            if evaluator is not None:
+                q = q.where(SqlEvaluationRun.evaluator_id == self.evaluator_row(s, evaluator).id)
+            if status is not None:
+                q = q.where(SqlEvaluationRun.status == status)
+            q = q.options(contains_eager(SqlEvaluationRun.evaluator),
+                          contains_eager(SqlEvaluationRun.dataset_version).contains_eager(SqlDatasetVersion.dataset),
+                          selectinload(SqlEvaluationRun.metrics))
+            q = q.order_by(SqlEvaluationRun.id.desc())  # ids grow with every run: newest first
+            return [r.to_entity() for r in s.scalars(q.limit(limit) if limit else q)]
 
     # --------------------------------------------------------- judgment cache
     def cached_judgments(self, s: Session, evaluator_sha256: str, keys: list[str], order: int,

@@ -21,7 +21,6 @@ from collections.abc import Hashable, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from registry.domain.metrics._counts import confusion
 from registry.domain.metrics.bootstrap import Bootstrap, ensure_bootstrap
@@ -126,6 +125,8 @@ def macro_f1(labels: Sequence[Hashable], predictions: Sequence[Hashable], *, boo
 
 def _auc_rows(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
     """Mann–Whitney AUC per row of (m, n) scores and boolean positives."""
+    from scipy import stats  # imported here: scipy.stats takes ~0.5 s, and the CLI's light commands skip it
+
     ranks = stats.rankdata(scores, axis=-1)
     n1 = positive.sum(-1)
     n0 = positive.shape[-1] - n1

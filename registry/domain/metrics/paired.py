@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from scipy import stats
 
 from registry.domain.metrics.bootstrap import Bootstrap, ensure_bootstrap
 from registry.domain.metrics.value import percentile_ci
@@ -94,6 +93,8 @@ def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray, *,
     χ² = (|b − c| − 1)² / (b + c) with 1 degree of freedom; ``auto`` uses exact when b + c < 25.
     The difference is the accuracy difference (b − c)/n with a Wald interval for paired
     proportions."""
+    from scipy import stats  # imported here: scipy.stats takes ~0.5 s, and the CLI's light commands skip it
+
     a, bb = _pair(correct_a, correct_b)
     a, bb = a.astype(bool), bb.astype(bool)
     n = len(a)

@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
-from scipy import stats
 
 from registry.domain.metrics._counts import weighted_sums
 from registry.domain.metrics.bootstrap import DEFAULT_SAMPLES, DEFAULT_SEED, Bootstrap, ensure_bootstrap
@@ -39,6 +38,8 @@ def _check(methods: Sequence[str]) -> None:
 
 
 def _point(method: CorrelationMethod, x: np.ndarray, y: np.ndarray) -> float:
+    from scipy import stats  # imported here: scipy.stats takes ~0.5 s, and the CLI's light commands skip it
+
     _check([method])
     if len(x) < 2:
         return float("nan")
@@ -73,6 +74,8 @@ def _weighted_pearson(x: np.ndarray, y: np.ndarray, boot: Bootstrap) -> np.ndarr
 
 def _resampled(method: CorrelationMethod, x: np.ndarray, y: np.ndarray, boot: Bootstrap) -> np.ndarray:
     """The correlation in each of the B resamples of (x, y)."""
+    from scipy import stats
+
     if method == "pearson":
         return _weighted_pearson(x, y, boot)
     if method == "spearman":
@@ -134,6 +137,8 @@ def system_level_correlations(human: np.ndarray, predicted: np.ndarray, system_i
                               ) -> dict[str, MetricValue]:
     """Correlations between per-system mean human and predicted scores (examples with both
     scores), named ``system_<method>``, with a bootstrap CI over ``resample`` (module docstring)."""
+    from scipy import stats
+
     _check(methods)
     h, p, ok = _complete(human, predicted)
     sys_ids = np.asarray(system_ids)[ok]
