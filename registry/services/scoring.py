@@ -15,7 +15,7 @@ Every stored name is defined once in :mod:`registry.domain.metrics.catalog`.
 
 Slices: the headline metrics (:data:`~registry.domain.metrics.catalog.SLICED`) are also stored
 per value of any column the caller names (``slice_by``; default ``category`` when the dataset has
-more than one category), as ``"<column>=<value>"``. A column is a column of the dataset table
+more than one category; an empty list slices nothing), as ``"<column>=<value>"``. A column is a column of the dataset table
 holding single values, or a key of its ``metadata`` JSON (``metadata.<key>``). Slices with fewer
 than ``min_slice_size`` judged examples are skipped; ``coverage``'s ``extra["slices"]`` lists per
 column the slices computed and skipped, with the reason.
@@ -39,7 +39,8 @@ an unparsed label is a wrong prediction.
 Logprob verdicts: when the judge gave ``prob_a`` (P(response_a better), from the choices'
 log-probabilities, already mapped to the original orientation), ``accuracy_logprob`` averages
 ``prob_a`` over the orders judged (and samples) and takes A above ½, B below, tie at ½ (as ReIFE);
-an example without ``prob_a`` counts as a failure (credit ½).
+an example without ``prob_a`` counts as a failure (credit ½). On tie-labelled sets
+``accuracy_logprob_3way`` scores the same verdicts against the 3-way label.
 """
 
 from __future__ import annotations
