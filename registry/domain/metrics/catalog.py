@@ -24,12 +24,15 @@ class MetricInfo:
     """One metric of the catalog."""
 
     name: str
+    """The stored name (``MetricRecord.name``); per-slice values carry the same name."""
     task_types: tuple[str, ...]
+    """Task types whose runs can store it (``accuracy`` is pairwise and classification)."""
     definition: str
     """One line: what the number is."""
     source: str
     """Where the definition comes from (paper / benchmark / this project)."""
     kind: Kind = "mean"
+    """How paired tests treat it (see :data:`Kind`)."""
     higher_is_better: bool | None = True
     """``None`` for a bias (``prob_prefer_*``), whose neutral value is ½: no direction is better."""
 
