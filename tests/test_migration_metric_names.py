@@ -94,3 +94,22 @@ def test_metric_names_migrate_down_and_up(registry, data_root):
     assert "before_0005" not in new_gpt[("coverage", "all")]["extra"]     # written by today's code
     # the registry reads the migrated rows
     assert registry.store.get_run(gpt.id).metric("accuracy_3way").value == pytest.approx(697 / 999)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_upgrade_leaves_runs_scored_by_newer_code_alone(registry, data_root):
+    """A registry at 0004 that already holds runs scored by newer code (``accuracy`` and
+    ``accuracy_3way`` side by side, ``llmbar_kappa_*``) upgrades without a constraint error."""
+    svc.register_all(registry, data_root, only={"pandalm-test", "llmbar-natural"})
+    gpt = import_predictions(registry, "pandalm", data_root / PANDALM / "gpt-3.5-turbo-testset-v1.json",
+                             "pandalm-test", evaluator="gpt-3.5-turbo/pandalm", n_boot=50)
+    llmbar = import_predictions(registry, "llmbar", data_root / LLMBAR_VANILLA, "llmbar-natural",
+                                evaluator="gpt-4/llmbar-vanilla", n_boot=50)
+    engine = registry.store.engine
+    before_gpt, before_llmbar = _rows(engine, gpt.id), _rows(engine, llmbar.id)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0004'"))  # as if written before 0005 ran
+    db.upgrade(engine)
+    after_gpt, after_llmbar = _rows(engine, gpt.id), _rows(engine, llmbar.id)
+    assert {k: v["value"] for k, v in after_gpt.items()} == {k: v["value"] for k, v in before_gpt.items()}
+    assert {k: v["value"] for k, v in after_llmbar.items()} == {k: v["value"] for k, v in before_llmbar.items()}

@@ -35,6 +35,7 @@ depends_on = None
 # the tables as this revision knows them (never today's ORM classes)
 metrics = sa.table("metrics", sa.column("id", sa.Integer), sa.column("run_id", sa.Integer),
                    sa.column("name", sa.String), sa.column("slice", sa.String), sa.column("extra", sa.JSON))
+metrics_new = metrics.alias("metrics_new")
 runs = sa.table("evaluation_runs", sa.column("id", sa.Integer), sa.column("dataset_version_id", sa.Integer))
 versions = sa.table("dataset_versions", sa.column("id", sa.Integer), sa.column("dataset_id", sa.Integer),
                     sa.column("statistics", sa.JSON))
@@ -85,8 +86,13 @@ def _rename_extra_keys(conn: sa.Connection, name: str, keys: dict[str, str]) -> 
 def _rename(conn: sa.Connection, names: dict[str, str], run_ids: list[int] | None = None) -> None:
     """Rename metric rows and regressions (of ``run_ids`` only, when given)."""
     for old, new in names.items():
+        # a (run, slice) that already has the new name was scored by code newer than this revision
+        # (where both figures exist with their own meanings): leave its rows alone
+        taken = sa.select(metrics_new.c.id).where(metrics_new.c.run_id == metrics.c.run_id,
+                                                  metrics_new.c.slice == metrics.c.slice,
+                                                  metrics_new.c.name == new)
         for chunk in ([None] if run_ids is None else list(_chunks(run_ids))):
-            m = metrics.update().where(metrics.c.name == old)
+            m = metrics.update().where(metrics.c.name == old, ~sa.exists(taken))
             r = regressions.update().where(regressions.c.metric == old)
             if chunk is not None:
                 m = m.where(metrics.c.run_id.in_(chunk))
