@@ -333,7 +333,9 @@ def list_datasets(reg: Registry, task_type: str | None = None) -> list[DatasetSu
 
 
 def _summary(d: Dataset, v: DatasetVersion | None) -> DatasetSummary:
-    return DatasetSummary(name=d.name, task_type=d.task_type, source=(v and version_source(v)) or d.source,
-                          source_file=v and version_file(v), latest_version=v.version if v else None,
-                          rows=v.row_count if v else None, content_hash=v.content_hash if v else None,
-                          description=d.description)
+    if v is None:
+        return DatasetSummary(name=d.name, task_type=d.task_type, source=d.source, source_file=None,
+                              latest_version=None, rows=None, content_hash=None, description=d.description)
+    return DatasetSummary(name=d.name, task_type=d.task_type, source=version_source(v) or d.source,
+                          source_file=version_file(v), latest_version=v.version, rows=v.row_count,
+                          content_hash=v.content_hash, description=d.description)
