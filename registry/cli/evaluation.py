@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -26,11 +27,21 @@ def _print_run(run, json_out: bool) -> None:
                   f"({run.n_executed} executed, {run.n_cached} cached), {_fmt(run.seconds, 1)} s")
     table = Table()
     for col in ("metric", "slice", "value", "95% CI", "n"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for m in run.metrics:
         ci = f"[{_fmt(m.ci_low)}, {_fmt(m.ci_high)}]" if m.ci_low is not None else "-"
-        table.add_row(m.name, m.slice, _fmt(m.value), ci, str(m.n))
+        table.add_row(escape(m.name), escape(m.slice), _fmt(m.value), ci, str(m.n))
     console.print(table)
+    coverage = run.metric("coverage")
+    for report in ((coverage.extra or {}).get("slices") or []) if coverage else []:
+        if report.get("skipped_total"):
+            shown = ", ".join(f"{escape(str(s['slice']))} (n={s['n']})" for s in report["skipped"][:5])
+            more = f" and {report['skipped_total'] - 5} more" if report["skipped_total"] > 5 else ""
+            console.print(f"slices by {escape(str(report['column']))}: {report['computed']} computed, "
+                          f"{report['skipped_total']} skipped (fewer than {report['min_size']} examples): "
+                          f"{shown}{more}", highlight=False)
+    for w in (run.provenance or {}).get("warnings") or []:
+        err_console.print(f"[yellow]warning[/]: {escape(w)}", highlight=False, soft_wrap=True)
 
 
 @eval_app.command("run")
@@ -134,10 +145,9 @@ def eval_import(
                            field="map")
     run = import_predictions(reg, fmt, files[0], dataset, evaluator=evaluator, options=options,
                              slice_by=slice_by or None)
-    from rich.markup import escape
-
-    for w in run.provenance.get("warnings") or []:
-        err_console.print(f"[yellow]warning[/]: {escape(w)}", highlight=False, soft_wrap=True)
+    if json_out:  # the table form prints the warnings itself
+        for w in run.provenance.get("warnings") or []:
+            err_console.print(f"[yellow]warning[/]: {escape(w)}", highlight=False, soft_wrap=True)
     _print_run(run, json_out)
 
 

@@ -286,3 +286,23 @@ def test_import_tree_on_the_real_layout_finds_registered_sets(registry, data_roo
     assert {i.status for i in items} == {"imported"}
     assert {i.dataset for i in items} == {"llmbar-adversarial-manual@1"}
     assert {i.evaluator.split("/")[0] for i in items} >= {"gpt-4", "chatgpt"}
+
+
+@SQLITE
+def test_import_slices_and_eval_show_lists_skipped_slices(cli, registry, tmp_path):
+    rows = [{"id": f"e{i}", "q": f"question {i}", "a": f"answer a {i}", "b": f"answer b {i}", "w": "A" if i % 3 else "B",
+             "cat": "big" if i < 30 else "small"} for i in range(33)]
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert cli("dataset", "register", "sliced", "--source", "generic", "--path", data, "--task-type", "pairwise",
+               "--map", "example_id=id", "--map", "instruction=q", "--map", "response_a=a", "--map", "response_b=b",
+               "--map", "label=w", "--map", "category=cat").exit_code == 0
+    preds = _write_csv(tmp_path / "p.csv", ["id", "v"], [[r["id"], "A"] for r in rows])
+    res = cli("eval", "import", preds, "--format", "mapped", "--dataset", "sliced", "--evaluator", "always-a",
+              "--map", "example_id=id", "--map", "verdict_0=v", "--slice-by", "category", "--json")
+    assert res.exit_code == 0, res.stderr
+    run = json.loads(res.stdout)
+    slices = {m["slice"] for m in run["metrics"] if m["name"] == "accuracy"}
+    assert slices == {"all", "category=big"}
+    shown = cli("eval", "show", str(run["id"]))
+    assert "1 skipped" in shown.stdout and "category=small (n=3)" in shown.stdout
