@@ -9,7 +9,9 @@ it was shown in. ``None`` means the output could not be parsed (a parse failure)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -38,20 +40,40 @@ PREDICTION_COLUMNS: dict[str, str] = {
 
 
 @dataclass(frozen=True)
-class Judgment:
-    """One judgment of one example in one order (one sample)."""
+class Verdict:
+    """One judgment of one example: what an evaluator plugin returns and an import reads, before it
+    becomes a row of the prediction table (:data:`PREDICTION_COLUMNS`, with the example id, order
+    and sample beside it).
 
-    example_id: str
-    order: int = ORDER_AS_GIVEN
-    sample: int = 0
-    verdict: str | None = None
+    An evaluator judges an example *as shown* (the engine swaps the responses for order 1 and maps
+    the verdict back with :func:`map_back`); an import holds what its file says and maps it the
+    same way. Pairwise: ``label`` "A" / "B" / "tie" / ``None`` (parse failure), ``prob_a`` =
+    P(response A is better) when the judge has one, ``score`` = a margin. Pointwise: ``score``.
+    Classification: ``label`` and optionally ``score`` = P(labels[0]).
+    """
+
+    label: str | None = None
+    """The verdict (pairwise A / B / tie, a classification label); ``None``: none parsed."""
     score: float | None = None
+    """Pointwise rating, classification probability or pairwise margin."""
     prob_a: float | None = None
+    """Pairwise P(response A is better), from the judge's log-probabilities."""
     parsed: bool = True
+    """``False`` for a parse failure."""
     raw: str | None = None
+    """The judge's raw output, when it has one."""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
+    """Wall time attributed to this example (batch time divided evenly when batched)."""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """Judge-specific details (not stored in the prediction table)."""
+
+    def swapped(self) -> Verdict:
+        """The same judgment seen from the other order: A ↔ B and ``prob_a`` → 1 − ``prob_a``; a tie,
+        a parse failure, the score and the raw output stay as they are."""
+        return replace(self, label=map_back(self.label, ORDER_SWAPPED),
+                       prob_a=None if self.prob_a is None else 1.0 - self.prob_a)
 
 
 def encode_verdicts(verdicts) -> np.ndarray:

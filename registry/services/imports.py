@@ -11,13 +11,12 @@ an example key column and a verdict or score column per order).
 from __future__ import annotations
 
 import ast
-import hashlib
 import json
 import math
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -26,9 +25,10 @@ import pyarrow as pa
 
 from registry.adapters.sources.base import read_json, read_json_or_jsonl, require
 from registry.domain.entities import EvaluationRun
-from registry.domain.judgments import PREDICTION_COLUMNS, example_input_hashes
+from registry.domain.judgments import PREDICTION_COLUMNS, Verdict, example_input_hashes
 from registry.domain.types import PAIRWISE_LABELS
 from registry.errors import InvalidInput, NotFound, RegistryError
+from registry.hashing import canonical_json, sha256_file, sha256_json
 from registry.services.app import Registry
 from registry.services.evaluation import PREDICTION_SCHEMA, _store_predictions, task_context
 from registry.services.evaluators import create_evaluator, register_checkpoint
@@ -42,14 +42,12 @@ def utcnow() -> datetime:
 
 @dataclass
 class Imported:
-    """Judgments read from a file, before matching: one entry per (example, order)."""
+    """Judgments read from a file, before matching: one :class:`~registry.domain.judgments.Verdict`
+    per (example, order), with what matches it to a dataset example."""
 
     order: list[int] = field(default_factory=list)
-    verdict: list[str | None] = field(default_factory=list)
-    score: list[float | None] = field(default_factory=list)
-    prob_a: list[float | None] = field(default_factory=list)
-    parsed: list[bool] = field(default_factory=list)
-    raw: list[str | None] = field(default_factory=list)
+    judgments: list[Verdict] = field(default_factory=list)
+    """One per entry, in the original orientation once :func:`_match` has seen it."""
     #: judge-visible inputs per entry (field → values) for content matching, or None
     inputs: dict[str, list] | None = None
     #: example ids per entry, when the format carries ids instead of content
@@ -58,14 +56,15 @@ class Imported:
     rows: list[int] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def add(self, order: int, verdict: str | None = None, score: float | None = None, prob_a: float | None = None,
-            parsed: bool = True, raw: str | None = None) -> None:
+    def add(self, order: int, judgment: Verdict) -> None:
+        """One more entry: ``judgment`` of an example in ``order``."""
         self.order.append(order)
-        self.verdict.append(verdict)
-        self.score.append(score)
-        self.prob_a.append(prob_a)
-        self.parsed.append(parsed)
-        self.raw.append(raw)
+        self.judgments.append(judgment)
+
+    @property
+    def verdicts(self) -> list[str | None]:
+        """The verdict of each entry (``None``: none parsed)."""
+        return [j.label for j in self.judgments]
 
 
 # ----------------------------------------------------------------------------- readers
@@ -83,7 +82,7 @@ def _read_llmbar(path: Path, **_: Any) -> Imported:
     for i, rec in enumerate(records):
         for order, verdicts in ((0, v0), (1, v1)):
             code = int(verdicts[i])
-            out.add(order, verdict=codes.get(code), parsed=code in codes)
+            out.add(order, Verdict(label=codes.get(code), parsed=code in codes))
             out.inputs["instruction"].append(require(rec, "input", file=path, row=i))
             out.inputs["response_a"].append(require(rec, "output_1", file=path, row=i))
             out.inputs["response_b"].append(require(rec, "output_2", file=path, row=i))
@@ -107,7 +106,7 @@ def _read_pandalm(path: Path, **_: Any) -> Imported:
     for i, rec in enumerate(records):
         verdict = names.get(codes[int(rec["idx"])])
         reason = next((rec[k] for k in rec if k.endswith("_reason")), None)
-        out.add(0, verdict=verdict, parsed=verdict is not None, raw=reason)
+        out.add(0, Verdict(label=verdict, parsed=verdict is not None, raw=reason))
         out.example_ids.append(str(rec["idx"]))
     out.meta["verdict_field"] = key
     return out
@@ -129,7 +128,7 @@ def _read_unieval(path: Path, *, criterion: str, subset: str | None = None, **_:
         if criterion not in scores:
             raise InvalidInput(f"no {criterion!r} in predict_scores {sorted(scores)}", file=path, row=i,
                                field="predict_scores")
-        out.add(0, score=float(scores[criterion]))
+        out.add(0, Verdict(score=float(scores[criterion])))
     return out
 
 
@@ -159,7 +158,7 @@ def _read_reife(path: Path, **_: Any) -> Imported:
                 verdict = "A" if str(winner) == "1" else "B"
             texts = rec.get("response") or []
             raw = texts[0].get("text") if texts and isinstance(texts[0], dict) else None
-            out.add(0, verdict=verdict, parsed=not fail, raw=raw)
+            out.add(0, Verdict(label=verdict, parsed=not fail, raw=raw))
             out.inputs["instruction"].append(require(rec, "instruction", file=p, row=i))
             out.inputs["response_a"].append(require(rec, "output_1", file=p, row=i))
             out.inputs["response_b"].append(require(rec, "output_2", file=p, row=i))
@@ -265,9 +264,9 @@ def _read_mapped(path: Path, *, mapping: Mapping[str, str] | None = None,
             prob = _number(cols[f"prob_a_{order}"][i], path=path, row=i, field=f"prob_a_{order}", low=0.0,
                            high=1.0) if f"prob_a_{order}" in cols else None
             raw = cols[f"raw_{order}"][i] if f"raw_{order}" in cols else (None if missing else str(v))
-            out.add(order, verdict=verdict, score=score, prob_a=prob,
-                    parsed=verdict is not None or score is not None or prob is not None,
-                    raw=None if raw is None else str(raw))
+            out.add(order, Verdict(label=verdict, score=score, prob_a=prob,
+                                   parsed=verdict is not None or score is not None or prob is not None,
+                                   raw=None if raw is None else str(raw)))
             out.example_ids.append(str(eid))
             out.rows.append(i)
     return out
@@ -278,22 +277,22 @@ def _check_verdicts(imp: Imported, version, *, path: Path, label_map: Mapping[st
     """Verdicts must be the dataset's labels (after ``--label-map``): values outside them are an error
     listing each distinct value and its count, unless ``--unmapped failure`` makes them parse failures."""
     if version.task_type == "pointwise":
-        if any(v is not None for v in imp.verdict):
+        if any(v is not None for v in imp.verdicts):
             raise InvalidInput(f"{version.ref} is pointwise: map score_0 (the predicted rating), not verdict_0",
                                file=path, field="verdict_0")
         return
     allowed = set(PAIRWISE_LABELS) if version.task_type == "pairwise" else set(version.labels or ())
-    bad: Counter = Counter(v for v in imp.verdict if v is not None and v not in allowed)
+    verdicts = imp.verdicts
+    bad: Counter = Counter(v for v in verdicts if v is not None and v not in allowed)
     if not bad:
         return
     if policy == "failure":
-        for j, v in enumerate(imp.verdict):
-            if v is not None and v not in allowed:
-                imp.verdict[j] = None
-                imp.parsed[j] = imp.score[j] is not None or imp.prob_a[j] is not None
+        for j, v in enumerate(imp.judgments):
+            if v.label is not None and v.label not in allowed:
+                imp.judgments[j] = replace(v, label=None, parsed=v.score is not None or v.prob_a is not None)
         imp.meta["unmapped_values"] = dict(bad.most_common())
         return
-    first = next(j for j, v in enumerate(imp.verdict) if v is not None and v not in allowed)
+    first = next(j for j, v in enumerate(verdicts) if v is not None and v not in allowed)
     shown = ", ".join(f"{v!r} ×{n}" for v, n in bad.most_common(20))
     more = f" and {len(bad) - 20} more" if len(bad) > 20 else ""
     raise InvalidInput(
@@ -309,13 +308,9 @@ def _apply_swapped_convention(imp: Imported, convention: str) -> None:
     wrote them as the positions shown."""
     if convention != "as-positions":
         return
-    flip = {"A": "B", "B": "A"}
     for j, o in enumerate(imp.order):
         if o == 1:
-            v = imp.verdict[j]
-            imp.verdict[j] = flip.get(v, v) if v else v
-            if imp.prob_a[j] is not None:
-                imp.prob_a[j] = 1.0 - imp.prob_a[j]
+            imp.judgments[j] = imp.judgments[j].swapped()
 
 
 def convention_warning(labels: Sequence[str], v0: Sequence[str | None], v1: Sequence[str | None],
@@ -379,10 +374,7 @@ def _match(table: pa.Table, task_type: str, imp: Imported) -> tuple[list[tuple[i
         if key in index:
             triples += [(j, r, imp.order[j]) for r in index[key]]
         elif swapped_keys[j] in index:
-            v = imp.verdict[j]
-            imp.verdict[j] = {"A": "B", "B": "A"}.get(v, v) if v else v
-            if imp.prob_a[j] is not None:
-                imp.prob_a[j] = 1.0 - imp.prob_a[j]
+            imp.judgments[j] = imp.judgments[j].swapped()
             triples += [(j, r, 1 - imp.order[j]) for r in index[swapped_keys[j]]]
         else:
             unmatched += 1
@@ -393,22 +385,14 @@ def _import_key(fmt: str, files: Sequence[Path], version, evaluator: str, option
                 n_boot: int, slice_by: Sequence[str] | None) -> tuple[str, list[str]]:
     """Content address of an import: the files' bytes, the format and options, the dataset version's
     content, the evaluator and the scoring settings. A repeat with the same key returns the same run."""
-    digests = [_file_sha256(p) for p in files]
+    digests = [sha256_file(p) for p in files]
     spec = {"format": fmt, "files": digests, "options": _plain_options(options), "dataset": version.content_hash,
             "evaluator": evaluator, "seed": seed, "n_boot": n_boot, "slice_by": list(slice_by or [])}
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest(), digests
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return sha256_json(spec), digests
 
 
 def _plain_options(options: Mapping[str, Any]) -> dict:
-    return json.loads(json.dumps(dict(options or {}), default=str, sort_keys=True))
+    return json.loads(canonical_json(dict(options or {})))
 
 
 def _files_of(fmt: str, path: Path) -> list[Path]:
@@ -479,11 +463,12 @@ def import_predictions(reg: Registry, fmt: str, path: Path, dataset: str, *, eva
         data["example_id"].append(ids[r])
         data["order"].append(o)
         data["sample"].append(0)
-        data["verdict"].append(imp.verdict[j])
-        data["score"].append(imp.score[j])
-        data["prob_a"].append(imp.prob_a[j])
-        data["parsed"].append(imp.parsed[j])
-        data["raw"].append(imp.raw[j])
+        v = imp.judgments[j]
+        data["verdict"].append(v.label)
+        data["score"].append(v.score)
+        data["prob_a"].append(v.prob_a)
+        data["parsed"].append(v.parsed)
+        data["raw"].append(v.raw)
         data["prompt_tokens"].append(0)
         data["completion_tokens"].append(0)
         data["seconds"].append(0.0)
