@@ -1,5 +1,5 @@
-"""Regression rules (pure): when a drop between two runs counts, how bad it is, the paired test
-for correlations, and the champion rule.
+"""Regression rules (pure): when a drop between two runs counts, how bad it is, and the champion
+rule. (The paired tests themselves are the metrics' own: :mod:`registry.domain.metrics.per_example`.)
 
 * A candidate run *regresses* against a baseline run when, on the examples both judged, its
   headline metric is lower by more than a threshold (``drop > threshold``) **and** the paired
@@ -19,11 +19,6 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from registry.domain.entities import PromotionDecision, Severity
-from registry.domain.metrics.bootstrap import Bootstrap, ensure_bootstrap
-from registry.domain.metrics.paired import PairedTest
-from registry.domain.metrics.pointwise import METHODS, _point, _resampled  # the metrics' own correlation code
-from registry.domain.metrics.value import percentile_ci
-from registry.errors import InvalidInput
 
 _EPS = 1e-12
 
@@ -38,40 +33,6 @@ def is_regression(delta: float, p_value: float, *, threshold: float, alpha: floa
 def severity(delta: float, *, major: float) -> Severity:
     """``major`` when the drop ``-delta`` is at least ``major``, else ``minor``."""
     return "major" if -delta >= major - _EPS else "minor"
-
-
-def paired_correlation_bootstrap(human_a: np.ndarray, predicted_a: np.ndarray, human_b: np.ndarray,
-                                 predicted_b: np.ndarray, *, method: str, boot: Bootstrap | None = None,
-                                 level: float = 0.95) -> PairedTest:
-    """Paired bootstrap of corr(human_a, predicted_a) − corr(human_b, predicted_b) over shared
-    examples (position ``i`` is the same example in all four arrays; the human scores may differ
-    between two dataset versions). Examples are resampled jointly; CI and p-value as in
-    :func:`registry.domain.metrics.paired.paired_bootstrap` (the resampled differences shifted to
-    the null; undefined resamples, e.g. constant scores, are dropped). ``extra`` holds both
-    correlations (``value_a``, ``value_b``)."""
-    arrays = [np.asarray(x, dtype=np.float64) for x in (human_a, predicted_a, human_b, predicted_b)]
-    n = len(arrays[0])
-    if any(a.shape != (n,) for a in arrays):
-        raise InvalidInput(f"paired correlation inputs must be 1-D of one length; got {[a.shape for a in arrays]}",
-                           hint="align both runs on the shared example ids first")
-    if method not in METHODS:
-        raise InvalidInput(f"unknown correlation {method!r}; use one of {list(METHODS)}", field="metric")
-    boot = ensure_bootstrap(boot, n)
-    ha, xa, hb, xb = arrays
-    value_a, value_b = _point(method, ha, xa), _point(method, hb, xb)
-    diff = value_a - value_b
-    values = {"value_a": value_a, "value_b": value_b}
-    # one draw of indices for both runs: each resample holds the same examples (paired)
-    samples = _resampled(method, ha, xa, boot) - _resampled(method, hb, xb, boot)
-    samples = samples[np.isfinite(samples)]
-    if not np.isfinite(diff) or len(samples) == 0:
-        return PairedTest(f"{method}_difference", float("nan"), float("nan"), float("nan"), float("nan"), n,
-                          "paired_bootstrap", extra={"bootstrap_samples": 0, "ci_level": level, **values})
-    lo, hi = percentile_ci(samples, level)
-    p = (1 + np.count_nonzero(np.abs(samples - diff) >= abs(diff) - _EPS)) / (len(samples) + 1)
-    return PairedTest(f"{method}_difference", float(diff), float(lo), float(hi), float(min(p, 1.0)), n,
-                      "paired_bootstrap",
-                      extra={"bootstrap_samples": int(len(samples)), "ci_level": level, **values})
 
 
 def decide_promotion(*, autorater: str, candidate: str, champion: str | None,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from registry.adapters.artifacts import ArtifactStore
 from registry.adapters.store import db
+from registry.adapters.store.abstract import AbstractStore
 from registry.adapters.store.sqlalchemy_store import SqlAlchemyStore
 from registry.config import Settings
 
@@ -16,7 +17,9 @@ class Registry:
     """One registry instance (database + store) opened with resolved settings."""
 
     settings: Settings
-    store: SqlAlchemyStore
+    store: AbstractStore
+    """Registry metadata (datasets, checkpoints, evaluators, runs, regressions) as entities; use
+    cases open one :meth:`~AbstractStore.unit_of_work` for the writes that belong together."""
     artifacts: ArtifactStore
 
     @classmethod
@@ -29,7 +32,7 @@ class Registry:
 
     def close(self) -> None:
         self.artifacts.close()
-        self.store.engine.dispose()
+        self.store.close()
 
 
 def init_registry(settings: Settings | None = None) -> Registry:

@@ -5,7 +5,7 @@ Caches, all in the ``judgments`` table:
 
 * judgments — keyed by (evaluator hash, example input hash, order, sample);
 * protocol stage outputs (generated references, rubric questions, per-response analyses and
-  ratings of multi-stage protocols) — :class:`SqlStageStore`: the row's ``evaluator_sha256`` is the
+  ratings of multi-stage protocols) — :class:`JudgmentStageStore`: the record's ``key`` is the
   *stage key* (SHA-256 of ``kind: stage``, the backend fingerprint, the stage's templates, inputs
   and generation settings; :meth:`LLMJudge.stage_key`), ``example_hash`` the xxh3-128 of the
   stage's inputs only (:func:`stage_input_hash`), ``order`` 0, ``sample`` the sample index when the
@@ -29,15 +29,14 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from registry import __version__
 from registry.adapters.evaluators import EVALUATORS, TaskContext, Verdict
 from registry.adapters.evaluators.llm_judge import StageOutput, StageStore
-from registry.adapters.store.orm import SqlEvaluationRun, SqlJudgment, utcnow
-from registry.domain.entities import EvaluationRun
+from registry.domain.entities import EvaluationRun, JudgmentRecord
 from registry.domain.judgments import (
     ORDER_SWAPPED,
     PREDICTION_COLUMNS,
@@ -47,6 +46,9 @@ from registry.domain.judgments import (
 from registry.domain.types import PAIRWISE_LABELS
 from registry.errors import InvalidInput, RegistryError
 from registry.services.app import Registry
+
+if TYPE_CHECKING:
+    from registry.adapters.store.abstract import AbstractStore
 from registry.services.evaluators import checkpoint_folder, evaluator_sha256
 
 Progress = Callable[[int, int], None]
@@ -87,26 +89,24 @@ def plan_for(task_type: str, protocol_config: dict, plugin_cls, config: dict | N
     return RunPlan(orders=tuple(int(o) for o in orders), samples=samples)
 
 
-class SqlStageStore(StageStore):
-    """Protocol stage outputs in the ``judgments`` table (see the module docstring)."""
+class JudgmentStageStore(StageStore):
+    """Protocol stage outputs in the durable judgment cache (see the module docstring)."""
 
-    def __init__(self, store) -> None:
+    def __init__(self, store: AbstractStore) -> None:
         self.store = store
 
     def get(self, key: str, input_hashes, sample: int) -> dict[str, StageOutput]:
-        with self.store.session() as s:
-            found = self.store.cached_judgments(s, key, list(input_hashes), 0, sample)
-            return {h: StageOutput(text=j.raw or "", prompt_tokens=int(j.prompt_tokens or 0),
-                                   completion_tokens=int(j.completion_tokens or 0), seconds=float(j.seconds or 0.0))
-                    for h, j in found.items()}
+        found = self.store.cached_judgments(key, input_hashes, 0, sample)
+        return {h: StageOutput(text=j.raw or "", prompt_tokens=int(j.prompt_tokens or 0),
+                               completion_tokens=int(j.completion_tokens or 0), seconds=float(j.seconds or 0.0))
+                for h, j in found.items()}
 
     def put(self, key: str, outputs, sample: int) -> None:
-        with self.store.session() as s:
-            for h, out in outputs.items():
-                s.merge(SqlJudgment(evaluator_sha256=key, example_hash=h, order=0, sample=sample, verdict=None,
-                                    score=None, prob_a=None, parsed=True, raw=out.text,
-                                    prompt_tokens=out.prompt_tokens, completion_tokens=out.completion_tokens,
-                                    seconds=out.seconds))
+        self.store.save_judgments(
+            JudgmentRecord(key=key, example_hash=h, order=0, sample=sample, verdict=None, parsed=True, raw=out.text,
+                           prompt_tokens=out.prompt_tokens, completion_tokens=out.completion_tokens,
+                           seconds=out.seconds)
+            for h, out in outputs.items())
 
 
 def _shown(example: dict[str, Any], order: int) -> dict[str, Any]:
@@ -115,15 +115,15 @@ def _shown(example: dict[str, Any], order: int) -> dict[str, Any]:
     return {**example, "response_a": example["response_b"], "response_b": example["response_a"]}
 
 
-def _to_cache(ev_sha: str, key: str, order: int, sample: int, v: Verdict) -> SqlJudgment:
+def _to_cache(ev_sha: str, key: str, order: int, sample: int, v: Verdict) -> JudgmentRecord:
     verdict = map_back(v.label, order)
     prob_a = None if v.prob_a is None else (1.0 - v.prob_a if order == ORDER_SWAPPED else v.prob_a)
     score = v.score
     if score is not None and order == ORDER_SWAPPED and verdict in ("A", "B", "tie"):
         score = -score  # a pairwise margin flips with the orientation
-    return SqlJudgment(evaluator_sha256=ev_sha, example_hash=key, order=order, sample=sample, verdict=verdict,
-                       score=score, prob_a=prob_a, parsed=v.parsed, raw=v.raw, prompt_tokens=v.prompt_tokens,
-                       completion_tokens=v.completion_tokens, seconds=v.seconds)
+    return JudgmentRecord(key=ev_sha, example_hash=key, order=order, sample=sample, verdict=verdict, score=score,
+                          prob_a=prob_a, parsed=v.parsed, raw=v.raw, prompt_tokens=v.prompt_tokens,
+                          completion_tokens=v.completion_tokens, seconds=v.seconds)
 
 
 @functools.cache
@@ -177,15 +177,10 @@ def run_evaluation(reg: Registry, evaluator: str, dataset: str, *, seed: int = 0
                            f"({version.ref}); it supports {list(plugin_cls.task_types)}")
     if slice_by is not None or min_slice_size != 10:  # bad slicing options fail before the run starts
         check_slicing(load_table(reg, version.ref), slice_by, min_slice_size)
-    with store.session() as s:
-        ev_row = store.evaluator_row(s, evaluator)
-        protocol_config = dict(ev_row.protocol.config or {})
-        ckpt = ev_row.checkpoint.to_entity() if ev_row.checkpoint else None
-        run = SqlEvaluationRun(evaluator=ev_row, dataset_version=store.version_row(s, version.ref),
-                               status="running", seed=seed, provenance={})
-        s.add(run)
-        s.flush()
-        run_id = run.id
+    with store.unit_of_work() as uow:
+        protocol_config = dict(uow.get_protocol(ev.protocol).config or {})
+        ckpt = uow.get_checkpoint(ev.checkpoint) if ev.checkpoint else None
+        run_id = uow.start_run(ev.name, version.ref, seed=seed).id
     t0 = time.perf_counter()
     try:
         table = load_table(reg, version.ref)
@@ -217,41 +212,35 @@ def run_evaluation(reg: Registry, evaluator: str, dataset: str, *, seed: int = 0
                                   price_per_1k_tokens=ev.price_per_1k_tokens, slice_by=slice_by,
                                   min_slice_size=min_slice_size)
         elapsed = time.perf_counter() - t0
-        with store.session() as s:
-            run = store.run_row(s, run_id)
-            run.status, run.finished_at, run.seconds = "succeeded", utcnow(), elapsed
-            run.n_examples, run.n_judgments = len(ids), predictions.num_rows
-            run.n_executed, run.n_cached = executed, cached
-            run.prompt_tokens = int(sum(j.prompt_tokens for j in judgments.values()))
-            run.completion_tokens = int(sum(j.completion_tokens for j in judgments.values()))
-            if ev.price_per_1k_tokens is not None:
-                run.cost_usd = (run.prompt_tokens + run.completion_tokens) / 1000 * ev.price_per_1k_tokens
-            run.predictions_uri, run.predictions_sha256 = uri, digest
-            run.provenance = {"evaluator_sha256": ev.sha256, "dataset_sha256": version.content_hash,
-                              "protocol": ev.protocol, "checkpoint": ev.checkpoint, "orders": list(plan.orders),
-                              "samples": plan.samples, "n_boot": n_boot, "code_version": __version__,
-                              "code_revision": code_revision(),
-                              "libraries": _library_versions(), **extra_provenance}
-            store.set_metrics(s, run, metrics)
+        prompt_tokens = int(sum(j.prompt_tokens for j in judgments.values()))
+        completion_tokens = int(sum(j.completion_tokens for j in judgments.values()))
+        cost = (None if ev.price_per_1k_tokens is None
+                else (prompt_tokens + completion_tokens) / 1000 * ev.price_per_1k_tokens)
+        provenance = {"evaluator_sha256": ev.sha256, "dataset_sha256": version.content_hash,
+                      "protocol": ev.protocol, "checkpoint": ev.checkpoint, "orders": list(plan.orders),
+                      "samples": plan.samples, "n_boot": n_boot, "code_version": __version__,
+                      "code_revision": code_revision(), "libraries": _library_versions(), **extra_provenance}
+        with store.unit_of_work() as uow:  # the run and its metrics, together
+            uow.finish_run(run_id, seconds=elapsed, n_examples=len(ids), n_judgments=predictions.num_rows,
+                           n_executed=executed, n_cached=cached, prompt_tokens=prompt_tokens,
+                           completion_tokens=completion_tokens, cost_usd=cost, predictions_uri=uri,
+                           predictions_sha256=digest, provenance=provenance)
+            uow.record_metrics(run_id, metrics)
         return store.get_run(run_id)
     except BaseException as exc:
-        with store.session() as s:
-            run = store.run_row(s, run_id)
-            run.status, run.finished_at = "failed", utcnow()
-            run.seconds = time.perf_counter() - t0
-            run.error = f"{type(exc).__name__}: {exc}"[:4000]
+        store.fail_run(run_id, error=f"{type(exc).__name__}: {exc}"[:4000], seconds=time.perf_counter() - t0)
         raise
 
 
 def _judge_all(reg, ev_sha, plugin_cls, config, ctx, cols, keys, plan, batch_size, on_progress,
                stage_stats: dict[str, int] | None = None):
     """All judgments of the plan, from the cache or computed (committed per batch). A plugin with
-    a ``stage_store`` (multi-stage protocols) gets the durable :class:`SqlStageStore`; its
+    a ``stage_store`` (multi-stage protocols) gets the durable :class:`JudgmentStageStore`; its
     ``stage_stats`` (stage outputs generated / reused) are added to ``stage_stats``."""
     store = reg.store
     unique_keys = list(dict.fromkeys(keys))
     first_index = {k: i for i, k in reversed(list(enumerate(keys)))}
-    judgments: dict[tuple[str, int, int], SqlJudgment] = {}
+    judgments: dict[tuple[str, int, int], JudgmentRecord] = {}
     executed = cached = 0
     total = len(unique_keys) * len(plan.orders) * plan.samples
     plugin = None
@@ -259,9 +248,7 @@ def _judge_all(reg, ev_sha, plugin_cls, config, ctx, cols, keys, plan, batch_siz
     try:
         for order in plan.orders:
             for sample in range(plan.samples):
-                with store.session() as s:
-                    found = store.cached_judgments(s, ev_sha, unique_keys, order, sample)
-                    s.expunge_all()
+                found = store.cached_judgments(ev_sha, unique_keys, order, sample)
                 for k, j in found.items():
                     judgments[(k, order, sample)] = j
                 cached += len(found)
@@ -274,15 +261,13 @@ def _judge_all(reg, ev_sha, plugin_cls, config, ctx, cols, keys, plan, batch_siz
                     if plugin is None:
                         plugin = plugin_cls(config)
                         if hasattr(plugin, "stage_store"):
-                            plugin.stage_store = SqlStageStore(store)
+                            plugin.stage_store = JudgmentStageStore(store)
                     examples = [_shown({f: cols[f][first_index[k]] for f in cols}, order) for k in chunk]
                     verdicts = plugin.judge(ctx, examples, sample=sample)
                     if len(verdicts) != len(chunk):
                         raise RegistryError(f"evaluator returned {len(verdicts)} verdicts for {len(chunk)} examples")
                     rows = [_to_cache(ev_sha, k, order, sample, v) for k, v in zip(chunk, verdicts)]
-                    with store.session() as s:
-                        for row in rows:
-                            s.merge(row)
+                    store.save_judgments(rows)  # committed per batch: an interrupted run resumes here
                     for k, row in zip(chunk, rows):
                         judgments[(k, order, sample)] = row
                     executed += len(chunk)
@@ -318,12 +303,10 @@ def _judge_vote(reg, ev, ckpt, plugin_cls, config, ctx, cols, keys, plan, batch_
 
     store = reg.store
     unique_keys = list(dict.fromkeys(keys))
-    judgments: dict[tuple[str, int, int], SqlJudgment] = {}
+    judgments: dict[tuple[str, int, int], JudgmentRecord] = {}
     missing: dict[int, list[str]] = {}
     for order in plan.orders:
-        with store.session() as s:
-            found = store.cached_judgments(s, ev.sha256, unique_keys, order, 0)
-            s.expunge_all()
+        found = store.cached_judgments(ev.sha256, unique_keys, order, 0)
         judgments.update({(k, order, 0): j for k, j in found.items()})
         missing[order] = [k for k in unique_keys if k not in found]
     cached = sum(len(unique_keys) - len(m) for m in missing.values())
@@ -358,13 +341,10 @@ def _judge_vote(reg, ev, ckpt, plugin_cls, config, ctx, cols, keys, plan, batch_
                         cost[2] += float(j.seconds or 0.0)
                 cast = [v for v in votes.values() if v is not None]
                 verdict = plurality(cast) or ("tie" if cast else None)
-                rows.append(SqlJudgment(evaluator_sha256=ev.sha256, example_hash=k, order=order, sample=0,
-                                        verdict=verdict, score=None, prob_a=None, parsed=verdict is not None,
-                                        raw=json.dumps({"votes": votes}, sort_keys=True), prompt_tokens=cost[0],
-                                        completion_tokens=cost[1], seconds=cost[2]))
-        with store.session() as s:
-            for row in rows:
-                s.merge(row)
+                rows.append(JudgmentRecord(key=ev.sha256, example_hash=k, order=order, sample=0, verdict=verdict,
+                                           parsed=verdict is not None, raw=json.dumps({"votes": votes}, sort_keys=True),
+                                           prompt_tokens=cost[0], completion_tokens=cost[1], seconds=cost[2]))
+        store.save_judgments(rows)
         judgments.update({(r.example_hash, r.order, 0): r for r in rows})
     provenance["vote_members"] = members_info
     if on_progress:
@@ -380,14 +360,13 @@ def vote_members(reg: Registry, ev, protocol_config: dict) -> list[tuple[str, st
     if not isinstance(members, list) or len(members) < 2:
         raise InvalidInput("'vote' must list at least two protocols (name@version)", field="vote")
     out = []
-    with reg.store.session() as s:
-        ev_row = reg.store.evaluator_row(s, ev.name)
-        ckpt_sha = ev_row.checkpoint.sha256 if ev_row.checkpoint else None
+    with reg.store.unit_of_work() as uow:
+        ckpt_sha = uow.get_checkpoint(ev.checkpoint).sha256 if ev.checkpoint else None
         for ref in members:
-            proto = reg.store.protocol_row(s, str(ref))
+            proto = uow.get_protocol(str(ref))
             if (proto.config or {}).get("vote"):
                 raise InvalidInput(f"vote member {ref} is itself a vote", field="vote")
-            out.append((f"{proto.name}@{proto.version}", evaluator_sha256(ev.kind, ckpt_sha, proto.sha256, dict(ev.config)),
+            out.append((proto.ref, evaluator_sha256(ev.kind, ckpt_sha, proto.sha256, dict(ev.config)),
                         dict(proto.config or {})))
     return out
 

@@ -14,11 +14,13 @@ Baselines of a candidate run (:func:`baselines_for`), in this order:
 * ``protocol_version`` — on the same dataset version, the run of the same checkpoint under the
   newest earlier version of the protocol that has one.
 
-Each comparison is a paired test on the shared examples (:func:`detect_regressions`): the paired
-bootstrap of the per-example contributions to the headline metric (pairwise credit,
-classification class-balanced correctness; McNemar's test is recorded beside it), or for
-pointwise data the paired bootstrap of the Spearman difference. A drop is recorded when it is
-beyond the threshold and significant (:mod:`registry.domain.regressions`).
+Each comparison is the paired test of the headline metric on the shared examples
+(:func:`detect_regressions`), the one ``eval compare`` and the leaderboards use
+(:func:`registry.domain.metrics.per_example.paired_test`): the paired bootstrap of the per-example
+values of a mean (pairwise credit), or of the statistic recomputed for both runs on the same
+resamples (balanced accuracy, Spearman); where the headline is a mean of 0/1 correctness, McNemar's
+test of that same correctness is recorded beside it. A drop is recorded when it is beyond the
+threshold and significant (:mod:`registry.domain.regressions`).
 """
 
 from __future__ import annotations
@@ -27,17 +29,24 @@ import dataclasses
 import logging
 
 import numpy as np
-import pyarrow as pa
 
 from registry.adapters.notify import notify
-from registry.adapters.store.orm import SqlCheckpoint, SqlEvaluationRun, SqlEvaluator, utcnow
-from registry.domain.entities import BaselineKind, EvaluationRun, PromotionDecision, Regression
-from registry.domain.metrics import Bootstrap, mcnemar, paired_bootstrap
-from registry.domain.regressions import decide_promotion, is_regression, paired_correlation_bootstrap, severity
+from registry.adapters.store.abstract import AbstractStore
+from registry.domain.entities import (
+    BaselineKind,
+    Checkpoint,
+    DatasetVersion,
+    EvaluationRun,
+    Evaluator,
+    PromotionDecision,
+    Regression,
+)
+from registry.domain.metrics.per_example import Decomposition, decompose, mcnemar_test, paired_test
+from registry.domain.regressions import decide_promotion, is_regression, severity
 from registry.errors import InvalidInput
 from registry.services.app import Registry
 from registry.services.evaluators import NON_BEHAVIOURAL_KEYS
-from registry.services.scoring import align, headline_for, per_example_values
+from registry.services.scoring import headline_for
 
 logger = logging.getLogger("registry.regressions")
 
@@ -52,108 +61,87 @@ def _behaviour(config: dict | None) -> dict:
     return {k: v for k, v in sorted((config or {}).items()) if k not in NON_BEHAVIOURAL_KEYS}
 
 
-def _run_of_checkpoint(reg: Registry, s, checkpoint: SqlCheckpoint, like: SqlEvaluator, protocol_id: int,
-                       dataset_version_id: int) -> SqlEvaluationRun | None:
-    """The run, on one dataset version, of an evaluator pairing ``checkpoint`` with the protocol;
-    evaluators configured like ``like`` are preferred."""
-    evaluators = reg.store.evaluators_of(s, checkpoint.id, protocol_id)
+def _run_of_checkpoint(store: AbstractStore, checkpoint: Checkpoint, like: Evaluator, protocol: str,
+                       dataset: str) -> EvaluationRun | None:
+    """The run, on dataset version ``dataset``, of an evaluator pairing ``checkpoint`` with
+    ``protocol``; evaluators configured like ``like`` are preferred."""
+    evaluators = store.evaluators_of(checkpoint.ref, protocol)
     evaluators.sort(key=lambda e: _behaviour(e.config) != _behaviour(like.config))  # stable: same config first
     for ev in evaluators:
-        run = reg.store.succeeded_run_row(s, ev.id, dataset_version_id)
-        if run is not None:
-            return run
+        runs = store.latest_runs(datasets=[dataset], evaluator=ev.name)
+        if runs:
+            return runs[0]
     return None
 
 
 def baselines_for(reg: Registry, run_id: int) -> list[tuple[BaselineKind, EvaluationRun]]:
     """The baseline runs of run ``run_id`` with their kind (module docstring), at most one per
     kind and never the same run twice."""
-    store = reg.store
-    with store.session() as s:
-        run = store.run_row(s, run_id)
+    with reg.store.unit_of_work() as uow:  # one consistent view of the runs and aliases
+        run = uow.get_run(run_id)
         if run.status != "succeeded":
             raise InvalidInput(f"run {run_id} has status {run.status!r}; only succeeded runs have baselines")
-        ev, dv = run.evaluator, run.dataset_version
-        found: list[tuple[BaselineKind, SqlEvaluationRun | None]] = [
-            ("dataset_version", store.previous_version_run_row(s, ev.id, dv))]
-        ckpt = ev.checkpoint
-        if ckpt is not None:
-            if ckpt.parent is not None:
-                found.append(("parent_checkpoint",
-                              _run_of_checkpoint(reg, s, ckpt.parent, ev, ev.protocol_id, dv.id)))
-            champion = store.alias_target(s, ckpt.autorater_id, CHAMPION)
-            if champion is not None and champion.version < ckpt.version and champion.id != ckpt.parent_id:
-                found.append(("champion", _run_of_checkpoint(reg, s, champion, ev, ev.protocol_id, dv.id)))
-            for protocol in store.earlier_protocols(s, ev.protocol):
-                earlier = _run_of_checkpoint(reg, s, ckpt, ev, protocol.id, dv.id)
+        ev = uow.get_evaluator(run.evaluator)
+        found: list[tuple[BaselineKind, EvaluationRun | None]] = [
+            ("dataset_version", uow.previous_version_run(ev.name, run.dataset))]
+        if ev.checkpoint is not None:
+            ckpt = uow.get_checkpoint(ev.checkpoint)
+            parent = uow.parent_checkpoint(ckpt.ref)
+            if parent is not None:
+                found.append(("parent_checkpoint", _run_of_checkpoint(uow, parent, ev, ev.protocol, run.dataset)))
+            champion = uow.alias_target(ckpt.autorater, CHAMPION)
+            if (champion is not None and champion.version < ckpt.version
+                    and (parent is None or champion.ref != parent.ref)):
+                found.append(("champion", _run_of_checkpoint(uow, champion, ev, ev.protocol, run.dataset)))
+            for protocol in uow.earlier_protocols(ev.protocol):
+                earlier = _run_of_checkpoint(uow, ckpt, ev, protocol.ref, run.dataset)
                 if earlier is not None:
                     found.append(("protocol_version", earlier))
                     break
-        out: list[tuple[BaselineKind, EvaluationRun]] = []
-        seen = {run.id}
-        for kind, base in found:
-            if base is not None and base.id not in seen:
-                seen.add(base.id)
-                out.append((kind, base.to_entity()))
-        return out
+    out: list[tuple[BaselineKind, EvaluationRun]] = []
+    seen = {run.id}
+    for kind, base in found:
+        if base is not None and base.id not in seen:
+            seen.add(base.id)
+            out.append((kind, base))
+    return out
 
 
 # ---------------------------------------------------------------------------------- comparison
-@dataclasses.dataclass(frozen=True)
-class _Values:
-    """Per-example values of one run on its dataset version, keyed by example id."""
+class _Decompositions:
+    """``metric`` of each run decomposed over the examples it judged, each run scored against its
+    own dataset version (loaded once per version)."""
 
-    ids: list[str]
-    values: np.ndarray
-    """Pairwise/classification: contribution to the headline metric; pointwise: predicted score."""
-    human: np.ndarray | None = None
-    """Pointwise only: the human score of each example."""
+    def __init__(self, reg: Registry, metric: str) -> None:
+        self.reg, self.metric = reg, metric
+        self._tables: dict[str, tuple[DatasetVersion, object]] = {}
 
+    def of(self, run: EvaluationRun) -> Decomposition:
+        from registry.services.datasets import load_table
+        from registry.services.evaluation import load_predictions, task_context
+        from registry.services.queries import run_judgments
 
-def _values(reg: Registry, run: EvaluationRun, task_type: str, tables: dict[str, pa.Table]) -> _Values:
-    from registry.services.datasets import load_table
-    from registry.services.evaluation import load_predictions
-
-    if run.dataset not in tables:
-        tables[run.dataset] = load_table(reg, run.dataset)
-    table = tables[run.dataset]
-    predictions = load_predictions(reg, run)
-    if task_type != "pointwise":
-        ids, values = per_example_values(task_type, table, predictions)
-        return _Values(ids, np.asarray(values, dtype=float))
-    al = align(table, predictions)
-    ids = table.column("example_id").to_pylist()
-    human = np.array(table.column("score").to_pylist(), dtype=float)[al.rows]
-    predicted = al.score[0]
-    keep = np.isfinite(predicted) & np.isfinite(human)  # parse failures are left out, as in the metrics
-    return _Values([ids[int(i)] for i in al.rows[keep]], predicted[keep], human[keep])
+        if run.dataset not in self._tables:
+            self._tables[run.dataset] = (self.reg.store.get_version(run.dataset), load_table(self.reg, run.dataset))
+        version, table = self._tables[run.dataset]
+        judgments = run_judgments(version.task_type, table, load_predictions(self.reg, run), seed=run.seed,
+                                  classes=task_context(version).labels)
+        return decompose(self.metric, judgments)
 
 
-def _compare(task_type: str, metric: str, cand: _Values, base: _Values, *, n_boot: int, seed: int) -> dict | None:
-    """The paired test of candidate − baseline on the shared example ids (``None``: too few)."""
-    index = {e: j for j, e in enumerate(base.ids)}
-    pairs = np.array([(i, index[e]) for i, e in enumerate(cand.ids) if e in index], dtype=np.int64).reshape(-1, 2)
-    if len(pairs) < _MIN_SHARED[task_type]:
+def _compare(task_type: str, cand: Decomposition, base: Decomposition, *, n_boot: int, seed: int) -> dict | None:
+    """The paired test of candidate − baseline on the shared example ids (``None``: too few),
+    with McNemar's test where the metric is a mean of 0/1 correctness."""
+    test = paired_test(cand, base, n_boot=n_boot, seed=seed, min_shared=_MIN_SHARED[task_type])
+    if test is None:
         return None
-    ci, bi = pairs[:, 0], pairs[:, 1]
-    boot = Bootstrap.draw(len(pairs), n_boot, seed)
     details: dict = {"bootstrap_samples": n_boot, "seed": seed}
-    if task_type == "pointwise":
-        test = paired_correlation_bootstrap(cand.human[ci], cand.values[ci], base.human[bi], base.values[bi],
-                                            method=metric, boot=boot)
-        cand_value, base_value = test.extra["value_a"], test.extra["value_b"]
-    else:
-        va, vb = cand.values[ci], base.values[bi]
-        test = paired_bootstrap(va, vb, boot=boot, name=f"{metric}_difference")
-        cand_value, base_value = float(va.mean()), float(vb.mean())
-        # per-example correctness for McNemar, as `eval compare` defines it: classification — the
-        # label matched; pairwise — full credit (right in every order judged)
-        correct = (lambda v: v > 0) if task_type == "classification" else (lambda v: v >= 1.0 - 1e-12)
-        mc = mcnemar(correct(va), correct(vb))
+    mc = mcnemar_test(cand, base)
+    if mc is not None:
         details["mcnemar"] = {"difference": mc.difference, "p_value": mc.p_value, "method": mc.method, **mc.extra}
     return {"delta": test.difference, "ci_low": test.ci_low, "ci_high": test.ci_high, "p_value": test.p_value,
-            "method": test.method, "n_shared": len(pairs), "candidate_value": cand_value,
-            "baseline_value": base_value, "details": details}
+            "method": test.method, "n_shared": test.extra["n_shared"], "candidate_value": test.extra["value_a"],
+            "baseline_value": test.extra["value_b"], "details": details}
 
 
 def _summary(r: Regression) -> str:
@@ -193,25 +181,22 @@ def detect_regressions(reg: Registry, run_id: int, *, threshold: float | None = 
     candidate = reg.store.get_run(run_id)
     version = reg.store.get_version(candidate.dataset)
     task_type = version.task_type
-    metric = headline_for(version)     # accuracy_3way on tie-labelled sets, as per_example_values scores them
-    tables: dict[str, pa.Table] = {}
-    cand_values = _values(reg, candidate, task_type, tables)
+    metric = headline_for(version)     # accuracy_3way on tie-labelled sets
+    runs = _Decompositions(reg, metric)
+    cand = runs.of(candidate)
     found: list[Regression] = []
     created: list[Regression] = []
     for kind, base in baselines:
-        result = _compare(task_type, metric, cand_values, _values(reg, base, task_type, tables),
-                          n_boot=n_boot, seed=seed)
+        result = _compare(task_type, cand, runs.of(base), n_boot=n_boot, seed=seed)
         if result is None:
             logger.info("run %s vs %s baseline run %s: too few shared examples to compare", run_id, kind, base.id)
             continue
         if not is_regression(result["delta"], result["p_value"], threshold=threshold, alpha=alpha):
             continue
-        with reg.store.session() as s:
-            row, new = reg.store.add_regression(
-                s, candidate_run_id=run_id, baseline_run_id=base.id, baseline_kind=kind, metric=metric,
-                slice="all", severity=severity(result["delta"], major=settings.regression_major),
-                threshold=threshold, alpha=alpha, status="open", **result)
-            entity = row.to_entity()
+        entity, new = reg.store.add_regression(
+            candidate_run_id=run_id, baseline_run_id=base.id, baseline_kind=kind, metric=metric, slice="all",
+            severity=severity(result["delta"], major=settings.regression_major), threshold=threshold, alpha=alpha,
+            status="open", **result)
         found.append(entity)
         if new:
             created.append(entity)
@@ -240,27 +225,29 @@ def acknowledge(reg: Registry, regression_id: int, *, note: str, by: str | None 
     acknowledged regression no longer blocks the champion alias."""
     if not note or not note.strip():
         raise InvalidInput("acknowledging a regression needs a note saying why it is accepted", field="note")
-    with reg.store.session() as s:
-        row = reg.store.regression_row(s, regression_id)
-        if row.status == "acknowledged":
-            raise InvalidInput(f"regression {regression_id} was already acknowledged by {row.ack_by or 'someone'} at "
-                               f"{row.acked_at:%Y-%m-%d %H:%M} UTC: {row.ack_note!r}", field="id")
-        row.status, row.ack_note, row.ack_by, row.acked_at = "acknowledged", note.strip(), by, utcnow()
-        s.flush()
-        return row.to_entity()
+    with reg.store.unit_of_work() as uow:
+        r = uow.get_regression(regression_id)
+        if r.status == "acknowledged":
+            raise InvalidInput(f"regression {regression_id} was already acknowledged by {r.ack_by or 'someone'} at "
+                               f"{r.acked_at:%Y-%m-%d %H:%M} UTC: {r.ack_note!r}", field="id")
+        return uow.acknowledge_regression(regression_id, note=note.strip(), by=by)
 
 
 # ---------------------------------------------------------------------------------- champion
-def _scores(runs: list[SqlEvaluationRun], metric: str | None) -> dict[str, float]:
+def _scores(store: AbstractStore, runs: list[EvaluationRun], metric: str | None) -> dict[str, float]:
     """``dataset@v protocol@v`` → the metric of the newest run there (each dataset's headline
     metric unless ``metric`` is given)."""
+    protocols: dict[str, str] = {}
+    headlines: dict[str, str] = {}
     out: dict[str, float] = {}
     for run in runs:  # oldest first: a newer run on the same pair wins
-        dv, protocol = run.dataset_version, run.evaluator.protocol
-        name = metric or headline_for(dv.to_entity())
-        m = next((m for m in run.metrics if m.name == name and m.slice == "all"), None)
+        if run.evaluator not in protocols:
+            protocols[run.evaluator] = store.get_evaluator(run.evaluator).protocol
+        if metric is None and run.dataset not in headlines:
+            headlines[run.dataset] = headline_for(store.get_version(run.dataset))
+        m = run.metric(metric or headlines[run.dataset])
         if m is not None and m.value is not None and np.isfinite(m.value):
-            out[f"{dv.dataset.name}@{dv.version} {protocol.name}@{protocol.version}"] = float(m.value)
+            out[f"{run.dataset} {protocols[run.evaluator]}"] = float(m.value)
     return out
 
 
@@ -279,25 +266,23 @@ def promote_champion(reg: Registry, candidate_ref: str, *, autorater: str | None
     elif autorater is not None and candidate_ref.partition("@")[0] != autorater:
         raise InvalidInput(f"checkpoint {candidate_ref!r} is not a checkpoint of autorater {autorater!r}",
                            field="autorater")
-    with store.session() as s:
-        cand = store.checkpoint_row(s, candidate_ref)
-        name, cand_id = cand.autorater.name, cand.id
-        champion = store.alias_target(s, cand.autorater_id, CHAMPION)
-        champion_id = champion.id if champion is not None else None
-        cand_scores = _scores(store.checkpoint_runs(s, cand.id), metric)
-        champ_scores = _scores(store.checkpoint_runs(s, champion.id), metric) if champion is not None else {}
-        cand_ref = f"{name}@{cand.version}"
-        champ_ref = f"{name}@{champion.version}" if champion is not None else None
-    blocking = [r.id for r in store.list_regressions(status="open", checkpoint_id=cand_id)]
+    with store.unit_of_work() as uow:
+        cand = uow.get_checkpoint(candidate_ref)
+        name, cand_ref = cand.autorater, cand.ref
+        champion = uow.alias_target(name, CHAMPION)
+        champ_ref = champion.ref if champion is not None else None
+        cand_scores = _scores(uow, uow.checkpoint_runs(cand_ref), metric)
+        champ_scores = _scores(uow, uow.checkpoint_runs(champ_ref), metric) if champ_ref is not None else {}
+        blocking = [r.id for r in uow.list_regressions(status="open", checkpoint=cand_ref)]
     decision = decide_promotion(autorater=name, candidate=cand_ref, champion=champ_ref, candidate_scores=cand_scores,
                                 champion_scores=champ_scores, open_regressions=blocking, metric=metric)
     if decision.promoted:
-        with store.session() as s:
-            now = store.alias_target(s, store.checkpoint_row(s, cand_ref).autorater_id, CHAMPION)
-            if (now.id if now is not None else None) != champion_id:
+        with store.unit_of_work() as uow:
+            now = uow.alias_target(name, CHAMPION)
+            if (now.ref if now is not None else None) != champ_ref:
                 return dataclasses.replace(decision, promoted=False,
                                            reason="the champion alias moved while deciding; run the promotion again")
-            store.set_alias(s, cand_ref, CHAMPION)
+            uow.set_alias(cand_ref, CHAMPION)
     logger.info("champion of %s: %s %s (%s)", name, cand_ref, "promoted" if decision.promoted else "refused",
                 decision.reason)
     return decision

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from registry.domain.entities import Protocol
 from registry.protocols import protocol_sha256
 from registry.services.datasets import register_dataset_version
 
@@ -55,10 +56,8 @@ def natural_rows(data_root) -> list[dict]:
 
 def add_protocol(reg, name: str, version: int, config: dict) -> str:
     """Register a protocol version (as a protocol file would) and return its ``name@version``."""
-    with reg.store.session() as s:
-        reg.store.upsert_protocol(s, name=name, version=version, sha256=protocol_sha256(name, version, config),
-                                  config=config, description=f"{name} v{version} (test)")
-    return f"{name}@{version}"
+    return reg.store.upsert_protocol(Protocol(name=name, version=version, sha256=protocol_sha256(name, version, config),
+                                              config=config, description=f"{name} v{version} (test)")).ref
 
 
 @dataclass

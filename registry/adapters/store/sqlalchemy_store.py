@@ -1,10 +1,13 @@
-"""The SQL store of the registry: every read and write of registry metadata goes through here."""
+"""The SQL store of the registry (SQLite file or PostgreSQL): the one implementation of
+:class:`~registry.adapters.store.abstract.AbstractStore`. Every query and every ORM row of the
+registry's metadata is built here; callers get entities."""
 
 from __future__ import annotations
 
 import ast
+import copy
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -15,6 +18,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, contains_eager, selectinload, sessionmaker
 
 from registry.adapters.store import db
+from registry.adapters.store.abstract import RUN_STATUSES, AbstractStore
+from registry.adapters.store.claims import advisory_lock, claim_key
 from registry.adapters.store.db import check_schema, create_engine_for, managed_session
 from registry.adapters.store.orm import (
     SqlAutorater,
@@ -37,6 +42,7 @@ from registry.domain.entities import (
     DatasetVersion,
     EvaluationRun,
     Evaluator,
+    JudgmentRecord,
     MetricRecord,
     Protocol,
     Regression,
@@ -44,9 +50,7 @@ from registry.domain.entities import (
 )
 from registry.errors import AlreadyExists, InvalidInput, NotFound
 
-RUN_STATUSES = ("running", "succeeded", "failed")
-"""Statuses of an evaluation run: ``running`` while it runs (or if its process died), then
-``succeeded`` or ``failed``."""
+__all__ = ["RUN_STATUSES", "SqlAlchemyStore", "head_from_files", "parse_ref"]
 
 
 def parse_ref(ref: str) -> tuple[str, int | None]:
@@ -104,23 +108,57 @@ def _at_head(engine: Engine) -> bool:
     return current == [head]
 
 
-class SqlAlchemyStore:
-    """Registry metadata in a SQL database (SQLite file or PostgreSQL)."""
+def _judgment(row: SqlJudgment) -> JudgmentRecord:
+    return JudgmentRecord(key=row.evaluator_sha256, example_hash=row.example_hash, order=row.order,
+                          sample=row.sample, verdict=row.verdict, score=row.score, prob_a=row.prob_a,
+                          parsed=row.parsed, raw=row.raw, prompt_tokens=row.prompt_tokens,
+                          completion_tokens=row.completion_tokens, seconds=row.seconds)
+
+
+class SqlAlchemyStore(AbstractStore):
+    """Registry metadata in a SQL database (SQLite file or PostgreSQL).
+
+    A store opened by :meth:`unit_of_work` is bound to that unit's session; a plain store opens a
+    managed session (:func:`~registry.adapters.store.db.managed_session`) per call."""
 
     def __init__(self, db_url: str, *, check: bool = True) -> None:
         self.engine = create_engine_for(db_url)
         if check and not _at_head(self.engine):
             check_schema(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._bound: Session | None = None
 
+    # ------------------------------------------------------------------ transactions
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """The one managed session (commit / rollback / error translation)."""
+        """The one managed session (commit / rollback / error translation); inside a unit of work,
+        that unit's session. For this package and for tests: services use the entity methods."""
+        if self._bound is not None:
+            yield self._bound
+            return
         with managed_session(self._sessions) as s:
             yield s
 
-    # ---------------------------------------------------------------- sources
-    def upsert_source(self, s: Session, source: Source) -> SqlSource:
+    @contextmanager
+    def unit_of_work(self) -> Iterator[SqlAlchemyStore]:
+        if self._bound is not None:  # nested: join the open unit
+            yield self
+            return
+        with managed_session(self._sessions) as s:
+            bound = copy.copy(self)
+            bound._bound = s
+            yield bound
+
+    @contextmanager
+    def claim_pair(self, evaluator: str, dataset: str) -> Iterator[bool]:
+        with advisory_lock(self.engine, claim_key(evaluator, dataset)) as got:
+            yield got
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ----------------------------------------------------------------------- sources
+    def _upsert_source(self, s: Session, source: Source) -> SqlSource:
         row = s.scalar(select(SqlSource).where(SqlSource.name == source.name))
         if row is None:
             row = SqlSource(name=source.name, title=source.title, origin=source.origin,
@@ -133,24 +171,18 @@ class SqlAlchemyStore:
         with self.session() as s:
             return [r.to_entity() for r in s.scalars(select(SqlSource).order_by(SqlSource.name))]
 
-    # --------------------------------------------------------------- datasets
+    # ---------------------------------------------------------------------- datasets
     def _dataset(self, s: Session, name: str) -> SqlDataset:
         row = s.scalar(select(SqlDataset).where(SqlDataset.name == name))
         if row is None:
             raise NotFound.named("dataset", name, s.scalars(select(SqlDataset.name)).all())
         return row
 
-    def get_or_create_dataset(self, s: Session, *, name: str, task_type: str, source: SqlSource | None,
-                              description: str) -> SqlDataset:
-        row = s.scalar(select(SqlDataset).where(SqlDataset.name == name))
-        if row is None:
-            row = SqlDataset(name=name, task_type=task_type, source=source, description=description)
-            s.add(row)
-            s.flush()
-        elif row.task_type != task_type:
-            raise InvalidInput(f"dataset {name!r} is a {row.task_type} dataset; this input is {task_type}",
+    @staticmethod
+    def _check_task_type(row: SqlDataset, task_type: str) -> None:
+        if row.task_type != task_type:
+            raise InvalidInput(f"dataset {row.name!r} is a {row.task_type} dataset; this input is {task_type}",
                                field="task_type", hint="register it under another name")
-        return row
 
     def list_datasets(self, task_type: str | None = None) -> list[Dataset]:
         with self.session() as s:
@@ -159,7 +191,15 @@ class SqlAlchemyStore:
                 q = q.where(SqlDataset.task_type == task_type)
             return [r.to_entity() for r in s.scalars(q.order_by(SqlDataset.name))]
 
-    # --------------------------------------------------------------- versions
+    def counts(self) -> dict[str, int]:
+        with self.session() as s:
+            return {
+                "sources": s.scalar(select(func.count()).select_from(SqlSource)) or 0,
+                "datasets": s.scalar(select(func.count()).select_from(SqlDataset)) or 0,
+                "dataset_versions": s.scalar(select(func.count()).select_from(SqlDatasetVersion)) or 0,
+            }
+
+    # ---------------------------------------------------------------------- versions
     def _version_row(self, s: Session, ref: str) -> SqlDatasetVersion:
         name, version = parse_ref(ref)
         ds = self._dataset(s, name)
@@ -175,8 +215,19 @@ class SqlAlchemyStore:
                 raise NotFound(f"dataset {name!r} has no version {version}; versions: {known}")
         return row
 
+    def _latest_version_row(self, s: Session, dataset: SqlDataset) -> SqlDatasetVersion | None:
+        return s.scalar(select(SqlDatasetVersion).where(SqlDatasetVersion.dataset_id == dataset.id)
+                        .order_by(SqlDatasetVersion.version.desc()).limit(1))
+
+    def get_version(self, ref: str) -> DatasetVersion:
+        with self.session() as s:
+            return self._version_row(s, ref).to_entity()
+
+    def list_versions(self, name: str) -> list[DatasetVersion]:
+        with self.session() as s:
+            return [v.to_entity() for v in self._dataset(s, name).versions]
+
     def latest_versions(self, task_type: str | None = None) -> dict[str, DatasetVersion]:
-        """The newest version of every dataset (of ``task_type``) by dataset name, in one query."""
         newest = (select(SqlDatasetVersion.dataset_id, func.max(SqlDatasetVersion.version).label("version"))
                   .group_by(SqlDatasetVersion.dataset_id).subquery())
         with self.session() as s:
@@ -189,54 +240,58 @@ class SqlAlchemyStore:
                 q = q.where(SqlDataset.task_type == task_type)
             return {v.dataset.name: v.to_entity() for v in s.scalars(q)}
 
-    def get_version(self, ref: str) -> DatasetVersion:
-        """The version ``name@v`` (latest when no version is given)."""
+    def latest_version(self, name: str, *, task_type: str | None = None) -> DatasetVersion | None:
         with self.session() as s:
-            return self._version_row(s, ref).to_entity()
+            ds = s.scalar(select(SqlDataset).where(SqlDataset.name == name))
+            if ds is None:
+                return None
+            if task_type is not None:
+                self._check_task_type(ds, task_type)
+            row = self._latest_version_row(s, ds)
+            return row.to_entity() if row is not None else None
 
-    def list_versions(self, name: str) -> list[DatasetVersion]:
+    def find_version_by_hash(self, name: str, content_hash: str) -> DatasetVersion | None:
         with self.session() as s:
-            return [v.to_entity() for v in self._dataset(s, name).versions]
+            row = s.scalar(select(SqlDatasetVersion).join(SqlDataset, SqlDatasetVersion.dataset_id == SqlDataset.id)
+                           .where(SqlDataset.name == name, SqlDatasetVersion.content_hash == content_hash))
+            return row.to_entity() if row is not None else None
 
-    def latest_version_row(self, s: Session, dataset: SqlDataset) -> SqlDatasetVersion | None:
-        return s.scalar(select(SqlDatasetVersion).where(SqlDatasetVersion.dataset_id == dataset.id)
-                        .order_by(SqlDatasetVersion.version.desc()).limit(1))
-
-    def find_version_by_hash(self, s: Session, dataset: SqlDataset, content_hash: str) -> SqlDatasetVersion | None:
-        return s.scalar(select(SqlDatasetVersion).where(SqlDatasetVersion.dataset_id == dataset.id,
-                                                        SqlDatasetVersion.content_hash == content_hash))
-
-    def find_version_by_fingerprint(self, s: Session, name: str, fingerprint: str) -> SqlDatasetVersion | None:
-        """The version of dataset ``name`` registered from an identical input, if any."""
-        return s.scalar(select(SqlDatasetVersion).join(SqlDataset, SqlDatasetVersion.dataset_id == SqlDataset.id)
-                        .where(SqlDataset.name == name, SqlDatasetVersion.input_fingerprint == fingerprint)
-                        .order_by(SqlDatasetVersion.version.desc()).limit(1))
-
-    def add_version(self, s: Session, dataset: SqlDataset, *, parent: SqlDatasetVersion | None,
-                    **fields: Any) -> SqlDatasetVersion:
-        number = (s.scalar(select(func.max(SqlDatasetVersion.version))
-                           .where(SqlDatasetVersion.dataset_id == dataset.id)) or 0) + 1
-        row = SqlDatasetVersion(dataset=dataset, version=number, parent=parent, **fields)
-        s.add(row)
-        s.flush()
-        return row
-
-    def counts(self) -> dict[str, int]:
+    def find_version_by_fingerprint(self, name: str, fingerprint: str) -> DatasetVersion | None:
         with self.session() as s:
-            return {
-                "sources": s.scalar(select(func.count()).select_from(SqlSource)) or 0,
-                "datasets": s.scalar(select(func.count()).select_from(SqlDataset)) or 0,
-                "dataset_versions": s.scalar(select(func.count()).select_from(SqlDatasetVersion)) or 0,
-            }
+            row = s.scalar(select(SqlDatasetVersion).join(SqlDataset, SqlDatasetVersion.dataset_id == SqlDataset.id)
+                           .where(SqlDataset.name == name, SqlDatasetVersion.input_fingerprint == fingerprint)
+                           .order_by(SqlDatasetVersion.version.desc()).limit(1))
+            return row.to_entity() if row is not None else None
 
-    # ----------------------------------------------------------- checkpoints
+    def add_version(self, *, dataset: str, task_type: str, description: str, source: Source | None,
+                    parent: int | None, **fields: Any) -> tuple[DatasetVersion, int]:
+        with self.session() as s:
+            src = self._upsert_source(s, source) if source is not None else None
+            ds = s.scalar(select(SqlDataset).where(SqlDataset.name == dataset))
+            if ds is None:
+                ds = SqlDataset(name=dataset, task_type=task_type, source=src, description=description)
+                s.add(ds)
+                s.flush()
+            else:
+                self._check_task_type(ds, task_type)
+                if ds.source is None and src is not None:
+                    ds.source = src
+            parent_row = self._version_row(s, f"{dataset}@{parent}") if parent is not None else None
+            number = (s.scalar(select(func.max(SqlDatasetVersion.version))
+                               .where(SqlDatasetVersion.dataset_id == ds.id)) or 0) + 1
+            row = SqlDatasetVersion(dataset=ds, version=number, parent=parent_row, **fields)
+            s.add(row)
+            s.flush()
+            return row.to_entity(), row.id
+
+    # ------------------------------------------------------------------- checkpoints
     def _autorater(self, s: Session, name: str) -> SqlAutorater:
         row = s.scalar(select(SqlAutorater).where(SqlAutorater.name == name))
         if row is None:
             raise NotFound.named("autorater", name, s.scalars(select(SqlAutorater.name)).all())
         return row
 
-    def checkpoint_row(self, s: Session, ref: str) -> SqlCheckpoint:
+    def _checkpoint_row(self, s: Session, ref: str) -> SqlCheckpoint:
         """``autorater``, ``autorater@3`` or ``autorater@champion`` → the checkpoint row."""
         name, _, which = ref.partition("@")
         ar = self._autorater(s, name)
@@ -254,44 +309,9 @@ class SqlAlchemyStore:
                            f"aliases: {sorted(a.alias for c in ar.checkpoints for a in c.aliases)}")
         return row
 
-    def add_checkpoint(self, s: Session, *, autorater: str, kind: str, uri: str, sha256: str, format: str,
-                       model_card: str | None = None, tags: dict | None = None, lineage: dict | None = None,
-                       parent: str | None = None, description: str = "") -> tuple[SqlCheckpoint, bool]:
-        """Register a checkpoint (idempotent on its sha256); returns (row, created)."""
-        ar = s.scalar(select(SqlAutorater).where(SqlAutorater.name == autorater))
-        if ar is None:
-            ar = SqlAutorater(name=autorater, kind=kind, description=description)
-            s.add(ar)
-            s.flush()
-        elif ar.kind != kind:
-            raise InvalidInput(f"autorater {autorater!r} is of kind {ar.kind!r}, not {kind!r}", field="kind")
-        existing = s.scalar(select(SqlCheckpoint).where(SqlCheckpoint.autorater_id == ar.id,
-                                                        SqlCheckpoint.sha256 == sha256))
-        if existing is not None:
-            return existing, False
-        number = (s.scalar(select(func.max(SqlCheckpoint.version)).where(SqlCheckpoint.autorater_id == ar.id)) or 0) + 1
-        row = SqlCheckpoint(autorater=ar, version=number, uri=uri, sha256=sha256, format=format,
-                            model_card=model_card, tags=tags or {}, lineage=lineage or {},
-                            parent=self.checkpoint_row(s, parent) if parent else None)
-        s.add(row)
-        s.flush()
-        return row, True
-
-    def set_alias(self, s: Session, ref: str, alias: str) -> SqlCheckpoint:
-        """Point ``alias`` of the checkpoint's autorater at the checkpoint ``ref`` (moves it)."""
-        if alias.removeprefix("v").isdigit() or alias == "latest":
-            raise InvalidInput(f"alias {alias!r} would shadow a version reference", field="alias")
-        ckpt = self.checkpoint_row(s, ref)
-        row = s.scalar(select(SqlCheckpointAlias).where(SqlCheckpointAlias.autorater_id == ckpt.autorater_id,
-                                                        SqlCheckpointAlias.alias == alias))
-        if row is None:
-            s.add(SqlCheckpointAlias(autorater_id=ckpt.autorater_id, alias=alias, checkpoint=ckpt))
-        else:
-            row.checkpoint = ckpt
-            row.updated_at = utcnow()
-        s.flush()
-        s.expire(ckpt)
-        return ckpt
+    def get_checkpoint(self, ref: str) -> Checkpoint:
+        with self.session() as s:
+            return self._checkpoint_row(s, ref).to_entity()
 
     def list_checkpoints(self, autorater: str | None = None) -> list[Checkpoint]:
         with self.session() as s:
@@ -300,24 +320,73 @@ class SqlAlchemyStore:
                 q = q.where(SqlAutorater.name == autorater)
             return [c.to_entity() for c in s.scalars(q.order_by(SqlAutorater.name, SqlCheckpoint.version))]
 
-    def get_checkpoint(self, ref: str) -> Checkpoint:
+    def parent_checkpoint(self, ref: str) -> Checkpoint | None:
         with self.session() as s:
-            return self.checkpoint_row(s, ref).to_entity()
+            parent = self._checkpoint_row(s, ref).parent
+            return parent.to_entity() if parent is not None else None
 
-    # ------------------------------------------------------------- protocols
-    def upsert_protocol(self, s: Session, *, name: str, version: int, sha256: str, config: dict,
-                        description: str = "") -> SqlProtocol:
-        row = s.scalar(select(SqlProtocol).where(SqlProtocol.name == name, SqlProtocol.version == version))
-        if row is None:
-            row = SqlProtocol(name=name, version=version, sha256=sha256, config=config, description=description)
+    def add_checkpoint(self, *, autorater: str, kind: str, uri: str, sha256: str, format: str,
+                       model_card: str | None = None, tags: dict | None = None, lineage: dict | None = None,
+                       parent: str | None = None, description: str = "") -> tuple[Checkpoint, bool]:
+        with self.session() as s:
+            ar = s.scalar(select(SqlAutorater).where(SqlAutorater.name == autorater))
+            if ar is None:
+                ar = SqlAutorater(name=autorater, kind=kind, description=description)
+                s.add(ar)
+                s.flush()
+            elif ar.kind != kind:
+                raise InvalidInput(f"autorater {autorater!r} is of kind {ar.kind!r}, not {kind!r}", field="kind")
+            existing = s.scalar(select(SqlCheckpoint).where(SqlCheckpoint.autorater_id == ar.id,
+                                                            SqlCheckpoint.sha256 == sha256))
+            if existing is not None:
+                return existing.to_entity(), False
+            number = (s.scalar(select(func.max(SqlCheckpoint.version))
+                               .where(SqlCheckpoint.autorater_id == ar.id)) or 0) + 1
+            row = SqlCheckpoint(autorater=ar, version=number, uri=uri, sha256=sha256, format=format,
+                                model_card=model_card, tags=tags or {}, lineage=lineage or {},
+                                parent=self._checkpoint_row(s, parent) if parent else None)
             s.add(row)
             s.flush()
-        elif row.sha256 != sha256:
-            raise AlreadyExists(f"protocol {name}@{version} is already registered with other content "
-                                f"(sha256 {row.sha256[:12]}); bump its version")
-        return row
+            return row.to_entity(), True
 
-    def protocol_row(self, s: Session, ref: str) -> SqlProtocol:
+    def set_alias(self, ref: str, alias: str) -> Checkpoint:
+        if alias.removeprefix("v").isdigit() or alias == "latest":
+            raise InvalidInput(f"alias {alias!r} would shadow a version reference", field="alias")
+        with self.session() as s:
+            ckpt = self._checkpoint_row(s, ref)
+            row = s.scalar(select(SqlCheckpointAlias).where(SqlCheckpointAlias.autorater_id == ckpt.autorater_id,
+                                                            SqlCheckpointAlias.alias == alias))
+            if row is None:
+                s.add(SqlCheckpointAlias(autorater_id=ckpt.autorater_id, alias=alias, checkpoint=ckpt))
+            else:
+                row.checkpoint = ckpt
+                row.updated_at = utcnow()
+            s.flush()
+            s.expire(ckpt)
+            return ckpt.to_entity()
+
+    def alias_target(self, autorater: str, alias: str) -> Checkpoint | None:
+        with self.session() as s:
+            row = s.scalar(select(SqlCheckpointAlias).join(SqlAutorater, SqlCheckpointAlias.autorater_id == SqlAutorater.id)
+                           .where(SqlAutorater.name == autorater, SqlCheckpointAlias.alias == alias))
+            return row.checkpoint.to_entity() if row is not None else None
+
+    # --------------------------------------------------------------------- protocols
+    def upsert_protocol(self, protocol: Protocol) -> Protocol:
+        with self.session() as s:
+            row = s.scalar(select(SqlProtocol).where(SqlProtocol.name == protocol.name,
+                                                     SqlProtocol.version == protocol.version))
+            if row is None:
+                row = SqlProtocol(name=protocol.name, version=protocol.version, sha256=protocol.sha256,
+                                  config=protocol.config, description=protocol.description)
+                s.add(row)
+                s.flush()
+            elif row.sha256 != protocol.sha256:
+                raise AlreadyExists(f"protocol {protocol.name}@{protocol.version} is already registered with other "
+                                    f"content (sha256 {row.sha256[:12]}); bump its version")
+            return row.to_entity()
+
+    def _protocol_row(self, s: Session, ref: str) -> SqlProtocol:
         name, _, ver = ref.partition("@")
         q = select(SqlProtocol).where(SqlProtocol.name == name)
         row = s.scalar(q.where(SqlProtocol.version == int(ver)) if ver.isdigit()
@@ -326,35 +395,48 @@ class SqlAlchemyStore:
             raise NotFound.named("protocol", ref, [f"{p.name}@{p.version}" for p in s.scalars(select(SqlProtocol))])
         return row
 
+    def get_protocol(self, ref: str) -> Protocol:
+        with self.session() as s:
+            return self._protocol_row(s, ref).to_entity()
+
     def list_protocols(self) -> list[Protocol]:
         with self.session() as s:
             return [p.to_entity() for p in s.scalars(select(SqlProtocol).order_by(SqlProtocol.name, SqlProtocol.version))]
 
-    def get_protocol(self, ref: str) -> Protocol:
+    def earlier_protocols(self, ref: str) -> list[Protocol]:
         with self.session() as s:
-            return self.protocol_row(s, ref).to_entity()
+            protocol = self._protocol_row(s, ref)
+            return [p.to_entity() for p in s.scalars(select(SqlProtocol).where(
+                SqlProtocol.name == protocol.name, SqlProtocol.version < protocol.version)
+                .order_by(SqlProtocol.version.desc()))]
 
-    # ------------------------------------------------------------ evaluators
-    def evaluator_row(self, s: Session, name: str) -> SqlEvaluator:
+    # -------------------------------------------------------------------- evaluators
+    def _evaluator_row(self, s: Session, name: str) -> SqlEvaluator:
         row = s.scalar(select(SqlEvaluator).where(SqlEvaluator.name == name))
         if row is None:
             raise NotFound.named("evaluator", name, s.scalars(select(SqlEvaluator.name)).all())
         return row
 
-    def add_evaluator(self, s: Session, *, name: str, kind: str, checkpoint: SqlCheckpoint | None,
-                      protocol: SqlProtocol, config: dict, sha256: str,
-                      price_per_1k_tokens: float | None = None) -> tuple[SqlEvaluator, bool]:
-        """Create an evaluator (idempotent on its hash); returns (row, created)."""
-        existing = s.scalar(select(SqlEvaluator).where(SqlEvaluator.sha256 == sha256))
-        if existing is not None:
-            return existing, False
-        if s.scalar(select(SqlEvaluator).where(SqlEvaluator.name == name)) is not None:
-            raise AlreadyExists(f"an evaluator named {name!r} exists with another configuration; choose another name")
-        row = SqlEvaluator(name=name, kind=kind, checkpoint=checkpoint, protocol=protocol, config=config,
-                           sha256=sha256, price_per_1k_tokens=price_per_1k_tokens)
-        s.add(row)
-        s.flush()
-        return row, True
+    def add_evaluator(self, *, name: str, kind: str, checkpoint: str | None, protocol: str, config: dict,
+                      sha256: str, price_per_1k_tokens: float | None = None) -> tuple[Evaluator, bool]:
+        with self.session() as s:
+            existing = s.scalar(select(SqlEvaluator).where(SqlEvaluator.sha256 == sha256))
+            if existing is not None:
+                return existing.to_entity(), False
+            if s.scalar(select(SqlEvaluator).where(SqlEvaluator.name == name)) is not None:
+                raise AlreadyExists(f"an evaluator named {name!r} exists with another configuration; "
+                                    "choose another name")
+            row = SqlEvaluator(name=name, kind=kind,
+                               checkpoint=self._checkpoint_row(s, checkpoint) if checkpoint else None,
+                               protocol=self._protocol_row(s, protocol), config=config, sha256=sha256,
+                               price_per_1k_tokens=price_per_1k_tokens)
+            s.add(row)
+            s.flush()
+            return row.to_entity(), True
+
+    def get_evaluator(self, name: str) -> Evaluator:
+        with self.session() as s:
+            return self._evaluator_row(s, name).to_entity()
 
     def list_evaluators(self, *, active_only: bool = False) -> list[Evaluator]:
         with self.session() as s:
@@ -363,48 +445,143 @@ class SqlAlchemyStore:
                 q = q.where(SqlEvaluator.active.is_(True))
             return [e.to_entity() for e in s.scalars(q)]
 
-    def get_evaluator(self, name: str) -> Evaluator:
+    def evaluators_of(self, checkpoint: str, protocol: str) -> list[Evaluator]:
         with self.session() as s:
-            return self.evaluator_row(s, name).to_entity()
+            ckpt, proto = self._checkpoint_row(s, checkpoint), self._protocol_row(s, protocol)
+            return [e.to_entity() for e in s.scalars(select(SqlEvaluator).where(
+                SqlEvaluator.checkpoint_id == ckpt.id, SqlEvaluator.protocol_id == proto.id).order_by(SqlEvaluator.id))]
 
-    # ------------------------------------------------------------------ runs
-    def version_row(self, s: Session, ref: str) -> SqlDatasetVersion:
-        return self._version_row(s, ref)
-
-    def run_row(self, s: Session, run_id: int) -> SqlEvaluationRun:
+    # -------------------------------------------------------------------------- runs
+    def _run_row(self, s: Session, run_id: int) -> SqlEvaluationRun:
         row = s.get(SqlEvaluationRun, run_id)
         if row is None:
             raise NotFound(f"no evaluation run {run_id}")
         return row
 
-    def get_run(self, run_id: int) -> EvaluationRun:
-        with self.session() as s:
-            return self.run_row(s, run_id).to_entity()
-
-    def set_metrics(self, s: Session, run: SqlEvaluationRun, metrics: list[MetricRecord]) -> None:
+    @staticmethod
+    def _set_metrics(s: Session, run: SqlEvaluationRun, metrics: Iterable[MetricRecord]) -> None:
         run.metrics.clear()
         s.flush()
         for m in metrics:
             run.metrics.append(SqlMetric(name=m.name, slice=m.slice, value=m.value, ci_low=m.ci_low,
                                          ci_high=m.ci_high, n=m.n, extra=m.extra))
+        s.flush()
 
-    def latest_runs(self, *, dataset_version_ids: list[int] | None = None, evaluator: str | None = None,
+    def start_run(self, evaluator: str, dataset: str, *, seed: int) -> EvaluationRun:
+        with self.session() as s:
+            run = SqlEvaluationRun(evaluator=self._evaluator_row(s, evaluator),
+                                   dataset_version=self._version_row(s, dataset), status="running", seed=seed,
+                                   provenance={})
+            s.add(run)
+            s.flush()
+            return run.to_entity()
+
+    def finish_run(self, run_id: int, *, seconds: float, n_examples: int, n_judgments: int, n_executed: int,
+                   n_cached: int, prompt_tokens: int, completion_tokens: int, cost_usd: float | None,
+                   predictions_uri: str, predictions_sha256: str, provenance: dict[str, Any]) -> None:
+        with self.session() as s:
+            run = self._run_row(s, run_id)
+            run.status, run.finished_at, run.seconds = "succeeded", utcnow(), seconds
+            run.n_examples, run.n_judgments, run.n_executed, run.n_cached = n_examples, n_judgments, n_executed, n_cached
+            run.prompt_tokens, run.completion_tokens, run.cost_usd = prompt_tokens, completion_tokens, cost_usd
+            run.predictions_uri, run.predictions_sha256 = predictions_uri, predictions_sha256
+            run.provenance = provenance
+
+    def fail_run(self, run_id: int, *, error: str, seconds: float | None = None) -> None:
+        with self.session() as s:
+            run = self._run_row(s, run_id)
+            run.status, run.finished_at, run.seconds, run.error = "failed", utcnow(), seconds, error
+
+    def abandon_running(self, evaluator: str, dataset: str, *, error: str) -> list[int]:
+        with self.session() as s:
+            ev, dv = self._evaluator_row(s, evaluator), self._version_row(s, dataset)
+            rows = s.scalars(select(SqlEvaluationRun).where(SqlEvaluationRun.evaluator_id == ev.id,
+                                                            SqlEvaluationRun.dataset_version_id == dv.id,
+                                                            SqlEvaluationRun.status == "running")).all()
+            for row in rows:
+                row.status, row.finished_at, row.error = "failed", utcnow(), error
+            return [row.id for row in rows]
+
+    def record_metrics(self, run_id: int, metrics: Iterable[MetricRecord]) -> None:
+        with self.session() as s:
+            self._set_metrics(s, self._run_row(s, run_id), metrics)
+
+    def add_finished_run(self, *, evaluator: str, dataset: str, started_at: datetime, finished_at: datetime,
+                         seconds: float, seed: int, n_examples: int, n_judgments: int, predictions_uri: str,
+                         predictions_sha256: str, provenance: dict[str, Any], metrics: list[MetricRecord],
+                         n_executed: int = 0, n_cached: int = 0) -> EvaluationRun:
+        with self.session() as s:
+            run = SqlEvaluationRun(
+                evaluator=self._evaluator_row(s, evaluator), dataset_version=self._version_row(s, dataset),
+                status="succeeded", seed=seed, started_at=started_at, finished_at=finished_at, seconds=seconds,
+                n_examples=n_examples, n_judgments=n_judgments, n_executed=n_executed, n_cached=n_cached,
+                predictions_uri=predictions_uri, predictions_sha256=predictions_sha256, provenance=provenance)
+            s.add(run)
+            s.flush()
+            self._set_metrics(s, run, metrics)
+            return run.to_entity()
+
+    def get_run(self, run_id: int) -> EvaluationRun:
+        with self.session() as s:
+            return self._run_row(s, run_id).to_entity()
+
+    def list_runs(self, *, dataset: str | None = None, evaluator: str | None = None, status: str | None = None,
+                  limit: int | None = None) -> list[EvaluationRun]:
+        if status is not None and status not in RUN_STATUSES:
+            raise InvalidInput(f"unknown run status {status!r}; one of {list(RUN_STATUSES)}", field="status")
+        with self.session() as s:
+            q = (select(SqlEvaluationRun).join(SqlEvaluator, SqlEvaluationRun.evaluator)
+                 .join(SqlDatasetVersion, SqlEvaluationRun.dataset_version)
+                 .join(SqlDataset, SqlDatasetVersion.dataset))
+            if dataset is not None:
+                name, version = parse_ref(dataset)
+                if version is None:
+                    q = q.where(SqlDatasetVersion.dataset_id == self._dataset(s, name).id)
+                else:
+                    q = q.where(SqlEvaluationRun.dataset_version_id == self._version_row(s, dataset).id)
+            if evaluator is not None:
+                q = q.where(SqlEvaluationRun.evaluator_id == self._evaluator_row(s, evaluator).id)
+            if status is not None:
+                q = q.where(SqlEvaluationRun.status == status)
+            q = q.options(contains_eager(SqlEvaluationRun.evaluator),
+                          contains_eager(SqlEvaluationRun.dataset_version).contains_eager(SqlDatasetVersion.dataset),
+                          selectinload(SqlEvaluationRun.metrics))
+            q = q.order_by(SqlEvaluationRun.id.desc())  # ids grow with every run: newest first
+            return [r.to_entity() for r in s.scalars(q.limit(limit) if limit else q)]
+
+    def latest_runs(self, *, datasets: Iterable[str] | None = None, evaluator: str | None = None,
                     status: str = "succeeded") -> list[EvaluationRun]:
-        """The newest run of each (evaluator, dataset version) with ``status``."""
         with self.session() as s:
             newest = (select(func.max(SqlEvaluationRun.id)).where(SqlEvaluationRun.status == status)
                       .group_by(SqlEvaluationRun.evaluator_id, SqlEvaluationRun.dataset_version_id))
             q = select(SqlEvaluationRun).where(SqlEvaluationRun.id.in_(newest))
-            if dataset_version_ids is not None:
-                q = q.where(SqlEvaluationRun.dataset_version_id.in_(dataset_version_ids))
+            if datasets is not None:
+                ids = [self._version_row(s, ref).id for ref in datasets]
+                q = q.where(SqlEvaluationRun.dataset_version_id.in_(ids))
             if evaluator is not None:
                 q = q.join(SqlEvaluator).where(SqlEvaluator.name == evaluator)
             q = q.options(selectinload(SqlEvaluationRun.metrics))
             return [r.to_entity() for r in s.scalars(q.order_by(SqlEvaluationRun.id))]
 
+    def previous_version_run(self, evaluator: str, dataset: str) -> EvaluationRun | None:
+        with self.session() as s:
+            ev, version = self._evaluator_row(s, evaluator), self._version_row(s, dataset)
+            row = s.scalar(select(SqlEvaluationRun).join(SqlDatasetVersion, SqlEvaluationRun.dataset_version)
+                           .where(SqlEvaluationRun.evaluator_id == ev.id, SqlEvaluationRun.status == "succeeded",
+                                  SqlDatasetVersion.dataset_id == version.dataset_id,
+                                  SqlDatasetVersion.version < version.version)
+                           .order_by(SqlDatasetVersion.version.desc(), SqlEvaluationRun.id.desc()).limit(1))
+            return row.to_entity() if row is not None else None
+
+    def checkpoint_runs(self, checkpoint: str) -> list[EvaluationRun]:
+        with self.session() as s:
+            ckpt = self._checkpoint_row(s, checkpoint)
+            return [r.to_entity() for r in s.scalars(
+                select(SqlEvaluationRun).join(SqlEvaluator, SqlEvaluationRun.evaluator)
+                .where(SqlEvaluator.checkpoint_id == ckpt.id, SqlEvaluationRun.status == "succeeded")
+                .options(selectinload(SqlEvaluationRun.metrics)).order_by(SqlEvaluationRun.id))]
+
     def find_run_by_provenance(self, evaluator: str, version_ref: str, key: str, value: Any) -> EvaluationRun | None:
-        """The newest succeeded run of ``evaluator`` on ``version_ref`` whose provenance has
-        ``key == value`` (e.g. an import's content address), or ``None``."""
         with self.session() as s:
             ev = s.scalar(select(SqlEvaluator).where(SqlEvaluator.name == evaluator))
             if ev is None:
@@ -419,139 +596,61 @@ class SqlAlchemyStore:
                     return run.to_entity()
             return None
 
-    def add_finished_run(self, *, evaluator: str, dataset: str, started_at: datetime, finished_at: datetime,
-                         seconds: float, seed: int, n_examples: int, n_judgments: int, predictions_uri: str,
-                         predictions_sha256: str, provenance: dict[str, Any], metrics: list[MetricRecord],
-                         n_executed: int = 0, n_cached: int = 0) -> EvaluationRun:
-        """Record a finished (succeeded) run in one transaction, e.g. imported predictions."""
+    # ---------------------------------------------------------------- judgment cache
+    def cached_judgments(self, key: str, example_hashes: Iterable[str], order: int,
+                         sample: int) -> dict[str, JudgmentRecord]:
+        hashes = list(example_hashes)
+        out: dict[str, JudgmentRecord] = {}
         with self.session() as s:
-            run = SqlEvaluationRun(
-                evaluator=self.evaluator_row(s, evaluator), dataset_version=self._version_row(s, dataset),
-                status="succeeded", seed=seed, started_at=started_at, finished_at=finished_at, seconds=seconds,
-                n_examples=n_examples, n_judgments=n_judgments, n_executed=n_executed, n_cached=n_cached,
-                predictions_uri=predictions_uri, predictions_sha256=predictions_sha256, provenance=provenance)
-            s.add(run)
-            s.flush()
-            self.set_metrics(s, run, metrics)
-            s.flush()
-            return run.to_entity()
-
-    def list_runs(self, *, dataset: str | None = None, evaluator: str | None = None, status: str | None = None,
-                  limit: int | None = None) -> list[EvaluationRun]:
-        """Evaluation runs, newest first, filtered by dataset (``name`` for any version or
-        ``name@version``), evaluator name and status. An unknown dataset, version or evaluator is
-        :class:`NotFound` (with "did you mean"), an unknown status :class:`InvalidInput`."""
-        if status is not None and status not in RUN_STATUSES:
-            raise InvalidInput(f"unknown run status {status!r}; one of {list(RUN_STATUSES)}", field="status")
-        with self.session() as s:
-            q = (select(SqlEvaluationRun).join(SqlEvaluator, SqlEvaluationRun.evaluator)
-                 .join(SqlDatasetVersion, SqlEvaluationRun.dataset_version)
-                 .join(SqlDataset, SqlDatasetVersion.dataset))
-            if dataset is not None:
-                name, version = parse_ref(dataset)
-                if version is None:
-                    q = q.where(SqlDatasetVersion.dataset_id == self._dataset(s, name).id)
-                else:
-                    q = q.where(SqlEvaluationRun.dataset_version_id == self._version_row(s, dataset).id)
-            if evaluator is not None:
-                q = q.where(SqlEvaluationRun.evaluator_id == self.evaluator_row(s, evaluator).id)
-            if status is not None:
-                q = q.where(SqlEvaluationRun.status == status)
-            q = q.options(contains_eager(SqlEvaluationRun.evaluator),
-                          contains_eager(SqlEvaluationRun.dataset_version).contains_eager(SqlDatasetVersion.dataset),
-                          selectinload(SqlEvaluationRun.metrics))
-            q = q.order_by(SqlEvaluationRun.id.desc())  # ids grow with every run: newest first
-            return [r.to_entity() for r in s.scalars(q.limit(limit) if limit else q)]
-
-    # --------------------------------------------------------- judgment cache
-    def cached_judgments(self, s: Session, evaluator_sha256: str, keys: list[str], order: int,
-                         sample: int) -> dict[str, SqlJudgment]:
-        """Cached judgments by example hash for one evaluator, order and sample."""
-        out: dict[str, SqlJudgment] = {}
-        for i in range(0, len(keys), 900):
-            chunk = keys[i:i + 900]
-            q = select(SqlJudgment).where(SqlJudgment.evaluator_sha256 == evaluator_sha256,
-                                          SqlJudgment.order == order, SqlJudgment.sample == sample,
-                                          SqlJudgment.example_hash.in_(chunk))
-            out.update({j.example_hash: j for j in s.scalars(q)})
+            for i in range(0, len(hashes), 900):  # under SQLite's bound-parameter limit
+                q = select(SqlJudgment).where(SqlJudgment.evaluator_sha256 == key, SqlJudgment.order == order,
+                                              SqlJudgment.sample == sample,
+                                              SqlJudgment.example_hash.in_(hashes[i:i + 900]))
+                out.update({j.example_hash: _judgment(j) for j in s.scalars(q)})
         return out
 
-    def count_judgments(self, evaluator_sha256: str | None = None) -> int:
+    def save_judgments(self, records: Iterable[JudgmentRecord]) -> None:
+        with self.session() as s:
+            for r in records:
+                s.merge(SqlJudgment(evaluator_sha256=r.key, example_hash=r.example_hash, order=r.order,
+                                    sample=r.sample, verdict=r.verdict, score=r.score, prob_a=r.prob_a,
+                                    parsed=r.parsed, raw=r.raw, prompt_tokens=r.prompt_tokens,
+                                    completion_tokens=r.completion_tokens, seconds=r.seconds))
+
+    def count_judgments(self, key: str | None = None) -> int:
         with self.session() as s:
             q = select(func.count()).select_from(SqlJudgment)
-            if evaluator_sha256:
-                q = q.where(SqlJudgment.evaluator_sha256 == evaluator_sha256)
+            if key:
+                q = q.where(SqlJudgment.evaluator_sha256 == key)
             return s.scalar(q) or 0
 
-    # ----------------------------------------------------------- regressions
-    def succeeded_run_row(self, s: Session, evaluator_id: int, dataset_version_id: int) -> SqlEvaluationRun | None:
-        """The newest succeeded run of an evaluator on a dataset version."""
-        return s.scalar(select(SqlEvaluationRun).where(
-            SqlEvaluationRun.evaluator_id == evaluator_id, SqlEvaluationRun.dataset_version_id == dataset_version_id,
-            SqlEvaluationRun.status == "succeeded").order_by(SqlEvaluationRun.id.desc()).limit(1))
-
-    def previous_version_run_row(self, s: Session, evaluator_id: int,
-                                 version: SqlDatasetVersion) -> SqlEvaluationRun | None:
-        """The newest succeeded run of an evaluator on the newest *earlier* version of the same
-        dataset that it ran on."""
-        return s.scalar(select(SqlEvaluationRun).join(SqlDatasetVersion, SqlEvaluationRun.dataset_version)
-                        .where(SqlEvaluationRun.evaluator_id == evaluator_id, SqlEvaluationRun.status == "succeeded",
-                               SqlDatasetVersion.dataset_id == version.dataset_id,
-                               SqlDatasetVersion.version < version.version)
-                        .order_by(SqlDatasetVersion.version.desc(), SqlEvaluationRun.id.desc()).limit(1))
-
-    def evaluators_of(self, s: Session, checkpoint_id: int, protocol_id: int) -> list[SqlEvaluator]:
-        """Evaluators pairing a checkpoint with a protocol, oldest first."""
-        return list(s.scalars(select(SqlEvaluator).where(SqlEvaluator.checkpoint_id == checkpoint_id,
-                                                         SqlEvaluator.protocol_id == protocol_id)
-                              .order_by(SqlEvaluator.id)))
-
-    def earlier_protocols(self, s: Session, protocol: SqlProtocol) -> list[SqlProtocol]:
-        """Earlier versions of a protocol, newest first."""
-        return list(s.scalars(select(SqlProtocol).where(SqlProtocol.name == protocol.name,
-                                                        SqlProtocol.version < protocol.version)
-                              .order_by(SqlProtocol.version.desc())))
-
-    def alias_target(self, s: Session, autorater_id: int, alias: str) -> SqlCheckpoint | None:
-        """The checkpoint an alias of an autorater points at, if the alias exists."""
-        row = s.scalar(select(SqlCheckpointAlias).where(SqlCheckpointAlias.autorater_id == autorater_id,
-                                                        SqlCheckpointAlias.alias == alias))
-        return row.checkpoint if row else None
-
-    def checkpoint_runs(self, s: Session, checkpoint_id: int) -> list[SqlEvaluationRun]:
-        """Succeeded runs of every evaluator of a checkpoint, oldest first."""
-        return list(s.scalars(select(SqlEvaluationRun).join(SqlEvaluator, SqlEvaluationRun.evaluator)
-                              .where(SqlEvaluator.checkpoint_id == checkpoint_id,
-                                     SqlEvaluationRun.status == "succeeded")
-                              .options(selectinload(SqlEvaluationRun.metrics)).order_by(SqlEvaluationRun.id)))
-
-    def find_regression(self, s: Session, *, candidate_run_id: int, baseline_run_id: int, metric: str,
-                        slice: str = "all") -> SqlRegression | None:
+    # ------------------------------------------------------------------- regressions
+    @staticmethod
+    def _find_regression(s: Session, *, candidate_run_id: int, baseline_run_id: int, metric: str,
+                         slice: str) -> SqlRegression | None:
         return s.scalar(select(SqlRegression).where(
             SqlRegression.candidate_run_id == candidate_run_id, SqlRegression.baseline_run_id == baseline_run_id,
             SqlRegression.metric == metric, SqlRegression.slice == slice))
 
-    def add_regression(self, s: Session, **fields: Any) -> tuple[SqlRegression, bool]:
-        """Record a regression (idempotent on candidate run, baseline run, metric and slice);
-        returns (row, created). A concurrent writer of the same regression is tolerated."""
-        key = {k: fields[k] for k in ("candidate_run_id", "baseline_run_id", "metric")} | {
-            "slice": fields.get("slice", "all")}
-        existing = self.find_regression(s, **key)
-        if existing is not None:
-            return existing, False
-        row = SqlRegression(**fields)
-        try:
-            with s.begin_nested():
-                s.add(row)
-                s.flush()
-        except IntegrityError:
-            existing = self.find_regression(s, **key)
-            if existing is None:
-                raise
-            return existing, False
-        return row, True
+    def add_regression(self, **fields: Any) -> tuple[Regression, bool]:
+        key = {k: fields[k] for k in ("candidate_run_id", "baseline_run_id", "metric", "slice")}
+        with self.session() as s:
+            existing = self._find_regression(s, **key)
+            if existing is not None:
+                return existing.to_entity(), False
+            row = SqlRegression(**fields)
+            try:
+                with s.begin_nested():
+                    s.add(row)
+                    s.flush()
+            except IntegrityError:  # a concurrent writer recorded it first
+                existing = self._find_regression(s, **key)
+                if existing is None:
+                    raise
+                return existing.to_entity(), False
+            return row.to_entity(), True
 
-    def regression_row(self, s: Session, regression_id: int) -> SqlRegression:
+    def _regression_row(self, s: Session, regression_id: int) -> SqlRegression:
         row = s.get(SqlRegression, regression_id)
         if row is None:
             known = s.scalars(select(SqlRegression.id).order_by(SqlRegression.id.desc()).limit(5)).all()
@@ -559,11 +658,20 @@ class SqlAlchemyStore:
                            "(see `autorater regressions list`)")
         return row
 
+    def get_regression(self, regression_id: int) -> Regression:
+        with self.session() as s:
+            return self._regression_row(s, regression_id).to_entity()
+
+    def acknowledge_regression(self, regression_id: int, *, note: str, by: str | None) -> Regression:
+        with self.session() as s:
+            row = self._regression_row(s, regression_id)
+            row.status, row.ack_note, row.ack_by, row.acked_at = "acknowledged", note, by, utcnow()
+            s.flush()
+            return row.to_entity()
+
     def list_regressions(self, *, status: str | None = None, evaluator: str | None = None,
                          dataset: str | None = None, candidate_run_id: int | None = None,
-                         checkpoint_id: int | None = None) -> list[Regression]:
-        """Regressions, newest first, filtered by status, candidate evaluator, candidate dataset
-        (``name`` for any version or ``name@version``), candidate run or candidate checkpoint."""
+                         checkpoint: str | None = None) -> list[Regression]:
         with self.session() as s:
             q = (select(SqlRegression).join(SqlEvaluationRun, SqlRegression.candidate_run)
                  .join(SqlEvaluator, SqlEvaluationRun.evaluator)
@@ -580,8 +688,8 @@ class SqlAlchemyStore:
                     q = q.where(SqlDatasetVersion.version == version)
             if candidate_run_id is not None:
                 q = q.where(SqlRegression.candidate_run_id == candidate_run_id)
-            if checkpoint_id is not None:
-                q = q.where(SqlEvaluator.checkpoint_id == checkpoint_id)
+            if checkpoint is not None:
+                q = q.where(SqlEvaluator.checkpoint_id == self._checkpoint_row(s, checkpoint).id)
             runs = [selectinload(rel).selectinload(SqlEvaluationRun.evaluator) for rel in
                     (SqlRegression.candidate_run, SqlRegression.baseline_run)]
             runs += [selectinload(rel).selectinload(SqlEvaluationRun.dataset_version)

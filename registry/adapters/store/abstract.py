@@ -1,0 +1,282 @@
+"""The registry's metadata store as the services see it: intent-named methods that take and return
+the entities of :mod:`registry.domain.entities`, and a unit of work.
+
+Every method runs in a transaction of its own, unless it is called on the store yielded by
+:meth:`AbstractStore.unit_of_work`: then all the calls of the block are one transaction, committed
+when the block ends and rolled back as a whole when it raises (driver errors surface as
+:class:`registry.errors.DatabaseError`). A use case opens one unit of work for the writes that
+belong together::
+
+    with reg.store.unit_of_work() as uow:
+        uow.finish_run(run_id, ...)
+        uow.record_metrics(run_id, metrics)
+
+References are the ones users type: datasets ``name`` (latest) or ``name@version``, checkpoints
+``autorater``, ``autorater@3`` or ``autorater@champion``, protocols ``name[@version]``; an
+unknown one is :class:`registry.errors.NotFound` with "did you mean".
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+from registry.domain.entities import (
+    Checkpoint,
+    Dataset,
+    DatasetVersion,
+    EvaluationRun,
+    Evaluator,
+    JudgmentRecord,
+    MetricRecord,
+    Protocol,
+    Regression,
+    Source,
+)
+
+RUN_STATUSES = ("running", "succeeded", "failed")
+"""Statuses of an evaluation run: ``running`` while it runs (or if its process died), then
+``succeeded`` or ``failed``."""
+
+
+class AbstractStore(ABC):
+    """Registry metadata: sources, datasets and versions, checkpoints and aliases, protocols,
+    evaluators, runs with their metrics, the judgment cache and regressions."""
+
+    # ----------------------------------------------------------------- transactions
+    @abstractmethod
+    def unit_of_work(self) -> AbstractContextManager[AbstractStore]:
+        """One transaction for the block: the yielded store's calls all run in it, committed at
+        the end, rolled back together on any error. Opened inside another unit of work, it joins
+        that one."""
+
+    @abstractmethod
+    def claim_pair(self, evaluator: str, dataset: str) -> AbstractContextManager[bool]:
+        """Hold the claim of ``evaluator`` on dataset version ``dataset`` for the block: an
+        advisory lock released by the database server or the operating system when its holder
+        dies. Yields ``False`` (and holds nothing) when another live process holds it."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+    # ----------------------------------------------------------------- sources and datasets
+    @abstractmethod
+    def list_sources(self) -> list[Source]:
+        """Every source that registered data, by name."""
+
+    @abstractmethod
+    def list_datasets(self, task_type: str | None = None) -> list[Dataset]:
+        """Every dataset (of ``task_type``), by name."""
+
+    @abstractmethod
+    def counts(self) -> dict[str, int]:
+        """How many sources, datasets and dataset versions are registered."""
+
+    @abstractmethod
+    def get_version(self, ref: str) -> DatasetVersion:
+        """The version ``name@version`` (the latest for ``name``)."""
+
+    @abstractmethod
+    def list_versions(self, name: str) -> list[DatasetVersion]:
+        """Every version of dataset ``name``, oldest first."""
+
+    @abstractmethod
+    def latest_versions(self, task_type: str | None = None) -> dict[str, DatasetVersion]:
+        """The newest version of every dataset (of ``task_type``), by dataset name."""
+
+    @abstractmethod
+    def latest_version(self, name: str, *, task_type: str | None = None) -> DatasetVersion | None:
+        """The newest version of dataset ``name`` (``None`` when it has none or does not exist);
+        with ``task_type``, a dataset of another task type is :class:`InvalidInput`."""
+
+    @abstractmethod
+    def find_version_by_hash(self, name: str, content_hash: str) -> DatasetVersion | None:
+        """The version of dataset ``name`` with this content hash, if any."""
+
+    @abstractmethod
+    def find_version_by_fingerprint(self, name: str, fingerprint: str) -> DatasetVersion | None:
+        """The newest version of dataset ``name`` registered from an identical input, if any."""
+
+    @abstractmethod
+    def add_version(self, *, dataset: str, task_type: str, description: str, source: Source | None,
+                    parent: int | None, content_hash: str, row_count: int, spec_name: str, spec_version: int,
+                    spec_sha256: str, storage_uri: str, labels: list[str] | None, statistics: dict[str, Any],
+                    validation_report: dict[str, Any], diff_from_parent: dict[str, int] | None,
+                    provenance: dict[str, Any], input_fingerprint: str | None) -> tuple[DatasetVersion, int]:
+        """Record the next version of ``dataset`` (created, and its ``source`` recorded, when
+        new; a dataset of another task type is :class:`InvalidInput`) with version ``parent`` of
+        the same dataset as its parent. Returns the version and its row id (the ``version_id`` of
+        the registration event)."""
+
+    # ----------------------------------------------------------------- checkpoints
+    @abstractmethod
+    def get_checkpoint(self, ref: str) -> Checkpoint:
+        """The checkpoint ``autorater``, ``autorater@version`` or ``autorater@alias``."""
+
+    @abstractmethod
+    def list_checkpoints(self, autorater: str | None = None) -> list[Checkpoint]:
+        """Every checkpoint (of ``autorater``), by autorater then version."""
+
+    @abstractmethod
+    def parent_checkpoint(self, ref: str) -> Checkpoint | None:
+        """The checkpoint ``ref`` was derived from (possibly of another autorater), if any."""
+
+    @abstractmethod
+    def add_checkpoint(self, *, autorater: str, kind: str, uri: str, sha256: str, format: str,
+                       model_card: str | None = None, tags: dict | None = None, lineage: dict | None = None,
+                       parent: str | None = None, description: str = "") -> tuple[Checkpoint, bool]:
+        """Register a checkpoint (the autorater too when new; idempotent on its sha256);
+        returns (checkpoint, created)."""
+
+    @abstractmethod
+    def set_alias(self, ref: str, alias: str) -> Checkpoint:
+        """Point ``alias`` of the checkpoint's autorater at checkpoint ``ref`` (moves it)."""
+
+    @abstractmethod
+    def alias_target(self, autorater: str, alias: str) -> Checkpoint | None:
+        """The checkpoint an alias of ``autorater`` points at, if the alias exists."""
+
+    # ----------------------------------------------------------------- protocols
+    @abstractmethod
+    def upsert_protocol(self, protocol: Protocol) -> Protocol:
+        """Register a protocol version (idempotent); other content under a registered
+        ``name@version`` is :class:`AlreadyExists`."""
+
+    @abstractmethod
+    def get_protocol(self, ref: str) -> Protocol:
+        """The protocol ``name@version`` (the latest for ``name``)."""
+
+    @abstractmethod
+    def list_protocols(self) -> list[Protocol]:
+        """Every protocol version, by name then version."""
+
+    @abstractmethod
+    def earlier_protocols(self, ref: str) -> list[Protocol]:
+        """The versions of protocol ``ref`` older than it, newest first."""
+
+    # ----------------------------------------------------------------- evaluators
+    @abstractmethod
+    def add_evaluator(self, *, name: str, kind: str, checkpoint: str | None, protocol: str, config: dict,
+                      sha256: str, price_per_1k_tokens: float | None = None) -> tuple[Evaluator, bool]:
+        """Pair checkpoint ``checkpoint`` (``None``: external) with protocol ``protocol``
+        (idempotent on the evaluator hash; a taken name is :class:`AlreadyExists`); returns
+        (evaluator, created)."""
+
+    @abstractmethod
+    def get_evaluator(self, name: str) -> Evaluator:
+        """The evaluator ``name``."""
+
+    @abstractmethod
+    def list_evaluators(self, *, active_only: bool = False) -> list[Evaluator]:
+        """Every (active) evaluator, by name."""
+
+    @abstractmethod
+    def evaluators_of(self, checkpoint: str, protocol: str) -> list[Evaluator]:
+        """The evaluators pairing checkpoint ``checkpoint`` with protocol ``protocol``, oldest first."""
+
+    # ----------------------------------------------------------------- runs
+    @abstractmethod
+    def start_run(self, evaluator: str, dataset: str, *, seed: int) -> EvaluationRun:
+        """Record a ``running`` run of ``evaluator`` on dataset version ``dataset``."""
+
+    @abstractmethod
+    def finish_run(self, run_id: int, *, seconds: float, n_examples: int, n_judgments: int, n_executed: int,
+                   n_cached: int, prompt_tokens: int, completion_tokens: int, cost_usd: float | None,
+                   predictions_uri: str, predictions_sha256: str, provenance: dict[str, Any]) -> None:
+        """Mark run ``run_id`` ``succeeded`` now, with its counts, cost, predictions and provenance
+        (its metrics: :meth:`record_metrics`)."""
+
+    @abstractmethod
+    def fail_run(self, run_id: int, *, error: str, seconds: float | None = None) -> None:
+        """Mark run ``run_id`` ``failed`` now, with the error."""
+
+    @abstractmethod
+    def abandon_running(self, evaluator: str, dataset: str, *, error: str) -> list[int]:
+        """Mark the ``running`` runs of ``evaluator`` on ``dataset`` failed with ``error`` (their
+        process died); returns their ids."""
+
+    @abstractmethod
+    def record_metrics(self, run_id: int, metrics: Iterable[MetricRecord]) -> None:
+        """Replace the metrics of run ``run_id``."""
+
+    @abstractmethod
+    def add_finished_run(self, *, evaluator: str, dataset: str, started_at: datetime, finished_at: datetime,
+                         seconds: float, seed: int, n_examples: int, n_judgments: int, predictions_uri: str,
+                         predictions_sha256: str, provenance: dict[str, Any], metrics: list[MetricRecord],
+                         n_executed: int = 0, n_cached: int = 0) -> EvaluationRun:
+        """Record a finished (succeeded) run with its metrics, e.g. imported predictions."""
+
+    @abstractmethod
+    def get_run(self, run_id: int) -> EvaluationRun:
+        """The run ``run_id`` with its metrics."""
+
+    @abstractmethod
+    def list_runs(self, *, dataset: str | None = None, evaluator: str | None = None, status: str | None = None,
+                  limit: int | None = None) -> list[EvaluationRun]:
+        """Runs, newest first, filtered by dataset (``name`` for any version or ``name@version``),
+        evaluator and status (one of :data:`RUN_STATUSES`)."""
+
+    @abstractmethod
+    def latest_runs(self, *, datasets: Iterable[str] | None = None, evaluator: str | None = None,
+                    status: str = "succeeded") -> list[EvaluationRun]:
+        """The newest run with ``status`` of each (evaluator, dataset version), oldest first;
+        restricted to the dataset versions ``datasets`` and to ``evaluator`` when given — the
+        rows of a leaderboard."""
+
+    @abstractmethod
+    def previous_version_run(self, evaluator: str, dataset: str) -> EvaluationRun | None:
+        """The newest succeeded run of ``evaluator`` on the newest version of the dataset older
+        than version ``dataset`` that it ran on."""
+
+    @abstractmethod
+    def checkpoint_runs(self, checkpoint: str) -> list[EvaluationRun]:
+        """The succeeded runs of every evaluator of checkpoint ``checkpoint``, oldest first."""
+
+    @abstractmethod
+    def find_run_by_provenance(self, evaluator: str, version_ref: str, key: str, value: Any) -> EvaluationRun | None:
+        """The newest succeeded run of ``evaluator`` on ``version_ref`` whose provenance has
+        ``key == value`` (e.g. an import's content address), or ``None``."""
+
+    # ----------------------------------------------------------------- judgment cache
+    @abstractmethod
+    def cached_judgments(self, key: str, example_hashes: Iterable[str], order: int,
+                         sample: int) -> dict[str, JudgmentRecord]:
+        """The cached judgments under ``key`` (an evaluator hash or a stage key) of these
+        examples in one order and sample, by example hash."""
+
+    @abstractmethod
+    def save_judgments(self, records: Iterable[JudgmentRecord]) -> None:
+        """Cache judgments (a record with the same key, example, order and sample is replaced)."""
+
+    @abstractmethod
+    def count_judgments(self, key: str | None = None) -> int:
+        """How many judgments are cached (under ``key``)."""
+
+    # ----------------------------------------------------------------- regressions
+    @abstractmethod
+    def add_regression(self, *, candidate_run_id: int, baseline_run_id: int, baseline_kind: str, metric: str,
+                       slice: str, delta: float, ci_low: float, ci_high: float, p_value: float, method: str,
+                       severity: str, baseline_value: float, candidate_value: float, n_shared: int,
+                       threshold: float, alpha: float, status: str, details: dict[str, Any]
+                       ) -> tuple[Regression, bool]:
+        """Record a regression (idempotent on candidate run, baseline run, metric and slice, also
+        against a concurrent writer); returns (regression, created)."""
+
+    @abstractmethod
+    def get_regression(self, regression_id: int) -> Regression:
+        """The regression ``regression_id``."""
+
+    @abstractmethod
+    def acknowledge_regression(self, regression_id: int, *, note: str, by: str | None) -> Regression:
+        """Mark regression ``regression_id`` acknowledged now, with the note and who did it."""
+
+    @abstractmethod
+    def list_regressions(self, *, status: str | None = None, evaluator: str | None = None,
+                         dataset: str | None = None, candidate_run_id: int | None = None,
+                         checkpoint: str | None = None) -> list[Regression]:
+        """Regressions, newest first, filtered by status, candidate evaluator, candidate dataset
+        (``name`` for any version or ``name@version``), candidate run or candidate checkpoint."""
