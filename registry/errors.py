@@ -110,3 +110,28 @@ class DatabaseError(RegistryError):
 
     code = "database_error"
     exit_code = 7
+
+
+class BackendError(RegistryError):
+    """A generation backend (a local model, a worker or server process, an HTTP API) failed;
+    ``status`` is the last HTTP status (None for network and process errors)."""
+
+    code = "backend_error"
+
+    def __init__(self, message: str, *, status: int | None = None, retries: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retries = retries
+
+
+class BackendRequestRejected(BackendError):
+    """The server refused a request (4xx other than 429): retrying would not help."""
+
+    code = "backend_request_rejected"
+
+
+class BackendUnavailable(BackendError):
+    """The backend kept failing (429, 5xx, timeouts, connection errors until retries ran out, or a
+    worker/server process that died or never became healthy)."""
+
+    code = "backend_unavailable"

@@ -1,8 +1,9 @@
 """``autorater backend``: managed vLLM servers (OpenAI-compatible) for local checkpoint folders.
 
-A server started here outlives the command (its own session and process group); its PID file
-lives in ``$AUTORATER_HOME/vllm/servers/<port>.json`` (or a per-user temporary folder), which is
-how ``list`` and ``stop`` find it. Point an ``llm-judge`` evaluator at it with ``backend: openai``,
+A server started here outlives the command (its own session and process group; see
+:mod:`registry.adapters.backends.processes`); its PID file lives in
+``$AUTORATER_HOME/vllm/servers/<port>.json`` (or a per-user temporary folder), which is how
+``list`` and ``stop`` find it. Point an ``llm-judge`` evaluator at it with ``backend: openai``,
 ``base_url: http://127.0.0.1:PORT/v1`` and ``model: <served model name>``.
 """
 
@@ -19,7 +20,7 @@ app = new_app("Managed vLLM servers (OpenAI-compatible) for local checkpoint fol
 
 
 def _info(server, *, health: bool = True) -> dict:
-    alive = server.is_ours() if server.proc is None else server.running()
+    alive = server.alive()
     return {"pid": server.pid, "port": server.port, "base_url": server.base_url, "model": str(server.model),
             "served_model_name": server.served_model_name, "alive": alive,
             "healthy": bool(alive and health and server.health()),

@@ -31,19 +31,16 @@ pytest.importorskip("transformers")
 
 from registry.adapters.backends import BACKENDS, build_backend  # noqa: E402
 from registry.adapters.backends.base import GenerationRequest  # noqa: E402
-from registry.adapters.backends.openai_http import BackendError, BackendUnavailable  # noqa: E402
+from registry.adapters.backends.processes import group_pids, pid_alive, terminate_group  # noqa: E402
 from registry.adapters.backends.vllm_backend import (  # noqa: E402
     ManagedServer,
     VLLMBackend,
     VLLMServerBackend,
     VLLMWorker,
-    _terminate_group,
     engine_env,
-    group_pids,
     list_servers,
-    pid_alive,
 )
-from registry.errors import InvalidInput, NotFound  # noqa: E402
+from registry.errors import BackendError, BackendUnavailable, InvalidInput, NotFound  # noqa: E402
 from tests.backends.conftest import vllm_available_or_skip  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("vllm")  # one xdist worker loads the engine and the server once
@@ -220,7 +217,7 @@ def _spawn(code: str) -> subprocess.Popen:
 
 def test_process_group_termination():
     polite = _spawn("import time; print('ready', flush=True); time.sleep(60)")
-    _terminate_group(polite.pid, grace=10, child=polite)
+    terminate_group(polite.pid, grace=10, child=polite)
     assert polite.returncode == -signal.SIGTERM and group_pids(polite.pid) == []
     # A child of the group that ignores SIGTERM gets SIGKILL after the grace period.
     stubborn = _spawn("import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
@@ -228,7 +225,7 @@ def test_process_group_termination():
                       "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)']); "
                       "print('ready', flush=True); time.sleep(60)")
     assert len(group_pids(stubborn.pid)) == 2
-    _terminate_group(stubborn.pid, grace=0.5, child=stubborn)
+    terminate_group(stubborn.pid, grace=0.5, child=stubborn)
     assert stubborn.returncode == -signal.SIGKILL and group_pids(stubborn.pid) == []
 
 

@@ -3,8 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
 from registry.adapters.backends.base import Backend, GenerationRequest, GenerationResult
 from registry.plugins import PluginRegistry
+
+if TYPE_CHECKING:  # pragma: no cover
+    from registry.adapters.config import PluginConfig
 
 BACKENDS: PluginRegistry[type[Backend]] = PluginRegistry("backends")
 
@@ -17,9 +23,9 @@ for _name, _target in {
     BACKENDS.register(_name, _target)
 
 
-def build_backend(name: str, config: dict | None = None) -> Backend:
-    """A backend of kind ``name`` configured with ``config``."""
-    return BACKENDS.get(name)(config or {})
+def build_backend(name: str, config: Mapping[str, Any] | PluginConfig | None = None) -> Backend:
+    """A backend of kind ``name`` configured with ``config`` (a mapping, or the backend's typed config)."""
+    return BACKENDS.get(name)(config if config is not None else {})
 
 
 __all__ = ["BACKENDS", "Backend", "GenerationRequest", "GenerationResult", "build_backend"]

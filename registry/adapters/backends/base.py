@@ -11,7 +11,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:  # pragma: no cover - pydantic loads with the backends that declare a config
+    from registry.adapters.config import PluginConfig
 
 
 @dataclass(frozen=True)
@@ -50,9 +53,18 @@ class Backend(ABC):
     """A configured generation backend (a local model, a server, an API)."""
 
     name: str = ""
+    Config: ClassVar[type[PluginConfig] | None] = None
+    """The backend's typed config (:mod:`registry.adapters.config`); None: an untyped mapping."""
+    local_weights: ClassVar[bool] = False
+    """Whether it runs a local weights folder (its ``model``: an llm-judge passes the registered
+    checkpoint's folder) with per-request seeds."""
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        self.config = dict(config)
+    def __init__(self, config: Mapping[str, Any] | PluginConfig) -> None:
+        if self.Config is not None:
+            self.settings = self.Config.parse(config)  # the validated config
+            self.config = self.settings.canonical()
+        else:
+            self.config = dict(config)
 
     @abstractmethod
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:

@@ -1,12 +1,12 @@
 """The in-process ``transformers`` backend: a local causal LM folder, chat template, batched generate.
 
-Config keys:
+Config keys (:class:`TransformersConfig`):
 
 * ``model`` — a local folder saved with ``save_pretrained`` (safetensors weights, a tokenizer with
   a chat template). Nothing is downloaded (``local_files_only``), no remote code runs, and a
-  folder holding pickle-based files (``*.bin``, ``*.pt``, ``*.pth``, ``*.pkl``, ``*.ckpt``…) is
-  refused, because unpickling runs code from data.
-* ``device`` — ``"cpu"`` (default) | ``"auto"`` (CUDA when available) | ``"cuda"``.
+  folder holding pickle-based files (``*.bin``, ``*.pt``, ``*.npy``…; see
+  :mod:`registry.adapters.models.local`) is refused, because unpickling runs code from data.
+* ``device`` — ``"cpu"`` (default) | ``"auto"`` (CUDA when available) | ``"cuda"`` | ``"cuda:N"``.
 * ``dtype`` — ``"float32"`` (default) | ``"bfloat16"``.
 * ``batch_size`` — prompts per greedy ``generate`` call (default 8).
 * ``max_input_tokens`` — longer prompts lose tokens from the *left* (the end of the conversation,
@@ -44,7 +44,6 @@ requests. torch and transformers are imported only when a backend loads its mode
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
@@ -52,73 +51,32 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, get_args
 
 from registry.adapters.backends.base import Backend, GenerationRequest, GenerationResult
-from registry.adapters.evaluators.encoder import check_no_pickles, resolve_device
-from registry.errors import InvalidInput, NotFound
+from registry.adapters.config import DeviceName, LocalModelConfig, PositiveInt
+from registry.adapters.models.local import model_folder, model_folder_sha256, resolve_device
+from registry.errors import InvalidInput
 
 Dtype = Literal["float32", "bfloat16"]
-DTYPES: tuple[Dtype, ...] = ("float32", "bfloat16")
+DTYPES: tuple[Dtype, ...] = get_args(Dtype)
 DEFAULT_BATCH_SIZE = 8
 DEFAULT_MAX_INPUT_TOKENS = 1024
 
-HASHED_FILES = frozenset({
-    "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-    "added_tokens.json", "chat_template.jinja", "chat_template.json", "vocab.json", "merges.txt", "vocab.txt",
-    "tokenizer.model", "spiece.model", "sentencepiece.bpe.model",
-})
-"""Files besides ``*.safetensors`` (and their index) that decide a model folder's outputs: the model
-and generation configs, the tokenizer and the chat template."""
 
+class TransformersConfig(LocalModelConfig):
+    """Keys of the ``transformers`` backend (module docstring)."""
 
-# --------------------------------------------------------------------------- model folder
-def _model_folder(model: Any) -> Path:
-    if not isinstance(model, str | os.PathLike) or not str(model):
-        raise InvalidInput("the transformers backend needs 'model': a local model folder", field="model")
-    folder = Path(model)
-    if not folder.is_dir():
-        raise NotFound(f"model folder {folder} does not exist")
-    check_no_pickles(folder)
-    if not any(folder.glob("*.safetensors")):
-        raise InvalidInput("model folder has no *.safetensors weights", file=folder,
-                           hint="save the model with save_pretrained(safe_serialization=True)")
-    return folder
+    what: ClassVar[str] = "backend 'transformers'"
 
-
-def canonicalize_json(path: Path) -> None:
-    """Rewrite a saved JSON file with sorted keys, so its bytes (and the folder's hash) do not depend on dict order."""
-    import json
-
-    data = json.loads(path.read_text(encoding="utf-8"))
-    path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-_SHA_MEMO: dict[tuple, str] = {}
-
-
-def model_folder_sha256(folder: str | Path) -> str:
-    """Content hash of a model folder: its config, generation config, tokenizer, chat template and
-    ``*.safetensors`` weights (sorted names, then size and bytes of each; streamed).
-
-    Independent of where the folder lives; memoized on (path, size, mtime) of the files, so an
-    unchanged folder is read once per process.
-    """
-    folder = Path(folder).resolve()
-    files = sorted(p for p in folder.iterdir() if p.is_file() and (
-        p.name in HASHED_FILES or p.name.endswith((".safetensors", ".safetensors.index.json"))))
-    stats = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
-    if stats in _SHA_MEMO:
-        return _SHA_MEMO[stats]
-    h = hashlib.sha256()
-    for p in files:
-        h.update(p.name.encode("utf-8") + b"\0" + str(p.stat().st_size).encode() + b"\0")
-        with p.open("rb") as fh:
-            while chunk := fh.read(1 << 20):
-                h.update(chunk)
-    _SHA_MEMO[stats] = digest = h.hexdigest()
-    return digest
-
+    device: DeviceName = "cpu"
+    """``cpu`` | ``auto`` (CUDA when available) | ``cuda`` | ``cuda:N``."""
+    dtype: Dtype = "float32"
+    """Weights' dtype."""
+    batch_size: PositiveInt = DEFAULT_BATCH_SIZE
+    """Prompts per greedy ``generate`` call."""
+    max_input_tokens: PositiveInt = DEFAULT_MAX_INPUT_TOKENS
+    """Longer prompts lose tokens from the left."""
 
 # --------------------------------------------------------------------------- loaded models
 @dataclass
@@ -152,7 +110,7 @@ def _no_progress_bar() -> Iterator[None]:
 
 def load_lm(folder: str | Path, device: str = "cpu", dtype: Dtype = "float32") -> LoadedLM:
     """The folder's causal LM and tokenizer, loaded once per process per (folder, device, dtype)."""
-    path = _model_folder(folder)
+    path = model_folder(folder)
     dev = resolve_device(device)
     key = (str(path.resolve()), dev, dtype)
     with _LOAD_LOCK:
@@ -220,25 +178,19 @@ class TransformersBackend(Backend):
 
     name = "transformers"
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
+    Config = TransformersConfig
+    local_weights = True
+
+    def __init__(self, config: Mapping[str, Any] | TransformersConfig) -> None:
         super().__init__(config)
-        self.folder = _model_folder(self.config.get("model"))
-        self.device: str = str(self.config.get("device", "cpu"))
-        if self.device not in ("cpu", "auto", "cuda") and not self.device.startswith("cuda:"):
-            raise InvalidInput(f"unknown device {self.device!r}; expected 'cpu', 'auto' or 'cuda'", field="device")
-        self.dtype: Dtype = self.config.get("dtype", "float32")
-        if self.dtype not in DTYPES:
-            raise InvalidInput(f"unknown dtype {self.dtype!r}; expected one of {', '.join(DTYPES)}", field="dtype")
-        self.batch_size = self._positive_int("batch_size", DEFAULT_BATCH_SIZE)
-        self.max_input_tokens = self._positive_int("max_input_tokens", DEFAULT_MAX_INPUT_TOKENS)
+        settings: TransformersConfig = self.settings
+        self.folder = model_folder(settings.model)
+        self.device: str = settings.device
+        self.dtype: Dtype = settings.dtype
+        self.batch_size = settings.batch_size
+        self.max_input_tokens = settings.max_input_tokens
         self._lm: LoadedLM | None = None
         self._choice_ids: dict[str, tuple[tuple[int, ...], ...]] = {}
-
-    def _positive_int(self, key: str, default: int) -> int:
-        value = self.config.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise InvalidInput(f"{key} must be a positive integer, got {value!r}", field=key)
-        return value
 
     @property
     def lm(self) -> LoadedLM:

@@ -1,6 +1,6 @@
 """A backend for any OpenAI-compatible ``/chat/completions`` server (OpenAI, vLLM, TGI, llama.cpp...).
 
-Config keys (the API key itself is never part of the config):
+Config keys (:class:`OpenAIConfig`; the API key itself is never part of the config):
 
 ``base_url``
     Root of the API, e.g. ``http://127.0.0.1:8000/v1``; requests go to ``{base_url}/chat/completions``.
@@ -49,40 +49,99 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timezone
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 import httpx
+from pydantic import Field, field_validator, model_validator
 
 from registry.adapters.backends.base import Backend, GenerationRequest, GenerationResult
-from registry.errors import InvalidInput, RegistryError
+from registry.adapters.config import NonNegativeFloat, NonNegativeInt, PluginConfig, PositiveInt
+from registry.errors import BackendError, BackendRequestRejected, BackendUnavailable, InvalidInput
 
 log = logging.getLogger(__name__)
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MAX_TOP_LOGPROBS = 20
+_OWN_FIELDS = frozenset({"model", "messages", "max_tokens", "temperature", "top_p", "n", "seed", "stop",
+                         "logprobs", "top_logprobs", "stream"})
 
 
-class BackendError(RegistryError):
-    """A generation backend failed; ``status`` is the last HTTP status (None for network errors)."""
+class HTTPClientConfig(PluginConfig):
+    """Keys of an OpenAI-compatible HTTP client (module docstring); the key itself is never one."""
 
-    code = "backend_error"
+    api_key_env: str = "OPENAI_API_KEY"
+    """NAME of the environment variable holding the API key (unset: no Authorization header)."""
+    concurrency: PositiveInt = 4
+    """Most requests in flight at once."""
+    timeout: Annotated[float, Field(ge=0.001)] = 60.0
+    """Seconds per attempt."""
+    max_retries: NonNegativeInt = 5
+    """Retries after the first attempt (429, 5xx, connection errors, timeouts)."""
+    backoff_base: NonNegativeFloat = 0.5
+    backoff_max: NonNegativeFloat = 60.0
+    top_logprobs: PositiveInt = 5
+    """First-token alternatives asked for when a request has choices (more than 20 is cut to 20)."""
+    extra_body: dict[str, Any] | None = None
+    """Server-specific request fields merged into every request body (JSON; not the backend's own)."""
 
-    def __init__(self, message: str, *, status: int | None = None, retries: int = 0) -> None:
-        super().__init__(message)
-        self.status = status
-        self.retries = retries
+    @model_validator(mode="before")
+    @classmethod
+    def _no_key(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            if "api_key" in data:
+                raise InvalidInput(
+                    "the 'openai' backend does not take an API key in its config",
+                    field="api_key",
+                    hint="put the key in an environment variable and name that variable with 'api_key_env'",
+                )
+            if "api_key_env" in data and not data["api_key_env"]:
+                data = {k: v for k, v in data.items() if k != "api_key_env"}  # empty: the default
+        return data
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not _ENV_NAME.match(value):
+            # Do not echo the value: a common mistake is pasting the key itself here.
+            raise ValueError("'api_key_env' must be the NAME of an environment variable (letters, digits, _), "
+                             "e.g. api_key_env: OPENAI_API_KEY, with the key exported in that variable")
+        return value
+
+    @field_validator("top_logprobs")
+    @classmethod
+    def _at_most_20(cls, value: int) -> int:
+        return min(value, _MAX_TOP_LOGPROBS)  # what OpenAI-compatible servers accept
+
+    @field_validator("extra_body", mode="before")
+    @classmethod
+    def _extra_body(cls, value: Any) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            raise ValueError("'extra_body' must be a mapping of request fields")
+        clash = sorted(set(map(str, value)) & _OWN_FIELDS)
+        if clash:
+            raise ValueError(f"'extra_body' cannot set {', '.join(clash)}: the backend sets them from each request")
+        try:
+            body = json.loads(json.dumps(dict(value), allow_nan=False))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"'extra_body' must be JSON: {exc}") from None
+        return body or None
+
+    def http_settings(self) -> dict[str, Any]:
+        """The HTTP client's keys and values (for an :class:`OpenAIConfig` built from a wider config)."""
+        return {k: getattr(self, k) for k in HTTPClientConfig.model_fields}
 
 
-class BackendRequestRejected(BackendError):
-    """The server refused a request (4xx other than 429): retrying would not help."""
+class OpenAIConfig(HTTPClientConfig):
+    """Keys of the ``openai`` backend: an OpenAI-compatible server and the model id it serves."""
 
-    code = "backend_request_rejected"
+    what: ClassVar[str] = "backend 'openai'"
 
-
-class BackendUnavailable(BackendError):
-    """The server kept failing (429, 5xx, timeouts, connection errors) until retries ran out."""
-
-    code = "backend_unavailable"
+    base_url: Annotated[str, Field(min_length=1)]
+    """Root of the API, e.g. ``http://127.0.0.1:8000/v1``."""
+    model: Annotated[str, Field(min_length=1)]
+    """Model id sent with every request."""
 
 
 class _Retryable(Exception):
@@ -100,32 +159,21 @@ class OpenAICompatibleBackend(Backend):
 
     name = "openai"
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        if "api_key" in config:
-            raise InvalidInput(
-                "the 'openai' backend does not take an API key in its config",
-                field="api_key",
-                hint="put the key in an environment variable and name that variable with 'api_key_env'",
-            )
+    Config = OpenAIConfig
+
+    def __init__(self, config: Mapping[str, Any] | OpenAIConfig) -> None:
         super().__init__(config)
-        cfg = self.config
-        self.base_url: str = str(_required(cfg, "base_url")).rstrip("/")
-        self.model: str = str(_required(cfg, "model"))
-        self.api_key_env: str = str(cfg.get("api_key_env") or "OPENAI_API_KEY")
-        if not _ENV_NAME.match(self.api_key_env):
-            # Do not echo the value: a common mistake is pasting the key itself here.
-            raise InvalidInput(
-                "'api_key_env' must be the NAME of an environment variable (letters, digits, _)",
-                field="api_key_env",
-                hint="e.g. api_key_env: OPENAI_API_KEY, with the key exported in that variable",
-            )
-        self.concurrency: int = _number(cfg, "concurrency", 4, int, minimum=1)
-        self.timeout: float = _number(cfg, "timeout", 60.0, float, minimum=0.001)
-        self.max_retries: int = _number(cfg, "max_retries", 5, int, minimum=0)
-        self.backoff_base: float = _number(cfg, "backoff_base", 0.5, float, minimum=0.0)
-        self.backoff_max: float = _number(cfg, "backoff_max", 60.0, float, minimum=0.0)
-        self.top_logprobs: int = min(_number(cfg, "top_logprobs", 5, int, minimum=1), _MAX_TOP_LOGPROBS)
-        self.extra_body: dict[str, Any] = _extra_body(cfg.get("extra_body"))
+        cfg: OpenAIConfig = self.settings
+        self.base_url: str = cfg.base_url.rstrip("/")
+        self.model: str = cfg.model
+        self.api_key_env: str = cfg.api_key_env
+        self.concurrency: int = cfg.concurrency
+        self.timeout: float = cfg.timeout
+        self.max_retries: int = cfg.max_retries
+        self.backoff_base: float = cfg.backoff_base
+        self.backoff_max: float = cfg.backoff_max
+        self.top_logprobs: int = cfg.top_logprobs
+        self.extra_body: dict[str, Any] = dict(cfg.extra_body or {})
         self._api_key: str | None = os.environ.get(self.api_key_env) or None
         self._client: httpx.Client | None = None
         self._client_lock = threading.Lock()
@@ -418,47 +466,12 @@ def _redact_userinfo(url: str) -> str:
     return str(parsed.copy_with(userinfo=b"")) if parsed.userinfo else url
 
 
-_OWN_FIELDS = frozenset({"model", "messages", "max_tokens", "temperature", "top_p", "n", "seed", "stop",
-                         "logprobs", "top_logprobs", "stream"})
-
-
-def _extra_body(value: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise InvalidInput("'extra_body' must be a mapping of request fields", field="extra_body")
-    clash = sorted(set(map(str, value)) & _OWN_FIELDS)
-    if clash:
-        raise InvalidInput(f"'extra_body' cannot set {', '.join(clash)}: the backend sets them from each request",
-                           field="extra_body")
-    try:
-        return json.loads(json.dumps(dict(value), allow_nan=False))
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"'extra_body' must be JSON: {exc}", field="extra_body") from None
-
-
-def _required(config: Mapping[str, Any], key: str) -> Any:
-    value = config.get(key)
-    if value in (None, ""):
-        raise InvalidInput(f"the 'openai' backend needs {key!r} in its config", field=key)
-    return value
-
-
-def _number(config: Mapping[str, Any], key: str, default: float, kind: type, *, minimum: float) -> Any:
-    value = config.get(key, default)
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"{key!r} must be a number, got {value!r}", field=key) from None
-    if number < minimum:
-        raise InvalidInput(f"{key!r} must be at least {minimum:g}, got {value!r}", field=key)
-    return number
-
-
 __all__ = [
-    "BackendError",
+    "BackendError",  # the three errors are re-exported from registry.errors, where they are defined
     "BackendRequestRejected",
     "BackendUnavailable",
+    "HTTPClientConfig",
     "OpenAICompatibleBackend",
+    "OpenAIConfig",
     "first_token_choice_logprobs",
 ]

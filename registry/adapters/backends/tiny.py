@@ -153,7 +153,7 @@ def build_tiny_causal_lm(out_dir: Path, *, hidden_size: int = 64, layers: int = 
 
 def _canonicalize_json(folder: Path) -> None:
     """Rewrite the saved JSON files with sorted keys, so their bytes do not depend on dict order."""
-    from registry.adapters.backends.hf import canonicalize_json
+    from registry.adapters.models.local import canonicalize_json
 
     for path in sorted(folder.glob("*.json")):
         canonicalize_json(path)

@@ -47,11 +47,10 @@ from registry.adapters.evaluators.encoder import (
     HEAD_FILE,
     MULTI_HEAD_VERSION,
     SCORER_FILE,
-    check_no_pickles,
     encoder_dir,
     read_scorer_config,
-    resolve_device,
 )
+from registry.adapters.models.local import check_no_pickles, resolve_device
 from registry.adapters.training.batching import plan_batches
 from registry.domain.training import NEGATIVE_LABELS, TrainConfig, UnifiedExample
 from registry.errors import InvalidInput

@@ -32,15 +32,18 @@ from pathlib import Path
 
 import torch
 
-from registry.adapters.backends.hf import _model_folder as checked_model_folder
-from registry.adapters.backends.hf import canonicalize_json
-from registry.adapters.evaluators.encoder import check_no_pickles, resolve_device
+from registry.adapters.models.local import (
+    WEIGHT_SUFFIXES,
+    canonicalize_json,
+    check_no_pickles,
+    model_folder,
+    resolve_device,
+)
 from registry.adapters.training.batching import plan_batches
 from registry.domain.training import LoRAConfig
 from registry.errors import InvalidInput
 
 ADAPTER_SUBFOLDER = "adapter"
-_WEIGHT_SUFFIXES = (".safetensors", ".safetensors.index.json")
 Progress = Callable[[int, int, float], None]
 """``(step, total_steps, running loss)``."""
 
@@ -67,7 +70,7 @@ class LoRATrainer:
         from transformers.utils import logging as hf_logging
 
         self.config = config
-        self.base_folder = checked_model_folder(base_folder)  # exists, safetensors weights, no pickles
+        self.base_folder = model_folder(base_folder)  # exists, safetensors weights, no pickles
         self.device = resolve_device(config.device)
         if config.threads:
             torch.set_num_threads(int(config.threads))
@@ -236,7 +239,7 @@ class LoRATrainer:
         merged = self.model.merge_and_unload()
         merged.save_pretrained(str(out), safe_serialization=True)
         for path in sorted(self.base_folder.iterdir()):  # tokenizer, chat template, generation config: unchanged
-            if path.is_file() and path.name != "config.json" and not path.name.endswith(_WEIGHT_SUFFIXES) \
+            if path.is_file() and path.name != "config.json" and not path.name.endswith(WEIGHT_SUFFIXES) \
                     and path.name != "README.md":
                 shutil.copyfile(path, out / path.name)
         canonicalize_json(out / "config.json")
