@@ -34,14 +34,14 @@ default). Only safetensors are read — a folder holding pickle-based files (``*
 ``*.pkl``…) is refused, because unpickling runs code from data. torch and transformers are
 imported only when a scorer is built.
 
-Config keys: ``checkpoint`` (folder), ``batch_size`` (sequences per forward pass, default 32; a
-pairwise pass holds ``batch_size // 2`` pairs), ``max_length`` (default: the checkpoint's),
-``device`` ("cpu" default | "auto" | "cuda"), ``threshold`` (classification, default 0.5).
+Config keys (:class:`EncoderScorerConfig`): ``checkpoint`` (folder, set by the engine),
+``batch_size`` (sequences per forward pass, default 32; a pairwise pass holds ``batch_size // 2``
+pairs), ``max_length`` (≥ 8; default: the checkpoint's), ``device`` ("cpu" default | "auto" |
+"cuda" | "cuda:N"), ``threshold`` (classification, in [0, 1], default 0.5).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -50,9 +50,21 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
+from pydantic import Field
+
+from registry.adapters.config import DeviceName
 from registry.adapters.evaluators.base import Evaluator, TaskContext, Verdict
+from registry.adapters.evaluators.config import EvaluatorConfig
+from registry.adapters.models.local import (
+    PICKLE_SUFFIXES,
+    WEIGHT_SUFFIXES,
+    UnsafeCheckpoint,
+    check_no_pickles,
+    files_sha256,
+    resolve_device,
+)
 from registry.domain.types import TaskType
 from registry.errors import InvalidInput, NotFound
 
@@ -71,18 +83,21 @@ HEAD_FILE = "head.safetensors"
 ENCODER_SUBFOLDER = "encoder"
 DEFAULT_MAX_LENGTH = 256
 DEFAULT_BATCH_SIZE = 32
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
-"""Files that would be unpickled (code from data): a checkpoint holding any of them is refused."""
 _ENCODER_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                   "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt", "spiece.model",
                   "sentencepiece.bpe.model")
 """Encoder files that determine its outputs (besides ``*.safetensors`` and their index), hashed."""
 
 
-class UnsafeCheckpoint(InvalidInput):
-    """A checkpoint folder holds files that would run code when loaded (pickles)."""
+class EncoderScorerConfig(EvaluatorConfig):
+    """Keys of the encoder scorer (module docstring); ``batch_size`` defaults to 32 outside the engine."""
 
-    code = "unsafe_checkpoint"
+    max_length: Annotated[int, Field(ge=8)] | None = None
+    """Tokens per (instruction, response) pair (None: the checkpoint's ``max_length``)."""
+    threshold: Annotated[float, Field(ge=0, le=1)] = 0.5
+    """Classification: ``labels[0]`` when P(``labels[0]``) ≥ threshold."""
+    device: DeviceName = "cpu"
+    """``cpu`` | ``auto`` (CUDA when available) | ``cuda`` | ``cuda:N``."""
 
 
 # --------------------------------------------------------------------------- checkpoint files
@@ -151,52 +166,28 @@ def encoder_dir(checkpoint: str | Path, meta: Mapping[str, Any] | None = None) -
     return sub
 
 
-def check_no_pickles(folder: str | Path) -> None:
-    """Refuse a folder holding pickle-based weight files (rule: no code from data)."""
-    bad = sorted(str(p.relative_to(folder)) for p in Path(folder).rglob("*")
-                 if p.is_file() and p.name.lower().endswith(PICKLE_SUFFIXES))
-    if bad:
-        raise UnsafeCheckpoint(f"checkpoint holds pickle-based files {', '.join(bad)}; loading them would run code "
-                               "from data", file=folder,
-                               hint="save weights with safetensors (save_pretrained(safe_serialization=True)) "
-                                    "and remove the pickle files")
-
-
 def _hashed_files(checkpoint: Path, meta: Mapping[str, Any]) -> list[tuple[str, Path]]:
     files = [(SCORER_FILE, checkpoint / SCORER_FILE), (HEAD_FILE, checkpoint / HEAD_FILE)]
     enc = encoder_dir(checkpoint, meta)
     for p in sorted(enc.iterdir()):  # transformers reads the top level only
-        if p.is_file() and (p.name in _ENCODER_FILES or p.name.endswith((".safetensors", ".safetensors.index.json"))):
+        if p.is_file() and (p.name in _ENCODER_FILES or p.name.endswith(WEIGHT_SUFFIXES)):
             files.append((f"{ENCODER_SUBFOLDER}/{p.relative_to(enc).as_posix()}", p))
     return sorted(files)
 
 
-_SHA_MEMO: dict[tuple, str] = {}
-
-
 def checkpoint_sha256(checkpoint: str | Path) -> str:
     """Content hash of a checkpoint: ``scorer.json``, ``head.safetensors`` and the encoder's config,
-    tokenizer and safetensors weights (sorted relative paths, then sizes and bytes; streamed).
+    tokenizer and safetensors weights (:func:`~registry.adapters.models.local.files_sha256` of
+    their relative paths: names, sizes and bytes; memoized).
 
-    Independent of where the folder lives; memoized on (path, size, mtime) of the files, so a
-    second call on an unchanged folder does not re-read the weights.
+    Independent of where the folder lives; a second call on an unchanged folder does not re-read
+    the weights.
     """
     folder = Path(checkpoint).resolve()
     meta = read_scorer_config(folder)
     if not (folder / HEAD_FILE).is_file():
         raise InvalidInput(f"{HEAD_FILE} is missing", file=folder)
-    files = _hashed_files(folder, meta)
-    stats = tuple((rel, str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for rel, p in files)
-    if stats in _SHA_MEMO:
-        return _SHA_MEMO[stats]
-    h = hashlib.sha256()
-    for rel, path in files:
-        h.update(rel.encode("utf-8") + b"\0" + str(path.stat().st_size).encode() + b"\0")
-        with path.open("rb") as fh:
-            while chunk := fh.read(1 << 20):
-                h.update(chunk)
-    _SHA_MEMO[stats] = digest = h.hexdigest()
-    return digest
+    return files_sha256(_hashed_files(folder, meta))
 
 
 def build_default_checkpoint(out_dir: Path, seed: int = 0) -> Path:
@@ -297,20 +288,6 @@ _LOADED: dict[tuple[str, str], LoadedScorer] = {}
 _LOAD_LOCK = threading.Lock()
 
 
-def resolve_device(device: str) -> str:
-    """``cpu`` | ``cuda`` | ``auto`` (CUDA when available, else CPU) → a torch device name."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device != "cpu" and device != "cuda" and not device.startswith("cuda:"):
-        raise InvalidInput(f"unknown device {device!r}; expected 'cpu', 'cuda' or 'auto'", field="device")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InvalidInput(f"device {device!r} requested but CUDA is not available", field="device",
-                           hint="use device 'auto' to fall back to the CPU")
-    return device
-
-
 def load_scorer(checkpoint: str | Path, device: str = "cpu") -> LoadedScorer:
     """The checkpoint's model on ``device``, loaded once per process (keyed by checkpoint sha)."""
     folder = Path(checkpoint)
@@ -393,19 +370,20 @@ class EncoderScorer(Evaluator):
         "classification": ("instruction", "response"),
     }
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
+    Config = EncoderScorerConfig
+
+    def __init__(self, config: Mapping[str, Any] | EncoderScorerConfig) -> None:
         super().__init__(config)
-        if not self.config.get("checkpoint"):
+        settings: EncoderScorerConfig = self.settings
+        if not settings.checkpoint:
             raise InvalidInput("encoder-scorer needs a 'checkpoint' (folder with scorer.json)", field="checkpoint")
-        self.checkpoint = Path(self.config["checkpoint"])
+        self.checkpoint = Path(settings.checkpoint)
         meta = read_scorer_config(self.checkpoint)
         check_no_pickles(self.checkpoint)
-        self.max_length = int(self.config.get("max_length") or meta.get("max_length", DEFAULT_MAX_LENGTH))
-        self.batch_size = int(self.config.get("batch_size", DEFAULT_BATCH_SIZE))
-        self.threshold = float(self.config.get("threshold", 0.5))
-        self.device = str(self.config.get("device", "cpu"))
-        if self.batch_size < 1:
-            raise InvalidInput(f"batch_size must be ≥ 1; got {self.batch_size}", field="batch_size")
+        self.max_length = int(settings.max_length or meta.get("max_length", DEFAULT_MAX_LENGTH))
+        self.batch_size = settings.batch_size or DEFAULT_BATCH_SIZE
+        self.threshold = settings.threshold
+        self.device = settings.device
         if self.max_length < 8:
             raise InvalidInput(f"max_length must be ≥ 8; got {self.max_length}", field="max_length")
         self._sha: str | None = None
@@ -500,6 +478,9 @@ class EncoderScorer(Evaluator):
                         prompt_tokens=t, seconds=sec, extra={"s": x}) for p, x, t, sec in zip(probs, s, tokens, secs)]
 
 
-__all__ = ["BUILTIN_MINILM", "FORMAT", "FORMAT_VERSION", "MULTI_HEAD_VERSION", "TASK_HEADS", "EncoderScorer", "LoadedScorer", "UnsafeCheckpoint",
-           "build_default_checkpoint", "check_no_pickles", "checkpoint_sha256", "encoder_dir", "load_scorer",
-           "read_scorer_config", "resolve_device"]
+__all__ = ["BUILTIN_MINILM", "FORMAT", "FORMAT_VERSION", "MULTI_HEAD_VERSION", "PICKLE_SUFFIXES", "TASK_HEADS",
+           "EncoderScorer", "EncoderScorerConfig", "LoadedScorer", "UnsafeCheckpoint", "build_default_checkpoint",
+           "check_no_pickles", "checkpoint_sha256", "encoder_dir", "load_scorer", "read_scorer_config",
+           "resolve_device"]
+# PICKLE_SUFFIXES, UnsafeCheckpoint, check_no_pickles and resolve_device live in
+# registry.adapters.models.local; they stay importable from here.

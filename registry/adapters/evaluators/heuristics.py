@@ -19,7 +19,9 @@ from typing import Any, ClassVar
 
 import xxhash
 
+from registry.adapters.config import Seed
 from registry.adapters.evaluators.base import Evaluator, TaskContext, Verdict
+from registry.adapters.evaluators.config import EvaluatorConfig
 from registry.domain.types import TaskType
 from registry.errors import InvalidInput
 
@@ -32,9 +34,22 @@ def _text(example: Mapping[str, Any], key: str) -> str:
     return "" if value is None else str(value)
 
 
+class HeuristicConfig(EvaluatorConfig):
+    """Keys of the rule-based heuristics (``always-first``, ``always-second``, ``longer``,
+    ``shorter``): only the ones every evaluator takes — they have no settings."""
+
+
+class RandomConfig(HeuristicConfig):
+    """Keys of ``random``."""
+
+    seed: Seed = 0
+    """Seeds every draw (with the example id, the shown texts and the sample index)."""
+
+
 class _Heuristic(Evaluator):
     """Shared loop: check the task type, judge each example, measure its seconds."""
 
+    Config = HeuristicConfig
     rule_version: ClassVar[int] = 1
     """Bumped when a rule's behaviour changes, so cached judgments of the old rule are not reused."""
 
@@ -73,11 +88,12 @@ class RandomEvaluator(_Heuristic):
 
     kind = "random"
     task_types: ClassVar[tuple[TaskType, ...]] = ("pairwise", "pointwise", "classification")
+    Config = RandomConfig
 
     @property
     def seed(self) -> int:
         """The config ``seed`` (default 0)."""
-        return int(self.config.get("seed", 0))
+        return self.settings.seed
 
     def _draw(self, example: Mapping[str, Any], shown: str, sample: int) -> int:
         # \x1f (unit separator) keeps the fields apart, so "1|2" + "3" and "1" + "2|3" differ.
@@ -162,5 +178,5 @@ class ShorterEvaluator(_LengthEvaluator):
     sign = -1
 
 
-__all__ = ["AlwaysFirstEvaluator", "AlwaysSecondEvaluator", "LongerEvaluator", "RandomEvaluator",
-           "ShorterEvaluator"]
+__all__ = ["AlwaysFirstEvaluator", "AlwaysSecondEvaluator", "HeuristicConfig", "LongerEvaluator", "RandomConfig",
+           "RandomEvaluator", "ShorterEvaluator"]
