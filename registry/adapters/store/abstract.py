@@ -1,11 +1,11 @@
 """The registry's metadata store as the services see it: intent-named methods that take and return
 the entities of :mod:`registry.domain.entities`, and a unit of work.
 
-Every method runs in a transaction of its own, unless it is called on the store yielded by
-:meth:`AbstractStore.unit_of_work`: then all the calls of the block are one transaction, committed
-when the block ends and rolled back as a whole when it raises (driver errors surface as
-:class:`registry.errors.DatabaseError`). A use case opens one unit of work for the writes that
-belong together::
+Every method runs in a transaction of its own, unless it is called inside
+:meth:`AbstractStore.unit_of_work`: then all the calls of the block (on the store it yields, from
+the thread that opened it) are one transaction, committed when the block ends and rolled back as a
+whole when it raises (driver errors surface as :class:`registry.errors.DatabaseError`). A use case
+opens one unit of work for the writes that belong together::
 
     with reg.store.unit_of_work() as uow:
         uow.finish_run(run_id, ...)
@@ -49,9 +49,9 @@ class AbstractStore(ABC):
     # ----------------------------------------------------------------- transactions
     @abstractmethod
     def unit_of_work(self) -> AbstractContextManager[AbstractStore]:
-        """One transaction for the block: the yielded store's calls all run in it, committed at
-        the end, rolled back together on any error. Opened inside another unit of work, it joins
-        that one."""
+        """One transaction for the block: the store's calls from this thread all run in it,
+        committed at the end, rolled back together on any error. Opened inside another unit of
+        work, it joins that one."""
 
     @abstractmethod
     def claim_pair(self, evaluator: str, dataset: str) -> AbstractContextManager[bool]:

@@ -5,8 +5,8 @@ registry's metadata is built here; callers get entities."""
 from __future__ import annotations
 
 import ast
-import copy
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -118,36 +118,43 @@ def _judgment(row: SqlJudgment) -> JudgmentRecord:
 class SqlAlchemyStore(AbstractStore):
     """Registry metadata in a SQL database (SQLite file or PostgreSQL).
 
-    A store opened by :meth:`unit_of_work` is bound to that unit's session; a plain store opens a
-    managed session (:func:`~registry.adapters.store.db.managed_session`) per call."""
+    Each call runs in a managed session of its own
+    (:func:`~registry.adapters.store.db.managed_session`), unless the calling thread has a
+    :meth:`unit_of_work` open on this store: then it runs in that unit's session. (Per thread, so
+    the flows' worker threads never share a session; ambient, so a use case that calls another
+    inside its unit of work joins it instead of waiting on its own lock.)"""
 
     def __init__(self, db_url: str, *, check: bool = True) -> None:
         self.engine = create_engine_for(db_url)
         if check and not _at_head(self.engine):
             check_schema(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._bound: Session | None = None
+        self._open = threading.local()
+        """``session``: the session of the unit of work the current thread has open, if any."""
 
     # ------------------------------------------------------------------ transactions
     @contextmanager
     def session(self) -> Iterator[Session]:
         """The one managed session (commit / rollback / error translation); inside a unit of work,
         that unit's session. For this package and for tests: services use the entity methods."""
-        if self._bound is not None:
-            yield self._bound
+        current = getattr(self._open, "session", None)
+        if current is not None:
+            yield current
             return
         with managed_session(self._sessions) as s:
             yield s
 
     @contextmanager
     def unit_of_work(self) -> Iterator[SqlAlchemyStore]:
-        if self._bound is not None:  # nested: join the open unit
+        if getattr(self._open, "session", None) is not None:  # nested: join the open unit
             yield self
             return
         with managed_session(self._sessions) as s:
-            bound = copy.copy(self)
-            bound._bound = s
-            yield bound
+            self._open.session = s
+            try:
+                yield self
+            finally:
+                self._open.session = None
 
     @contextmanager
     def claim_pair(self, evaluator: str, dataset: str) -> Iterator[bool]:
@@ -367,7 +374,8 @@ class SqlAlchemyStore(AbstractStore):
 
     def alias_target(self, autorater: str, alias: str) -> Checkpoint | None:
         with self.session() as s:
-            row = s.scalar(select(SqlCheckpointAlias).join(SqlAutorater, SqlCheckpointAlias.autorater_id == SqlAutorater.id)
+            row = s.scalar(select(SqlCheckpointAlias)
+                           .join(SqlAutorater, SqlCheckpointAlias.autorater_id == SqlAutorater.id)
                            .where(SqlAutorater.name == autorater, SqlCheckpointAlias.alias == alias))
             return row.checkpoint.to_entity() if row is not None else None
 
@@ -482,7 +490,8 @@ class SqlAlchemyStore(AbstractStore):
         with self.session() as s:
             run = self._run_row(s, run_id)
             run.status, run.finished_at, run.seconds = "succeeded", utcnow(), seconds
-            run.n_examples, run.n_judgments, run.n_executed, run.n_cached = n_examples, n_judgments, n_executed, n_cached
+            run.n_examples, run.n_judgments = n_examples, n_judgments
+            run.n_executed, run.n_cached = n_executed, n_cached
             run.prompt_tokens, run.completion_tokens, run.cost_usd = prompt_tokens, completion_tokens, cost_usd
             run.predictions_uri, run.predictions_sha256 = predictions_uri, predictions_sha256
             run.provenance = provenance
