@@ -122,15 +122,17 @@ class PluginConfig(BaseModel):
         return self.model_dump()
 
 
-def config_error(cls: type[PluginConfig], exc: ValidationError, *, what: str | None = None) -> InvalidInput:
-    """The :class:`InvalidInput` of the first error of ``exc`` (see :meth:`PluginConfig.parse`)."""
+def config_error(cls: type[PluginConfig], exc: ValidationError, *, what: str | None = None,
+                 allowed: list[str] | None = None) -> InvalidInput:
+    """The :class:`InvalidInput` of the first error of ``exc`` (see :meth:`PluginConfig.parse`);
+    ``allowed``: the keys to list for an unknown one (default: ``cls``'s)."""
     what = what or cls.what
     errors = exc.errors(include_url=False)
     err = errors[0]
     loc = [str(p) for p in err.get("loc", ())]
     key = ".".join(loc) if loc else None
     kind = err.get("type", "")
-    allowed = cls.keys()
+    allowed = sorted(allowed) if allowed is not None else cls.keys()
     if kind == "extra_forbidden":
         message = f"unknown key {loc[-1]!r} for {what}; allowed keys: {', '.join(allowed)}"
         close = difflib.get_close_matches(loc[-1], allowed, n=2, cutoff=0.6)
