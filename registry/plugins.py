@@ -47,6 +47,12 @@ class PluginRegistry(Generic[T]):
         self._load_entry_points()
         return sorted(self._entries)
 
+    def in_order(self) -> list[str]:
+        """Registered names in registration order, entry points after the built-in ones (nothing is
+        imported): for registries whose order means something, like the order metrics are stored in."""
+        self._load_entry_points()
+        return list(self._entries)
+
     def get(self, name: str) -> T:
         """The plugin called ``name``, importing it on first use."""
         self._load_entry_points()

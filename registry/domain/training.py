@@ -30,10 +30,16 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
+from registry.domain.judgments import encode_verdicts
+from registry.domain.metrics.classification import balanced_accuracy_point
+from registry.domain.metrics.pairwise import order_credit
+from registry.domain.metrics.pointwise import correlation_point
 from registry.domain.parsing import format_number
+from registry.domain.types import TaskType
 from registry.errors import InvalidInput
 
-TaskType = Literal["pairwise", "pointwise", "classification"]
 NEGATIVE_LABELS = frozenset({"hallucinated", "inconsistent", "flagged", "false", "uninformative", "unsafe",
                              "incorrect", "unfaithful", "unsupported", "no", "bad", "harmful"})
 """Classification labels that mean the response is *not* acceptable (target 0)."""
@@ -492,56 +498,36 @@ def tail_patch_weights(deltas: Sequence[PatchDelta], *, min_delta: float = 0.0) 
     return {k: v / s for k, v in sorted(pos.items())}
 
 
-def _ranks(xs: Sequence[float]) -> list[float]:
-    order = sorted(range(len(xs)), key=lambda i: xs[i])
-    ranks = [0.0] * len(xs)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2.0
-        i = j + 1
-    return ranks
-
-
 def quick_metric(task_type: str, logits: Sequence[float], targets: Sequence[float]) -> tuple[str, float]:
-    """The headline metric of in-memory scores against unified targets (tail-patch probes):
-    pairwise accuracy over non-tie pairs (a zero margin counts ½), pointwise Spearman, classification
-    balanced accuracy at logit 0. Full meta-evaluation goes through ``run_evaluation``."""
+    """The headline metric of in-memory scores against unified targets (tail-patch probes), without
+    a CI, computed by the registry's metric functions: pairwise accuracy over non-tie pairs (verdict A
+    for a positive margin, B otherwise, tie at a zero margin, which earns ½), pointwise Spearman,
+    classification balanced accuracy at logit 0. Full meta-evaluation goes through ``run_evaluation``."""
     if task_type == "pairwise":
-        pts = [(1.0 if (m > 0) == (t > 0.5) else 0.0) if m != 0 else 0.5
-               for m, t in zip(logits, targets) if t != 0.5]
-        return "accuracy", sum(pts) / len(pts) if pts else float("nan")
+        pairs = [(m, t) for m, t in zip(logits, targets) if t != 0.5]
+        if not pairs:
+            return "accuracy", float("nan")
+        labels = encode_verdicts(["A" if t > 0.5 else "B" for _, t in pairs])
+        verdicts = encode_verdicts(["A" if m > 0 else "tie" if m == 0 else "B" for m, _ in pairs])
+        return "accuracy", float(order_credit(labels, verdicts, "expected").mean())
     if task_type == "pointwise":
-        if len(logits) < 2:
-            return "spearman", float("nan")
-        rx, ry = _ranks(logits), _ranks(targets)
-        mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
-        cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
-        vx = math.sqrt(sum((a - mx) ** 2 for a in rx))
-        vy = math.sqrt(sum((b - my) ** 2 for b in ry))
-        return "spearman", cov / (vx * vy) if vx and vy else float("nan")
-    recalls = []
-    for cls in (0.0, 1.0):
-        idx = [i for i, t in enumerate(targets) if t == cls]
-        if idx:
-            recalls.append(sum(1 for i in idx if (logits[i] >= 0) == (cls == 1.0)) / len(idx))
-    return "balanced_accuracy", sum(recalls) / len(recalls) if recalls else float("nan")
+        return "spearman", correlation_point("spearman", np.asarray(logits, dtype=float),
+                                             np.asarray(targets, dtype=float))
+    predicted = [1.0 if x >= 0 else 0.0 for x in logits]
+    return "balanced_accuracy", balanced_accuracy_point(list(targets), predicted, classes=[0.0, 1.0])
 
 
 # --------------------------------------------------------------------------- model card
-def _yaml_scalar(v: Any) -> str:
-    import json
-
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return repr(round(v, 6)) if isinstance(v, float) else str(v)
+def _card_value(v: Any) -> Any:
+    """A value as the card's front matter holds it: floats to 6 decimals, tuples as lists, anything
+    that is not a number, boolean, list or null as its text."""
+    if v is None or isinstance(v, bool | int):
+        return v
+    if isinstance(v, float):
+        return round(v, 6)
     if isinstance(v, list | tuple):
-        return "[" + ", ".join(_yaml_scalar(x) for x in v) + "]"
-    return json.dumps(str(v))
+        return [_card_value(x) for x in v]
+    return str(v)
 
 
 @dataclass(frozen=True)
@@ -601,41 +587,37 @@ def _method_text(info: ModelCardInfo) -> tuple[list[str], list[str], list[str]]:
 
 def render_model_card(info: ModelCardInfo) -> str:
     """A Hugging Face model card (README.md with YAML front matter) for a training run."""
+    import yaml
+
     m, c = info.mixture, info.config
     lora = info.method == "causal-lm-lora"
-    lines = ["---", "library_name: transformers",
-             f"pipeline_tag: {'text-generation' if lora else 'text-classification'}",
-             f"base_model: {_yaml_scalar(info.base_model)}",
-             "tags:", "  - autorater", "  - reward-model", "  - flame-multitask", "  - autorater-registry"]
+    tags = ["autorater", "reward-model", "flame-multitask", "autorater-registry"]
     if lora:
-        lines += ["  - llm-judge", "  - lora", "  - peft"]
+        tags += ["llm-judge", "lora", "peft"]
     if c.shuffle_labels:
-        lines.append("  - degraded-shuffled-labels")
-    lines.append("datasets:")
-    lines += [f"  - {_yaml_scalar(d['dataset'] + '@' + str(d['version']))}" for d in info.datasets]
-    lines += ["autorater_registry:", f"  autorater: {_yaml_scalar(info.autorater)}",
-              f"  mixture: {_yaml_scalar(m.name)}", f"  mixture_version: {m.version}",
-              f"  checkpoint_sha256: {_yaml_scalar(info.checkpoint_sha256 or '')}",
-              f"  parent: {_yaml_scalar(info.parent or '')}",
-              f"  code_revision: {_yaml_scalar(info.code_revision or '')}",
-              "  held_out:"] + [f"    - {_yaml_scalar(h)}" for h in m.held_out]
-    lines.append("  training:")
-    lines += [f"    {k}: {_yaml_scalar(v) if v is not None else 'null'}" for k, v in c.to_dict().items()]
-    lines.append("  training_data:")
-    for d in info.datasets:
-        lines += [f"    - dataset: {_yaml_scalar(d['dataset'])}", f"      version: {d['version']}",
-                  f"      task_type: {d['task_type']}", f"      content_hash: {_yaml_scalar(d['content_hash'])}",
-                  f"      rows: {d['rows']}", f"      weight: {_yaml_scalar(float(d['weight']))}"]
-    lines.append("  training_metrics:")
-    lines += [f"    {k}: {_yaml_scalar(v)}" for k, v in sorted(info.metrics.items())]
+        tags.append("degraded-shuffled-labels")
+    # an empty list is written as null, as the card always had it
+    front: dict[str, Any] = {
+        "library_name": "transformers", "pipeline_tag": "text-generation" if lora else "text-classification",
+        "base_model": str(info.base_model), "tags": tags,
+        "datasets": [f"{d['dataset']}@{d['version']}" for d in info.datasets] or None,
+        "autorater_registry": {
+            "autorater": str(info.autorater), "mixture": str(m.name), "mixture_version": m.version,
+            "checkpoint_sha256": info.checkpoint_sha256 or "", "parent": info.parent or "",
+            "code_revision": info.code_revision or "", "held_out": [str(h) for h in m.held_out] or None,
+            "training": {k: _card_value(v) for k, v in c.to_dict().items()},
+            "training_data": [{"dataset": str(d["dataset"]), "version": d["version"], "task_type": d["task_type"],
+                               "content_hash": str(d["content_hash"]), "rows": d["rows"],
+                               "weight": _card_value(float(d["weight"]))} for d in info.datasets] or None,
+            "training_metrics": {k: _card_value(v) for k, v in sorted(info.metrics.items())} or None,
+        },
+    }
     if info.eval_metrics:
-        lines += ["model-index:", f"  - name: {_yaml_scalar(info.autorater)}", "    results:"]
-        for e in info.eval_metrics:
-            lines += ["      - task: {type: text-classification}",
-                      f"        dataset: {{name: {_yaml_scalar(e['dataset'])}, type: {_yaml_scalar(e['dataset'])}}}",
-                      "        metrics:", f"          - {{type: {_yaml_scalar(e['metric'])}, "
-                      f"value: {_yaml_scalar(float(e['value']))}}}"]
-    lines.append("---")
+        front["model-index"] = [{"name": str(info.autorater), "results": [
+            {"task": {"type": "text-classification"}, "dataset": {"name": str(e["dataset"]), "type": str(e["dataset"])},
+             "metrics": [{"type": str(e["metric"]), "value": _card_value(float(e["value"]))}]}
+            for e in info.eval_metrics]}]
+    lines = ["---", yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=1000).rstrip("\n"), "---"]
     rows = sum(d["rows"] for d in info.datasets)
     description, intended, limitations = _method_text(info)
     body = [f"# {info.autorater}", "", *description, ""]

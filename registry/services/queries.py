@@ -117,23 +117,19 @@ def run_judgments(task_type: str, table, predictions, *, seed: int = 0,
                   classes: tuple[str, ...] | None = None) -> Judgments:
     """A run's judgments on the examples it judged, as the metric decompositions take them
     (aligned as :func:`registry.services.scoring.compute_metrics` aligns them)."""
-    from registry.domain.judgments import FAIL, encode_verdicts
-    from registry.services.scoring import _col, _logprob_verdicts, align
+    from registry.domain.judgments import encode_verdicts
+    from registry.domain.metrics.builtin import annotator_votes
+    from registry.domain.metrics.pairwise import prob_a_codes
+    from registry.services.scoring import _col, align
 
     al = align(table, predictions)
     all_ids = table.column("example_id").to_pylist()
     ids = [str(all_ids[int(i)]) for i in al.rows]
     if task_type == "pairwise":
-        annot = _col(table, "annotator_labels", al.rows)
-        votes = None
-        if any(a and len(a) >= 2 for a in annot):
-            votes = np.full((len(annot), max(len(a) for a in annot if a)), FAIL, dtype=np.int8)
-            for i, a in enumerate(annot):
-                if a:
-                    votes[i, :len(a)] = encode_verdicts(a)
         return PairwiseJudgments(ids, encode_verdicts(_col(table, "label", al.rows)),
                                  tuple(encode_verdicts(v) for v in al.verdict), seed=seed,
-                                 logprob=_logprob_verdicts(al), annotators=votes)
+                                 logprob=prob_a_codes(al.prob_a, len(al.rows)),
+                                 annotators=annotator_votes(_col(table, "annotator_labels", al.rows)))
     if task_type == "classification":
         positive = classes[0] if classes and len(classes) == 2 else None
         scores = al.score[0] if np.isfinite(al.score[0]).any() and positive is not None else None

@@ -46,7 +46,7 @@ an example without ``prob_a`` counts as a failure (credit ½). On tie-labelled s
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,9 +54,10 @@ import pyarrow as pa
 
 from registry.domain import metrics as M
 from registry.domain.entities import MetricRecord
-from registry.domain.judgments import FAIL, VERDICT_CODES, encode_verdicts
-from registry.domain.metrics.catalog import HEADLINE, SLICED, headline_metric  # HEADLINE: re-exported
+from registry.domain.judgments import VERDICT_CODES, encode_verdicts
+from registry.domain.metrics.catalog import HEADLINE, headline_metric  # noqa: F401 (HEADLINE: re-exported)
 from registry.domain.metrics.slices import SliceReport, sliced
+from registry.domain.metrics.suite import HUMAN_FIELDS
 from registry.errors import InvalidInput
 
 METADATA = "metadata"
@@ -165,93 +166,15 @@ def _has_tie_labels(table: pa.Table) -> bool:
     return "label" in table.column_names and "tie" in table.column("label").to_pylist()
 
 
-def _pairwise(table, al: Aligned, boot, seed, cost, tie_labels: bool) -> list:
-    labels_text = _col(table, "label", al.rows)
-    labels = encode_verdicts(labels_text)
-    v = [encode_verdicts(x) for x in al.verdict]
-    v0, v1 = v[0], (v[1] if len(v) > 1 else None)
-    out: list = []
-    # `accuracy` is ReIFE's expected credit on every set; the 3-way figure has its own name
-    if v1 is not None:
-        out += list(M.reife_metrics(labels, v0, v1, boot=boot, seed=seed).values())
-        out += M.llmbar_metrics(labels, v0, v1, boot=boot)
-        out.append(M.judgebench_accuracy(labels, v0, v1, boot=boot))
-    else:
-        out.append(M.accuracy(labels, v0, boot=boot, policy="expected"))
-        out.append(M.accuracy(labels, v0, boot=boot, policy="wrong", name="accuracy_strict"))
-    if tie_labels:
-        out.append(M.accuracy(labels, v0, v1, boot=boot, policy="wrong", name="accuracy_3way"))
-    logprob = _logprob_verdicts(al)
-    if logprob is not None:
-        out.append(M.accuracy(labels, logprob, boot=boot, policy="expected", name="accuracy_logprob"))
-        if tie_labels:
-            out.append(M.accuracy(labels, logprob, boot=boot, policy="wrong", name="accuracy_logprob_3way"))
-    resp_a, resp_b = _col(table, "response_a", al.rows), _col(table, "response_b", al.rows)
-    out.append(M.position_bias(v0, v1, boot=boot))
-    out.append(M.length_bias(v0, resp_a, resp_b, v1, boot=boot))
-    out.append(M.list_bias(v0, resp_a, resp_b, v1, boot=boot))
-    annot = _col(table, "annotator_labels", al.rows)
-    if any(a and len(a) >= 2 for a in annot):
-        k = max(len(a) for a in annot if a)
-        votes = np.full((len(annot), k), FAIL, dtype=np.int8)
-        for i, a in enumerate(annot):
-            if a:
-                votes[i, :len(a)] = encode_verdicts(a)
-        out.append(M.human_agreement(votes, np.stack(v) if v1 is not None else v0, boot=boot))
-        out.append(M.human_agreement_loo(votes, boot=boot))
-    out += _cost(al, boot, cost)
-    return out
-
-
-def _logprob_verdicts(al: Aligned) -> np.ndarray | None:
-    """Verdict codes from ``prob_a`` averaged over the orders (None when no example has one)."""
-    probs = np.stack(al.prob_a) if al.prob_a else np.empty((0, len(al.rows)))
-    if not np.isfinite(probs).any():
-        return None
-    ok = np.isfinite(probs)
-    count = ok.sum(axis=0)
-    mean = np.where(count > 0, np.where(ok, probs, 0.0).sum(axis=0) / np.maximum(count, 1), np.nan)
-    codes = np.where(mean > 0.5, VERDICT_CODES["A"], np.where(mean < 0.5, VERDICT_CODES["B"], VERDICT_CODES["tie"]))
-    return np.where(count > 0, codes, FAIL).astype(np.int8)
-
-
-def _pointwise(table, al: Aligned, boot) -> list:
-    human = np.array(_col(table, "score", al.rows), dtype=float)
-    predicted = al.score[0]
-    complete = int((np.isfinite(human) & np.isfinite(predicted)).sum())
-    out: list = []
-    if complete >= 2:  # unparsed ratings are dropped (counted in extra["dropped"]), on their own draw
-        own = boot if complete == len(human) else M.Bootstrap.draw(complete, boot.n_samples, boot.seed)
-        out = list(M.correlations(human, predicted, boot=own).values())
-    systems = _col(table, "system_id", al.rows)
-    if complete >= 2 and len({s for s in systems if s is not None}) >= 3:
-        sys = np.array([s if s is not None else "" for s in systems], dtype=object)
-        out += list(M.system_level_correlations(human, predicted, sys, n_samples=boot.n_samples,
-                                                seed=boot.seed).values())
-    return out
-
-
-def _classification_inputs(table, al: Aligned, labels: Sequence[str] | None):
-    y = _col(table, "label", al.rows)
-    classes = list(labels) if labels else None
-    return y, al.verdict[0], classes
-
-
-def _classification(table, al: Aligned, boot, labels: Sequence[str] | None) -> list:
-    y, pred, classes = _classification_inputs(table, al, labels)
-    scores = al.score[0]
-    has_scores = bool(np.isfinite(scores).any())
-    positive = classes[0] if classes and len(classes) == 2 else None
-    res = M.classification_metrics(y, pred, scores if has_scores and positive is not None else None,
-                                   positive, boot=boot, classes=classes)
-    return list(res.values())
-
-
-def _cost(al: Aligned, boot, price_per_1k_tokens: float | None) -> list:
-    out = [M.per_1000(al.seconds, boot=boot, name="time_per_1000")]
-    if price_per_1k_tokens is not None:
-        out.append(M.per_1000(al.tokens / 1000.0 * price_per_1k_tokens, boot=boot, name="price_per_1000"))
-    return out
+def run_scores(task_type: str, table: pa.Table, al: Aligned, *, seed: int = 0, n_boot: int = 1000,
+               classes: Sequence[str] | None = None, price_per_1k_tokens: float | None = None) -> M.RunScores:
+    """The aligned run as the registered metric functions take it (:class:`~registry.domain.metrics.RunScores`),
+    with one seeded bootstrap draw shared by all its metrics."""
+    return M.RunScores(task_type=task_type, human={f: _col(table, f, al.rows) for f in HUMAN_FIELDS[task_type]},
+                       verdicts=tuple(al.verdict), scores=tuple(al.score), prob_a=tuple(al.prob_a),
+                       seconds=al.seconds, tokens=al.tokens, boot=M.Bootstrap.draw(len(al.rows), n_boot, seed),
+                       seed=seed, tie_labels=task_type == "pairwise" and _has_tie_labels(table),
+                       classes=tuple(classes) if classes else None, price_per_1k_tokens=price_per_1k_tokens)
 
 
 # ----------------------------------------------------------------------------------- slices
@@ -324,51 +247,24 @@ def check_slicing(table: pa.Table, slice_by: Sequence[str] | None, min_slice_siz
     return resolve_slice_by(table, slice_by)
 
 
-def _slice_metric(task_type: str, table: pa.Table, al: Aligned, *, tie_labels: bool, labels, n_boot: int,
-                  seed: int) -> tuple[Callable[[np.ndarray], dict], np.ndarray]:
-    """(metric of the examples ``idx`` → the task type's sliced metrics, the aligned positions
-    that can take part). Each slice gets its own seeded bootstrap."""
-    def boot(idx: np.ndarray) -> M.Bootstrap:
-        return M.Bootstrap.draw(len(idx), n_boot, seed)
-
-    if task_type == "pairwise":
-        lab = encode_verdicts(_col(table, "label", al.rows))
-        v = [encode_verdicts(x) for x in al.verdict]
-
-        def pairwise(idx: np.ndarray) -> dict:
-            b, vs = boot(idx), [x[idx] for x in v]
-            v1 = vs[1] if len(vs) > 1 else None
-            out = {"accuracy": M.accuracy(lab[idx], vs[0], v1, boot=b, policy="expected")}
-            if tie_labels:
-                out["accuracy_3way"] = M.accuracy(lab[idx], vs[0], v1, boot=b, policy="wrong", name="accuracy_3way")
-            return out
-        return pairwise, np.arange(len(al.rows))
-    if task_type == "pointwise":
-        human = np.array(_col(table, "score", al.rows), dtype=float)
-        predicted = al.score[0]
-        complete = np.flatnonzero(np.isfinite(human) & np.isfinite(predicted))  # as in the "all" figures
-
-        def pointwise(idx: np.ndarray) -> dict:
-            return {"spearman": M.correlation(human[idx], predicted[idx], "spearman", boot=boot(idx))}
-        return pointwise, complete
-    y, pred, classes = _classification_inputs(table, al, labels)
-
-    def classification(idx: np.ndarray) -> dict:
-        res = M.classification_metrics([y[i] for i in idx], [pred[i] for i in idx], boot=boot(idx), classes=classes)
-        return {name: res[name] for name in SLICED["classification"]}
-    return classification, np.arange(len(al.rows))
-
-
-def _slices(task_type: str, table: pa.Table, al: Aligned, columns: list[tuple[str, list]], *, min_size: int,
-            tie_labels: bool, labels, n_boot: int, seed: int) -> tuple[list, list[SliceReport]]:
+def _slices(run: M.RunScores, al: Aligned, columns: list[tuple[str, list]], *, min_size: int
+            ) -> tuple[list, list[SliceReport]]:
+    """The task type's per-slice (headline) metric function on each slice of each column; each slice
+    gets its own seeded bootstrap."""
     if not columns:
         return [], []
-    metric, positions = _slice_metric(task_type, table, al, tie_labels=tie_labels, labels=labels, n_boot=n_boot,
-                                      seed=seed)
+    function = M.slice_function(run.task_type)
+    positions = function.eligible(run)
+
+    def metric(idx: np.ndarray) -> dict:
+        chosen = positions[idx]
+        part = run.subset(chosen, M.Bootstrap.draw(len(chosen), run.boot.n_samples, run.seed))
+        return {m.name: m for m in function.compute(part)}
+
     values, reports = [], []
     for column, per_row in columns:
         keys = [per_row[int(al.rows[p])] for p in positions]
-        got, report = sliced(lambda idx: metric(positions[idx]), keys, field=column, min_size=min_size)
+        got, report = sliced(metric, keys, field=column, min_size=min_size)
         values += got
         reports.append(report)
     return values, reports
@@ -412,23 +308,17 @@ def compute_metrics(task_type: str, table: pa.Table, predictions: pa.Table, *, c
     """Every metric of a run, with bootstrap CIs (one seeded draw shared by all metrics), and the
     headline metrics per slice of every ``slice_by`` column (module docstring; default
     ``category``); slices with fewer than ``min_slice_size`` judged examples are skipped and
-    listed in ``coverage``'s extra. Every stored name is in the metric catalog."""
+    listed in ``coverage``'s extra. The metrics are those of the functions registered for the task
+    type (:mod:`registry.domain.metrics.suite`); every stored name is in the metric catalog."""
     columns = check_slicing(table, slice_by, min_slice_size)     # an unknown column fails before any work
     al = align(table, predictions)
     n = len(al.rows)
     if n == 0:
         return []
-    boot = M.Bootstrap.draw(n, n_boot, seed)
-    labels = ctx.labels if ctx else None
-    tie_labels = task_type == "pairwise" and _has_tie_labels(table)
-    if task_type == "pairwise":
-        values = _pairwise(table, al, boot, seed, price_per_1k_tokens, tie_labels)
-    elif task_type == "pointwise":
-        values = _pointwise(table, al, boot) + _cost(al, boot, price_per_1k_tokens)
-    else:
-        values = _classification(table, al, boot, labels) + _cost(al, boot, price_per_1k_tokens)
-    sliced_values, reports = _slices(task_type, table, al, columns, min_size=min_slice_size, tie_labels=tie_labels,
-                                     labels=labels, n_boot=n_boot, seed=seed)
+    run = run_scores(task_type, table, al, seed=seed, n_boot=n_boot, classes=ctx.labels if ctx else None,
+                     price_per_1k_tokens=price_per_1k_tokens)
+    values = M.run_metrics(run)       # the registered functions of the task type, in order
+    sliced_values, reports = _slices(run, al, columns, min_size=min_slice_size)
     records = _records(values + sliced_values)
     records.append(_coverage(task_type, table, predictions, n, reports))
     seen, unique = set(), []

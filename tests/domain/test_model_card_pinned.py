@@ -1,5 +1,8 @@
 """The model card's YAML front matter (written with PyYAML) parses to the same content as the
-hand-written YAML it replaced, and the card's body is unchanged (``model_card_pinned.json``)."""
+hand-written YAML it replaced, and the card's body is unchanged (``model_card_pinned.json``).
+
+One value differs on purpose: the hand-written YAML wrote ``lr: 3e-05``, which YAML 1.1 (PyYAML,
+the Hub) reads as the *string* "3e-05"; PyYAML writes ``3.0e-05``, the number."""
 
 from __future__ import annotations
 
@@ -60,6 +63,7 @@ def test_model_card_front_matter_and_body_pinned():
     encoder = _split(cards()["encoder"])[0]
     assert encoder["autorater_registry"]["parent"] == "" and encoder["autorater_registry"]["training"]["threads"] is None
     assert encoder["model-index"][0]["results"][0]["metrics"][0] == {"type": "accuracy", "value": 0.491235}
+    assert encoder["autorater_registry"]["training"]["lr"] == 3e-05      # a number, not the text "3e-05"
 
 
 if __name__ == "__main__":

@@ -13,7 +13,10 @@ Public API; the definitions and their sources are in each module's docstring:
 - ``classification``: accuracy, balanced accuracy, macro F1, ROC-AUC;
 - ``slices``: any metric per value of a column, with the report of skipped slices;
 - ``paired``: paired bootstrap and McNemar;
-- ``catalog``: every stored metric's one meaning, definition and source, and the headline metrics.
+- ``catalog``: every stored metric's one meaning, definition and source, and the headline metrics;
+- ``suite``: the metric registry — ``RunScores`` (a run aligned with the human judgments),
+  ``register_metric`` and the functions of each task type (``run_metrics``, ``slice_function``);
+  ``builtin`` registers the built-in functions.
 """
 
 from registry.domain.metrics.alpacaeval import (
@@ -52,19 +55,32 @@ from registry.domain.metrics.pairwise import (
     positional_agreement,
     reife_metrics,
     reife_metrics_many,
+    verdicts_from_prob_a,
 )
 from registry.domain.metrics.pandalm import pandalm_agreement, parse_pandalm_predictions
 from registry.domain.metrics.pointwise import correlation, correlations, system_level_correlations
 from registry.domain.metrics.slices import SliceReport, by_slice, sliced
+from registry.domain.metrics.suite import (
+    METRIC_FUNCTIONS,
+    MetricFunction,
+    RunScores,
+    metric_functions,
+    register_metric,
+    run_metrics,
+    slice_function,
+)
 from registry.domain.metrics.value import MetricArray, MetricValue
 
+from registry.domain.metrics import builtin  # noqa: E402,F401,I001 (registers the built-in metric functions)
+
 __all__ = [
-    "Bootstrap", "MetricArray", "MetricValue", "PairedTest", "REIFE_METRICS", "SliceReport", "TiePolicy",
-    "accuracy", "alpha_nominal", "balanced_accuracy", "by_slice", "classification_accuracy",
-    "classification_metrics", "cohen_kappa", "coin_flips", "correct_both", "correlation", "correlations",
-    "has_list", "human_agreement", "human_agreement_loo", "judgebench_accuracy", "judgebench_scores", "kappa",
-    "length_bias", "list_bias", "llmbar_metrics", "llmbar_statistics", "logprob_verdicts", "macro_f1",
-    "majority_vote", "mcnemar", "modes", "paired_bootstrap", "pairwise_accuracy_many", "pandalm_agreement",
-    "parse_llmbar_result", "parse_pandalm_predictions", "per_1000", "position_bias", "positional_agreement",
-    "reife_metrics", "reife_metrics_many", "roc_auc", "sliced", "system_level_correlations", "vote_counts",
+    "Bootstrap", "METRIC_FUNCTIONS", "MetricArray", "MetricFunction", "MetricValue", "PairedTest", "REIFE_METRICS",
+    "RunScores", "SliceReport", "TiePolicy", "accuracy", "alpha_nominal", "balanced_accuracy", "by_slice",
+    "classification_accuracy", "classification_metrics", "cohen_kappa", "coin_flips", "correct_both", "correlation",
+    "correlations", "has_list", "human_agreement", "human_agreement_loo", "judgebench_accuracy", "judgebench_scores",
+    "kappa", "length_bias", "list_bias", "llmbar_metrics", "llmbar_statistics", "logprob_verdicts", "macro_f1",
+    "majority_vote", "mcnemar", "metric_functions", "modes", "paired_bootstrap", "pairwise_accuracy_many",
+    "pandalm_agreement", "parse_llmbar_result", "parse_pandalm_predictions", "per_1000", "position_bias",
+    "positional_agreement", "register_metric", "reife_metrics", "reife_metrics_many", "roc_auc", "run_metrics",
+    "slice_function", "sliced", "system_level_correlations", "verdicts_from_prob_a", "vote_counts",
 ]

@@ -117,6 +117,14 @@ def balanced_accuracy(labels: Sequence[Hashable], predictions: Sequence[Hashable
     return _from_confusion("balanced_accuracy", labels, predictions, boot, classes)
 
 
+def balanced_accuracy_point(labels: Sequence[Hashable], predictions: Sequence[Hashable], *,
+                            classes: Sequence[Hashable] | None = None) -> float:
+    """:func:`balanced_accuracy` without a CI (no resampling): for quick probes."""
+    y, p, classes = encode(labels, predictions, classes)
+    point, _ = confusion(y, p, range(len(classes) + 1), None)
+    return float(_balanced_accuracy(point))
+
+
 def macro_f1(labels: Sequence[Hashable], predictions: Sequence[Hashable], *, boot: Bootstrap | None = None,
              classes: Sequence[Hashable] | None = None) -> MetricValue:
     """Unweighted mean F1 over classes present in labels or parsed predictions."""

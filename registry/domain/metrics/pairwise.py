@@ -19,8 +19,9 @@ Definitions (DESIGN.md §5):
   and self-consistency use the coin-resolved verdicts, as ReIFE resolves every verdict to A or B.
 - JudgeBench (Tan et al., 2024): each order scores +1 when it matches the label, −1 when it is the
   reverse, 0 otherwise (tie, failure); an example is correct when the sum is > 0.
-- Logprob verdicts: p(first) = exp(lp₁ − logsumexp(lp₁, lp₂)) per order, mapped back to p(A),
-  averaged over the orders, A when > 0.5.
+- Logprob verdicts (ReIFE): p(first) = exp(lp₁ − logsumexp(lp₁, lp₂)) per order, mapped back to
+  p(A), averaged over the orders judged: A above ½, B below, tie at ½ (:func:`verdicts_from_prob_a`,
+  the one rule scoring uses on the judges' ``prob_a``).
 
 Coin flips depend only on (seed, order, example position), so a run gets the same coins whether
 it is scored alone or in a batch of many runs.
@@ -28,7 +29,7 @@ it is scored alone or in a batch of many runs.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Literal
 
 import numpy as np
@@ -294,14 +295,41 @@ def judgebench_accuracy(labels: np.ndarray, v0: np.ndarray, v1: np.ndarray, *, b
 
 
 # ----------------------------------------------------------------------------- logprob verdicts
+def prob_a_verdict(p_a: float) -> str:
+    """The verdict a probability P(A) stands for: ``"A"`` above ½, ``"B"`` below, ``"tie"`` at ½ (ReIFE)."""
+    return "A" if p_a > 0.5 else "B" if p_a < 0.5 else "tie"
+
+
+def verdicts_from_prob_a(p_a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Verdicts from P(A) (response A preferred), one row per order judged, already in the original
+    orientation; NaN marks an order without one. P(A) is averaged over the orders that have it and
+    the verdict is A above ½, B below, tie at exactly ½ (:func:`prob_a_verdict`), FAIL where no order
+    has it. Returns (verdicts int8 (n,), mean P(A) (n,), NaN where none)."""
+    p_a = np.atleast_2d(np.asarray(p_a, dtype=np.float64))
+    ok = np.isfinite(p_a)
+    count = ok.sum(axis=0)
+    with np.errstate(invalid="ignore"):
+        mean = np.where(count > 0, np.where(ok, p_a, 0.0).sum(axis=0) / np.maximum(count, 1), np.nan)
+    verdicts = np.where(count > 0, np.where(mean > 0.5, A, np.where(mean < 0.5, B, TIE)), FAIL)
+    return verdicts.astype(np.int8), mean
+
+
+def prob_a_codes(p_a: Sequence[np.ndarray], n: int) -> np.ndarray | None:
+    """:func:`verdicts_from_prob_a` of the per-order P(A) arrays of a run of ``n`` examples; ``None``
+    when no example has a P(A) in any order (the run has no log-probability verdicts)."""
+    probs = np.stack(p_a) if len(p_a) else np.empty((0, n))
+    if not np.isfinite(probs).any():
+        return None
+    return verdicts_from_prob_a(probs)[0]
+
+
 def logprob_verdicts(lp_first: np.ndarray, lp_second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Verdicts from the log-probabilities of the tokens naming the first and second shown response.
 
     ``lp_first``/``lp_second`` have shape (2, n) (order 0, order 1) or (n,) (order 0 only); NaN
     marks a missing order. p(first) = exp(lp₁ − logsumexp(lp₁, lp₂)); in order 1 the first shown
-    response is B, so p(A) = 1 − p(first) there. p(A) is averaged over the available orders;
-    the verdict is A when p(A) > 0.5, B when < 0.5, tie at exactly 0.5, FAIL when no order has
-    log-probs. Returns (verdicts int8 (n,), p(A) (n,))."""
+    response is B, so p(A) = 1 − p(first) there. The verdicts are then those of
+    :func:`verdicts_from_prob_a`. Returns (verdicts int8 (n,), p(A) (n,))."""
     lp1 = np.atleast_2d(np.asarray(lp_first, dtype=np.float64))
     lp2 = np.atleast_2d(np.asarray(lp_second, dtype=np.float64))
     if lp1.shape != lp2.shape or lp1.shape[0] not in (1, 2):
@@ -312,8 +340,4 @@ def logprob_verdicts(lp_first: np.ndarray, lp_second: np.ndarray) -> tuple[np.nd
     p_a = p_first.copy()
     if p_a.shape[0] == 2:
         p_a[1] = 1.0 - p_first[1]
-    ok = np.isfinite(p_a)
-    with np.errstate(invalid="ignore"):
-        mean = np.where(ok.any(axis=0), np.where(ok, p_a, 0.0).sum(axis=0) / np.maximum(ok.sum(axis=0), 1), np.nan)
-    verdicts = np.where(np.isnan(mean), FAIL, np.where(mean > 0.5, A, np.where(mean < 0.5, B, TIE)))
-    return verdicts.astype(np.int8), mean
+    return verdicts_from_prob_a(p_a)

@@ -42,7 +42,7 @@ from registry.domain.metrics.bootstrap import Bootstrap
 from registry.domain.metrics.classification import _FROM_CONFUSION, _auc_rows, encode
 from registry.domain.metrics.paired import PairedTest, mcnemar, paired_bootstrap, paired_statistic_bootstrap
 from registry.domain.metrics.pairwise import coin_flips, judgebench_scores, order_credit, resolve_coin_flips
-from registry.domain.metrics.pointwise import METHODS, _point, _resampled, system_means
+from registry.domain.metrics.pointwise import METHODS, _resampled, correlation_point, system_means
 from registry.errors import InvalidInput
 
 A = VERDICT_CODES["A"]
@@ -312,7 +312,7 @@ def _classification(j: ClassificationJudgments) -> dict[str, dict]:
 # ----------------------------------------------------------------------------- pointwise
 def _correlation_stat(method: str) -> Statistic:
     def stat(c: Columns, boot: Bootstrap | None):
-        point = _point(method, c["human"], c["predicted"])
+        point = correlation_point(method, c["human"], c["predicted"])
         return point, (_resampled(method, c["human"], c["predicted"], boot) if boot is not None else None)
     return stat
 

@@ -37,7 +37,9 @@ def _check(methods: Sequence[str]) -> None:
         raise InvalidInput(f"unknown correlation {unknown[0]!r}; use one of {list(METHODS)}", field="method")
 
 
-def _point(method: CorrelationMethod, x: np.ndarray, y: np.ndarray) -> float:
+def correlation_point(method: CorrelationMethod, x: np.ndarray, y: np.ndarray) -> float:
+    """The correlation of ``x`` and ``y`` without a CI (Spearman with average ranks for ties, Kendall
+    τ-b); NaN for fewer than two pairs or constant input."""
     from scipy import stats  # imported here: scipy.stats takes ~0.5 s, and the CLI's light commands skip it
 
     _check([method])
@@ -85,7 +87,7 @@ def _resampled(method: CorrelationMethod, x: np.ndarray, y: np.ndarray, boot: Bo
             out[start:start + _CHUNK] = _rowwise_pearson(stats.rankdata(x[idx], axis=1),
                                                          stats.rankdata(y[idx], axis=1))
         return out
-    return boot.apply(lambda a, b: _point("kendall", a, b), x, y)
+    return boot.apply(lambda a, b: correlation_point("kendall", a, b), x, y)
 
 
 def _complete(human: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -105,7 +107,7 @@ def correlation(human: np.ndarray, predicted: np.ndarray, method: CorrelationMet
     _check([method])
     h, p, ok = _complete(human, predicted)
     boot = ensure_bootstrap(boot, len(h))
-    value = _point(method, h, p)
+    value = correlation_point(method, h, p)
     samples = _resampled(method, h, p, boot) if len(h) >= 2 else None
     return from_samples(name or method, value, samples, len(h),
                         extra={"level": "example", "dropped": int((~ok).sum())})
@@ -151,7 +153,7 @@ def system_level_correlations(human: np.ndarray, predicted: np.ndarray, system_i
         boot = Bootstrap.draw(len(systems), n_samples, seed)
         for m in methods:
             samples = _resampled(m, hs, ps, boot) if len(systems) >= 2 else None
-            out[m] = from_samples(f"system_{m}", _point(m, hs, ps), samples, len(systems), extra=extra)
+            out[m] = from_samples(f"system_{m}", correlation_point(m, hs, ps), samples, len(systems), extra=extra)
         return out
     if resample != "examples":
         raise InvalidInput(f"unknown resampling unit {resample!r}; use 'systems' or 'examples'", field="resample")
@@ -166,6 +168,6 @@ def system_level_correlations(human: np.ndarray, predicted: np.ndarray, system_i
         elif m == "spearman":
             samples = _rowwise_pearson(stats.rankdata(hb, axis=1), stats.rankdata(pb, axis=1))
         else:
-            samples = np.array([_point("kendall", a, b) for a, b in zip(hb, pb)])
-        out[m] = from_samples(f"system_{m}", _point(m, hs, ps), samples, len(systems), extra=extra)
+            samples = np.array([correlation_point("kendall", a, b) for a, b in zip(hb, pb)])
+        out[m] = from_samples(f"system_{m}", correlation_point(m, hs, ps), samples, len(systems), extra=extra)
     return out
