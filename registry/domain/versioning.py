@@ -166,10 +166,6 @@ class RowDiff:
     changed: tuple[str, ...]
     unchanged: int
 
-    @property
-    def is_empty(self) -> bool:
-        return not (self.added or self.removed or self.changed)
-
     def summary(self) -> dict[str, int]:
         return {"added": len(self.added), "removed": len(self.removed), "changed": len(self.changed),
                 "unchanged": self.unchanged}

@@ -10,7 +10,6 @@ such as ``s3://bucket/path`` for teams). Loading a file that is only on the remo
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -172,10 +171,6 @@ class ArtifactStore:
         # one file, read without pyarrow's dataset layer (which imports pandas, ~0.3 s of start-up)
         with pq.ParquetFile(path) as f:
             return f.read()
-
-    def clean_tmp(self) -> None:
-        shutil.rmtree(self.root / "tmp", ignore_errors=True)
-        (self.root / "tmp").mkdir(parents=True, exist_ok=True)
 
     def listing(self, kind: str) -> list[str]:
         """Relative paths of stored files of ``kind`` (pointers excluded)."""
