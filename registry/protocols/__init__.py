@@ -20,8 +20,6 @@ to name shipped protocols.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -30,6 +28,7 @@ from typing import Any
 import yaml
 
 from registry.errors import InvalidInput
+from registry.hashing import sha256_json
 
 PROTOCOLS_DIR = Path(__file__).resolve().parent
 STAGES_SUBDIR = "stages"
@@ -55,8 +54,7 @@ class ProtocolFile:
 
 def protocol_sha256(name: str, version: int, config: dict[str, Any]) -> str:
     """Hash of a protocol's identity-defining content (canonical JSON)."""
-    blob = json.dumps({"name": name, "version": version, "config": config}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return sha256_json({"name": name, "version": version, "config": config})
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

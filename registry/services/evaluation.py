@@ -23,7 +23,6 @@ Caches, all in the ``judgments`` table:
 from __future__ import annotations
 
 import functools
-import hashlib
 import platform
 import subprocess
 import time
@@ -45,6 +44,7 @@ from registry.domain.judgments import (
 )
 from registry.domain.types import PAIRWISE_LABELS
 from registry.errors import InvalidInput, RegistryError
+from registry.hashing import sha256_bytes
 from registry.services.app import Registry
 
 if TYPE_CHECKING:
@@ -398,7 +398,7 @@ def _store_predictions(reg: Registry, table: pa.Table) -> tuple[str, str]:
     sink = pa.BufferOutputStream()
     pq.write_table(table.replace_schema_metadata(None), sink, compression="zstd")
     blob = sink.getvalue().to_pybytes()
-    digest = hashlib.sha256(blob).hexdigest()
+    digest = sha256_bytes(blob)
     relpath = reg.artifacts.relpath_for("predictions", digest, ".parquet")
     if not reg.artifacts.exists(relpath):
         tmp = reg.artifacts.root / "tmp" / f"{digest}.parquet"

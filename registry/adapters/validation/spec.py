@@ -8,8 +8,6 @@ Great Expectations suite.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -19,6 +17,7 @@ import pyarrow as pa
 import yaml
 
 from registry.errors import InvalidInput, NotFound
+from registry.hashing import sha256_json
 
 _TYPES: dict[str, pa.DataType] = {
     "string": pa.string(),
@@ -106,11 +105,10 @@ def _parse(path: Path) -> DatasetSpec:
             if isinstance(f.get(key), list):
                 f[key] = tuple(str(v) for v in f[key])
         fields.append(FieldSpec(**f))
-    canonical = json.dumps(raw, sort_keys=True, default=str).encode()
     return DatasetSpec(
         name=raw["name"], version=int(raw["version"]), description=raw.get("description", ""),
         fields=tuple(fields), checks=tuple(raw.get("checks", [])),
-        sha256=hashlib.sha256(canonical).hexdigest(), path=path,
+        sha256=sha256_json(raw), path=path,
     )
 
 
