@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from collections.abc import Iterable
-from datetime import datetime
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -16,7 +13,11 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
+from registry.domain.serialization import to_jsonable
 from registry.errors import RegistryError
+
+if TYPE_CHECKING:
+    from registry.api import Registry
 
 console = Console()
 err_console = Console(stderr=True)
@@ -42,27 +43,23 @@ def new_app(help_text: str) -> typer.Typer:
                        pretty_exceptions_enable=False, add_completion=False)
 
 
-def _default(o: Any) -> Any:
-    if dataclasses.is_dataclass(o):
-        return dataclasses.asdict(o)
-    if isinstance(o, datetime):
-        return o.isoformat()
-    if isinstance(o, (Path, set)):
-        return str(o) if isinstance(o, Path) else sorted(o)
-    if isinstance(o, tuple):
-        return list(o)
-    return str(o)
-
-
 def print_json(data: Any) -> None:
-    """Machine-readable output for ``--json``."""
-    sys.stdout.write(json.dumps(data, default=_default, indent=2, ensure_ascii=False) + "\n")
+    """Machine-readable output for ``--json``: the data of :func:`~registry.domain.serialization.to_jsonable`,
+    the same as the ``to_dict()`` of the Python API's result objects."""
+    sys.stdout.write(json.dumps(to_jsonable(data), indent=2, ensure_ascii=False) + "\n")
 
 
-def open_registry():
-    from registry.services.app import Registry
+def open_registry() -> Registry:
+    """The registry the settings (``AUTORATER_*``) name, closed when the command ends."""
+    import click
 
-    return Registry.open()
+    from registry import api
+
+    reg = api.open()
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(reg.close)
+    return reg
 
 
 JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import typer
@@ -11,14 +10,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from registry.cli.common import JSON_OPTION, cell, console, err_console, name_column, new_app, open_registry, print_json
+from registry.domain.options import parse_pairs
 from registry.errors import InvalidInput
 
 app = new_app("Standardized human-judgment datasets and their versions.")
 
 
 def _pairs(items: list[str] | None, option: str) -> dict[str, str]:
-    from registry.adapters.sources.generic import parse_pairs
-
     return parse_pairs(items or [], option=option)
 
 
@@ -54,8 +52,6 @@ def register(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Register the content of PATH as the next version of dataset NAME (idempotent)."""
-    from registry.services.datasets import register_dataset_version
-
     opts: dict = dict(_pairs(option, "--option"))
     if mapping:
         opts["mapping"] = _pairs(mapping, "--map")
@@ -72,11 +68,10 @@ def register(
         opts["scale"] = _floats(scale, "--scale")
     reg = open_registry()
     with console.status(f"registering {name} from {path}"):
-        r = register_dataset_version(reg, name=name, source=source, path=path, options=opts,
-                                     task_type=task_type, labels=label_set, description=description)
+        r = reg.register_dataset(name, source=source, path=path, options=opts, task_type=task_type,
+                                 labels=label_set, description=description)
     if json_out:
-        print_json({"dataset": name, "version": r.version.version, "created": r.created,
-                    "content_hash": r.version.content_hash, "rows": r.version.row_count, "diff": r.diff})
+        print_json(r)
     elif r.created:
         console.print(f"registered [bold]{r.version.ref}[/] ({r.version.row_count} rows, "
                       f"sha256 {r.version.content_hash[:12]})" + (f", diff from parent: {r.diff}" if r.diff else ""))
@@ -91,13 +86,13 @@ def register_all(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Register every dataset of the source catalog found under the data root."""
-    from registry.services import datasets as svc
+    from registry.api import catalog_datasets
 
     reg = open_registry()
     root = data or reg.settings.data_root
     if root is None:
         raise InvalidInput("no data root: pass --data DIR or set AUTORATER_DATA")
-    entries = [e for e in svc.catalog_entries() if not only or e[1].name in only or e[0] in only]
+    entries = catalog_datasets(only)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err_console, transient=json_out, disable=json_out) as progress:
         task = progress.add_task("registering", total=len(entries))
@@ -105,15 +100,9 @@ def register_all(
         def step(name: str, status: str) -> None:
             progress.update(task, advance=1, description=f"{status:>10} {name}")
 
-        result = svc.register_all(reg, root, on_progress=step, only=set(only) if only else None)
-    summary = {
-        "registered": [r.version.ref for r in result.registered],
-        "unchanged": [r.version.ref for r in result.unchanged],
-        "skipped": [{"dataset": d, "reason": why} for d, why in result.skipped],
-        "failed": [{"dataset": d, "error": why} for d, why in result.failed],
-    }
+        result = reg.register_all(root, on_progress=step, only=only)
     if json_out:
-        print_json(summary)
+        print_json(result)
     else:
         console.print(f"{len(result.registered)} new version(s), {len(result.unchanged)} unchanged, "
                       f"{len(result.skipped)} skipped, {len(result.failed)} failed")
@@ -129,9 +118,7 @@ def list_datasets(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """List datasets with their latest version and the adapter and file it was read from."""
-    from registry.services.datasets import list_datasets as summaries
-
-    rows = summaries(open_registry(), task_type)
+    rows = open_registry().datasets(task_type)
     if json_out:
         print_json(rows)
         return
@@ -157,12 +144,10 @@ def _source_text(source: str | None, source_file: str | None) -> str | None:
 @app.command("show")
 def show(ref: str = typer.Argument(..., help="NAME or NAME@VERSION."), json_out: bool = JSON_OPTION) -> None:
     """Show a version: hash, parent, source adapter and file, statistics, validation report, provenance."""
-    from registry.services.datasets import show_version, version_file, version_source
-
-    v = show_version(open_registry(), ref)
-    source, source_file = version_source(v), version_file(v)
+    details = open_registry().dataset(ref)
+    v, source, source_file = details.version, details.source, details.source_file
     if json_out:
-        print_json({**dataclasses.asdict(v), "source": source, "source_file": source_file})
+        print_json(details)
         return
     console.print(f"[bold]{escape(v.ref)}[/] {v.task_type}, {v.row_count} rows, spec {v.spec}")
     console.print(f"sha256 {v.content_hash}\nstored {v.storage_uri}\ncreated {v.created_at:%Y-%m-%d %H:%M:%S}")
@@ -186,12 +171,9 @@ def diff(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Row-level diff between two versions: added, removed and changed example ids."""
-    from registry.services.datasets import diff_versions
-
-    d = diff_versions(open_registry(), ref_a, ref_b)
+    d = open_registry().diff(ref_a, ref_b)
     if json_out:
-        print_json({"from": ref_a, "to": ref_b, **d.summary(), "added_ids": d.added, "removed_ids": d.removed,
-                    "changed_ids": d.changed})
+        print_json(d)
         return
     console.print(f"{ref_a} → {ref_b}: {d.summary()}")
     for kind, ids in (("added", d.added), ("removed", d.removed), ("changed", d.changed)):
@@ -208,7 +190,5 @@ def export(
     fmt: str = typer.Option(None, "--format", "-f", help="parquet | jsonl | csv (default from --out)."),
 ) -> None:
     """Write the exact registered rows of a version to a file."""
-    from registry.services.datasets import export_version
-
-    path = export_version(open_registry(), ref, out, fmt)
+    path = open_registry().export(ref, out, fmt)
     console.print(f"wrote {path}")

@@ -9,7 +9,18 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from registry.cli.common import JSON_OPTION, console, err_console, new_app, open_registry, print_json
+from registry.cli.common import (
+    JSON_OPTION,
+    code_column,
+    console,
+    err_console,
+    name_column,
+    new_app,
+    open_registry,
+    print_json,
+)
+from registry.domain.options import parse_json_pairs, parse_pairs
+from registry.errors import InvalidInput
 
 eval_app = new_app("Evaluation runs: run an evaluator on a dataset version, import predictions, inspect runs.")
 
@@ -63,20 +74,16 @@ def eval_run(
     """Run an evaluator on a dataset version (cached judgments are reused), then check the run
     for regressions against its baselines (previous dataset version, parent/champion checkpoint,
     previous protocol version); new regressions are recorded and notified."""
-    from registry.services.evaluation import run_evaluation
-
     reg = open_registry()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err_console, transient=True, disable=json_out) as progress:
         task = progress.add_task(f"{evaluator} on {dataset}", total=None)
-        run = run_evaluation(reg, evaluator, dataset, seed=seed, n_boot=n_boot, batch_size=batch_size,
-                             on_progress=lambda done, total: progress.update(task, completed=done, total=total),
-                             slice_by=slice_by or None, min_slice_size=min_slice_size)
+        run = reg.evaluate(evaluator, dataset, seed=seed, n_boot=n_boot, batch_size=batch_size,
+                           on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+                           slice_by=slice_by or None, min_slice_size=min_slice_size)
     _print_run(run, json_out)
     if check_regressions and run.status == "succeeded":
-        from registry.services.regressions import detect_regressions
-
-        for r in detect_regressions(reg, run.id, seed=seed):
+        for r in reg.detect_regressions(run.id, seed=seed).regressions:
             err_console.print(f"[red]regression #{r.id}[/] ({r.severity}, {r.status}): {r.metric} {r.delta:+.3f} "
                               f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}], p={r.p_value:.3g} against run "
                               f"{r.baseline_run_id} ({r.baseline_kind}: {r.baseline_evaluator} on {r.baseline_dataset})")
@@ -112,10 +119,6 @@ def eval_import(
     importing the same file with the same options again returns the existing run."""
     import glob
 
-    from registry.adapters.sources.generic import parse_pairs
-    from registry.errors import InvalidInput
-    from registry.services.imports import import_predictions
-
     files: list[Path] = []
     for p in paths:
         matched = sorted(glob.glob(p, recursive=True)) if glob.has_magic(p) else [p]
@@ -143,8 +146,8 @@ def eval_import(
     elif mapping or label_map or unmapped != "error" or swapped_verdicts != "as-original":
         raise InvalidInput("--map, --label-map, --unmapped and --swapped-verdicts are for --format mapped",
                            field="map")
-    run = import_predictions(reg, fmt, files[0], dataset, evaluator=evaluator, options=options,
-                             slice_by=slice_by or None)
+    run = reg.import_predictions(fmt, files[0], dataset, evaluator=evaluator, options=options,
+                                 slice_by=slice_by or None)
     if json_out:  # the table form prints the warnings itself
         for w in run.provenance.get("warnings") or []:
             err_console.print(f"[yellow]warning[/]: {escape(w)}", highlight=False, soft_wrap=True)
@@ -152,8 +155,6 @@ def eval_import(
 
 
 def _run_batch(reg, files_or_root, json_out: bool):
-    from registry.services.imports import import_tree
-
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err_console, transient=True, disable=json_out) as progress:
         task = progress.add_task("importing", total=None)
@@ -161,7 +162,7 @@ def _run_batch(reg, files_or_root, json_out: bool):
         def on_progress(done: int, total: int, what: str) -> None:
             progress.update(task, completed=done, total=total, description=f"importing {Path(what).parent.name}")
 
-        return import_tree(reg, files_or_root, on_progress=on_progress)
+        return reg.import_tree(files_or_root, on_progress=on_progress)
 
 
 def _print_batch(items, json_out: bool) -> None:
@@ -194,26 +195,21 @@ def eval_import_tree(
     dataset (the one registered from the dataset.json of its folder, else by content) and imported as
     evaluator <judge>/llmbar-<protocol>; files already imported are reported unchanged, files that match
     no registered dataset are skipped. Exit 1 if any file failed."""
-    from registry.services.imports import import_tree
-
     reg = open_registry()
     if fmt != "llmbar":
-        import_tree(reg, root, fmt=fmt)  # raises the explanation
+        reg.import_tree(root, fmt=fmt)  # raises the explanation
     _print_batch(_run_batch(reg, root, json_out), json_out)
 
 
 @eval_app.command("show")
 def eval_show(run_id: int = typer.Argument(..., help="Run id."), json_out: bool = JSON_OPTION) -> None:
     """Show a run: status, counts, cost, provenance and every metric with its CI."""
-    _print_run(open_registry().store.get_run(run_id), json_out)
+    _print_run(open_registry().run(run_id), json_out)
 
 
 def _print_ranking(ranking, json_out: bool) -> None:
     if json_out:
-        print_json({"scope": ranking.scope, "metric": ranking.metric, "datasets": ranking.datasets,
-                    "coverage": ranking.coverage, "skipped": ranking.skipped, "left_out": ranking.left_out,
-                    "test": ranking.test, "best": ranking.best, "tied_with_best": [s.evaluator for s in ranking.tied],
-                    "standings": ranking.standings})
+        print_json(ranking)
         return
     from rich.markup import escape
 
@@ -274,10 +270,8 @@ def best(
     for a task type, also the datasets used and skipped and the evaluators left out."""
     from rich.markup import escape
 
-    from registry.services.queries import best_evaluator
-
-    ranking = best_evaluator(open_registry(), dataset=dataset, task_type=task_type, metric=metric, coverage=coverage,
-                             datasets=datasets.split(",") if datasets else None)
+    ranking = open_registry().best(dataset=dataset, task_type=task_type, metric=metric, coverage=coverage,
+                                   datasets=datasets.split(",") if datasets else None)
     if json_out:
         _print_ranking(ranking, True)
         return
@@ -304,9 +298,7 @@ def leaderboard(
 ) -> None:
     """Every evaluator on a dataset version, ranked, with CIs and the paired test of the same
     metric against the best (which test is printed below the table)."""
-    from registry.services.queries import leaderboard as lb
-
-    _print_ranking(lb(open_registry(), dataset, metric), json_out)
+    _print_ranking(open_registry().leaderboard(dataset, metric), json_out)
 
 
 @eval_app.command("compare")
@@ -323,9 +315,7 @@ def eval_compare(
     the metric is a mean of 0/1 correctness."""
     from rich.markup import escape
 
-    from registry.services.queries import compare_runs
-
-    c = compare_runs(open_registry(), run_a, run_b, metric=metric, n_boot=n_boot)
+    c = open_registry().compare(run_a, run_b, metric=metric, n_boot=n_boot)
     if json_out:
         print_json(c)
         return
@@ -342,20 +332,9 @@ def eval_compare(
         console.print(escape(f"McNemar does not apply: {mc['reason']}"), highlight=False)
 
 
-def _config_value(text: str):
-    """A ``--config`` value: JSON when it parses (numbers, booleans, lists), else the string."""
-    import json
-
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 def _print_matrix(result, json_out: bool) -> None:
     if json_out:
-        print_json({"checkpoints": result.checkpoints, "protocols": result.protocols, "datasets": result.datasets,
-                    "n_executed": result.n_executed, "cells": result.cells})
+        print_json(result)
         return
     from rich.markup import escape
 
@@ -396,10 +375,7 @@ def eval_matrix(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Run every checkpoint × protocol on every dataset (ReIFE-style); cells already run are skipped."""
-    from registry.adapters.sources.generic import parse_pairs
-    from registry.services.matrix import run_matrix
-
-    cfg = {k: _config_value(v) for k, v in parse_pairs(config or [], option="--config").items()}
+    cfg = parse_json_pairs(config, option="--config")
     if max_tokens is not None:
         cfg["max_tokens"] = max_tokens
     reg = open_registry()
@@ -412,7 +388,7 @@ def eval_matrix(
             progress.update(cells, completed=done, total=total, description=f"cells — {what}")
             progress.reset(judgments, total=None)
 
-        result = run_matrix(reg, checkpoints, protocols, datasets, config=cfg, seed=seed, n_boot=n_boot,
+        result = reg.matrix(checkpoints, protocols, datasets, config=cfg, seed=seed, n_boot=n_boot,
                             batch_size=batch_size, on_cell=on_cell,
                             on_progress=lambda done, total: progress.update(judgments, completed=done, total=total))
     _print_matrix(result, json_out)
@@ -432,35 +408,22 @@ def eval_list(
     metric (with its 95% CI in --json) and start/finish times."""
     from rich.markup import escape
 
-    from registry.cli.common import code_column, name_column
-    from registry.services.scoring import headline_for
-
-    reg = open_registry()
-    runs = reg.store.list_runs(dataset=dataset, evaluator=evaluator, status=status, limit=limit)
-    headlines = {ref: headline_for(reg.store.get_version(ref)) for ref in {r.dataset for r in runs}}
-    rows = []
-    for r in runs:
-        m = r.metric(headlines[r.dataset])
-        rows.append({"id": r.id, "evaluator": r.evaluator, "dataset": r.dataset, "status": r.status,
-                     "n_examples": r.n_examples, "n_judgments": r.n_judgments, "headline": headlines[r.dataset],
-                     "value": m.value if m else None, "ci_low": m.ci_low if m else None,
-                     "ci_high": m.ci_high if m else None, "started_at": r.started_at, "finished_at": r.finished_at,
-                     "seconds": r.seconds, "error": r.error})
+    rows = open_registry().runs(dataset=dataset, evaluator=evaluator, status=status, limit=limit)
     if json_out:
         print_json(rows)
         return
     table = Table(title=f"evaluation runs ({len(rows)}), newest first")
-    code_column(table, "run", [r["id"] for r in rows])
+    code_column(table, "run", [r.id for r in rows])
     name_column(table, "evaluator\ndataset")
-    code_column(table, "status", [r["status"] for r in rows])
-    code_column(table, "examples\njudgments", [n for r in rows for n in (r["n_examples"], r["n_judgments"])],
+    code_column(table, "status", [r.status for r in rows])
+    code_column(table, "examples\njudgments", [n for r in rows for n in (r.n_examples, r.n_judgments)],
                 justify="right")
     name_column(table, "headline")
     table.add_column("started\nfinished", overflow="fold")
     for r in rows:
-        table.add_row(str(r["id"]), f"{escape(r['evaluator'])}\n{escape(r['dataset'])}", r["status"],
-                      f"{r['n_examples']}\n{r['n_judgments']}", f"{r['headline']}\n{_fmt(r['value'])}",
-                      f"{_when(r['started_at'])}\n{_when(r['finished_at'])}")
+        table.add_row(str(r.id), f"{escape(r.evaluator)}\n{escape(r.dataset)}", r.status,
+                      f"{r.n_examples}\n{r.n_judgments}", f"{r.headline}\n{_fmt(r.value)}",
+                      f"{_when(r.started_at)}\n{_when(r.finished_at)}")
     console.print(table)
 
 

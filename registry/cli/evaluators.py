@@ -17,6 +17,7 @@ from registry.cli.common import (
     open_registry,
     print_json,
 )
+from registry.domain.options import parse_json_pairs
 
 checkpoint_app = new_app("Autorater checkpoints (safetensors folders, built-in heuristics, external models).")
 protocol_app = new_app("Evaluation protocols (versioned, hashed recipes).")
@@ -25,17 +26,7 @@ evaluator_app = new_app("Evaluators: a checkpoint under a protocol.")
 
 def _kv(items: list[str] | None, option: str) -> dict:
     """KEY=VALUE items; values that parse as JSON (numbers, true/false) keep their type."""
-    import json
-
-    from registry.adapters.sources.generic import parse_pairs
-
-    out: dict = {}
-    for k, v in parse_pairs(items or [], option=option).items():
-        try:
-            out[k] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k] = v
-    return out
+    return parse_json_pairs(items, option=option)
 
 
 @checkpoint_app.command("register")
@@ -51,24 +42,17 @@ def checkpoint_register(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Register a checkpoint (idempotent on content) as the next version of AUTORATER."""
-    import tempfile
-
-    from registry.services.evaluators import register_checkpoint
-
     reg = open_registry()
     tags = _kv(tag, "--tag")
     if default:
-        from registry.adapters.evaluators.encoder import build_default_checkpoint
-
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = build_default_checkpoint(Path(tmp) / "minilm", seed=int(tags.get("seed", 0)))
-            ckpt, created = register_checkpoint(reg, autorater, kind="encoder-scorer", path=folder,
-                                                model_card=model_card, tags=tags, parent=parent)
-    else:
-        ckpt, created = register_checkpoint(reg, autorater, kind=kind, path=path, uri=uri, model_card=model_card,
+        r = reg.register_default_checkpoint(autorater, seed=int(tags.get("seed", 0)), model_card=model_card,
                                             tags=tags, parent=parent)
+    else:
+        r = reg.register_checkpoint(autorater, kind=kind, path=path, uri=uri, model_card=model_card, tags=tags,
+                                    parent=parent)
+    ckpt, created = r.entity, r.created
     if json_out:
-        print_json({**ckpt.__dict__, "created": created})
+        print_json(r)
     else:
         console.print(("registered " if created else "unchanged: ") + f"[bold]{ckpt.ref}[/] sha256 {ckpt.sha256[:12]}")
 
@@ -77,7 +61,7 @@ def checkpoint_register(
 def checkpoint_list(autorater: str = typer.Option(None, "--autorater", help="Only this autorater."),
                     json_out: bool = JSON_OPTION) -> None:
     """List checkpoints with their aliases."""
-    rows = open_registry().store.list_checkpoints(autorater)
+    rows = open_registry().checkpoints(autorater)
     if json_out:
         print_json(rows)
         return
@@ -98,9 +82,7 @@ def checkpoint_alias(ref: str = typer.Argument(..., help="AUTORATER@VERSION"),
                      alias: str = typer.Argument(..., help="Alias to move, e.g. champion."),
                      json_out: bool = JSON_OPTION) -> None:
     """Point ALIAS of the autorater at checkpoint REF (moving it if it exists)."""
-    from registry.services.evaluators import set_alias
-
-    ckpt = set_alias(open_registry(), ref, alias)
+    ckpt = open_registry().set_alias(ref, alias)
     print_json(ckpt) if json_out else console.print(f"{alias} → [bold]{ckpt.ref}[/]")
 
 
@@ -112,9 +94,7 @@ def checkpoint_promote(
 ) -> None:
     """Move the autorater's champion alias to REF if it has no open regression and a better mean
     metric than the champion on the datasets both were evaluated on. Exits 1 when refused."""
-    from registry.services.regressions import promote_champion
-
-    decision = promote_champion(open_registry(), ref, metric=metric)
+    decision = open_registry().promote(ref, metric=metric)
     if json_out:
         print_json(decision)
     else:
@@ -128,9 +108,7 @@ def checkpoint_promote(
 @protocol_app.command("list")
 def protocol_list(json_out: bool = JSON_OPTION) -> None:
     """List registered protocols (shipped protocol files are synced first)."""
-    from registry.services.evaluators import sync_protocols
-
-    rows = sync_protocols(open_registry())
+    rows = open_registry().protocols()
     if json_out:
         print_json(rows)
         return
@@ -146,11 +124,7 @@ def protocol_list(json_out: bool = JSON_OPTION) -> None:
 @protocol_app.command("show")
 def protocol_show(ref: str = typer.Argument(..., help="NAME or NAME@VERSION."), json_out: bool = JSON_OPTION) -> None:
     """Show a protocol's configuration."""
-    from registry.services.evaluators import sync_protocols
-
-    reg = open_registry()
-    sync_protocols(reg)
-    p = reg.store.get_protocol(ref)
+    p = open_registry().protocol(ref)
     if json_out:
         print_json(p)
     else:
@@ -169,21 +143,20 @@ def evaluator_create(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Create an evaluator from a checkpoint and a protocol (idempotent)."""
-    from registry.services.evaluators import create_evaluator, ensure_baselines
-
     reg = open_registry()
     if baselines:
-        rows = ensure_baselines(reg)
+        rows = reg.create_baselines()
         print_json(rows) if json_out else console.print("evaluators: " + ", ".join(e.name for e in rows))
         return
     if not checkpoint:
         from registry.errors import InvalidInput
 
         raise InvalidInput("pass --checkpoint AUTORATER[@VERSION] (or --baselines)", field="checkpoint")
-    ev, created = create_evaluator(reg, checkpoint=checkpoint, protocol=protocol, name=name,
-                                   config=_kv(config, "--config"), price_per_1k_tokens=price)
+    r = reg.create_evaluator(checkpoint=checkpoint, protocol=protocol, name=name, config=_kv(config, "--config"),
+                             price_per_1k_tokens=price)
+    ev, created = r.entity, r.created
     if json_out:
-        print_json({**ev.__dict__, "created": created})
+        print_json(r)
     else:
         console.print(("created " if created else "unchanged: ") + f"[bold]{ev.name}[/] sha256 {ev.sha256[:12]}")
 
@@ -191,7 +164,7 @@ def evaluator_create(
 @evaluator_app.command("list")
 def evaluator_list(json_out: bool = JSON_OPTION) -> None:
     """List evaluators."""
-    rows = open_registry().store.list_evaluators()
+    rows = open_registry().evaluators()
     if json_out:
         print_json(rows)
         return

@@ -32,16 +32,14 @@ app.add_typer(db_app, name="db")
 @app.command()
 def init(json_out: bool = JSON_OPTION) -> None:
     """Create or upgrade the registry database and the DVC-tracked artifact store."""
-    from registry.services.app import init_registry
+    from registry import api
 
-    reg = init_registry()
-    info = {"db_url": reg.settings.db_url, "store": str(reg.settings.store),
-            "dvc_remote": reg.settings.dvc_remote, "data_root": str(reg.settings.data_root),
-            **reg.store.counts()}
+    with api.init() as reg:
+        info = reg.info()
     if json_out:
         print_json(info)
     else:
-        console.print(f"registry ready: database {reg.settings.db_url}, store {reg.settings.store}")
+        console.print(f"registry ready: database {info.db_url}, store {info.store}")
 
 
 @app.command()
@@ -53,37 +51,29 @@ def version() -> None:
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
     """Apply migrations up to REVISION (default: head)."""
-    from registry.adapters.store import db
-    from registry.config import Settings
+    from registry.api import upgrade_schema
 
-    engine = db.create_engine_for(Settings.from_env().db_url)
-    db.upgrade(engine, revision)
-    console.print(f"database at revision {db.current_revision(engine)}")
+    console.print(f"database at revision {upgrade_schema(revision).current}")
 
 
 @db_app.command("downgrade")
 def db_downgrade(revision: str = typer.Argument(..., help="Target revision, or 'base'.")) -> None:
     """Revert migrations down to REVISION."""
-    from registry.adapters.store import db
-    from registry.config import Settings
+    from registry.api import downgrade_schema
 
-    engine = db.create_engine_for(Settings.from_env().db_url)
-    db.downgrade(engine, revision)
-    console.print(f"database at revision {db.current_revision(engine)}")
+    console.print(f"database at revision {downgrade_schema(revision).current}")
 
 
 @db_app.command("current")
 def db_current(json_out: bool = JSON_OPTION) -> None:
     """Show the database's revision and the code's head revision."""
-    from registry.adapters.store import db
-    from registry.config import Settings
+    from registry.api import schema_revision
 
-    engine = db.create_engine_for(Settings.from_env().db_url)
-    info = {"current": db.current_revision(engine), "head": db.head_revision()}
+    info = schema_revision()
     if json_out:
         print_json(info)
     else:
-        console.print(f"current {info['current']}  head {info['head']}")
+        console.print(f"current {info.current}  head {info.head}")
 
 
 def main() -> None:

@@ -18,16 +18,11 @@ def list_metrics(
 ) -> None:
     """List every metric with its task types, kind (mean of per-example values, or another
     statistic), one-line definition and source; the headline metrics are marked."""
-    from registry.domain.metrics.catalog import HEADLINE, METRICS, check_task_type, headline_metric, metrics_for
+    from registry.api import metric_catalog
 
-    infos = metrics_for(check_task_type(task_type)) if task_type else sorted(METRICS.values(), key=lambda m: m.name)
-    headlines = set(HEADLINE.values()) | {headline_metric("pairwise", tie_labels=True)}
-    if task_type:
-        headlines = {headline_metric(task_type), headline_metric(task_type, tie_labels=True)}
+    infos = metric_catalog(task_type)
     if json_out:
-        print_json([{"name": m.name, "task_types": list(m.task_types), "kind": m.kind, "definition": m.definition,
-                     "source": m.source, "higher_is_better": m.higher_is_better, "headline": m.name in headlines}
-                    for m in infos])
+        print_json(infos)
         return
     title = f"metrics of {task_type} datasets" if task_type else "metrics"
     table = Table(title=f"{title} (* headline; accuracy_3way on sets whose human labels include ties)",
@@ -38,5 +33,5 @@ def list_metrics(
     table.add_column("definition", overflow="fold")
     for m in infos:
         facts = f"{m.kind} · {', '.join(m.task_types)} · source: {m.source}"
-        table.add_row(m.name + ("*" if m.name in headlines else ""), f"{m.definition}\n[dim]{facts}[/]")
+        table.add_row(m.name + ("*" if m.headline else ""), f"{m.definition}\n[dim]{facts}[/]")
     console.print(table)

@@ -35,9 +35,7 @@ def regressions_list(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """List recorded regressions, newest first."""
-    from registry.services.regressions import list_regressions
-
-    rows = list_regressions(open_registry(), status=status, evaluator=evaluator, dataset=dataset)
+    rows = open_registry().regressions(status=status, evaluator=evaluator, dataset=dataset)
     if json_out:
         print_json(rows)
         return
@@ -52,9 +50,7 @@ def regressions_ack(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Acknowledge a regression: it stays recorded but no longer blocks the champion alias."""
-    from registry.services.regressions import acknowledge
-
-    r = acknowledge(open_registry(), regression_id, note=note, by=by or _user())
+    r = open_registry().acknowledge(regression_id, note=note, by=by or _user())
     if json_out:
         print_json(r)
     else:
@@ -71,21 +67,16 @@ def regressions_detect(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Compare RUN with its baselines and record significant drops (idempotent)."""
-    from registry.services.regressions import baselines_for, detect_regressions
-
-    reg = open_registry()
-    baselines = baselines_for(reg, run_id)
-    rows = detect_regressions(reg, run_id, threshold=threshold, alpha=alpha, n_boot=n_boot, seed=seed)
+    check = open_registry().detect_regressions(run_id, threshold=threshold, alpha=alpha, n_boot=n_boot, seed=seed)
+    baselines, rows = check.baselines, check.regressions
     if json_out:
-        print_json({"run": run_id, "baselines": [{"kind": k, "run": b.id, "evaluator": b.evaluator,
-                                                   "dataset": b.dataset} for k, b in baselines],
-                    "regressions": rows})
+        print_json(check)
         return
     if not baselines:
         console.print(f"run {run_id} has no baseline run (no earlier dataset version, parent or champion "
                       "checkpoint, or earlier protocol version evaluated)")
         return
-    console.print(f"run {run_id} compared with " + ", ".join(f"{k} run {b.id}" for k, b in baselines))
+    console.print(f"run {run_id} compared with " + ", ".join(f"{b.kind} run {b.run}" for b in baselines))
     console.print(_table(rows, f"regressions ({len(rows)})") if rows else "no regression")
 
 

@@ -12,25 +12,18 @@ app = new_app("Public sources of human judgments and their adapters.")
 @app.command("list")
 def list_sources(json_out: bool = JSON_OPTION) -> None:
     """List every source adapter with its public origin, licence, citation and datasets."""
-    from registry.adapters.sources import SOURCES, get_adapter
+    from registry.api import source_catalog
 
-    rows = []
-    for name in SOURCES.names():
-        adapter = get_adapter(name)
-        i = adapter.info
-        rows.append({"name": name, "title": i.title, "task_types": list(i.task_types), "origin": i.origin,
-                     "license": i.license, "citation": i.citation,
-                     "datasets": [d.name for d in adapter.catalog()]})
+    rows = source_catalog()
     if json_out:
         print_json(rows)
         return
     table = Table(title="sources")
     name_column(table, "name")
     table.add_column("task types", overflow="fold")
-    code_column(table, "datasets", [len(r["datasets"]) for r in rows])
+    code_column(table, "datasets", [len(r.datasets) for r in rows])
     for col in ("licence", "origin"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(cell(r["name"]), ", ".join(r["task_types"]), str(len(r["datasets"])), cell(r["license"]),
-                      cell(r["origin"]))
+        table.add_row(cell(r.name), ", ".join(r.task_types), str(len(r.datasets)), cell(r.license), cell(r.origin))
     console.print(table)

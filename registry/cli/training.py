@@ -47,18 +47,12 @@ def run(
     model_cards_dir: Path = CARDS, json_out: bool = JSON_OPTION,
 ) -> None:
     """Train the MiniLM autorater on a mixture of registered datasets and register the checkpoint."""
-    from registry.services.training import Mixture, train_autorater
-
     reg = open_registry()
     cfg = _config(seed, epochs, steps, batch_size, lr, head_lr, max_length, train_layers, device, shuffle_labels)
-    res = train_autorater(reg, autorater=autorater, mixture=Mixture.from_yaml(mixture), config=cfg, parent=parent,
-                          model_cards_dir=model_cards_dir, on_progress=None if json_out else _progress)
-    info = {"checkpoint": res.checkpoint.ref, "created": res.created, "sha256": res.checkpoint.sha256,
-            "checkpoint_sha256": res.checkpoint_sha256, "rows_used": res.rows_used, "seconds": res.seconds,
-            "rows_per_s": res.rows_per_s, "metrics": res.metrics, "model_card": res.checkpoint.model_card,
-            "card_path": str(res.card_path) if res.card_path else None}
+    res = reg.train(mixture, autorater=autorater, config=cfg, parent=parent, model_cards_dir=model_cards_dir,
+                    on_progress=None if json_out else _progress)
     if json_out:
-        print_json(info)
+        print_json(res)
     else:
         console.print(f"trained {res.checkpoint.ref} on {res.rows_used} rows in {res.seconds:.1f} s "
                       f"({res.rows_per_s:.1f} rows/s); model card {res.checkpoint.model_card}", highlight=False)
@@ -78,20 +72,12 @@ def tail_patch_cmd(
     model_cards_dir: Path = CARDS, json_out: bool = JSON_OPTION,
 ) -> None:
     """Choose mixture weights by tail-patching (FLAMe-Opt) and retrain on the optimized mixture."""
-    from registry.services.training import Mixture, tail_patch
-
     reg = open_registry()
     cfg = _config(seed, epochs, steps, batch_size, lr, head_lr, max_length, train_layers, device, False)
-    res = tail_patch(reg, base=base, candidates=Mixture.from_yaml(mixture), target=target, steps=patch_steps,
-                     config=cfg, total_rows=total_rows, retrain=retrain, autorater=autorater,
-                     model_cards_dir=model_cards_dir)
-    info = {"base": res.base, "target": res.target, "metric": res.metric, "baseline": res.baseline,
-            "deltas": {d.dataset: d.delta for d in res.deltas}, "weights": res.weights, "patch_rows": res.patch_rows,
-            "no_positive": res.no_positive, "mixture": res.mixture.to_dict(),
-            "retrained": res.retrained.checkpoint.ref if res.retrained else None,
-            "retrained_rows": res.retrained.rows_used if res.retrained else None}
+    res = reg.tail_patch(base=base, mixture=mixture, target=target, steps=patch_steps, config=cfg,
+                         total_rows=total_rows, retrain=retrain, autorater=autorater, model_cards_dir=model_cards_dir)
     if json_out:
-        print_json(info)
+        print_json(res)
         return
     console.print(f"{res.target} {res.metric}: base {res.baseline:.4f}", highlight=False)
     for d in sorted(res.deltas, key=lambda d: -d.delta):
@@ -124,7 +110,7 @@ def lora_cmd(
 ) -> None:
     """Fine-tune a generative judge with LoRA (peft) to answer the registry's protocol prompts with the
     human judgments of a mixture; the merged weights are registered as a new llm-judge checkpoint."""
-    from registry.services.training import LoRAConfig, Mixture, train_llm_judge
+    from registry.domain.training import LoRAConfig
 
     reg = open_registry()
     modules = target_modules if target_modules == "all-linear" else tuple(
@@ -132,14 +118,10 @@ def lora_cmd(
     cfg = LoRAConfig(seed=seed, epochs=epochs, max_steps=steps, batch_size=batch_size, lr=lr, max_length=max_length,
                      rank=rank, alpha=alpha, dropout=dropout, target_modules=modules, both_orders=not one_order,
                      device=device, dtype=dtype, shuffle_labels=shuffle_labels)  # type: ignore[arg-type]
-    res = train_llm_judge(reg, autorater=autorater, base=base, mixture=Mixture.from_yaml(mixture), config=cfg,
-                          model_cards_dir=model_cards_dir, on_progress=None if json_out else _progress)
-    info = {"checkpoint": res.checkpoint.ref, "created": res.created, "parent": res.checkpoint.lineage.get("parent"),
-            "sha256": res.checkpoint.sha256, "checkpoint_sha256": res.checkpoint_sha256, "rows_used": res.rows_used,
-            "seconds": res.seconds, "rows_per_s": res.rows_per_s, "metrics": res.metrics,
-            "model_card": res.checkpoint.model_card, "card_path": str(res.card_path) if res.card_path else None}
+    res = reg.train_lora(base=base, mixture=mixture, autorater=autorater, config=cfg, model_cards_dir=model_cards_dir,
+                         on_progress=None if json_out else _progress)
     if json_out:
-        print_json(info)
+        print_json(res)
     else:
         console.print(f"trained {res.checkpoint.ref} (LoRA on {base}) on {res.rows_used} rows in {res.seconds:.1f} s "
                       f"({res.rows_per_s:.1f} prompts/s); evaluate it with an llm-judge evaluator, e.g. "

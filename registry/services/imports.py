@@ -26,6 +26,7 @@ import pyarrow as pa
 from registry.adapters.sources.base import read_json, read_json_or_jsonl, require
 from registry.domain.entities import EvaluationRun
 from registry.domain.judgments import PREDICTION_COLUMNS, Verdict, example_input_hashes
+from registry.domain.serialization import Serializable
 from registry.domain.types import PAIRWISE_LABELS
 from registry.errors import InvalidInput, NotFound, RegistryError
 from registry.hashing import canonical_json, sha256_file, sha256_json
@@ -512,7 +513,7 @@ def llmbar_evaluator_name(result: Path) -> str:
 
 
 @dataclass(frozen=True)
-class BatchItem:
+class BatchItem(Serializable):
     """What happened to one file of a batch import."""
 
     path: str

@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from registry.domain.serialization import Serializable, to_jsonable
 from registry.errors import InvalidInput, RegistryError
 from registry.services.app import Registry
 
@@ -120,7 +121,7 @@ def evaluate_pair(reg: Registry, pair: Pair, *, seed: int = 0, n_boot: int = 100
 
 
 @dataclass(frozen=True)
-class MatrixCell:
+class MatrixCell(Serializable):
     """One evaluator × dataset version of a matrix."""
 
     checkpoint: str
@@ -141,7 +142,7 @@ class MatrixCell:
 
 
 @dataclass(frozen=True)
-class MatrixResult:
+class MatrixResult(Serializable):
     """Every cell of a matrix run, in checkpoint, protocol, dataset order."""
 
     checkpoints: tuple[str, ...]
@@ -169,6 +170,11 @@ class MatrixResult:
     def n_executed(self) -> int:
         """Judgments computed over the whole matrix."""
         return sum(c.n_executed for c in self.cells)
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``eval matrix --json`` prints: the axes, the judgments executed and every cell."""
+        return to_jsonable({"checkpoints": self.checkpoints, "protocols": self.protocols, "datasets": self.datasets,
+                            "n_executed": self.n_executed, "cells": self.cells})
 
 
 def _split(values: str | Sequence[str]) -> list[str]:

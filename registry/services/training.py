@@ -30,6 +30,7 @@ from typing import Any
 
 from registry import __version__
 from registry.domain.entities import Checkpoint
+from registry.domain.serialization import Serializable, to_jsonable
 from registry.domain.training import (
     JUDGE_PROTOCOLS,
     NEGATIVE_LABELS,
@@ -129,7 +130,7 @@ def build_training_set(reg: Registry, mixture: Mixture, *, seed: int = 0,
 
 # --------------------------------------------------------------------------- training
 @dataclass(frozen=True)
-class TrainResult:
+class TrainResult(Serializable):
     """Outcome of :func:`train_autorater`."""
 
     checkpoint: Checkpoint
@@ -151,6 +152,16 @@ class TrainResult:
     """The model card text (also ``README.md`` in the checkpoint folder)."""
     card_path: Path | None = None
     """Copy of the card in ``model_cards_dir`` when one was given."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``train run --json`` prints (``train lora --json`` also names the judge's base
+        checkpoint, ``parent``): the checkpoint by reference, its card by store path, not the text."""
+        c = self.checkpoint
+        parent = {"parent": c.lineage.get("parent")} if c.kind == "llm-judge" else {}
+        return to_jsonable({"checkpoint": c.ref, "created": self.created, **parent, "sha256": c.sha256,
+                            "checkpoint_sha256": self.checkpoint_sha256, "rows_used": self.rows_used,
+                            "seconds": self.seconds, "rows_per_s": self.rows_per_s, "metrics": self.metrics,
+                            "model_card": c.model_card, "card_path": self.card_path})
 
 
 def _init_folder(reg: Registry, parent: str | None) -> Path | None:
@@ -335,7 +346,7 @@ def train_llm_judge(reg: Registry, *, autorater: str, base: str, mixture: Mixtur
 
 # --------------------------------------------------------------------------- tail-patch
 @dataclass(frozen=True)
-class TailPatchResult:
+class TailPatchResult(Serializable):
     """Outcome of :func:`tail_patch`."""
 
     base: str
@@ -355,6 +366,16 @@ class TailPatchResult:
     """No candidate improved the target: the weights are uniform (nothing was selected)."""
     retrained: TrainResult | None = None
     notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``train tail-patch --json`` prints: each candidate's delta by dataset, the weights, the
+        optimized mixture and the retrained checkpoint by reference."""
+        r = self.retrained
+        return to_jsonable({"base": self.base, "target": self.target, "metric": self.metric,
+                            "baseline": self.baseline, "deltas": {d.dataset: d.delta for d in self.deltas},
+                            "weights": self.weights, "patch_rows": self.patch_rows, "no_positive": self.no_positive,
+                            "mixture": self.mixture.to_dict(), "retrained": r.checkpoint.ref if r else None,
+                            "retrained_rows": r.rows_used if r else None})
 
 
 def tail_patch(reg: Registry, *, base: str, candidates: Mixture, target: str, steps: int = 20,

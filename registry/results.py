@@ -1,0 +1,243 @@
+"""Result objects of the Python API that no service defines: frozen dataclasses for what a use
+case returns as a tuple, a dictionary or a mutable record, and for the registry's own facts
+(settings, schema revision, store transfers, managed servers).
+
+Each one's :meth:`~registry.domain.serialization.Serializable.to_dict` is the JSON that the
+command line prints with ``--json`` for the same call. The entities (``DatasetVersion``,
+``EvaluationRun``, …) and the services' results (``Registration``, ``Ranking``, ``Comparison``,
+``BatchItem``, ``MatrixResult``, …) carry the same method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from registry.domain.serialization import Serializable, to_jsonable
+
+if TYPE_CHECKING:
+    from registry.domain.entities import DatasetVersion, EvaluationRun, Regression
+    from registry.services.datasets import Registration
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Registered(Serializable, Generic[T]):
+    """A checkpoint or evaluator that was registered, or found already registered (idempotent)."""
+
+    entity: T
+    created: bool
+    """False: the same content was already registered and is returned unchanged."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**to_jsonable(self.entity), "created": self.created}
+
+
+@dataclass(frozen=True)
+class SourceInfo(Serializable):
+    """One source adapter of the catalog (``autorater sources list``)."""
+
+    name: str
+    title: str
+    task_types: tuple[str, ...]
+    origin: str
+    """Public URL where the source's files can be fetched."""
+    license: str
+    citation: str
+    datasets: tuple[str, ...]
+    """The catalog datasets the adapter reads."""
+
+
+@dataclass(frozen=True)
+class MetricEntry(Serializable):
+    """One metric of the catalog (``autorater metrics list``)."""
+
+    name: str
+    task_types: tuple[str, ...]
+    kind: str
+    """How paired tests treat it: a mean of per-example values, or another statistic."""
+    definition: str
+    source: str
+    higher_is_better: bool | None
+    headline: bool
+    """Whether it is a headline metric (of the task type asked for, else of any task type)."""
+
+
+@dataclass(frozen=True)
+class DatasetDetails(Serializable):
+    """A dataset version with the adapter and file it was read from (``autorater dataset show``)."""
+
+    version: DatasetVersion
+    source: str | None
+    """The adapter the version was read with (its provenance), e.g. ``llmbar`` or ``generic``."""
+    source_file: str | None
+    """The file or folder it was read from (its provenance)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**to_jsonable(self.version), "source": self.source, "source_file": self.source_file}
+
+
+@dataclass(frozen=True)
+class DatasetDiff(Serializable):
+    """Row-level diff between two versions (``autorater dataset diff``)."""
+
+    from_ref: str
+    to_ref: str
+    added: tuple[str, ...]
+    """Example ids only in ``to_ref``."""
+    removed: tuple[str, ...]
+    changed: tuple[str, ...]
+    """Example ids in both whose rows differ."""
+    unchanged: int
+
+    def summary(self) -> dict[str, int]:
+        """How many ids were added, removed, changed and left unchanged."""
+        return {"added": len(self.added), "removed": len(self.removed), "changed": len(self.changed),
+                "unchanged": self.unchanged}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"from": self.from_ref, "to": self.to_ref, **self.summary(), "added_ids": list(self.added),
+                "removed_ids": list(self.removed), "changed_ids": list(self.changed)}
+
+
+@dataclass(frozen=True)
+class CatalogRegistration(Serializable):
+    """Outcome of registering the whole source catalog (``autorater dataset register-all``)."""
+
+    registered: tuple[Registration, ...]
+    """New versions."""
+    unchanged: tuple[Registration, ...]
+    """Catalog datasets whose content was already registered."""
+    skipped: tuple[tuple[str, str], ...]
+    """(dataset, reason) for catalog entries whose files are not present."""
+    failed: tuple[tuple[str, str], ...]
+    """(dataset, error message) for entries that could not be registered."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"registered": [r.version.ref for r in self.registered],
+                "unchanged": [r.version.ref for r in self.unchanged],
+                "skipped": [{"dataset": d, "reason": why} for d, why in self.skipped],
+                "failed": [{"dataset": d, "error": why} for d, why in self.failed]}
+
+
+@dataclass(frozen=True)
+class RunSummary(Serializable):
+    """One evaluation run as ``autorater eval list`` shows it, with its dataset's headline metric."""
+
+    id: int
+    evaluator: str
+    dataset: str
+    """``name@version``."""
+    status: str
+    n_examples: int
+    n_judgments: int
+    headline: str
+    """The dataset version's headline metric."""
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    started_at: datetime
+    finished_at: datetime | None
+    seconds: float | None
+    error: str | None
+
+    @classmethod
+    def of(cls, run: EvaluationRun, headline: str) -> RunSummary:
+        """The summary of ``run`` with its ``headline`` metric (``None`` values when it has none)."""
+        m = run.metric(headline)
+        return cls(id=run.id, evaluator=run.evaluator, dataset=run.dataset, status=run.status,
+                   n_examples=run.n_examples, n_judgments=run.n_judgments, headline=headline,
+                   value=m.value if m else None, ci_low=m.ci_low if m else None, ci_high=m.ci_high if m else None,
+                   started_at=run.started_at, finished_at=run.finished_at, seconds=run.seconds, error=run.error)
+
+
+@dataclass(frozen=True)
+class BaselineRun(Serializable):
+    """A run that a candidate run is compared with for regressions."""
+
+    kind: str
+    """``dataset_version``, ``parent_checkpoint``, ``champion`` or ``protocol_version``."""
+    run: int
+    evaluator: str
+    dataset: str
+
+
+@dataclass(frozen=True)
+class RegressionCheck(Serializable):
+    """A run compared with its baselines (``autorater regressions detect``)."""
+
+    run: int
+    baselines: tuple[BaselineRun, ...]
+    regressions: tuple[Regression, ...]
+    """The significant drops recorded (or found recorded) for the run."""
+
+
+@dataclass(frozen=True)
+class StorePush(Serializable):
+    """``autorater store push``: files uploaded to the DVC remote."""
+
+    pushed: int
+    remote: str
+
+
+@dataclass(frozen=True)
+class StorePull(Serializable):
+    """``autorater store pull``: files downloaded from the DVC remote."""
+
+    pulled: int
+    remote: str
+
+
+@dataclass(frozen=True)
+class RegistryInfo(Serializable):
+    """Where a registry lives and how much it holds (``autorater init``)."""
+
+    db_url: str
+    store: str
+    dvc_remote: str
+    data_root: str
+    """Root of the public source files (``"None"`` when there is none, as ``init`` prints it)."""
+    counts: dict[str, int]
+    """Rows per kind of record (``sources``, ``datasets``, ``dataset_versions``)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"db_url": self.db_url, "store": self.store, "dvc_remote": self.dvc_remote,
+                "data_root": self.data_root, **self.counts}
+
+
+@dataclass(frozen=True)
+class SchemaRevision(Serializable):
+    """The database's Alembic revision and the code's head revision (``autorater db current``)."""
+
+    current: str | None
+    head: str | None
+
+
+@dataclass(frozen=True)
+class BackendServer(Serializable):
+    """A managed vLLM server (``autorater backend serve | list``)."""
+
+    pid: int | None
+    port: int
+    base_url: str
+    model: str
+    served_model_name: str
+    alive: bool
+    healthy: bool
+    log: str | None
+    pid_file: str
+
+
+@dataclass(frozen=True)
+class StoppedServer(Serializable):
+    """What ``autorater backend stop`` did to one managed server."""
+
+    port: int
+    pid: int | None
+    stopped: bool
+    """The server was running and was signalled."""
+    stale: bool
+    """Its process was already gone: only the PID file was removed."""
+
