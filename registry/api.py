@@ -194,9 +194,7 @@ class Registry:
         """Row-level diff from ``ref_a`` to ``ref_b``: added, removed and changed example ids."""
         from registry.services.datasets import diff_versions
 
-        d = diff_versions(self._ctx, ref_a, ref_b)
-        return DatasetDiff(from_ref=ref_a, to_ref=ref_b, added=tuple(d.added), removed=tuple(d.removed),
-                           changed=tuple(d.changed), unchanged=d.unchanged)
+        return DatasetDiff(from_ref=ref_a, to_ref=ref_b, rows=diff_versions(self._ctx, ref_a, ref_b))
 
     def export(self, ref: str, out: str | Path, fmt: str | None = None) -> Path:
         """Write the exact registered rows of ``ref`` to ``out`` (``parquet``, ``jsonl`` or ``csv``;

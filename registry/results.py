@@ -18,6 +18,7 @@ from registry.domain.serialization import Serializable, to_jsonable
 
 if TYPE_CHECKING:
     from registry.domain.entities import DatasetVersion, EvaluationRun, Regression
+    from registry.domain.versioning import RowDiff
     from registry.services.datasets import Registration
 
 T = TypeVar("T")
@@ -85,21 +86,13 @@ class DatasetDiff(Serializable):
 
     from_ref: str
     to_ref: str
-    added: tuple[str, ...]
-    """Example ids only in ``to_ref``."""
-    removed: tuple[str, ...]
-    changed: tuple[str, ...]
-    """Example ids in both whose rows differ."""
-    unchanged: int
-
-    def summary(self) -> dict[str, int]:
-        """How many ids were added, removed, changed and left unchanged."""
-        return {"added": len(self.added), "removed": len(self.removed), "changed": len(self.changed),
-                "unchanged": self.unchanged}
+    rows: RowDiff
+    """The example ids added, removed and changed from ``from_ref`` to ``to_ref``."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"from": self.from_ref, "to": self.to_ref, **self.summary(), "added_ids": list(self.added),
-                "removed_ids": list(self.removed), "changed_ids": list(self.changed)}
+        d = self.rows
+        return {"from": self.from_ref, "to": self.to_ref, **d.summary(), "added_ids": list(d.added),
+                "removed_ids": list(d.removed), "changed_ids": list(d.changed)}
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,9 @@ def test_more_calls_agree_with_the_cli(snippet):
         assert again.to_dict() == cli_json("dataset", "register-all", "--only", "llmbar-natural", "--json")
         assert again.to_dict()["unchanged"] == ["llmbar-natural@1"] and not again.registered
         assert reg.dataset("llmbar-natural").to_dict() == cli_json("dataset", "show", "llmbar-natural", "--json")
+        same = reg.diff("llmbar-natural@1", "llmbar-natural")
+        assert same.rows.unchanged == ns["pairwise"][0].rows and not same.rows.changed
+        assert same.to_dict() == cli_json("dataset", "diff", "llmbar-natural@1", "llmbar-natural", "--json")
         assert [r.to_dict() for r in reg.runs()] == cli_json("eval", "list", "--json")
         assert reg.runs(evaluator="longer")[0].id == ns["run"].id
         assert [c.to_dict() for c in reg.checkpoints()] == cli_json("checkpoint", "list", "--json")

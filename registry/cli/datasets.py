@@ -171,10 +171,11 @@ def diff(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Row-level diff between two versions: added, removed and changed example ids."""
-    d = open_registry().diff(ref_a, ref_b)
+    result = open_registry().diff(ref_a, ref_b)
     if json_out:
-        print_json(d)
+        print_json(result)
         return
+    d = result.rows
     console.print(f"{ref_a} → {ref_b}: {d.summary()}")
     for kind, ids in (("added", d.added), ("removed", d.removed), ("changed", d.changed)):
         for i in ids[:limit]:

@@ -5,48 +5,19 @@ the coming REST layer) can make the same way."""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
 
 import registry.cli
+from tests.layering import violations
 
 CLI = Path(registry.cli.__file__).resolve().parent
 FORBIDDEN = ("registry.adapters", "registry.services")
 
 
-def _absolute(node: ast.ImportFrom, package: str) -> str:
-    """The absolute module of ``from ... import`` in a module of ``package``."""
-    if node.level == 0:
-        return node.module or ""
-    parts = package.split(".")
-    base = parts[: len(parts) - node.level + 1]
-    return ".".join(base + ([node.module] if node.module else []))
-
-
-def _imported(tree: ast.AST, package: str = "registry.cli") -> list[tuple[int, str]]:
-    """(line, dotted name) of every import in ``tree``: ``from a import b`` gives ``a`` and ``a.b``;
-    ``importlib.import_module("x")`` and ``__import__("x")`` give ``x``."""
-    out = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            out += [(node.lineno, a.name) for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            module = _absolute(node, package)
-            out.append((node.lineno, module))
-            out += [(node.lineno, f"{module}.{a.name}") for a in node.names]
-        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
-            f = node.func
-            name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
-            if name in ("import_module", "__import__") and isinstance(node.args[0].value, str):
-                out.append((node.lineno, node.args[0].value))
-    return out
-
-
 def _violations(source: str) -> list[str]:
-    return [f"line {line}: import of {name}" for line, name in _imported(ast.parse(source))
-            if any(name == f or name.startswith(f + ".") for f in FORBIDDEN)]
+    return violations(source, FORBIDDEN, "registry.cli")
 
 
 def _modules() -> list[Path]:
