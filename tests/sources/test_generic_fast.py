@@ -1,5 +1,6 @@
-"""The generic adapter's columnar fast path (JSON lines / Parquet read with pyarrow) gives exactly
-the frame of the row-by-row reader, and leaves every error to it."""
+"""The generic adapter's columnar reader (JSON lines / Parquet read with pyarrow) gives exactly the
+frame and the errors of the records reader; which reader reads a file is decided by its format,
+mapping and column types, before any value is converted."""
 
 import json
 
@@ -46,9 +47,15 @@ def _same(generic, monkeypatch, path, *, fast_expected=True, **kw):
     return fast
 
 
-def _errors_same(generic, monkeypatch, path, **kw):
+def _errors_same(generic, monkeypatch, path, *, fast_expected=None, **kw):
+    calls = []
+    real = generic_module.load_table
+    monkeypatch.setattr(generic_module, "load_table", lambda *a, **k: calls.append(1) or real(*a, **k))
     with pytest.raises(InvalidInput) as fast:
         generic.read(path, **kw)
+    if fast_expected is not None:  # the error comes from the reader chosen up front, not from a retry
+        assert (not calls) == fast_expected
+    monkeypatch.setattr(generic_module, "load_table", real)
     monkeypatch.setattr(generic_module, "FAST_PATH", False)
     with pytest.raises(InvalidInput) as slow:
         generic.read(path, **kw)
@@ -130,7 +137,7 @@ def test_classification_and_pointwise(generic, monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("case", ["two-on-a-line", "over-two-lines", "null-required", "duplicate-id",
                                   "label-not-mapped", "mixed-types", "one-row", "blank-all"])
-def test_errors_and_odd_files_go_row_by_row(generic, monkeypatch, tmp_path, case):
+def test_errors_and_odd_files(generic, monkeypatch, tmp_path, case):
     rows = [{"id": i, "q": f"q{i}", "a": "x", "b": "y", "w": 1 + i % 2} for i in range(6)]
     path = tmp_path / "pairs.jsonl"
     mapping = {"example_id": "id", "instruction": "q", "response_a": "a", "response_b": "b", "label": "w"}
@@ -166,7 +173,9 @@ def test_errors_and_odd_files_go_row_by_row(generic, monkeypatch, tmp_path, case
             r["a"] = "  "
         _write_jsonl(path, rows)
         kw["skip_empty"] = True
-    message = _errors_same(generic, monkeypatch, path, **kw)
+    # a file pyarrow reads as one object per line is read, errors and all, by the columnar reader
+    columnar = case not in ("two-on-a-line", "over-two-lines")
+    message = _errors_same(generic, monkeypatch, path, fast_expected=columnar, **kw)
     assert str(path) in message
 
 
@@ -190,3 +199,125 @@ def test_line_endings(generic, monkeypatch, tmp_path):
     lone.write_bytes(json.dumps(rows[0]).encode() + b"\r" + json.dumps(rows[1]).encode() + b"\n"
                      + json.dumps(rows[2]).encode() + b"\n")
     _same(generic, monkeypatch, lone, fast_expected=False, task_type="pairwise", mapping=mapping)
+
+
+# ----------------------------------------------------------------------------- odd values, generated
+
+_ODD = {
+    "text": ["x", "  ", "", None, "ABSENT", 3, 2.5, 2.0, True, ["a"], "q\u2028r", "é"],
+    "label": ["A", "B", "tie", "a", "C", 1, 2, 0, 1.0, 2.5, True, None, "ABSENT", " "],
+    "score": [1, 3.5, 5, 0, 6, None, "ABSENT", "3", "x", True, 2**60],
+    "count": [1, 3, 0, -1, 1.5, 2.0, None, "ABSENT", "2"],
+    "meta": [None, "ABSENT", '{"k": 1}', "plain", "{bad"],
+    "id": ["i", None, "ABSENT", 7, 7.0, 1.5],
+    "votes": [["A", "B"], [], None, "ABSENT", ["A", None], ["X"], [1, 2], "[\"A\",\"B\"]", "A", [1.0, 2]],
+    "ratings": [[1, 2], [3.5], [], None, "ABSENT", [1, None], ["2"], "[1, 2]", 3, [True]],
+}
+_KINDS = {"q": "text", "a": "text", "b": "text", "r": "text", "w": "label", "s": "score", "n": "count",
+          "meta": "meta", "id": "id", "votes": "votes", "ratings": "ratings"}
+
+
+def _odd_case(rng, k):
+    pairwise = rng.random() < 0.6
+    rows = []
+    for i in range(rng.choice([2, 3, 6])):
+        row = {"id": f"e{i}", "q": f"question {i}", "meta": rng.choice([None, '{"k": %d}' % i])}
+        if pairwise:
+            row.update(a=f"a {i}", b=f"b {i}", w=rng.choice(["A", "B", "tie"]), votes=rng.choice([["A", "B"], None]),
+                       n=rng.choice([2, None]))
+        else:
+            row.update(r=f"r {i}", s=rng.choice([1, 2.5, 5]), ratings=rng.choice([[1, 2], None]))
+        rows.append(row)
+    for _ in range(rng.choice([0, 1, 1, 2])):
+        row = rng.choice(rows)
+        column = rng.choice([c for c in row if c in _KINDS])
+        row[column] = rng.choice(_ODD[_KINDS[column]])
+    for row in rows:
+        for column in [c for c, v in row.items() if v == "ABSENT"]:
+            del row[column]
+    if pairwise:
+        mapping = {"example_id": "id", "instruction": "q", "response_a": "a", "response_b": "b", "label": "w",
+                   "annotator_labels": "votes", "num_annotators": "n", "metadata": "meta"}
+        kw = {"task_type": "pairwise", "label_map": {"A": "A", "B": "B", "tie": "tie", "1": "A", "2": "B"}
+              if rng.random() < 0.5 else None}
+    else:
+        mapping = {"example_id": "id", "instruction": "q", "response": "r", "score": "s",
+                   "annotator_scores": "ratings", "metadata": "meta"}
+        kw = {"task_type": "pointwise", "scale": (1, 5)}
+    if rng.random() < 0.2:
+        kw["skip_empty"] = True
+    return rows, {**kw, "mapping": mapping}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_generated_odd_values_read_and_refused_alike(generic, monkeypatch, tmp_path, seed):
+    """Nulls, missing keys, numbers as text, bad labels, lists where text belongs...: the columnar
+    reader's frame or error equals the records reader's, and it reads most of these files itself."""
+    import random
+
+    rng = random.Random(seed)
+    columnar, errors = 0, 0
+    for k in range(40):
+        rows, kw = _odd_case(rng, k)
+        path = tmp_path / f"case{k}.jsonl"
+        path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+        calls = []
+        real = generic_module.load_table
+        monkeypatch.setattr(generic_module, "load_table", lambda *a, **k: calls.append(1) or real(*a, **k))
+        try:
+            fast = generic.read(path, **kw)
+        except InvalidInput as exc:
+            fast = exc
+        monkeypatch.setattr(generic_module, "load_table", real)
+        monkeypatch.setattr(generic_module, "FAST_PATH", False)
+        try:
+            slow = generic.read(path, **kw)
+        except InvalidInput as exc:
+            slow = exc
+        monkeypatch.setattr(generic_module, "FAST_PATH", True)
+        columnar += not calls
+        if isinstance(slow, InvalidInput):
+            errors += not calls
+            assert isinstance(fast, InvalidInput) and str(fast) == str(slow), (rows, kw)
+        else:
+            assert isinstance(fast, pd.DataFrame), (rows, kw, fast)
+            pd.testing.assert_frame_equal(fast, slow, check_exact=True)
+            assert fast.attrs == slow.attrs
+            for col in fast.columns:
+                assert [repr(v) for v in fast[col]] == [repr(v) for v in slow[col]], (col, rows, kw)
+    assert columnar >= 25 and errors >= 3     # the columnar reader read them, refusals included
+
+
+def test_json_lines_read_by_records_when_pyarrow_changes_values(generic, monkeypatch, tmp_path):
+    """Objects and dates in a used JSON-lines column: pyarrow's values differ from the JSON's (an
+    object gains the other records' keys, a date becomes a timestamp), so the records reader takes
+    the file, decided from the column types; Parquet objects are the same both ways."""
+    base = [{"q": f"q{i}", "a": "x", "b": "y", "w": "A"} for i in range(4)]
+    mapping = {"instruction": "q", "response_a": "a", "response_b": "b", "label": "w"}
+    objects = _write_jsonl(tmp_path / "meta.jsonl", [dict(r, meta={"k": i} if i % 2 else {"j": 1})
+                                                     for i, r in enumerate(base)])
+    df = _same(generic, monkeypatch, objects, fast_expected=False, task_type="pairwise",
+               mapping={**mapping, "metadata": "meta"})
+    assert list(df["metadata"])[:2] == ['{"j": 1}', '{"k": 1}']
+    dates = _write_jsonl(tmp_path / "dates.jsonl", [dict(r, q=f"2020-01-0{i + 1}T00:00:00") for i, r in enumerate(base)])
+    df = _same(generic, monkeypatch, dates, fast_expected=False, task_type="pairwise", mapping=mapping)
+    assert df["instruction"][0] == "2020-01-01T00:00:00"
+    pq.write_table(pa.Table.from_pylist([dict(r, meta={"k": i}) for i, r in enumerate(base)]), tmp_path / "m.parquet")
+    _same(generic, monkeypatch, tmp_path / "m.parquet", task_type="pairwise", mapping={**mapping, "metadata": "meta"})
+
+
+def test_columnar_errors_name_the_row_of_a_missing_key_or_null(generic, monkeypatch, tmp_path):
+    rows = [{"q": f"q{i}", "a": "x", "b": "y", "w": "A", "n": [-1, 2, 3, 2.5][i]} for i in range(4)]
+    del rows[2]["w"]
+    kw = dict(task_type="pairwise", mapping={"instruction": "q", "response_a": "a", "response_b": "b", "label": "w"})
+    path = _write_jsonl(tmp_path / "absent.jsonl", rows)
+    message = _errors_same(generic, monkeypatch, path, fast_expected=True, **kw)
+    assert "row 3 (line 3)" in message and "no 'w' in the record" in message
+    rows[2]["w"] = None
+    message = _errors_same(generic, monkeypatch, _write_jsonl(path, rows), fast_expected=True, **kw)
+    assert "row 3 (line 3)" in message and "missing value" in message
+    # a count column of numbers: the value shown is the JSON's own (-1, not -1.0)
+    rows[2]["w"] = "B"
+    message = _errors_same(generic, monkeypatch, _write_jsonl(path, rows), fast_expected=True,
+                           **{**kw, "mapping": {**kw["mapping"], "num_annotators": "n"}})
+    assert "row 1 (line 1)" in message and message.endswith("not a count: -1")   # not -1.0

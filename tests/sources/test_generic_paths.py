@@ -57,7 +57,7 @@ def test_dotted_paths_with_list_indices_in_json_and_jsonl(generic, tmp_path, mon
         frames.append(df)
     pd.testing.assert_frame_equal(frames[0], frames[1])
     # JSON lines with paths into the records go to the row reader before pyarrow reads the file
-    monkeypatch.setattr(generic_module, "_json_lines_table", lambda path: pytest.fail("columnar reader used"))
+    monkeypatch.setattr(generic_module, "read_json_lines_table", lambda path: pytest.fail("columnar reader used"))
     generic.read(tmp_path / "chats.jsonl", task_type="pairwise", mapping=CHAT_MAP)
 
 
@@ -76,9 +76,9 @@ def test_literal_dotted_column_wins(generic, tmp_path, monkeypatch):
     assert list(df["label"]) == ["yes", "no", "yes"]
     # JSON lines: the literal column is seen in the first line, the columnar reader stays in use
     jl = _write(tmp_path / "x.jsonl", rows, lines=True)
-    real = generic_module._json_lines_table
+    real = generic_module.read_json_lines_table
     used = []
-    monkeypatch.setattr(generic_module, "_json_lines_table", lambda path: used.append(path) or real(path))
+    monkeypatch.setattr(generic_module, "read_json_lines_table", lambda path: used.append(path) or real(path))
     assert list(generic.read(jl, task_type="classification", mapping=mapping)["label"]) == ["yes", "no", "yes"]
     assert used == [jl]
     # nested levels too: a key with a dot inside an object
