@@ -93,6 +93,7 @@ from registry.adapters.sources.files import (  # noqa: F401 (detect_format, SUPP
     read_json_lines_table,
     read_parquet_table,
 )
+from registry.domain.options import parse_pairs  # noqa: F401 (re-exported: the CLI's KEY=VALUE reading)
 from registry.errors import InvalidInput
 
 _REQUIRED = {
@@ -103,23 +104,6 @@ _REQUIRED = {
 _TEXTS = ("instruction", "response", "response_a", "response_b", "reference", "category", "criterion",
           "system_id")
 _ANNOTATORS = ("annotator_labels", "annotator_scores")
-
-
-def parse_pairs(items: Sequence[str], *, option: str) -> dict[str, str]:
-    """``["k=v", ...]`` → ``{k: v}``, split on the LAST ``=`` (so ``A=B=tie`` maps ``A=B``), except
-    for ``--map FIELD=PATH``, split on the first: a field name never holds ``=``, a path may (LLMBar
-    results: ``results.0.swap = False.winner``). Used for ``--map``, ``--label-map`` and ``--option``."""
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = str(item).partition("=") if option == "--map" else str(item).rpartition("=")
-        if not sep or not key or not value:
-            raise InvalidInput(f"bad {option} item {item!r}: expected KEY=VALUE",
-                               hint=f"e.g. {option} instruction=question" if option == "--map"
-                               else f"e.g. {option} KEY=VALUE")
-        if key in out and out[key] != value:
-            raise InvalidInput(f"bad {option} item {item!r}: {key!r} is already mapped to {out[key]!r}")
-        out[key] = value
-    return out
 
 
 # ----------------------------------------------------------------------------- values
