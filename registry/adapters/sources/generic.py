@@ -500,6 +500,19 @@ def _columnar_plan(table: pa.Table, *, task_type: str, mapping: Mapping[str, str
     return plan
 
 
+def _finished(df: pd.DataFrame, counts: list[Any], task_type: str, labels: tuple[str, ...] | None,
+              skipped: int) -> pd.DataFrame:
+    """The frame with its annotator counts (kept as Python ints and ``None``) and its attributes: the
+    label set, the score scale, the rows skipped as blank."""
+    df["num_annotators"] = pd.Series(counts, dtype=object)
+    if task_type == "classification":
+        df.attrs["labels"] = labels or tuple(sorted(set(df["label"])))
+    if task_type == "pointwise":
+        df.attrs["scale"] = (float(df["scale_min"].min()), float(df["scale_max"].max()))
+    df.attrs["skipped_rows"] = skipped
+    return df
+
+
 # ----------------------------------------------------------------------------- columnar reader
 
 _MAX_EXACT_INT = 2**53
@@ -757,13 +770,7 @@ def _read_columns(cols: _Columns, plan: dict[str, list[str]], *, task_type: str,
         return value.to_pandas()
 
     df = pd.DataFrame({f: series(f) for f in COLUMNS[task_type]})
-    df["num_annotators"] = pd.Series(counts if keep is None else [counts[i] for i in keep], dtype=object)
-    if task_type == "classification":
-        df.attrs["labels"] = labels or tuple(sorted(set(df["label"])))
-    if task_type == "pointwise":
-        df.attrs["scale"] = (float(df["scale_min"].min()), float(df["scale_max"].max()))
-    df.attrs["skipped_rows"] = skipped
-    return df
+    return _finished(df, counts if keep is None else [counts[i] for i in keep], task_type, labels, skipped)
 
 
 # ----------------------------------------------------------------------------- records reader
@@ -847,13 +854,7 @@ def _read_records(path: Path, *, task_type: str, mapping: dict[str, str], label_
         if not keep:
             raise conv.all_blank(n, texts)
     df = frame(({f: out[f][i] for f in out} for i in keep), COLUMNS[task_type])
-    df["num_annotators"] = pd.Series([out["num_annotators"][i] for i in keep], dtype=object)
-    if task_type == "classification":
-        df.attrs["labels"] = labels or tuple(sorted(set(df["label"])))
-    if task_type == "pointwise":
-        df.attrs["scale"] = (float(df["scale_min"].min()), float(df["scale_max"].max()))
-    df.attrs["skipped_rows"] = skipped
-    return df
+    return _finished(df, [out["num_annotators"][i] for i in keep], task_type, labels, skipped)
 
 
 # ----------------------------------------------------------------------------- the adapter
