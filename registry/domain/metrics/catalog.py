@@ -11,6 +11,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Literal
 
+from registry.domain.types import TASK_TYPES
 from registry.errors import InvalidInput
 
 Kind = Literal["mean", "statistic"]
@@ -47,7 +48,7 @@ def _add(name: str, task_types: str | tuple[str, ...], definition: str, source: 
 
 
 PW, PT, CL = "pairwise", "pointwise", "classification"
-ALL_TYPES = (PW, PT, CL)
+ALL_TYPES = TASK_TYPES
 
 # ---------------------------------------------------------------------------------- pairwise
 # Verdicts of order 1 (swapped) are mapped back to the original orientation before scoring.
@@ -163,7 +164,6 @@ HEADLINE: dict[str, str] = {"pairwise": "accuracy", "pointwise": "spearman", "cl
 SLICED: dict[str, tuple[str, ...]] = {"pairwise": ("accuracy", "accuracy_3way"), "pointwise": ("spearman",),
                                       "classification": ("balanced_accuracy", "accuracy")}
 """The metrics a run also stores per slice (``"<column>=<value>"``), where the run has them."""
-TASK_TYPES: tuple[str, ...] = ALL_TYPES
 
 
 def check_task_type(task_type: str) -> str:
