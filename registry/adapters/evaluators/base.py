@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from registry.domain.judgments import Verdict  # noqa: F401 (the plugins' record, re-exported)
 from registry.domain.types import TaskType
 
 
@@ -29,27 +30,6 @@ class TaskContext:
     scale: tuple[float, float] | None = None
     """Score scale (pointwise)."""
     criterion: str | None = None
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """An evaluator's output for one example *as shown* (before the engine maps orders back).
-
-    Pairwise: ``label`` "A" (first shown) / "B" (second shown) / "tie" / ``None`` (parse failure),
-    ``prob_a`` = P(first shown is better) when the evaluator has one, ``score`` = a margin.
-    Pointwise: ``score``. Classification: ``label`` and optionally ``score`` = P(labels[0]).
-    """
-
-    label: str | None = None
-    score: float | None = None
-    prob_a: float | None = None
-    parsed: bool = True
-    raw: str | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    seconds: float = 0.0
-    """Wall time attributed to this example (batch time divided evenly when batched)."""
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Evaluator(ABC):
