@@ -21,6 +21,7 @@ from registry import __version__
 from registry.domain.entities import Dataset, DatasetVersion, Source
 from registry.domain.types import TASK_TYPES
 from registry.errors import InvalidInput, RegistryError
+from registry.hashing import update_from_file
 from registry.services.app import Registry
 
 if TYPE_CHECKING:
@@ -77,9 +78,7 @@ def input_fingerprint(adapter, path: Path, options: Mapping[str, Any], spec_sha2
     if not path.is_file():
         return None
     h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
+    update_from_file(h, path, block=1 << 22)
     module = sys.modules[type(adapter).__module__]
     code = Path(module.__file__).read_bytes() if getattr(module, "__file__", None) else b""
     base_code = Path(sys.modules["registry.adapters.sources.base"].__file__).read_bytes()

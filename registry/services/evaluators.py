@@ -5,7 +5,6 @@ create evaluators (checkpoint × protocol)."""
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -15,6 +14,7 @@ from registry import events
 from registry.adapters.evaluators import EVALUATORS
 from registry.domain.entities import Checkpoint, Evaluator, Protocol
 from registry.errors import InvalidInput, StorageError
+from registry.hashing import sha256_json
 from registry.protocols import load_protocol_files
 from registry.services.app import Registry
 
@@ -23,10 +23,6 @@ UNSAFE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib",
 #: Evaluator config keys that change speed, not judgments: left out of the evaluator hash.
 NON_BEHAVIOURAL_KEYS = ("batch_size", "device", "concurrency", "timeout", "api_key_env")
 HEURISTIC_KINDS = ("random", "always-first", "always-second", "longer", "shorter")
-
-
-def _digest(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def folder_sha256(folder: Path) -> str:
@@ -75,9 +71,9 @@ def register_checkpoint(reg: Registry, autorater: str, *, kind: str, path: Path 
         target, fmt = reg.artifacts.path(relpath), "safetensors"
         uri = relpath
     elif kind in HEURISTIC_KINDS:
-        sha, fmt, uri = _digest({"builtin": kind, "version": 1}), "builtin", f"builtin:{kind}"
+        sha, fmt, uri = sha256_json({"builtin": kind, "version": 1}), "builtin", f"builtin:{kind}"
     elif uri:
-        sha, fmt = _digest({"external": uri}), "external"
+        sha, fmt = sha256_json({"external": uri}), "external"
     else:
         raise InvalidInput(f"a {kind} checkpoint needs --path (a folder of safetensors) or --uri", field="path")
 
@@ -140,7 +136,7 @@ def sync_protocols(reg: Registry) -> list[Protocol]:
 def evaluator_sha256(kind: str, checkpoint_sha: str | None, protocol_sha: str, config: dict) -> str:
     """The evaluator hash that keys the judgment cache."""
     behavioural = {k: v for k, v in sorted(config.items()) if k not in NON_BEHAVIOURAL_KEYS}
-    return _digest({"kind": kind, "checkpoint": checkpoint_sha, "protocol": protocol_sha, "config": behavioural})
+    return sha256_json({"kind": kind, "checkpoint": checkpoint_sha, "protocol": protocol_sha, "config": behavioural})
 
 
 def create_evaluator(reg: Registry, *, checkpoint: str | None, protocol: str, name: str | None = None,

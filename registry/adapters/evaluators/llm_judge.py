@@ -84,7 +84,6 @@ engine an in-memory store is used. ``stage_stats`` counts generated and reused s
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -96,9 +95,11 @@ from typing import Any, ClassVar
 from registry.adapters.backends import GenerationRequest, build_backend
 from registry.adapters.evaluators.base import Evaluator, TaskContext, Verdict
 from registry.domain.judgments import ORDER_SWAPPED, map_back
+from registry.domain.metrics.pairwise import prob_a_verdict
 from registry.domain.parsing import PARSERS, format_number, parse_label, parse_pairwise, parse_rating
 from registry.domain.types import TaskType
 from registry.errors import InvalidInput
+from registry.hashing import sha256_json
 
 LOCAL_BACKENDS = frozenset({"transformers", "vllm", "vllm-server"})
 """Backends that run a local weights folder (a registered checkpoint) with per-request seeds."""
@@ -159,10 +160,6 @@ def choice_probability(lp_a: float, lp_b: float) -> float | None:
     top = max(lp_a, lp_b)
     ea, eb = math.exp(lp_a - top), math.exp(lp_b - top)
     return ea / (ea + eb)
-
-
-def _digest(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def stage_input_hash(inputs: Sequence[str], values: Mapping[str, Any]) -> str:
@@ -371,7 +368,7 @@ class LLMJudge(Evaluator):
 
     # ------------------------------------------------------------------ identity
     def protocol_sha256(self) -> str:
-        return _digest(self.protocol)
+        return sha256_json(self.protocol)
 
     def fingerprint(self) -> Mapping[str, Any]:
         """Kind, the backend's fingerprint (model hash, not paths or keys), the protocol's hash,
@@ -386,7 +383,7 @@ class LLMJudge(Evaluator):
         """The cache key of a stage's outputs (module docstring): what decides its generations,
         not which protocol uses it."""
         sampled = stage.generation["temperature"] > 0
-        return _digest({"kind": "stage", "backend": dict(self.backend.fingerprint()), "system": stage.system,
+        return sha256_json({"kind": "stage", "backend": dict(self.backend.fingerprint()), "system": stage.system,
                         "user": stage.user, "inputs": list(stage.inputs), "per": stage.per,
                         "variable": stage.variable, "generation": dict(stage.generation),
                         "seed": self.seed if sampled else None})
@@ -565,7 +562,7 @@ class LLMJudge(Evaluator):
                 prob_a = choice_probability(lp_a, lp_b)
                 if prob_a is not None:
                     score = lp_a - lp_b if math.isfinite(lp_a) and math.isfinite(lp_b) else None
-                    extra = {"logprob_verdict": "A" if prob_a > 0.5 else "B" if prob_a < 0.5 else "tie",
+                    extra = {"logprob_verdict": prob_a_verdict(prob_a),
                              "choice_logprobs": {"A": lp_a, "B": lp_b}}
             return Verdict(label=label, parsed=parsed, prob_a=prob_a, score=score, extra=extra, **cost)
         if parser == "rating":
