@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from registry.domain.serialization import Serializable
 from registry.domain.types import TaskType
 
 
 @dataclass(frozen=True)
-class Source:
+class Source(Serializable):
     """A public collection of human judgments, as named in the source catalog."""
 
     name: str
@@ -22,7 +23,7 @@ class Source:
 
 
 @dataclass(frozen=True)
-class Dataset:
+class Dataset(Serializable):
     """A named collection of standardized examples; its content lives in numbered versions."""
 
     name: str
@@ -35,7 +36,7 @@ class Dataset:
 
 
 @dataclass(frozen=True)
-class DatasetVersion:
+class DatasetVersion(Serializable):
     """One immutable content of a dataset."""
 
     dataset: str
@@ -64,7 +65,7 @@ class DatasetVersion:
 
 
 @dataclass(frozen=True)
-class Checkpoint:
+class Checkpoint(Serializable):
     """One immutable version of an autorater's weights, or an external model id."""
 
     autorater: str
@@ -90,7 +91,7 @@ class Checkpoint:
 
 
 @dataclass(frozen=True)
-class Protocol:
+class Protocol(Serializable):
     """A versioned, hashed recipe for turning a checkpoint into judgments."""
 
     name: str
@@ -105,7 +106,7 @@ class Protocol:
 
 
 @dataclass(frozen=True)
-class Evaluator:
+class Evaluator(Serializable):
     """A checkpoint under a protocol: the unit that is ranked."""
 
     name: str
@@ -122,7 +123,7 @@ class Evaluator:
 
 
 @dataclass(frozen=True)
-class MetricRecord:
+class MetricRecord(Serializable):
     """A stored metric value of one run."""
 
     name: str
@@ -135,7 +136,7 @@ class MetricRecord:
 
 
 @dataclass(frozen=True)
-class EvaluationRun:
+class EvaluationRun(Serializable):
     """One evaluator on one dataset version."""
 
     id: int
@@ -165,6 +166,28 @@ class EvaluationRun:
         return next((m for m in self.metrics if m.name == name and m.slice == slice), None)
 
 
+@dataclass(frozen=True)
+class JudgmentRecord:
+    """One entry of the durable judgment cache: a judgment of one example input, in one order and
+    sample, in the original orientation (see :mod:`registry.domain.judgments`)."""
+
+    key: str
+    """The evaluator hash — or, for a protocol stage's output, the stage key."""
+    example_hash: str
+    """Hash of the judge-visible inputs (or of a stage's inputs), not of the label."""
+    order: int
+    sample: int
+    verdict: str | None = None
+    score: float | None = None
+    prob_a: float | None = None
+    parsed: bool = True
+    raw: str | None = None
+    """The model's raw output (a stage's generated text)."""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+
 BaselineKind = Literal["dataset_version", "parent_checkpoint", "champion", "protocol_version"]
 """What a regression's baseline run is, relative to the candidate run:
 
@@ -177,7 +200,7 @@ Severity = Literal["minor", "major"]
 
 
 @dataclass(frozen=True)
-class Regression:
+class Regression(Serializable):
     """A recorded, significant drop of a headline metric from a baseline run to a candidate run,
     measured on the examples both runs judged."""
 
@@ -221,7 +244,7 @@ class Regression:
 
 
 @dataclass(frozen=True)
-class PromotionDecision:
+class PromotionDecision(Serializable):
     """The answer of the champion rule for one candidate checkpoint."""
 
     autorater: str

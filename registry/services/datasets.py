@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from registry import __version__
 from registry.domain.entities import Dataset, DatasetVersion, Source
+from registry.domain.serialization import Serializable
 from registry.domain.types import TASK_TYPES
 from registry.errors import InvalidInput, RegistryError
 from registry.hashing import update_from_file
@@ -33,12 +34,18 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class Registration:
+class Registration(Serializable):
     """Outcome of one registration: the version, and whether it is new."""
 
     version: DatasetVersion
     created: bool
     diff: dict[str, int] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``dataset register --json`` prints."""
+        v = self.version
+        return {"dataset": v.dataset, "version": v.version, "created": self.created, "content_hash": v.content_hash,
+                "rows": v.row_count, "diff": self.diff}
 
 
 @dataclass
@@ -106,8 +113,9 @@ def register_dataset_version(
 ) -> Registration:
     """Read ``path`` with adapter ``source``, validate it against its task type's spec, and
     register it as a new version of dataset ``name`` — or return the existing version when the
-    same content is already registered. On any error nothing is left behind (no SQL rows, no
-    files)."""
+    same content is already registered. The SQL rows (source, dataset, version) are written in one
+    unit of work inside the placing of the Parquet file: on any error nothing is left behind (no
+    rows, no files)."""
     import pandas as pd
 
     from registry import events
@@ -131,11 +139,11 @@ def register_dataset_version(
     labels = labels or (ddef.labels if ddef else None) or (tuple(opts["labels"]) if opts.get("labels") else None)
     spec = load_spec(reg.settings.specs_dir, task_type)
     fingerprint = input_fingerprint(adapter, path, opts, spec.sha256, labels, reg.settings.max_text_chars)
+    store = reg.store
     if fingerprint is not None:
-        with reg.store.session() as s:
-            known = reg.store.find_version_by_fingerprint(s, name, fingerprint)
-            if known is not None:
-                return Registration(version=known.to_entity(), created=False)
+        known = store.find_version_by_fingerprint(name, fingerprint)
+        if known is not None:
+            return Registration(version=known, created=False)
     df = adapter.read(path, **opts)
     if task_type == "classification" and labels is None:
         labels = tuple(sorted(str(v) for v in pd.unique(df["label"].dropna())))
@@ -145,42 +153,29 @@ def register_dataset_version(
     hashes = row_hashes(table)
     digest = content_hash(spec.ref, table, hashes)
 
-    store = reg.store
-    with store.session() as s:
-        ds_row = store.get_or_create_dataset(
-            s, name=name, task_type=task_type, source=None,
-            description=description or (ddef.description if ddef else ""))
-        existing = store.find_version_by_hash(s, ds_row, digest)
-        if existing is not None:
-            return Registration(version=existing.to_entity(), created=False)
-        parent = store.latest_version_row(s, ds_row)
-        parent_uri = parent.storage_uri if parent else None
-        s.rollback()
+    parent = store.latest_version(name, task_type=task_type)  # a dataset of another task type is refused
+    existing = store.find_version_by_hash(name, digest) if parent is not None else None
+    if existing is not None:
+        return Registration(version=existing, created=False)
 
     diff = None
-    if parent_uri:
-        old = _rows_of(reg, parent_uri)
+    if parent is not None:
+        old = _rows_of(reg, parent.storage_uri)
         d = diff_rows(old.column("example_id"), row_hashes(old), table.column("example_id"), hashes)
         diff = d.summary()
     stats = compute_statistics(table, task_type)
     relpath = reg.artifacts.relpath_for("datasets", digest, ".parquet")
     tmp = reg.artifacts.write_parquet_tmp(table)
     try:
-        with reg.artifacts.placing(tmp, relpath), store.session() as s:
-            src_row = store.upsert_source(s, _source_entity(adapter)) if source != "generic" else None
-            ds_row = store.get_or_create_dataset(
-                s, name=name, task_type=task_type, source=src_row,
-                description=description or (ddef.description if ddef else ""))
-            if ds_row.source is None and src_row is not None:
-                ds_row.source = src_row
-            parent = store.latest_version_row(s, ds_row)
-            row = store.add_version(
-                s, ds_row, parent=parent, content_hash=digest, row_count=table.num_rows,
-                spec_name=spec.name, spec_version=spec.version, spec_sha256=spec.sha256,
+        with reg.artifacts.placing(tmp, relpath), store.unit_of_work() as uow:
+            entity, version_id = uow.add_version(
+                dataset=name, task_type=task_type, description=description or (ddef.description if ddef else ""),
+                source=_source_entity(adapter) if source != "generic" else None,
+                parent=parent.version if parent is not None else None, content_hash=digest,
+                row_count=table.num_rows, spec_name=spec.name, spec_version=spec.version, spec_sha256=spec.sha256,
                 storage_uri=relpath, labels=list(labels) if labels else None, statistics=stats,
-                validation_report=report, diff_from_parent=diff,
-                provenance=_provenance(source, path, opts), input_fingerprint=fingerprint)
-            entity, version_id = row.to_entity(), row.id
+                validation_report=report, diff_from_parent=diff, provenance=_provenance(source, path, opts),
+                input_fingerprint=fingerprint)
     finally:
         tmp.unlink(missing_ok=True)
     # after the commit: a triggered re-evaluation must find the version
@@ -297,7 +292,7 @@ def show_version(reg: Registry, ref: str) -> DatasetVersion:
 
 
 @dataclass(frozen=True)
-class DatasetSummary:
+class DatasetSummary(Serializable):
     """One dataset as ``dataset list`` shows it: where its latest version came from, and its size."""
 
     name: str

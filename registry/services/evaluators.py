@@ -4,14 +4,14 @@ create evaluators (checkpoint × protocol)."""
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from registry import events
-from registry.adapters.evaluators import EVALUATORS
+from registry.adapters.evaluators import EVALUATORS, canonical_config
+from registry.adapters.models.local import PICKLE_SUFFIXES, tree_sha256
 from registry.domain.entities import Checkpoint, Evaluator, Protocol
 from registry.errors import InvalidInput, StorageError
 from registry.hashing import sha256_json
@@ -19,7 +19,7 @@ from registry.protocols import load_protocol_files
 from registry.services.app import Registry
 
 #: Files that can execute code when loaded; never accepted in a checkpoint (safetensors only).
-UNSAFE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".npy", ".npz")
+UNSAFE_SUFFIXES = PICKLE_SUFFIXES
 #: Evaluator config keys that change speed, not judgments: left out of the evaluator hash.
 NON_BEHAVIOURAL_KEYS = ("batch_size", "device", "concurrency", "timeout", "api_key_env")
 HEURISTIC_KINDS = ("random", "always-first", "always-second", "longer", "shorter")
@@ -27,13 +27,7 @@ HEURISTIC_KINDS = ("random", "always-first", "always-second", "longer", "shorter
 
 def folder_sha256(folder: Path) -> str:
     """SHA-256 over a folder's files (sorted relative paths and bytes, streamed)."""
-    h = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        h.update(str(path.relative_to(folder)).encode() + b"\0")
-        with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
+    return tree_sha256(folder)
 
 
 def check_safe_folder(folder: Path) -> None:
@@ -88,11 +82,9 @@ def register_checkpoint(reg: Registry, autorater: str, *, kind: str, path: Path 
             shutil.rmtree(tmp, ignore_errors=True)
         copied = True
     try:
-        with reg.store.session() as s:
-            row, created = reg.store.add_checkpoint(
-                s, autorater=autorater, kind=kind, uri=uri, sha256=sha, format=fmt, model_card=model_card,
-                tags=tags, lineage=lineage, parent=parent, description=description)
-            entity = row.to_entity()
+        entity, created = reg.store.add_checkpoint(
+            autorater=autorater, kind=kind, uri=uri, sha256=sha, format=fmt, model_card=model_card,
+            tags=tags, lineage=lineage, parent=parent, description=description)
         if copied:
             reg.artifacts.track(relpath)
     except BaseException:
@@ -119,17 +111,16 @@ def checkpoint_folder(reg: Registry, ckpt: Checkpoint) -> Path:
 
 def set_alias(reg: Registry, ref: str, alias: str) -> Checkpoint:
     """Move ``alias`` (e.g. ``champion``) of the autorater to checkpoint ``ref``."""
-    with reg.store.session() as s:
-        reg.store.set_alias(s, ref, alias)
+    reg.store.set_alias(ref, alias)
     return reg.store.get_checkpoint(ref)
 
 
 def sync_protocols(reg: Registry) -> list[Protocol]:
     """Register every shipped protocol file (idempotent; changed content needs a new version)."""
-    with reg.store.session() as s:
+    with reg.store.unit_of_work() as uow:
         for p in load_protocol_files():
-            reg.store.upsert_protocol(s, name=p.name, version=p.version, sha256=p.sha256, config=p.config,
-                                      description=p.description)
+            uow.upsert_protocol(Protocol(name=p.name, version=p.version, sha256=p.sha256, config=p.config,
+                                         description=p.description))
     return reg.store.list_protocols()
 
 
@@ -145,16 +136,16 @@ def create_evaluator(reg: Registry, *, checkpoint: str | None, protocol: str, na
     """Pair a checkpoint with a protocol (idempotent on the evaluator hash)."""
     sync_protocols(reg)
     config = dict(config or {})
-    with reg.store.session() as s:
-        ckpt = reg.store.checkpoint_row(s, checkpoint) if checkpoint else None
-        proto = reg.store.protocol_row(s, protocol)
-        kind = kind or (ckpt.autorater.kind if ckpt else "external")
+    with reg.store.unit_of_work() as uow:
+        ckpt = uow.get_checkpoint(checkpoint) if checkpoint else None
+        proto = uow.get_protocol(protocol)
+        kind = kind or (ckpt.kind if ckpt else "external")
+        config = canonical_config(kind, config)  # validated (InvalidInput: nothing stored), one form per config
         sha = evaluator_sha256(kind, ckpt.sha256 if ckpt else None, proto.sha256, config)
-        default_name = (f"{ckpt.autorater.name}@{ckpt.version}" if ckpt else "external") + f"/{proto.name}"
-        row, created = reg.store.add_evaluator(s, name=name or default_name, kind=kind, checkpoint=ckpt,
-                                               protocol=proto, config=config, sha256=sha,
-                                               price_per_1k_tokens=price_per_1k_tokens)
-        entity = row.to_entity()
+        default_name = (ckpt.ref if ckpt else "external") + f"/{proto.name}"
+        entity, created = uow.add_evaluator(name=name or default_name, kind=kind, checkpoint=ckpt.ref if ckpt else None,
+                                            protocol=proto.ref, config=config, sha256=sha,
+                                            price_per_1k_tokens=price_per_1k_tokens)
     if created:  # after the commit, like the other registry events
         events.emit(events.EVALUATOR_CREATED, f"autorater.evaluator.{entity.name}",
                     {"evaluator": entity.name, "checkpoint": entity.checkpoint, "protocol": entity.protocol,

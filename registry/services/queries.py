@@ -25,6 +25,7 @@ from typing import Literal
 import numpy as np
 
 from registry.domain.entities import DatasetVersion, EvaluationRun
+from registry.domain.serialization import Serializable, to_jsonable
 from registry.domain.metrics import Bootstrap, paired_bootstrap
 from registry.domain.metrics.catalog import MetricInfo, check_task_type, headline_metric, metrics_for, require_metric
 from registry.domain.metrics.per_example import (
@@ -49,7 +50,7 @@ COVERAGES: tuple[str, ...] = ("common", "all")
 
 
 @dataclass(frozen=True)
-class Standing:
+class Standing(Serializable):
     """One evaluator's place on a leaderboard."""
 
     evaluator: str
@@ -70,7 +71,7 @@ class Standing:
 
 
 @dataclass(frozen=True)
-class SkippedDataset:
+class SkippedDataset(Serializable):
     """A dataset version of the task type that a ranking did not average over, and why."""
 
     dataset: str
@@ -78,7 +79,7 @@ class SkippedDataset:
 
 
 @dataclass(frozen=True)
-class LeftOut:
+class LeftOut(Serializable):
     """An evaluator with runs on the task type that a ranking did not rank, and the datasets it misses."""
 
     evaluator: str
@@ -86,7 +87,7 @@ class LeftOut:
 
 
 @dataclass(frozen=True)
-class Ranking:
+class Ranking(Serializable):
     """A ranked answer: scope, metric and standings (best first)."""
 
     scope: str
@@ -110,6 +111,14 @@ class Ranking:
     @property
     def tied(self) -> tuple[Standing, ...]:
         return tuple(s for s in self.standings[1:] if s.tied_with_best)
+
+    def to_dict(self) -> dict:
+        """What ``leaderboard --json`` and ``best --json`` print: the fields, the best standing and
+        the names of the evaluators tied with it."""
+        return to_jsonable({"scope": self.scope, "metric": self.metric, "datasets": self.datasets,
+                            "coverage": self.coverage, "skipped": self.skipped, "left_out": self.left_out,
+                            "test": self.test, "best": self.best,
+                            "tied_with_best": [s.evaluator for s in self.tied], "standings": self.standings})
 
 
 # ----------------------------------------------------------------------------- per-example judgments
@@ -164,22 +173,9 @@ class _Runs:
         return decompose(metric, self.judgments(run))
 
 
-def _version(reg: Registry, ref: str) -> tuple[int, DatasetVersion]:
-    with reg.store.session() as s:
-        row = reg.store.version_row(s, ref)
-        return row.id, row.to_entity()
-
-
-def _latest_versions(reg: Registry, task_type: str) -> dict[int, DatasetVersion]:
-    from registry.adapters.store.orm import SqlDataset
-
-    with reg.store.session() as s:
-        out = {}
-        for ds in s.query(SqlDataset).filter(SqlDataset.task_type == task_type).all():
-            latest = reg.store.latest_version_row(s, ds)
-            if latest is not None:
-                out[latest.id] = latest.to_entity()
-        return out
+def _latest_versions(reg: Registry, task_type: str) -> dict[str, DatasetVersion]:
+    """The latest version of every dataset of ``task_type``, by ``name@version``."""
+    return {v.ref: v for v in reg.store.latest_versions(task_type).values()}
 
 
 def _rank_metric(task_type: str, metric: str) -> MetricInfo:
@@ -208,11 +204,11 @@ def leaderboard(reg: Registry, dataset: str, metric: str | None = None, *, alpha
                 n_boot: int = 1000, seed: int = 0) -> Ranking:
     """Evaluators on one dataset version (latest when no version is given), best first, each
     with the paired test of ``metric`` against the best on the examples both judged."""
-    vid, version = _version(reg, dataset)
+    version = reg.store.get_version(dataset)
     ref, task_type = version.ref, version.task_type
     metric = metric or headline_for(version)
     info = _rank_metric(task_type, metric)
-    runs = [r for r in reg.store.latest_runs(dataset_version_ids=[vid]) if _value(r, metric) is not None]
+    runs = [r for r in reg.store.latest_runs(datasets=[ref]) if _value(r, metric) is not None]
     if not runs:
         raise NotFound(f"no successful run on {ref} has metric {metric!r}; run `autorater eval run` (or "
                        "`autorater eval import`) first")
@@ -253,9 +249,10 @@ def _standing(run: EvaluationRun, metric: str, *, tied: bool = False, p=None, di
 
 
 # ----------------------------------------------------------------------------- a task type
-def _resolve_datasets(reg: Registry, names: list[str], task_type: str | None) -> tuple[str, dict[int, DatasetVersion]]:
-    """Named dataset versions (``NAME`` = latest) of one task type."""
-    versions = dict(_version(reg, n.strip()) for n in names if n.strip())
+def _resolve_datasets(reg: Registry, names: list[str], task_type: str | None) -> tuple[str, dict[str, DatasetVersion]]:
+    """Named dataset versions (``NAME`` = latest) of one task type, by ``name@version``."""
+    named = [reg.store.get_version(n.strip()) for n in names if n.strip()]
+    versions = {v.ref: v for v in named}
     if not versions:
         raise InvalidInput("--datasets names no dataset; give NAME[@VERSION],NAME[@VERSION]…", field="datasets")
     types = {v.ref: v.task_type for v in versions.values()}
@@ -295,7 +292,7 @@ def best_evaluator(reg: Registry, *, dataset: str | None = None, task_type: str 
             raise NotFound(f"no {task_type} datasets are registered; register one with `autorater dataset register`")
     universe = sorted(v.ref for v in versions.values())
     scores: dict[str, dict[str, tuple[float, int]]] = {}
-    for r in reg.store.latest_runs(dataset_version_ids=list(versions)):
+    for r in reg.store.latest_runs(datasets=list(versions)):
         if _value(r, metric) is not None:
             scores.setdefault(r.evaluator, {})[r.dataset] = (_value(r, metric), r.id)
     chosen, skipped = _choose(universe, scores, metric, coverage)
@@ -362,7 +359,7 @@ def _choose(universe: list[str], scores: dict[str, dict[str, tuple[float, int]]]
 
 # ----------------------------------------------------------------------------- two runs
 @dataclass(frozen=True)
-class Comparison:
+class Comparison(Serializable):
     """Two runs on the shared examples of one dataset version, compared on one metric."""
 
     run_a: int

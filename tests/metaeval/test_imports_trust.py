@@ -306,3 +306,16 @@ def test_import_slices_and_eval_show_lists_skipped_slices(cli, registry, tmp_pat
     assert slices == {"all", "category=big"}
     shown = cli("eval", "show", str(run["id"]))
     assert "1 skipped" in shown.stdout and "category=small (n=3)" in shown.stdout
+
+
+@SQLITE
+def test_run_timestamps_are_utc_whichever_way_they_are_read(registry, natural, data_root):
+    result = data_root / NATURAL / "evaluators/GPT-4/Vanilla/result.json"
+    first = import_predictions(registry, "llmbar", result, "llmbar-natural", evaluator="gpt-4/llmbar-vanilla",
+                               n_boot=20)
+    again = import_predictions(registry, "llmbar", result, "llmbar-natural", evaluator="gpt-4/llmbar-vanilla",
+                               n_boot=20)
+    shown = registry.store.get_run(first.id)
+    for run in (first, again, shown):
+        assert run.started_at.utcoffset().total_seconds() == 0 and run.finished_at.utcoffset().total_seconds() == 0
+    assert first.started_at == shown.started_at and first.finished_at == again.finished_at

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from registry.domain.training import LoRAConfig, Mixture, UnifiedExample, judge_example
 from registry.errors import InvalidInput
@@ -130,7 +131,8 @@ def test_lora_judge_learns_every_protocol_format_and_is_meta_evaluated(catalog, 
     assert ckpt.lineage["parent"] == judge_base.ref and ckpt.lineage["config"]["rank"] == 8
     assert {d["dataset"] for d in ckpt.lineage["datasets"]} == {"faireval", "summac-factcc", "bagel-quality"}
     card = (tmp_path / "cards" / "lora-judge.md").read_text()
-    assert "pipeline_tag: text-generation" in card and "  - lora" in card and "LoRA" in card
+    front = yaml.safe_load(card.split("---")[1])
+    assert front["pipeline_tag"] == "text-generation" and "lora" in front["tags"] and "LoRA" in card
 
     config = {"max_tokens": 6, "max_input_tokens": 192}
     rates = {}

@@ -14,10 +14,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from registry.domain.judgments import Verdict  # noqa: F401 (the plugins' record, re-exported)
 from registry.domain.types import TaskType
+
+if TYPE_CHECKING:  # pragma: no cover - pydantic loads with the plugins that declare a config
+    from registry.adapters.evaluators.config import EvaluatorConfig
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,13 @@ class Evaluator(ABC):
     """Per task type, the example fields the evaluator reads, when fewer than
     :data:`registry.domain.judgments.INPUT_FIELDS`; the judgment cache is keyed on these."""
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
+    Config: ClassVar[type[EvaluatorConfig] | None] = None
+    """The plugin's typed config (:mod:`registry.adapters.evaluators.config`); None: an untyped mapping."""
+
+    def __init__(self, config: Mapping[str, Any] | EvaluatorConfig) -> None:
+        if self.Config is not None:
+            self.settings = self.Config.parse(config, what=f"evaluator kind {self.kind!r}")  # the validated config
+            config = config if isinstance(config, Mapping) else self.settings.model_dump(exclude_none=True)
         self.config = dict(config)
 
     @abstractmethod

@@ -1,9 +1,10 @@
 """Generative LLM judges: a base LLM (a generation backend) × a versioned protocol.
 
-Evaluator config keys:
+Evaluator config keys (:class:`LLMJudgeConfig`, one flat mapping: the judge's keys below and its
+backend's, each backend's typed in its own config class):
 
 * ``backend`` — ``"transformers"`` (default) | ``"vllm"`` | ``"vllm-server"`` | ``"openai"``
-  (see :mod:`registry.adapters.backends`).
+  (see :mod:`registry.adapters.backends`; a plugin backend's name too).
 * ``model`` — the backend's model: a local folder for ``transformers``/``vllm``/``vllm-server``,
   a model id for ``openai``.
   When the engine passes ``checkpoint`` (the folder of a registered safetensors checkpoint) and the
@@ -16,8 +17,10 @@ Evaluator config keys:
 * ``orders`` (``[0]``, ``[1]``, ``[0, 1]``), ``samples`` — override the protocol's plan (read by the engine).
 * ``seed`` — the request seed is ``seed + sample`` (sample ``k`` of a sampling protocol draws
   with its own seed; greedy protocols ignore it).
+* ``batch_size`` — set by the engine when the config does not; passed on to a backend that takes one.
 * every other key (``base_url``, ``api_key_env``, ``concurrency``, ``device``, ``dtype``,
-  ``batch_size``, ``max_input_tokens`` …) goes to the backend unchanged.
+  ``max_input_tokens`` …) is the backend's, checked by the backend's config class (an unknown key,
+  a wrong type or a value out of range is refused when the evaluator is created).
 
 Judging: every example of a batch is rendered (system + user templates, see :func:`render`) and the
 whole batch goes to ``backend.generate`` in one call; the text is parsed with the protocol's parser
@@ -73,7 +76,7 @@ the decision prompt (or rule) uses. Each stage is a mapping:
 
 Stage cache. Stage outputs go to a :class:`StageStore` (the engine gives the judge one backed by
 the registry's ``judgments`` table — no extra table; see
-:class:`registry.services.evaluation.SqlStageStore`): the *stage key*
+:class:`registry.services.evaluation.JudgmentStageStore`): the *stage key*
 (:meth:`LLMJudge.stage_key`) is the SHA-256 of ``{"kind": "stage", backend fingerprint, the
 stage's templates, inputs, per/for_each variable, generation settings, seed when sampling}`` — not
 the protocol's name or hash — so two protocols (and two evaluators of the same checkpoint) with
@@ -84,16 +87,21 @@ engine an in-memory store is used. ``stage_stats`` counts generated and reused s
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from registry.adapters.backends import GenerationRequest, build_backend
+from pydantic import Field, PrivateAttr, ValidationError, model_validator
+
+from registry.adapters.backends import BACKENDS, GenerationRequest, build_backend
+from registry.adapters.config import NonNegativeFloat, PluginConfig, PositiveInt, Seed, canonical_json, config_error
 from registry.adapters.evaluators.base import Evaluator, TaskContext, Verdict
+from registry.adapters.evaluators.config import EvaluatorConfig
 from registry.domain.judgments import ORDER_SWAPPED, map_back
 from registry.domain.metrics.pairwise import prob_a_verdict
 from registry.domain.parsing import PARSERS, format_number, parse_label, parse_pairwise, parse_rating
@@ -101,9 +109,6 @@ from registry.domain.types import TaskType
 from registry.errors import InvalidInput
 from registry.hashing import sha256_json
 
-LOCAL_BACKENDS = frozenset({"transformers", "vllm", "vllm-server"})
-"""Backends that run a local weights folder (a registered checkpoint) with per-request seeds."""
-EVALUATOR_KEYS = frozenset({"backend", "model", "checkpoint", "protocol", "seed", "samples", "orders"})
 GENERATION_KEYS = ("max_tokens", "temperature", "top_p", "stop")
 PLACEHOLDERS = frozenset({"instruction", "response_a", "response_b", "response", "reference", "criterion",
                           "labels", "scale_min", "scale_max"})
@@ -113,6 +118,93 @@ STAGE_KEYS = frozenset({"name", "description", "inputs", "per", "order", "for_ea
                         *GENERATION_KEYS})
 _FIELD = re.compile(r"\{\{|\}\}|\{(\w+)\}")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class LLMJudgeConfig(EvaluatorConfig):
+    """The llm-judge's keys (module docstring), and its backend's typed config.
+
+    Given one flat mapping, the keys that are not the judge's are the backend's
+    (:attr:`backend_options`), validated by the backend's own config class
+    (e.g. :class:`~registry.adapters.backends.hf.TransformersConfig`) as soon as this one is."""
+
+    what: ClassVar[str] = "evaluator kind 'llm-judge'"
+
+    backend: str = "transformers"
+    """A registered backend (:data:`registry.adapters.backends.BACKENDS`)."""
+    model: str | None = None
+    """The backend's model: a local folder, or a model id of an API."""
+    seed: Seed = 0
+    """Request seed of sample 0 (sample ``k`` draws with ``seed + k``)."""
+    max_tokens: PositiveInt | None = None
+    """Overrides the protocol's (decision and every stage)."""
+    temperature: NonNegativeFloat | None = None
+    """Overrides the protocol's."""
+    top_p: Annotated[float, Field(gt=0, le=1)] | None = None
+    """Overrides the protocol's."""
+    stop: tuple[str, ...] | None = None
+    """Overrides the protocol's stop strings."""
+    backend_options: dict[str, Any] = Field(default_factory=dict)
+    """The backend's keys (every key of the flat mapping that is not the judge's)."""
+    _backend_settings: PluginConfig | dict[str, Any] | None = PrivateAttr(None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        own = set(cls.model_fields)
+        options = dict(data.get("backend_options") or {})
+        options.update({k: v for k, v in data.items() if k not in own})
+        return {**{k: v for k, v in data.items() if k in own}, "backend_options": options}
+
+    @model_validator(mode="after")
+    def _check_backend(self) -> LLMJudgeConfig:
+        if self.backend not in BACKENDS:
+            known = BACKENDS.names()
+            close = difflib.get_close_matches(self.backend, known, n=2, cutoff=0.5)
+            raise InvalidInput(f"unknown backend {self.backend!r}; allowed backends: {', '.join(known)}"
+                               + (f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""),
+                               field="backend")
+        self._backend_settings = self._backend_config()
+        return self
+
+    def _backend_config(self) -> PluginConfig | dict[str, Any]:
+        backend = BACKENDS.get(self.backend)
+        config_cls: type[PluginConfig] | None = getattr(backend, "Config", None)
+        data = dict(self.backend_options)
+        model = self.checkpoint if getattr(backend, "local_weights", False) and self.checkpoint else self.model
+        if model is not None:
+            data["model"] = model
+        if self.batch_size is not None and (config_cls is None or "batch_size" in config_cls.model_fields):
+            data["batch_size"] = self.batch_size
+        if config_cls is None:
+            return data
+        what = f"evaluator kind 'llm-judge' with backend {self.backend!r}"
+        try:
+            return config_cls.model_validate(data)
+        except ValidationError as exc:
+            allowed = (set(type(self).keys()) | set(config_cls.keys())) - {"backend_options"}  # one flat mapping
+            raise config_error(config_cls, exc, what=what, allowed=list(allowed)) from None
+
+    @property
+    def backend_settings(self) -> PluginConfig | dict[str, Any]:
+        """The backend's validated config (a mapping for a backend that declares no config class)."""
+        assert self._backend_settings is not None
+        return self._backend_settings
+
+    def generation_overrides(self) -> dict[str, Any]:
+        """The generation keys this config sets (they override the protocol's)."""
+        return {k: getattr(self, k) for k in GENERATION_KEYS if getattr(self, k) is not None}
+
+    def canonical(self) -> dict[str, Any]:
+        """One flat mapping: the judge's canonical keys and the backend's (its ``model`` and
+        ``batch_size`` are the judge's)."""
+        out = super().canonical()
+        out.pop("backend_options", None)
+        backend = self.backend_settings
+        theirs = backend.canonical() if isinstance(backend, PluginConfig) else canonical_json(self.backend_options)
+        out.update({k: v for k, v in theirs.items() if k not in ("model", "batch_size")})
+        return dict(sorted(out.items()))
 
 
 def render(template: str, values: Mapping[str, Any], known: frozenset[str] | set[str] = PLACEHOLDERS) -> str:
@@ -298,10 +390,12 @@ class LLMJudge(Evaluator):
 
     kind: ClassVar[str] = "llm-judge"
     task_types: ClassVar[tuple[TaskType, ...]] = ("pairwise", "pointwise", "classification")
+    Config = LLMJudgeConfig
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
+    def __init__(self, config: Mapping[str, Any] | LLMJudgeConfig) -> None:
         super().__init__(config)
-        protocol = self.config.get("protocol")
+        settings: LLMJudgeConfig = self.settings
+        protocol = settings.protocol
         if isinstance(protocol, Mapping) and protocol.get("vote"):
             raise InvalidInput("a protocol vote has no prompt of its own: the engine runs its member protocols "
                                "(run_evaluation) and takes the majority", field="protocol")
@@ -315,14 +409,10 @@ class LLMJudge(Evaluator):
         parser = self.protocol.get("parser")
         if parser is not None and parser not in PARSERS:
             raise InvalidInput(f"unknown parser {parser!r}; one of {', '.join(PARSERS)}", field="parser")
-        self.backend_name = str(self.config.get("backend", "transformers"))
-        backend_config = {k: v for k, v in self.config.items() if k not in EVALUATOR_KEYS and k not in GENERATION_KEYS}
-        model = self.config.get("model")
-        if self.backend_name in LOCAL_BACKENDS and self.config.get("checkpoint"):
-            model = self.config["checkpoint"]
-        backend_config["model"] = model
-        self.seed = int(self.config.get("seed", 0))
-        gen = _generation(self.protocol, self.config)
+        self.backend_name = settings.backend
+        self.seed = settings.seed
+        overrides = settings.generation_overrides()
+        gen = _generation(self.protocol, overrides)
         self.max_tokens = gen["max_tokens"]
         self.temperature = gen["temperature"]
         self.top_p = gen["top_p"]
@@ -332,9 +422,9 @@ class LLMJudge(Evaluator):
                                     or not all(isinstance(c, str) and c for c in choices)):
             raise InvalidInput("protocol 'choices' must be two non-empty strings (first = A)", field="choices")
         self.choices: tuple[str, ...] | None = tuple(choices) if choices else None
-        self.stages = parse_stages(self.protocol.get("stages"), self.config)
+        self.stages = parse_stages(self.protocol.get("stages"), overrides)
         self.decision = self._check_decision()
-        self.backend = build_backend(self.backend_name, backend_config)
+        self.backend = build_backend(self.backend_name, settings.backend_settings)
         self.stage_store: StageStore = MemoryStageStore()
         """Where stage outputs are kept (the engine replaces it with the registry's durable store)."""
         self.stage_stats: dict[str, int] = {"generated": 0, "reused": 0}
@@ -391,7 +481,7 @@ class LLMJudge(Evaluator):
     @property
     def deterministic(self) -> bool:
         """Greedy decoding is; seeded sampling is on the local-weights backends only."""
-        return self.temperature == 0 or self.backend_name in LOCAL_BACKENDS
+        return self.temperature == 0 or type(self.backend).local_weights
 
     def close(self) -> None:
         self.backend.close()

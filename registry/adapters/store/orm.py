@@ -47,6 +47,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def aware(value: datetime | None) -> datetime | None:
+    """A stored timestamp as an aware UTC datetime: SQLite hands ``DateTime(timezone=True)`` values
+    back naive (they were written in UTC), PostgreSQL aware; entities always carry UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -88,7 +96,7 @@ class SqlDataset(Base):
     def to_entity(self) -> Dataset:
         return Dataset(name=self.name, task_type=self.task_type,  # type: ignore[arg-type]
                        source=self.source.name if self.source else None, description=self.description,
-                       created_at=self.created_at,
+                       created_at=aware(self.created_at),
                        latest_version=self.versions[-1].version if self.versions else None)
 
 
@@ -129,7 +137,7 @@ class SqlDatasetVersion(Base):
             dataset=self.dataset.name, version=self.version, content_hash=self.content_hash,
             task_type=self.dataset.task_type,  # type: ignore[arg-type]
             row_count=self.row_count, spec=f"{self.spec_name}@{self.spec_version}", storage_uri=self.storage_uri,
-            created_at=self.created_at, parent_version=self.parent.version if self.parent else None,
+            created_at=aware(self.created_at), parent_version=self.parent.version if self.parent else None,
             labels=tuple(self.labels) if self.labels else None, statistics=self.statistics or {},
             validation=self.validation_report or {}, diff_from_parent=self.diff_from_parent,
             provenance=self.provenance or {},
@@ -179,7 +187,7 @@ class SqlCheckpoint(Base):
     def to_entity(self) -> Checkpoint:
         return Checkpoint(
             autorater=self.autorater.name, version=self.version, uri=self.uri, sha256=self.sha256,
-            format=self.format, kind=self.autorater.kind, created_at=self.created_at,
+            format=self.format, kind=self.autorater.kind, created_at=aware(self.created_at),
             aliases=tuple(sorted(a.alias for a in self.aliases)), model_card=self.model_card,
             tags=self.tags or {}, lineage=self.lineage or {},
             parent_version=self.parent.version if self.parent else None)
@@ -280,7 +288,7 @@ class SqlEvaluationRun(Base):
         dv = self.dataset_version
         return EvaluationRun(
             id=self.id, evaluator=self.evaluator.name, dataset=f"{dv.dataset.name}@{dv.version}",
-            status=self.status, started_at=self.started_at, finished_at=self.finished_at, seconds=self.seconds,
+            status=self.status, started_at=aware(self.started_at), finished_at=aware(self.finished_at), seconds=self.seconds,
             n_examples=self.n_examples, n_judgments=self.n_judgments, n_executed=self.n_executed,
             n_cached=self.n_cached, prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens,
             cost_usd=self.cost_usd, seed=self.seed, predictions_uri=self.predictions_uri,
@@ -387,5 +395,5 @@ class SqlRegression(Base):
             dataset=ref(self.candidate_run), baseline_dataset=ref(self.baseline_run),
             baseline_value=self.baseline_value, candidate_value=self.candidate_value, n_shared=self.n_shared,
             threshold=self.threshold, alpha=self.alpha, status=self.status,  # type: ignore[arg-type]
-            created_at=self.created_at, ack_note=self.ack_note, ack_by=self.ack_by, acked_at=self.acked_at,
+            created_at=aware(self.created_at), ack_note=self.ack_note, ack_by=self.ack_by, acked_at=aware(self.acked_at),
             details=self.details or {})
