@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from registry.services.app import Registry
+from registry.services.app import RegistryContext
 
 #: Pairs evaluated at once inside one flow run (``AUTORATER_FLOW_WORKERS``, default 2).
 DEFAULT_WORKERS = int(os.environ.get("AUTORATER_FLOW_WORKERS", "2"))
@@ -16,10 +16,10 @@ EVALUATION_TAG = "autorater-evaluation"
 
 
 @contextmanager
-def open_registry() -> Iterator[Registry]:
+def open_registry() -> Iterator[RegistryContext]:
     """The registry named by the environment (each task opens its own: engines and DVC repos are
     not shared between threads)."""
-    reg = Registry.open()
+    reg = RegistryContext.open()
     try:
         yield reg
     finally:

@@ -26,12 +26,12 @@ def _params(path: str = "params.yaml") -> dict[str, Any]:
 
 def _registry(params: dict[str, Any], *, init: bool = False):
     from registry.config import Settings
-    from registry.services.app import Registry, init_registry
+    from registry.services.app import RegistryContext, init_registry
 
     home = Path(params["registry"]["home"]).resolve()
     settings = Settings.from_env(home=str(home), db_url=params["registry"].get("db_url") or f"sqlite:///{home}/registry.db",
                                  store=str(home / "store"), dvc_remote=str(home / "dvc-remote"))
-    return init_registry(settings) if init else Registry.open(settings)
+    return init_registry(settings) if init else RegistryContext.open(settings)
 
 
 def _write(name: str, data: Any) -> None:

@@ -59,7 +59,7 @@ if TYPE_CHECKING:
         Regression,
     )
     from registry.domain.training import LoRAConfig, Mixture, TrainConfig
-    from registry.services.app import Registry as Context
+    from registry.services.app import RegistryContext as Context
     from registry.services.datasets import DatasetSummary, Registration
     from registry.services.imports import BatchItem
     from registry.services.matrix import MatrixResult
@@ -85,7 +85,7 @@ def open(url: str | None = None, *, home: str | Path | None = None, store: str |
     ``AUTORATER_*`` settings (:mod:`registry.config`) that the CLI reads, and ``settings`` replaces
     them all. Refuses a database whose schema is out of date, naming the command that upgrades it
     (:func:`init` creates or upgrades one)."""
-    from registry.services.app import Registry as Context
+    from registry.services.app import RegistryContext as Context
 
     return Registry(Context.open(_settings(url, home, store, dvc_remote, data_root, settings)))
 

@@ -22,7 +22,7 @@ from alembic.script import Script, ScriptDirectory
 from registry.adapters.store import db
 from registry.adapters.store.orm import Base
 from registry.errors import SchemaOutOfDate
-from registry.services.app import Registry
+from registry.services.app import RegistryContext
 from registry.services.datasets import register_dataset_version
 
 LLMBAR_NATURAL = "princeton-nlp__LLMBar/Dataset/LLMBar/Natural/dataset.json"
@@ -130,7 +130,7 @@ def test_check_schema_refuses_empty_database(engine, settings):
     with pytest.raises(SchemaOutOfDate, match="not initialised; run `autorater init`"):
         db.check_schema(engine)
     with pytest.raises(SchemaOutOfDate, match="autorater init"):
-        Registry.open(settings)
+        RegistryContext.open(settings)
     assert _tables(engine) == set()  # refusing must not create anything
 
 
@@ -143,7 +143,7 @@ def test_check_schema_refuses_unknown_revision(engine, settings):
     # a revision this code does not know was written by newer code: `db upgrade` cannot help
     assert "ffffffffffff" in msg and "newer than this code" in msg and "upgrade the autorater-registry" in msg
     with pytest.raises(SchemaOutOfDate, match="ffffffffffff"):
-        Registry.open(settings)
+        RegistryContext.open(settings)
 
 
 _NEXT_REVISION = '''"""probe: a later revision than the database has
@@ -194,7 +194,7 @@ def test_check_schema_refuses_older_revision(engine, settings, newer_code):
     assert f"at revision {old_head}, this code needs {newer_code}" in str(err.value)
     assert "autorater db upgrade" in str(err.value)
     with pytest.raises(SchemaOutOfDate, match="autorater db upgrade"):
-        Registry.open(settings)
+        RegistryContext.open(settings)
     db.upgrade(engine)  # what `autorater db upgrade` does
     db.check_schema(engine)
     assert "migration_probe" in _tables(engine)

@@ -1,4 +1,5 @@
-"""The :class:`Registry` handle that services take: settings, SQL store and artifact store."""
+"""The :class:`RegistryContext` handle that services take: settings, SQL store and artifact store
+(the public facade over it is :class:`registry.api.Registry`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from registry.config import Settings
 
 
 @dataclass
-class Registry:
+class RegistryContext:
     """One registry instance (database + store) opened with resolved settings."""
 
     settings: Settings
@@ -23,7 +24,7 @@ class Registry:
     artifacts: ArtifactStore
 
     @classmethod
-    def open(cls, settings: Settings | None = None, *, check: bool = True) -> Registry:
+    def open(cls, settings: Settings | None = None, *, check: bool = True) -> RegistryContext:
         """Open an initialised registry; refuses an out-of-date schema (see ``autorater init``)."""
         settings = settings or Settings.from_env()
         os.environ.setdefault("DVC_NO_ANALYTICS", "1")
@@ -35,7 +36,7 @@ class Registry:
         self.store.close()
 
 
-def init_registry(settings: Settings | None = None) -> Registry:
+def init_registry(settings: Settings | None = None) -> RegistryContext:
     """Create or upgrade the database schema (Alembic) and the DVC-tracked store; idempotent."""
     settings = settings or Settings.from_env()
     settings.home.mkdir(parents=True, exist_ok=True)
@@ -44,6 +45,6 @@ def init_registry(settings: Settings | None = None) -> Registry:
         db.upgrade(engine)
     finally:
         engine.dispose()
-    reg = Registry.open(settings)
+    reg = RegistryContext.open(settings)
     reg.artifacts.init()
     return reg

@@ -17,17 +17,17 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 
-from registry.services.app import Registry
+from registry.services.app import RegistryContext
 
 ABANDONED = "abandoned: the process running it ended without finishing (found when the pair was claimed again)"
 
 
-def claim(reg: Registry, evaluator: str, dataset: str) -> AbstractContextManager[bool]:
+def claim(reg: RegistryContext, evaluator: str, dataset: str) -> AbstractContextManager[bool]:
     """Hold the claim of ``evaluator`` on ``dataset`` (``name@version``) for the block; yields
     ``False`` (and holds nothing) when another live process holds it."""
     return reg.store.claim_pair(evaluator, dataset)
 
 
-def abandon_running(reg: Registry, evaluator: str, dataset: str) -> list[int]:
+def abandon_running(reg: RegistryContext, evaluator: str, dataset: str) -> list[int]:
     """Mark the pair's ``running`` rows failed as :data:`ABANDONED`; call only under its claim."""
     return reg.store.abandon_running(evaluator, dataset, error=ABANDONED)

@@ -23,7 +23,7 @@ from registry.domain.serialization import Serializable
 from registry.domain.types import TASK_TYPES
 from registry.errors import InvalidInput, RegistryError
 from registry.hashing import update_from_file
-from registry.services.app import Registry
+from registry.services.app import RegistryContext
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -96,12 +96,12 @@ def input_fingerprint(adapter, path: Path, options: Mapping[str, Any], spec_sha2
     return h.hexdigest()
 
 
-def _rows_of(reg: Registry, version_relpath: str) -> pa.Table:
+def _rows_of(reg: RegistryContext, version_relpath: str) -> pa.Table:
     return reg.artifacts.read_parquet(version_relpath)
 
 
 def register_dataset_version(
-    reg: Registry,
+    reg: RegistryContext,
     *,
     name: str,
     source: str,
@@ -202,7 +202,7 @@ def catalog_entries() -> list[tuple[str, DatasetDef]]:
     return entries
 
 
-def register_all(reg: Registry, data_root: Path, *,
+def register_all(reg: RegistryContext, data_root: Path, *,
                  on_progress: Callable[[str, str], None] | None = None,
                  only: set[str] | None = None) -> CatalogResult:
     """Register every catalog dataset whose files exist under ``data_root``; each dataset is
@@ -233,24 +233,24 @@ def register_all(reg: Registry, data_root: Path, *,
     return result
 
 
-def load_table(reg: Registry, ref: str) -> pa.Table:
+def load_table(reg: RegistryContext, ref: str) -> pa.Table:
     """The exact registered rows of ``name[@version]`` as an Arrow table (canonical order)."""
     return _rows_of(reg, reg.store.get_version(ref).storage_uri)
 
 
-def load_pandas(reg: Registry, ref: str) -> pd.DataFrame:
+def load_pandas(reg: RegistryContext, ref: str) -> pd.DataFrame:
     """The registered rows as a pandas DataFrame."""
     return load_table(reg, ref).to_pandas()
 
 
-def load_hf_dataset(reg: Registry, ref: str):
+def load_hf_dataset(reg: RegistryContext, ref: str):
     """The registered rows as a Hugging Face ``datasets.Dataset`` (same Arrow data)."""
     import datasets
 
     return datasets.Dataset(load_table(reg, ref))
 
 
-def diff_versions(reg: Registry, ref_a: str, ref_b: str) -> RowDiff:
+def diff_versions(reg: RegistryContext, ref_a: str, ref_b: str) -> RowDiff:
     """Row-level diff (added / removed / changed example ids) from ``ref_a`` to ``ref_b``."""
     from registry.domain.versioning import diff_rows, row_hashes
 
@@ -263,7 +263,7 @@ def diff_versions(reg: Registry, ref_a: str, ref_b: str) -> RowDiff:
 EXPORT_FORMATS = ("parquet", "jsonl", "csv")
 
 
-def export_version(reg: Registry, ref: str, out: Path, fmt: str | None = None) -> Path:
+def export_version(reg: RegistryContext, ref: str, out: Path, fmt: str | None = None) -> Path:
     """Write the registered rows of ``ref`` to ``out`` as Parquet, JSON lines or CSV."""
     out = Path(out)
     fmt = fmt or {".parquet": "parquet", ".jsonl": "jsonl", ".csv": "csv"}.get(out.suffix)
@@ -286,7 +286,7 @@ def export_version(reg: Registry, ref: str, out: Path, fmt: str | None = None) -
     return out
 
 
-def show_version(reg: Registry, ref: str) -> DatasetVersion:
+def show_version(reg: RegistryContext, ref: str) -> DatasetVersion:
     """Metadata, statistics and validation report of ``name[@version]``."""
     return reg.store.get_version(ref)
 
@@ -318,7 +318,7 @@ def version_file(version: DatasetVersion) -> str | None:
     return version.provenance.get("path")
 
 
-def list_datasets(reg: Registry, task_type: str | None = None) -> list[DatasetSummary]:
+def list_datasets(reg: RegistryContext, task_type: str | None = None) -> list[DatasetSummary]:
     """Every dataset (of ``task_type``) with its latest version and where that came from, by name."""
     if task_type is not None and task_type not in TASK_TYPES:
         raise InvalidInput(f"unknown task type {task_type!r}; one of {list(TASK_TYPES)}", field="task_type")

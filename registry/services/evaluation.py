@@ -45,7 +45,7 @@ from registry.domain.judgments import (
 from registry.domain.types import PAIRWISE_LABELS
 from registry.errors import InvalidInput, RegistryError
 from registry.hashing import sha256_bytes
-from registry.services.app import Registry
+from registry.services.app import RegistryContext
 
 if TYPE_CHECKING:
     from registry.adapters.store.abstract import AbstractStore
@@ -153,7 +153,7 @@ def _library_versions() -> dict[str, str]:
     return out
 
 
-def run_evaluation(reg: Registry, evaluator: str, dataset: str, *, seed: int = 0, n_boot: int = 1000,
+def run_evaluation(reg: RegistryContext, evaluator: str, dataset: str, *, seed: int = 0, n_boot: int = 1000,
                    batch_size: int = 64, on_progress: Progress | None = None,
                    slice_by: Sequence[str] | None = None, min_slice_size: int = 10) -> EvaluationRun:
     """Run ``evaluator`` on dataset version ``dataset`` (``name[@version]``).
@@ -352,7 +352,7 @@ def _judge_vote(reg, ev, ckpt, plugin_cls, config, ctx, cols, keys, plan, batch_
     return judgments, total - cached, cached
 
 
-def vote_members(reg: Registry, ev, protocol_config: dict) -> list[tuple[str, str, dict]]:
+def vote_members(reg: RegistryContext, ev, protocol_config: dict) -> list[tuple[str, str, dict]]:
     """(``name@version``, evaluator hash, protocol config) of each member of a vote evaluator: the
     evaluator's checkpoint and config under the member protocol — the hash an evaluator created for
     that pair has, so the member's cached judgments are shared with it."""
@@ -391,7 +391,7 @@ def _prediction_table(ids: list[str], keys: list[str], judgments: dict, plan: Ru
     return pa.Table.from_pydict(rows, schema=PREDICTION_SCHEMA)
 
 
-def _store_predictions(reg: Registry, table: pa.Table) -> tuple[str, str]:
+def _store_predictions(reg: RegistryContext, table: pa.Table) -> tuple[str, str]:
     """Write predictions as content-addressed Parquet in the DVC store."""
     import pyarrow.parquet as pq
 
@@ -409,7 +409,7 @@ def _store_predictions(reg: Registry, table: pa.Table) -> tuple[str, str]:
     return relpath, digest
 
 
-def load_predictions(reg: Registry, run: EvaluationRun) -> pa.Table:
+def load_predictions(reg: RegistryContext, run: EvaluationRun) -> pa.Table:
     """The per-example predictions of a run."""
     if not run.predictions_uri:
         raise InvalidInput(f"run {run.id} has no predictions (status {run.status})")

@@ -16,7 +16,7 @@ from registry.domain.entities import Checkpoint, Evaluator, Protocol
 from registry.errors import InvalidInput, StorageError
 from registry.hashing import sha256_json
 from registry.protocols import load_protocol_files
-from registry.services.app import Registry
+from registry.services.app import RegistryContext
 
 #: Files that can execute code when loaded; never accepted in a checkpoint (safetensors only).
 UNSAFE_SUFFIXES = PICKLE_SUFFIXES
@@ -42,7 +42,7 @@ def check_safe_folder(folder: Path) -> None:
         raise InvalidInput("no .safetensors file in the checkpoint folder", file=folder)
 
 
-def register_checkpoint(reg: Registry, autorater: str, *, kind: str, path: Path | None = None,
+def register_checkpoint(reg: RegistryContext, autorater: str, *, kind: str, path: Path | None = None,
                         uri: str | None = None, model_card: str | None = None, tags: dict | None = None,
                         lineage: dict | None = None, parent: str | None = None,
                         description: str = "") -> tuple[Checkpoint, bool]:
@@ -99,7 +99,7 @@ def register_checkpoint(reg: Registry, autorater: str, *, kind: str, path: Path 
     return entity, created
 
 
-def checkpoint_folder(reg: Registry, ckpt: Checkpoint) -> Path:
+def checkpoint_folder(reg: RegistryContext, ckpt: Checkpoint) -> Path:
     """Local folder of a safetensors checkpoint (pulled from the DVC remote if needed)."""
     path = reg.artifacts.path(ckpt.uri)
     if not path.exists():
@@ -109,13 +109,13 @@ def checkpoint_folder(reg: Registry, ckpt: Checkpoint) -> Path:
     return path
 
 
-def set_alias(reg: Registry, ref: str, alias: str) -> Checkpoint:
+def set_alias(reg: RegistryContext, ref: str, alias: str) -> Checkpoint:
     """Move ``alias`` (e.g. ``champion``) of the autorater to checkpoint ``ref``."""
     reg.store.set_alias(ref, alias)
     return reg.store.get_checkpoint(ref)
 
 
-def sync_protocols(reg: Registry) -> list[Protocol]:
+def sync_protocols(reg: RegistryContext) -> list[Protocol]:
     """Register every shipped protocol file (idempotent; changed content needs a new version)."""
     with reg.store.unit_of_work() as uow:
         for p in load_protocol_files():
@@ -130,7 +130,7 @@ def evaluator_sha256(kind: str, checkpoint_sha: str | None, protocol_sha: str, c
     return sha256_json({"kind": kind, "checkpoint": checkpoint_sha, "protocol": protocol_sha, "config": behavioural})
 
 
-def create_evaluator(reg: Registry, *, checkpoint: str | None, protocol: str, name: str | None = None,
+def create_evaluator(reg: RegistryContext, *, checkpoint: str | None, protocol: str, name: str | None = None,
                      config: dict | None = None, kind: str | None = None,
                      price_per_1k_tokens: float | None = None) -> tuple[Evaluator, bool]:
     """Pair a checkpoint with a protocol (idempotent on the evaluator hash)."""
@@ -153,7 +153,7 @@ def create_evaluator(reg: Registry, *, checkpoint: str | None, protocol: str, na
     return entity, created
 
 
-def ensure_baselines(reg: Registry, *, minilm: bool = True) -> list[Evaluator]:
+def ensure_baselines(reg: RegistryContext, *, minilm: bool = True) -> list[Evaluator]:
     """Register the built-in heuristic baselines (and the untrained MiniLM scorer) as evaluators."""
     out = []
     for kind in HEURISTIC_KINDS:

@@ -30,7 +30,7 @@ from registry.domain.serialization import Serializable
 from registry.domain.types import PAIRWISE_LABELS
 from registry.errors import InvalidInput, NotFound, RegistryError
 from registry.hashing import canonical_json, sha256_file, sha256_json
-from registry.services.app import Registry
+from registry.services.app import RegistryContext
 from registry.services.evaluation import PREDICTION_SCHEMA, _store_predictions, task_context
 from registry.services.evaluators import create_evaluator, register_checkpoint
 
@@ -410,7 +410,7 @@ def _check_path(path: Path) -> None:
         raise InvalidInput("not a regular file (a folder, FIFO or device cannot be imported)", file=path)
 
 
-def import_predictions(reg: Registry, fmt: str, path: Path, dataset: str, *, evaluator: str,
+def import_predictions(reg: RegistryContext, fmt: str, path: Path, dataset: str, *, evaluator: str,
                        options: Mapping[str, Any] | None = None, seed: int = 0, n_boot: int = 1000,
                        min_coverage: float = 0.5, slice_by: Sequence[str] | None = None) -> EvaluationRun:
     """Import ``path`` (format ``fmt``) as a run of external evaluator ``evaluator`` on
@@ -531,7 +531,7 @@ class _DatasetFinder:
     registered from the ``dataset.json`` of the same folder, else the pairwise dataset its records match
     best by content (tables loaded once per batch)."""
 
-    def __init__(self, reg: Registry) -> None:
+    def __init__(self, reg: RegistryContext) -> None:
         self.reg = reg
         self.by_path: dict[str, str] = {}
         self.pairwise: list[str] = []
@@ -566,7 +566,7 @@ class _DatasetFinder:
         return votes.most_common(1)[0][0] if votes else None
 
 
-def import_tree(reg: Registry, root: Path | Sequence[Path], *, fmt: str = "llmbar", seed: int = 0,
+def import_tree(reg: RegistryContext, root: Path | Sequence[Path], *, fmt: str = "llmbar", seed: int = 0,
                 n_boot: int = 1000, on_progress: Callable[[int, int, str], None] | None = None) -> list[BatchItem]:
     """Import every LLMBar ``evaluators/<judge>/<protocol>/result.json`` under ``root`` (or the given
     files) in one process, each matched to its registered dataset and named ``<judge>/llmbar-<protocol>``.

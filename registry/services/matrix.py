@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from registry.domain.serialization import Serializable, to_jsonable
 from registry.errors import InvalidInput, RegistryError
-from registry.services.app import Registry
+from registry.services.app import RegistryContext
 
 CellStatus = Literal["ran", "cached", "failed", "incompatible"]
 CellProgress = Callable[[int, int, str], None]
@@ -75,14 +75,14 @@ def can_judge(evaluator, task_type: str, protocol_config: dict | None = None) ->
     return not judged or task_type in judged
 
 
-def _latest_versions(reg: Registry, datasets: Sequence[str] | None) -> list:
+def _latest_versions(reg: RegistryContext, datasets: Sequence[str] | None) -> list:
     store = reg.store
     if datasets:
         return [store.get_version(d) for d in datasets]
     return [store.get_version(d.name) for d in store.list_datasets()]
 
 
-def missing_pairs(reg: Registry, *, evaluators: Sequence[str] | None = None,
+def missing_pairs(reg: RegistryContext, *, evaluators: Sequence[str] | None = None,
                   checkpoints: Sequence[str] | None = None, datasets: Sequence[str] | None = None) -> list[Pair]:
     """The due pairs (module docstring), evaluators by name then datasets in the given order."""
     store = reg.store
@@ -101,7 +101,7 @@ def missing_pairs(reg: Registry, *, evaluators: Sequence[str] | None = None,
     return out
 
 
-def evaluate_pair(reg: Registry, pair: Pair, *, seed: int = 0, n_boot: int = 1000, batch_size: int = 64,
+def evaluate_pair(reg: RegistryContext, pair: Pair, *, seed: int = 0, n_boot: int = 1000, batch_size: int = 64,
                   on_progress=None) -> PairOutcome:
     """Run one pair unless it is done or claimed by another live process (module docstring)."""
     from registry.services.claims import abandon_running, claim
@@ -182,7 +182,7 @@ def _split(values: str | Sequence[str]) -> list[str]:
     return [v.strip() for v in items if v and v.strip()]
 
 
-def resolve_protocols(reg: Registry, protocols: str | Sequence[str], task_types: set[str]) -> list[str]:
+def resolve_protocols(reg: RegistryContext, protocols: str | Sequence[str], task_types: set[str]) -> list[str]:
     """Protocol references (``name@version``): the given ones, or with ``all`` every generative-judge
     protocol (one with ``task_types``) that can judge one of ``task_types`` (latest version of
     each name; votes last, so that their members' cells run first)."""
@@ -211,7 +211,7 @@ def evaluator_name(checkpoint_ref: str, protocol_name: str, config: dict[str, An
     return f"{checkpoint_ref}/{protocol_name}" + (f"[{suffix}]" if suffix else "")
 
 
-def run_matrix(reg: Registry, checkpoints: str | Sequence[str], protocols: str | Sequence[str],
+def run_matrix(reg: RegistryContext, checkpoints: str | Sequence[str], protocols: str | Sequence[str],
                datasets: str | Sequence[str], *, config: dict[str, Any] | None = None, seed: int = 0,
                n_boot: int = 1000, batch_size: int = 64, on_cell: CellProgress | None = None,
                on_progress: JudgmentProgress | None = None) -> MatrixResult:

@@ -41,7 +41,7 @@ from registry.domain.metrics.per_example import (
     untestable_reason,
 )
 from registry.errors import InvalidInput, NotFound
-from registry.services.app import Registry
+from registry.services.app import RegistryContext
 from registry.services.scoring import headline_for
 
 ALPHA = 0.05
@@ -154,7 +154,7 @@ def run_judgments(task_type: str, table, predictions, *, seed: int = 0,
 class _Runs:
     """One dataset version's table, loaded once, and each run's metric decompositions."""
 
-    def __init__(self, reg: Registry, version: DatasetVersion) -> None:
+    def __init__(self, reg: RegistryContext, version: DatasetVersion) -> None:
         from registry.services.datasets import load_table
 
         self.reg, self.version = reg, version
@@ -173,7 +173,7 @@ class _Runs:
         return decompose(metric, self.judgments(run))
 
 
-def _latest_versions(reg: Registry, task_type: str) -> dict[str, DatasetVersion]:
+def _latest_versions(reg: RegistryContext, task_type: str) -> dict[str, DatasetVersion]:
     """The latest version of every dataset of ``task_type``, by ``name@version``."""
     return {v.ref: v for v in reg.store.latest_versions(task_type).values()}
 
@@ -200,7 +200,7 @@ def _no_test(metric: str) -> str | None:
 
 
 # ----------------------------------------------------------------------------- one dataset
-def leaderboard(reg: Registry, dataset: str, metric: str | None = None, *, alpha: float = ALPHA,
+def leaderboard(reg: RegistryContext, dataset: str, metric: str | None = None, *, alpha: float = ALPHA,
                 n_boot: int = 1000, seed: int = 0) -> Ranking:
     """Evaluators on one dataset version (latest when no version is given), best first, each
     with the paired test of ``metric`` against the best on the examples both judged."""
@@ -249,7 +249,7 @@ def _standing(run: EvaluationRun, metric: str, *, tied: bool = False, p=None, di
 
 
 # ----------------------------------------------------------------------------- a task type
-def _resolve_datasets(reg: Registry, names: list[str], task_type: str | None) -> tuple[str, dict[str, DatasetVersion]]:
+def _resolve_datasets(reg: RegistryContext, names: list[str], task_type: str | None) -> tuple[str, dict[str, DatasetVersion]]:
     """Named dataset versions (``NAME`` = latest) of one task type, by ``name@version``."""
     named = [reg.store.get_version(n.strip()) for n in names if n.strip()]
     versions = {v.ref: v for v in named}
@@ -264,7 +264,7 @@ def _resolve_datasets(reg: Registry, names: list[str], task_type: str | None) ->
     return wanted.pop(), versions
 
 
-def best_evaluator(reg: Registry, *, dataset: str | None = None, task_type: str | None = None,
+def best_evaluator(reg: RegistryContext, *, dataset: str | None = None, task_type: str | None = None,
                    metric: str | None = None, coverage: Coverage | None = None, datasets: list[str] | None = None,
                    alpha: float = ALPHA, n_boot: int = 1000, seed: int = 0) -> Ranking:
     """The best evaluator for a dataset, or for a task type (macro average over its datasets;
@@ -378,7 +378,7 @@ class Comparison(Serializable):
     that correctness (``difference``, ``p_value``, ``only_a``, ``only_b`` …), else ``reason``."""
 
 
-def compare_runs(reg: Registry, run_a: int, run_b: int, *, metric: str | None = None, n_boot: int = 1000,
+def compare_runs(reg: RegistryContext, run_a: int, run_b: int, *, metric: str | None = None, n_boot: int = 1000,
                  seed: int = 0) -> Comparison:
     """Paired tests of ``metric`` (default: the version's headline) between two runs on the
     examples both judged: a paired bootstrap for every testable metric, and McNemar's test where

