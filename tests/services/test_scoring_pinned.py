@@ -3,7 +3,7 @@
 The predictions are built here, deterministically, on real datasets (real judges' files where
 the data ships them); the expected records were computed by the scoring code before the metrics
 moved into the metric registry (``scoring_pinned.json``, regenerate only on purpose with
-``python -m tests.metaeval.test_scoring_pinned``). Any change of a stored name, value, CI, n or
+``python -m tests.services.test_scoring_pinned``). Any change of a stored name, value, CI, n or
 extra shows up here.
 """
 

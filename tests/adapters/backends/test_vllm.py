@@ -41,7 +41,7 @@ from registry.adapters.backends.vllm_backend import (  # noqa: E402
     list_servers,
 )
 from registry.errors import BackendError, BackendUnavailable, InvalidInput, NotFound  # noqa: E402
-from tests.backends.conftest import vllm_available_or_skip  # noqa: E402
+from tests.adapters.backends.conftest import vllm_available_or_skip  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("vllm")  # one xdist worker loads the engine and the server once
 
@@ -190,7 +190,7 @@ def test_openai_backend_extra_body():
     """Server-specific request fields (vLLM's truncation, token-id logprobs) pass through the
     generic HTTP backend; fields it sets itself cannot be overridden."""
     from registry.adapters.backends.openai_http import OpenAICompatibleBackend
-    from tests.backends.fake_openai_server import FakeOpenAIServer
+    from tests.adapters.backends.fake_openai_server import FakeOpenAIServer
 
     extra = {"truncate_prompt_tokens": 1016, "truncation_side": "left"}
     with FakeOpenAIServer() as server:

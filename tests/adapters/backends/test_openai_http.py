@@ -1,4 +1,4 @@
-"""The OpenAI-compatible HTTP backend against a real local server (tests/backends/fake_openai_server.py)."""
+"""The OpenAI-compatible HTTP backend against a real local server (tests/adapters/backends/fake_openai_server.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from registry.adapters.backends.openai_http import (
     first_token_choice_logprobs,
 )
 from registry.errors import InvalidInput, RegistryError
-from tests.backends.fake_openai_server import FakeOpenAIServer
+from tests.adapters.backends.fake_openai_server import FakeOpenAIServer
 
 KEY_ENV = "AUTORATER_TEST_OPENAI_KEY"
 SECRET = "sk-test-0123456789-very-secret"

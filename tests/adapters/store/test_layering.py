@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import PROJECT_ROOT as ROOT
 from tests.layering import violations
 
-ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("registry/domain", "registry/services", "registry/cli", "flows")
 FORBIDDEN = ("sqlalchemy", "registry.adapters.store.orm")
 

@@ -18,7 +18,7 @@ from registry.adapters.evaluators.encoder import checkpoint_sha256, read_scorer_
 from registry.domain.training import TrainConfig  # noqa: E402
 from registry.errors import InvalidInput  # noqa: E402
 from registry.services.training import tail_patch, train_autorater  # noqa: E402
-from tests.training.conftest import tiny_mixture  # noqa: E402
+from tests.conftest import tiny_mixture  # noqa: E402
 
 TINY = TrainConfig(seed=0, max_steps=3, batch_size=4, max_length=24, train_layers=1)
 HEADS_ONLY = TrainConfig(seed=0, epochs=2, batch_size=4, max_length=24, train_layers=0)

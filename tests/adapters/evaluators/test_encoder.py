@@ -26,6 +26,7 @@ from registry.adapters.evaluators.encoder import (  # noqa: E402
 )
 from registry.adapters.sources import get_adapter  # noqa: E402
 from registry.errors import InvalidInput, RegistryError  # noqa: E402
+from tests.conftest import PROJECT_ROOT  # noqa: E402
 
 PAIRWISE = TaskContext("pairwise", labels=("A", "B", "tie"))
 MAX_LENGTH = 128
@@ -70,7 +71,7 @@ def test_default_checkpoint_is_deterministic_and_small(checkpoint, tmp_path):
     code = ("import sys; from registry.adapters.evaluators.encoder import build_default_checkpoint as b, "
             "checkpoint_sha256 as h; print(h(b(sys.argv[1], seed=0)))")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "elsewhere")], capture_output=True, text=True,
-                         check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, cwd=Path(__file__).parents[2])
+                         check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, cwd=PROJECT_ROOT)
     assert out.stdout.strip() == sha
 
 

@@ -21,7 +21,7 @@ from registry.services.regressions import (
     list_regressions,
     promote_champion,
 )
-from tests.regressions.conftest import NATURAL, add_protocol, register_rows, relabelled
+from tests.services.conftest import NATURAL, add_protocol, register_rows, relabelled
 
 P_MIN = 1 / 1001  # smallest p-value of a paired bootstrap with 1000 resamples
 

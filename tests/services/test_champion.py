@@ -31,7 +31,7 @@ from registry.services.regressions import (
     list_regressions,
     promote_champion,
 )
-from tests.regressions.conftest import GPTOUT
+from tests.services.conftest import GPTOUT
 
 MAX_LENGTH = 64
 PROTOCOL = "score-single-order"

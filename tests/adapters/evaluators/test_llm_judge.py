@@ -206,7 +206,7 @@ def test_engine_run_with_tiny_checkpoint(sqlite_registry, tiny_judge_dir, llmbar
 def test_openai_backend_passthrough_and_logprobs(llmbar_rows):
     """The same judge over an OpenAI-compatible HTTP server (a local fake): backend keys pass
     through, the protocol's choices come back as prob_a, the echoed prompt is ambiguous → failure."""
-    from tests.backends.fake_openai_server import FakeOpenAIServer
+    from tests.adapters.backends.fake_openai_server import FakeOpenAIServer
 
     with FakeOpenAIServer() as server:
         judge = LLMJudge({"backend": "openai", "base_url": server.base_url, "model": "fake-judge",
