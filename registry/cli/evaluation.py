@@ -248,8 +248,12 @@ def _print_coverage(ranking) -> None:
         return
     console.print(escape(f"datasets used (coverage {ranking.coverage}): {', '.join(ranking.datasets)}"),
                   highlight=False)
-    for sk in ranking.skipped:
-        console.print(escape(f"skipped {sk.dataset}: {sk.reason}"), highlight=False)
+    by_reason: dict[str, list[str]] = {}
+    for sk in ranking.skipped:  # datasets skipped for the same reason on one line
+        by_reason.setdefault(sk.reason, []).append(sk.dataset)
+    for reason, names in by_reason.items():
+        what = f"skipped {names[0]}: {reason}" if len(names) == 1 else f"skipped ({reason}): {', '.join(names)}"
+        console.print(escape(what), highlight=False)
     for lo in ranking.left_out:
         console.print(escape(f"left out {lo.evaluator}: no run on {', '.join(lo.missing)}"), highlight=False)
 
