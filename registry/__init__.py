@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+from registry import results  # noqa: E402
 from registry.api import (  # noqa: E402  (after __version__, which the services read)
     Registry,
     downgrade_schema,
@@ -53,23 +54,7 @@ from registry.errors import (  # noqa: E402
     SchemaOutOfDate,
     ValidationFailed,
 )
-from registry.results import (  # noqa: E402
-    BackendServer,
-    BaselineRun,
-    CatalogRegistration,
-    DatasetDetails,
-    DatasetDiff,
-    MetricEntry,
-    Registered,
-    RegistryInfo,
-    RegressionCheck,
-    RunSummary,
-    SchemaRevision,
-    SourceInfo,
-    StoppedServer,
-    StorePull,
-    StorePush,
-)
+from registry.results import *  # noqa: E402, F403  (the result types of registry/results.py: results.__all__)
 
 if TYPE_CHECKING:
     from registry.domain.training import LoRAConfig, Mixture, TrainConfig
@@ -136,38 +121,6 @@ __all__ = [
     "EvaluationRun",
     "Regression",
     "PromotionDecision",
-    # results of the use cases
-    "Registered",
-    "Registration",
-    "CatalogRegistration",
-    "DatasetSummary",
-    "DatasetDetails",
-    "DatasetDiff",
-    "SourceInfo",
-    "MetricEntry",
-    "RunSummary",
-    "BatchItem",
-    "Ranking",
-    "Standing",
-    "SkippedDataset",
-    "LeftOut",
-    "Comparison",
-    "MatrixResult",
-    "MatrixCell",
-    "RegressionCheck",
-    "BaselineRun",
-    "TrainResult",
-    "TailPatchResult",
-    "StorePush",
-    "StorePull",
-    "RegistryInfo",
-    "SchemaRevision",
-    "BackendServer",
-    "StoppedServer",
-    # training inputs
-    "Mixture",
-    "TrainConfig",
-    "LoRAConfig",
     # errors
     "RegistryError",
     "AlreadyExists",
@@ -176,4 +129,8 @@ __all__ = [
     "SchemaOutOfDate",
     "ValidationFailed",
     "__version__",
+    # results of the use cases and training inputs: those of registry/results.py, and those served on
+    # first use (_LAZY)
+    *results.__all__,
+    *_LAZY,
 ]

@@ -574,7 +574,7 @@ def stop_backends(port: int | None = None, *, all: bool = False, grace: float = 
     from registry.adapters.backends.vllm_backend import list_servers
 
     if (port is None) == (not all):
-        raise InvalidInput("give a port or all=True", field="port")
+        raise InvalidInput("give a port or all=True", field="port", hint="autorater backend stop --port N or --all")
     servers = [s for s in list_servers() if all or s.port == port]
     if port is not None and not servers:
         raise NotFound(f"no managed vLLM server on port {port}")

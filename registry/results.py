@@ -234,3 +234,7 @@ class StoppedServer(Serializable):
     stale: bool
     """Its process was already gone: only the PID file was removed."""
 
+
+__all__ = ["BackendServer", "BaselineRun", "CatalogRegistration", "DatasetDetails", "DatasetDiff", "MetricEntry",
+           "Registered", "RegistryInfo", "RegressionCheck", "RunSummary", "SchemaRevision", "SourceInfo", "StoppedServer",
+           "StorePull", "StorePush"]

@@ -14,7 +14,6 @@ from pathlib import Path
 import typer
 
 from registry.cli.common import JSON_OPTION, console, new_app, print_json
-from registry.errors import InvalidInput
 
 app = new_app("Managed vLLM servers (OpenAI-compatible) for local checkpoint folders.")
 
@@ -73,9 +72,7 @@ def stop(
     A PID that is no longer a vLLM API server (reused by another program) is never signalled."""
     from registry.api import stop_backends
 
-    if (port is None) == (not all_):
-        raise InvalidInput("give --port N or --all")
-    out = stop_backends(port, all=all_, grace=grace)
+    out = stop_backends(port, all=all_, grace=grace)  # checks that exactly one of --port / --all is given
     if json_out:
         print_json(out)
     else:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from registry.domain.judgments import Verdict
 from registry.domain.serialization import Serializable
 from registry.domain.types import TaskType
 
@@ -168,8 +169,9 @@ class EvaluationRun(Serializable):
 
 @dataclass(frozen=True)
 class JudgmentRecord:
-    """One entry of the durable judgment cache: a judgment of one example input, in one order and
-    sample, in the original orientation (see :mod:`registry.domain.judgments`)."""
+    """One entry of the durable judgment cache: the :class:`~registry.domain.judgments.Verdict` on one
+    example input, in one order and sample, in the original orientation (see
+    :mod:`registry.domain.judgments`)."""
 
     key: str
     """The evaluator hash — or, for a protocol stage's output, the stage key."""
@@ -177,15 +179,9 @@ class JudgmentRecord:
     """Hash of the judge-visible inputs (or of a stage's inputs), not of the label."""
     order: int
     sample: int
-    verdict: str | None = None
-    score: float | None = None
-    prob_a: float | None = None
-    parsed: bool = True
-    raw: str | None = None
-    """The model's raw output (a stage's generated text)."""
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    seconds: float = 0.0
+    verdict: Verdict
+    """The judgment in the original orientation (a stage's output: its generated text as ``raw``, no
+    label); its ``extra`` is not cached."""
 
 
 BaselineKind = Literal["dataset_version", "parent_checkpoint", "champion", "protocol_version"]

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 ORDER_AS_GIVEN = 0
 ORDER_SWAPPED = 1
@@ -78,6 +79,8 @@ class Verdict:
 
 def encode_verdicts(verdicts) -> np.ndarray:
     """Verdict strings (or None) → int8 codes (A=0, B=1, tie=2, failure=-1)."""
+    import numpy as np  # here, not at the top: the store reads cached verdicts on the CLI's light path
+
     return np.array([VERDICT_CODES.get(v, FAIL) if v is not None else FAIL for v in verdicts], dtype=np.int8)
 
 

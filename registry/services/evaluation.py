@@ -9,7 +9,7 @@ Caches, all in the ``judgments`` table:
   *stage key* (SHA-256 of ``kind: stage``, the backend fingerprint, the stage's templates, inputs
   and generation settings; :meth:`LLMJudge.stage_key`), ``example_hash`` the xxh3-128 of the
   stage's inputs only (:func:`stage_input_hash`), ``order`` 0, ``sample`` the sample index when the
-  stage samples (else 0), ``raw`` the generated text, ``verdict`` null. Protocols and evaluators
+  stage samples (else 0), the verdict's ``raw`` the generated text and no label. Protocols and evaluators
   sharing a stage (same checkpoint, same stage text and settings) share these rows; no migration
   was needed;
 * protocol votes (``vote: [name@version, ...]``) — the members run as evaluators of their own
@@ -27,7 +27,7 @@ import platform
 import subprocess
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -40,7 +40,6 @@ from registry.domain.judgments import (
     ORDER_SWAPPED,
     PREDICTION_COLUMNS,
     example_input_hashes,
-    map_back,
 )
 from registry.domain.types import PAIRWISE_LABELS
 from registry.errors import InvalidInput, RegistryError
@@ -97,15 +96,15 @@ class JudgmentStageStore(StageStore):
 
     def get(self, key: str, input_hashes, sample: int) -> dict[str, StageOutput]:
         found = self.store.cached_judgments(key, input_hashes, 0, sample)
-        return {h: StageOutput(text=j.raw or "", prompt_tokens=int(j.prompt_tokens or 0),
-                               completion_tokens=int(j.completion_tokens or 0), seconds=float(j.seconds or 0.0))
-                for h, j in found.items()}
+        return {h: StageOutput(text=v.raw or "", prompt_tokens=int(v.prompt_tokens or 0),
+                               completion_tokens=int(v.completion_tokens or 0), seconds=float(v.seconds or 0.0))
+                for h, v in ((h, j.verdict) for h, j in found.items())}
 
     def put(self, key: str, outputs, sample: int) -> None:
         self.store.save_judgments(
-            JudgmentRecord(key=key, example_hash=h, order=0, sample=sample, verdict=None, parsed=True, raw=out.text,
-                           prompt_tokens=out.prompt_tokens, completion_tokens=out.completion_tokens,
-                           seconds=out.seconds)
+            JudgmentRecord(key=key, example_hash=h, order=0, sample=sample,
+                           verdict=Verdict(raw=out.text, prompt_tokens=out.prompt_tokens,
+                                           completion_tokens=out.completion_tokens, seconds=out.seconds))
             for h, out in outputs.items())
 
 
@@ -116,14 +115,13 @@ def _shown(example: dict[str, Any], order: int) -> dict[str, Any]:
 
 
 def _to_cache(ev_sha: str, key: str, order: int, sample: int, v: Verdict) -> JudgmentRecord:
-    verdict = map_back(v.label, order)
-    prob_a = None if v.prob_a is None else (1.0 - v.prob_a if order == ORDER_SWAPPED else v.prob_a)
-    score = v.score
-    if score is not None and order == ORDER_SWAPPED and verdict in ("A", "B", "tie"):
-        score = -score  # a pairwise margin flips with the orientation
-    return JudgmentRecord(key=ev_sha, example_hash=key, order=order, sample=sample, verdict=verdict, score=score,
-                          prob_a=prob_a, parsed=v.parsed, raw=v.raw, prompt_tokens=v.prompt_tokens,
-                          completion_tokens=v.completion_tokens, seconds=v.seconds)
+    """A plugin's verdict on the example as shown in ``order`` → its cache record, in the original
+    orientation."""
+    if order == ORDER_SWAPPED:
+        v = v.swapped()
+        if v.score is not None and v.label in ("A", "B", "tie"):
+            v = replace(v, score=-v.score)  # a pairwise margin flips with the orientation too
+    return JudgmentRecord(key=ev_sha, example_hash=key, order=order, sample=sample, verdict=replace(v, extra={}))
 
 
 @functools.cache
@@ -212,8 +210,8 @@ def run_evaluation(reg: RegistryContext, evaluator: str, dataset: str, *, seed: 
                                   price_per_1k_tokens=ev.price_per_1k_tokens, slice_by=slice_by,
                                   min_slice_size=min_slice_size)
         elapsed = time.perf_counter() - t0
-        prompt_tokens = int(sum(j.prompt_tokens for j in judgments.values()))
-        completion_tokens = int(sum(j.completion_tokens for j in judgments.values()))
+        prompt_tokens = int(sum(j.verdict.prompt_tokens for j in judgments.values()))
+        completion_tokens = int(sum(j.verdict.completion_tokens for j in judgments.values()))
         cost = (None if ev.price_per_1k_tokens is None
                 else (prompt_tokens + completion_tokens) / 1000 * ev.price_per_1k_tokens)
         provenance = {"evaluator_sha256": ev.sha256, "dataset_sha256": version.content_hash,
@@ -334,16 +332,16 @@ def _judge_vote(reg, ev, ckpt, plugin_cls, config, ctx, cols, keys, plan, batch_
                 votes, cost = {}, [0, 0, 0.0]
                 for m_ref, (got, m_plan) in member_judgments.items():
                     samples = [got[(k, order, smp)] for smp in range(m_plan.samples)]
-                    votes[m_ref] = plurality(j.verdict for j in samples)
+                    votes[m_ref] = plurality(j.verdict.label for j in samples)
                     for j in samples:
-                        cost[0] += int(j.prompt_tokens or 0)
-                        cost[1] += int(j.completion_tokens or 0)
-                        cost[2] += float(j.seconds or 0.0)
+                        cost[0] += int(j.verdict.prompt_tokens or 0)
+                        cost[1] += int(j.verdict.completion_tokens or 0)
+                        cost[2] += float(j.verdict.seconds or 0.0)
                 cast = [v for v in votes.values() if v is not None]
                 verdict = plurality(cast) or ("tie" if cast else None)
-                rows.append(JudgmentRecord(key=ev.sha256, example_hash=k, order=order, sample=0, verdict=verdict,
-                                           parsed=verdict is not None, raw=json.dumps({"votes": votes}, sort_keys=True),
-                                           prompt_tokens=cost[0], completion_tokens=cost[1], seconds=cost[2]))
+                rows.append(JudgmentRecord(key=ev.sha256, example_hash=k, order=order, sample=0, verdict=Verdict(
+                    label=verdict, parsed=verdict is not None, raw=json.dumps({"votes": votes}, sort_keys=True),
+                    prompt_tokens=cost[0], completion_tokens=cost[1], seconds=cost[2])))
         store.save_judgments(rows)
         judgments.update({(r.example_hash, r.order, 0): r for r in rows})
     provenance["vote_members"] = members_info
@@ -376,11 +374,11 @@ def _prediction_table(ids: list[str], keys: list[str], judgments: dict, plan: Ru
     for order in plan.orders:
         for sample in range(plan.samples):
             for example_id, key in zip(ids, keys):
-                j = judgments[(key, order, sample)]
+                j = judgments[(key, order, sample)].verdict
                 rows["example_id"].append(example_id)
                 rows["order"].append(order)
                 rows["sample"].append(sample)
-                rows["verdict"].append(j.verdict)
+                rows["verdict"].append(j.label)
                 rows["score"].append(j.score)
                 rows["prob_a"].append(j.prob_a)
                 rows["parsed"].append(bool(j.parsed))

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from registry.errors import InvalidInput, NotFound
+from registry.hashing import update_from_file
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".npy", ".npz")
 """File endings of formats that are unpickled when loaded (``.npy``/``.npz`` may hold pickled
@@ -117,7 +118,7 @@ def files_sha256(files: Iterable[tuple[str, Path]]) -> str:
     h = hashlib.sha256()
     for name, path in entries:
         h.update(name.encode("utf-8") + b"\0" + str(path.stat().st_size).encode() + b"\0")
-        _stream(h, path)
+        update_from_file(h, path)
     _SHA_MEMO[stats] = digest = h.hexdigest()
     return digest
 
@@ -137,14 +138,8 @@ def tree_sha256(folder: str | Path) -> str:
     h = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         h.update(str(path.relative_to(folder)).encode() + b"\0")
-        _stream(h, path)
+        update_from_file(h, path)
     return h.hexdigest()
-
-
-def _stream(h: Any, path: Path) -> None:
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
 
 
 # --------------------------------------------------------------------------- files

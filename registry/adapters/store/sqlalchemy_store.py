@@ -48,6 +48,7 @@ from registry.domain.entities import (
     Regression,
     Source,
 )
+from registry.domain.judgments import Verdict
 from registry.errors import AlreadyExists, InvalidInput, NotFound
 
 __all__ = ["RUN_STATUSES", "SqlAlchemyStore", "head_from_files", "parse_ref"]
@@ -110,9 +111,10 @@ def _at_head(engine: Engine) -> bool:
 
 def _judgment(row: SqlJudgment) -> JudgmentRecord:
     return JudgmentRecord(key=row.evaluator_sha256, example_hash=row.example_hash, order=row.order,
-                          sample=row.sample, verdict=row.verdict, score=row.score, prob_a=row.prob_a,
-                          parsed=row.parsed, raw=row.raw, prompt_tokens=row.prompt_tokens,
-                          completion_tokens=row.completion_tokens, seconds=row.seconds)
+                          sample=row.sample,
+                          verdict=Verdict(label=row.verdict, score=row.score, prob_a=row.prob_a, parsed=row.parsed,
+                                          raw=row.raw, prompt_tokens=row.prompt_tokens,
+                                          completion_tokens=row.completion_tokens, seconds=row.seconds))
 
 
 class SqlAlchemyStore(AbstractStore):
@@ -621,10 +623,11 @@ class SqlAlchemyStore(AbstractStore):
     def save_judgments(self, records: Iterable[JudgmentRecord]) -> None:
         with self.session() as s:
             for r in records:
+                v = r.verdict
                 s.merge(SqlJudgment(evaluator_sha256=r.key, example_hash=r.example_hash, order=r.order,
-                                    sample=r.sample, verdict=r.verdict, score=r.score, prob_a=r.prob_a,
-                                    parsed=r.parsed, raw=r.raw, prompt_tokens=r.prompt_tokens,
-                                    completion_tokens=r.completion_tokens, seconds=r.seconds))
+                                    sample=r.sample, verdict=v.label, score=v.score, prob_a=v.prob_a,
+                                    parsed=v.parsed, raw=v.raw, prompt_tokens=v.prompt_tokens,
+                                    completion_tokens=v.completion_tokens, seconds=v.seconds))
 
     def count_judgments(self, key: str | None = None) -> int:
         with self.session() as s:

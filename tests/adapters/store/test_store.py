@@ -9,6 +9,7 @@ import pytest
 from registry.adapters.store.abstract import AbstractStore
 from registry.adapters.store.sqlalchemy_store import SqlAlchemyStore
 from registry.domain.entities import JudgmentRecord, Protocol
+from registry.domain.judgments import Verdict
 from registry.errors import DatabaseError, InvalidInput, NotFound
 from registry.services.datasets import register_dataset_version
 from tests.conftest import db_counts, store_files
@@ -130,15 +131,13 @@ def test_claims_exclude_a_second_holder(registry):
 def test_judgment_cache_round_trips_and_replaces(registry):
     store = registry.store
     keys = [f"{i:032x}" for i in range(1000)]  # more than one query's worth of hashes
-    store.save_judgments(JudgmentRecord(key="k" * 64, example_hash=h, order=1, sample=0, verdict="A", score=0.5,
-                                        prob_a=0.75, raw="A", prompt_tokens=3, completion_tokens=1, seconds=0.25)
+    judged = Verdict(label="A", score=0.5, prob_a=0.75, raw="A", prompt_tokens=3, completion_tokens=1, seconds=0.25)
+    store.save_judgments(JudgmentRecord(key="k" * 64, example_hash=h, order=1, sample=0, verdict=judged)
                          for h in keys)
-    store.save_judgments([JudgmentRecord(key="k" * 64, example_hash=keys[0], order=1, sample=0, verdict=None,
-                                         parsed=False, raw="?")])
+    store.save_judgments([JudgmentRecord(key="k" * 64, example_hash=keys[0], order=1, sample=0,
+                                         verdict=Verdict(label=None, parsed=False, raw="?"))])
     found = store.cached_judgments("k" * 64, keys + ["f" * 32], 1, 0)
     assert len(found) == 1000 and store.count_judgments("k" * 64) == 1000
-    assert found[keys[1]] == JudgmentRecord(key="k" * 64, example_hash=keys[1], order=1, sample=0, verdict="A",
-                                            score=0.5, prob_a=0.75, raw="A", prompt_tokens=3, completion_tokens=1,
-                                            seconds=0.25)
-    assert (found[keys[0]].verdict, found[keys[0]].parsed) == (None, False)
+    assert found[keys[1]] == JudgmentRecord(key="k" * 64, example_hash=keys[1], order=1, sample=0, verdict=judged)
+    assert (found[keys[0]].verdict.label, found[keys[0]].verdict.parsed) == (None, False)
     assert store.cached_judgments("k" * 64, keys, 0, 0) == {} and store.count_judgments("x" * 64) == 0
