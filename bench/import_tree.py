@@ -29,21 +29,13 @@ import tempfile
 import time
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from bench.metaeval import PROJECT_ROOT, data_root
 SETS = {  # registry name → folder under princeton-nlp__LLMBar/Dataset
     "llmbar-natural": "LLMBar/Natural", "llmbar-adversarial-neighbor": "LLMBar/Adversarial/Neighbor",
     "llmbar-adversarial-gptinst": "LLMBar/Adversarial/GPTInst", "llmbar-adversarial-gptout": "LLMBar/Adversarial/GPTOut",
     "llmbar-adversarial-manual": "LLMBar/Adversarial/Manual", "mtbench-human": "Processed/MT-Bench",
     "faireval": "Processed/FairEval", "llmeval2": "Processed/LLMEval^2",
 }
-
-
-def data_root() -> Path:
-    env = os.environ.get("AUTORATER_DATA")
-    for cand in ([Path(env)] if env else []) + [PROJECT_ROOT.parent / "shared" / "data"]:
-        if cand.is_dir():
-            return cand.resolve()
-    sys.exit("real data not found: set AUTORATER_DATA or put it at ../shared/data")
 
 
 def make_registry(home: Path, data: Path) -> dict[str, str]:
