@@ -68,6 +68,8 @@ class InvalidInput(RegistryError):
         self.row = row
         self.field = field
         self.hint = hint
+        self.detail = message
+        """The message without the file/row/field prefix and the hint."""
         where = []
         if self.file is not None:
             where.append(f"file {self.file}")
@@ -79,6 +81,10 @@ class InvalidInput(RegistryError):
         if hint:
             text += f" ({hint})"
         super().__init__(text)
+
+    def in_file(self, file: str | Path) -> InvalidInput:
+        """The same error, naming ``file`` (for errors raised by code that reads parsed records)."""
+        return InvalidInput(self.detail, file=file, row=self.row, field=self.field, hint=self.hint)
 
 
 class ValidationFailed(InvalidInput):

@@ -145,6 +145,8 @@ def register_dataset_version(
         if known is not None:
             return Registration(version=known, created=False)
     df = adapter.read(path, **opts)
+    if len(df) == 0:
+        raise InvalidInput("the file holds no examples", file=path)
     if task_type == "classification" and labels is None:
         labels = tuple(sorted(str(v) for v in pd.unique(df["label"].dropna())))
     table, report = validate(df, spec, Rules(labels=labels, max_text_chars=reg.settings.max_text_chars),

@@ -77,7 +77,10 @@ def _read_llmbar(path: Path, **_: Any) -> Imported:
     records = read_json(path)
     if not isinstance(records, list):
         raise InvalidInput("expected LLMBar's result.json: a list of records", file=path)
-    labels, v0, v1 = parse_llmbar_result(records)
+    try:
+        labels, v0, v1 = parse_llmbar_result(records)
+    except InvalidInput as exc:
+        raise exc.in_file(path) from None
     out = Imported(inputs={"instruction": [], "response_a": [], "response_b": [], "reference": []})
     codes = {0: "A", 1: "B", 2: "tie"}
     for i, rec in enumerate(records):
@@ -101,7 +104,7 @@ def _read_pandalm(path: Path, **_: Any) -> Imported:
         key = prediction_field(records[0])
         codes = parse_pandalm_predictions(records, key)
     except InvalidInput as exc:
-        raise InvalidInput(exc.message, file=path, row=exc.row, field=exc.field) from None
+        raise exc.in_file(path) from None
     names = {0: "A", 1: "B", 2: "tie"}
     out = Imported(example_ids=[])
     for i, rec in enumerate(records):

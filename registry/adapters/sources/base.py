@@ -38,6 +38,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import zlib
 import math
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -142,6 +143,9 @@ def read_text(path: Path) -> str:
         raise InvalidInput("file does not exist", file=path, hint="check --path or --data")
     try:
         raw = gzip.open(path, "rb").read() if path.suffix == ".gz" else path.read_bytes()
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise InvalidInput(f"truncated or corrupt gzip file ({exc})", file=path,
+                           hint="compress the file again, or give it uncompressed") from None
     except OSError as exc:
         raise InvalidInput(f"cannot read file: {exc}", file=path) from exc
     try:
@@ -156,11 +160,22 @@ def read_text(path: Path) -> str:
         ) from exc
 
 
+def parse_json(text: str, *, file: Path, row: int | None = None) -> Any:
+    """``json.loads`` with the registry's errors: JSON nested deeper than the parser can follow is
+    refused (never a ``RecursionError``); malformed JSON raises ``json.JSONDecodeError`` for the caller
+    to name the line. (Escaped lone surrogates are real data — the OpenAI moderation samples hold
+    some — and pass here.)"""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise InvalidInput("JSON nested too deeply to read (thousands of levels)", file=file, row=row) from None
+
+
 def read_json(path: Path) -> Any:
     """Parse a JSON file; a syntax error names the line and column."""
     text = read_text(path)
     try:
-        return json.loads(text)
+        return parse_json(text, file=path)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
                            file=path, row=exc.lineno) from exc
@@ -174,7 +189,7 @@ def read_jsonl(path: Path) -> list[Any]:
         if not line.strip():
             continue
         try:
-            rows.append(json.loads(line))
+            rows.append(parse_json(line, file=path, row=lineno))
         except json.JSONDecodeError as exc:
             raise InvalidInput(f"malformed JSON line: {exc.msg} (column {exc.colno})",
                                file=path, row=lineno) from exc
@@ -185,7 +200,7 @@ def read_json_or_jsonl(path: Path) -> Any:
     """Parse a file that is either one JSON document or JSON lines, whatever its suffix."""
     text = read_text(path)
     try:
-        return json.loads(text)
+        return parse_json(text, file=path)
     except json.JSONDecodeError:
         return read_jsonl(path)
 

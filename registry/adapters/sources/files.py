@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from registry.adapters.sources.base import read_jsonl, read_text
+from registry.adapters.sources.base import parse_json, read_jsonl, read_text
 from registry.errors import InvalidInput
 
 SUPPORTED_FORMATS: dict[str, str] = {
@@ -314,7 +314,7 @@ def json_lines(text: str) -> list[tuple[int, str]]:
 def _load_json(path: Path) -> SourceTable:
     text = read_text(path)
     try:
-        return _from_records(path, json.loads(text))
+        return _from_records(path, parse_json(text, file=path))
     except json.JSONDecodeError as exc:
         if not exc.msg.startswith("Extra data"):  # one malformed document, not JSON lines
             raise InvalidInput(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",

@@ -290,9 +290,9 @@ def _run(validation: Any, df: pd.DataFrame, table: pa.Table, spec: DatasetSpec) 
 
 
 def _describe(check: dict[str, Any]) -> tuple[str, int | None, str | None]:
-    column = check.get("column") or check.get("column_A")
+    column = check.get("column") or check.get("column_A") or ""  # table-level expectations have none
     field = column.strip("_").removesuffix("_items_ok").removesuffix("_in_scale") if column else None
-    if check.get("column_B", "").startswith("__"):
+    if (check.get("column_B") or "").startswith("__"):
         field = check["column_B"].strip("_").removesuffix("_count")
     rows = check["failing_rows"]
     first = rows[0] if rows else {}

@@ -76,7 +76,11 @@ def parse_llmbar_result(records: Sequence[Mapping[str, Any]]) -> tuple[np.ndarra
             judged = final[key]
             if not isinstance(judged, Mapping) or "winner" not in judged:
                 raise InvalidInput("missing 'winner'", row=i, field=f"results[-1][{key!r}]")
-            verdicts[o, i] = _WINNERS.get(judged["winner"], FAIL)
+            winner = judged["winner"]
+            if isinstance(winner, (list, dict)):
+                raise InvalidInput(f"'winner' must be a number or text, not {type(winner).__name__}", row=i,
+                                   field=f"results[-1][{key!r}].winner")
+            verdicts[o, i] = _WINNERS.get(winner, FAIL)
     return labels, verdicts[0], verdicts[1]
 
 
