@@ -422,6 +422,14 @@ def import_predictions(reg: RegistryContext, fmt: str, path: Path, dataset: str,
 
     Imports are content-addressed like dataset versions: importing the same file(s) with the same
     options into the same dataset version and evaluator again returns the existing run."""
+    return _import(reg, fmt, path, dataset, evaluator=evaluator, options=options, seed=seed, n_boot=n_boot,
+                   min_coverage=min_coverage, slice_by=slice_by)[0]
+
+
+def _import(reg: RegistryContext, fmt: str, path: Path, dataset: str, *, evaluator: str,
+            options: Mapping[str, Any] | None, seed: int, n_boot: int, min_coverage: float,
+            slice_by: Sequence[str] | None) -> tuple[EvaluationRun, bool]:
+    """:func:`import_predictions`, and whether the run is new (``False``: an earlier identical import)."""
     from registry.services.datasets import load_table
     from registry.services.scoring import compute_metrics
 
@@ -439,7 +447,7 @@ def import_predictions(reg: RegistryContext, fmt: str, path: Path, dataset: str,
     key, digests = _import_key(fmt, _files_of(fmt, path), version, evaluator, options, seed, n_boot, slice_by)
     existing = reg.store.find_run_by_provenance(evaluator, version.ref, "import_key", key)
     if existing is not None:
-        return existing
+        return existing, False
     # reader options default to the adapter options the dataset version was registered with
     # (e.g. UniEval's subset and criterion)
     reader_opts = {k: v for k, v in options.items() if k not in ("unmapped", "swapped_verdicts")}
@@ -501,7 +509,7 @@ def import_predictions(reg: RegistryContext, fmt: str, path: Path, dataset: str,
     return reg.store.add_finished_run(
         evaluator=ev.name, dataset=version.ref, started_at=started_at, finished_at=utcnow(),
         seconds=time.perf_counter() - t0, seed=seed, n_examples=len(covered), n_judgments=predictions.num_rows,
-        predictions_uri=uri, predictions_sha256=digest, provenance=provenance, metrics=metrics)
+        predictions_uri=uri, predictions_sha256=digest, provenance=provenance, metrics=metrics), True
 
 
 # ------------------------------------------------------------------------ batch imports
@@ -602,13 +610,11 @@ def import_tree(reg: RegistryContext, root: Path | Sequence[Path], *, fmt: str =
                 items.append(BatchItem(str(path), "skipped", evaluator,
                                        message="no registered pairwise dataset matches its examples"))
                 continue
-            before = reg.store.find_run_by_provenance(evaluator, reg.store.get_version(dataset).ref,
-                                                      "imported_from", str(path))
-            run = import_predictions(reg, fmt, path, dataset, evaluator=evaluator, seed=seed, n_boot=n_boot)
-            version = reg.store.get_version(run.dataset)
-            metric = headline_for(version)
+            run, created = _import(reg, fmt, path, dataset, evaluator=evaluator, options=None, seed=seed,
+                                   n_boot=n_boot, min_coverage=0.5, slice_by=None)
+            metric = headline_for(reg.store.get_version(run.dataset))
             m = run.metric(metric)
-            status = "unchanged" if before is not None and before.id == run.id else "imported"
+            status = "imported" if created else "unchanged"
             items.append(BatchItem(str(path), status, evaluator, run.dataset, run.id, metric,
                                    m.value if m else None))
         except RegistryError as exc:

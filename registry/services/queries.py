@@ -129,24 +129,24 @@ def run_judgments(task_type: str, table, predictions, *, seed: int = 0,
     from registry.domain.judgments import encode_verdicts
     from registry.domain.metrics.builtin import annotator_votes
     from registry.domain.metrics.pairwise import prob_a_codes
-    from registry.services.scoring import _col, align
+    from registry.services.scoring import align, column_at
 
     al = align(table, predictions)
     all_ids = table.column("example_id").to_pylist()
     ids = [str(all_ids[int(i)]) for i in al.rows]
     if task_type == "pairwise":
-        return PairwiseJudgments(ids, encode_verdicts(_col(table, "label", al.rows)),
+        return PairwiseJudgments(ids, encode_verdicts(column_at(table, "label", al.rows)),
                                  tuple(encode_verdicts(v) for v in al.verdict), seed=seed,
                                  logprob=prob_a_codes(al.prob_a, len(al.rows)),
-                                 annotators=annotator_votes(_col(table, "annotator_labels", al.rows)))
+                                 annotators=annotator_votes(column_at(table, "annotator_labels", al.rows)))
     if task_type == "classification":
         positive = classes[0] if classes and len(classes) == 2 else None
         scores = al.score[0] if np.isfinite(al.score[0]).any() and positive is not None else None
-        return ClassificationJudgments(ids, _col(table, "label", al.rows), list(al.verdict[0]),
+        return ClassificationJudgments(ids, column_at(table, "label", al.rows), list(al.verdict[0]),
                                        classes=list(classes) if classes else None, scores=scores, positive=positive)
-    systems = _col(table, "system_id", al.rows)
+    systems = column_at(table, "system_id", al.rows)
     has_systems = len({s for s in systems if s is not None}) >= 3
-    return PointwiseJudgments(ids, np.array(_col(table, "score", al.rows), dtype=float), al.score[0],
+    return PointwiseJudgments(ids, np.array(column_at(table, "score", al.rows), dtype=float), al.score[0],
                               np.array([s if s is not None else "" for s in systems], dtype=object)
                               if has_systems else None)
 

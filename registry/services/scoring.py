@@ -154,7 +154,8 @@ def _plain(obj):
     return obj
 
 
-def _col(table: pa.Table, name: str, rows: np.ndarray) -> list:
+def column_at(table: pa.Table, name: str, rows: np.ndarray) -> list:
+    """The values of column ``name`` at ``rows`` (``None`` for each when the table has no such column)."""
     if name not in table.column_names:
         return [None] * len(rows)
     values = table.column(name).to_pylist()
@@ -170,7 +171,7 @@ def run_scores(task_type: str, table: pa.Table, al: Aligned, *, seed: int = 0, n
                classes: Sequence[str] | None = None, price_per_1k_tokens: float | None = None) -> M.RunScores:
     """The aligned run as the registered metric functions take it (:class:`~registry.domain.metrics.RunScores`),
     with one seeded bootstrap draw shared by all its metrics."""
-    return M.RunScores(task_type=task_type, human={f: _col(table, f, al.rows) for f in HUMAN_FIELDS[task_type]},
+    return M.RunScores(task_type=task_type, human={f: column_at(table, f, al.rows) for f in HUMAN_FIELDS[task_type]},
                        verdicts=tuple(al.verdict), scores=tuple(al.score), prob_a=tuple(al.prob_a),
                        seconds=al.seconds, tokens=al.tokens, boot=M.Bootstrap.draw(len(al.rows), n_boot, seed),
                        seed=seed, tie_labels=task_type == "pairwise" and _has_tie_labels(table),
@@ -338,13 +339,13 @@ def per_example_values(task_type: str, table: pa.Table, predictions: pa.Table, *
     al = align(table, predictions)
     ids = [table.column("example_id")[int(i)].as_py() for i in al.rows]
     if task_type == "pairwise":
-        lab = encode_verdicts(_col(table, "label", al.rows))
+        lab = encode_verdicts(column_at(table, "label", al.rows))
         strict = _has_tie_labels(table)     # accuracy_3way is the headline there
         parts = [M.pairwise.order_credit(lab, encode_verdicts(v), "wrong" if strict else "expected")
                  for v in al.verdict]
         return ids, np.mean(parts, axis=0)
     if task_type == "classification":
-        y = np.array(_col(table, "label", al.rows), dtype=object)
+        y = np.array(column_at(table, "label", al.rows), dtype=object)
         pred = np.array(al.verdict[0], dtype=object)
         classes = sorted({str(c) for c in y})
         counts = {c: int((y == c).sum()) for c in classes}

@@ -19,6 +19,7 @@ serve/list/stop`` drives the servers.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 import json
 import os
 import queue
@@ -224,7 +225,7 @@ class JsonLinesWorker:
 
 
 # --------------------------------------------------------------------------- servers
-class ServerProcess:
+class ServerProcess(ABC):
     """A background server process with a PID file (module docstring).
 
     A subclass sets :attr:`marker` (an argument that only its processes' command lines hold) and
@@ -243,9 +244,9 @@ class ServerProcess:
         self.log_path: Path | None = None
 
     # ------------------------------------------------------------------ what a subclass says
+    @abstractmethod
     def command(self) -> list[str]:
         """The server's command line."""
-        raise NotImplementedError
 
     def environment(self) -> dict[str, str]:
         """The server's environment."""
