@@ -4,14 +4,14 @@ create evaluators (checkpoint × protocol)."""
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from registry import events
 from registry.adapters.evaluators import EVALUATORS, canonical_config
-from registry.adapters.models.local import PICKLE_SUFFIXES, tree_sha256
+from registry.adapters.artifacts.store import FolderFiles, files_sha256, folder_files
+from registry.adapters.models.local import PICKLE_SUFFIXES
 from registry.domain.entities import Checkpoint, Evaluator, Protocol
 from registry.errors import InvalidInput, StorageError
 from registry.hashing import sha256_json
@@ -26,20 +26,24 @@ HEURISTIC_KINDS = ("random", "always-first", "always-second", "longer", "shorter
 
 
 def folder_sha256(folder: Path) -> str:
-    """SHA-256 over a folder's files (sorted relative paths and bytes, streamed)."""
-    return tree_sha256(folder)
+    """SHA-256 over a folder's files (sorted relative paths and bytes, streamed), read as
+    :func:`~registry.adapters.artifacts.store.folder_files` reads it (no symlink out of the folder)."""
+    return files_sha256(folder_files(folder))
 
 
-def check_safe_folder(folder: Path) -> None:
-    """Refuse checkpoint folders holding pickle-based weight files (rule: no code from data)."""
-    if not folder.is_dir():
-        raise InvalidInput("checkpoint folder does not exist", file=folder)
-    unsafe = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.suffix.lower() in UNSAFE_SUFFIXES)
+def check_safe_folder(folder: Path, files: FolderFiles | None = None) -> FolderFiles:
+    """The files of a checkpoint folder, refused when it holds pickle-based weight files (rule: no
+    code from data; every file that would be copied is checked, under its own name and its
+    symlink target's), a symlink out of the folder or a special file, or no safetensors file."""
+    files = folder_files(folder) if files is None else files
+    unsafe = [rel for rel, source in files
+              if Path(rel).suffix.lower() in UNSAFE_SUFFIXES or source.suffix.lower() in UNSAFE_SUFFIXES]
     if unsafe:
         raise InvalidInput(f"refusing pickle-based files {unsafe[:3]}: checkpoints must be safetensors",
                            file=folder, hint="convert the weights with safetensors.torch.save_file")
-    if not any(folder.rglob("*.safetensors")):
+    if not any(rel.endswith(".safetensors") for rel, _ in files):
         raise InvalidInput("no .safetensors file in the checkpoint folder", file=folder)
+    return files
 
 
 def register_checkpoint(reg: RegistryContext, autorater: str, *, kind: str, path: Path | None = None,
@@ -59,8 +63,8 @@ def register_checkpoint(reg: RegistryContext, autorater: str, *, kind: str, path
     relpath = None
     if path is not None:
         folder = Path(path)
-        check_safe_folder(folder)
-        sha = folder_sha256(folder)
+        files = check_safe_folder(folder)
+        sha = files_sha256(files)
         relpath = reg.artifacts.relpath_for("checkpoints", sha, "")
         target, fmt = reg.artifacts.path(relpath), "safetensors"
         uri = relpath
@@ -72,31 +76,37 @@ def register_checkpoint(reg: RegistryContext, autorater: str, *, kind: str, path
         raise InvalidInput(f"a {kind} checkpoint needs --path (a folder of safetensors) or --uri", field="path")
 
     copied = False
-    if relpath and not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=reg.artifacts.root / "tmp"))
-        try:
-            shutil.copytree(folder, tmp / "c")
-            (tmp / "c").replace(target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        copied = True
+    if relpath:
+        copied = _store_folder(reg, folder, files, sha, relpath)
     try:
         entity, created = reg.store.add_checkpoint(
             autorater=autorater, kind=kind, uri=uri, sha256=sha, format=fmt, model_card=model_card,
             tags=tags, lineage=lineage, parent=parent, description=description)
-        if copied:
+        if copied or (relpath and not Path(str(target) + ".dvc").exists()):
             reg.artifacts.track(relpath)
+        if relpath:
+            reg.artifacts.protect(relpath)
     except BaseException:
         if copied:
             reg.artifacts.remove(relpath)
-            shutil.rmtree(target, ignore_errors=True)
         raise
     if created:
         events.emit(events.CHECKPOINT_REGISTERED, f"autorater.checkpoint.{entity.ref}",
                     {"autorater": entity.autorater, "version": entity.version, "ref": entity.ref,
                      "kind": entity.kind, "sha256": entity.sha256})
     return entity, created
+
+
+def _store_folder(reg: RegistryContext, folder: Path, files: FolderFiles, sha: str, relpath: str) -> bool:
+    """Copy the checkpoint ``files`` into the store at ``relpath`` unless that content is there;
+    the bytes copied must hash to ``sha`` (else the folder changed while it was read)."""
+    if reg.artifacts.exists(relpath):
+        reg.artifacts.touch(relpath)  # in use again: `store gc` leaves it alone
+        return False
+    with reg.artifacts.staging_folder(files) as (staged, copied_sha):
+        if copied_sha != sha:
+            raise InvalidInput("the folder changed while it was being registered; register it again", file=folder)
+        return reg.artifacts.place_folder(staged, relpath)
 
 
 def checkpoint_folder(reg: RegistryContext, ckpt: Checkpoint) -> Path:
