@@ -66,6 +66,47 @@ def stop_server(proc: subprocess.Popen, timeout: float = 20) -> None:
         pass
 
 
+def _sigterm_like_ctrl_c(signum, frame) -> None:
+    raise KeyboardInterrupt  # outside the runner's event loop: unwinds to serve()'s finally, like Ctrl-C
+
+
+def serve_deployments(deployments: list) -> None:
+    """``prefect.serve(*deployments)``, stopped the same way by SIGTERM as by Ctrl-C.
+
+    Prefect's runner answers SIGTERM with ``Runner.stop()`` called from its signal handler, inside
+    the running event loop, where the call only creates an ``astop()`` coroutine that nothing awaits
+    (``RuntimeWarning: coroutine 'Runner.astop' was never awaited``), and then ``sys.exit``\ s out of
+    the loop. Here SIGTERM does what asyncio does on Ctrl-C: it cancels the main task, so the
+    runner's loops end and its ``async with`` exit (which pauses the deployments' schedules) runs
+    once, on both signals. Returns when the runner has stopped."""
+    import asyncio
+
+    from prefect.runner import Runner
+
+    main: dict = {}
+
+    class _Runner(Runner):
+        def handle_sigterm(self, *args, **kwargs) -> None:  # installed by Runner.start()
+            loop, task = main.get("loop"), main.get("task")
+            if loop is None or loop.is_closed():
+                raise KeyboardInterrupt
+            self._logger.info("SIGTERM received, shutting down...")
+            loop.call_soon_threadsafe(task.cancel)  # safe from a signal handler; wakes the loop
+
+    runner = _Runner(pause_on_shutdown=True)
+    for deployment in deployments:
+        runner.add_deployment(deployment)
+
+    async def _main() -> None:
+        main.update(loop=asyncio.get_running_loop(), task=asyncio.current_task())
+        await runner.start()
+
+    try:
+        asyncio.run(_main())
+    except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C, SIGTERM: the runner has stopped
+        pass
+
+
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface of the embedded Prefect server."),
     port: int = typer.Option(4200, "--port", help="Port of the embedded Prefect server."),
@@ -79,6 +120,9 @@ def serve(
     from registry.config import Settings
 
     settings = Settings.from_env()
+    # until Prefect's runner takes over (and again after it), SIGTERM stops like Ctrl-C, so the
+    # embedded server (in its own session: a terminal's Ctrl-C does not reach it) is always stopped
+    previous = signal.signal(signal.SIGTERM, _sigterm_like_ctrl_c)
     proc = None
     api_url = os.environ.get("PREFECT_API_URL")
     if not api_url:
@@ -93,16 +137,17 @@ def serve(
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     try:
         _wait_healthy(api_url, proc, startup_timeout)
-        from prefect import serve as prefect_serve
-
         from flows.deployments import build_deployments
 
         deployments = build_deployments(cron=cron, timezone=timezone)
         console.print(f"serving {len(deployments)} deployments against {api_url}; registrations in other "
                       f"shells trigger them with `export PREFECT_API_URL={api_url}`. Ctrl-C stops.")
-        prefect_serve(*deployments, print_starting_message=False)
+        serve_deployments(deployments)  # returns on Ctrl-C and on SIGTERM
+        err_console.print("stopping")
     except KeyboardInterrupt:
         err_console.print("stopping")
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not orphan the server
         if proc is not None:
             stop_server(proc)
+        signal.signal(signal.SIGTERM, previous)
