@@ -47,9 +47,10 @@ def start_server(host: str, port: int, prefect_home: Path, log_path: Path) -> su
     prefect_home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PREFECT_HOME": str(prefect_home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     env.pop("PREFECT_API_URL", None)
-    log = log_path.open("ab")
-    return subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    with log_path.open("ab") as log:  # the server writes to its own copy of the descriptor
+        return subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", host,
+                                 "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
 
 
 def stop_server(proc: subprocess.Popen, timeout: float = 20) -> None:
@@ -75,7 +76,7 @@ def serve_deployments(deployments: list) -> None:
 
     Prefect's runner answers SIGTERM with ``Runner.stop()`` called from its signal handler, inside
     the running event loop, where the call only creates an ``astop()`` coroutine that nothing awaits
-    (``RuntimeWarning: coroutine 'Runner.astop' was never awaited``), and then ``sys.exit``\ s out of
+    (``RuntimeWarning: coroutine 'Runner.astop' was never awaited``), then calls ``sys.exit`` in
     the loop. Here SIGTERM does what asyncio does on Ctrl-C: it cancels the main task, so the
     runner's loops end and its ``async with`` exit (which pauses the deployments' schedules) runs
     once, on both signals. Returns when the runner has stopped."""
@@ -114,11 +115,17 @@ def serve(
                                                   "or '0 3 * * *')."),
     timezone: str = typer.Option("UTC", "--timezone", help="Time zone of the cron schedule."),
     startup_timeout: float = typer.Option(90, "--startup-timeout", help="Seconds to wait for the server."),
+    dask_address: str = typer.Option(None, "--dask-address",
+                                     help="Run the flows' evaluation pairs on the Dask cluster whose scheduler is "
+                                          "here, e.g. tcp://10.0.0.5:8786 (default $AUTORATER_DASK_ADDRESS; "
+                                          "unset: threads of the flow run). Needs the [dask] extra."),
 ) -> None:
     """Run the continuous meta-evaluation: new dataset versions, checkpoints and evaluators are
     evaluated as they are registered, and the whole matrix nightly."""
     from registry.config import Settings
 
+    if dask_address:
+        os.environ["AUTORATER_DASK_ADDRESS"] = dask_address  # read by each flow run (flows._common)
     settings = Settings.from_env()
     # until Prefect's runner takes over (and again after it), SIGTERM stops like Ctrl-C, so the
     # embedded server (in its own session: a terminal's Ctrl-C does not reach it) is always stopped
@@ -142,6 +149,8 @@ def serve(
         deployments = build_deployments(cron=cron, timezone=timezone)
         console.print(f"serving {len(deployments)} deployments against {api_url}; registrations in other "
                       f"shells trigger them with `export PREFECT_API_URL={api_url}`. Ctrl-C stops.")
+        if settings.dask_address:
+            console.print(f"evaluation pairs run on the Dask cluster at {settings.dask_address}")
         serve_deployments(deployments)  # returns on Ctrl-C and on SIGTERM
         err_console.print("stopping")
     except KeyboardInterrupt:
