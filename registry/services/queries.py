@@ -19,7 +19,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -41,8 +43,10 @@ from registry.domain.metrics.per_example import (
     untestable_reason,
 )
 from registry.errors import InvalidInput, NotFound
+from registry.adapters.store.abstract import CachedTest, StandingRecord
 from registry.services.app import RegistryContext
 from registry.services.scoring import headline_for
+from registry.services.standings import RunExamples
 
 ALPHA = 0.05
 Coverage = Literal["common", "all"]
@@ -122,37 +126,59 @@ class Ranking(Serializable):
 
 
 # ----------------------------------------------------------------------------- per-example judgments
-def run_judgments(task_type: str, table, predictions, *, seed: int = 0,
-                  classes: tuple[str, ...] | None = None) -> Judgments:
-    """A run's judgments on the examples it judged, as the metric decompositions take them
-    (aligned as :func:`registry.services.scoring.compute_metrics` aligns them)."""
+class _Columns:
+    """A dataset version's table, each column read into Python once (shared by the runs of a query)."""
+
+    def __init__(self, table) -> None:
+        self.table = table
+        self._cols: dict[str, list] = {}
+
+    def at(self, name: str, rows: np.ndarray) -> list:
+        """The values of column ``name`` at ``rows`` (``None`` for each when there is no such column)."""
+        if name not in self.table.column_names:
+            return [None] * len(rows)
+        if name not in self._cols:
+            self._cols[name] = self.table.column(name).to_pylist()
+        values = self._cols[name]
+        return [values[int(i)] for i in rows]
+
+
+def examples_judgments(columns: _Columns, ex: RunExamples, *, classes: tuple[str, ...] | None = None) -> Judgments:
+    """A run's judgments on the examples it judged, as the metric decompositions take them, from
+    its per-example judgments (:class:`~registry.services.standings.RunExamples`) and the version's table."""
     from registry.domain.judgments import encode_verdicts
     from registry.domain.metrics.builtin import annotator_votes
-    from registry.domain.metrics.pairwise import prob_a_codes
-    from registry.services.scoring import align, column_at
 
-    al = align(table, predictions)
-    all_ids = table.column("example_id").to_pylist()
-    ids = [str(all_ids[int(i)]) for i in al.rows]
-    if task_type == "pairwise":
-        return PairwiseJudgments(ids, encode_verdicts(column_at(table, "label", al.rows)),
-                                 tuple(encode_verdicts(v) for v in al.verdict), seed=seed,
-                                 logprob=prob_a_codes(al.prob_a, len(al.rows)),
-                                 annotators=annotator_votes(column_at(table, "annotator_labels", al.rows)))
-    if task_type == "classification":
+    rows = ex.rows
+    ids = [str(i) for i in columns.at("example_id", rows)]
+    if ex.task_type == "pairwise":
+        return PairwiseJudgments(ids, encode_verdicts(columns.at("label", rows)), tuple(ex.verdicts), seed=ex.seed,
+                                 logprob=ex.logprob, annotators=annotator_votes(columns.at("annotator_labels", rows)))
+    if ex.task_type == "classification":
         positive = classes[0] if classes and len(classes) == 2 else None
-        scores = al.score[0] if np.isfinite(al.score[0]).any() and positive is not None else None
-        return ClassificationJudgments(ids, column_at(table, "label", al.rows), list(al.verdict[0]),
+        scores = ex.scores if ex.scores is not None and positive is not None else None
+        return ClassificationJudgments(ids, columns.at("label", rows), list(ex.predictions),
                                        classes=list(classes) if classes else None, scores=scores, positive=positive)
-    systems = column_at(table, "system_id", al.rows)
+    systems = columns.at("system_id", rows)
     has_systems = len({s for s in systems if s is not None}) >= 3
-    return PointwiseJudgments(ids, np.array(column_at(table, "score", al.rows), dtype=float), al.score[0],
+    return PointwiseJudgments(ids, np.array(columns.at("score", rows), dtype=float), ex.scores,
                               np.array([s if s is not None else "" for s in systems], dtype=object)
                               if has_systems else None)
 
 
+def run_judgments(task_type: str, table, predictions, *, seed: int = 0,
+                  classes: tuple[str, ...] | None = None) -> Judgments:
+    """A run's judgments on the examples it judged, as the metric decompositions take them
+    (aligned as :func:`registry.services.scoring.compute_metrics` aligns them)."""
+    from registry.services.scoring import align
+
+    ex = RunExamples.from_aligned(task_type, table.num_rows, align(table, predictions), seed)
+    return examples_judgments(_Columns(table), ex, classes=classes)
+
+
 class _Runs:
-    """One dataset version's table, loaded once, and each run's metric decompositions."""
+    """One dataset version's table, loaded once, and each run's metric decompositions (from its
+    predictions: today's computation, ``fresh=True``)."""
 
     def __init__(self, reg: RegistryContext, version: DatasetVersion) -> None:
         from registry.services.datasets import load_table
@@ -171,6 +197,40 @@ class _Runs:
 
     def decomposition(self, run: EvaluationRun, metric: str) -> Decomposition:
         return decompose(metric, self.judgments(run))
+
+
+class _StoredRuns:
+    """One dataset version's table, loaded once, and runs' decompositions from their stored
+    per-example judgments (a run without them — scored before revision 0006, or by a path that did not
+    keep them — gets them computed from its predictions once, and stored)."""
+
+    def __init__(self, reg: RegistryContext, version: DatasetVersion, run_ids: list[int]) -> None:
+        from registry.services.datasets import load_table
+        from registry.services.evaluation import load_predictions, task_context
+        from registry.services.scoring import align
+
+        self.version = version
+        table = load_table(reg, version.ref)
+        self.columns = _Columns(table)
+        self.classes = task_context(version).labels
+        self._examples: dict[int, RunExamples] = {}
+        for run_id, data in reg.store.run_examples(run_ids).items():
+            try:
+                ex = RunExamples.decode(data)
+            except InvalidInput:
+                continue
+            if ex.n_rows == table.num_rows and ex.task_type == version.task_type:
+                self._examples[run_id] = ex
+        for run_id in run_ids:
+            if run_id not in self._examples:
+                run = reg.store.get_run(run_id)
+                ex = RunExamples.from_aligned(version.task_type, table.num_rows,
+                                              align(table, load_predictions(reg, run)), run.seed)
+                reg.store.save_run_examples(run_id, ex.encode())
+                self._examples[run_id] = ex
+
+    def decomposition(self, run_id: int, metric: str) -> Decomposition:
+        return decompose(metric, examples_judgments(self.columns, self._examples[run_id], classes=self.classes))
 
 
 def _latest_versions(reg: RegistryContext, task_type: str) -> dict[str, DatasetVersion]:
@@ -200,10 +260,144 @@ def _no_test(metric: str) -> str | None:
 
 
 # ----------------------------------------------------------------------------- one dataset
+FULL_TESTS_UP_TO = 100
+"""A leaderboard of at most this many evaluators besides the best tests every one of them against the
+best; a larger one tests the runner-up and the candidates that can be tied with it (:func:`_can_tie`)
+and shows the others as not tied, without a p-value."""
+
+NOT_TIED = "no paired test needed: the 95% CIs do not overlap (not tied)"
+"""The test of a standing left untested because its CI and the best's do not overlap."""
+
+
 def leaderboard(reg: RegistryContext, dataset: str, metric: str | None = None, *, alpha: float = ALPHA,
-                n_boot: int = 1000, seed: int = 0) -> Ranking:
+                n_boot: int = 1000, seed: int = 0, fresh: bool = False) -> Ranking:
     """Evaluators on one dataset version (latest when no version is given), best first, each
-    with the paired test of ``metric`` against the best on the examples both judged."""
+    with the paired test of ``metric`` against the best on the examples both judged.
+
+    Read from the standings the store keeps as runs finish, with the paired tests cached until a
+    run on the version lands (see :data:`FULL_TESTS_UP_TO`); ``fresh=True`` computes the answer from
+    every latest run's predictions instead (the computation the standings reproduce)."""
+    if fresh:
+        return _leaderboard_fresh(reg, dataset, metric, alpha=alpha, n_boot=n_boot, seed=seed)
+    version = reg.store.get_version(dataset)
+    ref, task_type = version.ref, version.task_type
+    metric = metric or headline_for(version)
+    info = _rank_metric(task_type, metric)
+    rows = [r for r in reg.store.standings([ref], metric, with_metrics=True) if r.value is not None]
+    if not rows:
+        raise NotFound(f"no successful run on {ref} has metric {metric!r}; run `autorater eval run` (or "
+                       "`autorater eval import`) first")
+    sign = 1.0 if info.higher_is_better else -1.0
+    rows.sort(key=lambda r: (-sign * r.value, r.evaluator))
+    best = rows[0]
+    test_name = _no_test(metric)
+    standings = [_row_standing(best)]
+    if len(rows) > 1 and test_name is None:
+        tests, test_name, best_ok = _standing_tests(reg, version, metric, rows, n_boot=n_boot, seed=seed)
+        for r in rows[1:] if best_ok else ():
+            t = tests.get(r.run_id)
+            if t is None:
+                standings.append(_row_standing(r, diff=best.value - r.value, test=NOT_TIED))
+            elif t.p_value is None:
+                standings.append(_row_standing(r, test=t.test))
+            else:
+                standings.append(_row_standing(r, tied=t.p_value >= alpha, p=t.p_value, diff=t.difference,
+                                               test=t.test))
+    if len(standings) < len(rows):
+        standings += [_row_standing(r, test=test_name) for r in rows[1:]]
+    return Ranking(scope=ref, metric=metric, standings=tuple(standings), datasets=(ref,), test=test_name)
+
+
+def _row_standing(r: StandingRecord, *, tied: bool = False, p=None, diff=None, test=None) -> Standing:
+    return Standing(evaluator=r.evaluator, value=r.value, ci_low=r.ci_low, ci_high=r.ci_high, n=r.n,
+                    runs=(r.run_id,), tied_with_best=tied, p_value=p, difference=diff, metrics=r.metrics or {},
+                    test=test)
+
+
+def _can_tie(best: StandingRecord, r: StandingRecord) -> bool:
+    """Whether candidate ``r`` needs a paired test to say it is not tied with ``best``: always, unless
+    both runs judged every example of the version with ``n`` of them in the metric (so the paired test
+    is on the very examples each CI is on) and their 95% CIs do not overlap."""
+    full = all(x.n_aligned is not None and x.n_aligned == x.n_rows == x.n for x in (best, r))
+    cis = (best.ci_low, best.ci_high, r.ci_low, r.ci_high)
+    if not full or any(c is None or not np.isfinite(c) for c in cis):
+        return True
+    return max(best.ci_low, r.ci_low) <= min(best.ci_high, r.ci_high)
+
+
+def _standing_tests(reg: RegistryContext, version: DatasetVersion, metric: str, rows: list[StandingRecord], *,
+                    n_boot: int, seed: int) -> tuple[dict[int, CachedTest], str, bool]:
+    """The paired tests of ``metric`` against the best (``rows[0]``) of the candidates that need one
+    (all of them up to :data:`FULL_TESTS_UP_TO`, else the runner-up and those that can tie), from the
+    cache or computed and cached: (tests by candidate run id, the ranking's test, whether the best
+    run could be decomposed at all)."""
+    best = rows[0]
+    small = len(rows) - 1 <= FULL_TESTS_UP_TO
+    wanted = [r for i, r in enumerate(rows[1:]) if small or i == 0 or _can_tie(best, r)]
+    cached = reg.store.cached_tests(version.ref, metric, best.run_id, n_boot=n_boot, seed=seed)
+    missing = [r.run_id for r in wanted if r.run_id not in cached]
+    if best.run_id not in cached or (missing and cached[best.run_id].test.startswith("paired_")):
+        computed = _compute_tests(reg, version, metric, best.run_id, missing, n_boot=n_boot, seed=seed)
+        computed = {k: v for k, v in computed.items() if k not in cached}
+        reg.store.save_tests(version.ref, metric, best.run_id, computed, n_boot=n_boot, seed=seed)
+        cached.update(computed)
+    head = cached[best.run_id].test
+    if not head.startswith("paired_"):     # the best run has no decomposition: no test at all
+        return {}, head, False
+    return {r.run_id: cached[r.run_id] for r in wanted}, head, True
+
+
+def _compute_tests(reg: RegistryContext, version: DatasetVersion, metric: str, best: int, candidates: list[int], *,
+                   n_boot: int, seed: int) -> dict[int, CachedTest]:
+    """The paired tests of ``metric`` of each candidate run against run ``best`` as
+    :func:`_leaderboard_fresh` computes them (the entry of ``best`` itself holds the test's name, or
+    why the best run has none)."""
+    judged = _StoredRuns(reg, version, [best, *candidates])
+    try:
+        db = judged.decomposition(best, metric)
+    except InvalidInput as exc:   # e.g. predictions that no longer reproduce the stored metric
+        return {best: CachedTest(None, None, f"no paired test: the best run's {exc}")}
+    out = {best: CachedTest(None, None, db.test_name)}
+    draws: dict[int, Bootstrap] = {}
+    for c in candidates:
+        try:
+            t = _paired_test(db, judged.decomposition(c, metric), n_boot=n_boot, seed=seed, draws=draws)
+        except InvalidInput as exc:
+            out[c] = CachedTest(None, None, f"no paired test: {exc}")
+            continue
+        if t is None or not np.isfinite(t.p_value):
+            why = "fewer than two shared examples" if t is None else "the statistic is undefined on them"
+            out[c] = CachedTest(None, None, f"no paired test: {why}")
+            continue
+        out[c] = CachedTest(t.p_value, t.difference, db.test_name)
+    return out
+
+
+def _paired_test(a: Decomposition, b: Decomposition, *, n_boot: int, seed: int, draws: dict[int, Bootstrap]):
+    """:func:`registry.domain.metrics.per_example.paired_test` with one bootstrap draw per number of
+    shared units, reused across the candidates of a query (the same draw it would make for each)."""
+    from registry.domain.metrics.paired import paired_statistic_bootstrap
+    from registry.domain.metrics.per_example import on_shared
+
+    a, b = on_shared(a, b)
+    if a.n < 2:
+        return None
+    ca = a.units(a.columns) if a.units else a.columns
+    cb = b.units(b.columns) if b.units else b.columns
+    n_units = len(next(iter(ca.values())))
+    if n_units not in draws:
+        draws[n_units] = Bootstrap.draw(n_units, n_boot, seed)
+    boot = draws[n_units]
+    if a.kind == "mean":
+        return paired_bootstrap(a.values(ca), b.values(cb), boot=boot, name=a.metric)
+    pa, sa = a.statistic(ca, boot)
+    pb, sb = b.statistic(cb, boot)
+    return paired_statistic_bootstrap(pa, sa, pb, sb, n=n_units, name=a.metric)
+
+
+def _leaderboard_fresh(reg: RegistryContext, dataset: str, metric: str | None = None, *, alpha: float = ALPHA,
+                       n_boot: int = 1000, seed: int = 0) -> Ranking:
+    """:func:`leaderboard` computed from every latest run's predictions (no standings, no cache)."""
     version = reg.store.get_version(dataset)
     ref, task_type = version.ref, version.task_type
     metric = metric or headline_for(version)
@@ -266,10 +460,14 @@ def _resolve_datasets(reg: RegistryContext, names: list[str], task_type: str | N
 
 def best_evaluator(reg: RegistryContext, *, dataset: str | None = None, task_type: str | None = None,
                    metric: str | None = None, coverage: Coverage | None = None, datasets: list[str] | None = None,
-                   alpha: float = ALPHA, n_boot: int = 1000, seed: int = 0) -> Ranking:
+                   alpha: float = ALPHA, n_boot: int = 1000, seed: int = 0, fresh: bool = False) -> Ranking:
     """The best evaluator for a dataset, or for a task type (macro average over its datasets;
     see the module docstring for ``coverage``). ``datasets`` names the dataset versions to
-    average over (``NAME`` = latest); with it, ``coverage`` defaults to ``all``."""
+    average over (``NAME`` = latest); with it, ``coverage`` defaults to ``all``.
+
+    Read from the standings (see :func:`leaderboard`); a task-type ranking is cached until a run
+    lands on a dataset version of the task type or a version of it is registered. ``fresh=True``
+    computes it from every latest run instead."""
     if dataset and datasets:
         raise InvalidInput("give --dataset (one leaderboard) or --datasets (a macro average), not both", field="datasets")
     if datasets:
@@ -280,21 +478,46 @@ def best_evaluator(reg: RegistryContext, *, dataset: str | None = None, task_typ
         if coverage:
             raise InvalidInput("--coverage chooses datasets for --task-type or --datasets; --dataset ranks on one",
                                field="coverage")
-        return leaderboard(reg, dataset, metric, alpha=alpha, n_boot=n_boot, seed=seed)
+        return leaderboard(reg, dataset, metric, alpha=alpha, n_boot=n_boot, seed=seed, fresh=fresh)
     coverage = coverage or ("all" if datasets else "common")
     if coverage not in COVERAGES:
         raise InvalidInput(f"unknown coverage {coverage!r}; choose from {', '.join(COVERAGES)}", field="coverage")
     metric = metric or headline_metric(task_type)
     info = _rank_metric(task_type, metric)
+    if fresh:
+        return _best_over(reg, task_type, metric, info, coverage, versions if datasets else None, alpha=alpha,
+                          n_boot=n_boot, seed=seed, fresh=True)
+    key = hashlib.sha256(json.dumps([task_type, metric, coverage, sorted(versions) if datasets else None, alpha,
+                                     n_boot, seed]).encode()).hexdigest()
+    generation = reg.store.standings_generation(task_type)   # read before the standings it covers
+    hit = reg.store.cached_ranking(key, task_type)
+    if hit is not None:
+        return _ranking_from_bytes(hit)
+    ranking = _best_over(reg, task_type, metric, info, coverage, versions if datasets else None, alpha=alpha,
+                         n_boot=n_boot, seed=seed, fresh=False)
+    reg.store.save_ranking(key, task_type, generation, _ranking_to_bytes(ranking))
+    return ranking
+
+
+def _best_over(reg: RegistryContext, task_type: str, metric: str, info: MetricInfo, coverage: str,
+               versions: dict[str, DatasetVersion] | None, *, alpha: float, n_boot: int, seed: int,
+               fresh: bool) -> Ranking:
+    """The task-type ranking over ``versions`` (default: the latest of every dataset of the task type)."""
+    datasets = versions is not None
     if not datasets:
         versions = _latest_versions(reg, task_type)
         if not versions:
             raise NotFound(f"no {task_type} datasets are registered; register one with `autorater dataset register`")
     universe = sorted(v.ref for v in versions.values())
     scores: dict[str, dict[str, tuple[float, int]]] = {}
-    for r in reg.store.latest_runs(datasets=list(versions)):
-        if _value(r, metric) is not None:
-            scores.setdefault(r.evaluator, {})[r.dataset] = (_value(r, metric), r.id)
+    if fresh:
+        for r in reg.store.latest_runs(datasets=list(versions)):
+            if _value(r, metric) is not None:
+                scores.setdefault(r.evaluator, {})[r.dataset] = (_value(r, metric), r.id)
+    else:
+        for s in reg.store.standings(list(versions), metric):
+            if s.value is not None:
+                scores.setdefault(s.evaluator, {})[s.dataset] = (s.value, s.run_id)
     chosen, skipped = _choose(universe, scores, metric, coverage)
     ranked = {e: d for e, d in scores.items() if all(x in d for x in chosen)}
     left_out = tuple(LeftOut(e, tuple(x for x in chosen if x not in d)) for e, d in sorted(scores.items())
@@ -307,7 +530,7 @@ def best_evaluator(reg: RegistryContext, *, dataset: str | None = None, task_typ
     scope = f"task_type={task_type}"
     extra = {"skipped": tuple(skipped), "left_out": left_out, "coverage": coverage}
     if len(chosen) == 1:  # one dataset: its leaderboard, with the per-example CIs and paired tests
-        board = leaderboard(reg, chosen[0], metric, alpha=alpha, n_boot=n_boot, seed=seed)
+        board = leaderboard(reg, chosen[0], metric, alpha=alpha, n_boot=n_boot, seed=seed, fresh=fresh)
         return replace(board, scope=scope, **extra)
     sign = 1.0 if info.higher_is_better else -1.0
     names = sorted(ranked, key=lambda e: (-sign * np.mean([ranked[e][d][0] for d in chosen]), e))
@@ -327,6 +550,30 @@ def best_evaluator(reg: RegistryContext, *, dataset: str | None = None, task_typ
                                   metrics={d: ranked[e][d][0] for d in chosen}, test=test_name if i else None))
     return Ranking(scope=scope, metric=metric, standings=tuple(standings), datasets=tuple(chosen), test=test_name,
                    **extra)
+
+
+def _ranking_to_bytes(ranking: Ranking) -> bytes:
+    """A ranking as JSON (floats round-trip exactly)."""
+    return json.dumps(asdict(ranking), allow_nan=True, separators=(",", ":")).encode()
+
+
+def _ranking_from_bytes(data: bytes) -> Ranking:
+    d = _loads(data)
+    standings = tuple(Standing(**{**x, "runs": tuple(x["runs"])}) for x in d.pop("standings"))
+    return Ranking(**{**d, "standings": standings, "datasets": tuple(d["datasets"]),
+                      "skipped": tuple(SkippedDataset(**x) for x in d["skipped"]),
+                      "left_out": tuple(LeftOut(x["evaluator"], tuple(x["missing"])) for x in d["left_out"])})
+
+
+def _loads(data: bytes):
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - orjson comes with prefect
+        return json.loads(data)
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:  # NaN, which orjson does not read
+        return json.loads(data)
 
 
 def _choose(universe: list[str], scores: dict[str, dict[str, tuple[float, int]]], metric: str,

@@ -59,6 +59,7 @@ from registry.domain.metrics.catalog import HEADLINE, headline_metric  # noqa: F
 from registry.domain.metrics.slices import SliceReport, sliced
 from registry.domain.metrics.suite import HUMAN_FIELDS
 from registry.errors import InvalidInput
+from registry.services.standings import RunExamples
 
 METADATA = "metadata"
 """The dataset column holding a JSON object of source-specific extras (sliceable by key)."""
@@ -322,12 +323,21 @@ def compute_metrics(task_type: str, table: pa.Table, predictions: pa.Table, *, c
     sliced_values, reports = _slices(run, al, columns, min_size=min_slice_size)
     records = _records(values + sliced_values)
     records.append(_coverage(task_type, table, predictions, n, reports))
-    seen, unique = set(), []
+    seen, unique = set(), ScoredMetrics()
     for r in records:  # one value per (name, slice): later duplicates (e.g. LLMBar's aliases) are dropped
         if (r.name, r.slice) not in seen:
             seen.add((r.name, r.slice))
             unique.append(r)
+    unique.examples = RunExamples.from_aligned(task_type, table.num_rows, al, seed).encode()
     return unique
+
+
+class ScoredMetrics(list):
+    """What :func:`compute_metrics` returns: the metric records (a list), and ``examples``: the run's
+    per-example judgments, encoded for the standings (:mod:`registry.services.standings`), which the
+    store keeps with the metrics in the same transaction (``record_metrics`` / ``add_finished_run``)."""
+
+    examples: bytes | None = None
 
 
 def per_example_values(task_type: str, table: pa.Table, predictions: pa.Table, *, labels=None

@@ -21,6 +21,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +37,38 @@ from registry.domain.entities import (
     Regression,
     Source,
 )
+
+@dataclass(frozen=True)
+class StandingRecord:
+    """One leaderboard row as the store keeps it: the latest succeeded run of an evaluator on a
+    dataset version and one metric of that run (``value`` ``None`` when the run has none)."""
+
+    evaluator: str
+    dataset: str
+    """The dataset version, ``name@version``."""
+    run_id: int
+    metric: str
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+    n_aligned: int | None
+    """Examples the run aligned (a prediction in every order judged); ``None`` if unknown."""
+    n_rows: int
+    """Rows of the dataset version."""
+    metrics: dict[str, float | None] | None = None
+    """Every whole-dataset metric of the run (when asked for)."""
+
+
+@dataclass(frozen=True)
+class CachedTest:
+    """A cached paired test against the best run: ``p_value`` and ``difference`` (best − candidate),
+    or ``None`` with ``test`` saying why there is none; ``test`` otherwise names the test."""
+
+    p_value: float | None
+    difference: float | None
+    test: str | None
+
 
 RUN_STATUSES = ("running", "succeeded", "failed")
 """Statuses of an evaluation run: ``running`` while it runs (or if its process died), then
@@ -188,7 +221,7 @@ class AbstractStore(ABC):
                    n_cached: int, prompt_tokens: int, completion_tokens: int, cost_usd: float | None,
                    predictions_uri: str, predictions_sha256: str, provenance: dict[str, Any]) -> None:
         """Mark run ``run_id`` ``succeeded`` now, with its counts, cost, predictions and provenance
-        (its metrics: :meth:`record_metrics`)."""
+        (its metrics: :meth:`record_metrics`). Keeps the standings (see "standings" below)."""
 
     @abstractmethod
     def fail_run(self, run_id: int, *, error: str, seconds: float | None = None) -> None:
@@ -201,14 +234,17 @@ class AbstractStore(ABC):
 
     @abstractmethod
     def record_metrics(self, run_id: int, metrics: Iterable[MetricRecord]) -> None:
-        """Replace the metrics of run ``run_id``."""
+        """Replace the metrics of run ``run_id`` (and, for a succeeded run, its standings). When
+        ``metrics`` has an ``examples`` attribute (bytes: the run's per-example judgments, as
+        :func:`registry.services.scoring.compute_metrics` attaches them), they are stored too."""
 
     @abstractmethod
     def add_finished_run(self, *, evaluator: str, dataset: str, started_at: datetime, finished_at: datetime,
                          seconds: float, seed: int, n_examples: int, n_judgments: int, predictions_uri: str,
                          predictions_sha256: str, provenance: dict[str, Any], metrics: list[MetricRecord],
                          n_executed: int = 0, n_cached: int = 0) -> EvaluationRun:
-        """Record a finished (succeeded) run with its metrics, e.g. imported predictions."""
+        """Record a finished (succeeded) run with its metrics, e.g. imported predictions (and its
+        per-example judgments and standings, as :meth:`record_metrics`)."""
 
     @abstractmethod
     def get_run(self, run_id: int) -> EvaluationRun:
@@ -280,3 +316,47 @@ class AbstractStore(ABC):
                          checkpoint: str | None = None) -> list[Regression]:
         """Regressions, newest first, filtered by status, candidate evaluator, candidate dataset
         (``name`` for any version or ``name@version``), candidate run or candidate checkpoint."""
+
+    # ----------------------------------------------------------------- standings
+    # What `best` and `leaderboard` read. The store keeps them in the transaction that finishes a
+    # run (finish_run, record_metrics, add_finished_run): the leaderboard row of the run's
+    # (evaluator, dataset version) when it is the latest succeeded one, its per-example judgments
+    # when given, the version's cached paired tests dropped and its task type's generation moved on.
+    @abstractmethod
+    def standings(self, datasets: Iterable[str], metric: str | None = None, *,
+                  with_metrics: bool = False) -> list[StandingRecord]:
+        """The leaderboard rows of dataset versions ``datasets`` (``name@version``): the latest
+        succeeded run of every evaluator on each, with ``metric`` of that run on the whole dataset
+        (default: the version's headline metric) and, ``with_metrics``, all its metric values."""
+
+    @abstractmethod
+    def run_examples(self, run_ids: Iterable[int]) -> dict[int, bytes]:
+        """The stored per-example judgments of these runs (runs without any are left out)."""
+
+    @abstractmethod
+    def save_run_examples(self, run_id: int, data: bytes) -> None:
+        """Store the per-example judgments of run ``run_id`` (replacing any)."""
+
+    @abstractmethod
+    def cached_tests(self, dataset: str, metric: str, best_run_id: int, *, n_boot: int,
+                     seed: int) -> dict[int, CachedTest]:
+        """The cached paired tests of ``metric`` against run ``best_run_id`` on dataset version
+        ``dataset``, with these bootstrap settings, by candidate run id."""
+
+    @abstractmethod
+    def save_tests(self, dataset: str, metric: str, best_run_id: int, tests: dict[int, CachedTest], *,
+                   n_boot: int, seed: int) -> None:
+        """Cache paired tests (by candidate run id); one already cached by a concurrent query is kept."""
+
+    @abstractmethod
+    def standings_generation(self, task_type: str) -> int:
+        """The generation of ``task_type``'s standings: it moves on whenever a run finishes on one of
+        its dataset versions or a version of it is registered."""
+
+    @abstractmethod
+    def cached_ranking(self, key: str, task_type: str) -> bytes | None:
+        """The ranking cached under ``key`` if it was computed at ``task_type``'s current generation."""
+
+    @abstractmethod
+    def save_ranking(self, key: str, task_type: str, generation: int, ranking: bytes) -> None:
+        """Cache a ranking of ``task_type`` computed from the standings of ``generation``."""

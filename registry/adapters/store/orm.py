@@ -13,9 +13,12 @@ from sqlalchemy import (
     JSON,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -397,3 +400,91 @@ class SqlRegression(Base):
             threshold=self.threshold, alpha=self.alpha, status=self.status,  # type: ignore[arg-type]
             created_at=aware(self.created_at), ack_note=self.ack_note, ack_by=self.ack_by, acked_at=aware(self.acked_at),
             details=self.details or {})
+
+
+# --------------------------------------------------------------------------- standings
+# What `best` and `leaderboard` read (revision 0006): written by the store in the transaction that
+# finishes a run, so a query reads a few indexed rows instead of every run's predictions.
+
+
+class SqlStanding(Base):
+    """The leaderboard row of one evaluator on one dataset version: its latest succeeded run, the
+    version's headline metric of that run (value, CI, n), how many examples it aligned, its
+    coverage and every whole-dataset metric value (``{name: value}``)."""
+
+    __tablename__ = "standings"
+    __table_args__ = (UniqueConstraint("dataset_version_id", "evaluator_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_version_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id", ondelete="CASCADE"))
+    evaluator_id: Mapped[int] = mapped_column(ForeignKey("evaluators.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("evaluation_runs.id", ondelete="CASCADE"), index=True)
+    metric: Mapped[str] = mapped_column(String(128))
+    """The version's headline metric (the one ``value``, ``ci_low``, ``ci_high`` and ``n`` are of)."""
+    value: Mapped[float | None] = mapped_column(Float)
+    ci_low: Mapped[float | None] = mapped_column(Float)
+    ci_high: Mapped[float | None] = mapped_column(Float)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+    n_aligned: Mapped[int | None] = mapped_column(Integer)
+    """Examples with a prediction in every order judged (``coverage``'s ``aligned``)."""
+    n_rows: Mapped[int] = mapped_column(Integer, default=0)
+    """Rows of the dataset version."""
+    coverage: Mapped[float | None] = mapped_column(Float)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class SqlRunExamples(Base):
+    """A run's per-example judgments, aligned to its dataset version's example order and encoded
+    compactly (a packed bit mask of the judged rows, int8 verdict codes per order, float scores;
+    :mod:`registry.services.standings`): what a paired test needs, without the predictions Parquet."""
+
+    __tablename__ = "run_examples"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("evaluation_runs.id", ondelete="CASCADE"), primary_key=True)
+    dataset_version_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id", ondelete="CASCADE"),
+                                                    index=True)
+    encoding: Mapped[str] = mapped_column(String(32))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class SqlStandingTest(Base):
+    """A cached paired test of ``metric`` between the best run and a candidate run of one dataset
+    version (``p_value``/``difference`` ``None`` and ``test`` saying why when there is no test); the
+    row with candidate = best holds the test's name. A version's rows are dropped when a run on it
+    finishes."""
+
+    __tablename__ = "standing_tests"
+    __table_args__ = (PrimaryKeyConstraint("dataset_version_id", "metric", "best_run_id", "n_boot", "seed",
+                                           "candidate_run_id"),)
+
+    dataset_version_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id", ondelete="CASCADE"))
+    metric: Mapped[str] = mapped_column(String(128))
+    best_run_id: Mapped[int] = mapped_column(ForeignKey("evaluation_runs.id", ondelete="CASCADE"), index=True)
+    n_boot: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer)
+    candidate_run_id: Mapped[int] = mapped_column(ForeignKey("evaluation_runs.id", ondelete="CASCADE"), index=True)
+    p_value: Mapped[float | None] = mapped_column(Float)
+    difference: Mapped[float | None] = mapped_column(Float)
+    test: Mapped[str | None] = mapped_column(Text)
+
+
+class SqlStandingGeneration(Base):
+    """A counter per task type, moved on by every run that finishes on one of its dataset versions
+    and every version registered: a cached task-type ranking is valid while it is unchanged."""
+
+    __tablename__ = "standing_generations"
+
+    task_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SqlStandingRanking(Base):
+    """A cached task-type ranking (``best --task-type`` / ``--datasets``), keyed by its parameters,
+    valid while its task type's generation is ``generation``."""
+
+    __tablename__ = "standing_rankings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    task_type: Mapped[str] = mapped_column(String(32), index=True)
+    generation: Mapped[int] = mapped_column(Integer)
+    ranking: Mapped[bytes] = mapped_column(LargeBinary)

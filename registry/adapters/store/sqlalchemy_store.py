@@ -12,13 +12,13 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import String, Text, cast, delete, func, insert, literal, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, contains_eager, selectinload, sessionmaker
 
 from registry.adapters.store import db
-from registry.adapters.store.abstract import RUN_STATUSES, AbstractStore
+from registry.adapters.store.abstract import RUN_STATUSES, AbstractStore, CachedTest, StandingRecord
 from registry.adapters.store.claims import advisory_lock, claim_key
 from registry.adapters.store.db import check_schema, create_engine_for, managed_session
 from registry.adapters.store.orm import (
@@ -33,7 +33,12 @@ from registry.adapters.store.orm import (
     SqlMetric,
     SqlProtocol,
     SqlRegression,
+    SqlRunExamples,
     SqlSource,
+    SqlStanding,
+    SqlStandingGeneration,
+    SqlStandingRanking,
+    SqlStandingTest,
     utcnow,
 )
 from registry.domain.entities import (
@@ -291,6 +296,7 @@ class SqlAlchemyStore(AbstractStore):
             row = SqlDatasetVersion(dataset=ds, version=number, parent=parent_row, **fields)
             s.add(row)
             s.flush()
+            self._next_generation(s, ds.task_type)  # a new latest version: task-type rankings change
             return row.to_entity(), row.id
 
     # ------------------------------------------------------------------- checkpoints
@@ -497,6 +503,7 @@ class SqlAlchemyStore(AbstractStore):
             run.prompt_tokens, run.completion_tokens, run.cost_usd = prompt_tokens, completion_tokens, cost_usd
             run.predictions_uri, run.predictions_sha256 = predictions_uri, predictions_sha256
             run.provenance = provenance
+            self._refresh_standing(s, run)
 
     def fail_run(self, run_id: int, *, error: str, seconds: float | None = None) -> None:
         with self.session() as s:
@@ -515,7 +522,9 @@ class SqlAlchemyStore(AbstractStore):
 
     def record_metrics(self, run_id: int, metrics: Iterable[MetricRecord]) -> None:
         with self.session() as s:
-            self._set_metrics(s, self._run_row(s, run_id), metrics)
+            run = self._run_row(s, run_id)
+            self._set_metrics(s, run, metrics)
+            self._refresh_standing(s, run, getattr(metrics, "examples", None))
 
     def add_finished_run(self, *, evaluator: str, dataset: str, started_at: datetime, finished_at: datetime,
                          seconds: float, seed: int, n_examples: int, n_judgments: int, predictions_uri: str,
@@ -530,6 +539,7 @@ class SqlAlchemyStore(AbstractStore):
             s.add(run)
             s.flush()
             self._set_metrics(s, run, metrics)
+            self._refresh_standing(s, run, getattr(metrics, "examples", None))
             return run.to_entity()
 
     def get_run(self, run_id: int) -> EvaluationRun:
@@ -708,3 +718,210 @@ class SqlAlchemyStore(AbstractStore):
                      .selectinload(SqlDatasetVersion.dataset) for rel in
                      (SqlRegression.candidate_run, SqlRegression.baseline_run)]
             return [r.to_entity() for r in s.scalars(q.options(*runs).order_by(SqlRegression.id.desc()))]
+
+    # --------------------------------------------------------------------- standings
+    def _refresh_standing(self, s: Session, run: SqlEvaluationRun, examples: bytes | None = None) -> None:
+        """Keep the standings as run ``run`` finishes (see :class:`AbstractStore`): its per-example
+        judgments when given; the leaderboard row of its (evaluator, version) unless a newer run
+        holds it (checked in the UPDATE itself, so a concurrent finish of a newer run wins); then the
+        version's cached tests are dropped and its task type's generation moves on."""
+        if run.status != "succeeded":
+            return
+        dv = run.dataset_version
+        if examples is not None:
+            self._put_examples(s, run.id, dv.id, examples)
+        fields = _standing_fields(dv, run.metrics)
+        pair = (SqlStanding.dataset_version_id == dv.id, SqlStanding.evaluator_id == run.evaluator_id)
+
+        def take_over() -> bool:
+            return s.execute(update(SqlStanding).where(*pair, SqlStanding.run_id <= run.id)
+                             .values(run_id=run.id, **fields)
+                             .execution_options(synchronize_session=False)).rowcount > 0
+
+        if not take_over():
+            if s.scalar(select(SqlStanding.run_id).where(*pair)) is not None:
+                return                     # a newer run of the evaluator holds the row: nothing changes
+            try:
+                with s.begin_nested():
+                    s.add(SqlStanding(dataset_version_id=dv.id, evaluator_id=run.evaluator_id, run_id=run.id,
+                                      **fields))
+                    s.flush()
+            except IntegrityError:         # a concurrent finish of the same pair inserted it first
+                if not take_over():
+                    return
+        s.execute(delete(SqlStandingTest).where(SqlStandingTest.dataset_version_id == dv.id)
+                  .execution_options(synchronize_session=False))
+        self._next_generation(s, dv.dataset.task_type)
+
+    @staticmethod
+    def _next_generation(s: Session, task_type: str) -> None:
+        bump = (update(SqlStandingGeneration).where(SqlStandingGeneration.task_type == task_type)
+                .values(generation=SqlStandingGeneration.generation + 1)
+                .execution_options(synchronize_session=False))
+        if s.execute(bump).rowcount:
+            return
+        try:
+            with s.begin_nested():
+                s.add(SqlStandingGeneration(task_type=task_type, generation=1))
+                s.flush()
+        except IntegrityError:             # created by a concurrent writer meanwhile
+            s.execute(bump)
+
+    @staticmethod
+    def _put_examples(s: Session, run_id: int, version_id: int, data: bytes) -> None:
+        encoding = data[:data.index(b"\n")].decode() if b"\n" in data[:64] else "unknown"
+        row = s.get(SqlRunExamples, run_id)
+        if row is not None:
+            row.data, row.encoding = data, encoding[:32]
+            s.flush()
+            return
+        try:
+            with s.begin_nested():
+                s.add(SqlRunExamples(run_id=run_id, dataset_version_id=version_id, encoding=encoding[:32], data=data))
+                s.flush()
+        except IntegrityError:             # stored by a concurrent query meanwhile (the same judgments)
+            pass
+
+    def _version_ids(self, s: Session, refs: Iterable[str]) -> dict[int, str]:
+        """Version row id → ``name@version`` of dataset versions (``name`` = latest)."""
+        out: dict[int, str] = {}
+        for ref in refs:
+            name, version = parse_ref(ref)
+            q = (select(SqlDatasetVersion.id, SqlDatasetVersion.version)
+                 .join(SqlDataset, SqlDatasetVersion.dataset_id == SqlDataset.id).where(SqlDataset.name == name))
+            row = s.execute(q.order_by(SqlDatasetVersion.version.desc()).limit(1) if version is None
+                            else q.where(SqlDatasetVersion.version == version)).first()
+            if row is None:
+                self._version_row(s, ref)  # raises the NotFound with its hints
+            out[row[0]] = f"{name}@{row[1]}"
+        return out
+
+    def standings(self, datasets: Iterable[str], metric: str | None = None, *,
+                  with_metrics: bool = False) -> list[StandingRecord]:
+        with self.session() as s:
+            refs = self._version_ids(s, datasets)
+            if not refs:
+                return []
+            own = (SqlStanding.metric, SqlStanding.value, SqlStanding.ci_low, SqlStanding.ci_high, SqlStanding.n)
+            rest = (SqlStanding.n_aligned, SqlStanding.n_rows) + ((cast(SqlStanding.metrics, Text),)
+                                                                   if with_metrics else ())
+
+            def query(values):
+                return (select(SqlEvaluator.name, SqlStanding.dataset_version_id, SqlStanding.run_id, *values, *rest)
+                        .join(SqlEvaluator, SqlStanding.evaluator_id == SqlEvaluator.id)
+                        .where(SqlStanding.dataset_version_id.in_(list(refs))))
+
+            if metric is None:
+                rows = s.execute(query(own)).all()
+            else:   # the headline's values are on the row; another metric's come from its metrics row
+                rows = s.execute(query(own).where(SqlStanding.metric == metric)).all()
+                joined = (literal(metric, String), SqlMetric.value, SqlMetric.ci_low, SqlMetric.ci_high,
+                          func.coalesce(SqlMetric.n, 0))
+                rows += s.execute(query(joined).outerjoin(
+                    SqlMetric, (SqlMetric.run_id == SqlStanding.run_id) & (SqlMetric.name == metric)
+                    & (SqlMetric.slice == "all")).where(SqlStanding.metric != metric)).all()
+            loads = _json_loads()
+            return [StandingRecord(evaluator=r[0], dataset=refs[r[1]], run_id=r[2], metric=r[3], value=r[4],
+                                   ci_low=r[5], ci_high=r[6], n=r[7], n_aligned=r[8], n_rows=r[9],
+                                   metrics=loads(r[10]) if with_metrics else None) for r in rows]
+
+    def run_examples(self, run_ids: Iterable[int]) -> dict[int, bytes]:
+        ids = list(run_ids)
+        out: dict[int, bytes] = {}
+        with self.session() as s:
+            for i in range(0, len(ids), 900):  # under SQLite's bound-parameter limit
+                out.update(s.execute(select(SqlRunExamples.run_id, SqlRunExamples.data)
+                                     .where(SqlRunExamples.run_id.in_(ids[i:i + 900]))).tuples().all())
+        return {k: bytes(v) for k, v in out.items()}
+
+    def save_run_examples(self, run_id: int, data: bytes) -> None:
+        with self.session() as s:
+            self._put_examples(s, run_id, self._run_row(s, run_id).dataset_version_id, data)
+
+    def cached_tests(self, dataset: str, metric: str, best_run_id: int, *, n_boot: int,
+                     seed: int) -> dict[int, CachedTest]:
+        with self.session() as s:
+            (version_id,) = self._version_ids(s, [dataset])
+            t = SqlStandingTest
+            rows = s.execute(select(t.candidate_run_id, t.p_value, t.difference, t.test).where(
+                t.dataset_version_id == version_id, t.metric == metric, t.best_run_id == best_run_id,
+                t.n_boot == n_boot, t.seed == seed)).all()
+            return {r[0]: CachedTest(p_value=r[1], difference=r[2], test=r[3]) for r in rows}
+
+    def save_tests(self, dataset: str, metric: str, best_run_id: int, tests: dict[int, CachedTest], *,
+                   n_boot: int, seed: int) -> None:
+        if not tests:
+            return
+        with self.session() as s:
+            (version_id,) = self._version_ids(s, [dataset])
+            rows = [{"dataset_version_id": version_id, "metric": metric, "best_run_id": best_run_id,
+                     "n_boot": n_boot, "seed": seed, "candidate_run_id": c, "p_value": t.p_value,
+                     "difference": t.difference, "test": t.test} for c, t in tests.items()]
+            try:
+                with s.begin_nested():
+                    s.execute(insert(SqlStandingTest), rows)
+            except IntegrityError:         # a concurrent query cached some of them first: keep those
+                for row in rows:
+                    try:
+                        with s.begin_nested():
+                            s.execute(insert(SqlStandingTest), [row])
+                    except IntegrityError:
+                        pass
+
+    def standings_generation(self, task_type: str) -> int:
+        with self.session() as s:
+            return s.scalar(select(SqlStandingGeneration.generation)
+                            .where(SqlStandingGeneration.task_type == task_type)) or 0
+
+    def cached_ranking(self, key: str, task_type: str) -> bytes | None:
+        current = (select(func.coalesce(func.max(SqlStandingGeneration.generation), 0))
+                   .where(SqlStandingGeneration.task_type == task_type).scalar_subquery())
+        with self.session() as s:
+            data = s.scalar(select(SqlStandingRanking.ranking).where(
+                SqlStandingRanking.key == key, SqlStandingRanking.task_type == task_type,
+                SqlStandingRanking.generation == current))
+            return bytes(data) if data is not None else None
+
+    def save_ranking(self, key: str, task_type: str, generation: int, ranking: bytes) -> None:
+        with self.session() as s:
+            row = s.get(SqlStandingRanking, key)
+            if row is not None:
+                if row.generation <= generation:
+                    row.task_type, row.generation, row.ranking = task_type, generation, ranking
+                return
+            try:
+                with s.begin_nested():
+                    s.add(SqlStandingRanking(key=key, task_type=task_type, generation=generation, ranking=ranking))
+                    s.flush()
+            except IntegrityError:         # cached by a concurrent query meanwhile
+                pass
+
+
+def _json_loads():
+    try:
+        import orjson
+
+        return orjson.loads
+    except ImportError:  # pragma: no cover - orjson comes with prefect
+        import json
+
+        return json.loads
+
+
+def _standing_fields(version: SqlDatasetVersion, metrics: Iterable[SqlMetric]) -> dict[str, Any]:
+    """A leaderboard row's values from a run's metrics: the version's headline metric (as
+    :func:`registry.services.scoring.headline_for` chooses it), coverage and every whole-dataset value."""
+    from registry.domain.metrics.catalog import headline_metric
+
+    task_type = version.dataset.task_type
+    dist = (version.statistics or {}).get("label_distribution") or {}
+    headline = headline_metric(task_type, tie_labels=task_type == "pairwise" and bool(dist.get("tie")))
+    whole = [m for m in metrics if m.slice == "all"]
+    by_name: dict[str, SqlMetric] = {}
+    for m in whole:
+        by_name.setdefault(m.name, m)
+    h, cov = by_name.get(headline), by_name.get("coverage")
+    return {"metric": headline, "value": h.value if h else None, "ci_low": h.ci_low if h else None,
+            "ci_high": h.ci_high if h else None, "n": h.n if h else 0,
+            "n_aligned": (cov.extra or {}).get("aligned") if cov else None, "n_rows": version.row_count or 0,
+            "coverage": cov.value if cov else None, "metrics": {m.name: m.value for m in whole}}
