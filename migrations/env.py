@@ -40,15 +40,19 @@ def run_migrations_online() -> None:
 
 def _run(connection) -> None:
     # render_as_batch: SQLite has no ALTER for most changes; batch mode rebuilds the table
+    steps = []
     context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=True, compare_type=True)
+                      render_as_batch=True, compare_type=True,
+                      on_version_apply=lambda **kw: steps.append(kw["step"]))
     fk_were_on = _sqlite_foreign_keys_off(connection)
-    with context.begin_transaction():
-        context.run_migrations()
+    try:
+        with context.begin_transaction():
+            context.run_migrations()
+            if fk_were_on and steps:
+                _check_foreign_keys(connection)
+    finally:
         if fk_were_on:
-            _check_foreign_keys(connection)
-    if fk_were_on:
-        _restore_foreign_keys(connection)
+            _restore_foreign_keys(connection)
 
 
 # ------------------------------------------------------------------ SQLite: rebuilds without cascades
@@ -59,7 +63,8 @@ def _run(connection) -> None:
 # and Alembic's batch documentation prescribe, enforcement is off while migrations run, and every
 # foreign key is checked before the transaction commits. The pragma is a no-op inside a transaction:
 # it is set before the first statement of the migrations (pysqlite opens its transaction at the first
-# INSERT/UPDATE/DELETE, so a connection from ``engine.begin()`` is not in one yet).
+# INSERT/UPDATE/DELETE, so a connection from ``engine.begin()`` is not in one yet). Only connections
+# that enforce foreign keys (the registry's engines: ``db.create_engine_for``) need any of this.
 
 def _dbapi(connection):
     return connection.connection.dbapi_connection  # sqlite3.Connection; no SQLAlchemy autobegin
@@ -78,6 +83,9 @@ def _sqlite_foreign_keys_off(connection) -> bool:
     raw.execute("PRAGMA foreign_keys=OFF")
     if raw.execute("PRAGMA foreign_keys").fetchone()[0]:
         raise RuntimeError("could not switch SQLite foreign keys off for the migrations")
+    # one real transaction from here on, DDL included (pysqlite would run a revision's leading DDL in
+    # autocommit mode), so a failed check below rolls every step back; the caller's commit ends it
+    raw.execute("BEGIN")
     return True
 
 
