@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from registry.services.imports import BatchItem
     from registry.services.matrix import MatrixResult
     from registry.services.queries import Comparison, Ranking
+    from registry.services.store_maintenance import StoreGc, StoreVerification
     from registry.services.training import TailPatchResult, TrainResult
 
 Progress = Callable[[int, int], None]
@@ -449,6 +450,21 @@ class Registry:
     def pull(self) -> StorePull:
         """Download every tracked artifact from the DVC remote."""
         return StorePull(pulled=self._ctx.artifacts.pull(), remote=self.settings.dvc_remote)
+
+    def verify_store(self) -> StoreVerification:
+        """Re-hash every stored dataset version, predictions file and checkpoint folder and compare
+        with the hash the database records; ``ok`` is False when one is missing, changed or unreadable."""
+        from registry.services.store_maintenance import verify_store
+
+        return verify_store(self._ctx)
+
+    def collect_garbage(self, *, grace_s: float | None = None, dry_run: bool = False) -> StoreGc:
+        """Remove (``dry_run``: list) what killed writers left in the store: ``store/tmp`` leftovers,
+        files no database row references (with their DVC pointers) and unreferenced DVC cache
+        objects, each only when older than ``grace_s`` seconds (default one hour)."""
+        from registry.services.store_maintenance import TMP_GRACE_S, collect_garbage
+
+        return collect_garbage(self._ctx, grace_s=TMP_GRACE_S if grace_s is None else grace_s, dry_run=dry_run)
 
 
 def _mixture(mixture: str | Path | Mixture) -> Mixture:

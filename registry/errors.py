@@ -111,6 +111,14 @@ class StorageError(RegistryError):
     exit_code = 6
 
 
+class IntegrityError(StorageError):
+    """A stored file no longer matches the content hash the database records for it (changed or
+    truncated on disk); the message names the version or run and the file."""
+
+    code = "integrity_error"
+    exit_code = 8
+
+
 class DatabaseError(RegistryError):
     """The database driver failed; the cause is chained."""
 

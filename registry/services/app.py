@@ -28,12 +28,22 @@ class RegistryContext:
         """Open an initialised registry; refuses an out-of-date schema (see ``autorater init``)."""
         settings = settings or Settings.from_env()
         os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+        _sweep_tmp(settings)
         return cls(settings=settings, store=SqlAlchemyStore(settings.db_url, check=check),
                    artifacts=ArtifactStore(settings.store, settings.dvc_remote))
 
     def close(self) -> None:
         self.artifacts.close()
         self.store.close()
+
+
+def _sweep_tmp(settings: Settings) -> None:
+    """The cheap part of ``store gc``, run whenever a registry opens: delete what killed writers left
+    in ``store/tmp`` over an hour ago (one ``os.scandir`` when there is nothing; never fails)."""
+    try:
+        ArtifactStore(settings.store).clean_tmp()
+    except OSError:
+        pass
 
 
 def init_registry(settings: Settings | None = None) -> RegistryContext:

@@ -96,8 +96,14 @@ def input_fingerprint(adapter, path: Path, options: Mapping[str, Any], spec_sha2
     return h.hexdigest()
 
 
-def _rows_of(reg: RegistryContext, version_relpath: str) -> pa.Table:
-    return reg.artifacts.read_parquet(version_relpath)
+def _rows_of(reg: RegistryContext, version: DatasetVersion) -> pa.Table:
+    """The stored rows of ``version``, checked against its content hash (IntegrityError if the file
+    changed; once per process per file)."""
+    from registry.services.store_maintenance import check_version_table
+
+    table = reg.artifacts.read_parquet(version.storage_uri)
+    check_version_table(reg, version, table)
+    return table
 
 
 def register_dataset_version(
@@ -162,7 +168,7 @@ def register_dataset_version(
 
     diff = None
     if parent is not None:
-        old = _rows_of(reg, parent.storage_uri)
+        old = _rows_of(reg, parent)
         d = diff_rows(old.column("example_id"), row_hashes(old), table.column("example_id"), hashes)
         diff = d.summary()
     stats = compute_statistics(table, task_type)
@@ -237,7 +243,7 @@ def register_all(reg: RegistryContext, data_root: Path, *,
 
 def load_table(reg: RegistryContext, ref: str) -> pa.Table:
     """The exact registered rows of ``name[@version]`` as an Arrow table (canonical order)."""
-    return _rows_of(reg, reg.store.get_version(ref).storage_uri)
+    return _rows_of(reg, reg.store.get_version(ref))
 
 
 def load_pandas(reg: RegistryContext, ref: str) -> pd.DataFrame:

@@ -404,6 +404,8 @@ def _store_predictions(reg: RegistryContext, table: pa.Table) -> tuple[str, str]
         tmp.write_bytes(blob)
         with reg.artifacts.placing(tmp, relpath):
             pass
+    else:
+        reg.artifacts.touch(relpath)  # reused (e.g. left by a killed run): young again for `store gc`
     return relpath, digest
 
 
@@ -411,4 +413,8 @@ def load_predictions(reg: RegistryContext, run: EvaluationRun) -> pa.Table:
     """The per-example predictions of a run."""
     if not run.predictions_uri:
         raise InvalidInput(f"run {run.id} has no predictions (status {run.status})")
-    return reg.artifacts.read_parquet(run.predictions_uri)
+    from registry.services.store_maintenance import check_predictions_file
+
+    table = reg.artifacts.read_parquet(run.predictions_uri)  # pulls a file that is only on the remote
+    check_predictions_file(reg, run)
+    return table

@@ -126,7 +126,7 @@ def _copy_hashing(files: FolderFiles, dest: Path) -> str:
     return h.hexdigest()
 
 
-def _age_s(path: str, now: float) -> float:
+def age_s(path: str, now: float) -> float:
     """Seconds since anything under ``path`` (a file, or a folder walked without following links)
     last changed."""
     try:
@@ -138,7 +138,7 @@ def _age_s(path: str, now: float) -> float:
         try:
             with os.scandir(path) as entries:
                 for entry in entries:
-                    newest = max(newest, now - _age_s(entry.path, now))
+                    newest = max(newest, now - age_s(entry.path, now))
         except OSError:
             return 0.0
     return now - newest
@@ -450,17 +450,18 @@ class ArtifactStore:
             pass
 
     # ------------------------------------------------------------- clean-up
-    def clean_tmp(self, grace_s: float = TMP_GRACE_S) -> list[str]:
-        """Delete what killed writers left in ``store/tmp`` (entries untouched for ``grace_s``
-        seconds); returns their names. Cheap (one ``os.scandir``) when there is nothing to do."""
+    def clean_tmp(self, grace_s: float = TMP_GRACE_S, *, dry_run: bool = False) -> list[str]:
+        """Delete (``dry_run``: only list) what killed writers left in ``store/tmp`` (entries untouched
+        for ``grace_s`` seconds); returns their names. One ``os.scandir`` when there is nothing to do."""
         tmp_dir = self.root / "tmp"
         now = time.time()
         removed = []
         try:
             with os.scandir(tmp_dir) as entries:
                 for entry in entries:
-                    if _age_s(entry.path, now) >= grace_s:
-                        delete_path(entry.path)
+                    if age_s(entry.path, now) >= grace_s:
+                        if not dry_run:
+                            delete_path(entry.path)
                         removed.append(entry.name)
         except FileNotFoundError:
             return []

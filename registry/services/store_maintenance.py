@@ -1,0 +1,292 @@
+"""Store maintenance: check stored files against the hashes the database records, and collect what
+killed writers left behind.
+
+* :func:`check_version_table`, :func:`check_predictions_file` — the check made when a dataset
+  version or a run's predictions are loaded: once per process per file (keyed by path, size and
+  modification time), so a file changed on disk is never read as the registered content;
+* :func:`verify_store` (``autorater store verify``) — every dataset version, predictions file and
+  checkpoint folder, re-hashed in full;
+* :func:`collect_garbage` (``autorater store gc``) — leftovers of ``store/tmp``, orphans (stored
+  files no database row references, with their ``.dvc`` pointer) and DVC cache objects no pointer
+  references; only what is older than a grace period, so a file a live process is placing and
+  about to commit is never taken. :func:`sweep_tmp` is its cheap part, run when a registry opens.
+
+What is hashed: a dataset version's ``content_hash`` is over its rows (spec, columns, example ids,
+row hashes: :mod:`registry.domain.versioning`), so the check re-reads the rows; a predictions file's
+``predictions_sha256`` is over the file's bytes; a checkpoint's ``sha256`` is over its files
+(:func:`registry.adapters.artifacts.store.files_sha256`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from registry.adapters.artifacts.store import KINDS, TMP_GRACE_S, ArtifactStore, delete_path
+from registry.domain.serialization import Serializable
+from registry.errors import InvalidInput, IntegrityError, RegistryError
+from registry.services.app import RegistryContext
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from registry.domain.entities import DatasetVersion, EvaluationRun
+
+_VERIFIED: set[tuple[str, int, int, str]] = set()
+"""(path, size, mtime_ns, expected hash) of the files this process has checked."""
+PULL_HINT = "run `autorater store verify` to check every stored file, and `autorater store pull` to restore it from the remote"
+
+
+# ----------------------------------------------------------------------------- on load
+def _key(path: Path, expected: str) -> tuple[str, int, int, str] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (str(path), st.st_size, st.st_mtime_ns, expected)
+
+
+def version_digest(version: DatasetVersion, table: pa.Table) -> str:
+    """The content hash of ``table`` as registered for ``version`` (its spec, columns and rows)."""
+    from registry.domain.versioning import content_hash, row_hashes
+
+    return content_hash(version.spec, table, row_hashes(table))
+
+
+def check_version_table(reg: RegistryContext, version: DatasetVersion, table: pa.Table) -> None:
+    """Raise :class:`IntegrityError` when the rows read from ``version``'s file are not the rows
+    registered (their content hash differs); checked once per process per file."""
+    path = reg.artifacts.path(version.storage_uri)
+    key = _key(path, version.content_hash)
+    if key is not None and key in _VERIFIED:
+        return
+    if version_digest(version, table) != version.content_hash:
+        raise IntegrityError(f"dataset version {version.ref}: the stored file {path} does not hold the registered "
+                             f"rows (content hash differs from {version.content_hash[:12]}); {PULL_HINT}")
+    if key is not None:
+        _VERIFIED.add(key)
+
+
+def check_predictions_file(reg: RegistryContext, run: EvaluationRun) -> None:
+    """Raise :class:`IntegrityError` when run ``run``'s predictions file does not hash to the
+    recorded ``predictions_sha256``; checked once per process per file."""
+    from registry.hashing import sha256_file
+
+    if not run.predictions_uri or not run.predictions_sha256:
+        return
+    path = reg.artifacts.path(run.predictions_uri)
+    key = _key(path, run.predictions_sha256)
+    if key is None or key in _VERIFIED:  # a missing file: reading it pulls it or names what to do
+        return
+    if sha256_file(path) != run.predictions_sha256:
+        raise IntegrityError(f"run {run.id}: its predictions file {path} changed (sha256 differs from "
+                             f"{run.predictions_sha256[:12]}); {PULL_HINT}")
+    _VERIFIED.add(key)
+
+
+# ----------------------------------------------------------------------------- verify
+@dataclass(frozen=True)
+class StoreProblem(Serializable):
+    """One stored file that does not match the database."""
+
+    kind: str
+    """``dataset``, ``predictions`` or ``checkpoint``."""
+    ref: str
+    """``dataset@version``, ``run N`` or ``autorater@version``."""
+    path: str
+    """Relative path in the store."""
+    problem: str
+    """``missing`` (not in the store), ``changed`` (another hash) or ``unreadable``."""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class StoreVerification(Serializable):
+    """``autorater store verify``: how many stored files were checked, and the problems found."""
+
+    checked: int
+    problems: tuple[StoreProblem, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "checked": self.checked, "problems": [p.to_dict() for p in self.problems]}
+
+
+def _check(kind: str, ref: str, relpath: str, reg: RegistryContext, digest_of, expected: str) -> StoreProblem | None:
+    path = reg.artifacts.path(relpath)
+    if not path.exists():
+        return StoreProblem(kind, ref, relpath, "missing", "run `autorater store pull`")
+    try:
+        actual = digest_of(path)
+    except (OSError, RegistryError, ValueError) as exc:
+        return StoreProblem(kind, ref, relpath, "unreadable", str(exc)[:300])
+    except Exception as exc:  # pyarrow raises its own types for a corrupt Parquet file
+        return StoreProblem(kind, ref, relpath, "unreadable", f"{type(exc).__name__}: {str(exc)[:300]}")
+    if actual != expected:
+        return StoreProblem(kind, ref, relpath, "changed", f"sha256 {actual[:12]}, registered {expected[:12]}")
+    return None
+
+
+def _version_digest(reg: RegistryContext, version: DatasetVersion):
+    def digest(path: Path) -> str:
+        return version_digest(version, reg.artifacts.read_parquet(version.storage_uri))
+    return digest
+
+
+def _folder_digest(path: Path) -> str:
+    from registry.adapters.artifacts.store import files_sha256, folder_files
+
+    try:
+        return files_sha256(folder_files(path))
+    except InvalidInput as exc:
+        raise ValueError(str(exc)) from None
+
+
+def verify_store(reg: RegistryContext) -> StoreVerification:
+    """Re-hash every stored dataset version, predictions file and checkpoint folder and compare
+    with the hash the database records."""
+    from registry.hashing import sha256_file
+
+    checks = []
+    for d in reg.store.list_datasets():
+        for v in reg.store.list_versions(d.name):
+            checks.append(("dataset", v.ref, v.storage_uri, _version_digest(reg, v), v.content_hash))
+    for run in reg.store.list_runs():
+        if run.predictions_uri and run.predictions_sha256:
+            checks.append(("predictions", f"run {run.id}", run.predictions_uri, sha256_file, run.predictions_sha256))
+    for c in reg.store.list_checkpoints():
+        if c.format == "safetensors" and c.uri and not c.uri.startswith(("external:", "builtin:")):
+            checks.append(("checkpoint", c.ref, c.uri, _folder_digest, c.sha256))
+    problems = [p for kind, ref, relpath, fn, expected in checks
+                if (p := _check(kind, ref, relpath, reg, fn, expected)) is not None]
+    return StoreVerification(checked=len(checks), problems=tuple(problems))
+
+
+# ----------------------------------------------------------------------------- gc
+@dataclass(frozen=True)
+class StoreGc(Serializable):
+    """``autorater store gc``: what was (``dry_run``: would be) removed."""
+
+    tmp: tuple[str, ...]
+    """Leftovers of ``store/tmp`` (killed writes)."""
+    orphans: tuple[str, ...]
+    """Stored files or folders no database row references (with their ``.dvc`` pointers)."""
+    cache_objects: tuple[str, ...]
+    """DVC cache objects (``md5``) no remaining pointer references."""
+    dry_run: bool
+    grace_s: float
+
+    @property
+    def removed(self) -> int:
+        """How many items were (would be) removed."""
+        return len(self.tmp) + len(self.orphans) + len(self.cache_objects)
+
+    def to_dict(self) -> dict:
+        return {"removed": self.removed, "tmp": list(self.tmp), "orphans": list(self.orphans),
+                "cache_objects": list(self.cache_objects), "dry_run": self.dry_run, "grace_s": self.grace_s}
+
+
+def sweep_tmp(artifacts: ArtifactStore, grace_s: float = TMP_GRACE_S) -> list[str]:
+    """Delete old leftovers of ``store/tmp`` (cheap: one ``os.scandir`` when there are none); never
+    fails, since it runs whenever a registry opens."""
+    try:
+        return artifacts.clean_tmp(grace_s)
+    except OSError:
+        return []
+
+
+def referenced_paths(reg: RegistryContext) -> set[str]:
+    """Relative store paths the database references (versions, predictions, checkpoint folders)."""
+    refs = {v.storage_uri for d in reg.store.list_datasets() for v in reg.store.list_versions(d.name)}
+    refs |= {r.predictions_uri for r in reg.store.list_runs() if r.predictions_uri}
+    refs |= {c.uri for c in reg.store.list_checkpoints() if c.format == "safetensors" and c.uri}
+    return refs
+
+
+def stored_items(artifacts: ArtifactStore) -> list[str]:
+    """Relative paths of the stored items (``datasets/ab/….parquet``, ``checkpoints/ab/…``) and of
+    pointers whose item is gone (without ``.dvc``)."""
+    items = set()
+    for kind in KINDS:
+        base = artifacts.root / kind
+        if not base.is_dir():
+            continue
+        for shard in os.scandir(base):
+            if not shard.is_dir(follow_symlinks=False):
+                continue
+            for entry in os.scandir(shard.path):
+                if entry.name == ".gitignore":
+                    continue
+                name = entry.name[:-4] if entry.name.endswith(".dvc") else entry.name
+                items.add(f"{kind}/{shard.name}/{name}")
+    return sorted(items)
+
+
+def _old(path: Path, grace_s: float, now: float) -> bool:
+    """True when nothing at ``path`` (or its ``.dvc`` pointer) changed for ``grace_s`` seconds."""
+    from registry.adapters.artifacts.store import age_s
+
+    ages = [age_s(str(p), now) for p in (path, Path(str(path) + ".dvc")) if os.path.lexists(p)]
+    return bool(ages) and min(ages) >= grace_s
+
+
+def _pointer_objects(artifacts: ArtifactStore, skip: set[str]) -> set[str]:
+    """Every cache key (``md5``, ``….dir`` and the files a ``.dir`` lists) referenced by the pointers
+    of the stored items not in ``skip``."""
+    import json
+
+    keys: set[str] = set()
+    for item in stored_items(artifacts):
+        md5 = None if item in skip else artifacts.pointer_md5(Path(str(artifacts.path(item)) + ".dvc"))
+        if md5 is None:
+            continue
+        keys.add(md5)
+        if md5.endswith(".dir"):
+            try:
+                listing = json.loads(artifacts.cache_path(md5).read_text())
+            except (OSError, ValueError):
+                continue
+            keys |= {e["md5"] for e in listing if isinstance(e, dict) and isinstance(e.get("md5"), str)}
+    return keys
+
+
+def _cache_objects(artifacts: ArtifactStore) -> list[tuple[str, Path]]:
+    """(cache key, file) of every object in the DVC cache."""
+    base = artifacts.root / ".dvc" / "cache" / "files" / "md5"
+    if not base.is_dir():
+        return []
+    return sorted((p.parent.name + p.name, p) for p in base.glob("*/*") if p.is_file())
+
+
+def collect_garbage(reg: RegistryContext, *, grace_s: float = TMP_GRACE_S, dry_run: bool = False) -> StoreGc:
+    """Remove (``dry_run``: list) leftovers of ``store/tmp``, orphaned stored items with their
+    pointers, and DVC cache objects no other pointer references — each only when older than
+    ``grace_s`` seconds, so that what a live process is writing right now is left alone."""
+    if grace_s < 0:
+        raise InvalidInput("the grace period cannot be negative", field="grace")
+    artifacts = reg.artifacts
+    now = time.time()
+    tmp = artifacts.clean_tmp(grace_s, dry_run=dry_run)
+    # under the store lock: no file is being placed (a dataset version is placed and committed
+    # under it); predictions and checkpoints committed later are young, so the grace keeps them
+    with artifacts.locked():
+        referenced = referenced_paths(reg)
+        orphans = [item for item in stored_items(artifacts)
+                   if item not in referenced and _old(artifacts.path(item), grace_s, now)]
+        keep = _pointer_objects(artifacts, skip=set(orphans))
+        cache = [(key, path) for key, path in _cache_objects(artifacts)
+                 if key not in keep and now - path.lstat().st_mtime >= grace_s]
+        if not dry_run:
+            orphans = [item for item in orphans if _old(artifacts.path(item), grace_s, time.time())]  # not reused
+            for item in orphans:
+                artifacts.remove(item)
+            for _, path in cache:
+                delete_path(path)
+    return StoreGc(tmp=tuple(tmp), orphans=tuple(orphans), cache_objects=tuple(k for k, _ in cache),
+                   dry_run=dry_run, grace_s=grace_s)

@@ -1,0 +1,80 @@
+"""``autorater store verify`` and ``autorater store gc`` (the "Hold up" issue), and a changed stored
+file refused where a command loads it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+
+import pyarrow as pa
+
+from tests.conftest import store_files
+
+
+def _rewrite_predictions(reg) -> int:
+    first, second = reg.store.list_runs()[:2]
+    target = reg.artifacts.path(first.predictions_uri)
+    os.chmod(target, 0o644)
+    shutil.copyfile(reg.artifacts.path(second.predictions_uri), target)
+    return first.id
+
+
+def test_store_verify_ok_then_damaged(runs_registry, cli_at):
+    cli = cli_at(runs_registry)
+    ok = cli("store", "verify")
+    assert ok.exit_code == 0 and "ok: 4 stored file(s) match" in ok.output
+    run_id = _rewrite_predictions(runs_registry)
+    bad = cli("store", "verify")
+    assert bad.exit_code == 8, bad.output
+    assert f"run {run_id}" in bad.output and "changed" in bad.output and "store pull" in bad.output
+    data = json.loads(cli("store", "verify", "--json").output)
+    assert data["ok"] is False and data["checked"] == 4
+    assert [(p["kind"], p["ref"], p["problem"]) for p in data["problems"]] == [("predictions", f"run {run_id}", "changed")]
+
+
+def test_a_command_loading_a_rewritten_version_exits_8(runs_registry, cli_at, tmp_path):
+    from registry.services.store_maintenance import _VERIFIED
+
+    reg = runs_registry
+    version = reg.store.get_version("my-prefs")
+    path = reg.artifacts.path(version.storage_uri)
+    os.chmod(path, 0o644)
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    pq.write_table(table.slice(0, 2), path)  # two rows fewer: still a valid Parquet file
+    _VERIFIED.clear()
+    result = cli_at(reg)("dataset", "export", "my-prefs", "--out", str(tmp_path / "out.parquet"))
+    assert result.exit_code == 8 and "my-prefs@1" in result.output and "store verify" in result.output
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_store_gc(runs_registry, cli_at):
+    reg = runs_registry
+    cli = cli_at(reg)
+    before = store_files(reg)
+    tmp = reg.artifacts.write_parquet_tmp(pa.table({"x": [1]}))  # a write killed ten minutes ago
+    old = time.time() - 600  # (every command sweeps what is over an hour old when it opens the registry)
+    os.utime(tmp, (old, old))
+    relpath = reg.artifacts.relpath_for("predictions", "c" * 64, ".parquet")
+    placed = reg.artifacts.write_parquet_tmp(pa.table({"y": [2]}))
+    with reg.artifacts.placing(placed, relpath):  # killed before its run was committed (young)
+        pass
+    assert json.loads(cli("store", "gc", "--json").output)["removed"] == 0  # an hour's grace by default
+    dry = json.loads(cli("store", "gc", "--dry-run", "--grace", "60", "--json").output)
+    assert dry["tmp"] == [tmp.name] and dry["orphans"] == [] and dry["dry_run"] is True and tmp.exists()
+    out = cli("store", "gc", "--grace", "0")
+    assert out.exit_code == 0, out.output
+    assert f"removed temporary {tmp.name}" in out.output and f"removed orphan {relpath}" in out.output
+    assert "removed 3 item(s)" in out.output  # tmp file, orphan (+ pointer), its cache object
+    assert store_files(reg) == before
+    assert cli("store", "verify").exit_code == 0
+    again = json.loads(cli("store", "gc", "--grace", "0", "--json").output)
+    assert again["removed"] == 0
+
+
+def test_store_gc_refuses_a_negative_grace(runs_registry, cli_at):
+    result = cli_at(runs_registry)("store", "gc", "--grace", "-5")
+    assert result.exit_code == 2
