@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows._common import DEFAULT_WORKERS, EVALUATION_TAG, open_registry, retry_unless_invalid
+from flows._common import EVALUATION_TAG, SettingsTaskRunner, open_registry, retry_unless_invalid
+from registry.config import Settings
 
 
 def _regression_record(r) -> dict[str, Any]:
@@ -27,12 +27,13 @@ def _detect_regressions(reg, run_id: int) -> list[dict[str, Any]]:
 @task(name="evaluate-pair", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_invalid,
       tags=[EVALUATION_TAG], task_run_name="{evaluator} on {dataset}")
 def evaluate_pair_task(evaluator: str, dataset: str, task_type: str, seed: int = 0,
-                       n_boot: int = 1000) -> dict[str, Any]:
+                       n_boot: int = 1000, settings: Settings | None = None) -> dict[str, Any]:
     """Run one (evaluator, dataset version) pair unless it is done or being run elsewhere, then
-    check the new run for regressions."""
+    check the new run for regressions. ``settings``: the flow's registry (a Dask worker does not
+    share the flow's environment); ``None``: this process's ``AUTORATER_*`` environment."""
     from registry.services.matrix import Pair, evaluate_pair
 
-    with open_registry() as reg:
+    with open_registry(settings) as reg:
         outcome = evaluate_pair(reg, Pair(evaluator, dataset, task_type), seed=seed, n_boot=n_boot)
         # also for "already-done" (its run_id is the succeeded run): a retry after a failed check
         # checks again; detection is idempotent, nothing is recorded or notified twice
@@ -55,7 +56,7 @@ def plan_task(evaluators: list[str] | None, checkpoints: list[str] | None,
     return [{"evaluator": p.evaluator, "dataset": p.dataset, "task_type": p.task_type} for p in pairs]
 
 
-@flow(name="meta-evaluate", task_runner=ThreadPoolTaskRunner(max_workers=DEFAULT_WORKERS))
+@flow(name="meta-evaluate", task_runner=SettingsTaskRunner())
 def meta_evaluate(evaluators: list[str] | None = None, checkpoints: list[str] | None = None,
                   datasets: list[str] | None = None, seed: int = 0, n_boot: int = 1000) -> dict[str, Any]:
     """Evaluate every due pair of active evaluators × the latest version of every dataset.
@@ -64,11 +65,18 @@ def meta_evaluate(evaluators: list[str] | None = None, checkpoints: list[str] | 
     ``autorater@version`` checkpoints), ``datasets`` the columns (``name`` for the latest version
     or ``name@version``). Pairs with a succeeded run are skipped, so a second call runs nothing
     and a call after a crash runs only what is left. Fails when a pair failed after its retries;
-    the other pairs still run."""
+    the other pairs still run.
+
+    The pair tasks run on threads of this process, or on the Dask cluster at
+    ``AUTORATER_DASK_ADDRESS`` (:class:`flows._common.SettingsTaskRunner`); each gets this process's
+    resolved settings. A worker that dies mid-pair has its task re-run elsewhere by Dask: the dead
+    worker's claim died with its database connection, and its ``running`` row is marked abandoned."""
     logger = get_run_logger()
+    settings = Settings.from_env()
     pairs = plan_task(evaluators, checkpoints, datasets)
     logger.info("%d pair(s) to evaluate", len(pairs))
-    futures = [evaluate_pair_task.submit(p["evaluator"], p["dataset"], p["task_type"], seed=seed, n_boot=n_boot)
+    futures = [evaluate_pair_task.submit(p["evaluator"], p["dataset"], p["task_type"], seed=seed, n_boot=n_boot,
+                                         settings=settings)
                for p in pairs]
     summary: dict[str, Any] = {"planned": len(pairs), "succeeded": [], "already_done": [], "busy": [],
                                "failed": [], "abandoned_run_ids": [], "regressions": []}

@@ -13,6 +13,8 @@
 | ``AUTORATER_REGRESSION_ALPHA`` | ``0.05`` | significance level of the paired test behind a regression |
 | ``AUTORATER_WEBHOOK_URL`` | unset | URL that receives a JSON POST for each new regression (else a log warning) |
 | ``AUTORATER_WEBHOOK_TIMEOUT`` | ``5`` | seconds before a webhook POST is given up (and logged) |
+| ``AUTORATER_DASK_ADDRESS`` | unset | Dask scheduler (``tcp://host:8786``) that runs ``meta_evaluate``'s pairs (else threads) |
+| ``AUTORATER_S3_ENDPOINT_URL`` | unset | endpoint of an S3-compatible server for an ``s3://`` remote (MinIO, Ceph, …) |
 """
 
 from __future__ import annotations
@@ -53,6 +55,12 @@ class Settings:
     """Where each new regression is POSTed as JSON; ``None``: a log warning instead."""
     webhook_timeout: float = 5.0
     """Seconds before a webhook POST is given up (a failed POST is logged, never fatal)."""
+    dask_address: str | None = None
+    """Address of the Dask scheduler that runs ``meta_evaluate``'s pair tasks; ``None``: threads."""
+    s3_endpoint_url: str | None = None
+    """Endpoint of an S3-compatible server for an ``s3://`` remote (the DVC remote's ``endpointurl``);
+    ``None``: AWS. Credentials are never settings: DVC reads ``AWS_ACCESS_KEY_ID``,
+    ``AWS_SECRET_ACCESS_KEY`` and ``AWS_SESSION_TOKEN`` (or a profile) from the environment."""
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -72,7 +80,17 @@ class Settings:
                    regression_major=_number(overrides, "regression_major", 0.05, lo=0.0),
                    regression_alpha=_number(overrides, "regression_alpha", 0.05, lo=0.0, hi=1.0),
                    webhook_url=str(overrides.get("webhook_url") or env.get("AUTORATER_WEBHOOK_URL") or "") or None,
-                   webhook_timeout=_number(overrides, "webhook_timeout", 5.0, lo=0.0))
+                   webhook_timeout=_number(overrides, "webhook_timeout", 5.0, lo=0.0),
+                   dask_address=_text(overrides, "dask_address"),
+                   s3_endpoint_url=_text(overrides, "s3_endpoint_url"))
+
+
+def _text(overrides: dict[str, object], key: str) -> str | None:
+    """An optional text setting from ``overrides[key]`` or ``AUTORATER_<KEY>`` (empty: unset)."""
+    raw = overrides.get(key)
+    if raw is None:
+        raw = os.environ.get(f"AUTORATER_{key.upper()}")
+    return str(raw).strip() or None if raw is not None else None
 
 
 def _number(overrides: dict[str, object], key: str, default: float, *, lo: float | None = None,
