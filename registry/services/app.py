@@ -30,7 +30,8 @@ class RegistryContext:
         os.environ.setdefault("DVC_NO_ANALYTICS", "1")
         _sweep_tmp(settings)
         return cls(settings=settings, store=SqlAlchemyStore(settings.db_url, check=check),
-                   artifacts=ArtifactStore(settings.store, settings.dvc_remote))
+                   artifacts=ArtifactStore(settings.store, settings.dvc_remote,
+                                           endpoint_url=settings.s3_endpoint_url))
 
     def close(self) -> None:
         self.artifacts.close()

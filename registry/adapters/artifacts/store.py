@@ -165,9 +165,12 @@ def delete_path(path: str | Path) -> None:
 class ArtifactStore:
     """Content-addressed files under ``root``, tracked by DVC, pushed to ``remote``."""
 
-    def __init__(self, root: Path, remote: str | None = None, *, lock_timeout: float | None = None) -> None:
+    def __init__(self, root: Path, remote: str | None = None, *, lock_timeout: float | None = None,
+                 endpoint_url: str | None = None) -> None:
         self.root = Path(root)
         self.remote = remote
+        self.endpoint_url = endpoint_url
+        """Endpoint of an S3-compatible server for an ``s3://`` remote (DVC's ``endpointurl``)."""
         self._repo = None
         self.lock_timeout = float(os.environ.get("AUTORATER_STORE_LOCK_TIMEOUT", LOCK_TIMEOUT_S)
                                   if lock_timeout is None else lock_timeout)
@@ -270,9 +273,34 @@ class ArtifactStore:
             conf["core"]["analytics"] = False
             conf["cache"]["type"] = "hardlink,copy"
             if self.remote:
-                conf["remote"]["default"] = {"url": self.remote}
+                conf["remote"]["default"] = self._remote_config()
                 conf["core"]["remote"] = "default"
         if self.remote and "://" not in self.remote:
+            Path(self.remote).mkdir(parents=True, exist_ok=True)
+
+    def _remote_config(self) -> dict[str, str]:
+        """DVC's config of the ``default`` remote: the URL, and for ``s3://`` an ``endpointurl``.
+        Never credentials: DVC (boto) reads ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY`` and
+        ``AWS_SESSION_TOKEN`` from the environment of the process that pushes or pulls."""
+        conf = {"url": str(self.remote)}
+        if self.endpoint_url and str(self.remote).startswith("s3://"):
+            conf["endpointurl"] = self.endpoint_url
+        return conf
+
+    def _sync_remote(self) -> None:
+        """Point DVC's ``default`` remote at this store's remote (the settings may have changed since
+        ``autorater init``); the config file is written only when it differs."""
+        if not self.remote:
+            return
+        repo = self.repo
+        want = self._remote_config()
+        have = dict(repo.config.get("remote", {}).get("default", {}))
+        if have == want and repo.config.get("core", {}).get("remote") == "default":
+            return
+        with self.locked(), repo.config.edit() as conf:
+            conf["remote"]["default"] = want
+            conf["core"]["remote"] = "default"
+        if "://" not in self.remote:
             Path(self.remote).mkdir(parents=True, exist_ok=True)
 
     @property
@@ -297,11 +325,13 @@ class ArtifactStore:
 
     def push(self) -> int:
         """Upload tracked content to the remote; returns the number of files pushed."""
+        self._sync_remote()
         return int(self._dvc("dvc push", lambda: self.repo.push()) or 0)
 
     def pull(self, relpath: str | None = None) -> int:
         """Download tracked content (one file, or everything) from the remote."""
         targets = [str(self.root / (relpath + ".dvc"))] if relpath else None
+        self._sync_remote()
         with self.locked():
             result = self._dvc(f"dvc pull {relpath or ''}", lambda: self.repo.pull(targets=targets))
             for kind in (relpath,) if relpath else KINDS:
