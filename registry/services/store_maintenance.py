@@ -2,8 +2,8 @@
 killed writers left behind.
 
 * :func:`check_version_table`, :func:`check_predictions_file` — the check made when a dataset
-  version or a run's predictions are loaded: once per process per file (keyed by path, size and
-  modification time), so a file changed on disk is never read as the registered content;
+  version or a run's predictions are loaded: once per process per file (keyed by path, inode, size,
+  modification and change times), so a file changed on disk is never read as the registered content;
 * :func:`verify_store` (``autorater store verify``) — every dataset version, predictions file and
   checkpoint folder, re-hashed in full;
 * :func:`collect_garbage` (``autorater store gc``) — leftovers of ``store/tmp``, orphans (stored
@@ -35,18 +35,19 @@ if TYPE_CHECKING:
 
     from registry.domain.entities import DatasetVersion, EvaluationRun
 
-_VERIFIED: set[tuple[str, int, int, str]] = set()
-"""(path, size, mtime_ns, expected hash) of the files this process has checked."""
+_VERIFIED: set[tuple] = set()
+"""(path, inode, size, mtime_ns, ctime_ns, expected hash) of the files this process has checked: a
+file rewritten since (even with its old modification time put back) is checked again."""
 PULL_HINT = "run `autorater store verify` to check every stored file, and `autorater store pull` to restore it from the remote"
 
 
 # ----------------------------------------------------------------------------- on load
-def _key(path: Path, expected: str) -> tuple[str, int, int, str] | None:
+def _key(path: Path, expected: str) -> tuple | None:
     try:
         st = path.stat()
     except OSError:
         return None
-    return (str(path), st.st_size, st.st_mtime_ns, expected)
+    return (str(path), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, expected)
 
 
 def version_digest(version: DatasetVersion, table: pa.Table) -> str:
@@ -126,7 +127,7 @@ def _check(kind: str, ref: str, relpath: str, reg: RegistryContext, digest_of, e
         actual = digest_of(path)
     except (OSError, RegistryError, ValueError) as exc:
         return StoreProblem(kind, ref, relpath, "unreadable", str(exc)[:300])
-    except Exception as exc:  # pyarrow raises its own types for a corrupt Parquet file
+    except Exception as exc:  # noqa: BLE001 — pyarrow raises its own types for a corrupt Parquet file
         return StoreProblem(kind, ref, relpath, "unreadable", f"{type(exc).__name__}: {str(exc)[:300]}")
     if actual != expected:
         return StoreProblem(kind, ref, relpath, "changed", f"sha256 {actual[:12]}, registered {expected[:12]}")
@@ -217,15 +218,17 @@ def stored_items(artifacts: ArtifactStore) -> list[str]:
         base = artifacts.root / kind
         if not base.is_dir():
             continue
-        for shard in os.scandir(base):
-            if not shard.is_dir(follow_symlinks=False):
-                continue
-            for entry in os.scandir(shard.path):
-                if entry.name == ".gitignore":
-                    continue
-                name = entry.name[:-4] if entry.name.endswith(".dvc") else entry.name
-                items.add(f"{kind}/{shard.name}/{name}")
+        with os.scandir(base) as shards:
+            for shard in shards:
+                if shard.is_dir(follow_symlinks=False):
+                    items |= {f"{kind}/{shard.name}/{name}" for name in _item_names(shard.path)}
     return sorted(items)
+
+
+def _item_names(shard: str) -> set[str]:
+    """Names of the items in one shard folder (``ab/``): files and folders, and pointers' items."""
+    with os.scandir(shard) as entries:
+        return {e.name[:-4] if e.name.endswith(".dvc") else e.name for e in entries if e.name != ".gitignore"}
 
 
 def _old(path: Path, grace_s: float, now: float) -> bool:
