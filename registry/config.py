@@ -8,6 +8,7 @@
 | ``AUTORATER_DVC_REMOTE`` | ``$AUTORATER_HOME/dvc-remote`` | DVC remote URL (a folder, ``s3://...``, ...) |
 | ``AUTORATER_DATA`` | ``../shared/data`` when it exists | root of the public source files |
 | ``AUTORATER_MAX_TEXT_CHARS`` | ``200000`` | size limit for one text field |
+| ``AUTORATER_MAX_INPUT_MB`` | ``20480`` | size limit for one input file or folder (MB; gzip: also once uncompressed) |
 | ``AUTORATER_REGRESSION_THRESHOLD`` | ``0.02`` | smallest drop of a headline metric recorded as a regression |
 | ``AUTORATER_REGRESSION_MAJOR`` | ``0.05`` | a drop at least this large is a *major* regression (else *minor*) |
 | ``AUTORATER_REGRESSION_ALPHA`` | ``0.05`` | significance level of the paired test behind a regression |
@@ -45,6 +46,8 @@ class Settings:
     data_root: Path | None
     specs_dir: Path = field(default=PROJECT_ROOT / "dataset_specs")
     max_text_chars: int = 200_000
+    max_input_mb: float = 20480.0
+    """Largest input file (or folder) read, in MB (2**20 bytes); a ``.gz`` file once uncompressed too."""
     regression_threshold: float = 0.02
     """Smallest drop (baseline − candidate, in metric units) recorded as a regression."""
     regression_major: float = 0.05
@@ -75,7 +78,7 @@ class Settings:
         specs = Path(str(overrides.get("specs_dir") or env.get("AUTORATER_SPECS") or PROJECT_ROOT / "dataset_specs"))
         max_chars = int(str(overrides.get("max_text_chars") or env.get("AUTORATER_MAX_TEXT_CHARS") or 200_000))
         return cls(home=home, db_url=db_url, store=store, dvc_remote=remote, data_root=data_root,
-                   specs_dir=specs, max_text_chars=max_chars,
+                   specs_dir=specs, max_text_chars=max_chars, max_input_mb=max_input_mb(overrides),
                    regression_threshold=_number(overrides, "regression_threshold", 0.02, lo=0.0),
                    regression_major=_number(overrides, "regression_major", 0.05, lo=0.0),
                    regression_alpha=_number(overrides, "regression_alpha", 0.05, lo=0.0, hi=1.0),
@@ -91,6 +94,16 @@ def _text(overrides: dict[str, object], key: str) -> str | None:
     if raw is None:
         raw = os.environ.get(f"AUTORATER_{key.upper()}")
     return str(raw).strip() or None if raw is not None else None
+
+
+def max_input_mb(overrides: dict[str, object] | None = None) -> float:
+    """The input size limit in MB: ``overrides["max_input_mb"]``, else ``AUTORATER_MAX_INPUT_MB``, else 20480."""
+    value = _number(dict(overrides or {}), "max_input_mb", 20480.0, lo=0.0)
+    if value == float("inf"):
+        from registry.errors import InvalidInput
+
+        raise InvalidInput("AUTORATER_MAX_INPUT_MB must be a finite number of MB", field="max_input_mb")
+    return value
 
 
 def _number(overrides: dict[str, object], key: str, default: float, *, lo: float | None = None,

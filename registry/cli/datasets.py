@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from registry.cli.common import JSON_OPTION, cell, console, err_console, name_column, new_app, open_registry, print_json
-from registry.domain.options import parse_pairs
+from registry.domain.options import parse_pairs, score_scale
 from registry.errors import InvalidInput
 
 app = new_app("Standardized human-judgment datasets and their versions.")
@@ -18,16 +18,6 @@ app = new_app("Standardized human-judgment datasets and their versions.")
 
 def _pairs(items: list[str] | None, option: str) -> dict[str, str]:
     return parse_pairs(items or [], option=option)
-
-
-def _floats(text: str | None, option: str) -> tuple[float, float] | None:
-    if not text:
-        return None
-    try:
-        lo, hi = (float(x) for x in text.split(","))
-    except ValueError:
-        raise InvalidInput(f"{option} takes MIN,MAX (e.g. 1,5), got {text!r}", field=option) from None
-    return lo, hi
 
 
 @app.command("register")
@@ -64,8 +54,8 @@ def register(
     label_set = tuple(x.strip() for x in labels.split(",") if x.strip()) if labels else None
     if label_set:
         opts["labels"] = label_set
-    if scale:
-        opts["scale"] = _floats(scale, "--scale")
+    if scale is not None:
+        opts["scale"] = score_scale(scale, option="--scale")
     reg = open_registry()
     with console.status(f"registering {name} from {path}"):
         r = reg.register_dataset(name, source=source, path=path, options=opts, task_type=task_type,

@@ -5,6 +5,7 @@ format)."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,3 +40,23 @@ def json_value(text: str) -> Any:
 def parse_json_pairs(items: Sequence[str] | None, *, option: str) -> dict[str, Any]:
     """:func:`parse_pairs` whose values keep the type JSON gives them (:func:`json_value`)."""
     return {k: json_value(v) for k, v in parse_pairs(items or [], option=option).items()}
+
+
+def score_scale(value: str | Sequence[Any], *, option: str = "scale") -> tuple[float, float]:
+    """A score scale ``MIN,MAX`` (text, or a pair of numbers) as two finite floats with MIN < MAX;
+    anything else (``-inf,inf``, ``1,1e309``, ``5,1``, one number) is an :class:`InvalidInput` naming
+    ``option``."""
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    try:
+        if len(parts) != 2 or any(isinstance(p, bool) for p in parts):
+            raise ValueError
+        lo, hi = (float(p) for p in parts)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{option} takes MIN,MAX (e.g. 1,5), got {value!r}", field=option) from None
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise InvalidInput(f"{option} {value!r}: the scale's ends must be finite numbers", field=option,
+                           hint="e.g. 1,5")
+    if not lo < hi:
+        raise InvalidInput(f"{option} {value!r}: the minimum must be below the maximum", field=option,
+                           hint="e.g. 1,5")
+    return lo, hi

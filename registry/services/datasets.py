@@ -106,6 +106,32 @@ def _rows_of(reg: RegistryContext, version: DatasetVersion) -> pa.Table:
     return table
 
 
+def _check_new_dataset(reg: RegistryContext, name: str, path: Path) -> None:
+    """The dataset name follows the naming rule (unless the dataset exists already), and the input
+    is a regular file or a folder within the input size limit — checked before anything is read."""
+    from registry.adapters.sources.base import check_input
+    from registry.domain.names import validate_new_name
+
+    validate_new_name("dataset", name, lambda n: reg.store.latest_version(n) is not None, field="name")
+    check_input(path, folders=True, max_bytes=int(reg.settings.max_input_mb * 2**20))
+
+
+def _read_input(reg: RegistryContext, adapter, path: Path, opts: Mapping[str, Any]):
+    """``adapter.read(path, **opts)`` under the input size limit, and the report of what reading it
+    repaired (:func:`~registry.adapters.sources.base.reading_inputs`)."""
+    from registry.adapters.sources.base import reading_inputs
+
+    with reading_inputs(reg.settings.max_input_mb) as inputs:
+        return adapter.read(path, **opts), inputs
+
+
+def _with_input_repairs(report: dict[str, Any], inputs) -> dict[str, Any]:
+    """The validation report, with the count of lone surrogates replaced with U+FFFD when reading."""
+    if not inputs.replaced_surrogates:
+        return report
+    return {**report, "input_repairs": {"lone_surrogates_replaced_with_U+FFFD": inputs.replaced_surrogates}}
+
+
 def register_dataset_version(
     reg: RegistryContext,
     *,
@@ -132,6 +158,7 @@ def register_dataset_version(
     from registry.domain.versioning import canonical_order, content_hash, diff_rows, row_hashes
 
     path = Path(path)
+    _check_new_dataset(reg, name, path)
     adapter = get_adapter(source)
     ddef: DatasetDef | None = adapter.dataset_def(name)
     opts = dict(ddef.options if ddef else {}) | dict(options or {})
@@ -150,13 +177,14 @@ def register_dataset_version(
         known = store.find_version_by_fingerprint(name, fingerprint)
         if known is not None:
             return Registration(version=known, created=False)
-    df = adapter.read(path, **opts)
+    df, inputs = _read_input(reg, adapter, path, opts)
     if len(df) == 0:
         raise InvalidInput("the file holds no examples", file=path)
     if task_type == "classification" and labels is None:
         labels = tuple(sorted(str(v) for v in pd.unique(df["label"].dropna())))
     table, report = validate(df, spec, Rules(labels=labels, max_text_chars=reg.settings.max_text_chars),
                              file=str(path))
+    report = _with_input_repairs(report, inputs)
     table = canonical_order(table)
     hashes = row_hashes(table)
     digest = content_hash(spec.ref, table, hashes)
@@ -272,26 +300,114 @@ EXPORT_FORMATS = ("parquet", "jsonl", "csv")
 
 
 def export_version(reg: RegistryContext, ref: str, out: Path, fmt: str | None = None) -> Path:
-    """Write the registered rows of ``ref`` to ``out`` as Parquet, JSON lines or CSV."""
+    """Write the registered rows of ``ref`` to ``out`` as Parquet, JSON lines or CSV.
+
+    ``out`` must be a new or regular file outside the registry's store (a stored version is never
+    overwritten) and its database; the rows are written to a temporary file beside it, then renamed
+    onto it, so a failed export leaves nothing (and an existing file as it was). A target that cannot
+    be written (a folder, a device, a name too long, no space) is an :class:`InvalidInput` naming it."""
     out = Path(out)
-    fmt = fmt or {".parquet": "parquet", ".jsonl": "jsonl", ".csv": "csv"}.get(out.suffix)
+    fmt = fmt or {".parquet": "parquet", ".jsonl": "jsonl", ".csv": "csv"}.get(out.suffix.lower())
     if fmt not in EXPORT_FORMATS:
-        raise InvalidInput(f"unknown export format {fmt!r}; one of {list(EXPORT_FORMATS)}", field="format")
+        raise InvalidInput(f"unknown export format {fmt!r}; one of {list(EXPORT_FORMATS)}", field="format",
+                           hint="name the file .parquet, .jsonl or .csv, or pass --format")
+    _check_export_target(reg, out)
     table = load_table(reg, ref)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    created = _make_parent(out)
+    try:
+        _write_replacing(table, out, fmt)
+    except BaseException:
+        if created is not None:
+            import shutil
+
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+    return out
+
+
+_NAME_MAX = 255
+"""Longest file name (bytes) of the common file systems."""
+
+
+def _check_export_target(reg: RegistryContext, out: Path) -> None:
+    """Refuse an export target inside the store or onto the database, a folder, a special file or a
+    name no file system takes."""
+    import os
+    import stat
+
+    target = out.resolve()
+    protected = [(Path(reg.settings.store).resolve(), "the registry's store")]
+    if "://" not in reg.settings.dvc_remote:
+        protected.append((Path(reg.settings.dvc_remote).resolve(), "the registry's DVC remote"))
+    if reg.settings.db_url.startswith("sqlite:///"):
+        protected.append((Path(reg.settings.db_url.removeprefix("sqlite:///")).resolve(), "the registry's database"))
+    for root, what in protected:
+        if target == root or root in target.parents:
+            raise InvalidInput(f"refusing to write into {what} ({root}): stored versions are never overwritten",
+                               file=out, hint="export to a path outside the registry")
+    if len(out.name.encode("utf-8", "surrogateescape")) > _NAME_MAX:
+        raise InvalidInput(f"the file name is {len(out.name)} characters, longer than a file system takes "
+                           f"({_NAME_MAX} bytes)", file=out)
+    try:
+        st = os.stat(out)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise InvalidInput(f"cannot write here: {exc.strerror or exc}", file=out) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InvalidInput("is a folder; give the path of the file to write", file=out)
+    if not stat.S_ISREG(st.st_mode):
+        raise InvalidInput("is not a regular file (a device, FIFO or socket); export writes regular files", file=out)
+
+
+def _make_parent(out: Path) -> Path | None:
+    """Create ``out``'s folder where missing; the topmost folder created (removed if the export fails)."""
+    missing = None
+    for folder in (out.parent, *out.parent.parents):
+        if folder.exists():
+            break
+        missing = folder
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(f"cannot create the folder {out.parent}: {exc.strerror or exc}", file=out) from None
+    return missing
+
+
+def _write_replacing(table: pa.Table, out: Path, fmt: str) -> None:
+    """Write ``table`` to a temporary file in ``out``'s folder, then rename it onto ``out``."""
+    import os
+    import secrets
+
+    import pyarrow as pa
+
+    tmp = out.parent / f".{out.name[:40]}.{secrets.token_hex(6)}.export-tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask decides, as for any file
+        os.close(fd)
+        _write_table(table, tmp, fmt)
+        os.replace(tmp, out)
+    except (OSError, pa.ArrowException) as exc:
+        why = getattr(exc, "strerror", None) or str(exc)
+        raise InvalidInput(f"cannot write the export: {why}", file=out) from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _write_table(table: pa.Table, path: Path, fmt: str) -> None:
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        pq.write_table(table, out)
+        pq.write_table(table, path)
     elif fmt == "jsonl":
-        table.to_pandas().to_json(out, orient="records", lines=True, force_ascii=False)
+        table.to_pandas().to_json(path, orient="records", lines=True, force_ascii=False)
     else:
         df = table.to_pandas()
         for col in ("annotator_labels", "annotator_scores"):
             if col in df:
                 df[col] = df[col].map(lambda v: None if v is None else list(v))
-        df.to_csv(out, index=False)
-    return out
+        df.to_csv(path, index=False)
 
 
 def show_version(reg: RegistryContext, ref: str) -> DatasetVersion:

@@ -13,7 +13,9 @@ from registry.adapters.evaluators import EVALUATORS, canonical_config
 from registry.adapters.artifacts.store import FolderFiles, files_sha256, folder_files
 from registry.adapters.models.local import PICKLE_SUFFIXES
 from registry.domain.entities import Checkpoint, Evaluator, Protocol
-from registry.errors import InvalidInput, StorageError
+from registry.domain.names import validate_new_name
+from registry.domain.secrets import refuse_secrets
+from registry.errors import InvalidInput, NotFound, StorageError
 from registry.hashing import sha256_json
 from registry.protocols import load_protocol_files
 from registry.services.app import RegistryContext
@@ -56,9 +58,8 @@ def register_checkpoint(reg: RegistryContext, autorater: str, *, kind: str, path
     * a built-in heuristic (``kind`` one of the heuristics, no path) gets a hash of its kind;
     * an external model (``uri`` like ``external:gpt-4``) gets a hash of its uri.
     """
+    validate_new_name("autorater", autorater, lambda n: bool(reg.store.list_checkpoints(n)))
     if kind not in EVALUATORS and kind != "external":
-        from registry.errors import NotFound
-
         raise NotFound.named("evaluator kind", kind, list(EVALUATORS.names()) + ["external"])
     relpath = None
     if path is not None:
@@ -142,8 +143,15 @@ def evaluator_sha256(kind: str, checkpoint_sha: str | None, protocol_sha: str, c
 
 def create_evaluator(reg: RegistryContext, *, checkpoint: str | None, protocol: str, name: str | None = None,
                      config: dict | None = None, kind: str | None = None,
-                     price_per_1k_tokens: float | None = None) -> tuple[Evaluator, bool]:
-    """Pair a checkpoint with a protocol (idempotent on the evaluator hash)."""
+                     price_per_1k_tokens: float | None = None, derived_name: bool = False) -> tuple[Evaluator, bool]:
+    """Pair a checkpoint with a protocol (idempotent on the evaluator hash).
+
+    A ``name`` follows the naming rule (:mod:`registry.domain.names`) unless ``derived_name`` (a name
+    the registry derives from a checkpoint, a protocol and a config, as ``eval matrix`` does); the
+    config may hold no secret (:func:`~registry.domain.secrets.refuse_secrets`)."""
+    if name is not None and not derived_name:
+        validate_new_name("evaluator", name, lambda n: evaluator_exists(reg, n), field="name")
+    refuse_secrets(config or {})
     sync_protocols(reg)
     config = dict(config or {})
     with reg.store.unit_of_work() as uow:
@@ -161,6 +169,15 @@ def create_evaluator(reg: RegistryContext, *, checkpoint: str | None, protocol: 
                     {"evaluator": entity.name, "checkpoint": entity.checkpoint, "protocol": entity.protocol,
                      "kind": entity.kind})
     return entity, created
+
+
+def evaluator_exists(reg: RegistryContext, name: str) -> bool:
+    """Whether an evaluator is named ``name``."""
+    try:
+        reg.store.get_evaluator(name)
+    except NotFound:
+        return False
+    return True
 
 
 def ensure_baselines(reg: RegistryContext, *, minilm: bool = True) -> list[Evaluator]:

@@ -23,16 +23,17 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
-from registry.adapters.sources.base import read_json, read_json_or_jsonl, require
+from registry.adapters.sources.base import check_input, read_json, read_json_or_jsonl, reading_inputs, require
 from registry.domain.entities import EvaluationRun
 from registry.domain.judgments import PREDICTION_COLUMNS, Verdict, example_input_hashes
+from registry.domain.names import validate_new_name
 from registry.domain.serialization import Serializable
 from registry.domain.types import PAIRWISE_LABELS
 from registry.errors import InvalidInput, NotFound, RegistryError
 from registry.hashing import canonical_json, sha256_file, sha256_json
 from registry.services.app import RegistryContext
 from registry.services.evaluation import PREDICTION_SCHEMA, _store_predictions, task_context
-from registry.services.evaluators import create_evaluator, register_checkpoint
+from registry.services.evaluators import create_evaluator, evaluator_exists, register_checkpoint
 
 IMPORT_FORMATS = ("llmbar", "pandalm", "unieval", "reife", "mapped")
 
@@ -406,11 +407,9 @@ def _files_of(fmt: str, path: Path) -> list[Path]:
     return [path]
 
 
-def _check_path(path: Path) -> None:
-    if not path.exists():
-        raise InvalidInput("file does not exist", file=path)
-    if not path.is_file():
-        raise InvalidInput("not a regular file (a folder, FIFO or device cannot be imported)", file=path)
+def _check_path(reg: RegistryContext, path: Path) -> None:
+    """A regular file within the input size limit (never a folder, FIFO or device), checked before it is opened."""
+    check_input(path, max_bytes=int(reg.settings.max_input_mb * 2**20))
 
 
 def import_predictions(reg: RegistryContext, fmt: str, path: Path, dataset: str, *, evaluator: str,
@@ -436,10 +435,9 @@ def _import(reg: RegistryContext, fmt: str, path: Path, dataset: str, *, evaluat
     started_at = utcnow()
     if fmt not in READERS:
         raise NotFound.named("import format", fmt, READERS)
-    if not str(evaluator or "").strip():
-        raise InvalidInput("the evaluator name is empty", field="evaluator")
+    validate_new_name("evaluator", evaluator, lambda n: evaluator_exists(reg, n), field="evaluator")
     path = Path(path)
-    _check_path(path)
+    _check_path(reg, path)
     options = dict(options or {})
     check_options(fmt, options)
     t0 = time.perf_counter()
@@ -453,7 +451,8 @@ def _import(reg: RegistryContext, fmt: str, path: Path, dataset: str, *, evaluat
     reader_opts = {k: v for k, v in options.items() if k not in ("unmapped", "swapped_verdicts")}
     if fmt == "unieval":
         reader_opts = {**dict(version.provenance.get("options") or {}), **reader_opts}
-    imp = READERS[fmt](path, **reader_opts)
+    with reading_inputs(reg.settings.max_input_mb) as inputs:
+        imp = READERS[fmt](path, **reader_opts)
     if fmt == "mapped":
         _check_verdicts(imp, version, path=path, label_map=options.get("label_map") or {},
                         policy=options.get("unmapped", "error"))
@@ -485,6 +484,8 @@ def _import(reg: RegistryContext, fmt: str, path: Path, dataset: str, *, evaluat
         data["completion_tokens"].append(0)
         data["seconds"].append(0.0)
     warnings = []
+    if inputs.replaced_surrogates:
+        warnings.append(f"{inputs.replaced_surrogates} lone surrogate(s) in the file's texts replaced with U+FFFD")
     if version.task_type == "pairwise" and {0, 1} <= set(data["order"]):
         by = {(e, o): v for e, o, v in zip(data["example_id"], data["order"], data["verdict"])}
         labels = table.column("label").to_pylist()

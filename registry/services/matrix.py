@@ -240,7 +240,7 @@ def run_matrix(reg: RegistryContext, checkpoints: str | Sequence[str], protocols
         for ref in protocol_refs:
             proto = store.get_protocol(ref)
             ev, _ = create_evaluator(reg, checkpoint=ckpt.ref, protocol=ref, config=config,
-                                     name=evaluator_name(ckpt.ref, proto.name, config))
+                                     name=evaluator_name(ckpt.ref, proto.name, config), derived_name=True)
             done = {r.dataset: r for r in store.latest_runs(evaluator=ev.name)}
             for version in versions:
                 plan.append((ckpt.ref, ref, ev.name, version, can_judge(ev, version.task_type, proto.config),

@@ -37,12 +37,16 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
+import stat
 import zlib
 import math
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -136,13 +140,151 @@ def stable_ids(keys: Sequence[object], prefix: str = "h") -> list[str]:
     return out
 
 
-def read_text(path: Path) -> str:
-    """Read a UTF-8 text file (``.gz`` transparently) or raise a clear encoding error."""
-    path = Path(path)
-    if not path.exists():
-        raise InvalidInput("file does not exist", file=path, hint="check --path or --data")
+# ----------------------------------------------------------------------------- reading inputs
+
+
+@dataclass
+class InputReport:
+    """What reading the inputs of one registration or import found (:func:`reading_inputs`)."""
+
+    max_bytes: int
+    """The size limit of one input file or folder."""
+    replaced_surrogates: int = 0
+    """Lone surrogates (``\\ud800`` escapes without their pair) replaced with U+FFFD."""
+
+
+_READING: ContextVar[InputReport | None] = ContextVar("autorater_reading_inputs", default=None)
+
+
+@contextmanager
+def reading_inputs(max_mb: float | None = None) -> Iterator[InputReport]:
+    """Within: inputs are checked against ``max_mb`` (default: the ``AUTORATER_MAX_INPUT_MB``
+    setting) and the text repairs of :func:`repair_text` are counted in the report."""
+    report = InputReport(max_bytes=int((_env_max_mb() if max_mb is None else max_mb) * 2**20))
+    token = _READING.set(report)
     try:
-        raw = gzip.open(path, "rb").read() if path.suffix == ".gz" else path.read_bytes()
+        yield report
+    finally:
+        _READING.reset(token)
+
+
+def _env_max_mb() -> float:
+    from registry.config import max_input_mb
+
+    return max_input_mb()
+
+
+def max_input_bytes() -> int:
+    """The size limit of one input: the current :func:`reading_inputs`'s, else the setting's."""
+    report = _READING.get()
+    return report.max_bytes if report is not None else int(_env_max_mb() * 2**20)
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:,.3g} MB"
+
+
+_FILE_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+               (stat.S_ISSOCK, "a socket"))
+
+
+def check_input(path: Path | str, *, folders: bool = False, max_bytes: int | None = None) -> os.stat_result:
+    """The ``os.stat`` of an input ``path``, checked before it is opened: it must be a regular file
+    (a symlink is judged by its target) of at most the input size limit, or a folder where
+    ``folders``; a FIFO, a device, a socket, a dangling link or a link loop is an
+    :class:`InvalidInput` naming the path (never a read that blocks or does not end)."""
+    path = Path(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise InvalidInput("file does not exist", file=path, hint="check --path or --data") from None
+    except OSError as exc:
+        raise InvalidInput(f"cannot read: {exc.strerror or exc}", file=path) from None
+    if stat.S_ISDIR(st.st_mode):
+        if folders:
+            return st
+        raise InvalidInput("is a folder, not a regular file (this input must be a file)", file=path)
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((name for test, name in _FILE_KINDS if test(st.st_mode)), "a special file")
+        raise InvalidInput(f"is {kind}, not a regular file: only regular files (and folders where a format needs "
+                           "one) are read", file=path)
+    limit = max_input_bytes() if max_bytes is None else max_bytes
+    if st.st_size > limit:
+        raise InvalidInput(f"the file is {_mb(st.st_size)}, over the input size limit of {_mb(limit)}", file=path,
+                           hint="raise AUTORATER_MAX_INPUT_MB to read it")
+    return st
+
+
+def check_input_folder(path: Path | str, *, depth: int = 3) -> int:
+    """Check every entry of an input folder (and of its sub-folders, ``depth`` levels) with
+    :func:`check_input`; the total size of its files must be within the limit. Returns the total."""
+    path = Path(path)
+    check_input(path, folders=True)
+    limit, total = max_input_bytes(), 0
+    pending = [(path, 0)]
+    while pending:
+        folder, level = pending.pop()
+        for entry in sorted(folder.iterdir()):
+            st = check_input(entry, folders=level < depth)
+            if stat.S_ISDIR(st.st_mode):
+                pending.append((entry, level + 1))
+                continue
+            total += st.st_size
+            if total > limit:
+                raise InvalidInput(f"the folder holds over {_mb(limit)}, the input size limit", file=path,
+                                   hint="raise AUTORATER_MAX_INPUT_MB to read it")
+    return total
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def repair_text(value: Any) -> Any:
+    """``value`` (parsed JSON) with every lone surrogate in its texts and keys replaced with U+FFFD.
+
+    JSON may escape half of a UTF-16 surrogate pair alone (``"a\\ud800"``); Python keeps it as a
+    code point no UTF-8 file or Arrow column can hold. The rule, applied where JSON is parsed
+    (:func:`parse_json`): such a code point becomes U+FFFD (the replacement character), counted in
+    the current :func:`reading_inputs` report (a version's provenance records the count)."""
+    if isinstance(value, str):
+        fixed, n = _SURROGATE.subn("\ufffd", value)
+        if n:
+            report = _READING.get()
+            if report is not None:
+                report.replaced_surrogates += n
+        return fixed
+    if isinstance(value, dict):
+        return {repair_text(k): repair_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [repair_text(v) for v in value]
+    return value
+
+
+def _read_within(fh: Any, limit: int, path: Path) -> bytes:
+    """All of a stream (an uncompressing one), refused once it passes ``limit`` bytes."""
+    chunks, total = [], 0
+    while chunk := fh.read(1 << 24):
+        total += len(chunk)
+        if total > limit:
+            raise InvalidInput(f"the file is over the input size limit of {_mb(limit)} once uncompressed",
+                               file=path, hint="raise AUTORATER_MAX_INPUT_MB to read it")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def read_text(path: Path) -> str:
+    """Read a UTF-8 text file (``.gz`` transparently) or raise a clear encoding error; the file must
+    pass :func:`check_input`, and a ``.gz`` file stay within the size limit once uncompressed."""
+    path = Path(path)
+    check_input(path)
+    limit = max_input_bytes()
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as fh:
+                raw = _read_within(fh, limit, path)
+        else:
+            raw = path.read_bytes()  # a regular file within the limit (checked above)
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise InvalidInput(f"truncated or corrupt gzip file ({exc})", file=path,
                            hint="compress the file again, or give it uncompressed") from None
@@ -163,12 +305,12 @@ def read_text(path: Path) -> str:
 def parse_json(text: str, *, file: Path, row: int | None = None) -> Any:
     """``json.loads`` with the registry's errors: JSON nested deeper than the parser can follow is
     refused (never a ``RecursionError``); malformed JSON raises ``json.JSONDecodeError`` for the caller
-    to name the line. (Escaped lone surrogates are real data — the OpenAI moderation samples hold
-    some — and pass here.)"""
+    to name the line; an escaped lone surrogate becomes U+FFFD (:func:`repair_text`)."""
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except RecursionError:
         raise InvalidInput("JSON nested too deeply to read (thousands of levels)", file=file, row=row) from None
+    return repair_text(value) if _SURROGATE_ESCAPE.search(text) else value
 
 
 def read_json(path: Path) -> Any:

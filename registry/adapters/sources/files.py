@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from registry.adapters.sources.base import parse_json, read_jsonl, read_text
+from registry.adapters.sources.base import check_input, check_input_folder, parse_json, read_jsonl, read_text
 from registry.errors import InvalidInput
 
 SUPPORTED_FORMATS: dict[str, str] = {
@@ -369,6 +369,7 @@ def read_parquet_table(path: Path) -> pa.Table:
     """A Parquet file as Arrow columns (an unreadable file is an :class:`InvalidInput`)."""
     import pyarrow.parquet as pq
 
+    check_input(path)
     try:
         return pq.read_table(path)
     except (OSError, pa.ArrowException) as exc:
@@ -378,10 +379,13 @@ def read_parquet_table(path: Path) -> pa.Table:
 def _load_hf(path: Path, split: str | None) -> SourceTable:
     import datasets
 
+    check_input_folder(path)
     try:
         ds = datasets.load_from_disk(str(path))
-    except (OSError, ValueError) as exc:
-        raise InvalidInput(f"cannot load datasets folder: {exc}", file=path) from exc
+    except Exception as exc:  # noqa: BLE001 - malformed metadata fails in many ways (KeyError on `{}` files)
+        detail = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc) or type(exc).__name__
+        raise InvalidInput(f"cannot load datasets folder: {detail}", file=path,
+                           hint="write it again with datasets' save_to_disk") from None
     if isinstance(ds, datasets.DatasetDict):
         names = list(ds)
         if split is None and len(names) == 1:
@@ -397,8 +401,7 @@ def _load_hf(path: Path, split: str | None) -> SourceTable:
 def load_table(path: Path, *, split: str | None = None) -> SourceTable:
     """Load any supported file (see :func:`detect_format`) as a table of records or CSV cells."""
     path = Path(path)
-    if not path.exists():
-        raise InvalidInput("file does not exist", file=path, hint="check --path")
+    check_input(path, folders=True)
     fmt = detect_format(path)
     if fmt in ("json", "jsonl"):
         return _load_json(path)
@@ -462,6 +465,7 @@ def read_json_lines_table(path: Path) -> pa.Table | None:
     (one document may be an object keyed by id). The lines are counted while pyarrow parses."""
     import pyarrow.json as pa_json
 
+    check_input(path)
     with ThreadPoolExecutor(max_workers=1) as pool:
         lines = pool.submit(_count_object_lines, path)
         try:

@@ -77,6 +77,7 @@ from registry.adapters.sources.base import (
     SourceInfo,
     frame,
     majority_label,
+    repair_text,
     stable_ids,
     to_json,
 )
@@ -94,6 +95,7 @@ from registry.adapters.sources.files import (  # noqa: F401 (detect_format, SUPP
     read_parquet_table,
 )
 from registry.domain.options import parse_pairs  # noqa: F401 (re-exported: the CLI's KEY=VALUE reading)
+from registry.domain.options import score_scale
 from registry.errors import InvalidInput
 
 _REQUIRED = {
@@ -137,10 +139,10 @@ def _meta(value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         try:
             parsed = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             parsed = None
         if isinstance(parsed, dict):
-            return parsed
+            return repair_text(parsed)
     return {"value": value}
 
 
@@ -227,7 +229,7 @@ class _Rows:
                 except (ValueError, SyntaxError, MemoryError, RecursionError):
                     continue
                 if isinstance(parsed, (list, tuple)):
-                    return list(parsed) or None
+                    return repair_text(list(parsed)) or None
             raise self.error(f"malformed list {text[:60]!r}; expected a JSON list such as [\"A\", \"B\"]", i, field)
         return [value]
 
@@ -888,6 +890,7 @@ class GenericAdapter(SourceAdapter):
             raise InvalidInput(f"unknown task type {task_type!r}{_suggest(task_type, TASK_TYPES)}",
                                field="task_type", hint=f"one of {', '.join(TASK_TYPES)}")
         mapping = _check_mapping(mapping, task_type)
+        scale = None if scale is None else score_scale(scale)
         skip_empty, id_from_row = _flag(skip_empty, "skip_empty"), _flag(id_from_row, "id_from_row")
         if id_from_row and "example_id" in mapping:
             raise InvalidInput(f"--id-from-row and --map example_id={mapping['example_id']} both set the example id",

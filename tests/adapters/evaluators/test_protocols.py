@@ -404,7 +404,7 @@ def _evaluator(reg, ckpt: str, protocol: str, **config):
     from registry.services.matrix import evaluator_name
 
     return create_evaluator(reg, checkpoint=ckpt, protocol=protocol, config=config,
-                            name=evaluator_name(ckpt, protocol, config))[0]
+                            name=evaluator_name(ckpt, protocol, config), derived_name=True)[0]
 
 
 @pytest.mark.slow
