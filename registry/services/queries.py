@@ -43,7 +43,7 @@ from registry.domain.metrics.per_example import (
     untestable_reason,
 )
 from registry.errors import InvalidInput, NotFound
-from registry.adapters.store.abstract import CachedTest, StandingRecord
+from registry.adapters.store.abstract import CachedTest, StandingRecord, StandingsBoard
 from registry.services.app import RegistryContext
 from registry.services.scoring import headline_for
 from registry.services.standings import RunExamples
@@ -279,11 +279,15 @@ def leaderboard(reg: RegistryContext, dataset: str, metric: str | None = None, *
     every latest run's predictions instead (the computation the standings reproduce)."""
     if fresh:
         return _leaderboard_fresh(reg, dataset, metric, alpha=alpha, n_boot=n_boot, seed=seed)
-    version = reg.store.get_version(dataset)
-    ref, task_type = version.ref, version.task_type
-    metric = metric or headline_for(version)
+    board = reg.store.board(dataset, metric, n_boot=n_boot, seed=seed)
+    ref, task_type = board.dataset, board.task_type
+    metric = metric or headline_for(board)
     info = _rank_metric(task_type, metric)
-    rows = [r for r in reg.store.standings([ref], metric, with_metrics=True) if r.value is not None]
+    rows = board.rows
+    if any(r.metric != metric for r in rows):    # headlines stored under another rule: the metric's own rows
+        board = reg.store.board(ref, metric, n_boot=n_boot, seed=seed)
+        rows = board.rows
+    rows = [r for r in rows if r.value is not None]
     if not rows:
         raise NotFound(f"no successful run on {ref} has metric {metric!r}; run `autorater eval run` (or "
                        "`autorater eval import`) first")
@@ -293,7 +297,7 @@ def leaderboard(reg: RegistryContext, dataset: str, metric: str | None = None, *
     test_name = _no_test(metric)
     standings = [_row_standing(best)]
     if len(rows) > 1 and test_name is None:
-        tests, test_name, best_ok = _standing_tests(reg, version, metric, rows, n_boot=n_boot, seed=seed)
+        tests, test_name, best_ok = _standing_tests(reg, board, metric, rows, n_boot=n_boot, seed=seed)
         for r in rows[1:] if best_ok else ():
             t = tests.get(r.run_id)
             if t is None:
@@ -325,7 +329,7 @@ def _can_tie(best: StandingRecord, r: StandingRecord) -> bool:
     return max(best.ci_low, r.ci_low) <= min(best.ci_high, r.ci_high)
 
 
-def _standing_tests(reg: RegistryContext, version: DatasetVersion, metric: str, rows: list[StandingRecord], *,
+def _standing_tests(reg: RegistryContext, board: StandingsBoard, metric: str, rows: list[StandingRecord], *,
                     n_boot: int, seed: int) -> tuple[dict[int, CachedTest], str, bool]:
     """The paired tests of ``metric`` against the best (``rows[0]``) of the candidates that need one
     (all of them up to :data:`FULL_TESTS_UP_TO`, else the runner-up and those that can tie), from the
@@ -334,9 +338,10 @@ def _standing_tests(reg: RegistryContext, version: DatasetVersion, metric: str, 
     best = rows[0]
     small = len(rows) - 1 <= FULL_TESTS_UP_TO
     wanted = [r for i, r in enumerate(rows[1:]) if small or i == 0 or _can_tie(best, r)]
-    cached = reg.store.cached_tests(version.ref, metric, best.run_id, n_boot=n_boot, seed=seed)
+    cached = dict(board.tests.get(best.run_id, {}))
     missing = [r.run_id for r in wanted if r.run_id not in cached]
     if best.run_id not in cached or (missing and cached[best.run_id].test.startswith("paired_")):
+        version = reg.store.get_version(board.dataset)
         computed = _compute_tests(reg, version, metric, best.run_id, missing, n_boot=n_boot, seed=seed)
         computed = {k: v for k, v in computed.items() if k not in cached}
         reg.store.save_tests(version.ref, metric, best.run_id, computed, n_boot=n_boot, seed=seed)
@@ -489,8 +494,7 @@ def best_evaluator(reg: RegistryContext, *, dataset: str | None = None, task_typ
                           n_boot=n_boot, seed=seed, fresh=True)
     key = hashlib.sha256(json.dumps([task_type, metric, coverage, sorted(versions) if datasets else None, alpha,
                                      n_boot, seed]).encode()).hexdigest()
-    generation = reg.store.standings_generation(task_type)   # read before the standings it covers
-    hit = reg.store.cached_ranking(key, task_type)
+    generation, hit = reg.store.cached_ranking(key, task_type)   # the generation: read before the standings
     if hit is not None:
         return _ranking_from_bytes(hit)
     ranking = _best_over(reg, task_type, metric, info, coverage, versions if datasets else None, alpha=alpha,

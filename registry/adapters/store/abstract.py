@@ -70,6 +70,20 @@ class CachedTest:
     test: str | None
 
 
+@dataclass(frozen=True)
+class StandingsBoard:
+    """A dataset version's leaderboard rows with the paired tests cached for them, read in one go."""
+
+    dataset: str
+    """``name@version``."""
+    task_type: str
+    statistics: dict[str, Any]
+    """The version's statistics (its headline metric depends on them)."""
+    rows: list[StandingRecord]
+    tests: dict[int, dict[int, CachedTest]]
+    """Cached tests of the rows' metric with the asked bootstrap settings: best run id → candidate run id → test."""
+
+
 RUN_STATUSES = ("running", "succeeded", "failed")
 """Statuses of an evaluation run: ``running`` while it runs (or if its process died), then
 ``succeeded`` or ``failed``."""
@@ -330,6 +344,13 @@ class AbstractStore(ABC):
         (default: the version's headline metric) and, ``with_metrics``, all its metric values."""
 
     @abstractmethod
+    def board(self, dataset: str, metric: str | None = None, *, n_boot: int, seed: int) -> StandingsBoard:
+        """The leaderboard rows of dataset version ``dataset`` (``name`` = latest) with all their
+        metric values — ``metric``'s value, or the headline's (each row's ``metric``) — and the paired
+        tests cached for that metric with these bootstrap settings: what :meth:`standings` and
+        :meth:`cached_tests` give, in one transaction."""
+
+    @abstractmethod
     def run_examples(self, run_ids: Iterable[int]) -> dict[int, bytes]:
         """The stored per-example judgments of these runs (runs without any are left out)."""
 
@@ -354,8 +375,9 @@ class AbstractStore(ABC):
         its dataset versions or a version of it is registered."""
 
     @abstractmethod
-    def cached_ranking(self, key: str, task_type: str) -> bytes | None:
-        """The ranking cached under ``key`` if it was computed at ``task_type``'s current generation."""
+    def cached_ranking(self, key: str, task_type: str) -> tuple[int, bytes | None]:
+        """``task_type``'s current generation, and the ranking cached under ``key`` if it was computed
+        at that generation (else ``None``)."""
 
     @abstractmethod
     def save_ranking(self, key: str, task_type: str, generation: int, ranking: bytes) -> None:

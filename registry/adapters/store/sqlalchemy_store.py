@@ -5,6 +5,7 @@ registry's metadata is built here; callers get entities."""
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import threading
 from collections.abc import Iterable, Iterator
@@ -12,13 +13,19 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, Text, cast, delete, func, insert, literal, select, text, update
+from sqlalchemy import String, Text, bindparam, cast, delete, func, insert, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, contains_eager, selectinload, sessionmaker
 
 from registry.adapters.store import db
-from registry.adapters.store.abstract import RUN_STATUSES, AbstractStore, CachedTest, StandingRecord
+from registry.adapters.store.abstract import (
+    RUN_STATUSES,
+    AbstractStore,
+    CachedTest,
+    StandingRecord,
+    StandingsBoard,
+)
 from registry.adapters.store.claims import advisory_lock, claim_key
 from registry.adapters.store.db import check_schema, create_engine_for, managed_session
 from registry.adapters.store.orm import (
@@ -799,31 +806,47 @@ class SqlAlchemyStore(AbstractStore):
     def standings(self, datasets: Iterable[str], metric: str | None = None, *,
                   with_metrics: bool = False) -> list[StandingRecord]:
         with self.session() as s:
-            refs = self._version_ids(s, datasets)
-            if not refs:
-                return []
-            own = (SqlStanding.metric, SqlStanding.value, SqlStanding.ci_low, SqlStanding.ci_high, SqlStanding.n)
-            rest = (SqlStanding.n_aligned, SqlStanding.n_rows) + ((cast(SqlStanding.metrics, Text),)
-                                                                   if with_metrics else ())
+            return self._standings(s, self._version_ids(s, datasets), metric, with_metrics)
 
-            def query(values):
-                return (select(SqlEvaluator.name, SqlStanding.dataset_version_id, SqlStanding.run_id, *values, *rest)
-                        .join(SqlEvaluator, SqlStanding.evaluator_id == SqlEvaluator.id)
-                        .where(SqlStanding.dataset_version_id.in_(list(refs))))
+    def board(self, dataset: str, metric: str | None = None, *, n_boot: int, seed: int) -> StandingsBoard:
+        q = _board_statements()
+        name, version = parse_ref(dataset)
+        with self.session() as s:
+            conn = s.connection()
+            found = (conn.execute(q["latest"], {"name": name}) if version is None
+                     else conn.execute(q["version"], {"name": name, "version": version})).first()
+            if found is None:
+                self._version_row(s, dataset)  # raises the NotFound with its hints
+            version_id, number, task_type, stats = found
+            ref = f"{name}@{number}"
+            rows = self._standings(s, {version_id: ref}, metric, True)
+            tests: dict[int, dict[int, CachedTest]] = {}
+            if rows:
+                for best, cand, p, diff, test in conn.execute(q["tests"], {
+                        "vid": version_id, "metric": metric or rows[0].metric, "n_boot": n_boot, "seed": seed}):
+                    tests.setdefault(best, {})[cand] = CachedTest(p_value=p, difference=diff, test=test)
+            return StandingsBoard(dataset=ref, task_type=task_type, statistics=_json_loads()(stats) if stats else {},
+                                  rows=rows, tests=tests)
 
-            if metric is None:
-                rows = s.execute(query(own)).all()
-            else:   # the headline's values are on the row; another metric's come from its metrics row
-                rows = s.execute(query(own).where(SqlStanding.metric == metric)).all()
-                joined = (literal(metric, String), SqlMetric.value, SqlMetric.ci_low, SqlMetric.ci_high,
-                          func.coalesce(SqlMetric.n, 0))
-                rows += s.execute(query(joined).outerjoin(
-                    SqlMetric, (SqlMetric.run_id == SqlStanding.run_id) & (SqlMetric.name == metric)
-                    & (SqlMetric.slice == "all")).where(SqlStanding.metric != metric)).all()
-            loads = _json_loads()
-            return [StandingRecord(evaluator=r[0], dataset=refs[r[1]], run_id=r[2], metric=r[3], value=r[4],
-                                   ci_low=r[5], ci_high=r[6], n=r[7], n_aligned=r[8], n_rows=r[9],
-                                   metrics=loads(r[10]) if with_metrics else None) for r in rows]
+    def _standings(self, s: Session, refs: dict[int, str], metric: str | None,
+                   with_metrics: bool) -> list[StandingRecord]:
+        """The standings rows of the versions ``refs`` (row id → ``name@version``): ``metric``'s values
+        (the headline's values are on the row; another metric's come from its metrics row)."""
+        if not refs:
+            return []
+        q, conn = _board_statements(), s.connection()
+        which = "metrics" if with_metrics else "plain"
+        params = {"vids": list(refs)}
+        if metric is None:
+            rows = conn.execute(q[f"own_{which}"], params).all()
+        else:
+            params["metric"] = metric
+            rows = conn.execute(q[f"own_metric_{which}"], params).all()
+            rows += conn.execute(q[f"joined_{which}"], params).all()
+        loads = _json_loads()
+        return [StandingRecord(evaluator=r[0], dataset=refs[r[1]], run_id=r[2], metric=r[3], value=r[4],
+                               ci_low=r[5], ci_high=r[6], n=r[7], n_aligned=r[8], n_rows=r[9],
+                               metrics=loads(r[10]) if with_metrics else None) for r in rows]
 
     def run_examples(self, run_ids: Iterable[int]) -> dict[int, bytes]:
         ids = list(run_ids)
@@ -873,14 +896,15 @@ class SqlAlchemyStore(AbstractStore):
             return s.scalar(select(SqlStandingGeneration.generation)
                             .where(SqlStandingGeneration.task_type == task_type)) or 0
 
-    def cached_ranking(self, key: str, task_type: str) -> bytes | None:
+    def cached_ranking(self, key: str, task_type: str) -> tuple[int, bytes | None]:
         current = (select(func.coalesce(func.max(SqlStandingGeneration.generation), 0))
                    .where(SqlStandingGeneration.task_type == task_type).scalar_subquery())
+        cached = (select(SqlStandingRanking.ranking).where(
+            SqlStandingRanking.key == key, SqlStandingRanking.task_type == task_type,
+            SqlStandingRanking.generation == current).scalar_subquery())
         with self.session() as s:
-            data = s.scalar(select(SqlStandingRanking.ranking).where(
-                SqlStandingRanking.key == key, SqlStandingRanking.task_type == task_type,
-                SqlStandingRanking.generation == current))
-            return bytes(data) if data is not None else None
+            generation, data = s.execute(select(current, cached)).one()
+            return int(generation), (bytes(data) if data is not None else None)
 
     def save_ranking(self, key: str, task_type: str, generation: int, ranking: bytes) -> None:
         with self.session() as s:
@@ -895,6 +919,39 @@ class SqlAlchemyStore(AbstractStore):
                     s.flush()
             except IntegrityError:         # cached by a concurrent query meanwhile
                 pass
+
+
+@functools.cache
+def _board_statements() -> dict[str, Any]:
+    """The statements of :meth:`SqlAlchemyStore.board`, built once (their compiled forms are cached)."""
+    version = (select(SqlDatasetVersion.id, SqlDatasetVersion.version, SqlDataset.task_type,
+                      cast(SqlDatasetVersion.statistics, Text))
+               .join(SqlDataset, SqlDatasetVersion.dataset_id == SqlDataset.id)
+               .where(SqlDataset.name == bindparam("name")))
+    t = SqlStandingTest
+    out: dict[str, Any] = {
+        "latest": version.order_by(SqlDatasetVersion.version.desc()).limit(1),
+        "version": version.where(SqlDatasetVersion.version == bindparam("version")),
+        "tests": select(t.best_run_id, t.candidate_run_id, t.p_value, t.difference, t.test).where(
+            t.dataset_version_id == bindparam("vid"), t.metric == bindparam("metric"), t.n_boot == bindparam("n_boot"),
+            t.seed == bindparam("seed")),
+    }
+    own = (SqlStanding.metric, SqlStanding.value, SqlStanding.ci_low, SqlStanding.ci_high, SqlStanding.n)
+    joined = (bindparam("metric", type_=String), SqlMetric.value, SqlMetric.ci_low, SqlMetric.ci_high,
+              func.coalesce(SqlMetric.n, 0))
+    for which, extra in (("plain", ()), ("metrics", (cast(SqlStanding.metrics, Text),))):
+        def query(values, extra=extra):
+            return (select(SqlEvaluator.name, SqlStanding.dataset_version_id, SqlStanding.run_id, *values,
+                           SqlStanding.n_aligned, SqlStanding.n_rows, *extra)
+                    .join(SqlEvaluator, SqlStanding.evaluator_id == SqlEvaluator.id)
+                    .where(SqlStanding.dataset_version_id.in_(bindparam("vids", expanding=True))))
+
+        out[f"own_{which}"] = query(own)
+        out[f"own_metric_{which}"] = query(own).where(SqlStanding.metric == bindparam("metric"))
+        out[f"joined_{which}"] = query(joined).outerjoin(
+            SqlMetric, (SqlMetric.run_id == SqlStanding.run_id) & (SqlMetric.name == bindparam("metric"))
+            & (SqlMetric.slice == "all")).where(SqlStanding.metric != bindparam("metric"))
+    return out
 
 
 def _json_loads():
