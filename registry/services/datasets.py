@@ -106,6 +106,10 @@ def _rows_of(reg: RegistryContext, version: DatasetVersion) -> pa.Table:
     return table
 
 
+_REGISTER_TRIES = 10
+"""Attempts of a registration whose parent keeps being overtaken by concurrent writers."""
+
+
 def _check_new_dataset(reg: RegistryContext, name: str, path: Path) -> None:
     """The dataset name follows the naming rule (unless the dataset exists already), and the input
     is a regular file or a folder within the input size limit — checked before anything is read."""
@@ -152,6 +156,7 @@ def register_dataset_version(
 
     from registry import events
     from registry.adapters.sources import get_adapter
+    from registry.adapters.store.abstract import ParentMoved
     from registry.adapters.validation.gx import Rules, validate
     from registry.adapters.validation.spec import load_spec
     from registry.domain.statistics import compute_statistics
@@ -189,31 +194,41 @@ def register_dataset_version(
     hashes = row_hashes(table)
     digest = content_hash(spec.ref, table, hashes)
 
-    parent = store.latest_version(name, task_type=task_type)  # a dataset of another task type is refused
-    existing = store.find_version_by_hash(name, digest) if parent is not None else None
-    if existing is not None:
-        return Registration(version=existing, created=False)
-
-    diff = None
-    if parent is not None:
-        old = _rows_of(reg, parent)
-        d = diff_rows(old.column("example_id"), row_hashes(old), table.column("example_id"), hashes)
-        diff = d.summary()
     stats = compute_statistics(table, task_type)
     relpath = reg.artifacts.relpath_for("datasets", digest, ".parquet")
-    tmp = reg.artifacts.write_parquet_tmp(table)
-    try:
-        with reg.artifacts.placing(tmp, relpath), store.unit_of_work() as uow:
-            entity, version_id = uow.add_version(
-                dataset=name, task_type=task_type, description=description or (ddef.description if ddef else ""),
-                source=_source_entity(adapter) if source != "generic" else None,
-                parent=parent.version if parent is not None else None, content_hash=digest,
-                row_count=table.num_rows, spec_name=spec.name, spec_version=spec.version, spec_sha256=spec.sha256,
-                storage_uri=relpath, labels=list(labels) if labels else None, statistics=stats,
-                validation_report=report, diff_from_parent=diff, provenance=_provenance(source, path, opts),
-                input_fingerprint=fingerprint)
-    finally:
-        tmp.unlink(missing_ok=True)
+    # concurrent writers: the store adds one version per content (a later writer of the same content
+    # gets the first one's version, `created` False) and refuses a parent that is no longer the
+    # latest version (ParentMoved): then the parent and the row diff are taken again
+    for attempt in range(_REGISTER_TRIES):
+        parent = store.latest_version(name, task_type=task_type)  # a dataset of another task type is refused
+        existing = store.find_version_by_hash(name, digest) if parent is not None else None
+        if existing is not None:
+            return Registration(version=existing, created=False)
+        diff = None
+        if parent is not None:
+            old = _rows_of(reg, parent)
+            d = diff_rows(old.column("example_id"), row_hashes(old), table.column("example_id"), hashes)
+            diff = d.summary()
+        tmp = reg.artifacts.write_parquet_tmp(table)
+        try:
+            with reg.artifacts.placing(tmp, relpath), store.unit_of_work() as uow:
+                entity, version_id, created = uow.add_version(
+                    dataset=name, task_type=task_type, description=description or (ddef.description if ddef else ""),
+                    source=_source_entity(adapter) if source != "generic" else None,
+                    parent=parent.version if parent is not None else None, content_hash=digest,
+                    row_count=table.num_rows, spec_name=spec.name, spec_version=spec.version,
+                    spec_sha256=spec.sha256, storage_uri=relpath, labels=list(labels) if labels else None,
+                    statistics=stats, validation_report=report, diff_from_parent=diff,
+                    provenance=_provenance(source, path, opts), input_fingerprint=fingerprint)
+        except ParentMoved:
+            if attempt + 1 == _REGISTER_TRIES:
+                raise
+            continue
+        finally:
+            tmp.unlink(missing_ok=True)
+        if not created:
+            return Registration(version=entity, created=False)
+        break
     # after the commit: a triggered re-evaluation must find the version
     events.emit(events.DATASET_VERSION_REGISTERED, f"autorater.dataset-version.{entity.ref}",
                 {"dataset": entity.dataset, "version": entity.version, "ref": entity.ref, "version_id": version_id,

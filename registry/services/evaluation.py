@@ -23,11 +23,15 @@ Caches, all in the ``judgments`` table:
 from __future__ import annotations
 
 import functools
+import os
 import platform
+import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -54,6 +58,24 @@ Progress = Callable[[int, int], None]
 _ARROW_TYPES = {"string": pa.string(), "int8": pa.int8(), "int16": pa.int16(), "int32": pa.int32(),
                 "float64": pa.float64(), "bool": pa.bool_()}
 PREDICTION_SCHEMA = pa.schema([pa.field(k, _ARROW_TYPES[v]) for k, v in PREDICTION_COLUMNS.items()])
+_IMPORTED = datetime.now(UTC)
+
+
+@functools.cache
+def process_started() -> datetime:
+    """When this process started (when this module was first imported, if the system does not say).
+    A run of the same pair and parameters that another process finished since then was asked for
+    concurrently with this process's requests: :func:`run_evaluation` answers with it."""
+    try:
+        import psutil
+
+        return min(datetime.fromtimestamp(psutil.Process().create_time(), UTC), _IMPORTED)
+    except Exception:  # psutil missing or the platform will not say
+        return _IMPORTED
+
+
+def _this_process() -> dict[str, Any]:
+    return {"host": socket.gethostname(), "pid": os.getpid()}
 
 
 @dataclass(frozen=True)
@@ -160,9 +182,16 @@ def run_evaluation(reg: RegistryContext, evaluator: str, dataset: str, *, seed: 
     are reused; only the missing ones are computed, committed batch by batch so an interrupted
     run resumes where it stopped. The headline metrics are also stored per value of each
     ``slice_by`` column (default ``category``), skipping slices under ``min_slice_size`` examples
-    (:func:`registry.services.scoring.compute_metrics`)."""
+    (:func:`registry.services.scoring.compute_metrics`).
+
+    Concurrent callers: the run holds its pair's claim (:mod:`registry.services.claims`); a second
+    caller waits for the first to finish, then returns the first one's run when it has the same
+    parameters (seed, ``n_boot``, slicing) — as it does for any such run another process finished
+    since this process started (:func:`process_started`) —, else runs the pair itself. ``running``
+    rows of dead processes, found under the claim, are marked failed as abandoned first."""
+    from registry.services.claims import abandon_running, claim
     from registry.services.datasets import load_table
-    from registry.services.scoring import check_slicing, compute_metrics
+    from registry.services.scoring import check_slicing
 
     store = reg.store
     ev = store.get_evaluator(evaluator)
@@ -175,6 +204,40 @@ def run_evaluation(reg: RegistryContext, evaluator: str, dataset: str, *, seed: 
                            f"({version.ref}); it supports {list(plugin_cls.task_types)}")
     if slice_by is not None or min_slice_size != 10:  # bad slicing options fail before the run starts
         check_slicing(load_table(reg, version.ref), slice_by, min_slice_size)
+    slicing = {"slice_by": list(slice_by) if slice_by is not None else None, "min_slice_size": min_slice_size}
+    with claim(reg, ev.name, version.ref, wait=None):
+        abandon_running(reg, ev.name, version.ref)
+        done = _concurrent_run(reg, ev, version, seed=seed, n_boot=n_boot, slicing=slicing)
+        if done is not None:
+            return done
+        return _run_claimed(reg, ev, version, plugin_cls, seed=seed, n_boot=n_boot, batch_size=batch_size,
+                            on_progress=on_progress, slice_by=slice_by, min_slice_size=min_slice_size,
+                            slicing=slicing)
+
+
+def _concurrent_run(reg: RegistryContext, ev, version, *, seed: int, n_boot: int,
+                    slicing: dict[str, Any]) -> EvaluationRun | None:
+    """The newest succeeded run of the pair with these parameters that another process finished
+    since this one started (see :func:`run_evaluation`), if any."""
+    since, me = process_started(), _this_process()
+    for run in reg.store.list_runs(dataset=version.ref, evaluator=ev.name, status="succeeded", limit=20):
+        prov = run.provenance or {}
+        if (run.finished_at is not None and run.finished_at >= since and run.seed == seed
+                and prov.get("n_boot") == n_boot and prov.get("slicing") == slicing
+                and prov.get("evaluator_sha256") == ev.sha256 and prov.get("dataset_sha256") == version.content_hash
+                and prov.get("process") != me):
+            return run
+    return None
+
+
+def _run_claimed(reg: RegistryContext, ev, version, plugin_cls, *, seed: int, n_boot: int, batch_size: int,
+                 on_progress: Progress | None, slice_by: Sequence[str] | None, min_slice_size: int,
+                 slicing: dict[str, Any]) -> EvaluationRun:
+    """The run itself (:func:`run_evaluation`, under the pair's claim)."""
+    from registry.services.datasets import load_table
+    from registry.services.scoring import compute_metrics
+
+    store = reg.store
     with store.unit_of_work() as uow:
         protocol_config = dict(uow.get_protocol(ev.protocol).config or {})
         ckpt = uow.get_checkpoint(ev.checkpoint) if ev.checkpoint else None
@@ -217,7 +280,8 @@ def run_evaluation(reg: RegistryContext, evaluator: str, dataset: str, *, seed: 
         provenance = {"evaluator_sha256": ev.sha256, "dataset_sha256": version.content_hash,
                       "protocol": ev.protocol, "checkpoint": ev.checkpoint, "orders": list(plan.orders),
                       "samples": plan.samples, "n_boot": n_boot, "code_version": __version__,
-                      "code_revision": code_revision(), "libraries": _library_versions(), **extra_provenance}
+                      "code_revision": code_revision(), "libraries": _library_versions(), "slicing": slicing,
+                      "process": _this_process(), **extra_provenance}
         with store.unit_of_work() as uow:  # the run and its metrics, together
             uow.finish_run(run_id, seconds=elapsed, n_examples=len(ids), n_judgments=predictions.num_rows,
                            n_executed=executed, n_cached=cached, prompt_tokens=prompt_tokens,
@@ -399,7 +463,7 @@ def _store_predictions(reg: RegistryContext, table: pa.Table) -> tuple[str, str]
     digest = sha256_bytes(blob)
     relpath = reg.artifacts.relpath_for("predictions", digest, ".parquet")
     if not reg.artifacts.exists(relpath):
-        tmp = reg.artifacts.root / "tmp" / f"{digest}.parquet"
+        tmp = reg.artifacts.root / "tmp" / f"{digest}.{uuid.uuid4().hex}.parquet"  # own file: writers race
         tmp.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_bytes(blob)
         with reg.artifacts.placing(tmp, relpath):

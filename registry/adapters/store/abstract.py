@@ -37,6 +37,16 @@ from registry.domain.entities import (
     Regression,
     Source,
 )
+from registry.errors import RegistryError
+
+
+class ParentMoved(RegistryError):
+    """:meth:`AbstractStore.add_version` was asked for the version after ``parent``, but another
+    writer registered a newer version meanwhile: prepare the registration again (its parent and
+    row diff) against the new latest version."""
+
+    code = "concurrent_change"
+
 
 @dataclass(frozen=True)
 class StandingRecord:
@@ -101,10 +111,12 @@ class AbstractStore(ABC):
         work, it joins that one."""
 
     @abstractmethod
-    def claim_pair(self, evaluator: str, dataset: str) -> AbstractContextManager[bool]:
+    def claim_pair(self, evaluator: str, dataset: str, *, wait: float | None = 0) -> AbstractContextManager[bool]:
         """Hold the claim of ``evaluator`` on dataset version ``dataset`` for the block: an
         advisory lock released by the database server or the operating system when its holder
-        dies. Yields ``False`` (and holds nothing) when another live process holds it."""
+        dies. Yields ``False`` (and holds nothing) when another live process holds it — at once
+        (``wait=0``), after ``wait`` seconds, or never (``wait=None``: until the holder ends).
+        Re-entrant: the thread holding a claim gets it again at once."""
 
     @abstractmethod
     def close(self) -> None:
@@ -153,11 +165,15 @@ class AbstractStore(ABC):
                     parent: int | None, content_hash: str, row_count: int, spec_name: str, spec_version: int,
                     spec_sha256: str, storage_uri: str, labels: list[str] | None, statistics: dict[str, Any],
                     validation_report: dict[str, Any], diff_from_parent: dict[str, int] | None,
-                    provenance: dict[str, Any], input_fingerprint: str | None) -> tuple[DatasetVersion, int]:
+                    provenance: dict[str, Any], input_fingerprint: str | None) -> tuple[DatasetVersion, int, bool]:
         """Record the next version of ``dataset`` (created, and its ``source`` recorded, when
         new; a dataset of another task type is :class:`InvalidInput`) with version ``parent`` of
-        the same dataset as its parent. Returns the version and its row id (the ``version_id`` of
-        the registration event)."""
+        the same dataset as its parent. Returns the version, its row id (the ``version_id`` of
+        the registration event) and ``True``.
+
+        Safe against concurrent writers: registering transactions take turns; when the same
+        content was registered meanwhile, returns that version with ``False`` (nothing written);
+        when ``parent`` is no longer the latest version, raises :class:`ParentMoved`."""
 
     # ----------------------------------------------------------------- checkpoints
     @abstractmethod
@@ -300,7 +316,8 @@ class AbstractStore(ABC):
 
     @abstractmethod
     def save_judgments(self, records: Iterable[JudgmentRecord]) -> None:
-        """Cache judgments (a record with the same key, example, order and sample is replaced)."""
+        """Cache judgments (a record with the same key, example, order and sample is replaced): one
+        idempotent upsert, so writers of the same judgments at once never fail and lose none."""
 
     @abstractmethod
     def count_judgments(self, key: str | None = None) -> int:

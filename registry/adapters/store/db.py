@@ -1,6 +1,8 @@
 """Engines, the schema check and the one managed-session helper.
 
-* :func:`create_engine_for` turns a URL into an engine (SQLite gets foreign keys and WAL).
+* :func:`create_engine_for` turns a URL into an engine (SQLite gets foreign keys, WAL and a busy
+  timeout: a writer that finds the database locked retries for :func:`sqlite_busy_timeout` seconds,
+  then fails with a :class:`DatabaseError` that says so).
 * :func:`upgrade` / :func:`downgrade` run the Alembic revisions in ``migrations/``.
 * :func:`check_schema` refuses a database that is not at the head revision and prints the
   command that fixes it.
@@ -10,6 +12,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -33,12 +36,34 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 
 
+SQLITE_BUSY_TIMEOUT_S = 60.0
+"""Default of :func:`sqlite_busy_timeout`."""
+
+
+def sqlite_busy_timeout() -> float:
+    """Seconds a SQLite statement keeps retrying while another process holds the write lock
+    (``AUTORATER_SQLITE_BUSY_TIMEOUT``, default 60)."""
+    try:
+        return max(0.0, float(os.environ.get("AUTORATER_SQLITE_BUSY_TIMEOUT", SQLITE_BUSY_TIMEOUT_S)))
+    except ValueError:
+        return SQLITE_BUSY_TIMEOUT_S
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout={int(sqlite_busy_timeout() * 1000)}")  # first: the others may wait
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+def _locked_message(exc: SQLAlchemyError) -> str | None:
+    """A clear message for SQLite's "database is locked" (the busy timeout ran out), else None."""
+    if "database is locked" not in str(getattr(exc, "orig", exc)):
+        return None
+    return (f"database error: the SQLite database stayed locked by another writer for over "
+            f"{sqlite_busy_timeout():.0f} s (busy timeout); nothing was written — try again, raise "
+            "AUTORATER_SQLITE_BUSY_TIMEOUT, or use PostgreSQL for many concurrent writers")
 
 
 def create_engine_for(url: str) -> Engine:
@@ -47,7 +72,7 @@ def create_engine_for(url: str) -> Engine:
     if sa_url.get_backend_name() == "sqlite":
         if sa_url.database and sa_url.database != ":memory:":
             Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(sa_url, connect_args={"timeout": 30})
+        engine = sa.create_engine(sa_url, connect_args={"timeout": sqlite_busy_timeout()})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return sa.create_engine(sa_url, pool_pre_ping=True)
@@ -135,7 +160,7 @@ def managed_session(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     except SQLAlchemyError as exc:
         session.rollback()
-        raise DatabaseError(f"database error: {str(exc).splitlines()[0]}") from exc
+        raise DatabaseError(_locked_message(exc) or f"database error: {str(exc).splitlines()[0]}") from exc
     except BaseException:
         session.rollback()
         raise

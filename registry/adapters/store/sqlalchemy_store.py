@@ -23,6 +23,7 @@ from registry.adapters.store.abstract import (
     RUN_STATUSES,
     AbstractStore,
     CachedTest,
+    ParentMoved,
     StandingRecord,
     StandingsBoard,
 )
@@ -64,6 +65,9 @@ from registry.domain.judgments import Verdict
 from registry.errors import AlreadyExists, InvalidInput, NotFound
 
 __all__ = ["RUN_STATUSES", "SqlAlchemyStore", "head_from_files", "parse_ref"]
+
+_UPSERT_CHUNK = 500
+"""Judgments per INSERT statement (13 parameters each: under SQLite's bound-parameter limit)."""
 
 
 def parse_ref(ref: str) -> tuple[str, int | None]:
@@ -171,9 +175,37 @@ class SqlAlchemyStore(AbstractStore):
                 self._open.session = None
 
     @contextmanager
-    def claim_pair(self, evaluator: str, dataset: str) -> Iterator[bool]:
-        with advisory_lock(self.engine, claim_key(evaluator, dataset)) as got:
-            yield got
+    def claim_pair(self, evaluator: str, dataset: str, *, wait: float | None = 0) -> Iterator[bool]:
+        key = claim_key(evaluator, dataset)
+        held = self._held_claims()
+        if key in held:  # re-entrant in the thread that holds it (a flow's pair, then its run)
+            yield True
+            return
+        with advisory_lock(self.engine, key, wait=wait) as got:
+            if got:
+                held.add(key)
+            try:
+                yield got
+            finally:
+                held.discard(key)
+
+    def _held_claims(self) -> set[int]:
+        held = getattr(self._open, "claims", None)
+        if held is None:
+            held = self._open.claims = set()
+        return held
+
+    def _serialize_writers(self, s: Session, what: str) -> None:
+        """Make the calling transaction the only writer of ``what`` until it ends: on PostgreSQL a
+        transaction-level advisory lock on ``what``, on SQLite the database's write lock (``BEGIN
+        IMMEDIATE``, waiting up to the busy timeout; already held when the transaction wrote)."""
+        backend = self.engine.url.get_backend_name()
+        if backend == "postgresql":
+            s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": claim_key("writer", what)})
+        elif backend == "sqlite":
+            conn = s.connection()
+            if not conn.connection.dbapi_connection.in_transaction:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     def close(self) -> None:
         self.engine.dispose()
@@ -184,8 +216,14 @@ class SqlAlchemyStore(AbstractStore):
         if row is None:
             row = SqlSource(name=source.name, title=source.title, origin=source.origin,
                             license=source.license, citation=source.citation)
-            s.add(row)
-            s.flush()
+            try:
+                with s.begin_nested():
+                    s.add(row)
+                    s.flush()
+            except IntegrityError:  # a concurrent writer added it first
+                row = s.scalar(select(SqlSource).where(SqlSource.name == source.name))
+                if row is None:
+                    raise
         return row
 
     def list_sources(self) -> list[Source]:
@@ -285,8 +323,16 @@ class SqlAlchemyStore(AbstractStore):
             return row.to_entity() if row is not None else None
 
     def add_version(self, *, dataset: str, task_type: str, description: str, source: Source | None,
-                    parent: int | None, **fields: Any) -> tuple[DatasetVersion, int]:
+                    parent: int | None, **fields: Any) -> tuple[DatasetVersion, int, bool]:
         with self.session() as s:
+            # one registering transaction at a time: the same content registered at once gives one
+            # version (the later writers get it), different contents get consecutive numbers
+            self._serialize_writers(s, "dataset_versions")
+            same = s.scalar(select(SqlDatasetVersion).join(SqlDataset, SqlDatasetVersion.dataset_id == SqlDataset.id)
+                            .where(SqlDataset.name == dataset,
+                                   SqlDatasetVersion.content_hash == fields["content_hash"]))
+            if same is not None:
+                return same.to_entity(), same.id, False
             src = self._upsert_source(s, source) if source is not None else None
             ds = s.scalar(select(SqlDataset).where(SqlDataset.name == dataset))
             if ds is None:
@@ -297,14 +343,24 @@ class SqlAlchemyStore(AbstractStore):
                 self._check_task_type(ds, task_type)
                 if ds.source is None and src is not None:
                     ds.source = src
+            latest = s.scalar(select(func.max(SqlDatasetVersion.version)).where(SqlDatasetVersion.dataset_id == ds.id))
+            if latest != parent:
+                raise ParentMoved(f"dataset {dataset!r} got version {latest} while this one was prepared "
+                                  f"against {parent if parent is not None else 'no version'}")
             parent_row = self._version_row(s, f"{dataset}@{parent}") if parent is not None else None
-            number = (s.scalar(select(func.max(SqlDatasetVersion.version))
-                               .where(SqlDatasetVersion.dataset_id == ds.id)) or 0) + 1
-            row = SqlDatasetVersion(dataset=ds, version=number, parent=parent_row, **fields)
-            s.add(row)
-            s.flush()
+            try:
+                with s.begin_nested():  # a writer that takes no lock (an older client) may still race
+                    row = SqlDatasetVersion(dataset=ds, version=(latest or 0) + 1, parent=parent_row, **fields)
+                    s.add(row)
+                    s.flush()
+            except IntegrityError:
+                same = s.scalar(select(SqlDatasetVersion).where(
+                    SqlDatasetVersion.dataset_id == ds.id, SqlDatasetVersion.content_hash == fields["content_hash"]))
+                if same is not None:
+                    return same.to_entity(), same.id, False
+                raise ParentMoved(f"dataset {dataset!r}: version {(latest or 0) + 1} was taken by another writer") from None
             self._next_generation(s, ds.task_type)  # a new latest version: task-type rankings change
-            return row.to_entity(), row.id
+            return row.to_entity(), row.id, True
 
     # ------------------------------------------------------------------- checkpoints
     def _autorater(self, s: Session, name: str) -> SqlAutorater:
@@ -351,6 +407,7 @@ class SqlAlchemyStore(AbstractStore):
                        model_card: str | None = None, tags: dict | None = None, lineage: dict | None = None,
                        parent: str | None = None, description: str = "") -> tuple[Checkpoint, bool]:
         with self.session() as s:
+            self._serialize_writers(s, "catalog")  # concurrent registrations: one version per content
             ar = s.scalar(select(SqlAutorater).where(SqlAutorater.name == autorater))
             if ar is None:
                 ar = SqlAutorater(name=autorater, kind=kind, description=description)
@@ -399,6 +456,10 @@ class SqlAlchemyStore(AbstractStore):
         with self.session() as s:
             row = s.scalar(select(SqlProtocol).where(SqlProtocol.name == protocol.name,
                                                      SqlProtocol.version == protocol.version))
+            if row is None:  # a concurrent writer may be adding it: take turns, then look again
+                self._serialize_writers(s, "catalog")
+                row = s.scalar(select(SqlProtocol).where(SqlProtocol.name == protocol.name,
+                                                         SqlProtocol.version == protocol.version))
             if row is None:
                 row = SqlProtocol(name=protocol.name, version=protocol.version, sha256=protocol.sha256,
                                   config=protocol.config, description=protocol.description)
@@ -444,6 +505,9 @@ class SqlAlchemyStore(AbstractStore):
                       sha256: str, price_per_1k_tokens: float | None = None) -> tuple[Evaluator, bool]:
         with self.session() as s:
             existing = s.scalar(select(SqlEvaluator).where(SqlEvaluator.sha256 == sha256))
+            if existing is None:  # a concurrent writer may be adding it: take turns, then look again
+                self._serialize_writers(s, "catalog")
+                existing = s.scalar(select(SqlEvaluator).where(SqlEvaluator.sha256 == sha256))
             if existing is not None:
                 return existing.to_entity(), False
             if s.scalar(select(SqlEvaluator).where(SqlEvaluator.name == name)) is not None:
@@ -638,13 +702,31 @@ class SqlAlchemyStore(AbstractStore):
         return out
 
     def save_judgments(self, records: Iterable[JudgmentRecord]) -> None:
+        # one upsert per chunk (INSERT … ON CONFLICT (key) DO UPDATE, on both backends): writers of
+        # the same judgments at once never fail on the primary key, and none is lost; rows in key
+        # order, so that two transactions lock shared keys in the same order (no deadlock)
+        rows: dict[tuple[str, str, int, int], dict[str, Any]] = {}
+        for r in records:
+            v = r.verdict
+            rows[(r.key, r.example_hash, r.order, r.sample)] = {
+                "evaluator_sha256": r.key, "example_hash": r.example_hash, "order": r.order, "sample": r.sample,
+                "verdict": v.label, "score": v.score, "prob_a": v.prob_a, "parsed": v.parsed, "raw": v.raw,
+                "prompt_tokens": v.prompt_tokens, "completion_tokens": v.completion_tokens, "seconds": v.seconds,
+                "created_at": utcnow()}
+        if not rows:
+            return
+        ordered = [rows[k] for k in sorted(rows)]
+        if self.engine.url.get_backend_name() == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        table = SqlJudgment.__table__
+        keys = [c.name for c in table.primary_key.columns]
         with self.session() as s:
-            for r in records:
-                v = r.verdict
-                s.merge(SqlJudgment(evaluator_sha256=r.key, example_hash=r.example_hash, order=r.order,
-                                    sample=r.sample, verdict=v.label, score=v.score, prob_a=v.prob_a,
-                                    parsed=v.parsed, raw=v.raw, prompt_tokens=v.prompt_tokens,
-                                    completion_tokens=v.completion_tokens, seconds=v.seconds))
+            for i in range(0, len(ordered), _UPSERT_CHUNK):
+                stmt = insert(table).values(ordered[i:i + _UPSERT_CHUNK])
+                update = {c: stmt.excluded[c] for c in ordered[0] if c not in keys and c != "created_at"}
+                s.execute(stmt.on_conflict_do_update(index_elements=keys, set_=update))
 
     def count_judgments(self, key: str | None = None) -> int:
         with self.session() as s:
