@@ -203,6 +203,13 @@ def write_model_card(reg: RegistryContext, ref: str, out: Path, *, eval_metrics:
     return out
 
 
+def _check_autorater_name(reg: RegistryContext, autorater: str) -> None:
+    """The naming rule (registry.domain.names) for a new autorater; an existing one keeps working."""
+    from registry.domain.names import validate_new_name
+
+    validate_new_name("autorater", autorater, lambda n: bool(reg.store.list_checkpoints(n)), field="autorater")
+
+
 def train_autorater(reg: RegistryContext, *, autorater: str, mixture: Mixture, config: TrainConfig | None = None,
                     parent: str | None = None, model_cards_dir: Path | None = None, description: str = "",
                     tags: dict[str, Any] | None = None, extra_lineage: dict[str, Any] | None = None,
@@ -216,6 +223,7 @@ def train_autorater(reg: RegistryContext, *, autorater: str, mixture: Mixture, c
     from registry.adapters.evaluators.encoder import checkpoint_sha256
     from registry.adapters.training.encoder_trainer import EncoderTrainer
 
+    _check_autorater_name(reg, autorater)  # before hours of training, not at the checkpoint's registration
     config = config or TrainConfig()
     ts = build_training_set(reg, mixture, seed=config.seed, shuffle_labels=config.shuffle_labels)
     trainer = EncoderTrainer(config, _init_folder(reg, parent))
@@ -323,6 +331,7 @@ def train_llm_judge(reg: RegistryContext, *, autorater: str, base: str, mixture:
     from registry.adapters.training.lora_trainer import LoRATrainer
     from registry.services.evaluators import checkpoint_folder
 
+    _check_autorater_name(reg, autorater)
     config = config or LoRAConfig()
     ckpt = reg.store.get_checkpoint(base)
     if ckpt.kind != "llm-judge" or ckpt.format != "safetensors":

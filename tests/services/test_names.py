@@ -94,3 +94,20 @@ def test_secrets_in_an_evaluator_config_are_refused_at_creation(cli, registry, c
     ok = cli("evaluator", "create", "--checkpoint", "judge@1", "--protocol", "pairwise-base", *OPENAI,
              "--config", "api_key_env=MY_KEY", "--config", "max_tokens=8")
     assert ok.exit_code == 0, ok.stderr
+
+
+@pytest.mark.parametrize("trainer", ["train_autorater", "train_llm_judge"])
+def test_training_checks_the_autorater_name_before_it_trains(sqlite_registry, monkeypatch, trainer):
+    """``train run --autorater 'a b'`` is refused at once, not after training when the checkpoint
+    is registered: the training set is never built."""
+    from registry.errors import InvalidInput
+    from registry.services import training
+
+    def never(*args, **kwargs):
+        raise AssertionError("training started for a name that breaks the rule")
+
+    monkeypatch.setattr(training, "build_training_set", never)
+    kwargs = {"base": "judge@1"} if trainer == "train_llm_judge" else {}
+    with pytest.raises(InvalidInput, match="letters, digits") as err:
+        getattr(training, trainer)(sqlite_registry, autorater="a b", mixture=None, **kwargs)
+    assert err.value.exit_code == 2
