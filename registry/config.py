@@ -16,6 +16,7 @@
 | ``AUTORATER_WEBHOOK_TIMEOUT`` | ``5`` | seconds before a webhook POST is given up (and logged) |
 | ``AUTORATER_DASK_ADDRESS`` | unset | Dask scheduler (``tcp://host:8786``) that runs ``meta_evaluate``'s pairs (else threads) |
 | ``AUTORATER_S3_ENDPOINT_URL`` | unset | endpoint of an S3-compatible server for an ``s3://`` remote (MinIO, Ceph, …) |
+| ``AUTORATER_MEMORY_MB`` | ``2048`` | working memory (MB) of one registration: inputs are read, validated, sorted and written in chunks sized from it |
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ class Settings:
     """Endpoint of an S3-compatible server for an ``s3://`` remote (the DVC remote's ``endpointurl``);
     ``None``: AWS. Credentials are never settings: DVC reads ``AWS_ACCESS_KEY_ID``,
     ``AWS_SECRET_ACCESS_KEY`` and ``AWS_SESSION_TOKEN`` (or a profile) from the environment."""
+    memory_mb: float = 2048.0
+    """Working memory (MB, 2**20 bytes) a registration may use: the input is read, validated, sorted and
+    written in chunks sized from it, so its peak does not grow with the number of rows (at least 1)."""
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -85,7 +89,8 @@ class Settings:
                    webhook_url=str(overrides.get("webhook_url") or env.get("AUTORATER_WEBHOOK_URL") or "") or None,
                    webhook_timeout=_number(overrides, "webhook_timeout", 5.0, lo=0.0),
                    dask_address=_text(overrides, "dask_address"),
-                   s3_endpoint_url=_text(overrides, "s3_endpoint_url"))
+                   s3_endpoint_url=_text(overrides, "s3_endpoint_url"),
+                   memory_mb=_number(overrides, "memory_mb", 2048.0, lo=1.0))
 
 
 def _text(overrides: dict[str, object], key: str) -> str | None:
