@@ -59,7 +59,8 @@ def gc(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Remove what killed writers left in the store: store/tmp leftovers, files no database row
-    references (with their .dvc pointers) and unreferenced DVC cache objects."""
+    references (with their .dvc pointers) and unreferenced DVC cache objects; and mark the runs
+    still 'running' whose process died failed (abandoned)."""
     r = open_registry().collect_garbage(grace_s=grace, dry_run=dry_run)
     if json_out:
         print_json(r)
@@ -68,4 +69,8 @@ def gc(
     for label, items in (("temporary", r.tmp), ("orphan", r.orphans), ("cache object", r.cache_objects)):
         for item in items:
             console.print(f"{verb} {label} {cell(item)}", soft_wrap=True, highlight=False)  # whole paths
+    if r.reaped:
+        ids = ", ".join(str(i) for i in r.reaped)
+        console.print(f"{'would mark' if dry_run else 'marked'} {len(r.reaped)} abandoned run(s) failed "
+                      f"(their process died while running): {ids}", highlight=False)
     console.print(f"{verb} {r.removed} item(s) older than {grace:g} s")

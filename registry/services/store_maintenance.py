@@ -9,7 +9,9 @@ killed writers left behind.
 * :func:`collect_garbage` (``autorater store gc``) — leftovers of ``store/tmp``, orphans (stored
   files no database row references, with their ``.dvc`` pointer) and DVC cache objects no pointer
   references; only what is older than a grace period, so a file a live process is placing and
-  about to commit is never taken. :func:`sweep_tmp` is its cheap part, run when a registry opens.
+  about to commit is never taken. It also marks the ``running`` rows of dead processes failed as
+  abandoned (:func:`registry.services.claims.reap_abandoned`: decided by the pair's claim, not by
+  age). :func:`sweep_tmp` is its cheap part, run when a registry opens.
 
 What is hashed: a dataset version's ``content_hash`` is over its rows (spec, columns, example ids,
 row hashes: :mod:`registry.domain.versioning`), so the check re-reads the rows; a predictions file's
@@ -182,6 +184,9 @@ class StoreGc(Serializable):
     """DVC cache objects (``md5``) no remaining pointer references."""
     dry_run: bool
     grace_s: float
+    reaped: tuple[int, ...] = ()
+    """Ids of the ``running`` runs whose process died, marked failed as abandoned (``dry_run``: that
+    would be); the grace period does not apply (a pair's claim tells a live run from a dead one)."""
 
     @property
     def removed(self) -> int:
@@ -190,7 +195,8 @@ class StoreGc(Serializable):
 
     def to_dict(self) -> dict:
         return {"removed": self.removed, "tmp": list(self.tmp), "orphans": list(self.orphans),
-                "cache_objects": list(self.cache_objects), "dry_run": self.dry_run, "grace_s": self.grace_s}
+                "cache_objects": list(self.cache_objects), "reaped": list(self.reaped), "dry_run": self.dry_run,
+                "grace_s": self.grace_s}
 
 
 def sweep_tmp(artifacts: ArtifactStore, grace_s: float = TMP_GRACE_S) -> list[str]:
@@ -267,12 +273,33 @@ def _cache_objects(artifacts: ArtifactStore) -> list[tuple[str, Path]]:
     return sorted((p.parent.name + p.name, p) for p in base.glob("*/*") if p.is_file())
 
 
+def abandoned_runs(reg: RegistryContext, *, dry_run: bool = False) -> list[int]:
+    """Mark the ``running`` rows of dead processes failed as abandoned and return their ids
+    (:func:`~registry.services.claims.reap_abandoned`); ``dry_run``: only list them (the rows whose
+    pair's claim no live process holds)."""
+    from registry.services.claims import claim, reap_abandoned
+
+    if not dry_run:
+        return reap_abandoned(reg)
+    running: dict[tuple[str, str], list[int]] = {}
+    for r in reg.store.list_runs(status="running"):
+        running.setdefault((r.evaluator, r.dataset), []).append(r.id)
+    out: list[int] = []
+    for (evaluator, dataset), ids in running.items():
+        with claim(reg, evaluator, dataset) as got:
+            if got:
+                out += ids
+    return sorted(out)
+
+
 def collect_garbage(reg: RegistryContext, *, grace_s: float = TMP_GRACE_S, dry_run: bool = False) -> StoreGc:
     """Remove (``dry_run``: list) leftovers of ``store/tmp``, orphaned stored items with their
     pointers, and DVC cache objects no other pointer references — each only when older than
-    ``grace_s`` seconds, so that what a live process is writing right now is left alone."""
+    ``grace_s`` seconds, so that what a live process is writing right now is left alone — and mark
+    the ``running`` runs of dead processes failed as abandoned (:func:`abandoned_runs`)."""
     if grace_s < 0:
         raise InvalidInput("the grace period cannot be negative", field="grace")
+    reaped = abandoned_runs(reg, dry_run=dry_run)
     artifacts = reg.artifacts
     now = time.time()
     tmp = artifacts.clean_tmp(grace_s, dry_run=dry_run)
@@ -292,4 +319,4 @@ def collect_garbage(reg: RegistryContext, *, grace_s: float = TMP_GRACE_S, dry_r
             for _, path in cache:
                 delete_path(path)
     return StoreGc(tmp=tuple(tmp), orphans=tuple(orphans), cache_objects=tuple(k for k, _ in cache),
-                   dry_run=dry_run, grace_s=grace_s)
+                   dry_run=dry_run, grace_s=grace_s, reaped=tuple(reaped))

@@ -78,3 +78,35 @@ def test_store_gc(runs_registry, cli_at):
 def test_store_gc_refuses_a_negative_grace(runs_registry, cli_at):
     result = cli_at(runs_registry)("store", "gc", "--grace", "-5")
     assert result.exit_code == 2
+
+
+def test_store_gc_marks_abandoned_runs_failed(runs_registry, cli_at):
+    """``store gc`` also reaps: a ``running`` row whose process died (nobody holds its pair's claim)
+    is marked failed as abandoned and named in the output and the JSON (``--dry-run``: named, left
+    running); a live run (its claim held) is left alone; the grace period does not apply."""
+    from registry.adapters.store.sqlalchemy_store import SqlAlchemyStore
+    from registry.services.claims import ABANDONED
+
+    reg = runs_registry
+    cli = cli_at(reg)
+    store = reg.store
+    first, second = store.list_runs()[:2]
+    dead = store.start_run(first.evaluator, first.dataset, seed=0)  # as a SIGKILLed `eval run` leaves it
+    live = store.start_run(second.evaluator, second.dataset, seed=0)
+    other = SqlAlchemyStore(reg.settings.db_url)  # the live run's process, holding its claim
+    try:
+        with other.claim_pair(second.evaluator, second.dataset) as got:
+            assert got
+            dry = json.loads(cli("store", "gc", "--dry-run", "--json").output)
+            assert dry["reaped"] == [dead.id] and dry["removed"] == 0
+            assert store.get_run(dead.id).status == "running"
+            out = cli("store", "gc")  # default grace (an hour): the reaping does not wait for it
+            assert out.exit_code == 0, out.output
+            assert f"marked 1 abandoned run(s) failed (their process died while running): {dead.id}" in out.output
+            assert (store.get_run(dead.id).status, store.get_run(dead.id).error) == ("failed", ABANDONED)
+            assert store.get_run(live.id).status == "running"
+        again = json.loads(cli("store", "gc", "--json").output)  # the holder is gone now
+        assert again["reaped"] == [live.id] and store.get_run(live.id).status == "failed"
+        assert json.loads(cli("store", "gc", "--json").output)["reaped"] == []
+    finally:
+        other.close()
