@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import threading
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
@@ -268,6 +271,36 @@ and shows the others as not tied, without a p-value."""
 NOT_TIED = "no paired test needed: the 95% CIs do not overlap (not tied)"
 """The test of a standing left untested because its CI and the best's do not overlap."""
 
+MEMO_SIZE = 8
+"""Answers kept in this process (per registry database): one is given again while its task type's
+standings generation is unchanged, for the price of reading that number — what a long-lived process
+(the web page, a notebook, a service on the Python API) asking many times a minute gets. 0: off."""
+_memo: OrderedDict[tuple, tuple[str, int, Ranking]] = OrderedDict()
+_memo_lock = threading.Lock()
+
+
+def _memo_get(reg: RegistryContext, key: tuple) -> Ranking | None:
+    if not MEMO_SIZE:
+        return None
+    with _memo_lock:
+        hit = _memo.get(key)
+    if hit is None or reg.store.standings_generation(hit[0]) != hit[1]:
+        return None
+    with _memo_lock:
+        if key in _memo:
+            _memo.move_to_end(key)
+    return hit[2]
+
+
+def _memo_put(key: tuple, task_type: str, generation: int, ranking: Ranking) -> None:
+    if not MEMO_SIZE:
+        return
+    with _memo_lock:
+        _memo[key] = (task_type, generation, ranking)
+        _memo.move_to_end(key)
+        while len(_memo) > MEMO_SIZE:
+            _memo.popitem(last=False)
+
 
 def leaderboard(reg: RegistryContext, dataset: str, metric: str | None = None, *, alpha: float = ALPHA,
                 n_boot: int = 1000, seed: int = 0, fresh: bool = False) -> Ranking:
@@ -279,6 +312,9 @@ def leaderboard(reg: RegistryContext, dataset: str, metric: str | None = None, *
     every latest run's predictions instead (the computation the standings reproduce)."""
     if fresh:
         return _leaderboard_fresh(reg, dataset, metric, alpha=alpha, n_boot=n_boot, seed=seed)
+    key = (reg.settings.db_url, "leaderboard", dataset, metric, alpha, n_boot, seed, FULL_TESTS_UP_TO)
+    if (hit := _memo_get(reg, key)) is not None:
+        return hit
     board = reg.store.board(dataset, metric, n_boot=n_boot, seed=seed)
     ref, task_type = board.dataset, board.task_type
     metric = metric or headline_for(board)
@@ -309,7 +345,9 @@ def leaderboard(reg: RegistryContext, dataset: str, metric: str | None = None, *
                                                test=t.test))
     if len(standings) < len(rows):
         standings += [_row_standing(r, test=test_name) for r in rows[1:]]
-    return Ranking(scope=ref, metric=metric, standings=tuple(standings), datasets=(ref,), test=test_name)
+    ranking = Ranking(scope=ref, metric=metric, standings=tuple(standings), datasets=(ref,), test=test_name)
+    _memo_put(key, task_type, board.generation, ranking)
+    return ranking
 
 
 def _row_standing(r: StandingRecord, *, tied: bool = False, p=None, diff=None, test=None) -> Standing:
@@ -322,11 +360,12 @@ def _can_tie(best: StandingRecord, r: StandingRecord) -> bool:
     """Whether candidate ``r`` needs a paired test to say it is not tied with ``best``: always, unless
     both runs judged every example of the version with ``n`` of them in the metric (so the paired test
     is on the very examples each CI is on) and their 95% CIs do not overlap."""
-    full = all(x.n_aligned is not None and x.n_aligned == x.n_rows == x.n for x in (best, r))
-    cis = (best.ci_low, best.ci_high, r.ci_low, r.ci_high)
-    if not full or any(c is None or not np.isfinite(c) for c in cis):
+    if not (best.n_aligned == best.n_rows == best.n and r.n_aligned == r.n_rows == r.n and r.n_rows == best.n_rows):
         return True
-    return max(best.ci_low, r.ci_low) <= min(best.ci_high, r.ci_high)
+    lo, hi, r_lo, r_hi = best.ci_low, best.ci_high, r.ci_low, r.ci_high
+    if any(c is None or not math.isfinite(c) for c in (lo, hi, r_lo, r_hi)):
+        return True
+    return max(lo, r_lo) <= min(hi, r_hi)
 
 
 def _standing_tests(reg: RegistryContext, board: StandingsBoard, metric: str, rows: list[StandingRecord], *,
@@ -493,13 +532,18 @@ def best_evaluator(reg: RegistryContext, *, dataset: str | None = None, task_typ
         return _best_over(reg, task_type, metric, info, coverage, versions if datasets else None, alpha=alpha,
                           n_boot=n_boot, seed=seed, fresh=True)
     key = hashlib.sha256(json.dumps([task_type, metric, coverage, sorted(versions) if datasets else None, alpha,
-                                     n_boot, seed]).encode()).hexdigest()
-    generation, hit = reg.store.cached_ranking(key, task_type)   # the generation: read before the standings
-    if hit is not None:
-        return _ranking_from_bytes(hit)
-    ranking = _best_over(reg, task_type, metric, info, coverage, versions if datasets else None, alpha=alpha,
-                         n_boot=n_boot, seed=seed, fresh=False)
-    reg.store.save_ranking(key, task_type, generation, _ranking_to_bytes(ranking))
+                                     n_boot, seed, FULL_TESTS_UP_TO]).encode()).hexdigest()
+    memo_key = (reg.settings.db_url, "best", key)
+    if (hit := _memo_get(reg, memo_key)) is not None:
+        return hit
+    generation, cached = reg.store.cached_ranking(key, task_type)   # the generation: read before the standings
+    if cached is not None:
+        ranking = _ranking_from_bytes(cached)
+    else:
+        ranking = _best_over(reg, task_type, metric, info, coverage, versions if datasets else None, alpha=alpha,
+                             n_boot=n_boot, seed=seed, fresh=False)
+        reg.store.save_ranking(key, task_type, generation, _ranking_to_bytes(ranking))
+    _memo_put(memo_key, task_type, generation, ranking)
     return ranking
 
 

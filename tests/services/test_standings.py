@@ -16,9 +16,10 @@ import pytest
 
 from registry.adapters.store import db
 from registry.domain.metrics.catalog import METRICS
+from registry.errors import NotFound
 from registry.services import datasets as svc
 from registry.services import queries
-from registry.services.datasets import load_table
+from registry.services.datasets import load_table, register_dataset_version
 from registry.services.evaluation import run_evaluation
 from registry.services.evaluators import ensure_baselines
 from registry.services.imports import import_predictions
@@ -131,8 +132,6 @@ def _queries(reg) -> list[tuple[str, dict]]:
 
 
 def _ask(reg, what: str, kw: dict, *, fresh: bool):
-    from registry.errors import NotFound
-
     fn = leaderboard if what == "leaderboard" else best_evaluator
     try:
         return fn(reg, **kw, n_boot=300, fresh=fresh)
@@ -187,11 +186,22 @@ def test_a_landing_run_drops_the_cached_tests_and_moves_the_rankings_on(registry
     assert "gpt-4/swap" in {o.evaluator for o in after.left_out} - {o.evaluator for o in over.left_out}
     _same(after, best_evaluator(registry, task_type="pairwise", fresh=True))
     _same(leaderboard(registry, NATURAL), leaderboard(registry, NATURAL, fresh=True))
-    # an evaluator's newer run replaces its row; an older one finishing late does not
+    # an evaluator's newer run replaces its row
     again = run_evaluation(registry, "longer", NATURAL, n_boot=N_BOOT, seed=9)
     rows = {r.evaluator: r for r in registry.store.standings([ref])}
     assert rows["longer"].run_id == again.id
-    _same(leaderboard(registry, NATURAL), leaderboard(registry, NATURAL, fresh=True))
+    board = leaderboard(registry, NATURAL)
+    _same(board, leaderboard(registry, NATURAL, fresh=True))
+    assert leaderboard(registry, NATURAL) is board          # asked again, nothing landed: the answer kept
+    # a new version of the dataset: `NAME` now means it (no run on it yet)
+    rows = json.loads((data_root / LLMBAR / "Natural" / "dataset.json").read_text())
+    rows[0]["label"] = 2 if str(rows[0]["label"]) == "1" else 1
+    (tmp_path / "natural-v2.json").write_text(json.dumps(rows))
+    register_dataset_version(registry, name=NATURAL, source="llmbar", path=tmp_path / "natural-v2.json")
+    with pytest.raises(NotFound, match="llmbar-natural@2"):
+        leaderboard(registry, NATURAL)
+    with pytest.raises(NotFound):
+        leaderboard(registry, NATURAL, fresh=True)
 
 
 def _seed_small(reg, data_root) -> None:

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from registry.domain.entities import (
     Checkpoint,
@@ -48,10 +48,10 @@ class ParentMoved(RegistryError):
     code = "concurrent_change"
 
 
-@dataclass(frozen=True)
-class StandingRecord:
+class StandingRecord(NamedTuple):
     """One leaderboard row as the store keeps it: the latest succeeded run of an evaluator on a
-    dataset version and one metric of that run (``value`` ``None`` when the run has none)."""
+    dataset version and one metric of that run (``value`` ``None`` when the run has none). (A named
+    tuple: a leaderboard reads thousands of them.)"""
 
     evaluator: str
     dataset: str
@@ -70,8 +70,7 @@ class StandingRecord:
     """Every whole-dataset metric of the run (when asked for)."""
 
 
-@dataclass(frozen=True)
-class CachedTest:
+class CachedTest(NamedTuple):
     """A cached paired test against the best run: ``p_value`` and ``difference`` (best − candidate),
     or ``None`` with ``test`` saying why there is none; ``test`` otherwise names the test."""
 
@@ -92,6 +91,8 @@ class StandingsBoard:
     rows: list[StandingRecord]
     tests: dict[int, dict[int, CachedTest]]
     """Cached tests of the rows' metric with the asked bootstrap settings: best run id → candidate run id → test."""
+    generation: int = 0
+    """The task type's standings generation, read before the rows (see :meth:`AbstractStore.standings_generation`)."""
 
 
 RUN_STATUSES = ("running", "succeeded", "failed")
@@ -389,7 +390,9 @@ class AbstractStore(ABC):
     @abstractmethod
     def standings_generation(self, task_type: str) -> int:
         """The generation of ``task_type``'s standings: it moves on whenever a run finishes on one of
-        its dataset versions or a version of it is registered."""
+        its dataset versions or a version of it is registered (0 before either; a new database's
+        first generation is drawn at random, so an answer kept from a database that was replaced
+        does not pass for current)."""
 
     @abstractmethod
     def cached_ranking(self, key: str, task_type: str) -> tuple[int, bytes | None]:

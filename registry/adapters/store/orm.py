@@ -285,7 +285,9 @@ class SqlEvaluationRun(Base):
 
     evaluator: Mapped[SqlEvaluator] = relationship()
     dataset_version: Mapped[SqlDatasetVersion] = relationship()
-    metrics: Mapped[list[SqlMetric]] = relationship(back_populates="run", cascade="all, delete-orphan")
+    metrics: Mapped[list[SqlMetric]] = relationship(back_populates="run", cascade="all, delete-orphan",
+                                                    order_by="SqlMetric.id")
+    """In the order they were recorded (on every backend: a leaderboard's JSON lists them so)."""
 
     def to_entity(self) -> EvaluationRun:
         dv = self.dataset_version

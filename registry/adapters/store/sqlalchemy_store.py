@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import functools
 import re
+import secrets
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -851,7 +852,7 @@ class SqlAlchemyStore(AbstractStore):
             return
         try:
             with s.begin_nested():
-                s.add(SqlStandingGeneration(task_type=task_type, generation=1))
+                s.add(SqlStandingGeneration(task_type=task_type, generation=1 + secrets.randbelow(2**30)))
                 s.flush()
         except IntegrityError:             # created by a concurrent writer meanwhile
             s.execute(bump)
@@ -899,7 +900,7 @@ class SqlAlchemyStore(AbstractStore):
                      else conn.execute(q["version"], {"name": name, "version": version})).first()
             if found is None:
                 self._version_row(s, dataset)  # raises the NotFound with its hints
-            version_id, number, task_type, stats = found
+            version_id, number, task_type, stats, generation = found
             ref = f"{name}@{number}"
             rows = self._standings(s, {version_id: ref}, metric, True)
             tests: dict[int, dict[int, CachedTest]] = {}
@@ -908,7 +909,7 @@ class SqlAlchemyStore(AbstractStore):
                         "vid": version_id, "metric": metric or rows[0].metric, "n_boot": n_boot, "seed": seed}):
                     tests.setdefault(best, {})[cand] = CachedTest(p_value=p, difference=diff, test=test)
             return StandingsBoard(dataset=ref, task_type=task_type, statistics=_json_loads()(stats) if stats else {},
-                                  rows=rows, tests=tests)
+                                  rows=rows, tests=tests, generation=generation)
 
     def _standings(self, s: Session, refs: dict[int, str], metric: str | None,
                    with_metrics: bool) -> list[StandingRecord]:
@@ -1006,8 +1007,10 @@ class SqlAlchemyStore(AbstractStore):
 @functools.cache
 def _board_statements() -> dict[str, Any]:
     """The statements of :meth:`SqlAlchemyStore.board`, built once (their compiled forms are cached)."""
+    generation = (select(func.coalesce(func.max(SqlStandingGeneration.generation), 0))
+                  .where(SqlStandingGeneration.task_type == SqlDataset.task_type).scalar_subquery())
     version = (select(SqlDatasetVersion.id, SqlDatasetVersion.version, SqlDataset.task_type,
-                      cast(SqlDatasetVersion.statistics, Text))
+                      cast(SqlDatasetVersion.statistics, Text), generation)
                .join(SqlDataset, SqlDatasetVersion.dataset_id == SqlDataset.id)
                .where(SqlDataset.name == bindparam("name")))
     t = SqlStandingTest
