@@ -16,7 +16,7 @@
 | ``AUTORATER_WEBHOOK_TIMEOUT`` | ``5`` | seconds before a webhook POST is given up (and logged) |
 | ``AUTORATER_DASK_ADDRESS`` | unset | Dask scheduler (``tcp://host:8786``) that runs ``meta_evaluate``'s pairs (else threads) |
 | ``AUTORATER_S3_ENDPOINT_URL`` | unset | endpoint of an S3-compatible server for an ``s3://`` remote (MinIO, Ceph, …) |
-| ``AUTORATER_MEMORY_MB`` | ``2048`` | working memory (MB) of one registration: inputs are read, validated, sorted and written in chunks sized from it |
+| ``AUTORATER_MEMORY_MB`` | ``2048`` | working memory (MB) of one registration or evaluation run: inputs are read, validated, sorted and written — datasets judged, cached and scored — in chunks sized from it |
 """
 
 from __future__ import annotations
@@ -67,7 +67,9 @@ class Settings:
     ``AWS_SECRET_ACCESS_KEY`` and ``AWS_SESSION_TOKEN`` (or a profile) from the environment."""
     memory_mb: float = 2048.0
     """Working memory (MB, 2**20 bytes) a registration may use: the input is read, validated, sorted and
-    written in chunks sized from it, so its peak does not grow with the number of rows (at least 1)."""
+    written in chunks sized from it, so its peak does not grow with the number of rows (at least 1).
+    An evaluation run reads, judges, caches and scores a dataset version in chunks sized from it too
+    (:mod:`registry.services.evaluation`)."""
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:

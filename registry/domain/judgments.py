@@ -112,6 +112,70 @@ def example_input_hashes(columns: dict[str, list], task_type: str,
     return out
 
 
+def text_column(column, n: int | None = None):
+    """An Arrow column as UTF-8 text the way ``str(value)`` writes each value (strings as they are,
+    other types through Python's ``str``), nulls kept; ``None`` (no such column) stays ``None``."""
+    import pyarrow as pa
+
+    if column is None:
+        return None
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if pa.types.is_large_string(column.type):
+        return column
+    if pa.types.is_string(column.type):
+        return column.cast(pa.large_string())
+    return pa.array([None if v is None else str(v) for v in column.to_pylist()], type=pa.large_string())
+
+
+def xxh_each(binary, digest):
+    """``digest(bytes)`` of each value of an Arrow string/binary array (no null), without copying
+    the values out one by one (memoryview slices of the data buffer)."""
+    import numpy as np
+    import pyarrow as pa
+
+    if isinstance(binary, pa.ChunkedArray):
+        binary = binary.combine_chunks()
+    n = len(binary)
+    if n == 0:
+        return []
+    large = pa.types.is_large_string(binary.type) or pa.types.is_large_binary(binary.type)
+    _, offsets, data = binary.buffers()[:3]
+    off = np.frombuffer(offsets, dtype=np.int64 if large else np.int32, count=binary.offset + n + 1)[binary.offset:]
+    mv = memoryview(data) if data is not None else memoryview(b"")
+    bounds = off.tolist()
+    return [digest(mv[bounds[i]:bounds[i + 1]]) for i in range(n)]
+
+
+def example_input_hash_array(columns, task_type: str, fields: tuple[str, ...] | None = None):
+    """:func:`example_input_hashes` of a batch of rows at once, as an Arrow ``binary(16)`` array of
+    the xxh3-128 digests (``bytes.fromhex`` of the hex ones). ``columns`` maps field → Arrow column
+    (a table or record batch works: ``columns.column(name)`` where the field exists)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import xxhash
+
+    names = columns.schema.names if hasattr(columns, "schema") else list(columns)
+    n = columns.num_rows if hasattr(columns, "num_rows") else len(next(iter(columns.values())))
+    if n == 0:
+        return pa.array([], type=pa.binary(16))
+    def text(s: str):
+        return pa.scalar(s, pa.large_string())
+
+    parts = []
+    for f in fields or INPUT_FIELDS[task_type]:
+        col = text_column((columns.column(f) if hasattr(columns, "column") else columns[f]) if f in names else None)
+        if col is None:
+            parts.append(text("\x00"))
+        else:
+            parts.append(pc.fill_null(pc.binary_join_element_wise(text("\x01"), col, text("")), text("\x00")))
+    parts.append(text(""))
+    joined = pc.binary_join_element_wise(*parts, text("\x1f"))
+    if not isinstance(joined, (pa.Array, pa.ChunkedArray)):  # every field missing: one value for all
+        joined = pa.array([joined.as_py()] * n, type=pa.large_string())
+    return pa.array(xxh_each(joined, xxhash.xxh3_128_digest), type=pa.binary(16))
+
+
 def map_back(verdict: str | None, order: int) -> str | None:
     """A pairwise verdict on the shown order → the original orientation."""
     if order == ORDER_SWAPPED and verdict in ("A", "B"):

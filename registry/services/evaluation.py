@@ -175,12 +175,15 @@ def _library_versions() -> dict[str, str]:
 
 def run_evaluation(reg: RegistryContext, evaluator: str, dataset: str, *, seed: int = 0, n_boot: int = 1000,
                    batch_size: int = 64, on_progress: Progress | None = None,
-                   slice_by: Sequence[str] | None = None, min_slice_size: int = 10) -> EvaluationRun:
+                   slice_by: Sequence[str] | None = None, min_slice_size: int = 10,
+                   chunk_rows: int | None = None) -> EvaluationRun:
     """Run ``evaluator`` on dataset version ``dataset`` (``name[@version]``).
 
     Judgments already in the cache (same evaluator hash, same example inputs, order and sample)
     are reused; only the missing ones are computed, committed batch by batch so an interrupted
-    run resumes where it stopped. The headline metrics are also stored per value of each
+    run resumes where it stopped. The version is read, judged, cached, written and scored a chunk
+    of rows at a time (:mod:`registry.services.streaming`; ``chunk_rows`` rows, by default sized
+    from ``AUTORATER_MEMORY_MB``), except by protocol votes. The headline metrics are also stored per value of each
     ``slice_by`` column (default ``category``), skipping slices under ``min_slice_size`` examples
     (:func:`registry.services.scoring.compute_metrics`).
 
@@ -190,8 +193,8 @@ def run_evaluation(reg: RegistryContext, evaluator: str, dataset: str, *, seed: 
     since this process started (:func:`process_started`) —, else runs the pair itself. ``running``
     rows of dead processes, found under the claim, are marked failed as abandoned first."""
     from registry.services.claims import abandon_running, claim
-    from registry.services.datasets import load_table
     from registry.services.scoring import check_slicing
+    from registry.services.streaming import scoring_table
 
     store = reg.store
     ev = store.get_evaluator(evaluator)
@@ -203,7 +206,7 @@ def run_evaluation(reg: RegistryContext, evaluator: str, dataset: str, *, seed: 
         raise InvalidInput(f"evaluator {ev.name!r} ({ev.kind}) cannot judge {version.task_type} data "
                            f"({version.ref}); it supports {list(plugin_cls.task_types)}")
     if slice_by is not None or min_slice_size != 10:  # bad slicing options fail before the run starts
-        check_slicing(load_table(reg, version.ref), slice_by, min_slice_size)
+        check_slicing(scoring_table(reg, version, slice_by), slice_by, min_slice_size)
     slicing = {"slice_by": list(slice_by) if slice_by is not None else None, "min_slice_size": min_slice_size}
     with claim(reg, ev.name, version.ref, wait=None):
         abandon_running(reg, ev.name, version.ref)
@@ -212,7 +215,7 @@ def run_evaluation(reg: RegistryContext, evaluator: str, dataset: str, *, seed: 
             return done
         return _run_claimed(reg, ev, version, plugin_cls, seed=seed, n_boot=n_boot, batch_size=batch_size,
                             on_progress=on_progress, slice_by=slice_by, min_slice_size=min_slice_size,
-                            slicing=slicing)
+                            slicing=slicing, chunk_rows=chunk_rows)
 
 
 def _concurrent_run(reg: RegistryContext, ev, version, *, seed: int, n_boot: int,
@@ -232,10 +235,11 @@ def _concurrent_run(reg: RegistryContext, ev, version, *, seed: int, n_boot: int
 
 def _run_claimed(reg: RegistryContext, ev, version, plugin_cls, *, seed: int, n_boot: int, batch_size: int,
                  on_progress: Progress | None, slice_by: Sequence[str] | None, min_slice_size: int,
-                 slicing: dict[str, Any]) -> EvaluationRun:
+                 slicing: dict[str, Any], chunk_rows: int | None = None) -> EvaluationRun:
     """The run itself (:func:`run_evaluation`, under the pair's claim)."""
     from registry.services.datasets import load_table
     from registry.services.scoring import compute_metrics
+    from registry.services.streaming import stream_run
 
     store = reg.store
     with store.unit_of_work() as uow:
@@ -244,10 +248,6 @@ def _run_claimed(reg: RegistryContext, ev, version, plugin_cls, *, seed: int, n_
         run_id = uow.start_run(ev.name, version.ref, seed=seed).id
     t0 = time.perf_counter()
     try:
-        table = load_table(reg, version.ref)
-        cols = {name: table.column(name).to_pylist() for name in table.column_names}
-        keys = example_input_hashes(cols, version.task_type, plugin_cls.input_fields.get(version.task_type))
-        ids = cols["example_id"]
         plan = plan_for(version.task_type, protocol_config, plugin_cls, ev.config)
         config = dict(ev.config)
         if ckpt is not None and ckpt.format == "safetensors":
@@ -258,23 +258,32 @@ def _run_claimed(reg: RegistryContext, ev, version, plugin_cls, *, seed: int, n_
         config["protocol"] = protocol_config
         ctx = task_context(version)
         extra_provenance: dict[str, Any] = {}
-        if protocol_config.get("vote"):
+        if protocol_config.get("vote"):  # the members' majorities: the whole table at once
+            table = load_table(reg, version.ref)
+            cols = {name: table.column(name).to_pylist() for name in table.column_names}
+            keys = example_input_hashes(cols, version.task_type, plugin_cls.input_fields.get(version.task_type))
             judgments, executed, cached = _judge_vote(reg, ev, ckpt, plugin_cls, config, ctx, cols, keys, plan,
                                                       batch_size, on_progress, extra_provenance)
+            predictions = _prediction_table(cols["example_id"], keys, judgments, plan)
+            uri, digest = _store_predictions(reg, predictions)
+            metrics = compute_metrics(version.task_type, table, predictions, ctx=ctx, seed=seed, n_boot=n_boot,
+                                      price_per_1k_tokens=ev.price_per_1k_tokens, slice_by=slice_by,
+                                      min_slice_size=min_slice_size)
+            n_examples, n_judgments = len(keys), predictions.num_rows
+            prompt_tokens = int(sum(j.verdict.prompt_tokens for j in judgments.values()))
+            completion_tokens = int(sum(j.verdict.completion_tokens for j in judgments.values()))
         else:
-            stage_stats = {"generated": 0, "reused": 0}
-            judgments, executed, cached = _judge_all(reg, ev.sha256, plugin_cls, config, ctx, cols, keys, plan,
-                                                     batch_size, on_progress, stage_stats)
+            got = stream_run(reg, ev.sha256, version, plugin_cls, config, ctx, plan, batch_size=batch_size,
+                             on_progress=on_progress, seed=seed, n_boot=n_boot,
+                             price_per_1k_tokens=ev.price_per_1k_tokens, slice_by=slice_by,
+                             min_slice_size=min_slice_size, rows_per_chunk=chunk_rows,
+                             stage_store_factory=lambda: JudgmentStageStore(store))
             if protocol_config.get("stages"):
-                extra_provenance["stages"] = stage_stats
-        predictions = _prediction_table(ids, keys, judgments, plan)
-        uri, digest = _store_predictions(reg, predictions)
-        metrics = compute_metrics(version.task_type, table, predictions, ctx=ctx, seed=seed, n_boot=n_boot,
-                                  price_per_1k_tokens=ev.price_per_1k_tokens, slice_by=slice_by,
-                                  min_slice_size=min_slice_size)
+                extra_provenance["stages"] = {"generated": 0, "reused": 0, **got.stage_stats}
+            uri, digest, metrics = got.predictions_uri, got.predictions_sha256, got.metrics
+            executed, cached, n_examples, n_judgments = got.executed, got.cached, got.n_examples, got.n_judgments
+            prompt_tokens, completion_tokens = got.prompt_tokens, got.completion_tokens
         elapsed = time.perf_counter() - t0
-        prompt_tokens = int(sum(j.verdict.prompt_tokens for j in judgments.values()))
-        completion_tokens = int(sum(j.verdict.completion_tokens for j in judgments.values()))
         cost = (None if ev.price_per_1k_tokens is None
                 else (prompt_tokens + completion_tokens) / 1000 * ev.price_per_1k_tokens)
         provenance = {"evaluator_sha256": ev.sha256, "dataset_sha256": version.content_hash,
@@ -283,7 +292,7 @@ def _run_claimed(reg: RegistryContext, ev, version, plugin_cls, *, seed: int, n_
                       "code_revision": code_revision(), "libraries": _library_versions(), "slicing": slicing,
                       "process": _this_process(), **extra_provenance}
         with store.unit_of_work() as uow:  # the run and its metrics, together
-            uow.finish_run(run_id, seconds=elapsed, n_examples=len(ids), n_judgments=predictions.num_rows,
+            uow.finish_run(run_id, seconds=elapsed, n_examples=n_examples, n_judgments=n_judgments,
                            n_executed=executed, n_cached=cached, prompt_tokens=prompt_tokens,
                            completion_tokens=completion_tokens, cost_usd=cost, predictions_uri=uri,
                            predictions_sha256=digest, provenance=provenance)

@@ -98,38 +98,162 @@ def _majority(values: Sequence) -> object:
     return uniq[counts.argmax()] if (counts == top).sum() == 1 else None
 
 
-def align(table: pa.Table, predictions: pa.Table) -> Aligned:
-    """Per order, one verdict/score per example (samples: majority verdict, mean score)."""
-    ids = table.column("example_id").to_pylist()
-    pos = {e: i for i, e in enumerate(ids)}
-    p = predictions.to_pydict()
-    orders = sorted(set(p["order"]))
-    per: dict[int, dict[int, dict[str, list]]] = {o: {} for o in orders}
-    seconds = np.zeros(len(ids))
-    tokens = np.zeros(len(ids))
-    for j, eid in enumerate(p["example_id"]):
-        i = pos.get(eid)
-        if i is None:
-            continue
-        slot = per[p["order"][j]].setdefault(i, {"verdict": [], "score": [], "prob_a": []})
-        slot["verdict"].append(p["verdict"][j])
-        slot["score"].append(p["score"][j])
-        slot["prob_a"].append(p["prob_a"][j])
-        seconds[i] += p["seconds"][j] or 0.0
-        tokens[i] += (p["prompt_tokens"][j] or 0) + (p["completion_tokens"][j] or 0)
-    covered = sorted(set.intersection(*(set(per[o]) for o in orders))) if orders else []
-    rows = np.array(covered, dtype=np.int64)
+@dataclass
+class PredictionArrays:
+    """Prediction rows as arrays, in the predictions table's row order: what :func:`align` and the
+    coverage count need, without the per-row Python objects (a streamed run builds it chunk by chunk,
+    :func:`compute_metrics` from a predictions table)."""
 
-    def mean(xs: list) -> float:
-        xs = [x for x in xs if x is not None]
-        return float(np.mean(xs)) if xs else np.nan
+    pos: np.ndarray
+    """Dataset row of each prediction row (int64; -1: an example id the dataset does not have)."""
+    order: np.ndarray
+    verdict: np.ndarray
+    """int32 code into :attr:`vocab` (-1: no verdict)."""
+    vocab: list[str]
+    score: np.ndarray
+    """float64 (NaN where null: see :attr:`score_valid`)."""
+    score_valid: np.ndarray
+    prob_a: np.ndarray
+    prob_valid: np.ndarray
+    seconds: np.ndarray
+    """float64, 0 where null."""
+    tokens: np.ndarray
+    """Prompt + completion tokens (float64, nulls as 0)."""
 
+    @classmethod
+    def from_predictions(cls, table: pa.Table, predictions: pa.Table) -> PredictionArrays:
+        """The rows of a predictions table, placed on the dataset ``table``'s rows by example id."""
+        import pyarrow.compute as pc
+
+        ids = table.column("example_id")
+        pos = pc.index_in(predictions.column("example_id"), value_set=ids.combine_chunks()
+                          if isinstance(ids, pa.ChunkedArray) else ids)
+        if len(ids) and len(set(ids.to_pylist())) != len(ids):  # repeated ids: the last row of an id wins
+            last = {e: i for i, e in enumerate(ids.to_pylist())}
+            pos = pa.array([None if e is None else last.get(e) for e in predictions.column("example_id").to_pylist()],
+                           type=pa.int64())
+        arrays = cls.from_columns(predictions, np.asarray(pos.fill_null(-1).to_numpy(zero_copy_only=False),
+                                                          dtype=np.int64))
+        return arrays
+
+    @classmethod
+    def from_columns(cls, predictions: pa.Table, pos: np.ndarray, vocab: dict[str, int] | None = None
+                     ) -> PredictionArrays:
+        """From prediction columns (:data:`~registry.domain.judgments.PREDICTION_COLUMNS`) and the
+        dataset row of each; ``vocab`` (verdict → code) is extended in place when given."""
+        vocab = {} if vocab is None else vocab
+        verdict = predictions.column("verdict")
+        verdict = verdict.combine_chunks() if isinstance(verdict, pa.ChunkedArray) else verdict
+        codes = np.full(len(verdict), -1, dtype=np.int32)
+        if len(verdict):
+            enc = verdict.cast(pa.string()).dictionary_encode()
+            local = np.array([vocab.setdefault(v, len(vocab)) for v in enc.dictionary.to_pylist()] + [-1],
+                             dtype=np.int32)
+            idx = enc.indices.fill_null(len(enc.dictionary)).to_numpy(zero_copy_only=False)
+            codes = local[np.asarray(idx, dtype=np.int64)]
+
+        def floats(name: str) -> tuple[np.ndarray, np.ndarray]:
+            col = predictions.column(name)
+            valid = np.asarray(col.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+            values = np.asarray(col.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False),
+                                dtype=np.float64)
+            return values, valid
+
+        def zeros_for_null(name: str) -> np.ndarray:
+            return np.asarray(predictions.column(name).cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False),
+                              dtype=np.float64)
+
+        score, score_valid = floats("score")
+        prob_a, prob_valid = floats("prob_a")
+        tokens = (np.asarray(predictions.column("prompt_tokens").fill_null(0).to_numpy(zero_copy_only=False), np.int64)
+                  + np.asarray(predictions.column("completion_tokens").fill_null(0).to_numpy(zero_copy_only=False),
+                               np.int64))
+        return cls(pos=np.asarray(pos, dtype=np.int64),
+                   order=np.asarray(predictions.column("order").to_numpy(zero_copy_only=False), dtype=np.int64),
+                   verdict=codes, vocab=list(vocab), score=score, score_valid=score_valid, prob_a=prob_a,
+                   prob_valid=prob_valid, seconds=zeros_for_null("seconds"), tokens=tokens.astype(np.float64))
+
+    @classmethod
+    def concat(cls, parts: list[PredictionArrays], vocab: dict[str, int]) -> PredictionArrays:
+        """Parts built with one shared ``vocab``, in row order."""
+        def cat(name: str, dtype) -> np.ndarray:
+            return np.concatenate([getattr(p, name) for p in parts]) if parts else np.zeros(0, dtype)
+
+        return cls(pos=cat("pos", np.int64), order=cat("order", np.int64), verdict=cat("verdict", np.int32),
+                   vocab=list(vocab), score=cat("score", np.float64), score_valid=cat("score_valid", bool),
+                   prob_a=cat("prob_a", np.float64), prob_valid=cat("prob_valid", bool),
+                   seconds=cat("seconds", np.float64), tokens=cat("tokens", np.float64))
+
+
+def _reduce_order(n_rows: int, covered: np.ndarray, rows: np.ndarray, arrays: PredictionArrays
+                  ) -> tuple[list, np.ndarray, np.ndarray]:
+    """One order's verdict (strict plurality over samples), mean score and mean ``prob_a`` for the
+    covered rows, from the prediction rows ``rows`` (indices into ``arrays``) of that order."""
+    pos = arrays.pos[rows]
+    counts = np.bincount(pos, minlength=n_rows)
+    vocab = np.array(arrays.vocab + [None], dtype=object)
+    if len(covered) and (counts[covered] == 1).all() and len(pos) == len(covered):  # one row per example
+        at = np.empty(n_rows, dtype=np.int64)
+        at[pos] = np.arange(len(pos))
+        k = at[covered]
+        verdicts = vocab[arrays.verdict[rows][k]].tolist()
+        score = np.where(arrays.score_valid[rows][k], arrays.score[rows][k], np.nan)
+        prob = np.where(arrays.prob_valid[rows][k], arrays.prob_a[rows][k], np.nan)
+        return verdicts, score, prob
+    codes = arrays.verdict[rows]
+    voted = codes >= 0
+    n_codes = len(arrays.vocab)
+    if n_codes <= 64:
+        tally = np.bincount(pos[voted] * n_codes + codes[voted], minlength=n_rows * n_codes).reshape(n_rows, n_codes)
+        top = tally.max(axis=1) if n_codes else np.zeros(n_rows, np.int64)
+        # the vote's winner as _majority gives it: the one value with the most votes (by its text)
+        winners = (tally == top[:, None]) & (top[:, None] > 0)
+        single = winners.sum(axis=1) == 1
+        pick = np.where(single, tally.argmax(axis=1) if n_codes else -1, -1)
+        verdicts = vocab[pick[covered]].tolist()
+    else:  # free-text verdicts: one example at a time
+        groups: dict[int, list] = {}
+        for p, c in zip(pos.tolist(), codes.tolist()):
+            groups.setdefault(p, []).append(arrays.vocab[c] if c >= 0 else None)
+        verdicts = [_majority(groups.get(i, [])) for i in covered.tolist()]
+        verdicts = [None if v is None else str(v) for v in verdicts]
+
+    def mean(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        total = np.bincount(pos[valid], weights=values[rows][valid], minlength=n_rows)
+        n = np.bincount(pos[valid], minlength=n_rows)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = total / n
+        return np.where(n > 0, out, np.nan)[covered]
+
+    return (verdicts, mean(arrays.score, arrays.score_valid[rows]),
+            mean(arrays.prob_a, arrays.prob_valid[rows]))
+
+
+def align_arrays(n_rows: int, arrays: PredictionArrays) -> Aligned:
+    """:func:`align` of prediction rows given as arrays."""
+    known = arrays.pos >= 0
+    orders = sorted(set(np.unique(arrays.order).tolist()))
+    per = {o: np.flatnonzero(known & (arrays.order == o)) for o in orders}
+    covered_mask = np.ones(n_rows, bool) if orders else np.zeros(n_rows, bool)
+    for o in orders:
+        has = np.zeros(n_rows, bool)
+        has[arrays.pos[per[o]]] = True
+        covered_mask &= has
+    rows = np.flatnonzero(covered_mask).astype(np.int64)
+    seconds = np.bincount(arrays.pos[known], weights=arrays.seconds[known], minlength=n_rows)
+    tokens = np.bincount(arrays.pos[known], weights=arrays.tokens[known], minlength=n_rows)
     verdicts, scores, probs = [], [], []
     for o in orders:
-        verdicts.append([_majority(per[o][i]["verdict"]) for i in covered])
-        scores.append(np.array([mean(per[o][i]["score"]) for i in covered], dtype=float))
-        probs.append(np.array([mean(per[o][i]["prob_a"]) for i in covered], dtype=float))
+        v, sc, pr = _reduce_order(n_rows, rows, per[o], arrays)
+        verdicts.append(v)
+        scores.append(np.asarray(sc, dtype=float))
+        probs.append(np.asarray(pr, dtype=float))
     return Aligned(rows=rows, verdict=verdicts, score=scores, prob_a=probs, seconds=seconds[rows], tokens=tokens[rows])
+
+
+def align(table: pa.Table, predictions: pa.Table) -> Aligned:
+    """Per order, one verdict/score per example (samples: majority verdict, mean score)."""
+    return align_arrays(table.num_rows, PredictionArrays.from_predictions(table, predictions))
 
 
 def _records(values) -> list[MetricRecord]:
@@ -168,11 +292,61 @@ def _has_tie_labels(table: pa.Table) -> bool:
     return "label" in table.column_names and "tie" in table.column("label").to_pylist()
 
 
+TEXT_FEATURES = ("response_a", "response_b")
+"""Pairwise human fields the metrics read only as features of the text (length in characters, and
+whether it holds a list: AlpacaEval's length and list biases)."""
+
+_WS = ("\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}"
+       "\\x{205f}\\x{3000}")
+LIST_LINE_RE2 = f"(?m)^[{_WS}]*(?:[-*+\u2022]|\\p{{Nd}}+[.)])[{_WS}]+[^{_WS}]"
+""":data:`registry.domain.metrics.alpacaeval._LIST_LINE` for Arrow's RE2: Python's ``\\s`` (every
+character ``str.isspace`` accepts) and ``\\d`` (Unicode decimal digits) spelled out, so the count
+of matches per text is the same (tests compare on every real pairwise text)."""
+
+
+def text_features(column) -> tuple[np.ndarray, np.ndarray]:
+    """(length in characters, holds a list) of each text of an Arrow column, as the length and list
+    biases compute them from the text (``len``; :func:`~registry.domain.metrics.alpacaeval.has_list`);
+    a missing text has length 0 and no list."""
+    import pyarrow.compute as pc
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        values = column.to_pylist()
+        return (np.array([len(t) if isinstance(t, str) else 0 for t in values], dtype=float),
+                np.array([M.has_list(t) for t in values], dtype=bool))
+    lengths = np.asarray(pc.utf8_length(column).fill_null(0).to_numpy(zero_copy_only=False), dtype=float)
+    lists = pc.count_substring_regex(column, LIST_LINE_RE2).fill_null(0)
+    return lengths, np.asarray(lists.to_numpy(zero_copy_only=False)) >= 2
+
+
+def human_values(task_type: str, table: pa.Table, rows: np.ndarray,
+                 features: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> dict[str, object]:
+    """The dataset's :data:`~registry.domain.metrics.suite.HUMAN_FIELDS` at ``rows``, the pairwise texts
+    as their features (:func:`text_features`: ``response_a`` its lengths, ``response_a_has_list``
+    its list flags) — from ``features`` (one value per dataset row) when the table has no texts."""
+    out: dict[str, object] = {}
+    for f in HUMAN_FIELDS[task_type]:
+        if f not in TEXT_FEATURES:
+            out[f] = column_at(table, f, rows)
+            continue
+        got = (features or {}).get(f)
+        if got is None:
+            if f in table.column_names:
+                got = text_features(table.column(f))
+            else:
+                got = (np.zeros(table.num_rows), np.zeros(table.num_rows, bool))
+        out[f], out[f"{f}_has_list"] = got[0][rows], got[1][rows]
+    return out
+
+
 def run_scores(task_type: str, table: pa.Table, al: Aligned, *, seed: int = 0, n_boot: int = 1000,
-               classes: Sequence[str] | None = None, price_per_1k_tokens: float | None = None) -> M.RunScores:
+               classes: Sequence[str] | None = None, price_per_1k_tokens: float | None = None,
+               features: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> M.RunScores:
     """The aligned run as the registered metric functions take it (:class:`~registry.domain.metrics.RunScores`),
     with one seeded bootstrap draw shared by all its metrics."""
-    return M.RunScores(task_type=task_type, human={f: column_at(table, f, al.rows) for f in HUMAN_FIELDS[task_type]},
+    return M.RunScores(task_type=task_type, human=human_values(task_type, table, al.rows, features),
                        verdicts=tuple(al.verdict), scores=tuple(al.score), prob_a=tuple(al.prob_a),
                        seconds=al.seconds, tokens=al.tokens, boot=M.Bootstrap.draw(len(al.rows), n_boot, seed),
                        seed=seed, tie_labels=task_type == "pairwise" and _has_tie_labels(table),
@@ -285,22 +459,33 @@ def _usable(task_type: str, verdict, score, prob_a) -> bool:
     return verdict is not None
 
 
-def _coverage(task_type: str, table: pa.Table, predictions: pa.Table, aligned: int,
+def _usable_rows(task_type: str, arrays: PredictionArrays) -> np.ndarray:
+    """Which prediction rows carry a parsed judgment the metrics can use (as :func:`_usable`)."""
+    has_verdict = arrays.verdict >= 0
+    if task_type == "pairwise":
+        codes = np.array([v in VERDICT_CODES for v in arrays.vocab] + [False], dtype=bool)
+        return codes[arrays.verdict] | (arrays.prob_valid & np.isfinite(arrays.prob_a))
+    if task_type == "pointwise":
+        return arrays.score_valid & np.isfinite(arrays.score)
+    return has_verdict
+
+
+def _coverage(task_type: str, table: pa.Table, arrays: PredictionArrays, aligned: int,
               reports: list[SliceReport]) -> MetricRecord:
     """Share of the dataset's examples with at least one parsed judgment (module docstring)."""
-    ids = set(table.column("example_id").to_pylist())
-    p = predictions.select(["example_id", "verdict", "score", "prob_a"]).to_pydict()
-    any_prediction, judged = set(), set()
-    for eid, verdict, score, prob_a in zip(p["example_id"], p["verdict"], p["score"], p["prob_a"]):
-        if eid in ids:
-            any_prediction.add(eid)
-            if _usable(task_type, verdict, score, prob_a):
-                judged.add(eid)
+    known = arrays.pos >= 0
+    any_prediction = np.unique(arrays.pos[known])
+    judged = np.unique(arrays.pos[known & _usable_rows(task_type, arrays)])
+    ids = table.column("example_id").to_pylist() if table.num_rows else []
+    if len(set(ids)) != len(ids):  # repeated ids count once, as a set of ids does
+        any_n, judged_n = len({ids[i] for i in any_prediction}), len({ids[i] for i in judged})
+    else:
+        any_n, judged_n = len(any_prediction), len(judged)
     rows = table.num_rows
-    extra = {"rows": rows, "judged": len(judged), "with_predictions": len(any_prediction),
-             "unparsed": len(any_prediction - judged), "aligned": aligned,
+    extra = {"rows": rows, "judged": judged_n, "with_predictions": any_n,
+             "unparsed": any_n - judged_n, "aligned": aligned,
              "slices": [r.as_dict() for r in reports]}
-    return MetricRecord(name="coverage", value=len(judged) / rows if rows else None, ci_low=None, ci_high=None,
+    return MetricRecord(name="coverage", value=judged_n / rows if rows else None, ci_low=None, ci_high=None,
                         n=rows, extra=extra)
 
 
@@ -313,16 +498,28 @@ def compute_metrics(task_type: str, table: pa.Table, predictions: pa.Table, *, c
     listed in ``coverage``'s extra. The metrics are those of the functions registered for the task
     type (:mod:`registry.domain.metrics.suite`); every stored name is in the metric catalog."""
     columns = check_slicing(table, slice_by, min_slice_size)     # an unknown column fails before any work
-    al = align(table, predictions)
+    arrays = PredictionArrays.from_predictions(table, predictions)
+    return score_arrays(task_type, table, arrays, columns, ctx=ctx, seed=seed, n_boot=n_boot,
+                        price_per_1k_tokens=price_per_1k_tokens, min_slice_size=min_slice_size)
+
+
+def score_arrays(task_type: str, table: pa.Table, arrays: PredictionArrays, columns: list[tuple[str, list]], *,
+                 ctx=None, seed: int = 0, n_boot: int = 1000, price_per_1k_tokens: float | None = None,
+                 min_slice_size: int = 10, features: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
+                 ) -> ScoredMetrics:
+    """:func:`compute_metrics` of prediction rows given as arrays (a streamed run's), with the slice
+    columns already resolved (:func:`check_slicing`); ``table`` needs no judge-input texts when the
+    pairwise ones come as ``features`` (:func:`text_features` of every dataset row)."""
+    al = align_arrays(table.num_rows, arrays)
     n = len(al.rows)
     if n == 0:
-        return []
+        return ScoredMetrics()
     run = run_scores(task_type, table, al, seed=seed, n_boot=n_boot, classes=ctx.labels if ctx else None,
-                     price_per_1k_tokens=price_per_1k_tokens)
+                     price_per_1k_tokens=price_per_1k_tokens, features=features)
     values = M.run_metrics(run)       # the registered functions of the task type, in order
     sliced_values, reports = _slices(run, al, columns, min_size=min_slice_size)
     records = _records(values + sliced_values)
-    records.append(_coverage(task_type, table, predictions, n, reports))
+    records.append(_coverage(task_type, table, arrays, n, reports))
     seen, unique = set(), ScoredMetrics()
     for r in records:  # one value per (name, slice): later duplicates (e.g. LLMBar's aliases) are dropped
         if (r.name, r.slice) not in seen:

@@ -73,6 +73,49 @@ def check_version_table(reg: RegistryContext, version: DatasetVersion, table: pa
         _VERIFIED.add(key)
 
 
+class StreamedVersionCheck:
+    """:func:`check_version_table` of a version read a batch at a time (a streamed evaluation): give
+    the file's column names, :meth:`add` each batch in file order, then :meth:`finish` raises
+    :class:`IntegrityError` when the rows read were not the rows registered. Nothing is hashed when
+    this process has checked the file already."""
+
+    def __init__(self, reg: RegistryContext, version: DatasetVersion, column_names: list[str]) -> None:
+        import hashlib
+
+        self.version = version
+        self.path = reg.artifacts.path(version.storage_uri)
+        self.key = _key(self.path, version.content_hash)
+        self.needed = self.key is None or self.key not in _VERIFIED
+        # as versioning.content_hash: spec, column names, example ids, then the row hashes
+        self._h = hashlib.sha256(version.spec.encode() + b"\0" + "\x1f".join(column_names).encode() + b"\0")
+        self._hashes: list = []
+
+    def add(self, table: pa.Table) -> None:
+        if not self.needed or table.num_rows == 0:
+            return
+        from registry.domain.versioning import row_hashes
+
+        if self._hashes:
+            self._h.update(b"\n")
+        self._h.update("\n".join(table.column("example_id").to_pylist()).encode("utf-8"))
+        self._hashes.append(row_hashes(table))
+
+    def finish(self) -> None:
+        if not self.needed:
+            return
+        import numpy as np
+
+        self._h.update(b"\0")
+        if self._hashes:
+            self._h.update(np.ascontiguousarray(np.concatenate(self._hashes), dtype="<u8").tobytes())
+        if self._h.hexdigest() != self.version.content_hash:
+            raise IntegrityError(f"dataset version {self.version.ref}: the stored file {self.path} does not hold the "
+                                 f"registered rows (content hash differs from {self.version.content_hash[:12]}); "
+                                 f"{PULL_HINT}")
+        if self.key is not None:
+            _VERIFIED.add(self.key)
+
+
 def check_predictions_file(reg: RegistryContext, run: EvaluationRun) -> None:
     """Raise :class:`IntegrityError` when run ``run``'s predictions file does not hash to the
     recorded ``predictions_sha256``; checked once per process per file."""

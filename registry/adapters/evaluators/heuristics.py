@@ -71,6 +71,32 @@ class _Heuristic(Evaluator):
     def _rule(self, ctx: TaskContext, example: Mapping[str, Any], sample: int) -> tuple[str | None, float | None]:
         """(label, score) of one example as shown."""
 
+    # ----------------------------------------------------------------- vectorised
+    _mirrors: ClassVar[Any] = None
+    """The ``_rule`` that :meth:`_rule_arrow` computes at once for many examples (None: no such path)."""
+
+    def judge_arrow(self, ctx: TaskContext, table, *, sample: int = 0):
+        """:meth:`judge` of every row of an Arrow table of examples as shown, at once: a table of
+        ``label`` (string), ``score`` (float64) and ``seconds`` (the batch's time, divided evenly)
+        with the same verdicts. ``None`` when this instance has no such path (its kind has none, or
+        ``judge`` / ``_rule`` were replaced by a subclass or a test): the engine calls :meth:`judge`."""
+        mirrors = type(self)._mirrors
+        if mirrors is None or type(self).judge is not _Heuristic.judge or type(self)._rule is not mirrors:
+            return None
+        import pyarrow as pa
+
+        self.judge(ctx, [])  # the same checks of the task type and labels
+        start = time.perf_counter()
+        labels, scores = self._rule_arrow(ctx, table, sample)
+        n = table.num_rows
+        seconds = (time.perf_counter() - start) / n if n else 0.0
+        return pa.table({"label": pa.array(labels, type=pa.string()), "score": pa.array(scores, type=pa.float64()),
+                         "seconds": pa.array([seconds] * n, type=pa.float64())})
+
+    def _rule_arrow(self, ctx: TaskContext, table, sample: int) -> tuple[Any, Any]:
+        """(labels, scores) of every row (sequences or numpy arrays; None for missing)."""
+        raise NotImplementedError
+
     def fingerprint(self) -> Mapping[str, Any]:
         """Kind and rule version: heuristics have no settings that change their verdicts."""
         return {"kind": self.kind, "rule_version": self.rule_version}
@@ -115,6 +141,33 @@ class RandomEvaluator(_Heuristic):
     def fingerprint(self) -> Mapping[str, Any]:
         return {**super().fingerprint(), "seed": self.seed}
 
+    def _rule_arrow(self, ctx, table, sample):
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import xxhash
+
+        from registry.domain.judgments import xxh_each
+
+        def text(s: str):
+            return pa.scalar(s, pa.large_string())
+
+        if ctx.task_type == "pairwise":
+            shown = pc.binary_join_element_wise(_texts(table, "response_a"), _texts(table, "response_b"), text("\x1e"))
+        else:
+            shown = _texts(table, "response")
+        keys = pc.binary_join_element_wise(text(str(self.seed)), _texts(table, "example_id"), shown, text(str(sample)),
+                                           text("\x1f"))
+        h = np.array(xxh_each(keys, xxhash.xxh64_intdigest), dtype=np.uint64)
+        n = len(h)
+        if ctx.task_type == "pairwise":
+            return np.where((h & np.uint64(1)).astype(bool), "A", "B").tolist(), [None] * n
+        if ctx.task_type == "pointwise":
+            lo, hi = ctx.scale or (0.0, 1.0)
+            return [None] * n, lo + (hi - lo) * (h.astype(np.float64) / 2.0**64)
+        labels = list(ctx.labels or ())
+        return [labels[i] for i in (h % np.uint64(len(labels))).tolist()], [None] * n
+
 
 class AlwaysFirstEvaluator(_Heuristic):
     """Always the first option: "A" for pairwise (whatever the content), ``labels[0]`` for classification."""
@@ -125,6 +178,9 @@ class AlwaysFirstEvaluator(_Heuristic):
     def _rule(self, ctx, example, sample):
         return ("A" if ctx.task_type == "pairwise" else (ctx.labels or ())[0]), None
 
+    def _rule_arrow(self, ctx, table, sample):
+        return [self._rule(ctx, {}, sample)[0]] * table.num_rows, [None] * table.num_rows
+
 
 class AlwaysSecondEvaluator(_Heuristic):
     """Always the second option: "B" for pairwise, ``labels[1]`` for classification."""
@@ -134,6 +190,9 @@ class AlwaysSecondEvaluator(_Heuristic):
 
     def _rule(self, ctx, example, sample):
         return ("B" if ctx.task_type == "pairwise" else (ctx.labels or ())[1]), None
+
+    def _rule_arrow(self, ctx, table, sample):
+        return [self._rule(ctx, {}, sample)[0]] * table.num_rows, [None] * table.num_rows
 
 
 class _LengthEvaluator(_Heuristic):
@@ -163,6 +222,20 @@ class _LengthEvaluator(_Heuristic):
     def fingerprint(self) -> Mapping[str, Any]:
         return {**super().fingerprint(), "length_scale": LENGTH_SCALE}
 
+    def _rule_arrow(self, ctx, table, sample):
+        import numpy as np
+
+        if ctx.task_type == "pairwise":
+            margin = self.sign * (_lengths(table, "response_a") - _lengths(table, "response_b"))
+            labels = np.where(margin > 0, "A", np.where(margin < 0, "B", "tie")).tolist()
+            return labels, margin.astype(np.float64)
+        n = _lengths(table, "response")
+        if ctx.scale is None:
+            return [None] * len(n), (self.sign * n).astype(np.float64)
+        lo, hi = ctx.scale
+        decay = np.array([math.exp(-k / LENGTH_SCALE) for k in n.tolist()], dtype=np.float64)  # as math.exp does
+        return [None] * len(n), lo + (hi - lo) * ((1.0 - decay) if self.sign > 0 else decay)
+
 
 class LongerEvaluator(_LengthEvaluator):
     """Prefers the longer response (pairwise); scores longer responses higher (pointwise)."""
@@ -177,6 +250,31 @@ class ShorterEvaluator(_LengthEvaluator):
     kind = "shorter"
     sign = -1
 
+
+def _texts(table, key: str):
+    """Column ``key`` as text (``str`` of each value), missing values and a missing column as ""."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from registry.domain.judgments import text_column
+
+    if key not in table.column_names:
+        return pa.array([""] * table.num_rows, type=pa.large_string())
+    return pc.fill_null(text_column(table.column(key)), pa.scalar("", pa.large_string()))
+
+
+def _lengths(table, key: str):
+    """Characters of column ``key`` in each row (as ``len(_text(...))``), as int64."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    return np.asarray(pc.utf8_length(_texts(table, key)).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+RandomEvaluator._mirrors = RandomEvaluator._rule
+AlwaysFirstEvaluator._mirrors = AlwaysFirstEvaluator._rule
+AlwaysSecondEvaluator._mirrors = AlwaysSecondEvaluator._rule
+LongerEvaluator._mirrors = ShorterEvaluator._mirrors = _LengthEvaluator._rule
 
 __all__ = ["AlwaysFirstEvaluator", "AlwaysSecondEvaluator", "HeuristicConfig", "LongerEvaluator", "RandomConfig",
            "RandomEvaluator", "ShorterEvaluator"]

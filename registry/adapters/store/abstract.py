@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from registry.domain.entities import (
     Checkpoint,
@@ -38,6 +38,9 @@ from registry.domain.entities import (
     Source,
 )
 from registry.errors import RegistryError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from registry.adapters.store.judgment_segments import JudgmentLookup
 
 
 class ParentMoved(RegistryError):
@@ -323,6 +326,14 @@ class AbstractStore(ABC):
     @abstractmethod
     def count_judgments(self, key: str | None = None) -> int:
         """How many judgments are cached (under ``key``)."""
+
+    @abstractmethod
+    def judgment_lookup(self, key: str, order: int, sample: int, *, memory_bytes: int = 256 << 20) -> JudgmentLookup:
+        """Bulk reads and writes of the cache under ``key`` in one order and sample, by 16-byte example
+        hashes in Arrow arrays: ``find(hashes)`` → (found mask, one row of judgment columns per
+        hash), ``save(table)`` caches many judgments at once (an Arrow *segment*, see
+        :mod:`registry.adapters.store.judgment_segments`). What :meth:`save_judgments` wrote is
+        found too (and wins); ``memory_bytes`` bounds the decoded segments it keeps."""
 
     # ----------------------------------------------------------------- regressions
     @abstractmethod

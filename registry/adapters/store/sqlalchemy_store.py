@@ -690,17 +690,85 @@ class SqlAlchemyStore(AbstractStore):
             return None
 
     # ---------------------------------------------------------------- judgment cache
+    # Per-judgment rows and, in the same table, bulk Arrow segments (judgment_segments.py): rows are
+    # the example hashes (hex digits, >= '0'), segments the '#i' / '#d' rows (< '0').
     def cached_judgments(self, key: str, example_hashes: Iterable[str], order: int,
                          sample: int) -> dict[str, JudgmentRecord]:
-        hashes = list(example_hashes)
-        out: dict[str, JudgmentRecord] = {}
-        with self.session() as s:
-            for i in range(0, len(hashes), 900):  # under SQLite's bound-parameter limit
+        hashes = list(dict.fromkeys(example_hashes))
+        if not hashes:
+            return {}
+        from registry.adapters.store.judgment_segments import hex_to_binary
+
+        try:
+            binary = hex_to_binary(hashes)
+        except ValueError:  # not example hashes (32 hex digits): rows only
+            with self.session() as s:
                 q = select(SqlJudgment).where(SqlJudgment.evaluator_sha256 == key, SqlJudgment.order == order,
-                                              SqlJudgment.sample == sample,
-                                              SqlJudgment.example_hash.in_(hashes[i:i + 900]))
-                out.update({j.example_hash: _judgment(j) for j in s.scalars(q)})
+                                              SqlJudgment.sample == sample, SqlJudgment.example_hash.in_(hashes))
+                return {j.example_hash: _judgment(j) for j in s.scalars(q)}
+        found, table = self.judgment_lookup(key, order, sample).find(binary)
+        cols = {c: table.column(c).to_pylist() for c in table.column_names}
+        out: dict[str, JudgmentRecord] = {}
+        for i in found.nonzero()[0].tolist():
+            out[hashes[i]] = JudgmentRecord(key=key, example_hash=hashes[i], order=order, sample=sample, verdict=Verdict(
+                label=cols["verdict"][i], score=cols["score"][i], prob_a=cols["prob_a"][i], parsed=cols["parsed"][i],
+                raw=cols["raw"][i], prompt_tokens=cols["prompt_tokens"][i],
+                completion_tokens=cols["completion_tokens"][i], seconds=cols["seconds"][i]))
         return out
+
+    def judgment_lookup(self, key: str, order: int, sample: int, *, memory_bytes: int = 256 << 20):
+        from registry.adapters.store.judgment_segments import (
+            DATA_PREFIX,
+            FORMAT,
+            INDEX_PREFIX,
+            JUDGMENT_FIELDS,
+            JudgmentLookup,
+            SegmentBackend,
+        )
+
+        t = SqlJudgment.__table__
+        mine = (t.c.evaluator_sha256 == key, t.c.order == order, t.c.sample == sample)
+        fields = [t.c[f] for f in JUDGMENT_FIELDS]
+
+        def indexes() -> list[tuple[str, int, str]]:
+            q = select(t.c.example_hash, t.c.prompt_tokens, t.c.raw).where(
+                *mine, t.c.example_hash >= INDEX_PREFIX, t.c.example_hash < INDEX_PREFIX[0] + chr(ord("i") + 1))
+            with self.session() as s:
+                return [(h[2:], n, raw) for h, n, raw in s.execute(q)]
+
+        def data(sid: str) -> str | None:
+            with self.session() as s:
+                return s.scalar(select(t.c.raw).where(*mine, t.c.example_hash == DATA_PREFIX + sid))
+
+        def write(add: list[tuple[str, int, str, str]], delete: list[str]) -> None:
+            now = utcnow()
+            rows = [{"evaluator_sha256": key, "example_hash": prefix + sid, "order": order, "sample": sample,
+                     "verdict": FORMAT, "score": None, "prob_a": None, "parsed": True, "raw": text,
+                     "prompt_tokens": n, "completion_tokens": 0, "seconds": 0.0, "created_at": now}
+                    for sid, n, index, blob in add for prefix, text in ((INDEX_PREFIX, index), (DATA_PREFIX, blob))]
+            with self.session() as s:
+                if rows:
+                    s.execute(t.insert(), rows)
+                gone = [p + sid for sid in delete for p in (INDEX_PREFIX, DATA_PREFIX)]
+                for i in range(0, len(gone), 900):
+                    s.execute(t.delete().where(*mine, t.c.example_hash.in_(gone[i:i + 900])))
+
+        def row_count() -> int:
+            with self.session() as s:
+                return s.scalar(select(func.count()).select_from(t).where(*mine, t.c.example_hash >= "0")) or 0
+
+        def rows(hexes: list[str] | None) -> list[tuple]:
+            q = select(t.c.example_hash, *fields).where(*mine, t.c.example_hash >= "0")
+            with self.session() as s:
+                if hexes is None:
+                    return [tuple(r) for r in s.execute(q)]
+                out: list[tuple] = []
+                for i in range(0, len(hexes), 900):  # under SQLite's bound-parameter limit
+                    out += [tuple(r) for r in s.execute(q.where(t.c.example_hash.in_(hexes[i:i + 900])))]
+                return out
+
+        return JudgmentLookup(SegmentBackend(indexes=indexes, data=data, write=write, row_count=row_count, rows=rows),
+                              memory_bytes=memory_bytes)
 
     def save_judgments(self, records: Iterable[JudgmentRecord]) -> None:
         # one upsert per chunk (INSERT … ON CONFLICT (key) DO UPDATE, on both backends): writers of
@@ -730,11 +798,22 @@ class SqlAlchemyStore(AbstractStore):
                 s.execute(stmt.on_conflict_do_update(index_elements=keys, set_=update))
 
     def count_judgments(self, key: str | None = None) -> int:
+        from registry.adapters.store.judgment_segments import INDEX_PREFIX, distinct_count
+
+        t = SqlJudgment.__table__
+        mine = [t.c.evaluator_sha256 == key] if key else []
         with self.session() as s:
-            q = select(func.count()).select_from(SqlJudgment)
-            if key:
-                q = q.where(SqlJudgment.evaluator_sha256 == key)
-            return s.scalar(q) or 0
+            total = s.scalar(select(func.count()).select_from(t).where(*mine, t.c.example_hash >= "0")) or 0
+            groups: dict[tuple[str, int, int], list[str]] = {}
+            q = select(t.c.evaluator_sha256, t.c.order, t.c.sample, t.c.raw).where(
+                *mine, t.c.example_hash >= INDEX_PREFIX, t.c.example_hash < INDEX_PREFIX[0] + chr(ord("i") + 1))
+            for k, o, smp, raw in s.execute(q):
+                groups.setdefault((k, o, smp), []).append(raw)
+            for (k, o, smp), indexes in groups.items():
+                hashes = s.scalars(select(t.c.example_hash).where(
+                    t.c.evaluator_sha256 == k, t.c.order == o, t.c.sample == smp, t.c.example_hash >= "0")).all()
+                total += distinct_count(indexes, hashes) - len(hashes)
+            return total
 
     # ------------------------------------------------------------------- regressions
     @staticmethod

@@ -121,6 +121,12 @@ def _decisive_preference(name: str, v0: np.ndarray, v1: np.ndarray | None, featu
                         {"eligible_pairs": int(eligible.sum())})
 
 
+def _has_lists(x: Sequence[str] | np.ndarray) -> np.ndarray:
+    if isinstance(x, np.ndarray) and x.dtype == bool:
+        return x.astype(float)
+    return np.array([has_list(t) for t in x], dtype=float)
+
+
 def _lengths(x: Sequence[str] | np.ndarray) -> np.ndarray:
     arr = np.asarray(x, dtype=object) if not isinstance(x, np.ndarray) else x
     if arr.dtype.kind in "iuf":
@@ -144,9 +150,9 @@ def has_list(text: str | None) -> bool:
 
 def list_bias(v0: np.ndarray, response_a: Sequence[str], response_b: Sequence[str], v1: np.ndarray | None = None,
               *, boot: Bootstrap | None = None) -> MetricValue:
-    """P(preferring the output with a list) among pairs where exactly one output has a list."""
-    la = np.array([has_list(t) for t in response_a], dtype=float)
-    lb = np.array([has_list(t) for t in response_b], dtype=float)
+    """P(preferring the output with a list) among pairs where exactly one output has a list
+    (responses as texts, or as booleans: whether each has one)."""
+    la, lb = _has_lists(response_a), _has_lists(response_b)
     return _decisive_preference("prob_prefer_list", v0, v1, la, lb, la != lb, boot)
 
 

@@ -107,9 +107,10 @@ def logprob(run: RunScores) -> list[MetricValue]:
 def bias(run: RunScores) -> list[MetricValue]:
     """AlpacaEval's position, length and list biases."""
     v0, v1 = run.verdict_codes[0], _v1(run)
-    resp_a, resp_b = run.human["response_a"], run.human["response_b"]
+    resp_a, resp_b = run.human["response_a"], run.human["response_b"]      # texts, or their lengths
+    list_a, list_b = run.human.get("response_a_has_list", resp_a), run.human.get("response_b_has_list", resp_b)
     return [position_bias(v0, v1, boot=run.boot), length_bias(v0, resp_a, resp_b, v1, boot=run.boot),
-            list_bias(v0, resp_a, resp_b, v1, boot=run.boot)]
+            list_bias(v0, list_a, list_b, v1, boot=run.boot)]
 
 
 def annotator_votes(annotators: list) -> np.ndarray | None:

@@ -1,0 +1,469 @@
+"""Evaluation that streams: judging, caching, predictions and scoring a chunk of rows at a time.
+
+:func:`stream_run` is the body of :func:`registry.services.evaluation.run_evaluation` (every
+evaluator but protocol votes). It reads the dataset version's Parquet a chunk at a time
+(``ParquetFile.iter_batches``; :func:`chunk_rows` sizes the chunks from ``AUTORATER_MEMORY_MB``),
+and for each chunk:
+
+1. checks the rows against the version's content hash as it goes (:class:`StreamedVersionCheck`);
+2. hashes the judge-visible inputs of every row at once (Arrow + xxh3,
+   :func:`~registry.domain.judgments.example_input_hash_array`) and keeps each input once;
+3. per order and sample, looks the judgments up in the cache in bulk
+   (:meth:`~registry.adapters.store.abstract.AbstractStore.judgment_lookup`), judges the missing
+   ones — the whole chunk at once through a heuristic's vectorised rule (``judge_arrow``), else in
+   batches of ``batch_size`` through ``judge`` — and caches them in bulk (one segment per call, so
+   an interrupted run resumes where it stopped);
+4. writes the chunk's prediction rows (row groups of :data:`ROW_GROUP_ROWS`; orders and samples
+   after the first go to spill files and are appended in order at the end, so the file has the
+   layout, and for the same rows the bytes, of the whole-table writer) and keeps what scoring
+   needs as arrays (verdict codes, scores, seconds, tokens: a few bytes per example and order).
+
+Then the metrics are computed from those arrays and the version's non-text columns
+(:func:`registry.services.scoring.score_arrays`; the pairwise texts only as their length and list
+features, computed per chunk). ``n_executed`` / ``n_cached`` count each distinct input once, as
+before: an input repeated in a later chunk is reused from the judgments cached by the earlier one
+and counted in neither.
+
+Results are those of the whole-table engine (tests/services/test_streaming_eval.py).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from registry.adapters.store.judgment_segments import JUDGMENT_FIELDS, hash_words, judgment_schema
+from registry.domain.judgments import (
+    INPUT_FIELDS,
+    ORDER_SWAPPED,
+    PREDICTION_COLUMNS,
+    example_input_hash_array,
+)
+from registry.errors import NotFound, RegistryError
+from registry.services.app import RegistryContext
+
+_ARROW_TYPES = {"string": pa.string(), "int8": pa.int8(), "int16": pa.int16(), "int32": pa.int32(),
+                "float64": pa.float64(), "bool": pa.bool_()}
+PREDICTION_SCHEMA = pa.schema([pa.field(k, _ARROW_TYPES[v]) for k, v in PREDICTION_COLUMNS.items()])
+ROW_GROUP_ROWS = 1 << 20
+"""Rows per row group of a predictions file: pyarrow's default, so a file is what ``write_table``
+of the whole table wrote."""
+MIN_CHUNK_ROWS, MAX_CHUNK_ROWS = 1024, 1 << 18
+WORKING_COPIES = 6
+"""Copies of a chunk's decoded rows alive at once (the batch, its hash input, the shown table, the
+heuristic's keys, the predictions, slack): a chunk takes a quarter of the memory setting over this."""
+
+Progress = Callable[[int, int], None]
+
+
+def chunk_rows(memory_mb: float, bytes_per_row: float) -> int:
+    """Rows per chunk for a dataset of ``bytes_per_row`` (decoded), under ``memory_mb``."""
+    budget = memory_mb * 2**20 / 4
+    rows = int(budget / (WORKING_COPIES * max(bytes_per_row, 64.0)))
+    return max(MIN_CHUNK_ROWS, min(MAX_CHUNK_ROWS, rows))
+
+
+def local_path(reg: RegistryContext, relpath: str) -> Path:
+    """The stored file, pulled from the remote when it is only there."""
+    path = reg.artifacts.path(relpath)
+    if not path.exists():
+        if Path(str(path) + ".dvc").exists() and reg.artifacts.remote:
+            reg.artifacts.pull(relpath)
+        if not path.exists():
+            raise NotFound(f"artifact {relpath} is missing from the store {reg.artifacts.root}; "
+                           f"run `autorater store pull`")
+    return path
+
+
+# ----------------------------------------------------------------------------- predictions file
+class PredictionWriter:
+    """The predictions Parquet of a run, written as rows arrive for (order, sample) slots: slot 0
+    straight into the file, later slots into spill files appended in slot order by :meth:`close`."""
+
+    def __init__(self, folder: Path, slots: int, *, buffer_bytes: int) -> None:
+        import pyarrow.parquet as pq
+
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.stem = uuid.uuid4().hex
+        self.path = folder / f"{self.stem}.parquet"
+        self._writer = pq.ParquetWriter(self.path, PREDICTION_SCHEMA, compression="zstd")
+        self._buffer: list[pa.Table] = []
+        self._rows = 0
+        self._bytes = 0
+        self.buffer_bytes = max(buffer_bytes, 1 << 20)
+        self._spills: dict[int, tuple[Path, Any, Any]] = {}
+        self.slots = slots
+
+    def write(self, slot: int, table: pa.Table) -> None:
+        if slot == 0:
+            self._append(table)
+            return
+        if slot not in self._spills:
+            path = self.folder / f"{self.stem}.slot{slot}.arrow"
+            sink = pa.OSFile(str(path), "wb")
+            self._spills[slot] = (path, sink, pa.ipc.new_stream(sink, PREDICTION_SCHEMA))
+        self._spills[slot][2].write_table(table)
+
+    def _append(self, table: pa.Table) -> None:
+        self._buffer.append(table)
+        self._rows += table.num_rows
+        self._bytes += table.nbytes
+        while self._rows >= ROW_GROUP_ROWS:
+            self._flush(ROW_GROUP_ROWS)
+        if self._bytes >= self.buffer_bytes:
+            self._flush(self._rows)
+
+    def _flush(self, rows: int) -> None:
+        if not self._rows:
+            return
+        table = pa.concat_tables(self._buffer)
+        head, rest = table.slice(0, rows), table.slice(rows)
+        self._writer.write_table(head.combine_chunks(), row_group_size=max(rows, 1))
+        self._buffer = [rest] if rest.num_rows else []
+        self._rows, self._bytes = rest.num_rows, rest.nbytes if rest.num_rows else 0
+
+    def close(self) -> Path:
+        """Append the spilled slots, write the last row group, close the file; its path."""
+        for slot in range(1, self.slots):
+            if slot not in self._spills:
+                continue
+            path, sink, stream = self._spills.pop(slot)
+            stream.close()
+            sink.close()
+            with pa.OSFile(str(path), "rb") as source, pa.ipc.open_stream(source) as reader:
+                for batch in reader:
+                    self._append(pa.Table.from_batches([batch]))
+            path.unlink(missing_ok=True)
+        self._flush(self._rows)
+        self._writer.close()
+        return self.path
+
+    def discard(self) -> None:
+        for path, sink, stream in self._spills.values():
+            try:
+                stream.close()
+                sink.close()
+            except Exception:  # noqa: BLE001 - best effort on the failure path
+                pass
+            path.unlink(missing_ok=True)
+        self._spills.clear()
+        try:
+            self._writer.close()
+        except Exception:  # noqa: BLE001
+            pass
+        self.path.unlink(missing_ok=True)
+
+
+def place_predictions(reg: RegistryContext, tmp: Path) -> tuple[str, str]:
+    """Move a written predictions file into the store under its content address; (relpath, sha256)."""
+    from registry.hashing import sha256_file
+
+    digest = sha256_file(tmp)
+    relpath = reg.artifacts.relpath_for("predictions", digest, ".parquet")
+    if reg.artifacts.exists(relpath):
+        tmp.unlink(missing_ok=True)
+        reg.artifacts.touch(relpath)  # reused (e.g. left by a killed run): young again for `store gc`
+        return relpath, digest
+    named = tmp.with_name(f"{digest}.{uuid.uuid4().hex}.parquet")  # own file: writers race
+    os.replace(tmp, named)
+    with reg.artifacts.placing(named, relpath):
+        pass
+    return relpath, digest
+
+
+# ----------------------------------------------------------------------------- judgments
+def _shown(table: pa.Table, order: int) -> pa.Table:
+    """The examples as the judge sees them in ``order`` (pairwise order 1: responses swapped)."""
+    if order != ORDER_SWAPPED or "response_a" not in table.column_names:
+        return table
+    a, b = table.column("response_a"), table.column("response_b")
+    table = table.set_column(table.column_names.index("response_a"), "response_a", b)
+    return table.set_column(table.column_names.index("response_b"), "response_b", a)
+
+
+def _to_cache_table(hashes: pa.Array, judged: pa.Table, order: int) -> pa.Table:
+    """Verdicts on the examples as shown (``label``, ``score`` and ``seconds`` columns; others
+    optional) → cache rows in the original orientation (as :func:`registry.services.evaluation._to_cache`)."""
+    n = len(hashes)
+
+    def col(name: str, kind, default=None):
+        if name in judged.column_names:
+            return judged.column(name).cast(kind)
+        return pa.array([default] * n, type=kind)
+
+    label, score, prob = col("label", pa.string()), col("score", pa.float64()), col("prob_a", pa.float64())
+    if order == ORDER_SWAPPED:
+        import pyarrow.compute as pc
+
+        labels = label.to_pylist()
+        swapped = [("B" if v == "A" else "A") if v in ("A", "B") else v for v in labels]
+        flip = np.array([v in ("A", "B", "tie") for v in swapped], dtype=bool)
+        s = np.asarray(score.fill_null(np.nan).to_numpy(zero_copy_only=False), dtype=np.float64)
+        score = pa.array(np.where(flip, -s, s), type=pa.float64(), mask=~np.asarray(score.is_valid()))
+        label = pa.array(swapped, type=pa.string())
+        prob = pc.subtract(pa.scalar(1.0), prob)
+    return pa.table({"example_hash": hashes, "verdict": label, "score": score, "prob_a": prob,
+                     "parsed": col("parsed", pa.bool_(), True), "raw": col("raw", pa.string()),
+                     "prompt_tokens": col("prompt_tokens", pa.int32(), 0),
+                     "completion_tokens": col("completion_tokens", pa.int32(), 0),
+                     "seconds": col("seconds", pa.float64(), 0.0)}, schema=judgment_schema())
+
+
+def _records_table(hashes: pa.Array, records) -> pa.Table:
+    """Cache rows (:class:`~registry.domain.entities.JudgmentRecord` list) → a judgment table."""
+    v = [r.verdict for r in records]
+    return pa.table({"example_hash": hashes, "verdict": [x.label for x in v], "score": [x.score for x in v],
+                     "prob_a": [x.prob_a for x in v], "parsed": [bool(x.parsed) for x in v], "raw": [x.raw for x in v],
+                     "prompt_tokens": [int(x.prompt_tokens or 0) for x in v],
+                     "completion_tokens": [int(x.completion_tokens or 0) for x in v],
+                     "seconds": [float(x.seconds or 0.0) for x in v]}, schema=judgment_schema())
+
+
+def _first_occurrences(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of each distinct hash's first row, in order of first appearance; each row's distinct hash)."""
+    n = len(hi)
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    order = np.lexsort((np.arange(n), lo, hi))  # by hash, then by row
+    shi, slo = hi[order], lo[order]
+    start = np.ones(n, bool)
+    start[1:] = (shi[1:] != shi[:-1]) | (slo[1:] != slo[:-1])
+    group = np.cumsum(start) - 1                 # group of each sorted position
+    firsts = order[start]                        # first row of each group (rows ascending within a group)
+    rank = np.argsort(firsts, kind="stable")     # groups in order of first appearance
+    renumber = np.empty(len(firsts), np.int64)
+    renumber[rank] = np.arange(len(firsts))
+    inverse = np.empty(n, np.int64)
+    inverse[order] = renumber[group]
+    return firsts[rank], inverse
+
+
+class _SeenKeys:
+    """The distinct example hashes of the chunks already judged in this run."""
+
+    def __init__(self) -> None:
+        self.hi = np.zeros(0, np.uint64)
+        self.lo = np.zeros(0, np.uint64)
+
+    def contains(self, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+        if not len(self.hi):
+            return np.zeros(len(hi), bool)
+        pos = np.searchsorted(self.hi, hi)
+        ok = pos < len(self.hi)
+        ok[ok] = self.hi[pos[ok]] == hi[ok]
+        for k in np.flatnonzero(ok):  # equal high words: check the low word over the run of equals
+            p = pos[k]
+            while p < len(self.hi) and self.hi[p] == hi[k] and self.lo[p] != lo[k]:
+                p += 1
+            ok[k] = p < len(self.hi) and self.hi[p] == hi[k] and self.lo[p] == lo[k]
+        return ok
+
+    def add(self, hi: np.ndarray, lo: np.ndarray) -> None:
+        if not len(hi):
+            return
+        h, low = np.concatenate([self.hi, hi]), np.concatenate([self.lo, lo])
+        order = np.lexsort((low, h))
+        self.hi, self.lo = h[order], low[order]
+
+
+@dataclass
+class StreamResult:
+    """What :func:`stream_run` hands back for the run's row."""
+
+    predictions_uri: str
+    predictions_sha256: str
+    metrics: Any
+    n_examples: int
+    n_judgments: int
+    executed: int
+    cached: int
+    prompt_tokens: int
+    completion_tokens: int
+    stage_stats: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Slot:
+    order: int
+    sample: int
+    lookup: Any
+    parts: list = field(default_factory=list)
+
+
+def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: dict, ctx, plan, *,
+               batch_size: int, on_progress: Progress | None, seed: int, n_boot: int,
+               price_per_1k_tokens: float | None, slice_by, min_slice_size: int,
+               rows_per_chunk: int | None = None, stage_store_factory: Callable[[], Any] | None = None
+               ) -> StreamResult:
+    """Judge, cache, write and score ``version`` a chunk at a time (module docstring)."""
+    import pyarrow.parquet as pq
+
+    from registry.services.scoring import PredictionArrays, check_slicing, score_arrays, text_features
+    from registry.services.store_maintenance import StreamedVersionCheck
+
+    store = reg.store
+    memory = int(reg.settings.memory_mb * 2**20)
+    path = local_path(reg, version.storage_uri)
+    task_type = version.task_type
+    fields = plugin_cls.input_fields.get(task_type)
+    with pq.ParquetFile(path) as pf:
+        meta = pf.metadata
+        n_total = meta.num_rows
+        decoded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        rows = rows_per_chunk or chunk_rows(reg.settings.memory_mb, decoded / max(n_total, 1))
+        names = pf.schema_arrow.names
+        slots = [_Slot(o, s, store.judgment_lookup(ev_sha, o, s, memory_bytes=memory // 8 // max(
+            len(plan.orders) * plan.samples, 1))) for o in plan.orders for s in range(plan.samples)]
+        check = StreamedVersionCheck(reg, version, names)
+        writer = PredictionWriter(reg.artifacts.root / "tmp", len(slots), buffer_bytes=memory // 8)
+        vocab: dict[str, int] = {}
+        features: dict[str, list] = {}
+        seen = _SeenKeys()
+        plugin = None
+        executed = cached = prompt_tokens = completion_tokens = 0
+        done, total = 0, n_total * len(slots)
+        offset = 0
+        stage_stats: dict[str, int] = {}
+        try:
+            for batch in pf.iter_batches(batch_size=rows, use_threads=True):
+                table = pa.Table.from_batches([batch])
+                n = table.num_rows
+                check.add(table)
+                keys = example_input_hash_array(table, task_type, fields)
+                hi, lo = hash_words(keys)
+                first, inverse = _first_occurrences(hi, lo)
+                ukeys = keys.take(pa.array(first))
+                new = ~seen.contains(hi[first], lo[first])
+                if task_type == "pairwise":
+                    for f in ("response_a", "response_b"):
+                        if f in table.column_names:
+                            features.setdefault(f, []).append(text_features(table.column(f)))
+                for k, slot in enumerate(slots):
+                    found, got = slot.lookup.find(ukeys)
+                    cached += int((found & new).sum())
+                    missing = np.flatnonzero(~found)
+                    if len(missing):
+                        if plugin is None:
+                            plugin = plugin_cls(config)
+                            if hasattr(plugin, "stage_store") and stage_store_factory is not None:
+                                plugin.stage_store = stage_store_factory()
+                        judged = _judge(plugin, ctx, table.take(pa.array(first[missing])),
+                                        ukeys.take(pa.array(missing)), slot, batch_size)
+                        executed += len(missing)
+                        index = np.where(found, np.arange(len(found)), 0)
+                        index[missing] = len(found) + np.arange(len(missing))
+                        got = pa.concat_tables([got, judged.select(list(JUDGMENT_FIELDS))]).take(pa.array(index))
+                    counted = np.flatnonzero(new)
+                    pt = got.column("prompt_tokens").take(pa.array(counted)).fill_null(0)
+                    ct = got.column("completion_tokens").take(pa.array(counted)).fill_null(0)
+                    prompt_tokens += int(np.asarray(pt.to_numpy(zero_copy_only=False), np.int64).sum())
+                    completion_tokens += int(np.asarray(ct.to_numpy(zero_copy_only=False), np.int64).sum())
+                    per_row = got.take(pa.array(inverse))
+                    predictions = _prediction_rows(table.column("example_id"), slot, per_row)
+                    writer.write(k, predictions)
+                    slot.parts.append(PredictionArrays.from_columns(predictions, offset + np.arange(n), vocab))
+                    done += n
+                    if on_progress:
+                        on_progress(done, total)
+                seen.add(hi[first][new], lo[first][new])
+                offset += n
+            check.finish()
+            tmp = writer.close()
+        except BaseException:
+            writer.discard()
+            raise
+        finally:
+            if plugin is not None:
+                for key, value in getattr(plugin, "stage_stats", {}).items():
+                    stage_stats[key] = stage_stats.get(key, 0) + value
+                plugin.close()
+    uri, digest = place_predictions(reg, tmp)
+    # scoring: the arrays in the predictions' row order (slot by slot), the version's non-text columns
+    arrays = PredictionArrays.concat([p for slot in slots for p in slot.parts], vocab)
+    table = scoring_table(reg, version, slice_by)
+    columns = check_slicing(table, slice_by, min_slice_size)
+    feats = {f: (np.concatenate([a for a, _ in parts]), np.concatenate([b for _, b in parts]))
+             for f, parts in features.items()} if features else None
+    metrics = score_arrays(task_type, table, arrays, columns, ctx=ctx, seed=seed, n_boot=n_boot,
+                           price_per_1k_tokens=price_per_1k_tokens, min_slice_size=min_slice_size,
+                           features=feats)
+    return StreamResult(predictions_uri=uri, predictions_sha256=digest, metrics=metrics, n_examples=n_total,
+                        n_judgments=n_total * len(slots), executed=executed, cached=cached,
+                        prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, stage_stats=stage_stats)
+
+
+def _judge(plugin, ctx, examples: pa.Table, hashes: pa.Array, slot: _Slot, batch_size: int) -> pa.Table:
+    """Judge the (distinct, missing) examples in ``slot``'s order and sample and cache the judgments:
+    all at once through the plugin's vectorised rule when it has one, else ``batch_size`` at a time
+    (each batch cached before the next is judged)."""
+    from registry.services.evaluation import _to_cache
+
+    shown = _shown(examples, slot.order)
+    vectorised = getattr(plugin, "judge_arrow", None)
+    judged = vectorised(ctx, shown, sample=slot.sample) if vectorised is not None else None
+    if judged is not None:
+        if judged.num_rows != len(hashes):
+            raise RegistryError(f"evaluator returned {judged.num_rows} verdicts for {len(hashes)} examples")
+        out = _to_cache_table(hashes, judged, slot.order)
+        slot.lookup.save(out)
+        return out
+    parts = []
+    for start in range(0, len(hashes), batch_size):
+        rows = shown.slice(start, batch_size).to_pylist()
+        verdicts = plugin.judge(ctx, rows, sample=slot.sample)
+        if len(verdicts) != len(rows):
+            raise RegistryError(f"evaluator returned {len(verdicts)} verdicts for {len(rows)} examples")
+        part = _records_table(hashes.slice(start, batch_size),
+                              [_to_cache("", "", slot.order, slot.sample, v) for v in verdicts])
+        slot.lookup.save(part)  # committed per batch: an interrupted run resumes here
+        parts.append(part)
+    return pa.concat_tables(parts)
+
+
+def _prediction_rows(example_ids, slot: _Slot, judged: pa.Table) -> pa.Table:
+    """One chunk's prediction rows of one (order, sample) (as the whole-table engine wrote them)."""
+    n = judged.num_rows
+    return pa.table({
+        "example_id": example_ids.cast(pa.string()),
+        "order": pa.array(np.full(n, slot.order, np.int8)),
+        "sample": pa.array(np.full(n, slot.sample, np.int16)),
+        "verdict": judged.column("verdict"),
+        "score": judged.column("score"),
+        "prob_a": judged.column("prob_a"),
+        "parsed": judged.column("parsed").fill_null(False),
+        "raw": judged.column("raw"),
+        "prompt_tokens": judged.column("prompt_tokens").fill_null(0),
+        "completion_tokens": judged.column("completion_tokens").fill_null(0),
+        "seconds": judged.column("seconds").fill_null(0.0),
+    }, schema=PREDICTION_SCHEMA)
+
+
+def scoring_table(reg: RegistryContext, version, slice_by=None) -> pa.Table:
+    """The version's rows without the judge-input texts (:data:`~registry.domain.judgments.INPUT_FIELDS`;
+    read only when named in ``slice_by``): every other column as stored, those as all-null columns of
+    their type, so the schema — what slicing lists and checks — is the version's."""
+    import pyarrow.parquet as pq
+
+    path = local_path(reg, version.storage_uri)
+    wanted = set(slice_by or []) if not isinstance(slice_by, str) else {slice_by}
+    texts = set(INPUT_FIELDS.get(version.task_type, ()))
+    with pq.ParquetFile(path) as pf:
+        schema = pf.schema_arrow
+        keep = [f.name for f in schema if f.name not in texts or f.name in wanted]
+        table = pf.read(columns=keep)
+    out = []
+    for f in schema:
+        out.append(table.column(f.name) if f.name in keep else pa.nulls(table.num_rows, f.type))
+    return pa.Table.from_arrays(out, schema=schema.remove_metadata())
+
+
+__all__ = ["PREDICTION_SCHEMA", "PredictionWriter", "StreamResult", "chunk_rows", "place_predictions",
+           "scoring_table", "stream_run"]
