@@ -106,3 +106,102 @@ def _annotator_agreement(table: pa.Table, task_type: str) -> dict[str, Any] | No
         out["krippendorff_alpha_nominal"] = _round(krippendorff_alpha_nominal(units))
         out["pairwise_percent_agreement"] = _round(mean_pairwise_agreement(units))
     return out
+
+
+class StatisticsAccumulator:
+    """:func:`compute_statistics` over a table handed over in pieces (a registration's row groups, in
+    canonical order), holding no text: value counts, distinct systems, the scale, and per row only
+    the numbers the exact quantiles need (score, text lengths: 4–8 bytes per field) and the
+    annotator lists of rows with at least two annotators. :meth:`result` equals
+    ``compute_statistics`` of the concatenated pieces, to the last bit."""
+
+    def __init__(self, task_type: str, column_names: list[str]) -> None:
+        self.task_type = task_type
+        self.names = list(column_names)
+        self.rows = 0
+        self._counts: dict[str, dict[Any, int]] = {"label": {}, "category": {}}
+        self._category_nulls = 0
+        self._systems: set[Any] = set()
+        self._system_nulls = 0
+        self._scores: list[np.ndarray] = []
+        self._scale_min: list[Any] = []
+        self._scale_max: list[Any] = []
+        self._lengths: dict[str, list[np.ndarray]] = {n: [] for n in TEXT_FIELDS if n in self.names}
+        self._text_nulls: dict[str, int] = {n: 0 for n in self._lengths}
+        self._agreement = "annotator_scores" if task_type == "pointwise" else "annotator_labels"
+        self._units: list[pa.Array] = []
+        self._units_type: pa.DataType | None = None
+
+    @staticmethod
+    def _add_counts(into: dict[Any, int], col: pa.ChunkedArray) -> None:
+        # value_counts lists values in order of first appearance: so does the merged dict
+        for d in pc.value_counts(col.combine_chunks()).to_pylist():
+            into[d["values"]] = into.get(d["values"], 0) + int(d["counts"])
+
+    def add(self, table: pa.Table) -> StatisticsAccumulator:
+        """The next rows (same columns, canonical order)."""
+        self.rows += table.num_rows
+        names = set(table.column_names)
+        if "label" in names:
+            self._add_counts(self._counts["label"], table.column("label"))
+        if "score" in names:
+            self._scores.append(table.column("score").to_numpy())
+            self._scale_min.append(pc.min(table.column("scale_min")).as_py())
+            self._scale_max.append(pc.max(table.column("scale_max")).as_py())
+        if "category" in names:
+            self._category_nulls += table.column("category").null_count
+            self._add_counts(self._counts["category"], table.column("category"))
+        if "system_id" in names:
+            self._system_nulls += table.column("system_id").null_count
+            self._systems.update(pc.unique(table.column("system_id").combine_chunks()).to_pylist())
+        for name in self._lengths:
+            col = table.column(name)
+            self._text_nulls[name] += col.null_count
+            self._lengths[name].append(pc.utf8_length(col).drop_null().to_numpy())
+        if self._agreement in names:
+            col = table.column(self._agreement)
+            self._units_type = col.type
+            arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+            lengths = pc.fill_null(pc.list_value_length(arr), 0).to_numpy(zero_copy_only=False)
+            rows = np.flatnonzero(lengths >= 2)
+            if len(rows):
+                self._units.append(pc.take(arr, pa.array(rows, pa.int64())))
+        return self
+
+    @staticmethod
+    def _value_counts(counts: dict[Any, int]) -> dict[str, int]:
+        vc = [{"values": v, "counts": c} for v, c in counts.items()]
+        return {str(d["values"]): int(d["counts"]) for d in sorted(vc, key=lambda d: str(d["values"]))}
+
+    def result(self) -> dict[str, Any]:
+        """The statistics of every row added so far (as :func:`compute_statistics`)."""
+        stats: dict[str, Any] = {"rows": self.rows}
+        names = set(self.names)
+        if "label" in names:
+            stats["label_distribution"] = self._value_counts(self._counts["label"])
+        if "score" in names:
+            s = np.concatenate(self._scores) if self._scores else np.zeros(0)
+            stats["score"] = {"mean": _round(s.mean()), "std": _round(s.std()), "min": _round(s.min()),
+                              "max": _round(s.max()),
+                              "quantiles": {str(q): _round(v) for q, v in zip(QUANTILES, np.quantile(s, QUANTILES))}}
+            lo = pc.min(pa.array(self._scale_min, pa.float64())).as_py()
+            hi = pc.max(pa.array(self._scale_max, pa.float64())).as_py()
+            stats["scale"] = [_round(lo), _round(hi)]
+        if "category" in names and self._category_nulls < self.rows:
+            stats["categories"] = self._value_counts(self._counts["category"])
+        if "system_id" in names and self._system_nulls < self.rows:
+            stats["systems"] = len(self._systems)
+        lengths = {}
+        for name in TEXT_FIELDS:
+            if name in self._lengths:
+                if self._text_nulls[name] == self.rows:
+                    continue
+                lens = np.concatenate(self._lengths[name])
+                lengths[name] = {str(q): int(v) for q, v in zip(QUANTILES, np.quantile(lens, QUANTILES))}
+        stats["text_length_chars"] = lengths
+        if self._agreement in names and self._units_type is not None:
+            units = pa.chunked_array(self._units, self._units_type)
+            stats["inter_annotator"] = _annotator_agreement(pa.table({self._agreement: units}), self.task_type)
+        else:
+            stats["inter_annotator"] = None
+        return stats

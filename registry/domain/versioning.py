@@ -184,3 +184,54 @@ def diff_rows(old_ids: pa.Array | list[str], old_hashes: np.ndarray,
         changed=tuple(sorted(common[changed_mask])),
         unchanged=int((~changed_mask).sum()),
     )
+
+
+# ----------------------------------------------------------------------------- streaming forms
+# The registration reads, hashes and writes a large input a chunk at a time; these give the same
+# values as the whole-table functions above, from pieces.
+
+
+class ContentHasher:
+    """:func:`content_hash` fed piece by piece: the example ids in canonical order (any number of
+    calls, each with the next ids), then the row hashes in the same order."""
+
+    def __init__(self, spec_ref: str, column_names: list[str]) -> None:
+        self._h = hashlib.sha256()
+        self._h.update(spec_ref.encode())
+        self._h.update(b"\0")
+        self._h.update("\x1f".join(column_names).encode())
+        self._h.update(b"\0")
+        self._started = False
+
+    def add_ids(self, ids: pa.Array | pa.ChunkedArray | list[str]) -> None:
+        """The next example ids (canonical order)."""
+        texts = ids if isinstance(ids, list) else ids.to_pylist()
+        if not texts:
+            return
+        if self._started:
+            self._h.update(b"\n")
+        self._h.update("\n".join(texts).encode("utf-8"))
+        self._started = True
+
+    def hexdigest(self, hashes: np.ndarray) -> str:
+        """The content hash, given every row hash in canonical order (after every id)."""
+        h = self._h.copy()
+        h.update(b"\0")
+        h.update(np.ascontiguousarray(hashes, dtype="<u8").tobytes())
+        return h.hexdigest()
+
+
+def diff_summary(old_ids: pa.Array | pa.ChunkedArray, old_hashes: np.ndarray,
+                 new_ids: pa.Array | pa.ChunkedArray, new_hashes: np.ndarray) -> dict[str, int]:
+    """``diff_rows(...).summary()`` for two versions whose example ids are unique (registered
+    versions: their spec requires it), computed with Arrow's hash join instead of sets of Python
+    strings: added, removed, changed and unchanged counts."""
+    old_ids = old_ids.combine_chunks() if isinstance(old_ids, pa.ChunkedArray) else old_ids
+    new_ids = new_ids.combine_chunks() if isinstance(new_ids, pa.ChunkedArray) else new_ids
+    at = pc.index_in(new_ids, value_set=old_ids)          # position of each new id among the old ones
+    found = np.asarray(at.is_valid())
+    common = int(found.sum())
+    where = np.asarray(at.fill_null(0)).astype(np.int64)[found]
+    changed = int((np.asarray(old_hashes)[where] != np.asarray(new_hashes)[found]).sum())
+    return {"added": len(new_ids) - common, "removed": len(old_ids) - common, "changed": changed,
+            "unchanged": common - changed}

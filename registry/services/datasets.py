@@ -120,15 +120,6 @@ def _check_new_dataset(reg: RegistryContext, name: str, path: Path) -> None:
     check_input(path, folders=True, max_bytes=int(reg.settings.max_input_mb * 2**20))
 
 
-def _read_input(reg: RegistryContext, adapter, path: Path, opts: Mapping[str, Any]):
-    """``adapter.read(path, **opts)`` under the input size limit, and the report of what reading it
-    repaired (:func:`~registry.adapters.sources.base.reading_inputs`)."""
-    from registry.adapters.sources.base import reading_inputs
-
-    with reading_inputs(reg.settings.max_input_mb) as inputs:
-        return adapter.read(path, **opts), inputs
-
-
 def _with_input_repairs(report: dict[str, Any], inputs) -> dict[str, Any]:
     """The validation report, with the count of lone surrogates replaced with U+FFFD when reading."""
     if not inputs.replaced_surrogates:
@@ -151,16 +142,14 @@ def register_dataset_version(
     register it as a new version of dataset ``name`` — or return the existing version when the
     same content is already registered. The SQL rows (source, dataset, version) are written in one
     unit of work inside the placing of the Parquet file: on any error nothing is left behind (no
-    rows, no files)."""
-    import pandas as pd
+    rows, no files).
 
-    from registry import events
+    The input is streamed (:mod:`registry.services.ingest`): read, cast, validated, hashed, sorted
+    and written a chunk at a time, in memory bounded by ``AUTORATER_MEMORY_MB``."""
     from registry.adapters.sources import get_adapter
-    from registry.adapters.store.abstract import ParentMoved
-    from registry.adapters.validation.gx import Rules, validate
+    from registry.adapters.sources.base import reading_inputs
     from registry.adapters.validation.spec import load_spec
-    from registry.domain.statistics import compute_statistics
-    from registry.domain.versioning import canonical_order, content_hash, diff_rows, row_hashes
+    from registry.services.ingest import ingest
 
     path = Path(path)
     _check_new_dataset(reg, name, path)
@@ -182,19 +171,27 @@ def register_dataset_version(
         known = store.find_version_by_fingerprint(name, fingerprint)
         if known is not None:
             return Registration(version=known, created=False)
-    df, inputs = _read_input(reg, adapter, path, opts)
-    if len(df) == 0:
-        raise InvalidInput("the file holds no examples", file=path)
-    if task_type == "classification" and labels is None:
-        labels = tuple(sorted(str(v) for v in pd.unique(df["label"].dropna())))
-    table, report = validate(df, spec, Rules(labels=labels, max_text_chars=reg.settings.max_text_chars),
-                             file=str(path))
-    report = _with_input_repairs(report, inputs)
-    table = canonical_order(table)
-    hashes = row_hashes(table)
-    digest = content_hash(spec.ref, table, hashes)
+    with reading_inputs(reg.settings.max_input_mb) as inputs:
+        done = ingest(reg.artifacts, adapter, path, opts, spec=spec, task_type=task_type, labels=labels,
+                      max_text_chars=reg.settings.max_text_chars, memory_mb=reg.settings.memory_mb)
+    try:
+        return _register_ingested(reg, done, name=name, source=source, path=path, opts=opts, adapter=adapter,
+                                  ddef=ddef, task_type=task_type, spec=spec, description=description,
+                                  report=_with_input_repairs(done.report, inputs), fingerprint=fingerprint)
+    finally:
+        done.parquet.unlink(missing_ok=True)
 
-    stats = compute_statistics(table, task_type)
+
+def _register_ingested(reg: RegistryContext, done, *, name: str, source: str, path: Path, opts: dict[str, Any],
+                       adapter, ddef: DatasetDef | None, task_type: str, spec, description: str | None,
+                       report: dict[str, Any], fingerprint: str | None) -> Registration:
+    """Place the written Parquet file of ``done`` (:class:`~registry.services.ingest.Ingested`) and
+    add its version, taking the parent and the row diff again while concurrent writers overtake it."""
+    from registry import events
+    from registry.adapters.store.abstract import ParentMoved
+
+    store = reg.store
+    digest, labels, stats = done.digest, done.labels, done.statistics
     relpath = reg.artifacts.relpath_for("datasets", digest, ".parquet")
     # concurrent writers: the store adds one version per content (a later writer of the same content
     # gets the first one's version, `created` False) and refuses a parent that is no longer the
@@ -204,19 +201,15 @@ def register_dataset_version(
         existing = store.find_version_by_hash(name, digest) if parent is not None else None
         if existing is not None:
             return Registration(version=existing, created=False)
-        diff = None
-        if parent is not None:
-            old = _rows_of(reg, parent)
-            d = diff_rows(old.column("example_id"), row_hashes(old), table.column("example_id"), hashes)
-            diff = d.summary()
-        tmp = reg.artifacts.write_parquet_tmp(table)
+        diff = _diff_from_parent(reg, parent, done) if parent is not None else None
+        tmp = _linked_copy(done.parquet)  # placing moves it into the store (or removes it on failure)
         try:
             with reg.artifacts.placing(tmp, relpath), store.unit_of_work() as uow:
                 entity, version_id, created = uow.add_version(
                     dataset=name, task_type=task_type, description=description or (ddef.description if ddef else ""),
                     source=_source_entity(adapter) if source != "generic" else None,
                     parent=parent.version if parent is not None else None, content_hash=digest,
-                    row_count=table.num_rows, spec_name=spec.name, spec_version=spec.version,
+                    row_count=done.rows, spec_name=spec.name, spec_version=spec.version,
                     spec_sha256=spec.sha256, storage_uri=relpath, labels=list(labels) if labels else None,
                     statistics=stats, validation_report=report, diff_from_parent=diff,
                     provenance=_provenance(source, path, opts), input_fingerprint=fingerprint)
@@ -234,6 +227,36 @@ def register_dataset_version(
                 {"dataset": entity.dataset, "version": entity.version, "ref": entity.ref, "version_id": version_id,
                  "task_type": entity.task_type, "content_hash": entity.content_hash})
     return Registration(version=entity, created=True, diff=diff)
+
+
+def _diff_from_parent(reg: RegistryContext, parent: DatasetVersion, done) -> dict[str, int]:
+    """The row diff summary from ``parent`` to the ingested rows, the parent's file read a row group
+    at a time and checked against its content hash (IntegrityError if it changed)."""
+    from registry.domain.versioning import diff_summary
+    from registry.errors import IntegrityError
+    from registry.services.ingest import stored_keys
+    from registry.services.store_maintenance import PULL_HINT
+
+    path = reg.artifacts.local_file(parent.storage_uri)
+    old_ids, old_hashes, digest = stored_keys(path, parent.spec)
+    if digest != parent.content_hash:
+        raise IntegrityError(f"dataset version {parent.ref}: the stored file {path} does not hold the registered "
+                             f"rows (content hash differs from {parent.content_hash[:12]}); {PULL_HINT}")
+    return diff_summary(old_ids, old_hashes, done.ids, done.hashes)
+
+
+def _linked_copy(tmp: Path) -> Path:
+    """A second name for ``tmp`` in its folder (a hard link; a copy where links are refused)."""
+    import os
+    import shutil
+    import uuid
+
+    other = tmp.with_name(f"{uuid.uuid4().hex}{tmp.suffix}")
+    try:
+        os.link(tmp, other)
+    except OSError:
+        shutil.copyfile(tmp, other)
+    return other
 
 
 def _source_entity(adapter) -> Source:

@@ -23,7 +23,7 @@ import stat
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -363,6 +363,43 @@ class ArtifactStore:
             raise StorageError(f"writing Parquet failed: {exc}") from exc
         return tmp
 
+    def write_parquet_tmp_groups(self, schema: pa.Schema, groups: Iterable[pa.Table]) -> Path:
+        """Write ``groups`` (tables of ``schema``), one row group each, to a temporary file inside the
+        store: the bytes :meth:`write_parquet_tmp` writes for their concatenation when every group but
+        the last holds ``PARQUET_OPTIONS["row_group_size"]`` rows (and each column is one piece), with
+        one row group in memory at a time."""
+        tmp = self.tmp_path(".parquet")
+        import pyarrow.parquet as pq
+
+        options = {k: v for k, v in PARQUET_OPTIONS.items() if k != "row_group_size"}
+        size = PARQUET_OPTIONS["row_group_size"]
+        try:
+            with pq.ParquetWriter(tmp, schema, **options) as writer:
+                for group in groups:
+                    writer.write_table(group, row_group_size=size)
+        except BaseException as exc:
+            tmp.unlink(missing_ok=True)
+            if isinstance(exc, Exception) and not isinstance(exc, StorageError):
+                raise StorageError(f"writing Parquet failed: {exc}") from exc
+            raise
+        return tmp
+
+    def tmp_path(self, suffix: str) -> Path:
+        """A new path in ``store/tmp`` (the stored files' filesystem; swept by ``store gc`` when left over)."""
+        tmp_dir = self.root / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        return tmp_dir / f"{uuid.uuid4().hex}{suffix}"
+
+    @contextmanager
+    def scratch_folder(self) -> Iterator[Path]:
+        """A new folder in ``store/tmp`` for a writer's temporary files, removed with them afterwards."""
+        folder = self.tmp_path(".scratch")
+        folder.mkdir()
+        try:
+            yield folder
+        finally:
+            delete_path(folder)
+
     @contextmanager
     def placing(self, tmp: Path, relpath: str) -> Iterator[Path]:
         """Move ``tmp`` to ``relpath`` and track it; if the block raises, remove every trace
@@ -497,8 +534,8 @@ class ArtifactStore:
             return []
         return sorted(removed)
 
-    def read_parquet(self, relpath: str) -> pa.Table:
-        """Read a stored Parquet file, pulling it from the remote when it is missing locally."""
+    def local_file(self, relpath: str) -> Path:
+        """The path of a stored file, pulled from the remote first when it is missing locally."""
         path = self.root / relpath
         if not path.exists():
             if Path(str(path) + ".dvc").exists() and self.remote:
@@ -506,6 +543,11 @@ class ArtifactStore:
             if not path.exists():
                 raise NotFound(f"artifact {relpath} is missing from the store {self.root}; "
                                f"run `autorater store pull`")
+        return path
+
+    def read_parquet(self, relpath: str) -> pa.Table:
+        """Read a stored Parquet file, pulling it from the remote when it is missing locally."""
+        path = self.local_file(relpath)
         import pyarrow.parquet as pq
 
         # one file, read without pyarrow's dataset layer (which imports pandas, ~0.3 s of start-up)

@@ -26,7 +26,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,6 +191,8 @@ class SourceTable:
     """Lazily computed line number of each row (CSV/TSV, JSON lines)."""
     record_at: Callable[[int], Mapping[str, Any]] | None = None
     """Record ``i``, read on demand (a table without ``records`` whose messages show one)."""
+    offset: int = 0
+    """Position in the file of the first row (a chunk of a larger file names its rows in the file)."""
     _line_cache: list[int] | None = None
     _names: list[str] | None = None
 
@@ -202,14 +204,15 @@ class SourceTable:
     def where(self, i: int) -> str | int:
         """How a human names row ``i`` (0-based) in messages."""
         key = self.keys or self.groups
+        n = self.offset + i + 1
         if key is not None:
-            return f"{i + 1} (key {key[i]!r})"
+            return f"{n} (key {key[i]!r})"
         if self.lines is not None:
             if self._line_cache is None:
                 self._line_cache = self.lines() or []
             if i < len(self._line_cache):
-                return f"{i + 1} (line {self._line_cache[i]})"
-        return i + 1
+                return f"{n} (line {self._line_cache[i]})"
+        return n
 
     def record(self, i: int) -> Mapping[str, Any]:
         """Record ``i`` (an empty one past the end)."""
@@ -244,7 +247,7 @@ class SourceTable:
         if self.df is not None and path in self.df.columns:
             return self.df[path]
         if path == ROW_PATH:
-            return pd.Series([str(i) for i in range(len(self))], dtype=object)
+            return pd.Series([str(self.offset + i) for i in range(len(self))], dtype=object)
         if path == KEY_PATH:
             key = self.keys or self.groups
             if key is None:
@@ -278,7 +281,7 @@ def _is_dict_of_lists(data: Mapping[str, Any]) -> bool:
         and any(data.values())
 
 
-def _from_records(path: Path, data: Any, lines: list[int] | None = None) -> SourceTable:
+def _from_records(path: Path, data: Any, lines: list[int] | None = None, offset: int = 0) -> SourceTable:
     keys = groups = top = None
     if isinstance(data, dict):
         if data and all(isinstance(v, Mapping) for v in data.values()):
@@ -293,7 +296,7 @@ def _from_records(path: Path, data: Any, lines: list[int] | None = None) -> Sour
         raise InvalidInput(f"expected a list of records, an object keyed by id or an object of lists of records, "
                            f"got {type(data).__name__}", file=path)
     table = SourceTable(path, records=data, keys=keys, groups=groups, top=top,
-                        lines=(lambda: lines) if lines is not None else None)
+                        lines=(lambda: lines) if lines is not None else None, offset=offset)
     for i, rec in enumerate(data):
         if not isinstance(rec, Mapping):
             raise InvalidInput(f"expected a record (JSON object), got {type(rec).__name__}", file=path,
@@ -349,20 +352,30 @@ def _load_csv(path: Path, sep: str) -> SourceTable:
     except pd.errors.EmptyDataError as exc:
         raise InvalidInput("empty file (no header row)", file=path) from exc
     except pd.errors.ParserError as exc:
-        # pandas counts records (a blank line is one): "line N" from 1, "row N" (unclosed quote) from 0
-        m = re.search(r"(line|row) (\d+)", str(exc))
-        line = None
-        if m:
-            record = int(m.group(2)) - (m.group(1) == "line")
-            records = _csv_records(text, sep)
-            line = records[record][0] if record < len(records) else record + 1
-        kind = "TSV" if sep == "\t" else "CSV"
-        detail = re.sub(r"^Error tokenizing data\. C error: | (in line|starting at row) \d+", "", str(exc).strip())
-        raise InvalidInput(f"malformed {kind}" + (f" at line {line}" if line else "") + f": {detail}",
-                           file=path, row=line, hint="check the quoting and the number of fields") from exc
+        raise _csv_error(exc, text, sep, path) from exc
+    return SourceTable(path, _csv_cells(df), lines=lambda: _csv_lines(text, sep))
+
+
+def _csv_cells(df: pd.DataFrame) -> pd.DataFrame:
+    """Cells read as text: ``None`` for an empty one, column names as text, rows numbered from 0."""
     df = df.astype(object).where(df.notna(), None)
     df.columns = [str(c) for c in df.columns]
-    return SourceTable(path, df.reset_index(drop=True), lines=lambda: _csv_lines(text, sep))
+    return df.reset_index(drop=True)
+
+
+def _csv_error(exc: Exception, text: str, sep: str, path: Path) -> InvalidInput:
+    """pandas' parse error as an :class:`InvalidInput` naming the line."""
+    # pandas counts records (a blank line is one): "line N" from 1, "row N" (unclosed quote) from 0
+    m = re.search(r"(line|row) (\d+)", str(exc))
+    line = None
+    if m:
+        record = int(m.group(2)) - (m.group(1) == "line")
+        records = _csv_records(text, sep)
+        line = records[record][0] if record < len(records) else record + 1
+    kind = "TSV" if sep == "\t" else "CSV"
+    detail = re.sub(r"^Error tokenizing data\. C error: | (in line|starting at row) \d+", "", str(exc).strip())
+    return InvalidInput(f"malformed {kind}" + (f" at line {line}" if line else "") + f": {detail}",
+                        file=path, row=line, hint="check the quoting and the number of fields")
 
 
 def read_parquet_table(path: Path) -> pa.Table:
@@ -511,6 +524,162 @@ def leading_names(path: Path, fmt: str) -> set[str]:
     return set()
 
 
-__all__ = ["ABSENT", "KEY_PATH", "ROW_PATH", "SUPPORTED_FORMATS", "SourceTable", "detect_format", "get_path",
-           "json_lines", "json_lines_where", "leading_names", "load_table", "read_json_lines_table",
-           "read_parquet_table", "sketch"]
+# ----------------------------------------------------------------------------- a large file in chunks
+# The registration reads JSON-lines, CSV / TSV and Parquet files a chunk at a time (the generic
+# mapper's ``read_chunks``); a chunk's rows are named by their row and line in the whole file.
+
+
+@dataclass(frozen=True)
+class LineBlock:
+    """Whole lines of a file: a piece of it that ends with a line feed (or at the end of the file)."""
+
+    data: bytes
+    first_line: int
+    """Line number of its first line, counted as :func:`json_lines` counts (``\\r\\n``, ``\\r``, ``\\n``)."""
+    start: int
+    """Offset of its first byte in the file."""
+    line_feeds: int
+    """Line feeds before it in the file (how :func:`read_text` numbers the line of a bad byte)."""
+
+    def lines(self, path: Path) -> list[tuple[int, str]]:
+        """(line number, text) of each non-blank line, as :func:`json_lines` gives them for the file
+        ``path``; bytes that are not UTF-8 are :func:`read_text`'s error, naming their byte and line."""
+        try:
+            text = self.data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = self.line_feeds + self.data[: exc.start].count(b"\n") + 1
+            raise InvalidInput(f"not valid UTF-8 (byte {self.start + exc.start}, line {line}: {exc.reason})",
+                               file=path, row=line, hint="re-encode the file as UTF-8") from exc
+        return [(self.first_line + n - 1, line) for n, line in json_lines(text)]
+
+
+def _line_breaks(data: bytes) -> int:
+    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+
+
+def line_blocks(path: Path, size: int) -> Iterator[LineBlock]:
+    """``path`` in blocks of about ``size`` bytes (at least one whole line each), read in turn."""
+    check_input(path)
+    size = max(1, int(size))
+    start, line, feeds = 0, 1, 0
+    with open(path, "rb") as fh:
+        data, eof = b"", False
+        while True:
+            while not eof and len(data) < size:
+                piece = fh.read(size - len(data))
+                eof = not piece
+                data += piece
+            if not data:
+                return
+            cut = len(data) if eof else data.rfind(b"\n") + 1
+            while not cut:  # a line longer than a block: read on to its end
+                piece = fh.read(size)
+                if not piece:
+                    eof, cut = True, len(data)
+                    break
+                at = piece.find(b"\n")
+                data += piece
+                if at >= 0:
+                    cut = len(data) - len(piece) + at + 1
+            block, data = data[:cut], data[cut:]
+            yield LineBlock(block, line, start, feeds)
+            start, line, feeds = start + len(block), line + _line_breaks(block), feeds + block.count(b"\n")
+
+
+def typed_block(block: LineBlock) -> pa.Table | None:
+    """A block of a JSON-lines file as Arrow columns, or ``None`` where :func:`read_json_lines_table`
+    would not read it so (pyarrow cannot type it, or its objects are not one per non-blank line)."""
+    import pyarrow.json as pa_json
+
+    try:
+        table = pa_json.read_json(pa.BufferReader(block.data))
+    except pa.ArrowInvalid:
+        return None
+    if _object_lines(np.frombuffer(block.data, dtype=np.uint8)) != table.num_rows:
+        return None
+    return table
+
+
+def block_where(path: Path, block: LineBlock, offset: int) -> SourceTable:
+    """The table naming the rows of a block of JSON lines (whose first record is record ``offset`` of
+    the file) in messages: rows and lines in the file, a record read when a message shows it."""
+    cache: dict[str, list[tuple[int, str]]] = {}
+
+    def lines() -> list[tuple[int, str]]:
+        if "lines" not in cache:
+            cache["lines"] = block.lines(path)
+        return cache["lines"]
+
+    return SourceTable(path, lines=lambda: [n for n, _ in lines()], record_at=lambda i: json.loads(lines()[i][1]),
+                       offset=offset)
+
+
+def block_records(path: Path, block: LineBlock, offset: int) -> SourceTable:
+    """A block of JSON lines as records (as :func:`load_table` reads the file: each line parsed, an error
+    naming its line), its rows named in the file."""
+    rows = []
+    numbered = block.lines(path)
+    for lineno, line in numbered:
+        try:
+            rows.append(parse_json(line, file=path, row=lineno))
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"malformed JSON line: {exc.msg} (column {exc.colno})", file=path, row=lineno) from exc
+    return _from_records(path, rows, lines=[n for n, _ in numbered], offset=offset)
+
+
+def records_table(path: Path, records: list[Any], offset: int = 0) -> SourceTable:
+    """A chunk of a file's records (record ``offset`` of the file first), as :func:`load_table` reads them."""
+    return _from_records(path, records, offset=offset)
+
+
+def _bytes_per_line(path: Path) -> float:
+    """Average bytes per line of the first MB of ``path``."""
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 20)
+    return max(1.0, len(head) / max(1, head.count(b"\n")))
+
+
+def csv_chunks(path: Path, sep: str, size: int) -> Iterator[pd.DataFrame]:
+    """CSV / TSV cells as text (as :func:`load_table` reads them), about ``size`` bytes of the file at a
+    time: pandas' chunked reader over the file, so the cells are those of the whole-file read; a
+    parse error names its line in the file."""
+    check_input(path)
+    rows = max(1, int(size / _bytes_per_line(path)))
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh, \
+                pd.read_csv(fh, sep=sep, dtype=str, keep_default_na=False, na_values=[""], chunksize=rows) as reader:
+            for df in reader:
+                yield _csv_cells(df)
+    except UnicodeDecodeError:
+        read_text(path)  # names the byte and line
+        raise
+    except pd.errors.EmptyDataError as exc:
+        raise InvalidInput("empty file (no header row)", file=path) from exc
+    except pd.errors.ParserError as exc:
+        raise _csv_error(exc, read_text(path), sep, path) from exc
+
+
+def csv_lines(path: Path, sep: str) -> list[int]:
+    """Start line of each data row of a CSV / TSV file (for messages: reads the file whole)."""
+    return _csv_lines(read_text(path), sep)
+
+
+def parquet_chunks(path: Path, size: int) -> Iterator[pa.Table]:
+    """A Parquet file as Arrow columns, about ``size`` bytes (uncompressed) at a time."""
+    import pyarrow.parquet as pq
+
+    check_input(path)
+    try:
+        with pq.ParquetFile(path) as f:
+            meta = f.metadata
+            per_row = sum(meta.row_group(g).total_byte_size for g in range(meta.num_row_groups)) / max(1, meta.num_rows)
+            for batch in f.iter_batches(batch_size=max(1, int(size / max(1.0, per_row)))):
+                yield pa.Table.from_batches([batch])
+    except (OSError, pa.ArrowException) as exc:
+        raise InvalidInput(f"cannot read Parquet: {exc}", file=path) from exc
+
+
+__all__ = ["ABSENT", "KEY_PATH", "ROW_PATH", "SUPPORTED_FORMATS", "LineBlock", "SourceTable", "block_records",
+           "block_where", "csv_chunks", "csv_lines", "detect_format", "get_path", "json_lines", "json_lines_where",
+           "leading_names", "line_blocks", "load_table", "parquet_chunks", "read_json_lines_table",
+           "read_parquet_table", "records_table", "sketch", "typed_block"]

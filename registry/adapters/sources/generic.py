@@ -87,12 +87,20 @@ from registry.adapters.sources.files import (  # noqa: F401 (detect_format, SUPP
     ROW_PATH,
     SUPPORTED_FORMATS,
     SourceTable,
+    block_records,
+    block_where,
+    csv_chunks,
+    csv_lines,
     detect_format,
     json_lines_where,
     leading_names,
+    line_blocks,
     load_table,
+    parquet_chunks,
     read_json_lines_table,
     read_parquet_table,
+    records_table,
+    typed_block,
 )
 from registry.domain.options import parse_pairs  # noqa: F401 (re-exported: the CLI's KEY=VALUE reading)
 from registry.domain.options import score_scale
@@ -291,8 +299,12 @@ class _Rows:
     def metadata(values: Sequence[Any]) -> list[str | None]:
         return [None if _missing(v) else to_json(v if isinstance(v, Mapping) else _meta(v)) for v in values]
 
-    def ids(self, values: Sequence[Any]) -> list[str]:
+    def ids(self, values: Sequence[Any], *, unique: bool = True) -> list[str]:
+        """The ids as text; with ``unique``, a repeated one is an error (a chunk of a file leaves that
+        to the whole file: :meth:`_Stream.finish`)."""
         ids = [self.text(v, i, "example_id", required=True) for i, v in enumerate(values)]
+        if not unique:
+            return ids  # type: ignore[return-value]
         first: dict[str, int] = {}
         for i, eid in enumerate(ids):
             if eid in first:
@@ -305,11 +317,12 @@ class _Rows:
         return InvalidInput(f"all {n} rows have a blank {' or '.join(texts)}", file=self.table.file)
 
 
-def _content_ids(task_type: str, instruction: Sequence[str], response: Sequence[str] | None) -> list[str]:
-    """Ids from the content when none is mapped: the instruction (plus the response)."""
-    if task_type == "pairwise":
-        return stable_ids(instruction)
-    return stable_ids([f"{a}\x1f{b}" for a, b in zip(instruction, response or [])])
+def _content_ids(task_type: str, instruction: Sequence[str], response: Sequence[str] | None,
+                 stream: _Stream | None = None) -> list[str]:
+    """Ids from the content when none is mapped: the instruction (plus the response); for a chunk of
+    a file, numbered with the keys of the chunks before it (:class:`_ContentIds`)."""
+    keys = instruction if task_type == "pairwise" else [f"{a}\x1f{b}" for a, b in zip(instruction, response or [])]
+    return stable_ids(keys) if stream is None else stream.content_ids(keys)
 
 
 # ----------------------------------------------------------------------------- mapping
@@ -668,10 +681,11 @@ def _annotator_column(conv: _Rows, cols: _Columns, f: str, names: list[str]) -> 
 
 def _read_columns(cols: _Columns, plan: dict[str, list[str]], *, task_type: str, conv: _Rows,
                   labels: tuple[str, ...] | None, scale: tuple[float, float] | None, criterion: str | None,
-                  category: str | None, skip_empty: bool, row_ids: bool) -> pd.DataFrame:
+                  category: str | None, skip_empty: bool, row_ids: bool,
+                  stream: _Stream | None = None) -> pd.DataFrame:
     """The frame of the records reader, converting whole columns at once where their type allows
     and value by value with the same rules (and messages) where it does not; fields in the records
-    reader's order, so the first error is the same."""
+    reader's order, so the first error is the same. ``stream``: the columns are a chunk of the file."""
     n = cols.table.num_rows
     if n == 0:
         raise InvalidInput("no rows", file=conv.table.file)
@@ -724,18 +738,22 @@ def _read_columns(cols: _Columns, plan: dict[str, list[str]], *, task_type: str,
             pa.array(conv.metadata(cols.values(plan["metadata"][0])), pa.string())
     # example ids: row numbers, or the mapped column as text (unique), else content ids
     if row_ids:
-        out["example_id"] = pa.array([str(i) for i in range(n)], pa.string())
+        first = conv.table.offset
+        out["example_id"] = pa.array([str(first + i) for i in range(n)], pa.string())
     elif "example_id" in plan:
         arr = cols.arrow(plan["example_id"][0])
         if pa.types.is_integer(arr.type):
             arr = pc.cast(arr, pa.string())
-        if _is_text(arr.type) and not arr.null_count and len(pc.unique(arr)) == n:
+        if _is_text(arr.type) and not arr.null_count and (stream is not None or len(pc.unique(arr)) == n):
             out["example_id"] = arr
         else:
-            out["example_id"] = pa.array(conv.ids(cols.values(plan["example_id"][0])), pa.string())
+            out["example_id"] = pa.array(conv.ids(cols.values(plan["example_id"][0]), unique=stream is None),
+                                         pa.string())
+        if stream is not None:
+            stream.mapped_ids(out["example_id"])
     else:
         out["example_id"] = _content_ids(task_type, out["instruction"].to_pylist(),
-                                         None if task_type == "pairwise" else out["response"].to_pylist())
+                                         None if task_type == "pairwise" else out["response"].to_pylist(), stream)
 
     skipped = 0
     keep: np.ndarray | None = None
@@ -751,8 +769,10 @@ def _read_columns(cols: _Columns, plan: dict[str, list[str]], *, task_type: str,
                     blank[i] = True
         keep = np.flatnonzero(~blank)
         skipped = n - len(keep)
-        if not len(keep):
+        if not len(keep) and stream is None:
             raise conv.all_blank(n, texts)
+        if stream is not None:
+            stream.blank(texts)
         if not skipped:
             keep = None
     m = n if keep is None else len(keep)
@@ -780,15 +800,22 @@ def _read_columns(cols: _Columns, plan: dict[str, list[str]], *, task_type: str,
 
 def _read_records(path: Path, *, task_type: str, mapping: dict[str, str], label_map: dict[str, str] | None,
                   labels: tuple[str, ...] | None, scale: tuple[float, float] | None, criterion: str | None,
-                  category: str | None, split: str | None, skip_empty: bool, id_from_row: bool) -> pd.DataFrame:
-    """The frame of any file :func:`load_table` reads, converted record by record."""
-    table = load_table(path, split=split)
+                  category: str | None, split: str | None, skip_empty: bool, id_from_row: bool,
+                  table: SourceTable | None = None, stream: _Stream | None = None) -> pd.DataFrame:
+    """The frame of any file :func:`load_table` reads, converted record by record; or of ``table``,
+    a chunk of the file read by :meth:`GenericAdapter.read_chunks` (``stream``)."""
+    table = load_table(path, split=split) if table is None else table
     n = len(table)
     if n == 0:
         raise InvalidInput("no rows", file=path)
-    cols = {f: _resolve(table, f, mapping) for f in COLUMNS[task_type]}
+    if stream is None:
+        cols = {f: _resolve(table, f, mapping) for f in COLUMNS[task_type]}
+    else:
+        cols = {f: stream.resolve(table, f, mapping) for f in COLUMNS[task_type]}
     if id_from_row:
-        cols["example_id"] = [pd.Series([str(i) for i in range(n)], dtype=object)]
+        cols["example_id"] = [pd.Series([str(table.offset + i) for i in range(n)], dtype=object)]
+    if stream is not None:
+        stream.resolved({f for f, c in cols.items() if c is not None}, table)
     for f in _REQUIRED[task_type]:
         if cols[f] is None and not (f == "label" and cols["annotator_labels"]) \
                 and not (f == "score" and cols["annotator_scores"]):
@@ -841,11 +868,13 @@ def _read_records(path: Path, *, task_type: str, mapping: dict[str, str], label_
     if "metadata" in raw:
         out["metadata"] = conv.metadata(raw["metadata"][0])
     if "example_id" in raw:
-        out["example_id"] = conv.ids(raw["example_id"][0])
+        out["example_id"] = conv.ids(raw["example_id"][0], unique=stream is None)
+        if stream is not None and not id_from_row:
+            stream.mapped_ids(pa.array(out["example_id"], pa.string()))
     elif table.keys is not None:
         out["example_id"] = list(table.keys)
     else:
-        out["example_id"] = _content_ids(task_type, out["instruction"], out.get("response"))
+        out["example_id"] = _content_ids(task_type, out["instruction"], out.get("response"), stream)
 
     skipped = 0
     keep = list(range(n))
@@ -853,8 +882,10 @@ def _read_records(path: Path, *, task_type: str, mapping: dict[str, str], label_
         texts = [f for f in _REQUIRED[task_type] if f in out and f in _TEXTS]
         keep = [i for i in keep if all(str(out[f][i]).strip() for f in texts)]
         skipped = n - len(keep)
-        if not keep:
+        if not keep and stream is None:
             raise conv.all_blank(n, texts)
+        if stream is not None:
+            stream.blank(texts)
     df = frame(({f: out[f][i] for f in out} for i in keep), COLUMNS[task_type])
     return _finished(df, [out["num_annotators"][i] for i in keep], task_type, labels, skipped)
 
@@ -885,7 +916,43 @@ class GenericAdapter(SourceAdapter):
              id_from_row: bool | str = False, **_: Any) -> pd.DataFrame:
         """The standardized frame of ``path`` (see the module docstring); ``id_from_row`` makes each
         row's 0-based position in the file (as text) its example id."""
+        o = self._options(task_type=task_type, mapping=mapping, label_map=label_map, labels=labels, scale=scale,
+                          criterion=criterion, category=category, split=split, skip_empty=skip_empty,
+                          id_from_row=id_from_row)
+        return self._read(Path(path), o)
+
+    def read_chunks(self, path: Path, *, chunk_bytes: int, task_type: str, mapping: dict[str, str] | None = None,
+                    label_map: dict[str, str] | None = None, labels: tuple[str, ...] | None = None,
+                    scale: tuple[float, float] | None = None, criterion: str | None = None,
+                    category: str | None = None, split: str | None = None, skip_empty: bool | str = False,
+                    id_from_row: bool | str = False, **_: Any) -> Iterator[pd.DataFrame]:
+        """:meth:`read`'s frame, in consecutive pieces: a JSON-lines, CSV / TSV or Parquet file is read
+        about ``chunk_bytes`` bytes at a time (see :class:`_Stream` for what makes the pieces read as
+        the whole file); other inputs (JSON documents, ``.gz`` files, ``datasets`` folders) are read
+        whole, one piece."""
         path = Path(path)
+        o = self._options(task_type=task_type, mapping=mapping, label_map=label_map, labels=labels, scale=scale,
+                          criterion=criterion, category=category, split=split, skip_empty=skip_empty,
+                          id_from_row=id_from_row)
+        fmt = _chunk_format(path)
+        if fmt is None:
+            yield self._read(path, o)
+            return
+        stream = _Stream(path, fmt, o)
+        pieces = {"jsonl": _jsonl_pieces, "parquet": _parquet_pieces}.get(fmt, _csv_pieces)(path, chunk_bytes, o, stream)
+        try:
+            first = next(pieces, None)
+        except _WholeFile:  # decided on the first chunk: read as the whole file
+            yield self._read(path, o)
+            return
+        if first is not None:
+            yield first
+            yield from pieces
+        stream.finish()
+
+    def _options(self, *, task_type: str, mapping: Any, label_map: Any, labels: Any, scale: Any, criterion: str | None,
+                 category: str | None, split: str | None, skip_empty: bool | str, id_from_row: bool | str) -> dict[str, Any]:
+        """The read options, checked and normalized."""
         if task_type not in TASK_TYPES:
             raise InvalidInput(f"unknown task type {task_type!r}{_suggest(task_type, TASK_TYPES)}",
                                field="task_type", hint=f"one of {', '.join(TASK_TYPES)}")
@@ -897,6 +964,14 @@ class GenericAdapter(SourceAdapter):
                                field="example_id", hint="pass one of them (--map example_id=@row is --id-from-row)")
         labels = tuple(labels) if labels is not None else None
         label_map = self._check_label_map(label_map, task_type, labels)
+        return {"task_type": task_type, "mapping": mapping, "label_map": label_map, "labels": labels, "scale": scale,
+                "criterion": criterion, "category": category, "split": split, "skip_empty": skip_empty,
+                "id_from_row": id_from_row}
+
+    def _read(self, path: Path, o: dict[str, Any]) -> pd.DataFrame:
+        task_type, mapping, label_map, labels = o["task_type"], o["mapping"], o["label_map"], o["labels"]
+        scale, criterion, category, split = o["scale"], o["criterion"], o["category"], o["split"]
+        skip_empty, id_from_row = o["skip_empty"], o["id_from_row"]
         columnar = _columnar_input(path, mapping)
         if columnar is not None:
             table, source, exact = columnar
@@ -947,3 +1022,273 @@ def _flag(value: bool | str, name: str) -> bool:
             raise InvalidInput(f"{name} takes true or false, got {value!r}", field=name)
         return text in ("true", "1", "yes")
     return bool(value)
+
+
+# ----------------------------------------------------------------------------- a file in chunks
+
+
+class _WholeFile(Exception):
+    """Raised on a file's first chunk: the file is read whole instead (:meth:`GenericAdapter.read`
+    decides how it reads: one JSON document, a first block that is not JSON lines, labels taken from
+    annotators in the order of every label of the file)."""
+
+
+_SET_BY_PRESENCE = ("example_id", "num_annotators", "label", "score")
+"""Fields that read differently when their column is missing from a file (content ids, counts from
+the annotator lists, labels and scores from the annotators) than when it is there but a row lacks it."""
+
+
+class _ContentIds:
+    """:func:`~registry.adapters.sources.base.stable_ids` over a file read in chunks: a key repeated in
+    a later chunk gets the next ``-2``, ``-3``... as in the whole file. Holds the 64-bit hash of every
+    key seen (8 bytes a row) and the count of the repeated ones."""
+
+    def __init__(self) -> None:
+        self._seen = np.zeros(0, dtype=np.uint64)
+        self._more: dict[int, int] = {}
+
+    def __call__(self, keys: Sequence[object], prefix: str = "h") -> list[str]:
+        import xxhash
+
+        ints = np.fromiter((xxhash.xxh3_64_intdigest(str(k).encode("utf-8") + b"\x1f") for k in keys),
+                           dtype=np.uint64, count=len(keys))
+        at = np.searchsorted(self._seen, ints)
+        before = (at < len(self._seen)) & (self._seen[np.minimum(at, max(0, len(self._seen) - 1))] == ints) \
+            if len(self._seen) else np.zeros(len(ints), dtype=bool)
+        counts: dict[int, int] = {}
+        out = []
+        for h, seen in zip(ints.tolist(), before.tolist()):
+            n = counts.get(h)
+            if n is None:
+                n = self._more.get(h, 1) if seen else 0
+            n += 1
+            counts[h] = n
+            base = f"{prefix}-{h:016x}"
+            out.append(base if n == 1 else f"{base}-{n}")
+        self._more.update((h, n) for h, n in counts.items() if n > 1)
+        self._seen = np.union1d(self._seen, ints)
+        return out
+
+
+class _Stream:
+    """What the chunks of one file share, so that together they read as :meth:`GenericAdapter.read`
+    reads the whole file:
+
+    * rows are named by their row and line in the file (each chunk's table has an ``offset``);
+    * content ids continue the numbering of repeated keys (:class:`_ContentIds`); mapped ids must be
+      unique over the file, checked after the last chunk (the whole-file message, naming both rows);
+      ``skip_empty`` refuses a file whose rows are all blank after the last chunk;
+    * the fields a file has are those its first chunk has: a later chunk without one of them reads it
+      as missing in each row (as the whole file does for a row without it); a field the first chunk
+      does not have but a later one does is read from there on, except the fields that read
+      differently when absent (:data:`_SET_BY_PRESENCE`), which are an error naming the row (read
+      whole, the rows before would have been read otherwise). Classification labels taken from the
+      annotators without a label set are read whole (the tie order is every label of the file).
+
+    What may differ from the whole-file read: when a file holds several errors, the first one met in
+    file order is reported (the whole-file read reports by field, or a CSV/UTF-8/JSON syntax error
+    anywhere first); a mapped path found in no row of the first chunk is an error.
+    """
+
+    def __init__(self, path: Path, fmt: str, options: dict[str, Any]) -> None:
+        self.path, self.fmt, self.o = path, fmt, options
+        self.rows = 0
+        """Source rows (records, CSV rows) of the chunks read."""
+        self.kept = 0
+        self.known: set[str] | None = None
+        self._ids: list[pa.Array] = []
+        self.content_ids = _ContentIds()
+        self._blank: Sequence[str] | None = None
+        self._lines: list[int] | None = None
+        self._nowhere: dict[str, InvalidInput] = {}
+        self._found: set[str] = set()
+
+    # -- reading a chunk
+    def resolve(self, table: SourceTable, field: str, mapping: dict[str, str]) -> list[pd.Series] | None:
+        """:func:`_resolve` for a chunk: a field of the file that this chunk has in no row is missing
+        in each of its rows; so is an optional mapped path this chunk has nowhere (an error after the
+        last chunk if no chunk has it, as the whole file's)."""
+        absent = [pd.Series([ABSENT] * len(table), dtype=object)]
+        try:
+            found = _resolve(table, field, mapping)
+        except InvalidInput as exc:
+            if self.known is None and field in _REQUIRED[self.o["task_type"]]:
+                raise
+            self._nowhere.setdefault(field, exc)
+            return absent
+        if found is not None:
+            self._found.add(field)
+        elif self.known is not None and field in self.known:
+            return absent
+        return found
+
+    def resolved(self, fields: set[str], table: SourceTable) -> None:
+        """The fields a chunk has (see the class docstring)."""
+        if self.known is None:
+            if self.o["task_type"] == "classification" and self.o["labels"] is None and "label" not in fields:
+                raise _WholeFile
+            self.known = set(fields)
+            return
+        for f in _SET_BY_PRESENCE:
+            if f in fields and f not in self.known:
+                raise InvalidInput(f"rows 1 to {table.offset} of the file have no {f}, later rows have one: every "
+                                   f"row must have it, or none", file=self.path, row=table.where(0), field=f,
+                                   hint="give every row the field (null where unknown)")
+        self.known |= fields  # a field met later reads as missing in the rows before (as read whole)
+
+    def found(self, fields: set[str]) -> None:
+        """Fields whose column a chunk has."""
+        self._found |= fields
+
+    def mapped_ids(self, ids: pa.Array | pa.ChunkedArray) -> None:
+        ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+        self._ids.append(ids.cast(pa.large_string()))
+
+    def blank(self, texts: Sequence[str]) -> None:
+        self._blank = texts
+
+    def advance(self, rows: int, kept: int) -> None:
+        self.rows += rows
+        self.kept += kept
+
+    # -- after the last chunk
+    def finish(self) -> None:
+        if self.rows == 0:
+            raise InvalidInput("no rows", file=self.path)
+        for f, exc in self._nowhere.items():
+            if f not in self._found:
+                raise exc
+        self._check_ids()
+        if self._blank is not None and self.kept == 0:
+            raise InvalidInput(f"all {self.rows} rows have a blank {' or '.join(self._blank)}", file=self.path)
+
+    def _check_ids(self) -> None:
+        if not self._ids:
+            return
+        ids = pa.chunked_array(self._ids, pa.large_string())
+        if pc.count_distinct(ids).as_py() == len(ids):
+            return
+        order = np.asarray(pc.sort_indices(ids))
+        ordered = ids.take(pa.array(order)).combine_chunks()
+        same = np.asarray(pc.equal(ordered.slice(1), ordered.slice(0, len(ordered) - 1)).fill_null(False))
+        later = np.flatnonzero(same) + 1           # sorted positions of second and later occurrences
+        k = int(later[np.argmin(order[later])])    # the first of them in the file
+        g = k
+        while g > 0 and same[g - 1]:
+            g -= 1                                 # the first occurrence of that id (stable sort)
+        eid = ordered[k].as_py()
+        raise InvalidInput(f"duplicate id {eid!r} (also in row {self.where(int(order[g]))})", file=self.path,
+                           row=self.where(int(order[k])), field="example_id",
+                           hint="map example_id to a unique column, or leave it unmapped")
+
+    def where(self, i: int) -> str | int:
+        """Row ``i`` of the file as a message names it (reads the file again for its line)."""
+        if self.fmt == "parquet":
+            return i + 1
+        lines = self.lines()
+        return f"{i + 1} (line {lines[i]})" if i < len(lines) else i + 1
+
+    def lines(self) -> list[int]:
+        """The line of every row of the file (for messages)."""
+        if self._lines is None:
+            if self.fmt == "jsonl":
+                self._lines = [n for block in line_blocks(self.path, 1 << 26) for n, _ in block.lines(self.path)]
+            else:
+                self._lines = csv_lines(self.path, "," if self.fmt == "csv" else "\t")
+        return self._lines
+
+
+def _chunk_format(path: Path) -> str | None:
+    """The format of a file :meth:`GenericAdapter.read_chunks` reads in chunks, else ``None``."""
+    if not FAST_PATH or not path.is_file() or path.suffix.lower() == ".gz":
+        return None
+    fmt = detect_format(path)
+    return fmt if fmt in ("jsonl", "parquet", "csv", "tsv") else None
+
+
+def _literal_paths(path: Path, fmt: str, mapping: Mapping[str, str]) -> bool:
+    """Whether every mapped path is a column name (as :func:`_columnar_input` decides)."""
+    paths = [p for f, p in mapping.items() if (p.startswith("@") or "." in p)
+             and not (f == "example_id" and p == ROW_PATH)]
+    return not paths or set(paths) <= leading_names(path, fmt)
+
+
+def _columns_chunk(table: pa.Table, source: SourceTable, exact: bool, o: dict[str, Any],
+                   stream: _Stream) -> pd.DataFrame | None:
+    """A chunk read by the columnar reader, or ``None`` when it cannot be (or its fields are not the
+    file's: then the records reader reads it)."""
+    mapping = o["mapping"]
+    row_ids = o["id_from_row"] or (mapping.get("example_id") == ROW_PATH and ROW_PATH not in table.column_names)
+    plan = _columnar_plan(table, task_type=o["task_type"], mapping=mapping, scale=o["scale"], row_ids=row_ids,
+                          json_lines=not exact)
+    if plan is None:
+        return None
+    fields = set(plan) | ({"example_id"} if row_ids else set())
+    if stream.known is not None and fields != stream.known:
+        return None
+    stream.resolved(fields, source)
+    stream.found(set(plan))
+    used = list(dict.fromkeys(c for columns in plan.values() for c in columns))
+    cols = _Columns(_in_one_piece(table.select(used)), source, exact)
+    return _read_columns(cols, plan, task_type=o["task_type"],
+                         conv=_Rows(source, o["task_type"], o["label_map"], o["labels"], mapping), labels=o["labels"],
+                         scale=o["scale"], criterion=o["criterion"], category=o["category"],
+                         skip_empty=o["skip_empty"], row_ids=row_ids, stream=stream)
+
+
+def _records_chunk(table: SourceTable, o: dict[str, Any], stream: _Stream) -> pd.DataFrame:
+    return _read_records(table.file, task_type=o["task_type"], mapping=o["mapping"], label_map=o["label_map"],
+                         labels=o["labels"], scale=o["scale"], criterion=o["criterion"], category=o["category"],
+                         split=None, skip_empty=o["skip_empty"], id_from_row=o["id_from_row"], table=table,
+                         stream=stream)
+
+
+def _jsonl_pieces(path: Path, size: int, o: dict[str, Any], stream: _Stream) -> Iterator[pd.DataFrame]:
+    literal = _literal_paths(path, "jsonl", o["mapping"])
+    for block in line_blocks(path, size):
+        first = stream.known is None
+        table = typed_block(block) if literal else None
+        df = None
+        if table is not None and (table.num_rows >= 2 or not first):
+            df = _columns_chunk(table, block_where(path, block, stream.rows), False, o, stream)
+            rows = table.num_rows
+        if df is None:
+            try:
+                records = block_records(path, block, stream.rows)
+            except InvalidInput:
+                if first:
+                    raise _WholeFile from None  # maybe one JSON document over many lines: read whole
+                raise
+            if first and len(records) < 2:
+                raise _WholeFile   # one record may be an object keyed by id: read whole
+            if not len(records):
+                stream.advance(0, 0)
+                continue
+            df, rows = _records_chunk(records, o, stream), len(records)
+        stream.advance(rows, len(df))
+        yield df
+
+
+def _parquet_pieces(path: Path, size: int, o: dict[str, Any], stream: _Stream) -> Iterator[pd.DataFrame]:
+    literal = _literal_paths(path, "parquet", o["mapping"])
+    for table in parquet_chunks(path, size):
+        if not table.num_rows:
+            continue
+        source = SourceTable(path, record_at=lambda i, t=table: t.slice(i, 1).to_pylist()[0], offset=stream.rows)
+        df = _columns_chunk(table, source, True, o, stream) if literal else None
+        if df is None:
+            df = _records_chunk(records_table(path, table.to_pylist(), offset=stream.rows), o, stream)
+        stream.advance(table.num_rows, len(df))
+        yield df
+
+
+def _csv_pieces(path: Path, size: int, o: dict[str, Any], stream: _Stream) -> Iterator[pd.DataFrame]:
+    sep = "," if stream.fmt == "csv" else "\t"
+    for cells in csv_chunks(path, sep, size):
+        if not len(cells):
+            continue
+        first = stream.rows
+        table = SourceTable(path, cells, lines=lambda a=first, n=len(cells): stream.lines()[a:a + n], offset=first)
+        df = _records_chunk(table, o, stream)
+        stream.advance(len(cells), len(df))
+        yield df

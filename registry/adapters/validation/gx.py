@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -51,8 +52,9 @@ def _is_text_type(values: pd.Series) -> bool:
     return values.dtype == object or pd.api.types.is_string_dtype(values.dtype)
 
 
-def to_arrow(df: pd.DataFrame, spec: DatasetSpec, *, file: str | None = None) -> pa.Table:
-    """Cast standardized rows to ``spec``'s Arrow schema; errors name file, row and field.
+def to_arrow(df: pd.DataFrame, spec: DatasetSpec, *, file: str | None = None, row_offset: int = 0) -> pa.Table:
+    """Cast standardized rows to ``spec``'s Arrow schema; errors name file, row and field (rows
+    numbered from ``row_offset + 1``: a chunk of a larger input names its rows in the whole input).
 
     Optional text fields holding an empty string become null (an absent reference is null).
     """
@@ -77,7 +79,7 @@ def to_arrow(df: pd.DataFrame, spec: DatasetSpec, *, file: str | None = None) ->
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
             pos, value, why = _first_bad_value(values, f.arrow_type)
             raise InvalidInput(f"value {str(value)[:80]!r} is not a valid {f.type} ({why})",
-                               file=file, row=pos + 1, field=f.name) from None
+                               file=file, row=row_offset + pos + 1, field=f.name) from None
         if f.text and not f.required:
             arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
         if isinstance(arr, pa.ChunkedArray):  # Arrow-backed columns (read block by block): one array
@@ -238,24 +240,26 @@ def _columns_used(validation: Any) -> frozenset[str]:
     return frozenset(used)
 
 
-def _frame(table: pa.Table, derived: dict[str, pa.Array], frame: type[pd.DataFrame] = pd.DataFrame) -> pd.DataFrame:
+def _frame(table: pa.Table, derived: dict[str, pa.Array], frame: type[pd.DataFrame] = pd.DataFrame,
+           row_offset: int = 0) -> pd.DataFrame:
     """``table`` as the pandas frame GX validates: the row number first, the derived columns last."""
     df = frame(table.combine_chunks().to_pandas(types_mapper=None))
-    df.insert(0, ROW, np.arange(1, len(df) + 1))
+    df.insert(0, ROW, np.arange(row_offset + 1, row_offset + len(df) + 1))
     for name, arr in derived.items():
         df[name] = arr.to_numpy(zero_copy_only=False)
     return df
 
 
-def run_suite(table: pa.Table, spec: DatasetSpec, rules: Rules) -> dict[str, Any]:
-    """Run the spec's GX suite on ``table``; return the report stored with the version."""
+def run_suite(table: pa.Table, spec: DatasetSpec, rules: Rules, *, row_offset: int = 0) -> dict[str, Any]:
+    """Run the spec's GX suite on ``table``; return the report stored with the version. Its rows are
+    numbered from ``row_offset + 1`` (a chunk of a larger input: :class:`ChunkedReport`)."""
     derived = _derived(table, spec, rules)
     validation = _validation_definition(spec, rules, tuple(derived))
     # only the columns the suite reads (and the ids its failing rows are named by) go to pandas:
     # a list column (checked through its derived columns) would only cost a conversion
     used = _columns_used(validation)
     keep = [c for c in table.column_names if c in used or c == "example_id"]
-    return _run(validation, _frame(table.select(keep), derived, _Batch), table, spec)
+    return _run(validation, _frame(table.select(keep), derived, _Batch, row_offset), table, spec)
 
 
 def _run(validation: Any, df: pd.DataFrame, table: pa.Table, spec: DatasetSpec) -> dict[str, Any]:
@@ -325,10 +329,64 @@ def validate(df: pd.DataFrame, spec: DatasetSpec, rules: Rules, *, file: str | N
     :class:`ValidationFailed` (carrying the report) naming the first failing file, row and field."""
     table = to_arrow(df, spec, file=file)
     report = run_suite(table, spec, rules)
+    check_report(report, spec, file=file)
+    return table, report
+
+
+def check_report(report: dict[str, Any], spec: DatasetSpec, *, file: str | None = None) -> None:
+    """Raise :class:`ValidationFailed` (carrying ``report``) naming the first failing check's file,
+    row and field, unless every check succeeded."""
     if not report["success"]:
         failed = [c for c in report["expectations"] if not c["success"]]
         what, row, field = _describe(failed[0])
         more = f"; {len(failed)} of {len(report['expectations'])} expectations failed" if len(failed) > 1 else ""
         raise ValidationFailed(f"{what}{more}", report=report, file=file, row=row, field=field,
                                hint=f"fix the source rows; spec {spec.ref} in dataset_specs/")
-    return table, report
+
+
+# ------------------------------------------------------------------- an input in chunks
+
+
+class ChunkedReport:
+    """The report of :func:`run_suite` for an input validated a chunk at a time (each chunk's rows
+    numbered in the whole input): the suite runs on each chunk and the chunks' checks are merged —
+    successes and'ed, unexpected counts added, the first failing rows of the input kept in input
+    order, the row count the input's — except the uniqueness checks, which only the whole input can
+    answer: their results come from the caller (:meth:`report`'s ``unique``). Reads the same as
+    ``run_suite`` on the whole input; holds one merged report, not the chunks."""
+
+    def __init__(self, spec: DatasetSpec, rules: Rules) -> None:
+        self.spec, self.rules = spec, rules
+        self.rows = 0
+        self._merged: dict[str, Any] | None = None
+
+    def add(self, table: pa.Table, row_offset: int) -> None:
+        """Validate the next chunk, whose first row is row ``row_offset + 1`` of the input."""
+        part = run_suite(table, self.spec, self.rules, row_offset=row_offset)
+        self.rows += table.num_rows
+        if self._merged is None:
+            self._merged = part
+            return
+        for into, check in zip(self._merged["expectations"], part["expectations"]):
+            into["success"] = into["success"] and check["success"]
+            into["unexpected_count"] += check["unexpected_count"]
+            into["failing_rows"] = (into["failing_rows"] + check["failing_rows"])[:FAILING_ROWS_KEPT]
+
+    def report(self, unique: Mapping[str, tuple[int, list[dict[str, Any]]]]) -> dict[str, Any]:
+        """The input's report; ``unique[column]`` is (rows whose value another row has too, the first
+        of them in input order as ``{column: value, "_row": n}``) for each column the spec wants unique."""
+        if self._merged is None:
+            raise ValueError("no chunk was validated")
+        checks = []
+        for check in self._merged["expectations"]:
+            check = dict(check)
+            if check["expectation"] == "expect_column_values_to_be_unique":
+                count, rows = unique[check["column"]]
+                check.update(success=count == 0, unexpected_count=int(count),
+                             failing_rows=_jsonable(list(rows))[:FAILING_ROWS_KEPT])
+            elif check["expectation"] == "expect_table_row_count_to_be_between":
+                check["observed_value"] = self.rows
+            checks.append(check)
+        return {**self._merged, "row_count": self.rows, "expectations": checks,
+                "success": all(c["success"] for c in checks),
+                "failed": sum(1 for c in checks if not c["success"])}
