@@ -80,13 +80,15 @@ def register_checkpoint(reg: RegistryContext, autorater: str, *, kind: str, path
     if relpath:
         copied = _store_folder(reg, folder, files, sha, relpath)
     try:
-        entity, created = reg.store.add_checkpoint(
-            autorater=autorater, kind=kind, uri=uri, sha256=sha, format=fmt, model_card=model_card,
-            tags=tags, lineage=lineage, parent=parent, description=description)
+        # tracked (and read-only) before the row is committed: a kill in between leaves an orphan for
+        # `store gc`, never a registered checkpoint that DVC does not know (`store push` would skip it)
         if copied or (relpath and not Path(str(target) + ".dvc").exists()):
             reg.artifacts.track(relpath)
         if relpath:
             reg.artifacts.protect(relpath)
+        entity, created = reg.store.add_checkpoint(
+            autorater=autorater, kind=kind, uri=uri, sha256=sha, format=fmt, model_card=model_card,
+            tags=tags, lineage=lineage, parent=parent, description=description)
     except BaseException:
         if copied:
             reg.artifacts.remove(relpath)

@@ -251,7 +251,11 @@ def _register_trained(reg: RegistryContext, *, autorater: str, kind: str, ts: Tr
     from registry.services.evaluation import _library_versions, code_revision
     from registry.services.evaluators import checkpoint_folder, folder_sha256, register_checkpoint
 
-    tmp = Path(tempfile.mkdtemp(prefix="autorater-train-"))
+    # saved in the store's temp folder, not the system's: a killed training leaves it where `store gc`
+    # (and the sweep when a registry opens) removes it
+    staging = reg.artifacts.root / "tmp"
+    staging.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="train-", dir=staging))
     try:
         folder = save(tmp / "checkpoint")
         sha = sha256(folder)
