@@ -21,13 +21,14 @@ D that evenly spread kills would seldom hit). After each kill:
   abandoned and names it) and no training temp folder is left in ``$TMPDIR``;
 * re-running the command completes (exit 0) with exactly one version, one succeeded run per pair or
   one checkpoint, equal to the reference, and reuses what the killed process saved: an ``eval run``
-  or ``eval matrix`` killed after a batch of judgments was committed reports exactly those as
+  or ``eval matrix`` killed after a chunk of judgments was committed reports exactly those as
   cached (``n_cached``). A command killed after its commit had already completed: it is not run
   again (``eval run`` and ``train run`` record a new run or checkpoint each time they complete).
 
-Data: real LLMBar and PandaLM pairwise rows (``bench.ingest``), as a generic-source JSON-lines file
-(20,000 replicated rows for the registration; the 1,829 distinct rows, judged 5 at a time by
-heuristic evaluators, for the evaluations); the training tests' tiny mixture on the ``catalog``.
+Data: real pairwise rows as generic-source JSON-lines files: 20,000 replicated LLMBar and PandaLM
+rows (``bench.ingest``) to register; those rows and HH-RLHF's, 4,141 distinct inputs, judged by
+heuristic evaluators that commit their judgments a chunk of 1,024 rows at a time
+(:data:`EVAL_SETTINGS`); the training tests' tiny mixture on the ``catalog``.
 ``AUTORATER_KILLS`` sets how many kills per command (default 3).
 """
 
@@ -54,8 +55,10 @@ pytestmark = pytest.mark.slow
 SEED = 13
 KILLS = int(os.environ.get("AUTORATER_KILLS", "3"))
 REGISTER_ROWS = 20_000
-BATCH = "5"
 HEURISTICS = ("random", "longer", "shorter")
+EVAL_SETTINGS = {"AUTORATER_MEMORY_MB": "1"}
+"""The smallest working memory: an evaluation reads, judges and commits its judgments 1,024 rows at
+a time (the heuristics judge a chunk at once, so the batch size does not split the commits)."""
 REPORT: list[str] = []
 
 
@@ -94,15 +97,30 @@ def _open(s):
     return RegistryContext.open(s)
 
 
+def _hh_rlhf_rows(root: Path) -> list[dict]:
+    """HH-RLHF's harmless test set in the conventions of ``bench.ingest.real_rows``."""
+    from bench.ingest import _CODES
+    from registry.adapters.sources import get_adapter
+
+    adapter = get_adapter("hh-rlhf")
+    (d,) = adapter.catalog()
+    return [{"base_id": f"{d.name}:{r.example_id}", "prompt": r.instruction, "output_1": r.response_a,
+             "output_2": r.response_b, "preference": _CODES[r.label], "subset": r.category}
+            for r in adapter.read(root / d.path, **d.options).itertuples(index=False)]
+
+
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory, data_root) -> dict[str, Path]:
-    """Generic-source files of real pairwise rows: the distinct rows and :data:`REGISTER_ROWS`."""
+    """Generic-source files of real pairwise rows: :data:`REGISTER_ROWS` replicated LLMBar and
+    PandaLM rows (``big``), and those rows with HH-RLHF's once each (``small``: 4,141 distinct
+    inputs, to judge)."""
     from bench.ingest import build_input, real_rows
 
     folder = tmp_path_factory.mktemp("kill-inputs")
     rows = real_rows(data_root)
-    return {"small": build_input(rows, len(rows), folder, "jsonl"),
-            "big": build_input(rows, REGISTER_ROWS, folder, "jsonl")}
+    big = build_input(rows, REGISTER_ROWS, folder, "jsonl")
+    rows += _hh_rlhf_rows(data_root)
+    return {"small": build_input(rows, len(rows), folder, "jsonl"), "big": big}
 
 
 @pytest.fixture(scope="module")
@@ -132,11 +150,12 @@ def _report():
 
 
 # ----------------------------------------------------------------------------- processes
-def _env(s, tmpdir: Path) -> dict[str, str]:
+def _env(s, tmpdir: Path, **settings: str) -> dict[str, str]:
     return {**os.environ, "AUTORATER_HOME": str(s.home), "AUTORATER_DB_URL": s.db_url,
             "AUTORATER_STORE": str(s.store), "AUTORATER_DVC_REMOTE": s.dvc_remote,
             "AUTORATER_DATA": str(s.data_root), "AUTORATER_EVENTS": "0", "HF_HUB_OFFLINE": "1",
-            "OMP_NUM_THREADS": "1", "PYTHONPATH": str(PROJECT_ROOT), "COLUMNS": "200", "TMPDIR": str(tmpdir)}
+            "OMP_NUM_THREADS": "1", "PYTHONPATH": str(PROJECT_ROOT), "COLUMNS": "200", "TMPDIR": str(tmpdir),
+            **settings}
 
 
 @dataclass
@@ -164,16 +183,17 @@ def _writing(s, folder: Path) -> bool:
 def _run(s, args: list[str], folder: Path, *, kill: tuple[str, float] | None = None,
          timeout: float = 300) -> Outcome:
     """Run ``autorater ARGS`` against registry ``s`` (its own process group and ``$TMPDIR``
-    ``folder/tmp``), noting when it starts writing into the store (:func:`_writing`). ``kill``:
-    SIGKILL the group ``("at", t)`` t seconds after the start, or ``("writing", t)`` t seconds after
-    it started writing, unless it ended first."""
+    ``folder/tmp``; an evaluation with :data:`EVAL_SETTINGS`), noting when it starts writing into
+    the store (:func:`_writing`). ``kill``: SIGKILL the group ``("at", t)`` t seconds after the
+    start, or ``("writing", t)`` t seconds after it started writing, unless it ended first."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "tmp").mkdir(exist_ok=True)
     when, delay = kill or ("", 0.0)
     with (folder / "out").open("w") as out, (folder / "err").open("w") as err:
         t0 = time.monotonic()
         proc = subprocess.Popen([sys.executable, "-m", "registry.cli.main", *args], cwd=PROJECT_ROOT,
-                                env=_env(s, folder / "tmp"), stdout=out, stderr=err, start_new_session=True)
+                                env=_env(s, folder / "tmp", **(EVAL_SETTINGS if args[0] == "eval" else {})),
+                                stdout=out, stderr=err, start_new_session=True)
         writing_at = None
         deadline = delay if when == "at" else None
         killed = False
@@ -242,9 +262,16 @@ def _check_intact(s) -> None:
         reg.close()
 
 
-def _gc(s, folder: Path) -> dict:
-    """``autorater store gc --grace 0 --json`` (a process of its own)."""
-    return _run(s, ["store", "gc", "--grace", "0", "--json"], folder).json()
+def _gc(s) -> dict:
+    """``autorater store gc --grace 0 --json`` (in this process: the killed one is gone)."""
+    from typer.testing import CliRunner
+
+    from registry.cli.main import app
+
+    env = {k: v for k, v in _env(s, Path(s.home)).items() if k.startswith("AUTORATER_")}
+    result = CliRunner().invoke(app, ["store", "gc", "--grace", "0", "--json"], env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
 
 
 def _check_clean(s, folder: Path) -> None:
@@ -277,7 +304,7 @@ def _check_clean(s, folder: Path) -> None:
 def _after_kill(s, folder: Path, running: list[int]) -> dict:
     """The checks every kill gets (module docstring); returns what ``store gc`` did."""
     _check_intact(s)
-    gc = _gc(s, folder / "gc")
+    gc = _gc(s)
     assert gc["reaped"] == sorted(running)  # the killed process's running rows, marked abandoned
     _check_clean(s, folder)
     return gc
@@ -333,7 +360,7 @@ def test_killed_dataset_register(base, inputs, tmp_path):
 
 
 def _eval_args(evaluator: str) -> list[str]:
-    return ["eval", "run", "--evaluator", evaluator, "--dataset", "small@1", "--batch-size", BATCH,
+    return ["eval", "run", "--evaluator", evaluator, "--dataset", "small@1",
             "--n-boot", "20", "--json"]
 
 
@@ -389,7 +416,7 @@ def test_killed_eval_matrix(base, tmp_path):
     from registry.services.claims import ABANDONED
 
     args = ["eval", "matrix", "--checkpoints", ",".join(f"{h}@1" for h in HEURISTICS), "--protocols",
-            "score-both-orders", "--datasets", "small@1", "--config", "orders=[0]", "--batch-size", BATCH,
+            "score-both-orders", "--datasets", "small@1", "--config", "orders=[0]",
             "--n-boot", "20", "--json"]
     s0 = _clone(base, tmp_path / "clean")
     clean = _run(s0, args, tmp_path / "clean-run")
