@@ -121,11 +121,18 @@ def text_column(column, n: int | None = None):
         return None
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
-    if pa.types.is_large_string(column.type):
+    if pa.types.is_large_string(column.type) or pa.types.is_string(column.type):
         return column
-    if pa.types.is_string(column.type):
-        return column.cast(pa.large_string())
-    return pa.array([None if v is None else str(v) for v in column.to_pylist()], type=pa.large_string())
+    return pa.array([None if v is None else str(v) for v in column.to_pylist()], type=pa.string())
+
+
+def _one_text_type(columns: list):
+    """Arrow text columns (None: absent) as one type: ``string``, or ``large_string`` when any is."""
+    import pyarrow as pa
+
+    kind = pa.large_string() if any(c is not None and pa.types.is_large_string(c.type) for c in columns) \
+        else pa.string()
+    return kind, [c if c is None or c.type == kind else c.cast(kind) for c in columns]
 
 
 def xxh_each(binary, digest):
@@ -159,12 +166,15 @@ def example_input_hash_array(columns, task_type: str, fields: tuple[str, ...] | 
     n = columns.num_rows if hasattr(columns, "num_rows") else len(next(iter(columns.values())))
     if n == 0:
         return pa.array([], type=pa.binary(16))
+    cols = [text_column((columns.column(f) if hasattr(columns, "column") else columns[f]) if f in names else None)
+            for f in fields or INPUT_FIELDS[task_type]]
+    kind, cols = _one_text_type(cols)
+
     def text(s: str):
-        return pa.scalar(s, pa.large_string())
+        return pa.scalar(s, kind)
 
     parts = []
-    for f in fields or INPUT_FIELDS[task_type]:
-        col = text_column((columns.column(f) if hasattr(columns, "column") else columns[f]) if f in names else None)
+    for col in cols:
         if col is None:
             parts.append(text("\x00"))
         else:
@@ -172,7 +182,7 @@ def example_input_hash_array(columns, task_type: str, fields: tuple[str, ...] | 
     parts.append(text(""))
     joined = pc.binary_join_element_wise(*parts, text("\x1f"))
     if not isinstance(joined, (pa.Array, pa.ChunkedArray)):  # every field missing: one value for all
-        joined = pa.array([joined.as_py()] * n, type=pa.large_string())
+        joined = pa.array([joined.as_py()] * n, type=kind)
     return pa.array(xxh_each(joined, xxhash.xxh3_128_digest), type=pa.binary(16))
 
 

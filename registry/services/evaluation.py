@@ -280,6 +280,7 @@ def _run_claimed(reg: RegistryContext, ev, version, plugin_cls, *, seed: int, n_
                              stage_store_factory=lambda: JudgmentStageStore(store))
             if protocol_config.get("stages"):
                 extra_provenance["stages"] = {"generated": 0, "reused": 0, **got.stage_stats}
+            extra_provenance["streaming"] = got.profile
             uri, digest, metrics = got.predictions_uri, got.predictions_sha256, got.metrics
             executed, cached, n_examples, n_judgments = got.executed, got.cached, got.n_examples, got.n_judgments
             prompt_tokens, completion_tokens = got.prompt_tokens, got.completion_tokens

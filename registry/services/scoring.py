@@ -169,7 +169,7 @@ class PredictionArrays:
                   + np.asarray(predictions.column("completion_tokens").fill_null(0).to_numpy(zero_copy_only=False),
                                np.int64))
         return cls(pos=np.asarray(pos, dtype=np.int64),
-                   order=np.asarray(predictions.column("order").to_numpy(zero_copy_only=False), dtype=np.int64),
+                   order=np.asarray(predictions.column("order").to_numpy(zero_copy_only=False), dtype=np.int8),
                    verdict=codes, vocab=list(vocab), score=score, score_valid=score_valid, prob_a=prob_a,
                    prob_valid=prob_valid, seconds=zeros_for_null("seconds"), tokens=tokens.astype(np.float64))
 
@@ -179,7 +179,7 @@ class PredictionArrays:
         def cat(name: str, dtype) -> np.ndarray:
             return np.concatenate([getattr(p, name) for p in parts]) if parts else np.zeros(0, dtype)
 
-        return cls(pos=cat("pos", np.int64), order=cat("order", np.int64), verdict=cat("verdict", np.int32),
+        return cls(pos=cat("pos", np.int64), order=cat("order", np.int8), verdict=cat("verdict", np.int32),
                    vocab=list(vocab), score=cat("score", np.float64), score_valid=cat("score_valid", bool),
                    prob_a=cat("prob_a", np.float64), prob_valid=cat("prob_valid", bool),
                    seconds=cat("seconds", np.float64), tokens=cat("tokens", np.float64))
@@ -346,11 +346,72 @@ def run_scores(task_type: str, table: pa.Table, al: Aligned, *, seed: int = 0, n
                features: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> M.RunScores:
     """The aligned run as the registered metric functions take it (:class:`~registry.domain.metrics.RunScores`),
     with one seeded bootstrap draw shared by all its metrics."""
-    return M.RunScores(task_type=task_type, human=human_values(task_type, table, al.rows, features),
+    human = human_values(task_type, table, al.rows, features)
+    boot = M.Bootstrap.draw(len(al.rows), n_boot, seed).with_classes(example_classes(task_type, human, al, seed))
+    return M.RunScores(task_type=task_type, human=human,
                        verdicts=tuple(al.verdict), scores=tuple(al.score), prob_a=tuple(al.prob_a),
-                       seconds=al.seconds, tokens=al.tokens, boot=M.Bootstrap.draw(len(al.rows), n_boot, seed),
+                       seconds=al.seconds, tokens=al.tokens, boot=boot,
                        seed=seed, tie_labels=task_type == "pairwise" and _has_tie_labels(table),
                        classes=tuple(classes) if classes else None, price_per_1k_tokens=price_per_1k_tokens)
+
+
+def _codes(values) -> tuple[np.ndarray, int]:
+    """Integer codes 0..k-1 of ``values`` (any 1-D array or list; None/NaN are a value), and k."""
+    arr = np.asarray(values)
+    if arr.dtype == object or arr.dtype.kind in "US":
+        arr = np.array(["\x00" if v is None else str(v) for v in values])
+    if arr.dtype.kind == "f":
+        arr = np.where(np.isnan(arr), np.inf, arr)
+    _, codes = np.unique(arr, return_inverse=True)
+    return codes.astype(np.int64).ravel(), int(codes.max()) + 1 if len(codes) else 0
+
+
+def _joint(parts: list[tuple[np.ndarray, int]]) -> np.ndarray:
+    """One code per example for the combination of several codings."""
+    code, k = np.zeros(len(parts[0][0]), np.int64), 1
+    for c, m in parts:
+        if k * m >= 2**62:
+            code, k = _codes(code)
+        code, k = code * m + c, k * m
+    return _codes(code)[0]
+
+
+MAX_VALUES = 64
+"""Distinct per-example seconds / tokens above which they are left out of :func:`example_classes`."""
+
+
+def example_classes(task_type: str, human: dict, al: Aligned, seed: int) -> np.ndarray | None:
+    """A class per aligned example: the combination of everything the registered metric functions
+    of the task type compute per-example values from (verdict and label codes, coins, annotator
+    votes, the length and list features, seconds and tokens when they take few values), so that a
+    streamed bootstrap (large runs) sums most metrics from per-class counts
+    (:meth:`~registry.domain.metrics.Bootstrap.with_classes`; a sum the classes do not cover is
+    computed directly, so this only decides the speed). ``None`` for pointwise runs (scores)."""
+    from registry.domain.metrics.alpacaeval import LENGTH_DELTA
+    from registry.domain.metrics.builtin import annotator_votes
+    from registry.domain.metrics.pairwise import prob_a_codes
+
+    n = len(al.rows)
+    if task_type == "pointwise" or n == 0:
+        return None
+    parts = [_codes(v) for v in al.verdict]
+    parts.append(_codes(human.get("label") or [None] * n))
+    if task_type == "pairwise":
+        parts += [_codes(row) for row in M.coin_flips(n, seed)]
+        logprob = prob_a_codes(al.prob_a, n)
+        if logprob is not None:
+            parts.append(_codes(logprob))
+        votes = annotator_votes(list(human.get("annotator_labels") or [None] * n))
+        if votes is not None:
+            parts.append(_codes(_joint([_codes(col) for col in votes.T])))
+        la, lb = np.asarray(human["response_a"], float), np.asarray(human["response_b"], float)
+        parts += [_codes(np.sign(la - lb)), _codes(np.abs(la - lb) > LENGTH_DELTA),
+                  _codes(human["response_a_has_list"]), _codes(human["response_b_has_list"])]
+    for values in (al.seconds, al.tokens):
+        got = _codes(values)
+        if got[1] <= MAX_VALUES:
+            parts.append(got)
+    return _joint(parts)
 
 
 # ----------------------------------------------------------------------------------- slices
@@ -434,7 +495,10 @@ def _slices(run: M.RunScores, al: Aligned, columns: list[tuple[str, list]], *, m
 
     def metric(idx: np.ndarray) -> dict:
         chosen = positions[idx]
-        part = run.subset(chosen, M.Bootstrap.draw(len(chosen), run.boot.n_samples, run.seed))
+        boot = M.Bootstrap.draw(len(chosen), run.boot.n_samples, run.seed)
+        if run.boot.classes is not None:
+            boot = boot.with_classes(_codes(run.boot.classes[chosen])[0])
+        part = run.subset(chosen, boot)
         return {m.name: m for m in function.compute(part)}
 
     values, reports = [], []

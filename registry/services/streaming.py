@@ -30,6 +30,7 @@ Results are those of the whole-table engine (tests/services/test_streaming_eval.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,18 +41,11 @@ import numpy as np
 import pyarrow as pa
 
 from registry.adapters.store.judgment_segments import JUDGMENT_FIELDS, hash_words, judgment_schema
-from registry.domain.judgments import (
-    INPUT_FIELDS,
-    ORDER_SWAPPED,
-    PREDICTION_COLUMNS,
-    example_input_hash_array,
-)
+from registry.domain.judgments import INPUT_FIELDS, ORDER_SWAPPED, example_input_hash_array
 from registry.errors import NotFound, RegistryError
 from registry.services.app import RegistryContext
+from registry.services.evaluation import PREDICTION_SCHEMA, _to_cache
 
-_ARROW_TYPES = {"string": pa.string(), "int8": pa.int8(), "int16": pa.int16(), "int32": pa.int32(),
-                "float64": pa.float64(), "bool": pa.bool_()}
-PREDICTION_SCHEMA = pa.schema([pa.field(k, _ARROW_TYPES[v]) for k, v in PREDICTION_COLUMNS.items()])
 ROW_GROUP_ROWS = 1 << 20
 """Rows per row group of a predictions file: pyarrow's default, so a file is what ``write_table``
 of the whole table wrote."""
@@ -288,6 +282,9 @@ class StreamResult:
     prompt_tokens: int
     completion_tokens: int
     stage_stats: dict[str, int] = field(default_factory=dict)
+    profile: dict[str, Any] = field(default_factory=dict)
+    """Chunk size, chunks, and the wall seconds of each step (read, check, hash, lookup, judge, write,
+    place, score): what the run's provenance keeps as ``streaming``."""
 
 
 @dataclass
@@ -332,11 +329,25 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
         done, total = 0, n_total * len(slots)
         offset = 0
         stage_stats: dict[str, int] = {}
+        clock: dict[str, float] = dict.fromkeys(("read", "check", "hash", "lookup", "judge", "write", "place",
+                                                 "score"), 0.0)
+        chunks = 0
+        t = time.perf_counter()
+
+        def lap(step: str) -> None:
+            nonlocal t
+            now = time.perf_counter()
+            clock[step] += now - t
+            t = now
+
         try:
             for batch in pf.iter_batches(batch_size=rows, use_threads=True):
                 table = pa.Table.from_batches([batch])
                 n = table.num_rows
+                chunks += 1
+                lap("read")
                 check.add(table)
+                lap("check")
                 keys = example_input_hash_array(table, task_type, fields)
                 hi, lo = hash_words(keys)
                 first, inverse = _first_occurrences(hi, lo)
@@ -346,10 +357,12 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
                     for f in ("response_a", "response_b"):
                         if f in table.column_names:
                             features.setdefault(f, []).append(text_features(table.column(f)))
+                lap("hash")
                 for k, slot in enumerate(slots):
                     found, got = slot.lookup.find(ukeys)
                     cached += int((found & new).sum())
                     missing = np.flatnonzero(~found)
+                    lap("lookup")
                     if len(missing):
                         if plugin is None:
                             plugin = plugin_cls(config)
@@ -361,6 +374,7 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
                         index = np.where(found, np.arange(len(found)), 0)
                         index[missing] = len(found) + np.arange(len(missing))
                         got = pa.concat_tables([got, judged.select(list(JUDGMENT_FIELDS))]).take(pa.array(index))
+                        lap("judge")
                     counted = np.flatnonzero(new)
                     pt = got.column("prompt_tokens").take(pa.array(counted)).fill_null(0)
                     ct = got.column("completion_tokens").take(pa.array(counted)).fill_null(0)
@@ -371,12 +385,15 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
                     writer.write(k, predictions)
                     slot.parts.append(PredictionArrays.from_columns(predictions, offset + np.arange(n), vocab))
                     done += n
+                    lap("write")
                     if on_progress:
                         on_progress(done, total)
                 seen.add(hi[first][new], lo[first][new])
                 offset += n
             check.finish()
+            lap("check")
             tmp = writer.close()
+            lap("write")
         except BaseException:
             writer.discard()
             raise
@@ -386,6 +403,7 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
                     stage_stats[key] = stage_stats.get(key, 0) + value
                 plugin.close()
     uri, digest = place_predictions(reg, tmp)
+    lap("place")
     # scoring: the arrays in the predictions' row order (slot by slot), the version's non-text columns
     arrays = PredictionArrays.concat([p for slot in slots for p in slot.parts], vocab)
     table = scoring_table(reg, version, slice_by)
@@ -395,17 +413,18 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
     metrics = score_arrays(task_type, table, arrays, columns, ctx=ctx, seed=seed, n_boot=n_boot,
                            price_per_1k_tokens=price_per_1k_tokens, min_slice_size=min_slice_size,
                            features=feats)
+    lap("score")
+    profile = {"chunk_rows": rows, "chunks": chunks, "seconds": {k: round(v, 3) for k, v in clock.items()}}
     return StreamResult(predictions_uri=uri, predictions_sha256=digest, metrics=metrics, n_examples=n_total,
                         n_judgments=n_total * len(slots), executed=executed, cached=cached,
-                        prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, stage_stats=stage_stats)
+                        prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, stage_stats=stage_stats,
+                        profile=profile)
 
 
 def _judge(plugin, ctx, examples: pa.Table, hashes: pa.Array, slot: _Slot, batch_size: int) -> pa.Table:
     """Judge the (distinct, missing) examples in ``slot``'s order and sample and cache the judgments:
     all at once through the plugin's vectorised rule when it has one, else ``batch_size`` at a time
     (each batch cached before the next is judged)."""
-    from registry.services.evaluation import _to_cache
-
     shown = _shown(examples, slot.order)
     vectorised = getattr(plugin, "judge_arrow", None)
     judged = vectorised(ctx, shown, sample=slot.sample) if vectorised is not None else None
@@ -465,5 +484,5 @@ def scoring_table(reg: RegistryContext, version, slice_by=None) -> pa.Table:
     return pa.Table.from_arrays(out, schema=schema.remove_metadata())
 
 
-__all__ = ["PREDICTION_SCHEMA", "PredictionWriter", "StreamResult", "chunk_rows", "place_predictions",
+__all__ = ["PredictionWriter", "StreamResult", "chunk_rows", "place_predictions",
            "scoring_table", "stream_run"]

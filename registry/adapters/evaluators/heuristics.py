@@ -149,15 +149,16 @@ class RandomEvaluator(_Heuristic):
 
         from registry.domain.judgments import xxh_each
 
-        def text(s: str):
-            return pa.scalar(s, pa.large_string())
+        from registry.domain.judgments import _one_text_type
 
-        if ctx.task_type == "pairwise":
-            shown = pc.binary_join_element_wise(_texts(table, "response_a"), _texts(table, "response_b"), text("\x1e"))
-        else:
-            shown = _texts(table, "response")
-        keys = pc.binary_join_element_wise(text(str(self.seed)), _texts(table, "example_id"), shown, text(str(sample)),
-                                           text("\x1f"))
+        names = ("response_a", "response_b") if ctx.task_type == "pairwise" else ("response",)
+        kind, cols = _one_text_type([_texts(table, k) for k in ("example_id", *names)])
+
+        def text(s: str):
+            return pa.scalar(s, kind)
+
+        shown = pc.binary_join_element_wise(cols[1], cols[2], text("\x1e")) if len(cols) == 3 else cols[1]
+        keys = pc.binary_join_element_wise(text(str(self.seed)), cols[0], shown, text(str(sample)), text("\x1f"))
         h = np.array(xxh_each(keys, xxhash.xxh64_intdigest), dtype=np.uint64)
         n = len(h)
         if ctx.task_type == "pairwise":
@@ -259,8 +260,9 @@ def _texts(table, key: str):
     from registry.domain.judgments import text_column
 
     if key not in table.column_names:
-        return pa.array([""] * table.num_rows, type=pa.large_string())
-    return pc.fill_null(text_column(table.column(key)), pa.scalar("", pa.large_string()))
+        return pa.array([""] * table.num_rows, type=pa.string())
+    col = text_column(table.column(key))
+    return pc.fill_null(col, pa.scalar("", col.type))
 
 
 def _lengths(table, key: str):

@@ -47,6 +47,8 @@ MAX_SEGMENT_ROWS = 1 << 20
 """Segments at least this large are never merged again."""
 FANOUT = 8
 """Segments of one size tier merged at a time."""
+COMPRESS_ROWS = 4096
+"""Segments of at least this many judgments are zstd-compressed (smaller ones: not worth the time)."""
 JUDGMENT_FIELDS = ("verdict", "score", "prob_a", "parsed", "raw", "prompt_tokens", "completion_tokens", "seconds")
 """The columns of a cached judgment besides its key, in the ``judgments`` table's order."""
 
@@ -115,7 +117,8 @@ def encode(table) -> tuple[int, str, str, pa.Table]:
     order, hi = order[keep], hi[keep]
     table = table.take(pa.array(order))
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression="zstd")) as w:
+    options = pa.ipc.IpcWriteOptions(compression="zstd" if table.num_rows >= COMPRESS_ROWS else None)
+    with pa.ipc.new_stream(sink, table.schema, options=options) as w:
         w.write_table(table)
     data = base64.b64encode(sink.getvalue().to_pybytes()).decode("ascii")
     index = base64.b64encode(hi.astype("<u8").tobytes()).decode("ascii")

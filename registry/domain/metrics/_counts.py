@@ -66,6 +66,8 @@ def weighted_sums(rows: np.ndarray, boot: Bootstrap | None, chunk_rows: int = 81
         return point, None
     lead, n = rows.shape[:-1], rows.shape[-1]
     flat = rows.reshape(int(np.prod(lead)), n)
+    if boot.streamed or boot.classes is not None:  # from class counts, or without the (B, n) matrix: same sums
+        return point, boot.row_sums(flat).reshape(*lead, boot.n_samples)
     wt = boot.weights.T
     out = np.empty((flat.shape[0], boot.n_samples))
     for start in range(0, flat.shape[0], chunk_rows):

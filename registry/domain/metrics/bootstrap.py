@@ -19,7 +19,7 @@ resample by ``indices``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -30,21 +30,39 @@ DEFAULT_SAMPLES = 1000
 DEFAULT_SEED = 0
 
 
+KEPT_ENTRIES = 1 << 23
+"""Resamples × examples up to which a draw is kept in memory as the two matrices (about 100 MB);
+a larger draw is *streamed*: its resamples are drawn again, a block at a time, from the same seeded
+generator whenever they are needed, so the numbers are the same and the memory stays bounded."""
+BLOCK_ENTRIES = 1 << 22
+"""Resamples × examples per block of a streamed draw."""
+MAX_CLASSES = 8192
+"""Most example classes (see :meth:`Bootstrap.with_classes`) whose resampled counts are kept."""
+
+
 @dataclass(frozen=True, eq=False)
 class Bootstrap:
     """B resamples of n examples (see the module docstring)."""
 
-    indices: np.ndarray
-    """(B, n) integer indices into the examples."""
+    drawn: np.ndarray | None
+    """(B, n) integer indices into the examples, when kept in memory; ``None``: a streamed draw."""
     seed: int | None = None
     """Seed the draw came from (recorded with the metrics)."""
+    shape: tuple[int, int] | None = None
+    """(B, n)."""
+    classes: np.ndarray | None = None
+    """Optional class of each example (int codes 0..k-1): sums of per-example values that are equal
+    within each class are computed from the resampled class counts (:meth:`with_classes`)."""
 
     @classmethod
     def draw(cls, n: int, n_samples: int = DEFAULT_SAMPLES, seed: int | None = DEFAULT_SEED) -> Bootstrap:
-        """Uniform resampling with replacement of ``n`` examples, ``n_samples`` times."""
+        """Uniform resampling with replacement of ``n`` examples, ``n_samples`` times (streamed
+        when ``n_samples × n`` exceeds :data:`KEPT_ENTRIES`: the same numbers, drawn on demand)."""
+        if n and n_samples * n > KEPT_ENTRIES:
+            return cls(None, seed, (n_samples, n))
         rng = np.random.default_rng(seed)
         idx = rng.integers(0, max(n, 1), size=(n_samples, n), dtype=np.int64) if n else np.zeros((n_samples, 0), int)
-        return cls(idx.astype(np.int32 if n < 2**31 else np.int64), seed)
+        return cls(idx.astype(np.int32 if n < 2**31 else np.int64), seed, (n_samples, n))
 
     @classmethod
     def draw_stratified(cls, groups: np.ndarray, n_samples: int = DEFAULT_SAMPLES,
@@ -57,30 +75,132 @@ class Bootstrap:
             members = np.flatnonzero(groups == g)
             blocks.append(members[rng.integers(0, len(members), size=(n_samples, len(members)))])
         idx = np.concatenate(blocks, axis=1) if blocks else np.zeros((n_samples, 0), int)
-        return cls(idx.astype(np.int64), seed)
+        return cls(idx.astype(np.int64), seed, idx.shape)
+
+    def with_classes(self, classes: np.ndarray | None) -> Bootstrap:
+        """The same draw, knowing a class of each example (``None``: none): the per-class counts of
+        every resample are computed once, and every sum of values equal within classes from them
+        (one pass over the resamples instead of a (B, n) matrix product per sum). A sum of values
+        that are not is computed as before; the answer is the same either way (up to the order of
+        floating-point additions for values that are not multiples of ½)."""
+        if classes is None:
+            return self
+        classes = np.asarray(classes, dtype=np.int64 if len(classes) and np.max(classes) >= 2**31 else np.int32)
+        if classes.shape != (self.n,):
+            raise InvalidInput(f"{classes.shape[0]} classes for {self.n} examples", field="classes")
+        return replace(self, classes=classes)
 
     @property
     def n(self) -> int:
         """Examples per resample."""
-        return int(self.indices.shape[1])
+        return int(self.shape[1]) if self.shape is not None else int(self.drawn.shape[1])
 
     @property
     def n_samples(self) -> int:
         """Number of resamples B."""
-        return int(self.indices.shape[0])
+        return int(self.shape[0]) if self.shape is not None else int(self.drawn.shape[0])
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the resamples are drawn on demand (not kept)."""
+        return self.drawn is None
+
+    @cached_property
+    def indices(self) -> np.ndarray:
+        """(B, n) integer indices into the examples (all of them at once: a streamed draw is
+        materialised; prefer :meth:`blocks`)."""
+        if self.drawn is not None:
+            return self.drawn
+        return np.concatenate([idx for _, idx in self.blocks()]) if self.n_samples else np.zeros((0, self.n), int)
+
+    def blocks(self, rows: int | None = None):
+        """``(start, indices[start:start + rows])`` for every block of resamples, in order."""
+        b, n = self.n_samples, self.n
+        rows = rows or max(1, BLOCK_ENTRIES // max(n, 1))
+        if self.drawn is not None:
+            for start in range(0, b, rows):
+                yield start, self.drawn[start:start + rows]
+            return
+        rng = np.random.default_rng(self.seed)
+        for start in range(0, b, rows):
+            idx = rng.integers(0, max(n, 1), size=(min(rows, b - start), n), dtype=np.int64)
+            yield start, idx.astype(np.int32 if n < 2**31 else np.int64)
+
+    def index_block(self, start: int, stop: int) -> np.ndarray:
+        """``indices[start:stop]`` (a streamed draw continues from the previous block asked for,
+        or draws again from the seed)."""
+        if self.drawn is not None:
+            return self.drawn[start:stop]
+        cursor = self.__dict__.get("_cursor")
+        if cursor is None or cursor[0] != start:
+            rng = np.random.default_rng(self.seed)
+            at = 0
+            while at < start:  # skip to ``start``, a block at a time
+                k = min(start - at, max(1, BLOCK_ENTRIES // max(self.n, 1)))
+                rng.integers(0, max(self.n, 1), size=(k, self.n), dtype=np.int64)
+                at += k
+            cursor = (start, rng)
+        stop = min(stop, self.n_samples)
+        idx = cursor[1].integers(0, max(self.n, 1), size=(stop - start, self.n), dtype=np.int64)
+        self.__dict__["_cursor"] = (stop, cursor[1])
+        return idx.astype(np.int32 if self.n < 2**31 else np.int64)
 
     @cached_property
     def weights(self) -> np.ndarray:
         """(B, n) float64 count matrix W: W[b, i] = occurrences of example i in resample b."""
-        b, n = self.indices.shape
-        if n == 0:
-            return np.zeros((b, 0))
-        flat = (self.indices + (np.arange(b, dtype=np.int64) * n)[:, None]).ravel()
-        return np.bincount(flat, minlength=b * n).reshape(b, n).astype(np.float64)
+        return _counts(self.indices, self.n)
 
     def sums(self, x: np.ndarray) -> np.ndarray:
         """Resampled sums of per-example values: (n,) → (B,), (R, n) → (R, B)."""
-        return np.asarray(x, dtype=np.float64) @ self.weights.T
+        x = np.asarray(x, dtype=np.float64)
+        if self.drawn is not None:
+            return x @ self.weights.T
+        return self.row_sums(x.reshape(-1, self.n)).reshape(*x.shape[:-1], self.n_samples)
+
+    def row_sums(self, rows: np.ndarray) -> np.ndarray:
+        """(k, n) per-example values → (k, B) resampled sums, without the (B, n) matrices: from the
+        class counts when every row is equal within each class, else a block of resamples at a time."""
+        rows = np.asarray(rows, dtype=np.float64)
+        k = rows.shape[0]
+        counts = self._class_counts()
+        if counts is not None:
+            rep, classes = self._class_layout()
+            per_class = rows[:, rep]
+            if np.array_equal(per_class[:, classes], rows, equal_nan=True):
+                return per_class @ counts
+        if self.drawn is not None:
+            return rows @ self.weights.T
+        out = np.empty((k, self.n_samples))
+        for start, idx in self.blocks():
+            out[:, start:start + len(idx)] = rows @ _counts(idx, self.n).T
+        return out
+
+    def _class_layout(self) -> tuple[np.ndarray, np.ndarray]:
+        got = self.__dict__.get("_layout")
+        if got is None:
+            _, rep = np.unique(self.classes, return_index=True)
+            got = self.__dict__["_layout"] = (rep, self.classes)
+        return got
+
+    def _class_counts(self) -> np.ndarray | None:
+        """(k, B) resampled count of each class (None: no classes, or too many)."""
+        if self.classes is None:
+            return None
+        if "_counts_by_class" in self.__dict__:
+            return self.__dict__["_counts_by_class"]
+        k = int(self.classes.max()) + 1 if len(self.classes) else 0
+        counts = None
+        if 0 < k <= MAX_CLASSES and len(np.unique(self.classes)) == k:
+            counts = np.empty((self.n_samples, k))
+            rows = max(1, min(BLOCK_ENTRIES // max(self.n, 1), (2**31 - 1) // k))  # block offsets fit int32
+            for start, idx in self.blocks(rows):
+                b = len(idx)
+                flat = self.classes.astype(np.int32, copy=False)[idx]
+                flat += (np.arange(b, dtype=np.int32) * k)[:, None]
+                counts[start:start + b] = np.bincount(flat.ravel(), minlength=b * k).reshape(b, k)
+            counts = np.ascontiguousarray(counts.T)  # (k, B): rows @ counts without a copy per sum
+        self.__dict__["_counts_by_class"] = counts
+        return counts
 
     def means(self, x: np.ndarray) -> np.ndarray:
         """Resampled means of per-example values: ``x @ W.T / n``."""
@@ -90,7 +210,17 @@ class Bootstrap:
         """Index-resampling fallback for any statistic: ``statistic(*(a[idx] for a in arrays))``
         for each resample (a Python loop over B; use only where no vectorized form exists)."""
         arrays = tuple(np.asarray(a) for a in arrays)
-        return np.array([statistic(*(a[idx] for a in arrays)) for idx in self.indices], dtype=float)
+        return np.array([statistic(*(a[i] for a in arrays)) for _, block in self.blocks() for i in block],
+                        dtype=float)
+
+
+def _counts(indices: np.ndarray, n: int) -> np.ndarray:
+    """(b, n) float64 occurrences of each example in each of the resamples ``indices``."""
+    b = indices.shape[0]
+    if n == 0:
+        return np.zeros((b, 0))
+    flat = (indices + (np.arange(b, dtype=np.int64) * n)[:, None]).ravel()
+    return np.bincount(flat, minlength=b * n).reshape(b, n).astype(np.float64)
 
 
 def ensure_bootstrap(boot: Bootstrap | None, n: int, n_samples: int = DEFAULT_SAMPLES,

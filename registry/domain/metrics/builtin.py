@@ -116,12 +116,12 @@ def bias(run: RunScores) -> list[MetricValue]:
 def annotator_votes(annotators: list) -> np.ndarray | None:
     """Per-annotator verdict codes (examples × annotators, FAIL where an example has fewer); ``None``
     unless some example has two or more annotators."""
-    if not any(a and len(a) >= 2 for a in annotators):
+    lengths = np.fromiter((len(a) if a else 0 for a in annotators), dtype=np.int64, count=len(annotators))
+    if not (lengths >= 2).any():
         return None
-    votes = np.full((len(annotators), max(len(a) for a in annotators if a)), FAIL, dtype=np.int8)
-    for i, a in enumerate(annotators):
-        if a:
-            votes[i, :len(a)] = encode_verdicts(a)
+    votes = np.full((len(annotators), int(lengths.max())), FAIL, dtype=np.int8)
+    votes[np.arange(votes.shape[1])[None, :] < lengths[:, None]] = encode_verdicts(
+        [v for a in annotators if a for v in a])   # row by row, each example's votes in order
     return votes
 
 

@@ -156,7 +156,7 @@ def roc_auc(labels: Sequence[Hashable], scores: Sequence[float], positive: Hasha
     boot = ensure_bootstrap(boot, len(s))
     samples = np.empty(boot.n_samples)
     for start in range(0, boot.n_samples, _CHUNK):
-        idx = boot.indices[start:start + _CHUNK]
+        idx = boot.index_block(start, start + _CHUNK)
         samples[start:start + _CHUNK] = _auc_rows(s[idx], y[idx])
     return from_samples("roc_auc", float(_auc_rows(s, y)), samples, len(s),
                         extra={"positive": str(positive), "dropped": int((~ok).sum()), "positives": int(y.sum())})

@@ -287,7 +287,7 @@ def _auc_stat(c: Columns, boot: Bootstrap | None):
         return point, None
     samples = np.empty(boot.n_samples)
     for start in range(0, boot.n_samples, _CHUNK):
-        idx = boot.indices[start:start + _CHUNK]
+        idx = boot.index_block(start, start + _CHUNK)
         samples[start:start + _CHUNK] = _auc_rows(s[idx], pos[idx])
     return point, samples
 

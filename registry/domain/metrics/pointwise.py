@@ -83,7 +83,7 @@ def _resampled(method: CorrelationMethod, x: np.ndarray, y: np.ndarray, boot: Bo
     if method == "spearman":
         out = np.empty(boot.n_samples)
         for start in range(0, boot.n_samples, _CHUNK):
-            idx = boot.indices[start:start + _CHUNK]
+            idx = boot.index_block(start, start + _CHUNK)
             out[start:start + _CHUNK] = _rowwise_pearson(stats.rankdata(x[idx], axis=1),
                                                          stats.rankdata(y[idx], axis=1))
         return out
