@@ -14,9 +14,12 @@
 2. Measures the I/O floor on the same file: read it with pyarrow, write it as Parquet with the
    store's ``PARQUET_OPTIONS``, sha256 the written file.
 3. Registers the file through the real service (``register_dataset_version``, source
-   ``generic``, task type ``pairwise``) into a fresh SQLite registry, validation included. The
-   functions the service calls are wrapped with timers (same code path, same call), which gives
-   the per-stage breakdown of that very call.
+   ``generic``, task type ``pairwise``) into a fresh SQLite registry, validation included, with
+   the working memory of ``AUTORATER_MEMORY_MB`` (``--memory-mb``; default 2048). The functions
+   the service calls are wrapped with timers (same code path, same call; a stage's time excludes
+   the timed stages it calls), which gives the per-stage breakdown of that very call. Its peak RSS
+   is the process's high-water mark reset just before the call (``/proc/self/clear_refs``), so the
+   floor's whole-file read earlier in the process does not count.
 4. Registers the same file again (the idempotent path: same content hash, created=False).
 
 Data root: ``$AUTORATER_DATA`` or ``../shared/data``.
@@ -37,6 +40,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -66,6 +70,38 @@ def data_root() -> Path:
 
 def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def _status_kib(key: str) -> int | None:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset the process's RSS high-water mark (Linux); False where it cannot be."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_since_reset_gib() -> float:
+    """VmHWM: the peak RSS since :func:`reset_peak_rss` (else since the start)."""
+    kib = _status_kib("VmHWM")
+    return kib / 2**20 if kib is not None else peak_rss_gib()
+
+
+def rss_gib() -> float:
+    kib = _status_kib("VmRSS")
+    return kib / 2**20 if kib is not None else float("nan")
 
 
 # ----------------------------------------------------------------------------- the input file
@@ -171,47 +207,99 @@ def measure_floor(path: Path, fmt: str, folder: Path) -> dict[str, float]:
 # ----------------------------------------------------------------------------- registration
 
 
+BACKGROUND = "6 spill sorted runs (background thread)"
+"""A stage run by a background thread while the others go on: its wall time overlaps theirs (not in
+the sum), its CPU is that thread's."""
+
+
 class Timers:
-    """Wraps the functions the service calls with timers (the call itself is unchanged)."""
+    """Wraps the functions the service calls with timers (the call itself is unchanged). A stage's
+    time excludes the time of the timed stages it calls (so the stages add up); a generator's time is
+    the time spent producing its items."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
         self.cpu: dict[str, float] = defaultdict(float)
+        self.calls: dict[str, int] = defaultdict(int)
+        self._local = threading.local()
         self._undo: list[Callable[[], None]] = []
 
-    def wrap(self, owner: Any, attr: str, stage: str) -> None:
+    @property
+    def _stack(self) -> list[list[float]]:
+        if not hasattr(self._local, "stack"):
+            self._local.stack = []
+        return self._local.stack
+
+    def _enter(self) -> tuple[float, float]:
+        self._stack.append([0.0, 0.0])
+        return time.perf_counter(), time.thread_time() if self._background() else time.process_time()
+
+    @staticmethod
+    def _background() -> bool:
+        return threading.current_thread() is not threading.main_thread()
+
+    def _leave(self, stage: str, t: float, c: float) -> None:
+        wall = time.perf_counter() - t
+        cpu = (time.thread_time() if self._background() else time.process_time()) - c
+        child_wall, child_cpu = self._stack.pop()
+        self.seconds[stage] += wall - child_wall
+        self.cpu[stage] += cpu - child_cpu
+        if self._stack:
+            self._stack[-1][0] += wall
+            self._stack[-1][1] += cpu
+
+    def wrap(self, owner: Any, attr: str, stage: str, *, generator: bool = False) -> None:
         original = getattr(owner, attr)
         raw = owner.__dict__.get(attr) if isinstance(owner, type) else original
 
         @functools.wraps(original)
         def timed(*args: Any, **kwargs: Any) -> Any:
-            t, c = time.perf_counter(), time.process_time()
+            self.calls[stage] += 1
+            t, c = self._enter()
             try:
                 return original(*args, **kwargs)
             finally:
-                self.seconds[stage] += time.perf_counter() - t
-                self.cpu[stage] += time.process_time() - c
+                self._leave(stage, t, c)
 
-        setattr(owner, attr, timed)
+        def timed_items(*args: Any, **kwargs: Any) -> Any:
+            items = iter(original(*args, **kwargs))
+            while True:
+                t, c = self._enter()
+                try:
+                    item = next(items)
+                except StopIteration:
+                    return
+                finally:
+                    self._leave(stage, t, c)
+                self.calls[stage] += 1
+                yield item
+
+        setattr(owner, attr, functools.wraps(original)(timed_items) if generator else timed)
         self._undo.append(lambda: setattr(owner, attr, raw))
 
     def install(self) -> None:
         import registry.adapters.validation.gx as gx
-        import registry.domain.statistics as stats
         import registry.domain.versioning as versioning
+        import registry.services.ingest as ingest
         from registry.adapters.artifacts.store import ArtifactStore
-        from registry.adapters.sources.generic import GenericAdapter
+        from registry.domain.statistics import StatisticsAccumulator
+        from registry.domain.versioning import ContentHasher
 
-        self.wrap(GenericAdapter, "read", "1 read (generic adapter)")
-        self.wrap(gx, "to_arrow", "2 validate: cast to Arrow schema")
-        self.wrap(gx, "run_suite", "3 validate: GX suite")
-        # the service imports these from their domain modules when it runs, so wrap them there
-        self.wrap(versioning, "canonical_order", "4 canonical order")
-        self.wrap(versioning, "row_hashes", "5 row hashes")
-        self.wrap(versioning, "content_hash", "6 content hash")
-        self.wrap(stats, "compute_statistics", "7 statistics")
-        self.wrap(ArtifactStore, "write_parquet_tmp", "8 write Parquet")
-        self.wrap(ArtifactStore, "track", "9 dvc add")
+        # the service imports these from their modules when it runs, so wrap them there
+        self.wrap(ingest, "input_chunks", "1 read (generic adapter, by chunk)", generator=True)
+        self.wrap(gx, "to_arrow", "2 cast to the spec's Arrow schema")
+        self.wrap(gx, "run_suite", "3 GX suite (per chunk)")
+        self.wrap(versioning, "row_hashes", "4 row hashes")
+        self.wrap(ingest, "_take", "5 sort chunks, gather row groups")
+        self.wrap(ingest.Ingest, "_spill", BACKGROUND)
+        self.wrap(ingest.Ingest, "order", "7 canonical order (sort ids)")
+        self.wrap(ingest.Ingest, "report", "8 uniqueness, merged report")
+        self.wrap(ArtifactStore, "write_parquet_tmp_groups", "9 merge runs, write Parquet")
+        self.wrap(StatisticsAccumulator, "add", "10 statistics")
+        self.wrap(StatisticsAccumulator, "result", "10 statistics")
+        self.wrap(ContentHasher, "add_ids", "11 content hash")
+        self.wrap(ContentHasher, "hexdigest", "11 content hash")
+        self.wrap(ArtifactStore, "track", "12 dvc add")
 
     def uninstall(self) -> None:
         for undo in reversed(self._undo):
@@ -233,15 +321,19 @@ def register(reg: Any, path: Path) -> tuple[Any, float, dict[str, float], dict[s
         total, cpu_total = time.perf_counter() - t0, time.process_time() - c0
     finally:
         timers.uninstall()
-    stages = dict(sorted(timers.seconds.items()))
+    stages = dict(sorted(timers.seconds.items(), key=lambda kv: int(kv[0].split()[0])))
     cpu = {k: timers.cpu[k] for k in stages}
-    stages["10 SQL + rest"] = total - sum(stages.values())
-    cpu["10 SQL + rest"] = cpu_total - sum(cpu.values())
+    foreground = [k for k in stages if k != BACKGROUND]
+    stages["13 SQL, fingerprint + rest"] = total - sum(stages[k] for k in foreground)
+    # process CPU of the main thread's stages includes what the background thread did meanwhile
+    cpu["13 SQL, fingerprint + rest"] = cpu_total - sum(cpu[k] for k in foreground)
     cpu["total"] = cpu_total
+    cpu["chunks"] = timers.calls.get("3 GX suite (per chunk)", 0)
+    cpu["spills"] = timers.calls.get(BACKGROUND, 0)
     return result, total, stages, cpu
 
 
-def trial(k: int, path: Path, fmt: str, work: Path, root: Path) -> dict[str, Any]:
+def trial(k: int, path: Path, fmt: str, work: Path, root: Path, memory_mb: float | None) -> dict[str, Any]:
     """Floor, registration into a fresh registry, re-registration, floor again; prints and returns
     the numbers."""
     from registry.config import Settings
@@ -251,11 +343,16 @@ def trial(k: int, path: Path, fmt: str, work: Path, root: Path) -> dict[str, Any
     gc.collect()
     home = work / f"home-{k}"
     settings = Settings.from_env(home=home, db_url=f"sqlite:///{home / 'registry.db'}", store=home / "store",
-                                 dvc_remote=str(home / "remote"), data_root=root)
+                                 dvc_remote=str(home / "remote"), data_root=root,
+                                 **({"memory_mb": memory_mb} if memory_mb else {}))
     reg = init_registry(settings)
     try:
+        pa.default_memory_pool().release_unused()
+        gc.collect()
+        rss0 = rss_gib()
+        exact = reset_peak_rss()
         first, total1, stages1, cpu1 = register(reg, path)
-        rss1 = peak_rss_gib()
+        rss1 = peak_rss_since_reset_gib() if exact else peak_rss_gib()
         gc.collect()
         second, total2, stages2, cpu2 = register(reg, path)
         gc.collect()
@@ -265,7 +362,7 @@ def trial(k: int, path: Path, fmt: str, work: Path, root: Path) -> dict[str, Any
     shutil.rmtree(home, ignore_errors=True)
     floor = min(floor_before, floor_after, key=lambda f: f["total"])
 
-    print(f"\n=== trial {k} (load average {os.getloadavg()[0]:.1f})")
+    print(f"\n=== trial {k} (load average {os.getloadavg()[0]:.1f}; AUTORATER_MEMORY_MB={settings.memory_mb:g})")
     print("I/O floor (pyarrow read + Parquet write with PARQUET_OPTIONS + sha256 of the written file), "
           "measured before and after the registrations; the faster one is used:")
     print(f"    {'':<36} {'before':>8}    {'after':>8}")
@@ -276,16 +373,20 @@ def trial(k: int, path: Path, fmt: str, work: Path, root: Path) -> dict[str, Any
     print(f"registration #1 (register_dataset_version, generic, pairwise, fresh SQLite registry): "
           f"{total1:.2f} s (CPU {cpu1['total']:.2f} s), created={first.created}, rows={first.version.row_count:,}")
     print(_fmt_stages(stages1, total1, cpu1))
-    print(f"  rows/s: {rate:,.0f}; peak RSS: {rss1:.1f} GiB")
+    print(f"  rows/s: {rate:,.0f}; {cpu1['chunks']} chunks, {cpu1['spills']} runs spilled; peak RSS of the "
+          f"registration: {rss1:.2f} GiB ({'high-water mark reset before it' if exact else 'whole process'}; "
+          f"RSS before it {rss0:.2f} GiB); target <= 2 GiB: {'met' if rss1 <= 2 else 'NOT met'}")
     print(f"registration #2 (same file: idempotent path): {total2:.2f} s (CPU {cpu2['total']:.2f} s), "
           f"created={second.created}, same version: {second.version.version == first.version.version}")
     print(_fmt_stages({key: v for key, v in stages2.items() if v > 0.0005}, total2, cpu2))
     print(f"summary: registration {total1:.2f} s = {rate:,.0f} rows/s; floor {floor['total']:.2f} s; "
           f"ratio {ratio:.2f}x (target <= 3x: {'met' if ratio <= 3 else 'NOT met'}); "
-          f"CPU ratio {cpu1['total'] / floor['cpu']:.2f}x; re-registration {total2:.2f} s")
+          f"CPU ratio {cpu1['total'] / floor['cpu']:.2f}x; peak RSS {rss1:.2f} GiB (target <= 2 GiB: "
+          f"{'met' if rss1 <= 2 else 'NOT met'}); re-registration {total2:.2f} s")
     return {"floor": floor, "floor_before": floor_before, "floor_after": floor_after,
             "registration": {"total": total1, "stages": stages1, "cpu": cpu1, "rows_per_s": rate,
-                             "created": first.created, "rows": first.version.row_count},
+                             "created": first.created, "rows": first.version.row_count, "peak_rss_gib": rss1,
+                             "rss_before_gib": rss0, "memory_mb": settings.memory_mb},
             "ratio": ratio, "reregistration": {"total": total2, "stages": stages2, "cpu": cpu2,
                                                "created": second.created},
             "loadavg": os.getloadavg()}
@@ -295,8 +396,8 @@ def trial(k: int, path: Path, fmt: str, work: Path, root: Path) -> dict[str, Any
 
 
 def _fmt_stages(stages: dict[str, float], total: float, cpu: dict[str, float]) -> str:
-    head = f"    {'stage':<36} {'wall':>8}   {'share':>5}  {'CPU':>7}"
-    return "\n".join([head] + [f"    {name:<36} {sec:8.2f} s  {100 * sec / total:5.1f}%  {cpu[name]:6.2f} s"
+    head = f"    {'stage':<38} {'wall':>8}   {'share':>5}  {'CPU':>7}"
+    return "\n".join([head] + [f"    {name:<38} {sec:8.2f} s  {100 * sec / total:5.1f}%  {cpu[name]:6.2f} s"
                                 for name, sec in stages.items()])
 
 
@@ -309,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     ap.add_argument("--json", type=Path, default=None, help="also write the numbers to this JSON file")
     ap.add_argument("--repeat", type=int, default=1, help="run the whole measurement this many times")
+    ap.add_argument("--memory-mb", type=float, default=None,
+                    help="AUTORATER_MEMORY_MB of the registrations (default: the setting's, 2048)")
     ap.add_argument("--prefault-gib", type=float, default=0,
                     help="touch this much memory once before measuring (default 0: off)")
     args = ap.parse_args(argv)
@@ -347,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
 
         trials = []
         for k in range(1, args.repeat + 1):
-            trials.append(trial(k, path, args.format, work, root))
+            trials.append(trial(k, path, args.format, work, root, args.memory_mb))
         median = statistics.median(t["ratio"] for t in trials)
         best = min(trials, key=lambda t: t["ratio"])
         if len(trials) > 1:

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,9 +53,11 @@ if TYPE_CHECKING:
     from registry.adapters.artifacts.store import ArtifactStore
     from registry.adapters.validation.spec import DatasetSpec
 
-CHUNK_SHARE = 12
-"""A chunk of input is about ``memory_mb / CHUNK_SHARE``: casting, GX's pandas frame and the sort
-each hold a copy or two of it at once."""
+CHUNK_SHARE = 16
+"""A chunk of input is about ``memory_mb / CHUNK_SHARE``: while one is worked on, its bytes, the
+parsed columns, their one-piece copy, the frame, the cast table, GX's pandas frame and the sorted
+copy come and go, at most five or six of them at once (measured: 1M rows of ~1.2 KB, 2048 MB:
+chunks of 128 MB, peak RSS of the process ~1.6 GiB, GX and the registry's imports included)."""
 RUN_BATCH_BYTES = 4 << 20
 """Size of the record batches of a spilled run: the read-ahead the merge holds per run."""
 MIN_CHUNK_BYTES = 64 << 10
@@ -94,7 +96,13 @@ def frame_chunks(df: pd.DataFrame, budget: int) -> Iterator[pd.DataFrame]:
         return
     sample = df.iloc[: min(n, 1000)]
     per_row = max(1.0, float(sample.memory_usage(index=False, deep=True).sum()) / len(sample))
+    del sample
     step = max(1, int(budget // per_row))
+    if step >= n:
+        held = [df]
+        del df
+        yield held.pop()  # the consumer holds the only reference
+        return
     for start in range(0, n, step):
         yield df.iloc[start:start + step]
 
@@ -107,7 +115,9 @@ def input_chunks(adapter: Any, path: Path, opts: Mapping[str, Any], budget: int)
         yield from frame_chunks(adapter.read(path, **opts), budget)
         return
     for df in read_chunks(path, chunk_bytes=budget, **opts):
-        yield from frame_chunks(df, 2 * budget)  # an input it read whole comes as one frame
+        pieces = frame_chunks(df, 2 * budget)  # an input it read whole comes as one frame
+        del df
+        yield from pieces
 
 
 # ----------------------------------------------------------------------------- runs
@@ -136,6 +146,15 @@ class _Run:
     hashes: np.ndarray | None = None
     positions: np.ndarray | None = None
     """Input row (0-based) of each sorted row."""
+    pending: Future | None = None
+    """Its spill, while a background thread writes it."""
+
+    def settle(self) -> None:
+        """Wait for its spill in flight (one not started yet is called off: the run stays in memory)."""
+        if self.pending is not None:
+            if not self.pending.cancel():
+                self.pending.result()
+            self.pending = None
 
 
 class _RunReader:
@@ -195,6 +214,7 @@ class Ingest:
     _found_labels: set[str] = field(default_factory=set)
     _report: Any = None
     _spilled: int = 0
+    _pool: ThreadPoolExecutor | None = None
 
     def __post_init__(self) -> None:
         self.budget = chunk_bytes(self.memory_mb)
@@ -209,18 +229,29 @@ class Ingest:
         self._report = ChunkedReport(self.spec, Rules(labels=self.labels, max_text_chars=self.max_text_chars))
 
     # -- reading
-    def add(self, df: pd.DataFrame) -> None:
-        """The next chunk of the adapter's rows."""
+    def read(self, chunks: Iterator[pd.DataFrame]) -> None:
+        """Every chunk of the adapter's rows, each let go once cast."""
+        while True:
+            held = [next(chunks, None)]
+            if held[0] is None:
+                return
+            self.add(held)
+
+    def add(self, held: list[pd.DataFrame]) -> None:
+        """The next chunk of the adapter's rows (``held``: a list holding the frame, emptied here)."""
         from registry.adapters.validation.gx import to_arrow
 
+        df = held.pop()
         n = len(df)
         if n == 0:
             return
+        self._spill_held()
         offset, self.rows = self.rows, self.rows + n
         if self.deferred and "label" in df.columns:
             self._found_labels.update(str(v) for v in pd.unique(df["label"].dropna()))
         try:
             table = to_arrow(df, self.spec, file=self.file, row_offset=offset)
+            del df
         except InvalidInput as exc:
             # the whole input's cast names the first failing field (spec order), at its first bad row
             rank = self._rank(exc)
@@ -256,27 +287,46 @@ class Ingest:
                     positions=(offset + idx).astype(np.int64))
 
     def _keep(self, run: _Run) -> None:
-        """Keep a run; spill the oldest runs held in memory while they take more than a chunk's share."""
+        """Keep a run: the first in memory until a second chunk comes (an input of one chunk is never
+        spilled), the others spilled at once, in the background."""
         self.runs.append(run)
-        held = [r for r in self.runs if r.table is not None]
-        total = sum(r.nbytes for r in held)
-        for r in held:
-            if total <= self.budget or len(self.runs) == 1:
-                break
-            self._spill(r)
-            total -= r.nbytes
+        if len(self.runs) > 1:
+            self._spill_soon(run)
 
-    def _spill(self, run: _Run) -> None:
-        table = run.table
+    def _spill_held(self) -> None:
+        """Spill the runs held in memory (another chunk has come)."""
+        for run in self.runs:
+            if run.table is not None and run.pending is None:
+                self._spill_soon(run)
+
+    def _spill_soon(self, run: _Run) -> None:
+        """Have a background thread write ``run`` to the scratch folder (Arrow writes without the GIL)
+        while the next chunk is read; its memory goes once written."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="autorater-spill")
         self._spilled += 1
-        path = self.scratch / f"run-{self._spilled:05d}.arrow"
+        run.pending = self._pool.submit(self._spill, run, self.scratch / f"run-{self._spilled:05d}.arrow")
+
+    def _spill(self, run: _Run, path: Path) -> None:
+        table = run.table
         batch_rows = max(1, min(65_536, int(RUN_BATCH_BYTES / max(1.0, table.nbytes / max(1, table.num_rows)))))
         with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table, max_chunksize=batch_rows)
         run.path, run.table = path, None
 
+    def settle(self) -> None:
+        """Every spill in flight done (or called off), errors raised."""
+        for run in self.runs:
+            run.settle()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
     @staticmethod
     def _load(run: _Run) -> pa.Table:
+        run.settle()
         if run.table is not None:
             return run.table
         with pa.OSFile(str(run.path)) as f:
@@ -299,11 +349,16 @@ class Ingest:
             for run in raw:
                 table = self._load(run)
                 run.table = None
+                self._spill_held()
                 self._keep(self._sorted(table, run.offset))
+        self.settle()
 
     def order(self) -> tuple[np.ndarray, pa.Array]:
-        """The canonical order (index into the runs' sorted rows, concatenated) and the ids in it."""
+        """The canonical order (index into the runs' sorted rows, concatenated) and the ids in it
+        (the runs' own ids are let go)."""
         ids = pa.chunked_array([r.ids for r in self.runs], pa.string())
+        for r in self.runs:
+            r.ids = None
         order = np.asarray(pc.sort_indices(ids))
         return order, ids.take(pa.array(order)).combine_chunks()
 
@@ -330,7 +385,7 @@ class Ingest:
     def row_groups(self, order: np.ndarray, size: int, on_group=None) -> Iterator[pa.Table]:
         """The rows in canonical order, ``size`` rows at a time (a k-way merge of the sorted runs)."""
         starts = np.cumsum([0] + [r.rows for r in self.runs])
-        run_of = np.searchsorted(starts, order, side="right") - 1
+        run_of = (np.searchsorted(starts, order, side="right") - 1).astype(np.int32)
         within = order - starts[run_of]
         readers = [_RunReader(r) for r in self.runs]
         try:
@@ -352,7 +407,9 @@ class Ingest:
                 del pieces
                 if on_group is not None:
                     on_group(group)
-                yield group
+                held = [group]
+                del group
+                yield held.pop()
         finally:
             for reader in readers:
                 reader.close()
@@ -371,10 +428,11 @@ def ingest(artifacts: ArtifactStore, adapter: Any, path: Path, opts: Mapping[str
     with artifacts.scratch_folder() as scratch:
         work = Ingest(spec=spec, task_type=task_type, labels=labels, max_text_chars=max_text_chars, file=str(path),
                       scratch=scratch, memory_mb=memory_mb)
-        for df in input_chunks(adapter, path, opts, work.budget):
-            work.add(df)
-            del df
-        work.finish_reading()
+        try:
+            work.read(input_chunks(adapter, path, opts, work.budget))
+            work.finish_reading()
+        finally:
+            work.close()
         order, ids = work.order()
         report = work.report(order, ids)
         check_report(report, spec, file=str(path))

@@ -377,6 +377,7 @@ class ArtifactStore:
             with pq.ParquetWriter(tmp, schema, **options) as writer:
                 for group in groups:
                     writer.write_table(group, row_group_size=size)
+                    del group  # not held while the next one is made
         except BaseException as exc:
             tmp.unlink(missing_ok=True)
             if isinstance(exc, Exception) and not isinstance(exc, StorageError):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -533,7 +534,7 @@ def leading_names(path: Path, fmt: str) -> set[str]:
 class LineBlock:
     """Whole lines of a file: a piece of it that ends with a line feed (or at the end of the file)."""
 
-    data: bytes
+    data: bytes | memoryview
     first_line: int
     """Line number of its first line, counted as :func:`json_lines` counts (``\\r\\n``, ``\\r``, ``\\n``)."""
     start: int
@@ -544,46 +545,63 @@ class LineBlock:
     def lines(self, path: Path) -> list[tuple[int, str]]:
         """(line number, text) of each non-blank line, as :func:`json_lines` gives them for the file
         ``path``; bytes that are not UTF-8 are :func:`read_text`'s error, naming their byte and line."""
+        data = bytes(self.data)
         try:
-            text = self.data.decode("utf-8")
+            text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            line = self.line_feeds + self.data[: exc.start].count(b"\n") + 1
+            line = self.line_feeds + data[: exc.start].count(b"\n") + 1
             raise InvalidInput(f"not valid UTF-8 (byte {self.start + exc.start}, line {line}: {exc.reason})",
                                file=path, row=line, hint="re-encode the file as UTF-8") from exc
         return [(self.first_line + n - 1, line) for n, line in json_lines(text)]
 
 
-def _line_breaks(data: bytes) -> int:
-    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+def _line_breaks(data: np.ndarray) -> tuple[int, int]:
+    """(line breaks as :func:`json_lines` counts them, line feeds) in ``data``."""
+    feeds = int(np.count_nonzero(data == 10))
+    returns = int(np.count_nonzero(data == 13))
+    if returns:
+        returns -= int(np.count_nonzero((data[:-1] == 13) & (data[1:] == 10)))
+    return feeds + returns, feeds
 
 
 def line_blocks(path: Path, size: int) -> Iterator[LineBlock]:
-    """``path`` in blocks of about ``size`` bytes (at least one whole line each), read in turn."""
+    """``path`` in blocks of about ``size`` bytes (at least one whole line each), read in turn. A block
+    is a view of the file mapped into memory (no copy); once the consumer asks for the next one, the
+    pages of the previous one are let go (``MADV_DONTNEED``: the resident memory stays at about one
+    block; a later look at an old block, for a message, reads it again from the file)."""
+    import mmap
+
     check_input(path)
     size = max(1, int(size))
-    start, line, feeds = 0, 1, 0
     with open(path, "rb") as fh:
-        data, eof = b"", False
-        while True:
-            while not eof and len(data) < size:
-                piece = fh.read(size - len(data))
-                eof = not piece
-                data += piece
-            if not data:
-                return
-            cut = len(data) if eof else data.rfind(b"\n") + 1
-            while not cut:  # a line longer than a block: read on to its end
-                piece = fh.read(size)
-                if not piece:
-                    eof, cut = True, len(data)
-                    break
-                at = piece.find(b"\n")
-                data += piece
-                if at >= 0:
-                    cut = len(data) - len(piece) + at + 1
-            block, data = data[:cut], data[cut:]
-            yield LineBlock(block, line, start, feeds)
-            start, line, feeds = start + len(block), line + _line_breaks(block), feeds + block.count(b"\n")
+        total = os.fstat(fh.fileno()).st_size
+        if not total:
+            return
+        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    page = mmap.PAGESIZE
+    start, line, feeds = 0, 1, 0
+    try:
+        while start < total:
+            end = min(total, start + size)
+            cut = end if end == total else mm.rfind(b"\n", start, end) + 1
+            if cut <= start:  # a line longer than a block: to its end
+                at = mm.find(b"\n", end)
+                cut = total if at < 0 else at + 1
+            view = memoryview(mm)[start:cut]
+            breaks, lf = _line_breaks(np.frombuffer(view, dtype=np.uint8))
+            block = LineBlock(view, line, start, feeds)
+            del view
+            yield block
+            del block
+            if hasattr(mm, "madvise"):
+                first = start - start % page
+                mm.madvise(mmap.MADV_DONTNEED, first, cut - first)
+            start, line, feeds = cut, line + breaks, feeds + lf
+    finally:
+        try:
+            mm.close()
+        except BufferError:  # a block still referenced (a message may read it): closed when let go
+            pass
 
 
 def typed_block(block: LineBlock) -> pa.Table | None:
@@ -591,12 +609,14 @@ def typed_block(block: LineBlock) -> pa.Table | None:
     would not read it so (pyarrow cannot type it, or its objects are not one per non-blank line)."""
     import pyarrow.json as pa_json
 
-    try:
-        table = pa_json.read_json(pa.BufferReader(block.data))
-    except pa.ArrowInvalid:
-        return None
-    if _object_lines(np.frombuffer(block.data, dtype=np.uint8)) != table.num_rows:
-        return None
+    with ThreadPoolExecutor(max_workers=1) as pool:  # count the lines while pyarrow parses
+        lines = pool.submit(_object_lines, np.frombuffer(block.data, dtype=np.uint8))
+        try:
+            table = pa_json.read_json(pa.BufferReader(pa.py_buffer(block.data)))
+        except pa.ArrowInvalid:
+            return None
+        if lines.result() != table.num_rows:
+            return None
     return table
 
 
@@ -649,7 +669,9 @@ def csv_chunks(path: Path, sep: str, size: int) -> Iterator[pd.DataFrame]:
         with open(path, encoding="utf-8-sig", newline="") as fh, \
                 pd.read_csv(fh, sep=sep, dtype=str, keep_default_na=False, na_values=[""], chunksize=rows) as reader:
             for df in reader:
-                yield _csv_cells(df)
+                held = [_csv_cells(df)]
+                del df
+                yield held.pop()
     except UnicodeDecodeError:
         read_text(path)  # names the byte and line
         raise
@@ -674,7 +696,9 @@ def parquet_chunks(path: Path, size: int) -> Iterator[pa.Table]:
             meta = f.metadata
             per_row = sum(meta.row_group(g).total_byte_size for g in range(meta.num_row_groups)) / max(1, meta.num_rows)
             for batch in f.iter_batches(batch_size=max(1, int(size / max(1.0, per_row)))):
-                yield pa.Table.from_batches([batch])
+                held = [pa.Table.from_batches([batch])]
+                del batch
+                yield held.pop()
     except (OSError, pa.ArrowException) as exc:
         raise InvalidInput(f"cannot read Parquet: {exc}", file=path) from exc
 

@@ -92,6 +92,7 @@ from registry.adapters.sources.files import (  # noqa: F401 (detect_format, SUPP
     csv_chunks,
     csv_lines,
     detect_format,
+    LineBlock,
     json_lines_where,
     leading_names,
     line_blocks,
@@ -941,12 +942,12 @@ class GenericAdapter(SourceAdapter):
         stream = _Stream(path, fmt, o)
         pieces = {"jsonl": _jsonl_pieces, "parquet": _parquet_pieces}.get(fmt, _csv_pieces)(path, chunk_bytes, o, stream)
         try:
-            first = next(pieces, None)
+            held = [next(pieces, None)]
         except _WholeFile:  # decided on the first chunk: read as the whole file
             yield self._read(path, o)
             return
-        if first is not None:
-            yield first
+        if held[0] is not None:
+            yield held.pop()
             yield from pieces
         stream.finish()
 
@@ -1213,10 +1214,12 @@ def _literal_paths(path: Path, fmt: str, mapping: Mapping[str, str]) -> bool:
     return not paths or set(paths) <= leading_names(path, fmt)
 
 
-def _columns_chunk(table: pa.Table, source: SourceTable, exact: bool, o: dict[str, Any],
+def _columns_chunk(held: list[pa.Table], source: SourceTable, exact: bool, o: dict[str, Any],
                    stream: _Stream) -> pd.DataFrame | None:
-    """A chunk read by the columnar reader, or ``None`` when it cannot be (or its fields are not the
-    file's: then the records reader reads it)."""
+    """A chunk (``held[0]``) read by the columnar reader, or ``None`` when it cannot be (or its fields
+    are not the file's: then the records reader reads it). Once its used columns are taken, the
+    chunk's table is let go (``held`` emptied)."""
+    table = held[0]
     mapping = o["mapping"]
     row_ids = o["id_from_row"] or (mapping.get("example_id") == ROW_PATH and ROW_PATH not in table.column_names)
     plan = _columnar_plan(table, task_type=o["task_type"], mapping=mapping, scale=o["scale"], row_ids=row_ids,
@@ -1229,7 +1232,11 @@ def _columns_chunk(table: pa.Table, source: SourceTable, exact: bool, o: dict[st
     stream.resolved(fields, source)
     stream.found(set(plan))
     used = list(dict.fromkeys(c for columns in plan.values() for c in columns))
-    cols = _Columns(_in_one_piece(table.select(used)), source, exact)
+    selected = table.select(used)
+    held.clear()
+    del table
+    cols = _Columns(_in_one_piece(selected), source, exact)
+    del selected
     return _read_columns(cols, plan, task_type=o["task_type"],
                          conv=_Rows(source, o["task_type"], o["label_map"], o["labels"], mapping), labels=o["labels"],
                          scale=o["scale"], criterion=o["criterion"], category=o["category"],
@@ -1243,30 +1250,53 @@ def _records_chunk(table: SourceTable, o: dict[str, Any], stream: _Stream) -> pd
                          stream=stream)
 
 
+# The piece readers let go of a chunk's source (bytes, parsed columns, records) before they hand its
+# frame over: only the frame is held while the registration works on it.
+
+
+def _jsonl_piece(block: LineBlock, literal: bool, o: dict[str, Any], stream: _Stream) -> pd.DataFrame | None:
+    path, first = stream.path, stream.known is None
+    held = [typed_block(block)] if literal else [None]
+    if held[0] is not None and (held[0].num_rows >= 2 or not first):
+        rows = held[0].num_rows
+        df = _columns_chunk(held, block_where(path, block, stream.rows), False, o, stream)
+        if df is not None:
+            stream.advance(rows, len(df))
+            return df
+    del held
+    try:
+        records = block_records(path, block, stream.rows)
+    except InvalidInput:
+        if first:
+            raise _WholeFile from None  # maybe one JSON document over many lines: read whole
+        raise
+    if first and len(records) < 2:
+        raise _WholeFile   # one record may be an object keyed by id: read whole
+    if not len(records):
+        return None
+    df = _records_chunk(records, o, stream)
+    stream.advance(len(records), len(df))
+    return df
+
+
 def _jsonl_pieces(path: Path, size: int, o: dict[str, Any], stream: _Stream) -> Iterator[pd.DataFrame]:
     literal = _literal_paths(path, "jsonl", o["mapping"])
-    for block in line_blocks(path, size):
-        first = stream.known is None
-        table = typed_block(block) if literal else None
-        df = None
-        if table is not None and (table.num_rows >= 2 or not first):
-            df = _columns_chunk(table, block_where(path, block, stream.rows), False, o, stream)
-            rows = table.num_rows
-        if df is None:
-            try:
-                records = block_records(path, block, stream.rows)
-            except InvalidInput:
-                if first:
-                    raise _WholeFile from None  # maybe one JSON document over many lines: read whole
-                raise
-            if first and len(records) < 2:
-                raise _WholeFile   # one record may be an object keyed by id: read whole
-            if not len(records):
-                stream.advance(0, 0)
-                continue
-            df, rows = _records_chunk(records, o, stream), len(records)
-        stream.advance(rows, len(df))
-        yield df
+    blocks = line_blocks(path, size)
+    for block in blocks:
+        held = [_jsonl_piece(block, literal, o, stream)]
+        del block
+        if held[0] is not None:
+            yield held.pop()
+
+
+def _parquet_piece(table: pa.Table, literal: bool, o: dict[str, Any], stream: _Stream) -> pd.DataFrame:
+    path = stream.path
+    source = SourceTable(path, record_at=lambda i, t=table: t.slice(i, 1).to_pylist()[0], offset=stream.rows)
+    df = _columns_chunk([table], source, True, o, stream) if literal else None
+    if df is None:
+        df = _records_chunk(records_table(path, table.to_pylist(), offset=stream.rows), o, stream)
+    stream.advance(table.num_rows, len(df))
+    return df
 
 
 def _parquet_pieces(path: Path, size: int, o: dict[str, Any], stream: _Stream) -> Iterator[pd.DataFrame]:
@@ -1274,12 +1304,9 @@ def _parquet_pieces(path: Path, size: int, o: dict[str, Any], stream: _Stream) -
     for table in parquet_chunks(path, size):
         if not table.num_rows:
             continue
-        source = SourceTable(path, record_at=lambda i, t=table: t.slice(i, 1).to_pylist()[0], offset=stream.rows)
-        df = _columns_chunk(table, source, True, o, stream) if literal else None
-        if df is None:
-            df = _records_chunk(records_table(path, table.to_pylist(), offset=stream.rows), o, stream)
-        stream.advance(table.num_rows, len(df))
-        yield df
+        held = [_parquet_piece(table, literal, o, stream)]
+        del table
+        yield held.pop()
 
 
 def _csv_pieces(path: Path, size: int, o: dict[str, Any], stream: _Stream) -> Iterator[pd.DataFrame]:
@@ -1287,8 +1314,10 @@ def _csv_pieces(path: Path, size: int, o: dict[str, Any], stream: _Stream) -> It
     for cells in csv_chunks(path, sep, size):
         if not len(cells):
             continue
-        first = stream.rows
-        table = SourceTable(path, cells, lines=lambda a=first, n=len(cells): stream.lines()[a:a + n], offset=first)
-        df = _records_chunk(table, o, stream)
-        stream.advance(len(cells), len(df))
-        yield df
+        first, n = stream.rows, len(cells)
+        table = SourceTable(path, cells, lines=lambda a=first, n=n: stream.lines()[a:a + n], offset=first)
+        del cells
+        held = [_records_chunk(table, o, stream)]
+        del table
+        stream.advance(n, len(held[0]))
+        yield held.pop()
