@@ -162,7 +162,7 @@ def build(reg, n_evaluators: int, n_versions: int, *, bases: tuple[str, ...], pr
     from registry.adapters.store.orm import SqlDataset, SqlDatasetVersion, SqlEvaluator, SqlProtocol
     from registry.services import datasets as svc
     from registry.services.datasets import load_table
-    from registry.services.evaluation import _store_predictions, run_evaluation, task_context
+    from registry.services.evaluation import run_evaluation, task_context
     from registry.services.evaluators import ensure_baselines
     from registry.services.scoring import headline_for
     from registry.services.standings import RunExamples
@@ -273,7 +273,7 @@ def build(reg, n_evaluators: int, n_versions: int, *, bases: tuple[str, ...], pr
             uri = digest = None
             ex = examples(e, 0)
             if predictions:
-                uri, digest = _store_predictions(reg, _prediction_table(table, ex))
+                uri, digest = _write_predictions(reg, _prediction_table(table, ex))
             runs.append((rid, int(evaluator_ids[e]), version_id, "succeeded", stamp, stamp, 1.0, n, 2 * n, 0, 0, 0, 0,
                          0, uri, digest, json.dumps({"bench": "queries"})))
             whole = {}
@@ -309,6 +309,25 @@ def build(reg, n_evaluators: int, n_versions: int, *, bases: tuple[str, ...], pr
             conn.execute(text("ANALYZE"))
     return {"setup_s": round(setup, 1), "build_s": round(time.perf_counter() - t1, 1), **counts,
             "versions": [v[1] for v in versions]}
+
+
+def _write_predictions(reg, table) -> tuple[str, str]:
+    """The predictions Parquet where the store keeps it (content-addressed, as `eval run` writes it),
+    without `dvc add` (seconds per file once there are thousands; the queries only read the file)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from registry.hashing import sha256_bytes
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(table.replace_schema_metadata(None), sink, compression="zstd")
+    blob = sink.getvalue().to_pybytes()
+    digest = sha256_bytes(blob)
+    relpath = reg.artifacts.relpath_for("predictions", digest, ".parquet")
+    path = reg.artifacts.root / relpath
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(blob)
+    return relpath, digest
 
 
 def _prediction_table(table, ex):

@@ -15,12 +15,24 @@
   datasets are left out); ``all`` — every dataset, and only evaluators with runs on all of them.
   The answer lists the datasets used and skipped (and why) and the evaluators left out (and
   which datasets they miss). Ties: a paired bootstrap over the datasets.
+
+Where the answers come from (issue 12): the store keeps *standings* as runs finish — per (evaluator,
+dataset version) the latest succeeded run's leaderboard row, and each run's per-example judgments
+(:mod:`registry.services.standings`) — so a leaderboard reads one version's rows instead of every run's
+predictions. The paired tests against the best are computed from the stored judgments and cached
+until a run on the version lands; on a board of more than :data:`FULL_TESTS_UP_TO` candidates only
+those that can be tied with the best are tested (:func:`_can_tie`: the others' 95% CIs do not overlap
+the best's). Task-type rankings are cached under their task type's generation, which every finished
+run and every registered version moves on; a process also keeps its last answers
+(:data:`MEMO_SIZE`) while that generation is unchanged. ``fresh=True`` computes an answer the way
+it was computed before, from the runs' predictions; tests/services/test_standings.py compares both.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import threading
 from collections import OrderedDict
@@ -45,12 +57,13 @@ from registry.domain.metrics.per_example import (
     paired_test,
     untestable_reason,
 )
-from registry.errors import InvalidInput, NotFound
+from registry.errors import DatabaseError, InvalidInput, NotFound
 from registry.adapters.store.abstract import CachedTest, StandingRecord, StandingsBoard
 from registry.services.app import RegistryContext
 from registry.services.scoring import headline_for
 from registry.services.standings import RunExamples
 
+log = logging.getLogger(__name__)
 ALPHA = 0.05
 Coverage = Literal["common", "all"]
 COVERAGES: tuple[str, ...] = ("common", "all")
@@ -229,7 +242,7 @@ class _StoredRuns:
                 run = reg.store.get_run(run_id)
                 ex = RunExamples.from_aligned(version.task_type, table.num_rows,
                                               align(table, load_predictions(reg, run)), run.seed)
-                reg.store.save_run_examples(run_id, ex.encode())
+                _keep(reg.store.save_run_examples, run_id, ex.encode())
                 self._examples[run_id] = ex
 
     def decomposition(self, run_id: int, metric: str) -> Decomposition:
@@ -277,6 +290,15 @@ standings generation is unchanged, for the price of reading that number — what
 (the web page, a notebook, a service on the Python API) asking many times a minute gets. 0: off."""
 _memo: OrderedDict[tuple, tuple[str, int, Ranking]] = OrderedDict()
 _memo_lock = threading.Lock()
+
+
+def _keep(save, *args, **kwargs) -> None:
+    """Cache something a query computed; a database that refuses the write (a read-only replica, a
+    lock held too long) costs the cache, not the answer."""
+    try:
+        save(*args, **kwargs)
+    except DatabaseError as exc:
+        log.warning("standings: not cached (%s)", exc)
 
 
 def _memo_get(reg: RegistryContext, key: tuple) -> Ranking | None:
@@ -383,7 +405,7 @@ def _standing_tests(reg: RegistryContext, board: StandingsBoard, metric: str, ro
         version = reg.store.get_version(board.dataset)
         computed = _compute_tests(reg, version, metric, best.run_id, missing, n_boot=n_boot, seed=seed)
         computed = {k: v for k, v in computed.items() if k not in cached}
-        reg.store.save_tests(version.ref, metric, best.run_id, computed, n_boot=n_boot, seed=seed)
+        _keep(reg.store.save_tests, version.ref, metric, best.run_id, computed, n_boot=n_boot, seed=seed)
         cached.update(computed)
     head = cached[best.run_id].test
     if not head.startswith("paired_"):     # the best run has no decomposition: no test at all
@@ -542,7 +564,7 @@ def best_evaluator(reg: RegistryContext, *, dataset: str | None = None, task_typ
     else:
         ranking = _best_over(reg, task_type, metric, info, coverage, versions if datasets else None, alpha=alpha,
                              n_boot=n_boot, seed=seed, fresh=False)
-        reg.store.save_ranking(key, task_type, generation, _ranking_to_bytes(ranking))
+        _keep(reg.store.save_ranking, key, task_type, generation, _ranking_to_bytes(ranking))
     _memo_put(memo_key, task_type, generation, ranking)
     return ranking
 

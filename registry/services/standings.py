@@ -106,7 +106,7 @@ class RunExamples:
         rows = np.flatnonzero(np.unpackbits(arrays["mask"], count=n_rows)).astype(np.int64)
         predictions = None
         if "predictions" in arrays:
-            vocab = [np.str_(v) for v in header["vocab"]]   # the type align's majority gives
+            vocab = [str(v) for v in header["vocab"]]
             predictions = [None if i < 0 else vocab[i] for i in arrays["predictions"].tolist()]
         scores = arrays["scores"].astype(np.float64) if "scores" in arrays else None
         return cls(header["task_type"], n_rows, rows, int(header["seed"]),
