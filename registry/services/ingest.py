@@ -10,10 +10,10 @@ the number of rows:
    that size). Each chunk is cast to the spec's Arrow schema, validated by the GX suite (rows
    numbered in the whole input; :class:`~registry.adapters.validation.gx.ChunkedReport` merges the
    chunks into the report of the whole input), row-hashed, sorted by ``example_id`` and kept as a
-   *run* — in memory while the runs fit in one chunk's share, else spilled as an Arrow IPC file to a
-   scratch folder of ``store/tmp``.
+   *run*: an input of one chunk stays in memory; otherwise every run is spilled as an Arrow IPC file
+   to a scratch folder of ``store/tmp``, by a background thread while the next chunk is read.
 2. **Keys.** What stays in memory per row is the example id (Arrow text), its row hash and input
-   position (16 bytes): for 1M rows of ~40-character ids about 60 MB. The canonical order is the
+   position (16 bytes), for 1M rows of ~40-character ids about 60 MB (see the limits below). The canonical order is the
    stable sort of the runs' ids (Arrow ``sort_indices``): the whole input's stable order by
    ``example_id``, as :func:`~registry.domain.versioning.canonical_order` gives. Duplicate ids (the
    spec's uniqueness check) are found on the sorted ids, and named by their input rows.
@@ -26,11 +26,14 @@ the number of rows:
 Everything stored — content hash, row hashes, canonical order, statistics, validation report, the
 Parquet bytes — is what the whole-table functions give for the same input (tests compare).
 
-Limits: one output row group (131,072 rows) is held in memory while it is written (the stored
-format fixes its size): rows of 10 KB make it 1.3 GB. Per row, the keys (id, hash, position) and
-the numbers the statistics need (score, text lengths, annotator lists of rows with two or more
-annotators) stay in memory: tens of bytes per row, ~100 MB at 1M rows. The catalog adapters read
-their (small, whole-document JSON) files whole.
+Limits, honestly: what does not shrink with the setting. One output row group (131,072 rows) is
+held in memory, about three copies of it, while it is merged and written (the stored format fixes its
+size): ~150 MB for rows of 1.2 KB, 1.3 GB for rows of 10 KB — below ~1 GB the setting is not met for
+wide rows. Per row, the keys (id, row hash, input position, the order) and the numbers the exact
+statistics need (score, text lengths, annotator lists of rows with two or more annotators) stay in
+memory: about 120 bytes a row (~120 MB at 1M rows, ~640 MB at 5.3M), so memory still grows with
+the rows, 50–100 times slower than the data. The catalog adapters read their (small, whole-document
+JSON) files whole, as do the generic mapper's JSON documents, ``.gz`` files and ``datasets`` folders.
 """
 
 from __future__ import annotations
@@ -308,10 +311,15 @@ class Ingest:
         run.pending = self._pool.submit(self._spill, run, self.scratch / f"run-{self._spilled:05d}.arrow")
 
     def _spill(self, run: _Run, path: Path) -> None:
+        from registry.errors import StorageError
+
         table = run.table
         batch_rows = max(1, min(65_536, int(RUN_BATCH_BYTES / max(1.0, table.nbytes / max(1, table.num_rows)))))
-        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table, max_chunksize=batch_rows)
+        try:
+            with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table, max_chunksize=batch_rows)
+        except (OSError, pa.ArrowException) as exc:
+            raise StorageError(f"writing a sorted run of the input to {path.parent} failed: {exc}") from exc
         run.path, run.table = path, None
 
     def settle(self) -> None:

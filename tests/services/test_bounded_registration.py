@@ -194,11 +194,12 @@ def _write(path: Path, rows: list[dict]) -> Path:
 def test_generic_file_in_chunks_is_stored_as_whole(tiny, counted, data_root, tmp_path, suffix):
     """LLMBar rows (no votes) come first, PandaLM rows (three votes) after: the first chunks have no
     'votes' column, later ones do, as in the whole file."""
+    tiny.settings = dataclasses.replace(tiny.settings, memory_mb=2)  # ~15 chunks of 2.2 MB
     path = _write(tmp_path / f"pairs{suffix}", _real_pairs(data_root))
     options = {"mapping": MAPPING, "label_map": LABEL_MAP}
     r = svc.register_dataset_version(tiny, name="pairs", source="generic", path=path, task_type="pairwise",
                                      options=options)
-    assert counted["chunks"] >= 10 and counted["spills"] >= 10, counted
+    assert counted["chunks"] >= 8 and counted["spills"] >= 8, counted
     assert_stored_as_whole(tiny, r.version, whole_table(tiny, "generic", path, "pairs", options=options,
                                                         task_type="pairwise"))
 

@@ -47,6 +47,13 @@ the columnar one cannot read — CSV, TSV, JSON, ``.gz``, ``datasets`` folders; 
 ``@key``; a missing mapped column; a label or score from the annotators; a pointwise file without
 a scale; duplicate column names; JSON lines that pyarrow does not read as one typed object per line,
 or whose used columns hold objects or dates (pyarrow's form of those differs from the JSON).
+
+Large files. :meth:`GenericAdapter.read_chunks` (what registration uses) reads JSON-lines, CSV / TSV
+and Parquet files a chunk at a time — blocks of whole lines of the mapped file, pandas' chunked CSV
+reader, Parquet batches — each chunk by the reader its layout allows, and the chunks read as the
+whole file (:class:`_Stream`: rows and lines named in the file, content ids numbered over the file,
+mapped ids unique over it). JSON documents, ``.gz`` files and ``datasets`` folders are read whole
+(within ``AUTORATER_MAX_INPUT_MB``); so is a JSON-lines file whose first block is not JSON lines.
 """
 
 from __future__ import annotations
