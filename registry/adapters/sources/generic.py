@@ -1261,9 +1261,10 @@ def _records_chunk(table: SourceTable, o: dict[str, Any], stream: _Stream) -> pd
 # frame over: only the frame is held while the registration works on it.
 
 
-def _jsonl_piece(block: LineBlock, literal: bool, o: dict[str, Any], stream: _Stream) -> pd.DataFrame | None:
+def _jsonl_piece(block: LineBlock, held: list[pa.Table | None], o: dict[str, Any],
+                 stream: _Stream) -> pd.DataFrame | None:
+    """The frame of one block; ``held``: its typed columns (:func:`typed_block`) or ``None``."""
     path, first = stream.path, stream.known is None
-    held = [typed_block(block)] if literal else [None]
     if held[0] is not None and (held[0].num_rows >= 2 or not first):
         rows = held[0].num_rows
         df = _columns_chunk(held, block_where(path, block, stream.rows), False, o, stream)
@@ -1287,13 +1288,29 @@ def _jsonl_piece(block: LineBlock, literal: bool, o: dict[str, Any], stream: _St
 
 
 def _jsonl_pieces(path: Path, size: int, o: dict[str, Any], stream: _Stream) -> Iterator[pd.DataFrame]:
+    """The frames of a JSON-lines file's blocks; pyarrow parses the next block in a background thread
+    (without the GIL) while this one is converted and registered (one parsed block ahead)."""
     literal = _literal_paths(path, "jsonl", o["mapping"])
     blocks = line_blocks(path, size)
-    for block in blocks:
-        held = [_jsonl_piece(block, literal, o, stream)]
+
+    def parsed(block: LineBlock) -> tuple[LineBlock, pa.Table | None]:
+        return block, typed_block(block) if literal else None
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="autorater-parse") as pool:
+        block = next(blocks, None)
+        ahead = pool.submit(parsed, block) if block is not None else None
         del block
-        if held[0] is not None:
-            yield held.pop()
+        while ahead is not None:
+            block, table = ahead.result()
+            following = next(blocks, None)
+            ahead = pool.submit(parsed, following) if following is not None else None
+            del following
+            held = [table]
+            del table
+            out = [_jsonl_piece(block, held, o, stream)]
+            del block, held
+            if out[0] is not None:
+                yield out.pop()
 
 
 def _parquet_piece(table: pa.Table, literal: bool, o: dict[str, Any], stream: _Stream) -> pd.DataFrame:
