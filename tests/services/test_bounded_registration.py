@@ -265,6 +265,24 @@ def test_generic_errors_in_later_chunks_name_the_row_in_the_file(data_root, tmp_
     assert "not valid UTF-8" in _same_error(path, **options)
 
 
+def test_generic_inputs_without_rows_read_as_whole(tmp_path):
+    """An empty file, blank lines, a header alone, one JSON document over many lines: the errors (or
+    rows) of the whole-file read."""
+    cases = {"empty.jsonl": "", "blank.jsonl": "\n\n  \n", "header.csv": "id,prompt\n",
+             "doc.jsonl": json.dumps([{"id": "1", "prompt": "p", "output_1": "a", "output_2": "b", "preference": 1},
+                                      {"id": "2", "prompt": "q", "output_1": "c", "output_2": "d", "preference": 2}],
+                                     indent=2)}
+    mapping = {k: v for k, v in MAPPING.items() if k not in ("annotator_labels", "category")}
+    options = {"task_type": "pairwise", "mapping": mapping, "label_map": LABEL_MAP}
+    for name, text in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        if name == "doc.jsonl":
+            assert _frames_equal(path, size=50, **options) == 1
+        else:
+            _same_error(path, **options)
+
+
 # ----------------------------------------------------------------------------- validation in chunks
 
 

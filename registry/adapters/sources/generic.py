@@ -951,11 +951,13 @@ class GenericAdapter(SourceAdapter):
         try:
             held = [next(pieces, None)]
         except _WholeFile:  # decided on the first chunk: read as the whole file
+            held = [None]
+        if held[0] is None:  # (or no row at all: the whole-file read says what the file is)
+            pieces.close()
             yield self._read(path, o)
             return
-        if held[0] is not None:
-            yield held.pop()
-            yield from pieces
+        yield held.pop()
+        yield from pieces
         stream.finish()
 
     def _options(self, *, task_type: str, mapping: Any, label_map: Any, labels: Any, scale: Any, criterion: str | None,
