@@ -225,7 +225,7 @@ class Registry:
         from registry.services.evaluators import register_checkpoint
 
         ckpt, created = register_checkpoint(self._ctx, autorater, kind=kind, path=Path(path) if path else None,
-                                            uri=uri, model_card=model_card, tags=_dict(tags), parent=parent)
+                                            uri=uri, model_card=model_card, tags=_dict(tags, field="tags"), parent=parent)
         return Registered(ckpt, created)
 
     def register_default_checkpoint(self, autorater: str, *, seed: int = 0, model_card: str | None = None,
@@ -473,7 +473,11 @@ def _mixture(mixture: str | Path | Mixture) -> Mixture:
     return mixture if isinstance(mixture, Mixture) else Mixture.from_yaml(Path(mixture))
 
 
-def _dict(mapping: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def _dict(mapping: Mapping[str, Any] | None, *, field: str = "config") -> dict[str, Any] | None:
+    if mapping is not None and not isinstance(mapping, Mapping):
+        from registry.errors import InvalidInput
+
+        raise InvalidInput(f"expected a mapping of keys to values, got {type(mapping).__name__}", field=field)
     return dict(mapping) if mapping is not None else None
 
 

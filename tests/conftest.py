@@ -7,6 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.fuzz.report import (  # noqa: F401 (hooks: the fuzz tests' input count in the summary)
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+    pytest_testnodedown,
+)
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

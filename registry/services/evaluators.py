@@ -4,6 +4,7 @@ create evaluators (checkpoint × protocol)."""
 
 from __future__ import annotations
 
+import math
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from registry.adapters.artifacts.store import FolderFiles, files_sha256, folder_
 from registry.adapters.models.local import PICKLE_SUFFIXES
 from registry.domain.entities import Checkpoint, Evaluator, Protocol
 from registry.domain.names import validate_new_name
+from registry.domain.options import check_storable
 from registry.domain.secrets import refuse_secrets
 from registry.errors import InvalidInput, NotFound, StorageError
 from registry.hashing import sha256_json
@@ -153,6 +155,17 @@ def create_evaluator(reg: RegistryContext, *, checkpoint: str | None, protocol: 
     config may hold no secret (:func:`~registry.domain.secrets.refuse_secrets`)."""
     if name is not None and not derived_name:
         validate_new_name("evaluator", name, lambda n: evaluator_exists(reg, n), field="name")
+    if checkpoint is not None and (not isinstance(checkpoint, str) or not checkpoint.partition("@")[0].strip()):
+        raise InvalidInput(f"no autorater in the checkpoint reference {checkpoint!r}; pass AUTORATER[@VERSION]",
+                           field="checkpoint")
+    if price_per_1k_tokens is not None and (isinstance(price_per_1k_tokens, bool) or not isinstance(
+            price_per_1k_tokens, (int, float)) or not math.isfinite(price_per_1k_tokens) or price_per_1k_tokens < 0):
+        raise InvalidInput(f"the price per 1000 tokens must be a finite number ≥ 0, got {price_per_1k_tokens!r}",
+                           field="price_per_1k_tokens")
+    if config is not None and not isinstance(config, dict):
+        raise InvalidInput(f"the config must be a mapping of keys to values, got {type(config).__name__}",
+                           field="config")
+    check_storable(config or {}, what="the config")  # before anything walks it (no RecursionError)
     refuse_secrets(config or {})
     sync_protocols(reg)
     config = dict(config or {})

@@ -96,7 +96,7 @@ def _read_llmbar(path: Path, **_: Any) -> Imported:
 
 
 def _read_pandalm(path: Path, **_: Any) -> Imported:
-    from registry.domain.metrics.pandalm import parse_pandalm_predictions, prediction_field
+    from registry.domain.metrics.pandalm import parse_pandalm_predictions, prediction_field, prediction_idx
 
     records = read_json(path)
     if not isinstance(records, list) or not records:
@@ -109,10 +109,11 @@ def _read_pandalm(path: Path, **_: Any) -> Imported:
     names = {0: "A", 1: "B", 2: "tie"}
     out = Imported(example_ids=[])
     for i, rec in enumerate(records):
-        verdict = names.get(codes[int(rec["idx"])])
+        idx = prediction_idx(rec["idx"], row=i)  # (checked by parse_pandalm_predictions)
+        verdict = names.get(codes[idx])
         reason = next((rec[k] for k in rec if k.endswith("_reason")), None)
-        out.add(0, Verdict(label=verdict, parsed=verdict is not None, raw=reason))
-        out.example_ids.append(str(rec["idx"]))
+        out.add(0, Verdict(label=verdict, parsed=verdict is not None, raw=None if reason is None else str(reason)))
+        out.example_ids.append(str(idx))
     out.meta["verdict_field"] = key
     return out
 
@@ -122,18 +123,29 @@ def _read_unieval(path: Path, *, criterion: str, subset: str | None = None, **_:
 
     records = read_json(path)
     rows = UniEvalAdapter().read(path, subset=subset, criterion=criterion)
+    if len(rows) != len(records):  # the adapter skips a record without a source: no entry to pair it with
+        skipped = next(i for i, rec in enumerate(records)
+                       if not (isinstance(rec.get("source"), str) and rec["source"].strip()))
+        raise InvalidInput("a prediction for a record without a source text", file=path, row=skipped, field="source")
     out = Imported(inputs={f: list(rows[f]) for f in ("instruction", "response", "reference", "criterion")})
     for i, rec in enumerate(records):
         raw = require(rec, "predict_scores", file=path, row=i)
         try:
             scores = ast.literal_eval(raw) if isinstance(raw, str) else raw  # a Python dict literal, never code
-        except (ValueError, SyntaxError) as exc:
-            raise InvalidInput(f"predict_scores is not a literal dict: {exc}", file=path, row=i,
-                               field="predict_scores") from None
+        except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
+            raise InvalidInput(f"predict_scores is not a literal dict: {exc or type(exc).__name__}", file=path,
+                               row=i, field="predict_scores") from None
+        if not isinstance(scores, dict):
+            raise InvalidInput(f"predict_scores is a {type(scores).__name__}, not an object of scores", file=path,
+                               row=i, field="predict_scores")
         if criterion not in scores:
-            raise InvalidInput(f"no {criterion!r} in predict_scores {sorted(scores)}", file=path, row=i,
+            raise InvalidInput(f"no {criterion!r} in predict_scores {sorted(map(str, scores))}", file=path, row=i,
                                field="predict_scores")
-        out.add(0, Verdict(score=float(scores[criterion])))
+        score = scores[criterion]
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
+            raise InvalidInput(f"score {score!r} is not a finite number", file=path, row=i,
+                               field=f"predict_scores.{criterion}")
+        out.add(0, Verdict(score=float(score)))
     return out
 
 

@@ -252,6 +252,9 @@ class Ingest:
         offset, self.rows = self.rows, self.rows + n
         if self.deferred and "label" in df.columns:
             self._found_labels.update(str(v) for v in pd.unique(df["label"].dropna()))
+            if "annotator_labels" in df.columns:  # an annotator's label outside the majority labels is one too
+                self._found_labels.update(str(v) for row in df["annotator_labels"]
+                                          if isinstance(row, (list, tuple, np.ndarray)) for v in row)
         try:
             table = to_arrow(df, self.spec, file=self.file, row_offset=offset)
             del df

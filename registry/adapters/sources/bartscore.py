@@ -146,9 +146,13 @@ def _outputs(key: str, rec: Any, *, file: Path) -> list[tuple[str, str | None, A
     return [(str(key), None, rec)]
 
 
-def _references(rec: Any) -> list[str]:
-    """Distinct non-empty references, the main one (``ref_summ``) first."""
-    refs = [rec.get("ref_summ")] + list(rec.get("ref_summs") or [])
+def _references(rec: Any, *, file: Path, row: int | str) -> list[str]:
+    """Distinct non-empty references, the main one (``ref_summ``) first; ``ref_summs`` must be a list."""
+    more = rec.get("ref_summs") or []
+    if not isinstance(more, list):
+        raise InvalidInput(f"expected a list of references, got {type(more).__name__}", file=file, row=row,
+                           field="ref_summs")
+    refs = [rec.get("ref_summ")] + more
     return list(dict.fromkeys(r for r in refs if isinstance(r, str) and r.strip()))
 
 
@@ -188,7 +192,7 @@ class BARTScorePointwiseAdapter(SourceAdapter):
         rows = []
         for key, rec in iter_records(read_json(path), file=path):
             src = require(rec, "src", file=path, row=key)
-            refs = _references(rec)
+            refs = _references(rec, file=path, row=key)
             for example_id, system, out in _outputs(str(key), rec, file=path):
                 text = require_text(out, "sys_summ", file=path, row=example_id, allow_empty=True)
                 raw = require(require(out, "scores", file=path, row=example_id), criterion, file=path, row=example_id)

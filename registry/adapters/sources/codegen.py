@@ -70,12 +70,14 @@ def _grades(value: Any, *, file: Path, row: int, field: str) -> dict[str, float]
     return {grader: float(grade) for grader, grade in value.items()}
 
 
-def _published(path: Path, records: list[Any]) -> list[dict[str, Any]]:
-    """The aggregated-grades file's records, checked to align with the human-grades records."""
+def _published(path: Path, records: list[Any], *, source: Path) -> list[dict[str, Any]]:
+    """The aggregated-grades file's records, checked to align with the human-grades records (of ``source``)."""
     data = read_json(path)
     if not isinstance(data, list) or len(data) != len(records):
         raise InvalidInput(f"expected a list of {len(records)} records like the human grades", file=path)
     for i, (agg, rec) in enumerate(zip(data, records, strict=True)):
+        if not isinstance(rec, dict):
+            raise InvalidInput(f"expected a record (JSON object), got {type(rec).__name__}", file=source, row=i)
         if require(agg, "intent", file=path, row=i) != rec.get("intent"):
             raise InvalidInput("intent differs from the human-grades file's", file=path, row=i,
                                field="intent")
@@ -107,7 +109,7 @@ class ConalaAdapter(SourceAdapter):
         data = read_json(path)
         if not isinstance(data, list):
             raise InvalidInput(f"expected a list of records, got {type(data).__name__}", file=path)
-        published = _published(path.parent / aggregated, data) if aggregated else None
+        published = _published(path.parent / aggregated, data, source=path) if aggregated else None
         rows = []
         for i, rec in iter_records(data, file=path):
             intent = require_text(rec, "intent", file=path, row=i)

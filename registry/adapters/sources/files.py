@@ -461,6 +461,27 @@ def _object_lines(data: np.ndarray) -> int | None:
     return len(starts) - blank
 
 
+def objects_only(data: np.ndarray) -> bool:
+    """Whether every non-blank line of the JSON-lines bytes ``data`` starts with ``{`` (after spaces and
+    tabs). pyarrow's JSON reader (26.0) crashes the process — a segmentation fault — on a block that
+    starts with ``null``; a line that is not an object is never handed to it (the records reader reads,
+    or reports, such a file)."""
+    size = len(data)
+    if not size:
+        return True
+    starts = np.concatenate([[0], np.flatnonzero(data == 10) + 1])
+    starts = starts[starts < size]
+    first = data[starts]
+    ok = (first == 123) | (first == 10) | (first == 13)  # "{", or a blank line
+    for i in starts[~ok]:  # a line that starts with something else: look past its spaces and tabs
+        j = int(i)
+        while j < size and data[j] in (32, 9):
+            j += 1
+        if j < size and data[j] not in (123, 10, 13):
+            return False
+    return True
+
+
 def _count_object_lines(path: Path) -> int | None:
     if path.stat().st_size == 0:
         return 0
@@ -480,6 +501,8 @@ def read_json_lines_table(path: Path) -> pa.Table | None:
     import pyarrow.json as pa_json
 
     check_input(path)
+    if path.stat().st_size and not objects_only(np.memmap(path, dtype=np.uint8, mode="r")):
+        return None  # a line that is not an object (pyarrow may crash on it)
     with ThreadPoolExecutor(max_workers=1) as pool:
         lines = pool.submit(_count_object_lines, path)
         try:
@@ -609,6 +632,8 @@ def typed_block(block: LineBlock) -> pa.Table | None:
     would not read it so (pyarrow cannot type it, or its objects are not one per non-blank line)."""
     import pyarrow.json as pa_json
 
+    if not objects_only(np.frombuffer(block.data, dtype=np.uint8)):
+        return None  # a line that is not an object (pyarrow may crash on it)
     with ThreadPoolExecutor(max_workers=1) as pool:  # count the lines while pyarrow parses
         lines = pool.submit(_object_lines, np.frombuffer(block.data, dtype=np.uint8))
         try:

@@ -48,6 +48,7 @@ from registry.adapters.sources.base import (
     SourceInfo,
     checked_score,
     frame,
+    parse_json,
     read_text,
     stable_ids,
     to_json,
@@ -79,7 +80,7 @@ def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
 
 def _list(cell: str, *, file: Path, row: str, field: str, size: int) -> list[Any]:
     try:
-        values = json.loads(cell)
+        values = parse_json(cell, file=file, row=row)  # nested too deeply: a clear error
     except json.JSONDecodeError:
         values = None
     if not isinstance(values, list) or len(values) != size:
@@ -151,7 +152,11 @@ class HannaAdapter(SourceAdapter):
                     continue  # missing text (none in the shipped files; documented above)
                 by_llm: dict[str, list[float]] = {}
                 for c, m in llm_cols.items():
-                    by_llm.setdefault(m["llm"], []).append(float(llm[c][i]))
+                    rating = llm[c][i]
+                    if isinstance(rating, bool) or not isinstance(rating, (int, float)) or not math.isfinite(rating):
+                        raise InvalidInput(f"LLM rating {rating!r} is not a number", file=ratings_path, row=row,
+                                           field=c)
+                    by_llm.setdefault(m["llm"], []).append(float(rating))
                 parts.append({
                     "instruction": prompts.at[i, "Prompt"], "response": story, "score": mean,
                     "criterion": name.lower(), "scale_min": SCALE[0], "scale_max": SCALE[1],

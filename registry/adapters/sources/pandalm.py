@@ -82,7 +82,7 @@ class PandaLMAdapter(SourceAdapter):
             votes = []
             for field in _ANNOTATORS:
                 raw = require(rec, field, file=path, row=i)
-                if isinstance(raw, bool) or raw not in _VOTES:
+                if isinstance(raw, bool) or not isinstance(raw, (int, float, str)) or raw not in _VOTES:
                     raise InvalidInput(f"unknown label {raw!r}; expected 0 (tie), 1 or 2",
                                        file=path, row=i, field=field)
                 votes.append(_VOTES[raw])

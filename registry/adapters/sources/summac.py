@@ -61,7 +61,7 @@ _EXTRAS = ("model_name", "cnndm_id", "bbcid", "id", "ID", "filepath", "cut", "or
 
 def _annotator_label(value: Any, *, likert: bool, file: Path, row: str) -> str:
     if likert:  # SummEval: 1-5 expert score, consistent only for a 5 (SummaC's rule)
-        if value not in (1, 2, 3, 4, 5):
+        if isinstance(value, bool) or value not in (1, 2, 3, 4, 5):  # true is not the score 1
             raise InvalidInput(f"annotation {value!r} is not a 1-5 score", file=file, row=row,
                                field="annotations")
         return "consistent" if value == 5 else "inconsistent"

@@ -473,9 +473,14 @@ class SqlAlchemyStore(AbstractStore):
 
     def _protocol_row(self, s: Session, ref: str) -> SqlProtocol:
         name, _, ver = ref.partition("@")
+        ver = ver.removeprefix("v") if ver[1:].isdigit() else ver
         q = select(SqlProtocol).where(SqlProtocol.name == name)
-        row = s.scalar(q.where(SqlProtocol.version == int(ver)) if ver.isdigit()
-                       else q.order_by(SqlProtocol.version.desc()).limit(1))
+        if ver.isdigit():
+            row = s.scalar(q.where(SqlProtocol.version == int(ver)))
+        elif ver in ("", "latest"):
+            row = s.scalar(q.order_by(SqlProtocol.version.desc()).limit(1))
+        else:  # "name@x" is no version of name (never its latest)
+            row = None
         if row is None:
             raise NotFound.named("protocol", ref, [f"{p.name}@{p.version}" for p in s.scalars(select(SqlProtocol))])
         return row

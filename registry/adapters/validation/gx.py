@@ -130,7 +130,7 @@ def _field_expectations(f: FieldSpec, rules: Rules) -> list[Any]:
         exps.append(gxe.ExpectColumnValuesToNotBeNull(column=f.name))
     if f.unique:
         exps.append(gxe.ExpectColumnValuesToBeUnique(column=f.name))
-    if f.text and not f.allow_empty:
+    if (f.text or f.unique) and not f.allow_empty:  # texts and ids (example_id) are never blank
         exps.append(gxe.ExpectColumnValuesToNotMatchRegex(column=f.name, regex=r"^\s*$"))
     max_len = f.max_length or (rules.max_text_chars if f.text else None)
     if max_len is not None:

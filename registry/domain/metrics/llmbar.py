@@ -65,7 +65,8 @@ def parse_llmbar_result(records: Sequence[Mapping[str, Any]]) -> tuple[np.ndarra
     for i, rec in enumerate(records):
         if not isinstance(rec, Mapping) or "label" not in rec or "results" not in rec:
             raise InvalidInput("expected an object with 'label' and 'results'", row=i)
-        if rec["label"] not in _LABELS:
+        label = rec["label"]
+        if isinstance(label, bool) or not isinstance(label, (int, str)) or label not in _LABELS:  # true is not 1
             raise InvalidInput(f"unknown label {rec['label']!r}; expected 1 or 2", row=i, field="label")
         labels[i] = _LABELS[rec["label"]]
         results = rec["results"]

@@ -33,7 +33,7 @@ ANNOTATORS = ("annotator1", "annotator2", "annotator3")
 
 
 def _code(value: Any) -> int:
-    if isinstance(value, bool):      # JSON true/false are not votes
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):  # true/false, lists: not votes
         return FAIL
     return _CODES.get(value.strip() if isinstance(value, str) else value, FAIL)
 
@@ -55,6 +55,8 @@ def pandalm_human_votes(records: Sequence[Mapping[str, Any]]) -> tuple[np.ndarra
 
 def prediction_field(record: Mapping[str, Any]) -> str:
     """The verdict field of a prediction row: the one key ending in ``_result``."""
+    if not isinstance(record, Mapping):
+        raise InvalidInput(f"expected a prediction record (JSON object), got {type(record).__name__}", row=0)
     keys = [k for k in record if k.endswith("_result")]
     if len(keys) != 1:
         raise InvalidInput(f"expected exactly one '*_result' field, found {keys}", field="*_result")
@@ -68,10 +70,19 @@ def parse_pandalm_predictions(records: Sequence[Mapping[str, Any]], field: str |
     field = field or prediction_field(records[0])
     out = {}
     for i, rec in enumerate(records):
-        if "idx" not in rec or field not in rec:
-            raise InvalidInput(f"missing 'idx' or {field!r}", row=i)
-        out[int(rec["idx"])] = _code(rec[field])
+        if not isinstance(rec, Mapping) or "idx" not in rec or field not in rec:
+            raise InvalidInput(f"expected a record with 'idx' and {field!r}", row=i)
+        out[prediction_idx(rec["idx"], row=i)] = _code(rec[field])
     return out
+
+
+def prediction_idx(value: Any, *, row: int) -> int:
+    """A prediction row's ``idx`` (an integer, or its text) as an int, else an :class:`InvalidInput`."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+        raise InvalidInput(f"idx {value!r} is not an integer", row=row, field="idx")
+    return int(value)
 
 
 def pandalm_agreement(testset: Sequence[Mapping[str, Any]], predictions: Sequence[Mapping[str, Any]],
