@@ -31,7 +31,9 @@ class ErrorBoundaryGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except RegistryError as exc:
-            err_console.print(f"[bold red]error[/] [dim]({exc.code})[/]: {exc}", highlight=False, soft_wrap=True)
+            # the message names files and quotes values: printed as text (a path like "a[/b]" is no markup)
+            err_console.print(f"[bold red]error[/] [dim]({exc.code})[/]: {escape(str(exc))}", highlight=False,
+                              soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err_console.print("interrupted")

@@ -57,7 +57,7 @@ def register(
     if scale is not None:
         opts["scale"] = score_scale(scale, option="--scale")
     reg = open_registry()
-    with console.status(f"registering {name} from {path}"):
+    with console.status(f"registering {escape(name)} from {escape(str(path))}"):
         r = reg.register_dataset(name, source=source, path=path, options=opts, task_type=task_type,
                                  labels=label_set, description=description)
     if json_out:
@@ -97,7 +97,7 @@ def register_all(
         console.print(f"{len(result.registered)} new version(s), {len(result.unchanged)} unchanged, "
                       f"{len(result.skipped)} skipped, {len(result.failed)} failed")
         for d, why in result.failed:
-            err_console.print(f"[red]failed[/] {d}: {why}", highlight=False)
+            err_console.print(f"[red]failed[/] {d}: {escape(str(why))}", highlight=False)
     if result.failed:
         raise typer.Exit(2)
 
@@ -182,4 +182,4 @@ def export(
 ) -> None:
     """Write the exact registered rows of a version to a file."""
     path = open_registry().export(ref, out, fmt)
-    console.print(f"wrote {path}")
+    console.print(f"wrote {path}", markup=False)

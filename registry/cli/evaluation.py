@@ -121,7 +121,8 @@ def eval_import(
 
     files: list[Path] = []
     for p in paths:
-        matched = sorted(glob.glob(p, recursive=True)) if glob.has_magic(p) else [p]
+        # a path that exists is that file, even when its name holds glob characters ("x[1].json")
+        matched = sorted(glob.glob(p, recursive=True)) if glob.has_magic(p) and not Path(p).exists() else [p]
         if not matched:
             raise InvalidInput(f"the pattern {p!r} matches no file", field="paths")
         files += [Path(m) for m in matched]

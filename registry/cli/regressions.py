@@ -54,7 +54,7 @@ def regressions_ack(
     if json_out:
         print_json(r)
     else:
-        console.print(f"regression {r.id} acknowledged by {r.ack_by}: {r.ack_note}")
+        console.print(f"regression {r.id} acknowledged by {r.ack_by}: {r.ack_note}", markup=False)
 
 
 @app.command("detect")
