@@ -231,7 +231,7 @@ def _name_column(stdout: str) -> list[str]:
 
 def test_ranking_tables_never_cut_evaluator_names(registry, data_root, cli, monkeypatch):
     svc.register_all(registry, data_root, only={NATURAL})
-    long = "an-organisation.tiny-judge@1/score-both-orders.v1/variant-"  # the naming rule: @N on the first part only
+    long = "an-organisation.tiny-judge/score-both-orders.v1.2/variant-"  # the naming rule: no "@" in the parts
     evaluators = [long + "alpha", long + "beta", long + "gamma"]
     for protocol, ev in zip(("Vanilla", "CoT", "Swap"), evaluators):
         _llmbar(registry, data_root, NATURAL, "Natural", "GPT-4", protocol, ev)
