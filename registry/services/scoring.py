@@ -380,38 +380,52 @@ MAX_VALUES = 64
 """Distinct per-example seconds / tokens above which they are left out of :func:`example_classes`."""
 
 
-def example_classes(task_type: str, human: dict, al: Aligned, seed: int) -> np.ndarray | None:
-    """A class per aligned example: the combination of everything the registered metric functions
-    of the task type compute per-example values from (verdict and label codes, coins, annotator
-    votes, the length and list features, seconds and tokens when they take few values), so that a
-    streamed bootstrap (large runs) sums most metrics from per-class counts
-    (:meth:`~registry.domain.metrics.Bootstrap.with_classes`; a sum the classes do not cover is
-    computed directly, so this only decides the speed). ``None`` for pointwise runs (scores)."""
+def example_classes(task_type: str, human: dict, al: Aligned, seed: int) -> list[np.ndarray] | None:
+    """Partitions of the aligned examples by what the registered metric functions of the task type
+    compute per-example values from (verdict and label codes, coins, log-probability verdicts;
+    the length and list features; annotator votes; seconds and tokens when they take few values),
+    so that the run's bootstrap sums each metric from per-class counts
+    (:meth:`~registry.domain.metrics.Bootstrap.with_classes`; a sum no partition covers is computed
+    directly, so this decides the speed only): their combination when it has at most
+    :data:`~registry.domain.metrics.bootstrap.MAX_CLASSES` classes, else one partition per group of
+    features. ``None`` for pointwise runs (scores)."""
     from registry.domain.metrics.alpacaeval import LENGTH_DELTA
+    from registry.domain.metrics.bootstrap import MAX_CLASSES
     from registry.domain.metrics.builtin import annotator_votes
     from registry.domain.metrics.pairwise import prob_a_codes
 
     n = len(al.rows)
     if task_type == "pointwise" or n == 0:
         return None
-    parts = [_codes(v) for v in al.verdict]
-    parts.append(_codes(human.get("label") or [None] * n))
+    verdicts = [_codes(v) for v in al.verdict]
+    groups = [verdicts + [_codes(human.get("label") or [None] * n)]]
     if task_type == "pairwise":
-        parts += [_codes(row) for row in M.coin_flips(n, seed)]
+        groups[0] += [_codes(row) for row in M.coin_flips(n, seed)]
         logprob = prob_a_codes(al.prob_a, n)
         if logprob is not None:
-            parts.append(_codes(logprob))
+            groups[0].append(_codes(logprob))
+        la, lb = np.asarray(human["response_a"], float), np.asarray(human["response_b"], float)
+        groups.append(verdicts + [_codes(np.sign(la - lb)), _codes(np.abs(la - lb) > LENGTH_DELTA),
+                                  _codes(human["response_a_has_list"]), _codes(human["response_b_has_list"])])
         votes = annotator_votes(list(human.get("annotator_labels") or [None] * n))
         if votes is not None:
-            parts.append(_codes(_joint([_codes(col) for col in votes.T])))
-        la, lb = np.asarray(human["response_a"], float), np.asarray(human["response_b"], float)
-        parts += [_codes(np.sign(la - lb)), _codes(np.abs(la - lb) > LENGTH_DELTA),
-                  _codes(human["response_a_has_list"]), _codes(human["response_b_has_list"])]
+            groups.append(verdicts + [_codes(_joint([_codes(col) for col in votes.T]))])
     for values in (al.seconds, al.tokens):
         got = _codes(values)
         if got[1] <= MAX_VALUES:
-            parts.append(got)
-    return _joint(parts)
+            groups.append([got])
+    # as few partitions as possible (each is one pass over the resamples): merge groups while the
+    # combination stays within MAX_CLASSES classes
+    parts = sorted((_codes(_joint(group)) for group in groups), key=lambda p: p[1])
+    merged: list[tuple[np.ndarray, int]] = []
+    for codes, k in parts:
+        for i, (other, m) in enumerate(merged):
+            if k * m <= MAX_CLASSES or len(np.unique(other * k + codes)) <= MAX_CLASSES:
+                merged[i] = _codes(other * k + codes)
+                break
+        else:
+            merged.append((codes, k))
+    return [codes for codes, _ in merged]
 
 
 # ----------------------------------------------------------------------------------- slices
@@ -497,7 +511,7 @@ def _slices(run: M.RunScores, al: Aligned, columns: list[tuple[str, list]], *, m
         chosen = positions[idx]
         boot = M.Bootstrap.draw(len(chosen), run.boot.n_samples, run.seed)
         if run.boot.classes is not None:
-            boot = boot.with_classes(_codes(run.boot.classes[chosen])[0])
+            boot = boot.with_classes([_codes(c[chosen])[0] for c in run.boot.classes])
         part = run.subset(chosen, boot)
         return {m.name: m for m in function.compute(part)}
 
@@ -540,8 +554,11 @@ def _coverage(task_type: str, table: pa.Table, arrays: PredictionArrays, aligned
     known = arrays.pos >= 0
     any_prediction = np.unique(arrays.pos[known])
     judged = np.unique(arrays.pos[known & _usable_rows(task_type, arrays)])
-    ids = table.column("example_id").to_pylist() if table.num_rows else []
-    if len(set(ids)) != len(ids):  # repeated ids count once, as a set of ids does
+    import pyarrow.compute as pc
+
+    column = table.column("example_id")
+    if table.num_rows and pc.count_distinct(column).as_py() != table.num_rows:  # repeated ids count once
+        ids = column.to_pylist()
         any_n, judged_n = len({ids[i] for i in any_prediction}), len({ids[i] for i in judged})
     else:
         any_n, judged_n = len(any_prediction), len(judged)

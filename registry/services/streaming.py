@@ -312,10 +312,8 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
     task_type = version.task_type
     fields = plugin_cls.input_fields.get(task_type)
     with pq.ParquetFile(path) as pf:
-        meta = pf.metadata
-        n_total = meta.num_rows
-        decoded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
-        rows = rows_per_chunk or chunk_rows(reg.settings.memory_mb, decoded / max(n_total, 1))
+        n_total = pf.metadata.num_rows
+        rows = rows_per_chunk or chunk_rows(reg.settings.memory_mb, _row_bytes(pf))
         names = pf.schema_arrow.names
         slots = [_Slot(o, s, store.judgment_lookup(ev_sha, o, s, memory_bytes=memory // 8 // max(
             len(plan.orders) * plan.samples, 1))) for o in plan.orders for s in range(plan.samples)]
@@ -402,6 +400,8 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
                 for key, value in getattr(plugin, "stage_stats", {}).items():
                     stage_stats[key] = stage_stats.get(key, 0) + value
                 plugin.close()
+    for slot in slots:  # the decoded segments it keeps: not needed to score
+        slot.lookup = None
     uri, digest = place_predictions(reg, tmp)
     lap("place")
     # scoring: the arrays in the predictions' row order (slot by slot), the version's non-text columns
@@ -419,6 +419,15 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
                         n_judgments=n_total * len(slots), executed=executed, cached=cached,
                         prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, stage_stats=stage_stats,
                         profile=profile)
+
+
+def _row_bytes(pf) -> float:
+    """Decoded (Arrow) bytes per row of a Parquet file, from its first rows (the file's own sizes
+    undercount dictionary-encoded text)."""
+    if pf.metadata.num_rows == 0:
+        return 0.0
+    first = next(pf.iter_batches(batch_size=MIN_CHUNK_ROWS))
+    return first.nbytes / max(first.num_rows, 1)
 
 
 def _judge(plugin, ctx, examples: pa.Table, hashes: pa.Array, slot: _Slot, batch_size: int) -> pa.Table:

@@ -268,11 +268,12 @@ def test_a_streamed_bootstrap_gives_the_same_metrics(data_root, monkeypatch):
     from registry.services.scoring import compute_metrics
     from tests.services.test_scoring_pinned import _llmbar, _pandalm
 
-    for build in (_pandalm, _llmbar):
+    for build, max_classes in ((_pandalm, B.MAX_CLASSES), (_llmbar, B.MAX_CLASSES), (_pandalm, 40)):
         table, preds = build(data_root)
         kept = compute_metrics("pairwise", table, preds, n_boot=300, seed=3, slice_by=["category"], min_slice_size=5)
         monkeypatch.setattr(B, "KEPT_ENTRIES", 1000)
         monkeypatch.setattr(B, "BLOCK_ENTRIES", 7 * len(table))
+        monkeypatch.setattr(B, "MAX_CLASSES", max_classes)   # 40: a partition per group of features
         streamed = compute_metrics("pairwise", table, preds, n_boot=300, seed=3, slice_by=["category"],
                                    min_slice_size=5)
         monkeypatch.undo()

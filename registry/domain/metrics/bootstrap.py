@@ -37,7 +37,9 @@ generator whenever they are needed, so the numbers are the same and the memory s
 BLOCK_ENTRIES = 1 << 22
 """Resamples × examples per block of a streamed draw."""
 MAX_CLASSES = 8192
-"""Most example classes (see :meth:`Bootstrap.with_classes`) whose resampled counts are kept."""
+"""Most example classes of a partition (see :meth:`Bootstrap.with_classes`) whose resampled counts are kept."""
+SAMPLE_CHECK = 4096
+"""Examples a sum is first checked on against a partition (then on all of them)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,9 +52,10 @@ class Bootstrap:
     """Seed the draw came from (recorded with the metrics)."""
     shape: tuple[int, int] | None = None
     """(B, n)."""
-    classes: np.ndarray | None = None
-    """Optional class of each example (int codes 0..k-1): sums of per-example values that are equal
-    within each class are computed from the resampled class counts (:meth:`with_classes`)."""
+    classes: tuple[np.ndarray, ...] | None = None
+    """Optional partitions of the examples (a class code per example each): sums of per-example
+    values that are equal within the classes of one are computed from its resampled class counts
+    (:meth:`with_classes`)."""
 
     @classmethod
     def draw(cls, n: int, n_samples: int = DEFAULT_SAMPLES, seed: int | None = DEFAULT_SEED) -> Bootstrap:
@@ -77,18 +80,24 @@ class Bootstrap:
         idx = np.concatenate(blocks, axis=1) if blocks else np.zeros((n_samples, 0), int)
         return cls(idx.astype(np.int64), seed, idx.shape)
 
-    def with_classes(self, classes: np.ndarray | None) -> Bootstrap:
-        """The same draw, knowing a class of each example (``None``: none): the per-class counts of
-        every resample are computed once, and every sum of values equal within classes from them
-        (one pass over the resamples instead of a (B, n) matrix product per sum). A sum of values
-        that are not is computed as before; the answer is the same either way (up to the order of
-        floating-point additions for values that are not multiples of ½)."""
+    def with_classes(self, classes) -> Bootstrap:
+        """The same draw, knowing a class of each example — or several such partitions of the
+        examples (a list; ``None``: none): the per-class counts of every resample are computed once
+        (every partition in the same pass over the resamples), and every sum of values that are
+        equal within the classes of one partition from them, instead of a (B, n) matrix product per
+        sum. A sum of values that no partition covers is computed as before; the answer is the same
+        either way (up to the order of floating-point additions for values that are not multiples
+        of ½)."""
         if classes is None:
             return self
-        classes = np.asarray(classes, dtype=np.int64 if len(classes) and np.max(classes) >= 2**31 else np.int32)
-        if classes.shape != (self.n,):
-            raise InvalidInput(f"{classes.shape[0]} classes for {self.n} examples", field="classes")
-        return replace(self, classes=classes)
+        parts = classes if isinstance(classes, (list, tuple)) else [classes]
+        out = []
+        for c in parts:
+            c = np.asarray(c)
+            if c.shape != (self.n,):
+                raise InvalidInput(f"{c.shape[0]} classes for {self.n} examples", field="classes")
+            out.append(c.astype(np.int64 if len(c) and c.max() >= 2**31 else np.int32))
+        return replace(self, classes=tuple(out))
 
     @property
     def n(self) -> int:
@@ -113,8 +122,9 @@ class Bootstrap:
             return self.drawn
         return np.concatenate([idx for _, idx in self.blocks()]) if self.n_samples else np.zeros((0, self.n), int)
 
-    def blocks(self, rows: int | None = None):
-        """``(start, indices[start:start + rows])`` for every block of resamples, in order."""
+    def blocks(self, rows: int | None = None, *, any_int: bool = False):
+        """``(start, indices[start:start + rows])`` for every block of resamples, in order
+        (``any_int``: a streamed draw's int64 indices as drawn, without the cast to the kept dtype)."""
         b, n = self.n_samples, self.n
         rows = rows or max(1, BLOCK_ENTRIES // max(n, 1))
         if self.drawn is not None:
@@ -124,7 +134,7 @@ class Bootstrap:
         rng = np.random.default_rng(self.seed)
         for start in range(0, b, rows):
             idx = rng.integers(0, max(n, 1), size=(min(rows, b - start), n), dtype=np.int64)
-            yield start, idx.astype(np.int32 if n < 2**31 else np.int64)
+            yield start, idx if any_int else idx.astype(np.int32 if n < 2**31 else np.int64)
 
     def index_block(self, start: int, stop: int) -> np.ndarray:
         """``indices[start:stop]`` (a streamed draw continues from the previous block asked for,
@@ -159,15 +169,17 @@ class Bootstrap:
 
     def row_sums(self, rows: np.ndarray) -> np.ndarray:
         """(k, n) per-example values → (k, B) resampled sums, without the (B, n) matrices: from the
-        class counts when every row is equal within each class, else a block of resamples at a time."""
+        class counts of a partition within whose classes every row is equal (counted the first time
+        one is needed), else a block of resamples at a time (a kept draw: its matrix)."""
         rows = np.asarray(rows, dtype=np.float64)
         k = rows.shape[0]
-        counts = self._class_counts()
-        if counts is not None:
-            rep, classes = self._class_layout()
+        for part in self._partitions():
+            rep, classes = part[0], part[1]
             per_class = rows[:, rep]
+            if not np.array_equal(per_class[:, classes[:SAMPLE_CHECK]], rows[:, :SAMPLE_CHECK], equal_nan=True):
+                continue  # not equal within classes on the first examples already
             if np.array_equal(per_class[:, classes], rows, equal_nan=True):
-                return per_class @ counts
+                return per_class @ self._class_counts(part)
         if self.drawn is not None:
             return rows @ self.weights.T
         out = np.empty((k, self.n_samples))
@@ -175,32 +187,37 @@ class Bootstrap:
             out[:, start:start + len(idx)] = rows @ _counts(idx, self.n).T
         return out
 
-    def _class_layout(self) -> tuple[np.ndarray, np.ndarray]:
-        got = self.__dict__.get("_layout")
+    def _partitions(self) -> list[list]:
+        """[first example of each class, class codes 0..k-1, k, counts or None] of every partition
+        with at most :data:`MAX_CLASSES` classes."""
+        got = self.__dict__.get("_parts")
         if got is None:
-            _, rep = np.unique(self.classes, return_index=True)
-            got = self.__dict__["_layout"] = (rep, self.classes)
+            got = []
+            for classes in self.classes or ():
+                uniq, rep = np.unique(classes, return_index=True)
+                if 0 < len(uniq) <= MAX_CLASSES:
+                    if uniq[-1] != len(uniq) - 1:  # codes 0..k-1
+                        classes = np.searchsorted(uniq, classes)
+                    got.append([rep, classes.astype(np.int32, copy=False), len(uniq), None])
+            self.__dict__["_parts"] = got
         return got
 
-    def _class_counts(self) -> np.ndarray | None:
-        """(k, B) resampled count of each class (None: no classes, or too many)."""
-        if self.classes is None:
-            return None
-        if "_counts_by_class" in self.__dict__:
-            return self.__dict__["_counts_by_class"]
-        k = int(self.classes.max()) + 1 if len(self.classes) else 0
-        counts = None
-        if 0 < k <= MAX_CLASSES and len(np.unique(self.classes)) == k:
+    def _class_counts(self, part: list) -> np.ndarray:
+        """(k, B) resampled count of each class of a partition (one pass over the resamples)."""
+        if part[3] is None:
+            _, classes, k, _ = part
+            if k == 1:  # one class: every resample holds all n examples
+                part[3] = np.full((1, self.n_samples), float(self.n))
+                return part[3]
             counts = np.empty((self.n_samples, k))
-            rows = max(1, min(BLOCK_ENTRIES // max(self.n, 1), (2**31 - 1) // k))  # block offsets fit int32
-            for start, idx in self.blocks(rows):
+            rows = max(1, min(BLOCK_ENTRIES // max(self.n, 1), (2**31 - 1) // k))
+            for start, idx in self.blocks(rows, any_int=True):
                 b = len(idx)
-                flat = self.classes.astype(np.int32, copy=False)[idx]
-                flat += (np.arange(b, dtype=np.int32) * k)[:, None]
+                flat = classes[idx]
+                flat += (np.arange(b, dtype=np.int32) * k)[:, None]   # block offsets fit int32
                 counts[start:start + b] = np.bincount(flat.ravel(), minlength=b * k).reshape(b, k)
-            counts = np.ascontiguousarray(counts.T)  # (k, B): rows @ counts without a copy per sum
-        self.__dict__["_counts_by_class"] = counts
-        return counts
+            part[3] = np.ascontiguousarray(counts.T)  # (k, B): rows @ counts without a copy per sum
+        return part[3]
 
     def means(self, x: np.ndarray) -> np.ndarray:
         """Resampled means of per-example values: ``x @ W.T / n``."""
