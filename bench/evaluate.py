@@ -115,12 +115,12 @@ def child(home: Path, evaluator: str, seed: int, n_boot: int, floor: bool, chunk
         create_evaluator(reg, checkpoint=evaluator, protocol="score-both-orders", name=name, config={"seed": seed})
         load_before = os.getloadavg()[0]
         c0, t0 = time.process_time(), time.perf_counter()
-        run = run_evaluation(reg, name, "bench-pairs", n_boot=n_boot, chunk_rows=chunk_rows)
+        run = run_evaluation(reg, name, "bench-pairs", n_boot=n_boot, **({"chunk_rows": chunk_rows} if chunk_rows else {}))
         seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
         out = {"seconds": seconds, "cpu": cpu, "n_judgments": run.n_judgments, "n_executed": run.n_executed,
                "n_cached": run.n_cached, "load": [load_before, os.getloadavg()[0]],
                "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-               "memory_mb": reg.settings.memory_mb, "accuracy": run.metric("accuracy").value,
+               "memory_mb": getattr(reg.settings, "memory_mb", 2048.0), "accuracy": run.metric("accuracy").value,
                "streaming": (run.provenance or {}).get("streaming")}
         if floor:
             table = load_predictions(reg, run)
