@@ -236,12 +236,12 @@ def test_generic_chunks_read_as_the_whole_file(data_root, tmp_path):
                          mapping={"example_id": "id", "instruction": "q", "response": "a", "score": "s.v"}) > 10
 
 
-def _same_error(path: Path, **options) -> str:
+def _same_error(path: Path, size: int = 30_000, **options) -> str:
     g = GenericAdapter()
     with pytest.raises(InvalidInput) as whole:
         g.read(path, **options)
     with pytest.raises(InvalidInput) as chunked:
-        list(g.read_chunks(path, chunk_bytes=30_000, **options))
+        list(g.read_chunks(path, chunk_bytes=size, **options))
     assert str(chunked.value) == str(whole.value)
     return str(whole.value)
 
@@ -281,6 +281,27 @@ def test_generic_inputs_without_rows_read_as_whole(tmp_path):
             assert _frames_equal(path, size=50, **options) == 1
         else:
             _same_error(path, **options)
+
+
+def test_generic_chunk_edge_cases_read_as_whole(tmp_path):
+    """Found by fuzzing the chunked reader against the whole-file one: a JSON line nested thousands deep
+    alone in its block, a Parquet file that does not open, a CSV without the mapped id column."""
+    mapping = {"example_id": "id", "instruction": "q", "response": "r", "label": "y"}
+    options = {"task_type": "classification", "mapping": mapping}
+    rows = [json.dumps({"id": f"r{i}", "q": "question", "r": "response", "y": "pos"}) for i in range(6)]
+    rows[3] = rows[3][:-1] + ', "z": ' + "[" * 6000 + "]" * 6000 + "}"
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text("\n".join(rows) + "\n")
+    assert _frames_equal(deep, size=200, **options) > 1
+    rows[3] = json.dumps({"id": "r3", "q": "question", "r": "response"})[:-1] + ', "y": ' + "[" * 6000 + "]" * 6000 + "}"
+    deep.write_text("\n".join(rows) + "\n")
+    assert "nested too deeply" in _same_error(deep, size=200, **options)
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"PAR")
+    assert "cannot read Parquet" in _same_error(broken, **options)
+    no_id = tmp_path / "no-id.tsv"
+    no_id.write_text("q\tr\ty\n" + "".join(f"question {i}\tresponse\tpos\n" for i in range(50)))
+    assert "mapped to column 'id'" in _same_error(no_id, size=100, **options)
 
 
 # ----------------------------------------------------------------------------- validation in chunks

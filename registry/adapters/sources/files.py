@@ -717,7 +717,12 @@ def parquet_chunks(path: Path, size: int) -> Iterator[pa.Table]:
 
     check_input(path)
     try:
-        with pq.ParquetFile(path) as f:
+        f = pq.ParquetFile(path)
+    except (OSError, pa.ArrowException):
+        read_parquet_table(path)  # a file that does not open: the whole-file read's message
+        raise
+    try:
+        with f:
             meta = f.metadata
             per_row = sum(meta.row_group(g).total_byte_size for g in range(meta.num_row_groups)) / max(1, meta.num_rows)
             for batch in f.iter_batches(batch_size=max(1, int(size / max(1.0, per_row)))):

@@ -478,14 +478,20 @@ def _is_list(t: pa.DataType) -> bool:
     return pa.types.is_list(t) or pa.types.is_large_list(t)
 
 
+_LIST_DEPTH = 32
+"""Lists nested deeper than this are left to the records reader (which names JSON nested too deeply)."""
+
+
 def _json_typed(t: pa.DataType) -> bool:
     """Whether pyarrow's values of a JSON-lines column of type ``t`` are the JSON's own: null, boolean,
-    integer, number, text and lists of them (objects gain the keys of other records, dates become
-    timestamps)."""
-    if _is_list(t):
-        return _json_typed(t.value_type)
-    return (pa.types.is_null(t) or pa.types.is_boolean(t) or pa.types.is_int64(t) or pa.types.is_float64(t)
-            or _is_text(t))
+    integer, number, text and lists of them, up to :data:`_LIST_DEPTH` deep (objects gain the keys of
+    other records, dates become timestamps)."""
+    for _ in range(_LIST_DEPTH):
+        if not _is_list(t):
+            return (pa.types.is_null(t) or pa.types.is_boolean(t) or pa.types.is_int64(t)
+                    or pa.types.is_float64(t) or _is_text(t))
+        t = t.value_type
+    return False
 
 
 def _columnar_plan(table: pa.Table, *, task_type: str, mapping: Mapping[str, str], scale: Any, row_ids: bool,
@@ -569,7 +575,9 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _holds_float(t: pa.DataType) -> bool:
-    return pa.types.is_floating(t) or (_is_list(t) and _holds_float(t.value_type))
+    while _is_list(t):
+        t = t.value_type
+    return pa.types.is_floating(t)
 
 
 class _Columns:
@@ -1122,7 +1130,10 @@ class _Stream:
         try:
             found = _resolve(table, field, mapping)
         except InvalidInput as exc:
-            if self.known is None and field in _REQUIRED[self.o["task_type"]]:
+            # the first chunk: a CSV header holds every column the file has, and a path for a required
+            # field or the id that leads nowhere in it fails the whole file either way
+            if self.known is None and (self.fmt in ("csv", "tsv") or field == "example_id"
+                                       or field in _REQUIRED[self.o["task_type"]]):
                 raise
             self._nowhere.setdefault(field, exc)
             return absent
