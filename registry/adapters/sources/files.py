@@ -718,9 +718,9 @@ def parquet_chunks(path: Path, size: int) -> Iterator[pa.Table]:
     check_input(path)
     try:
         f = pq.ParquetFile(path)
-    except (OSError, pa.ArrowException):
+    except (OSError, pa.ArrowException) as exc:
         read_parquet_table(path)  # a file that does not open: the whole-file read's message
-        raise
+        raise InvalidInput(f"cannot read Parquet: {exc}", file=path) from exc
     try:
         with f:
             meta = f.metadata
