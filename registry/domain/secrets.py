@@ -35,11 +35,13 @@ def _words(key: str) -> list[str]:
 
 
 def secret_key(key: str) -> bool:
-    """Whether a config key is named like a secret (a key naming an environment variable is not)."""
+    """Whether a config key is named like a secret: it ends in a secret word (``token``, ``password``,
+    ``hf_token``) or pair (``api_key``). A key naming an environment variable (``…_env``) is not, nor
+    one where the word only qualifies another (``logprob_token_ids``, ``token_budget``)."""
     words = _words(key)
     if not words or words[-1] == "env":
         return False
-    return bool(_SECRET_WORDS.intersection(words)) or any(pair in _SECRET_PAIRS for pair in zip(words, words[1:]))
+    return words[-1] in _SECRET_WORDS or tuple(words[-2:]) in _SECRET_PAIRS
 
 
 def secret_value(value: str) -> bool:

@@ -111,3 +111,13 @@ def test_training_checks_the_autorater_name_before_it_trains(sqlite_registry, mo
     with pytest.raises(InvalidInput, match="letters, digits") as err:
         getattr(training, trainer)(sqlite_registry, autorater="a b", mixture=None, **kwargs)
     assert err.value.exit_code == 2
+
+
+def test_keys_that_only_mention_a_secret_word_are_not_secrets():
+    """The vLLM judge's ``extra_body.logprob_token_ids`` (CI failure) is a setting, not a token;
+    ``hf_token``, ``apiKey`` and ``Authorization`` are secrets."""
+    from registry.domain.secrets import refuse_secrets, secret_key
+
+    assert not any(secret_key(k) for k in ("logprob_token_ids", "max_tokens", "token_budget", "api_key_env"))
+    assert all(secret_key(k) for k in ("hf_token", "apiKey", "Authorization", "password", "auth_token"))
+    refuse_secrets({"extra_body": {"logprob_token_ids": [1, 2]}})  # no error
