@@ -20,11 +20,12 @@ def parse_pairs(items: Sequence[str], *, option: str) -> dict[str, str]:
     for item in items:
         key, sep, value = str(item).partition("=") if option == "--map" else str(item).rpartition("=")
         if not sep or not key or not value:
-            raise InvalidInput(f"bad {option} item {item!r}: expected KEY=VALUE",
+            raise InvalidInput(f"bad {option} item {item!r}: expected KEY=VALUE", field=option,
                                hint=f"e.g. {option} instruction=question" if option == "--map"
                                else f"e.g. {option} KEY=VALUE")
         if key in out and out[key] != value:
-            raise InvalidInput(f"bad {option} item {item!r}: {key!r} is already mapped to {out[key]!r}")
+            raise InvalidInput(f"bad {option} item {item!r}: {key!r} is already mapped to {out[key]!r}",
+                               field=option)
         out[key] = value
     return out
 

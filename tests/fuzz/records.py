@@ -12,22 +12,22 @@ non-object, duplicated, or an extra field added — and each change has an expec
 from __future__ import annotations
 
 import copy
-import math
+import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hypothesis import strategies as st
 
 from tests.fuzz.oracle import MAX_TEXT_CHARS
 from tests.fuzz.strategies import (
+    containers,
     BENIGN,
     EITHER,
     FATAL,
     Deep,
     bad_numbers,
     combine,
-    containers,
     hostile_texts,
     long_text,
     outside_values,
@@ -61,6 +61,13 @@ class Field:
     """The expectation when the field is null (default: that of its kind)."""
     overrides: tuple[tuple[str, str], ...] = ()
     """(menu entry, expectation) pairs that replace the kind's expectation of those values."""
+    skip_on: tuple[str, ...] = ()
+    """Changes (``delete`` or a menu entry) after which the reader skips the record (and what else is wrong
+    in it): by default the blank and null values of a ``text_skip`` field."""
+
+    @property
+    def skips(self) -> tuple[str, ...]:
+        return self.skip_on or (SKIPS if self.kind == "text_skip" else ())
 
     @property
     def name(self) -> str:
@@ -102,12 +109,6 @@ def _long() -> st.SearchStrategy[str]:
     return st.integers(MAX_TEXT_CHARS + 1, MAX_TEXT_CHARS + 500).map(long_text)
 
 
-def shallow_containers() -> st.SearchStrategy[Any]:
-    """Lists and objects where a scalar belongs (not nested deeply)."""
-    return st.one_of(st.just([]), st.just({}), st.lists(st.integers(), max_size=3),
-                     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
-
-
 Menu = list[tuple[str, st.SearchStrategy[Any], str]]
 """(what, value strategy, expectation) entries."""
 
@@ -121,10 +122,10 @@ def menu(f: Field) -> Menu:
         return [("hostile text", hostile_texts(), BENIGN), ("blank", _blank(), blank),
                 ("null", st.none(), f.none or (EITHER if k == "text_skip" else FATAL)),
                 ("wrong type", wrong_scalars().filter(lambda v: v is not None), EITHER),
-                ("container", shallow_containers(), EITHER), ("huge", _long(), FATAL), deep]
+                ("container", containers(), EITHER), ("huge", _long(), FATAL), deep]
     if k == "label":
         return [("outside", outside_values(f.allowed, f.normalize).filter(lambda v: v is not None or f.none is None),
-                 FATAL), ("null", st.none(), f.none or FATAL), ("container", shallow_containers(), FATAL),
+                 FATAL), ("null", st.none(), f.none or FATAL), ("container", containers(), FATAL),
                 ("valid", st.sampled_from(list(f.allowed)), BENIGN), deep]
     if k == "score":
         lo, hi = f.scale  # type: ignore[misc]
@@ -145,14 +146,14 @@ def menu(f: Field) -> Menu:
         return out
     if k == "id":
         return [("hostile", hostile_texts(), EITHER), ("wrong type", wrong_scalars(), EITHER),
-                ("container", shallow_containers(), EITHER), ("too long", st.integers(300, 400).map(lambda n: "i" * n),
+                ("container", containers(), EITHER), ("too long", st.integers(300, 400).map(lambda n: "i" * n),
                                                                FATAL), ("blank", _blank(), FATAL), deep]
     if k in ("optional", "required"):
         return [("hostile", hostile_texts(), EITHER), ("wrong type", wrong_scalars(), EITHER),
-                ("container", shallow_containers(), EITHER), ("blank", _blank(), EITHER), deep]
+                ("container", containers(), EITHER), ("blank", _blank(), EITHER), deep]
     if k == "wrapped":
         return [("not the format", hostile_texts(), FATAL), ("wrong type", wrong_scalars(), FATAL),
-                ("container", shallow_containers(), FATAL), ("blank", _blank(), FATAL), deep]
+                ("container", containers(), FATAL), ("blank", _blank(), FATAL), deep]
     if k == "object":
         return [("scalar", st.one_of(wrong_scalars(), hostile_texts()), FATAL), ("list", st.just([]), FATAL),
                 ("empty", st.just({}), EITHER), deep]
@@ -182,6 +183,13 @@ def menu(f: Field) -> Menu:
     raise AssertionError(k)
 
 
+VALIDATION = ("blank", "huge", "too long")
+"""Menu entries a reader passes on and the dataset's validation (the spec's GX suite) refuses: slow to
+refuse (a suite run each), so a small share of the inputs (:data:`VALIDATED`)."""
+VALIDATED = 3
+"""Percent of the must-refuse inputs whose change is one the validation (not the reader) refuses."""
+
+
 @dataclass(frozen=True)
 class Template:
     """A kind of change: an operation on a field (or a record), its values and its expectation."""
@@ -192,9 +200,14 @@ class Template:
     expect: str
     what: str = ""
 
+    def validated(self, validation: tuple[str, ...] = VALIDATION) -> bool:
+        """Whether the validation, not the reader, refuses it (see :data:`VALIDATION`)."""
+        return self.op == "same_id" or self.what in validation
 
+
+@functools.lru_cache(maxsize=256)
 def templates(fields: tuple[Field, ...], n: int) -> list[Template]:
-    """Every kind of change to records of ``fields`` (``n`` records)."""
+    """Every kind of change to records of ``fields`` (``n`` records; made once per layout)."""
     out = []
     for f in fields:
         out.append(Template("delete", f, None, f.missing or (BENIGN if f.kind == "optional" else FATAL)))
@@ -206,27 +219,34 @@ def templates(fields: tuple[Field, ...], n: int) -> list[Template]:
                                                   st.lists(st.integers(), max_size=2)), FATAL))
     out.append(Template("duplicate", None, None, EITHER))
     out.append(Template("extra", None, st.tuples(st.sampled_from(["zz_extra", "extra field", "", "\ud800", "_line"]),
-                                                 st.one_of(hostile_texts(), wrong_scalars(), shallow_containers())),
+                                                 st.one_of(hostile_texts(), wrong_scalars(), containers())),
                         BENIGN))
     return out
 
 
-MODES = ["fatal"] * 22 + ["free"] * 2 + ["valid"]
+MODES = ["fatal"] * 98 + ["free", "valid"]
 """How an input's changes are drawn: at least one that must be refused (most inputs: a refusal is cheap),
 any (accepted or refused), or only changes that keep it valid (an accepted input registers: slow)."""
 
 
 @st.composite
-def changes(draw, records: list[Any], fields: tuple[Field, ...], *, mode: str, max_changes: int = 3) -> list[Change]:
+def changes(draw, records: list[Any], fields: tuple[Field, ...], *, mode: str, max_changes: int = 3,
+            validation: tuple[str, ...] = VALIDATION) -> list[Change]:
     """Changes to ``records``: in ``fatal`` mode at least one must-refuse change first, in ``valid`` mode only
-    changes that keep the records valid, in ``free`` mode any."""
+    changes that keep the records valid, in ``free`` mode any. ``validation``: the menu entries the
+    validation refuses (in a CSV, say, a value nested deeply is only a long text)."""
     n = len(records)
-    menu_ = templates(fields, n)
+    menu_ = templates(fields, min(n, 2))
     out = []
     count = draw(st.integers(0, 2)) if mode == "valid" else draw(st.integers(1, max_changes))
     for k in range(count):
-        want = FATAL if mode == "fatal" and k == 0 else BENIGN if mode == "valid" else None
-        t = draw(st.sampled_from([t for t in menu_ if want is None or t.expect == want]))
+        if mode == "fatal" and k == 0:  # mostly what the reader refuses: a validation run is slow
+            validated = draw(st.integers(0, 99)) < VALIDATED
+            choices = [t for t in menu_ if t.expect == FATAL and t.validated(validation) == validated] or \
+                [t for t in menu_ if t.expect == FATAL]
+        else:
+            choices = [t for t in menu_ if mode != "valid" or t.expect == BENIGN]
+        t = draw(st.sampled_from(choices))
         i = draw(st.integers(0, n - 1))
         value = draw(t.values) if t.values is not None else None
         out.append(Change(t.op, i, t.field, value=value, expect=t.expect, note=f" ({t.what})" if t.what else ""))
@@ -304,8 +324,12 @@ def apply(records: list[Any], chs: list[Change]) -> tuple[list[Any], str, list[C
                 del mine[p]
             mine[path] = ch
     kept = []
-    for mine in exps:
-        skipped = any(c.op == "set" and c.field.kind == "text_skip" and c.note.strip(" ()") in SKIPS
+    for at, mine in enumerate(exps):
+        for path, c in list(mine.items()):
+            if c.op == "same_id" and not _shared(recs, at, path):  # a later change made the ids differ again
+                mine[path] = replace(c, expect=EITHER, note=c.note + " (ids differ again)")
+        skipped = any((c.op == "delete" and "delete" in c.field.skips) or
+                      (c.op == "set" and c.note.strip(" ()") in c.field.skips)
                       for c in mine.values() if c.field is not None)
         for c in mine.values():
             if skipped and c.expect == FATAL and not has_deep(c.value):
@@ -315,8 +339,31 @@ def apply(records: list[Any], chs: list[Change]) -> tuple[list[Any], str, list[C
     return recs, combine(*(c.expect for c in kept)), kept
 
 
-def is_finite_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
 
 
-__all__ = ["MODES", "SKIPS", "Change", "Field", "Template", "apply", "changes", "has_deep", "menu", "templates"]
+def _shared(recs: list[Any], at: int, path: tuple[str, ...]) -> bool:
+    """Whether the value at ``path`` of record ``at`` is also that of another record (at the end)."""
+    where = _parent(recs[at], path) if isinstance(recs[at], dict) else None
+    if where is None or not isinstance(where[0], dict) or where[1] not in where[0]:
+        return False
+    value = where[0][where[1]]
+    for j, other in enumerate(recs):
+        w = _parent(other, path) if j != at and isinstance(other, dict) else None
+        if w is not None and isinstance(w[0], dict) and w[1] in w[0] and _same(w[0][w[1]], value):
+            return True
+    return False
+
+
+def located(kept: list[Change]) -> bool:
+    """Whether the error of these (kept) changes must name a row or a field: one of them must be refused,
+    and every change that may be refused is inside one record — not nesting too deep (the parser refuses
+    the whole file) nor a duplicated record (which may make the file's records disagree as a whole)."""
+    risky = [ch for ch in kept if ch.expect != BENIGN]
+    return any(ch.expect == FATAL for ch in kept) and all(
+        ch.op in ("set", "delete", "record", "same_id") and not has_deep(ch.value) for ch in risky)
+
+
+__all__ = ["MODES", "SKIPS", "VALIDATED", "VALIDATION", "Change", "Field", "Template", "apply", "changes", "has_deep",
+           "located", "menu", "templates"]

@@ -212,4 +212,4 @@ def _tiers(fast: int, slow: int) -> tuple[Any, Any]:
     return out[0], out[1]
 
 
-test_cli_fast, test_cli = _tiers(10, 300)
+test_cli_fast, test_cli = _tiers(10, 150)

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from registry.errors import AlreadyExists, NotFound, RegistryError
 from tests.fuzz.oracle import Fuzz, check_clear_error
-from tests.fuzz.records import shallow_containers
 from tests.fuzz.report import accepted, count
 from tests.fuzz.strategies import BENIGN, EITHER, FATAL, Deep, combine, words
 from tests.fuzz.test_fuzz_sources import tiers

@@ -21,8 +21,10 @@ import pytest
 from hypothesis import strategies as st
 
 from tests.fuzz.oracle import Fuzz
-from tests.fuzz.records import MODES, Field, apply, changes, has_deep
-from tests.fuzz.strategies import BENIGN, EITHER, FATAL, Deep, apply_damage, combine, damage, dumps, words
+from tests.fuzz.records import MODES, VALIDATION, Field, apply, changes, has_deep
+from tests.fuzz.records import located as located_changes
+from tests.fuzz.strategies import (BENIGN, EITHER, FATAL, Deep, apply_damage, combine, damage, damaged, dumps,
+                                   words)
 from tests.fuzz.test_fuzz_sources import Case, register_case, tiers
 
 # ----------------------------------------------------------------------------- tables
@@ -208,7 +210,8 @@ def generic_cases(draw) -> tuple[Case, Table, dict[str, Any]]:
     n = draw(st.integers(1, 5))
     records = [draw(table.record(i)) for i in range(n)]
     mode = draw(st.sampled_from(MODES))
-    chs = draw(changes(records, table.fields, mode=mode))
+    cells = fmt in ("csv", "tsv", "parquet")  # there a value nested deeply is a long text: the validation's
+    chs = draw(changes(records, table.fields, mode=mode, validation=VALIDATION + ("deep",) if cells else VALIDATION))
     recs, _, kept = apply(records, chs)
     options = dict(table.options)
     if fmt == "keyed" and draw(st.booleans()):  # the object's keys are the ids
@@ -219,22 +222,29 @@ def generic_cases(draw) -> tuple[Case, Table, dict[str, Any]]:
     if any(f.path[0] in mapped and not any(isinstance(r, dict) and f.path[0] in r for r in recs)
            for f in table.fields if f.kind in ("optional", "votes")):
         expect = FATAL  # a mapped column that no record has: the mapping is wrong (named in the error)
-    fatal = [ch for ch in kept if ch.expect == FATAL]
-    located = bool(fatal) and all(ch.op in ("set", "delete", "record", "same_id") and not has_deep(ch.value)
-                                  for ch in fatal)
+    located = located_changes(kept)
     if (fmt in ("csv", "tsv", "parquet") or fmt == "jsonl" and len(recs) == 1) and \
             any(ch.op == "record" for ch in kept):
         located = False  # a row that is not a record: no header or no rows left; one JSON line is a document
     what = f"{table.task_type} {fmt} {mode}: " + "; ".join(ch.describe() for ch in kept)
     data, suffix = write_table(fmt, recs, ascii_only=draw(st.booleans()))
+    if fmt in ("csv", "tsv") and mode != "valid" and b'"' not in data and data.split(b"\n")[0].strip() and \
+            draw(st.integers(0, 7)) == 0:
+        # ragged: a row with a field too many (no quoted cell: every line is one row)
+        lines = data.split(b"\n")
+        at = draw(st.integers(1, max(1, len(lines) - 2)))
+        lines[at] += (b"," if fmt == "csv" else b"\t") + b"one cell too many"
+        data = b"\n".join(lines)
+        expect, located = FATAL, True
+        what += f"; ragged: line {at + 1} has a field too many"
     document = fmt in ("json", "keyed")
-    damaged = False
+    broken = False
     if draw(st.integers(0, 2)) == 0:
         kind, params = draw(damage(json_document=document, text=fmt != "parquet", benign=mode == "valid"))
         data, dexpect, gz = apply_damage(data, kind, params, json_document=document or fmt == "parquet")
-        expect = combine(expect, dexpect)
-        damaged = dexpect != BENIGN
-        located = located and not damaged
+        expect = damaged(expect, dexpect, kind)
+        broken = dexpect != BENIGN
+        located = located and not broken
         what += f"; bytes: {kind} {params.get('at', '')}"
         suffix += ".gz" if gz else ""
         if gz and fmt == "parquet":  # Parquet is not read through gzip
@@ -246,7 +256,9 @@ def generic_cases(draw) -> tuple[Case, Table, dict[str, Any]]:
                 not (what_opt == "id from row and a mapped id" and "example_id" not in options["mapping"]):
             options = change(options)
             what += f"; option: {what_opt}"
-            expect, located, names_file = FATAL, not damaged, False
+            # the option's error (naming it), unless a change in the file is refused first (naming its row)
+            located = (located or expect != FATAL) and not broken
+            expect, names_file = FATAL, False
     rows = len(recs) if expect == BENIGN else None
     return Case({"data" + suffix: data}, expect, located, what, rows=rows, names_file=names_file), table, options
 
@@ -291,4 +303,18 @@ REGRESSIONS = (
      TABLES[0], {"mapping": {"example_id": "id", "instruction": "q", "response_a": "a", "response_b": "b",
                              "label": "w"}}),
 )
-test_generic_fast, test_generic = tiers("generic", generic_cases(), check_generic, 12, 1500, REGRESSIONS)
+REGRESSIONS += (
+    (Case({"data.jsonl": _ROW % (1, 1) + b'{"id": "r2", "q": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n" +
+           _ROW % (3, 3)}, FATAL, False,
+          "regression: a JSON line nested 100,000 deep (pyarrow's JSON reader: segmentation fault; 15 s at 12,000)"),
+     TABLES[0], {"mapping": {"example_id": "id", "instruction": "q", "response_a": "a", "response_b": "b",
+                             "label": "w"}}),
+    (Case({"data.jsonl": b'{"id": ' + b'{"a":' * 6000 + b"1" + b"}" * 6000 + b"}\n" + _ROW % (2, 2)}, FATAL, False,
+          "regression: a first JSON line nested 6,000 deep and a path mapped (@key): RecursionError"),
+     TABLES[0], {"mapping": {"example_id": "id", "instruction": "@key", "response_a": "a", "response_b": "b",
+                             "label": "w"}}),
+    (Case({"data.jsonl": _ROW % (1, 1) + _ROW % (2, 2)}, FATAL, True,
+          "regression: a --map item without '=' was refused without naming the option", names_file=False),
+     TABLES[0], {"mapping": ["instruction"]}),
+)
+test_generic_fast, test_generic = tiers("generic", generic_cases(), check_generic, 12, 1300, REGRESSIONS)

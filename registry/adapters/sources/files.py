@@ -461,11 +461,18 @@ def _object_lines(data: np.ndarray) -> int | None:
     return len(starts) - blank
 
 
-def objects_only(data: np.ndarray) -> bool:
-    """Whether every non-blank line of the JSON-lines bytes ``data`` starts with ``{`` (after spaces and
-    tabs). pyarrow's JSON reader (26.0) crashes the process — a segmentation fault — on a block that
-    starts with ``null``; a line that is not an object is never handed to it (the records reader reads,
-    or reports, such a file)."""
+MAX_PYARROW_NESTING = 64
+"""Deepest nesting of brackets a JSON-lines block may have for pyarrow's JSON reader to read it (deeper: the
+records reader, whose parser refuses what it cannot follow)."""
+
+
+def safe_for_pyarrow(data: np.ndarray) -> bool:
+    """Whether pyarrow's JSON reader (26.0) may be given the JSON-lines bytes ``data``: every non-blank line
+    starts with ``{`` (after spaces and tabs) — a block that starts with ``null`` crashes the process, a
+    segmentation fault — and brackets nest at most :data:`MAX_PYARROW_NESTING` deep (its converter takes
+    time quadratic in the depth, 15 s at 12,000 levels, and overflows its stack, another segmentation fault,
+    at 100,000; brackets inside strings are counted too, which only sends such a file to the records
+    reader)."""
     size = len(data)
     if not size:
         return True
@@ -479,6 +486,15 @@ def objects_only(data: np.ndarray) -> bool:
             j += 1
         if j < size and data[j] not in (123, 10, 13):
             return False
+    depth = 0
+    for at in range(0, size, _CHUNK):
+        folded = data[at:at + _CHUNK] | 32  # "[" → "{" and "]" → "}" (no other byte becomes either)
+        step = (folded == 123).view(np.int8) - (folded == 125).view(np.int8)
+        step[0] += depth  # (|depth| ≤ the limit: an int8)
+        levels = np.add.accumulate(step, dtype=np.int16)  # a level past ±32767 passed the limit first
+        if levels.max() > MAX_PYARROW_NESTING or levels.min() < -MAX_PYARROW_NESTING:
+            return False  # too deep, or more closing brackets than opening ones (not JSON)
+        depth = int(levels[-1])
     return True
 
 
@@ -501,8 +517,8 @@ def read_json_lines_table(path: Path) -> pa.Table | None:
     import pyarrow.json as pa_json
 
     check_input(path)
-    if path.stat().st_size and not objects_only(np.memmap(path, dtype=np.uint8, mode="r")):
-        return None  # a line that is not an object (pyarrow may crash on it)
+    if path.stat().st_size and not safe_for_pyarrow(np.memmap(path, dtype=np.uint8, mode="r")):
+        return None  # a line that is not an object, or nesting pyarrow may crash on: the records reader
     with ThreadPoolExecutor(max_workers=1) as pool:
         lines = pool.submit(_count_object_lines, path)
         try:
@@ -542,8 +558,8 @@ def leading_names(path: Path, fmt: str) -> set[str]:
             if line.strip():
                 try:
                     first = json.loads(line)
-                except ValueError:
-                    return set()      # malformed: reported when the file is read
+                except (ValueError, RecursionError):
+                    return set()      # malformed or nested too deeply: reported when the file is read
                 return set(first) if isinstance(first, dict) else set()
     return set()
 
@@ -632,8 +648,8 @@ def typed_block(block: LineBlock) -> pa.Table | None:
     would not read it so (pyarrow cannot type it, or its objects are not one per non-blank line)."""
     import pyarrow.json as pa_json
 
-    if not objects_only(np.frombuffer(block.data, dtype=np.uint8)):
-        return None  # a line that is not an object (pyarrow may crash on it)
+    if not safe_for_pyarrow(np.frombuffer(block.data, dtype=np.uint8)):
+        return None  # a line that is not an object, or nesting pyarrow may crash on: the records reader
     with ThreadPoolExecutor(max_workers=1) as pool:  # count the lines while pyarrow parses
         lines = pool.submit(_object_lines, np.frombuffer(block.data, dtype=np.uint8))
         try:

@@ -20,7 +20,7 @@ the record's position); for Topical-Chat a content hash of ``(source, context, s
 (:func:`example_ids`). ``reproduce/unieval_predict/<same path>_result.json`` holds UniEval's own
 predictions: the same records, in the same order, plus ``"predict_scores"``; they are not
 datasets, but :func:`example_ids` applied to a prediction file yields exactly the ids of the
-matching rows here. Skipped: only records whose source (the instruction) is blank; the shipped
+matching rows here. Skipped: only records whose source (the instruction) is blank or null; the shipped
 files have none. An empty ``system_output`` is kept as ``""`` (none in the shipped files); a
 missing or non-string one raises ``InvalidInput``.
 """
@@ -127,8 +127,10 @@ class UniEvalAdapter(SourceAdapter):
             output = require_text(rec, "system_output", file=path, row=i, allow_empty=True)
             raw = require(require(rec, "scores", file=path, row=i), criterion, file=path, row=i)
             score = checked_score(raw, scale, file=path, row=i, field=f"scores.{criterion}")
-            if not (isinstance(source, str) and source.strip()):
+            if source is None or isinstance(source, str) and not source.strip():
                 continue  # blank source: no instruction (none in the shipped files)
+            if not isinstance(source, str):
+                raise InvalidInput(f"expected a string, got {source!r:.40}", file=path, row=i, field="source")
             system = rec.get("system_id")
             rows.append({
                 "example_id": example_id, "instruction": _instruction(rec), "response": output,
