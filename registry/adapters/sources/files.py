@@ -486,15 +486,49 @@ def safe_for_pyarrow(data: np.ndarray) -> bool:
             j += 1
         if j < size and data[j] not in (123, 10, 13):
             return False
-    depth = 0
-    for at in range(0, size, _CHUNK):
-        folded = data[at:at + _CHUNK] | 32  # "[" → "{" and "]" → "}" (no other byte becomes either)
-        step = (folded == 123).view(np.int8) - (folded == 125).view(np.int8)
-        step[0] += depth  # (|depth| ≤ the limit: an int8)
-        levels = np.add.accumulate(step, dtype=np.int16)  # a level past ±32767 passed the limit first
+    return _nesting_ok(data)
+
+
+_NOT_STRUCTURE = bytes(c for c in range(256) if c not in b"[]{}\n")
+"""Every byte but brackets and the newline (deleted by ``bytes.translate``: a C loop)."""
+
+
+def _nesting_ok(data: np.ndarray) -> bool:
+    """Whether no line of ``data`` nests brackets deeper than :data:`MAX_PYARROW_NESTING` (each line
+    counted from level 0: its own object), nor closes more than it opened by as much. Each piece is
+    first reduced to its brackets and newlines (a few bytes a line); a line of at most that many
+    brackets cannot break the limit (nearly every line of real data), and only where one has more are
+    the levels followed."""
+    depth = 0  # the level at the end of the previous piece, within the line it ends in
+    open_line = 0  # brackets of that line so far
+    for at in range(0, len(data), _CHUNK):
+        marks = np.frombuffer(data[at:at + _CHUNK].tobytes().translate(None, _NOT_STRUCTURE), dtype=np.uint8)
+        if not len(marks):
+            continue
+        newline = np.flatnonzero(marks == 10)
+        lengths = np.diff(newline, prepend=-1) - 1  # brackets of each line the piece ends
+        tail = len(marks) - 1 - (newline[-1] if len(newline) else -1)  # brackets after the last newline
+        if len(lengths):
+            lengths[0] += open_line
+        longest = max(int(lengths.max()) if len(lengths) else 0, tail + (0 if len(newline) else open_line))
+        if longest <= MAX_PYARROW_NESTING:  # no line can break the limit; the level the piece ends at:
+            rest = marks[len(marks) - tail:] | 32  # (its last line's brackets: at most the limit)
+            depth = (0 if len(newline) else depth) + int(np.count_nonzero(rest == 123)) - \
+                int(np.count_nonzero(rest == 125))
+            open_line = tail + (0 if len(newline) else open_line)
+            continue
+        kinds = marks | 32  # "[" → "{" and "]" → "}"
+        levels = np.cumsum((kinds == 123).astype(np.int64) - (kinds == 125))
+        levels += depth
+        if len(newline):  # each line starts again from 0: subtract the level its newline had
+            last = np.full(len(marks), -1, dtype=np.int64)
+            last[newline] = newline
+            np.maximum.accumulate(last, out=last)
+            levels -= np.where(last >= 0, levels[np.maximum(last, 0)], 0)
         if levels.max() > MAX_PYARROW_NESTING or levels.min() < -MAX_PYARROW_NESTING:
             return False  # too deep, or more closing brackets than opening ones (not JSON)
         depth = int(levels[-1])
+        open_line = tail + (0 if len(newline) else open_line)
     return True
 
 
