@@ -31,6 +31,7 @@ demo: $(STAMP)
 	AUTORATER_HOME=$${AUTORATER_HOME:-.autorater/demo} $(BIN)/python -m registry.demo
 
 test: $(STAMP) $(VLLM_STAMP)
+	scripts/ensure-chromium.sh
 	scripts/with-postgres.sh $(BIN)/python -m pytest -n 2 --dist loadgroup -q -p no:cacheprovider $(PYTEST_ARGS)
 
 test-fast: $(STAMP)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from registry import __version__
-from registry.cli import backends, datasets, evaluation, evaluators, regressions, serve, sources, store, training
+from registry.cli import backends, datasets, evaluation, evaluators, regressions, serve, sources, store, training, ui
 from registry.cli import metrics as metrics_cli
 from registry.cli.common import JSON_OPTION, console, new_app, print_json
 
@@ -25,6 +25,7 @@ app.add_typer(metrics_cli.app, name="metrics")
 app.command("best")(evaluation.best)
 app.command("leaderboard")(evaluation.leaderboard)
 app.command("serve")(serve.serve)
+app.command("ui")(ui.ui)
 db_app = new_app("Database schema (Alembic migrations).")
 app.add_typer(db_app, name="db")
 

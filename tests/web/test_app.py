@@ -1,0 +1,30 @@
+"""The app's frame: problem+json errors, the token rule, static files, the `ui` command."""
+
+from __future__ import annotations
+
+
+def test_info_and_problem_json(client, web_registry):
+    r = client.get("/api/v1/info")
+    assert r.status_code == 200 and r.json()["datasets"] >= 3
+    r = client.get("/api/v1/no-such-endpoint")
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["status"] == 404 and "Traceback" not in r.text
+
+
+def test_static_assets_are_local(client):
+    r = client.get("/static/app.css")
+    assert r.status_code == 200 and "body" in r.text
+
+
+def test_reads_can_require_the_token(web_registry):
+    from fastapi.testclient import TestClient
+
+    from registry.web.app import WebSettings, create_app
+    from tests.web.conftest import TOKEN
+
+    app = create_app(registry=web_registry.reg, web=WebSettings(token=TOKEN, public_read=False))
+    with TestClient(app) as c:
+        assert c.get("/api/v1/info").status_code == 401
+        assert c.get("/api/v1/info", headers={"Authorization": "Bearer wrong"}).status_code == 403
+        assert c.get("/api/v1/info", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+        assert c.get("/").status_code == 401
