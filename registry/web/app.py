@@ -10,7 +10,9 @@ Security (see ``README`` "Web app and REST API"):
 - binds to 127.0.0.1 unless told otherwise (``autorater ui --host``);
 - writes need ``Authorization: Bearer <token>`` with the token of ``AUTORATER_API_TOKEN`` (compared in
   constant time); without a configured token every write is refused;
-- reads are open to the local machine; ``AUTORATER_API_PUBLIC_READ=0`` makes them need the token too.
+- reads need the token too once one is set, unless ``AUTORATER_API_PUBLIC_READ=1`` opens them (with no
+  token configured there is nothing to check: reads are open, writes refused); a browser gives the token
+  once on the login page and carries it in an HttpOnly, SameSite=Strict cookie (:data:`TOKEN_COOKIE`).
 """
 
 from __future__ import annotations
@@ -62,15 +64,19 @@ class WebSettings:
 
     token: str | None = None
     """Bearer token writes need (``AUTORATER_API_TOKEN``); ``None``: writes are refused."""
-    public_read: bool = True
-    """Whether reads need no token (``AUTORATER_API_PUBLIC_READ``, default on)."""
+    public_read: bool = False
+    """Whether reads need no token (``AUTORATER_API_PUBLIC_READ=1``; always when no token is set)."""
+
+    @property
+    def reads_open(self) -> bool:
+        return self.public_read or self.token is None
 
     @classmethod
     def from_env(cls, **overrides: Any) -> WebSettings:
         token = overrides.get("token", os.environ.get("AUTORATER_API_TOKEN") or None)
         public = overrides.get("public_read")
         if public is None:
-            public = os.environ.get("AUTORATER_API_PUBLIC_READ", "1").strip().lower() not in ("0", "false", "no", "off")
+            public = os.environ.get("AUTORATER_API_PUBLIC_READ", "").strip().lower() in ("1", "true", "yes", "on")
         return cls(token=token or None, public_read=bool(public))
 
 
@@ -102,30 +108,43 @@ def get_registry(request: Request):
     return request.app.state.registry
 
 
-def _bearer(request: Request) -> str | None:
+TOKEN_COOKIE = "autorater_token"
+"""Cookie in which a browser carries the token after the login page (HttpOnly, SameSite=Strict)."""
+
+
+def _bearer(request: Request, *, cookie: bool) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.cookies.get(TOKEN_COOKIE) or None if cookie else None
 
 
-def _check_token(request: Request) -> None:
+def token_matches(request: Request, given: str | None) -> bool:
+    """Whether ``given`` is the configured token (constant time)."""
+    token = request.app.state.web.token
+    return token is not None and given is not None and hmac.compare_digest(given.encode(), token.encode())
+
+
+def _check_token(request: Request, *, cookie: bool = True) -> None:
     web: WebSettings = request.app.state.web
-    given = _bearer(request)
+    given = _bearer(request, cookie=cookie)
     if given is None:
         raise HTTPException(401, "this needs Authorization: Bearer <token> (the token of AUTORATER_API_TOKEN)",
                             headers={"WWW-Authenticate": "Bearer"})
-    if web.token is None or not hmac.compare_digest(given.encode(), web.token.encode()):
+    if not token_matches(request, given):
         raise HTTPException(403, "wrong token" if web.token else "writes are disabled: AUTORATER_API_TOKEN is not set")
 
 
 def require_read(request: Request) -> None:
-    """Reads: open unless ``AUTORATER_API_PUBLIC_READ=0`` (then the token)."""
-    if not request.app.state.web.public_read:
+    """Reads: the token (header or login cookie) unless reads are open (:attr:`WebSettings.reads_open`)."""
+    if not request.app.state.web.reads_open:
         _check_token(request)
 
 
 def require_write(request: Request) -> None:
-    """Writes: always the bearer token."""
+    """Writes: always the token — the ``Authorization: Bearer`` header, or the login cookie (the pages'
+    forms, which also carry a CSRF token: :mod:`registry.web.pages`)."""
     _check_token(request)
 
 
@@ -184,5 +203,5 @@ def create_app(settings: Settings | None = None, *, registry: Any = None, web: W
     return app
 
 
-__all__ = ["PROBLEM", "ReadAccess", "WebSettings", "WriteAccess", "create_app", "get_registry", "problem",
-           "registry_problem", "require_read", "require_write", "status_of"]
+__all__ = ["PROBLEM", "TOKEN_COOKIE", "ReadAccess", "WebSettings", "WriteAccess", "create_app", "get_registry", "problem",
+           "registry_problem", "require_read", "require_write", "status_of", "token_matches"]

@@ -84,7 +84,7 @@ def web_registry(tmp_path_factory, data_root) -> Iterator[WebRegistry]:
 def app(web_registry):
     from registry.web.app import WebSettings, create_app
 
-    return create_app(registry=web_registry.reg, web=WebSettings(token=TOKEN))
+    return create_app(registry=web_registry.reg, web=WebSettings(token=TOKEN, public_read=True))
 
 
 @pytest.fixture(scope="session")

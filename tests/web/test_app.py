@@ -16,7 +16,7 @@ def test_static_assets_are_local(client):
     assert r.status_code == 200 and "body" in r.text
 
 
-def test_reads_can_require_the_token(web_registry):
+def test_reads_need_the_token_unless_opened(web_registry):
     from fastapi.testclient import TestClient
 
     from registry.web.app import WebSettings, create_app
@@ -28,3 +28,8 @@ def test_reads_can_require_the_token(web_registry):
         assert c.get("/api/v1/info", headers={"Authorization": "Bearer wrong"}).status_code == 403
         assert c.get("/api/v1/info", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
         assert c.get("/").status_code == 401
+        c.cookies.set("autorater_token", TOKEN)
+        assert c.get("/api/v1/info").status_code == 200
+    assert WebSettings.from_env(token=None).reads_open  # no token configured: nothing to check
+    assert not WebSettings.from_env(token="t", public_read=None).reads_open or \
+        __import__("os").environ.get("AUTORATER_API_PUBLIC_READ") == "1"
