@@ -1,0 +1,230 @@
+"""Figures of the web app and the HTML report: plain functions that return Plotly figure dicts, and
+:func:`render` that embeds one in a page.
+
+Nothing here imports FastAPI: the self-contained HTML report builds the same figures and embeds them
+with the same :func:`render`, with :func:`plotly_js` and :data:`BOOT_JS` inlined instead of served.
+
+A figure is embedded as a ``<div>`` and a ``<script type="application/json">`` holding its JSON
+(``<``, ``>``, ``&``, U+2028 and U+2029 escaped, so a text such as ``</script>`` in a name or label
+cannot end the script element); :data:`BOOT_JS` (``static/charts.js``) draws every embedded figure
+with Plotly, so pages need no inline script (their Content-Security-Policy allows none).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup, escape
+
+Figure = dict[str, Any]
+"""A Plotly figure as a plain dict: ``{"data": [...], "layout": {...}}``."""
+
+STATIC = Path(__file__).parent / "static"
+BOOT_JS = (STATIC / "charts.js").read_text(encoding="utf-8")
+"""The script that draws every figure :func:`render` embedded (served as ``/static/charts.js``)."""
+
+BLUE, GREY, GREEN, RED = "#2563eb", "#9aa4b2", "#15803d", "#b91c1c"
+FONT = {"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12}
+
+_JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_JSON_UNSAFE = re.compile("[<>&\u2028\u2029]")
+
+
+def plotly_js_path() -> Path:
+    """The ``plotly.min.js`` shipped in the installed ``plotly`` package."""
+    import plotly
+
+    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+@lru_cache(maxsize=1)
+def plotly_js() -> bytes:
+    """The bytes of :func:`plotly_js_path` (read once)."""
+    return plotly_js_path().read_bytes()
+
+
+def safe_json(obj: Any) -> str:
+    """JSON of ``obj`` that is safe inside a ``<script>`` element (and in HTML generally): ``<``, ``>``,
+    ``&``, U+2028 and U+2029 written as ``\\uXXXX`` escapes; NaN and infinities become ``null``."""
+    text = json.dumps(_finite(obj), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return _JSON_UNSAFE.sub(lambda m: _JSON_ESCAPES[m.group()], text)
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {str(k): _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if hasattr(obj, "tolist"):  # numpy arrays and scalars
+        return _finite(obj.tolist())
+    return obj
+
+
+def render(figure: Figure, div_id: str, *, height: int | None = None, css_class: str = "chart") -> Markup:
+    """A ``<div>`` for ``figure`` and the ``<script type="application/json">`` holding it, which
+    :data:`BOOT_JS` draws; ``div_id`` must be unique in the page."""
+    style = f' style="height:{int(height)}px"' if height else ""
+    return Markup(f'<div class="{escape(css_class)}" id="{escape(div_id)}"{style}></div>'
+                  f'<script type="application/json" class="plotly-figure" data-target="{escape(div_id)}">'
+                  f"{safe_json(figure)}</script>")
+
+
+def _text(values: Iterable[Any]) -> list[str]:
+    """Names and labels as Plotly shows them: Plotly reads a few HTML tags in texts (``<b>``, ``<a>``)
+    and decodes entities, so ``<``, ``>`` and ``&`` are written as entities to show them literally."""
+    return [html.escape(str(v), quote=False) for v in values]
+
+
+def _layout(**kw: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"font": FONT, "margin": {"l": 50, "r": 20, "t": 30, "b": 40},
+                            "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "#fafbfc"}
+    base.update(kw)
+    return base
+
+
+def label_distribution(counts: Mapping[str, int], *, title: str = "Human labels") -> Figure:
+    """Bar chart of the label counts of a version (``statistics.label_distribution``)."""
+    labels = list(counts)
+    return {"data": [{"type": "bar", "x": _text(labels), "y": [counts[k] for k in labels], "marker": {"color": BLUE},
+                      "text": [str(counts[k]) for k in labels], "textposition": "auto",
+                      "hovertemplate": "%{x}: %{y}<extra></extra>"}],
+            "layout": _layout(title={"text": title}, xaxis={"type": "category"}, yaxis={"title": {"text": "examples"}},
+                              height=280)}
+
+
+def score_summary(score: Mapping[str, Any], *, scale: Sequence[float] | None = None,
+                  title: str = "Human scores") -> Figure:
+    """Box of a pointwise version's human scores from its statistics (``statistics.score``: min,
+    quartiles, max; the mean as a dashed line)."""
+    qs = score.get("quantiles") or {}
+    lo, hi, mean = score.get("min"), score.get("max"), score.get("mean")
+    q1, med, q3 = qs.get("0.25", mean), qs.get("0.5", mean), qs.get("0.75", mean)
+    trace: dict[str, Any] = {"type": "box", "name": "score", "orientation": "h", "marker": {"color": BLUE},
+                             "lowerfence": [lo], "upperfence": [hi], "q1": [q1], "median": [med], "q3": [q3],
+                             "y": ["score"], "showlegend": False}
+    if mean is not None:
+        trace["mean"] = [mean]
+    xaxis: dict[str, Any] = {"title": {"text": "score"}}
+    if scale and len(scale) == 2 and None not in scale:
+        xaxis["range"] = [scale[0], scale[1]]
+    return {"data": [trace], "layout": _layout(title={"text": title}, xaxis=xaxis, height=200)}
+
+
+def text_lengths(quantiles: Mapping[str, Mapping[str, float]], *, title: str = "Text length (characters)") -> Figure:
+    """One horizontal box per text field from the stored length quantiles (0, .25, .5, .75, .95, 1):
+    whiskers at the minimum and maximum, the 95th percentile as a separate marker; log axis."""
+    fields = list(quantiles)
+    data: list[dict[str, Any]] = []
+
+    def q(f: str, p: str) -> float | None:
+        return quantiles[f].get(p, quantiles[f].get(p.rstrip("0").rstrip(".") if "." in p else p))
+
+    data.append({"type": "box", "orientation": "h", "name": "length", "y": fields, "marker": {"color": BLUE},
+                 "lowerfence": [max(q(f, "0.0") or 0, 1) for f in fields], "q1": [max(q(f, "0.25") or 0, 1) for f in fields],
+                 "median": [max(q(f, "0.5") or 0, 1) for f in fields], "q3": [max(q(f, "0.75") or 0, 1) for f in fields],
+                 "upperfence": [max(q(f, "1.0") or 0, 1) for f in fields], "showlegend": False,
+                 "hoverinfo": "x+y"})
+    data.append({"type": "scatter", "mode": "markers", "name": "95th percentile", "y": fields,
+                 "x": [max(q(f, "0.95") or 0, 1) for f in fields],
+                 "marker": {"symbol": "diamond", "color": RED, "size": 8},
+                 "hovertemplate": "%{y}: 95%% ≤ %{x}<extra></extra>".replace("%%", "%")})
+    return {"data": data, "layout": _layout(title={"text": title}, xaxis={"type": "log", "title": {"text": "characters"}},
+                                            yaxis={"automargin": True}, height=120 + 45 * len(fields),
+                                            legend={"orientation": "h", "y": -0.35})}
+
+
+def leaderboard_ci(standings: Sequence[Mapping[str, Any]], *, metric: str, title: str | None = None) -> Figure:
+    """One marker per evaluator at its value with its 95% CI as error bars, best on top; the best and
+    the evaluators tied with it in green. ``standings``: ``Standing.to_dict()``-like mappings."""
+    names = _text(s["evaluator"] for s in standings)
+    values = [s.get("value") for s in standings]
+
+    def err(side: str) -> list[float]:
+        out = []
+        for s, v in zip(standings, values):
+            bound = s.get(side)
+            out.append(abs((bound if bound is not None else v or 0) - (v or 0)) if v is not None else 0)
+        return out
+
+    colors = [GREEN if i == 0 or s.get("tied_with_best") else BLUE for i, s in enumerate(standings)]
+    trace = {"type": "scatter", "mode": "markers", "x": values, "y": names, "name": metric,
+             "marker": {"color": colors, "size": 10},
+             "error_x": {"type": "data", "symmetric": False, "array": err("ci_high"), "arrayminus": err("ci_low"),
+                         "color": GREY, "thickness": 2, "width": 4},
+             "customdata": [[s.get("ci_low"), s.get("ci_high")] for s in standings],
+             "hovertemplate": "%{y}<br>" + metric + " %{x:.3f}<br>95% CI [%{customdata[0]:.3f}, %{customdata[1]:.3f}]"
+                              "<extra></extra>"}
+    return {"data": [trace],
+            "layout": _layout(title={"text": title or f"{metric} with 95% CI"}, showlegend=False,
+                              xaxis={"title": {"text": metric}, "zeroline": False},
+                              yaxis={"type": "category", "autorange": "reversed", "automargin": True},
+                              height=max(220, 90 + 34 * len(names)), margin={"l": 20, "r": 20, "t": 40, "b": 45})}
+
+
+def confusion_matrix(labels: Sequence[str], predicted: Sequence[str], counts: Sequence[Sequence[int]], *,
+                     title: str = "Confusion matrix") -> Figure:
+    """Heatmap of ``counts[i][j]``: examples with human label ``labels[i]`` judged ``predicted[j]``."""
+    return {"data": [{"type": "heatmap", "z": [list(r) for r in counts], "x": _text(predicted), "y": _text(labels),
+                      "colorscale": "Blues", "showscale": False, "texttemplate": "%{z}",
+                      "hovertemplate": "human %{y}, judged %{x}: %{z}<extra></extra>"}],
+            "layout": _layout(title={"text": title}, xaxis={"title": {"text": "evaluator verdict"}, "type": "category"},
+                              yaxis={"title": {"text": "human label"}, "type": "category", "autorange": "reversed"},
+                              height=120 + 60 * max(len(labels), 1), width=180 + 80 * max(len(predicted), 1))}
+
+
+def matrix_heatmap(evaluators: Sequence[str], datasets: Sequence[str], values: Sequence[Sequence[float | None]],
+                   links: Sequence[Sequence[str | None]] | None = None, *, metric: str = "headline metric",
+                   title: str = "Evaluators × datasets") -> Figure:
+    """Heatmap of a headline metric, evaluators as rows and dataset versions as columns; ``links``
+    (same shape, e.g. run page URLs) are carried as ``customdata``: :data:`BOOT_JS` opens a cell's
+    link when it is clicked."""
+    text = [["" if v is None else f"{v:.3f}" for v in row] for row in values]
+    trace: dict[str, Any] = {"type": "heatmap", "z": [list(r) for r in values], "x": _text(datasets),
+                             "y": _text(evaluators), "text": text, "texttemplate": "%{text}",
+                             "colorscale": "RdYlGn", "colorbar": {"title": {"text": metric}},
+                             "hovertemplate": "%{y} on %{x}: %{text}<extra></extra>", "xgap": 2, "ygap": 2}
+    if links is not None:
+        trace["customdata"] = [list(r) for r in links]
+    return {"data": [trace],
+            "layout": _layout(title={"text": title}, xaxis={"type": "category", "side": "top"},
+                              yaxis={"type": "category", "autorange": "reversed", "automargin": True},
+                              height=max(260, 120 + 32 * len(evaluators)), margin={"l": 20, "r": 20, "t": 80, "b": 20})}
+
+
+def calibration(prob_a: Sequence[float], correct_a: Sequence[bool], *, bins: int = 10,
+                title: str = "Calibration of prob_a") -> Figure:
+    """Reliability diagram: mean ``prob_a`` against the share of examples where A is the human choice,
+    in ``bins`` equal-width bins (bins with no example left out)."""
+    sums = [0.0] * bins
+    hits = [0] * bins
+    ns = [0] * bins
+    for p, y in zip(prob_a, correct_a):
+        if p is None or not math.isfinite(p):
+            continue
+        b = min(int(p * bins), bins - 1)
+        sums[b] += p
+        hits[b] += bool(y)
+        ns[b] += 1
+    xs = [sums[b] / ns[b] for b in range(bins) if ns[b]]
+    ys = [hits[b] / ns[b] for b in range(bins) if ns[b]]
+    n = [ns[b] for b in range(bins) if ns[b]]
+    return {"data": [{"type": "scatter", "mode": "lines", "x": [0, 1], "y": [0, 1], "name": "perfect",
+                      "line": {"dash": "dot", "color": GREY}},
+                     {"type": "scatter", "mode": "lines+markers", "x": xs, "y": ys, "name": "observed",
+                      "text": [f"n={k}" for k in n], "marker": {"color": BLUE, "size": 8}}],
+            "layout": _layout(title={"text": title}, xaxis={"title": {"text": "mean prob_a"}, "range": [0, 1]},
+                              yaxis={"title": {"text": "share where A is the human choice"}, "range": [0, 1]},
+                              height=320)}
+
+
+__all__ = ["BOOT_JS", "Figure", "calibration", "confusion_matrix", "label_distribution", "leaderboard_ci",
+           "matrix_heatmap", "plotly_js", "plotly_js_path", "render", "safe_json", "score_summary", "text_lengths"]
