@@ -174,11 +174,11 @@ def confusion_matrix(labels: Sequence[str], predicted: Sequence[str], counts: Se
                      title: str = "Confusion matrix") -> Figure:
     """Heatmap of ``counts[i][j]``: examples with human label ``labels[i]`` judged ``predicted[j]``."""
     return {"data": [{"type": "heatmap", "z": [list(r) for r in counts], "x": _text(predicted), "y": _text(labels),
-                      "colorscale": "Blues", "showscale": False, "texttemplate": "%{z}",
+                      "colorscale": "Blues", "reversescale": True, "showscale": False, "texttemplate": "%{z}",
                       "hovertemplate": "human %{y}, judged %{x}: %{z}<extra></extra>"}],
             "layout": _layout(title={"text": title}, xaxis={"title": {"text": "evaluator verdict"}, "type": "category"},
                               yaxis={"title": {"text": "human label"}, "type": "category", "autorange": "reversed"},
-                              height=120 + 60 * max(len(labels), 1), width=180 + 80 * max(len(predicted), 1))}
+                              height=140 + 60 * max(len(labels), 1))}
 
 
 def matrix_heatmap(evaluators: Sequence[str], datasets: Sequence[str], values: Sequence[Sequence[float | None]],
@@ -190,7 +190,7 @@ def matrix_heatmap(evaluators: Sequence[str], datasets: Sequence[str], values: S
     text = [["" if v is None else f"{v:.3f}" for v in row] for row in values]
     trace: dict[str, Any] = {"type": "heatmap", "z": [list(r) for r in values], "x": _text(datasets),
                              "y": _text(evaluators), "text": text, "texttemplate": "%{text}",
-                             "colorscale": "RdYlGn", "colorbar": {"title": {"text": metric}},
+                             "colorscale": [[0, "#d73027"], [0.5, "#fee08b"], [1, "#1a9850"]], "colorbar": {"title": {"text": metric}},
                              "hovertemplate": "%{y} on %{x}: %{text}<extra></extra>", "xgap": 2, "ygap": 2}
     if links is not None:
         trace["customdata"] = [list(r) for r in links]

@@ -13,7 +13,7 @@
       var fig;
       try { fig = JSON.parse(node.textContent); } catch (e) { continue; }
       Plotly.newPlot(target, fig.data || [], fig.layout || {},
-                     {responsive: true, displaylogo: false, modeBarButtonsToRemove: ["sendDataToCloud"]});
+                     {responsive: true, displaylogo: false, displayModeBar: false});
       target.setAttribute("data-drawn", "1");
       target.on("plotly_click", function (ev) {
         var p = ev && ev.points && ev.points[0];
