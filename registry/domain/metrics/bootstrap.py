@@ -14,6 +14,21 @@ shape (n,) — or (R, n) for R runs judged on the same examples — the B resamp
 balanced accuracy, F1, Krippendorff's α; moments: Pearson r) use the same product on indicator
 rows, which equals resampling by index exactly. Rank statistics (Spearman, Kendall, AUC)
 resample by ``indices``.
+
+**Counts mode** (large n). A uniform draw of n ≥ :data:`LARGE_N` examples given partitions
+(:meth:`Bootstrap.with_classes`) whose combination J has at most :data:`MAX_JOINT` classes (and
+few against n) does not draw the B × n indices first: it draws the B joint class-count vectors
+directly, ``rng.multinomial(n, sizes / n, size=B)`` from the seeded generator — exactly the
+distribution of the class counts of B uniform index resamples — in O(B·|J|) instead of O(B·n), and
+each partition's counts are sums of J's. What still needs indices (rank statistics, sums of
+values no partition covers, :attr:`~Bootstrap.weights`, :meth:`~Bootstrap.apply`) gets them drawn
+*conditionally on the same counts*: resample b takes C[b, j] examples uniformly with replacement
+from the members of class j, from its own generator derived from the seed (so any block of
+resamples is the same whenever it is asked for). Every statistic, from counts or from indices,
+sees the very same resamples, and the index resamples are still uniform resampling in
+distribution. Below :data:`LARGE_N`, or without partitions, nothing changes: the same random
+numbers and results, bit for bit. Within a resample, conditional indices come grouped by class
+(a resample is a multiset: no statistic depends on its order).
 """
 
 from __future__ import annotations
@@ -40,6 +55,16 @@ MAX_CLASSES = 8192
 """Most example classes of a partition (see :meth:`Bootstrap.with_classes`) whose resampled counts are kept."""
 SAMPLE_CHECK = 4096
 """Examples a sum is first checked on against a partition (then on all of them)."""
+LARGE_N = 1 << 15
+"""Examples from which a uniform draw given partitions works in counts mode (module docstring).
+Every pinned value, test and published-number reproduction uses fewer examples, so keeps its
+numbers bit for bit; the slices of a 1M-pair run (25k–112k examples each) are above it."""
+MAX_JOINT = 1 << 15
+"""Most classes of the combination of the partitions for counts mode (its B × |J| counts are
+kept as int32, 128 MiB at B = 1000; multinomial draws cost about 0.2 µs per count)."""
+JOINT_PER_EXAMPLES = 16
+"""Counts mode also needs n ≥ this × |J| (else drawing the B × |J| counts is no cheaper than the
+B × n indices)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,6 +81,12 @@ class Bootstrap:
     """Optional partitions of the examples (a class code per example each): sums of per-example
     values that are equal within the classes of one are computed from its resampled class counts
     (:meth:`with_classes`)."""
+    joint: _Joint | None = None
+    """Counts mode (module docstring): the combination of the partitions, whose class counts are
+    drawn directly; ``None``: index mode."""
+    uniform: bool = True
+    """``drawn`` is (or, streamed, stands for) :meth:`draw`'s seeded uniform resampling — not
+    :meth:`draw_stratified`'s, nor indices of another origin: counts mode applies only to it."""
 
     @classmethod
     def draw(cls, n: int, n_samples: int = DEFAULT_SAMPLES, seed: int | None = DEFAULT_SEED) -> Bootstrap:
@@ -78,7 +109,7 @@ class Bootstrap:
             members = np.flatnonzero(groups == g)
             blocks.append(members[rng.integers(0, len(members), size=(n_samples, len(members)))])
         idx = np.concatenate(blocks, axis=1) if blocks else np.zeros((n_samples, 0), int)
-        return cls(idx.astype(np.int64), seed, idx.shape)
+        return cls(idx.astype(np.int64), seed, idx.shape, uniform=False)
 
     def with_classes(self, classes) -> Bootstrap:
         """The same draw, knowing a class of each example — or several such partitions of the
@@ -87,7 +118,10 @@ class Bootstrap:
         equal within the classes of one partition from them, instead of a (B, n) matrix product per
         sum. A sum of values that no partition covers is computed as before; the answer is the same
         either way (up to the order of floating-point additions for values that are not multiples
-        of ½)."""
+        of ½).
+
+        From :data:`LARGE_N` examples (a uniform draw), the draw switches to counts mode when the
+        partitions' combination is small enough (module docstring; :data:`MAX_JOINT`)."""
         if classes is None:
             return self
         parts = classes if isinstance(classes, (list, tuple)) else [classes]
@@ -97,7 +131,13 @@ class Bootstrap:
             if c.shape != (self.n,):
                 raise InvalidInput(f"{c.shape[0]} classes for {self.n} examples", field="classes")
             out.append(c.astype(np.int64 if len(c) and c.max() >= 2**31 else np.int32))
-        return replace(self, classes=tuple(out))
+        got = replace(self, classes=tuple(out), joint=None)
+        if not (self.uniform and self.n >= LARGE_N and self.n_samples):
+            return got
+        joint = _Joint.of(out, self.seed)
+        if joint is None:
+            return got
+        return replace(got, drawn=None, shape=(self.n_samples, self.n), joint=joint)
 
     @property
     def n(self) -> int:
@@ -127,6 +167,10 @@ class Bootstrap:
         (``any_int``: a streamed draw's int64 indices as drawn, without the cast to the kept dtype)."""
         b, n = self.n_samples, self.n
         rows = rows or max(1, BLOCK_ENTRIES // max(n, 1))
+        if self.joint is not None:
+            for start in range(0, b, rows):
+                yield start, self.index_block(start, start + rows)
+            return
         if self.drawn is not None:
             for start in range(0, b, rows):
                 yield start, self.drawn[start:start + rows]
@@ -138,9 +182,17 @@ class Bootstrap:
 
     def index_block(self, start: int, stop: int) -> np.ndarray:
         """``indices[start:stop]`` (a streamed draw continues from the previous block asked for,
-        or draws again from the seed)."""
+        or draws again from the seed; counts mode: drawn conditionally on the class counts, one
+        generator per resample)."""
         if self.drawn is not None:
             return self.drawn[start:stop]
+        if self.joint is not None:
+            stop = min(stop, self.n_samples)
+            out = np.empty((max(stop - start, 0), self.n), np.int32 if self.n < 2**31 else np.int64)
+            counts = self.joint.counts(self.n_samples)
+            for b in range(start, stop):
+                out[b - start] = self.joint.resample(b, counts[b])
+            return out
         cursor = self.__dict__.get("_cursor")
         if cursor is None or cursor[0] != start:
             rng = np.random.default_rng(self.seed)
@@ -189,16 +241,18 @@ class Bootstrap:
 
     def _partitions(self) -> list[list]:
         """[first example of each class, class codes 0..k-1, k, counts or None] of every partition
-        with at most :data:`MAX_CLASSES` classes."""
+        with at most :data:`MAX_CLASSES` classes (counts mode: every partition, then the joint one)."""
         got = self.__dict__.get("_parts")
         if got is None:
             got = []
             for classes in self.classes or ():
                 uniq, rep = np.unique(classes, return_index=True)
-                if 0 < len(uniq) <= MAX_CLASSES:
+                if 0 < len(uniq) <= MAX_CLASSES or (self.joint is not None and len(uniq)):
                     if uniq[-1] != len(uniq) - 1:  # codes 0..k-1
                         classes = np.searchsorted(uniq, classes)
                     got.append([rep, classes.astype(np.int32, copy=False), len(uniq), None])
+            if self.joint is not None:
+                got.append([self.joint.rep, self.joint.codes, len(self.joint.sizes), None])
             self.__dict__["_parts"] = got
         return got
 
@@ -206,6 +260,9 @@ class Bootstrap:
         """(k, B) resampled count of each class of a partition (one pass over the resamples)."""
         if part[3] is None:
             _, classes, k, _ = part
+            if self.joint is not None:  # counts mode: sums of the joint class counts
+                part[3] = self.joint.aggregate(self.n_samples, classes[self.joint.rep], k)
+                return part[3]
             if k == 1:  # one class: every resample holds all n examples
                 part[3] = np.full((1, self.n_samples), float(self.n))
                 return part[3]
@@ -229,6 +286,81 @@ class Bootstrap:
         arrays = tuple(np.asarray(a) for a in arrays)
         return np.array([statistic(*(a[i] for a in arrays)) for _, block in self.blocks() for i in block],
                         dtype=float)
+
+
+@dataclass(eq=False)
+class _Joint:
+    """Counts mode's joint partition J of the examples (module docstring)."""
+
+    codes: np.ndarray
+    """(n,) int32 class 0..|J|-1 of each example."""
+    sizes: np.ndarray
+    """(|J|,) int64 members per class."""
+    rep: np.ndarray
+    """(|J|,) first member of each class."""
+    entropy: int
+    """Seed of the counts (``numpy.random.default_rng(entropy)``) and, with spawn key (b,), of
+    resample b's conditional indices (fixed once: a draw with seed ``None`` stays consistent)."""
+
+    @classmethod
+    def of(cls, partitions: list[np.ndarray], seed: int | None) -> _Joint | None:
+        """The combination of ``partitions`` (``None`` when it is too fine for counts mode)."""
+        n = len(partitions[0])
+        code = np.zeros(n, np.int64)
+        for c in partitions:
+            uniq, inv = np.unique(c, return_inverse=True)
+            code = np.unique(code * len(uniq) + inv.ravel(), return_inverse=True)[1].ravel()  # codes 0..k-1
+            if code.max() >= MAX_JOINT:
+                return None
+        sizes = np.bincount(code)
+        k = len(sizes)
+        if k > MAX_JOINT or n < JOINT_PER_EXAMPLES * k:
+            return None
+        rep = np.full(k, n, np.int64)
+        np.minimum.at(rep, code, np.arange(n))
+        entropy = seed if seed is not None else int(np.random.SeedSequence().entropy)
+        return cls(code.astype(np.int32), sizes.astype(np.int64), rep, entropy)
+
+    def counts(self, b: int) -> np.ndarray:
+        """(B, |J|) int32 class counts of the B resamples: ``multinomial(n, sizes / n)`` each."""
+        got = self.__dict__.get("_counts")
+        if got is None or got.shape[0] != b:
+            n = int(self.sizes.sum())
+            rng = np.random.default_rng(self.entropy)
+            got = rng.multinomial(n, self.sizes / n, size=b).astype(np.int32)
+            self.__dict__["_counts"] = got
+        return got
+
+    def aggregate(self, b: int, of_class: np.ndarray, k: int) -> np.ndarray:
+        """(k, B) float64 counts of a coarser partition (``of_class``: its class of each joint class)."""
+        counts = self.counts(b)
+        if k == len(self.sizes) and np.array_equal(of_class, np.arange(k)):
+            return np.ascontiguousarray(counts.T, dtype=np.float64)
+        order = np.argsort(of_class, kind="stable")
+        starts = np.searchsorted(of_class[order], np.arange(k))
+        out = np.empty((k, b))
+        step = max(1, (1 << 22) // max(len(order), 1))
+        for s in range(0, b, step):   # a block of resamples at a time: no (B, |J|) int64 copy
+            block = counts[s:s + step][:, order].astype(np.int64)
+            out[:, s:s + step] = np.add.reduceat(block, starts, axis=1).T
+        return out
+
+    def members(self) -> tuple[np.ndarray, np.ndarray]:
+        """(examples sorted by class, first position of each class in that order)."""
+        got = self.__dict__.get("_members")
+        if got is None:
+            order = np.argsort(self.codes, kind="stable")
+            starts = np.concatenate([[0], np.cumsum(self.sizes)[:-1]])
+            got = self.__dict__["_members"] = (order.astype(np.int32 if len(order) < 2**31 else np.int64), starts)
+        return got
+
+    def resample(self, b: int, counts: np.ndarray) -> np.ndarray:
+        """Resample ``b``'s indices given its class counts: counts[j] uniform draws with
+        replacement from the members of class j, grouped by class."""
+        order, starts = self.members()
+        rng = np.random.default_rng(np.random.SeedSequence(self.entropy, spawn_key=(b,)))
+        size = np.repeat(self.sizes, counts)
+        return order[np.repeat(starts, counts) + rng.integers(0, size)]
 
 
 def _counts(indices: np.ndarray, n: int) -> np.ndarray:
