@@ -28,15 +28,22 @@ from typing import TYPE_CHECKING, Any
 from registry.config import Settings
 from registry.errors import InvalidInput, NotFound
 from registry.results import (
+    AliasTarget,
     BackendServer,
     BaselineRun,
     CatalogRegistration,
+    ChangedExample,
+    CheckpointDetails,
     DatasetDetails,
     DatasetDiff,
+    HeadlineMatrix,
+    MatrixCell,
     MetricEntry,
+    ProtocolDetails,
     Registered,
     RegistryInfo,
     RegressionCheck,
+    RowsPage,
     RunSummary,
     SchemaRevision,
     SourceInfo,
@@ -63,7 +70,7 @@ if TYPE_CHECKING:
     from registry.services.datasets import DatasetSummary, Registration
     from registry.services.imports import BatchItem
     from registry.services.matrix import MatrixResult
-    from registry.services.queries import Comparison, Ranking
+    from registry.services.queries import Comparison, EvaluatorFilter, Ranking
     from registry.services.store_maintenance import StoreGc, StoreVerification
     from registry.services.training import TailPatchResult, TrainResult
 
@@ -173,11 +180,19 @@ class Registry:
         return CatalogRegistration(registered=tuple(r.registered), unchanged=tuple(r.unchanged),
                                    skipped=tuple(r.skipped), failed=tuple(r.failed))
 
-    def datasets(self, task_type: str | None = None) -> list[DatasetSummary]:
-        """Every dataset (of ``task_type``) with its latest version and the adapter and file it came from."""
+    def datasets(self, task_type: str | None = None, *, source: str | None = None,
+                 q: str | None = None) -> list[DatasetSummary]:
+        """Every dataset (of ``task_type``) with its latest version and the adapter and file it came from;
+        ``source`` keeps those whose latest version was read by that adapter, ``q`` those whose name
+        holds that text (case-insensitive)."""
         from registry.services.datasets import list_datasets
 
-        return list_datasets(self._ctx, task_type)
+        rows = list_datasets(self._ctx, task_type)
+        if source is not None:
+            rows = [r for r in rows if r.source == source]
+        if q:
+            rows = [r for r in rows if q.casefold() in r.name.casefold()]
+        return rows
 
     def dataset(self, ref: str) -> DatasetDetails:
         """Version ``NAME[@VERSION]`` (default latest): hash, parent, statistics, validation report,
@@ -191,11 +206,46 @@ class Registry:
         """Every version of dataset ``name``, oldest first."""
         return self._ctx.store.list_versions(name)
 
-    def diff(self, ref_a: str, ref_b: str) -> DatasetDiff:
-        """Row-level diff from ``ref_a`` to ``ref_b``: added, removed and changed example ids."""
+    def diff(self, ref_a: str, ref_b: str, *, fields: bool = False) -> DatasetDiff:
+        """Row-level diff from ``ref_a`` to ``ref_b``: added, removed and changed example ids; with
+        ``fields``, also each changed example's changed fields with their old and new values."""
         from registry.services.datasets import diff_versions
 
-        return DatasetDiff(from_ref=ref_a, to_ref=ref_b, rows=diff_versions(self._ctx, ref_a, ref_b))
+        rows = diff_versions(self._ctx, ref_a, ref_b)
+        changes = None
+        if fields:
+            changes = _changed_fields(self.load_table(ref_a), self.load_table(ref_b), rows.changed)
+        return DatasetDiff(from_ref=ref_a, to_ref=ref_b, rows=rows, changes=changes)
+
+    def rows(self, ref: str, *, offset: int = 0, limit: int = 50, label: str | None = None,
+             where: Mapping[str, str] | None = None) -> RowsPage:
+        """``limit`` rows of version ``ref`` from ``offset`` (canonical order), keeping those whose
+        ``label`` is ``label`` and whose columns equal the values of ``where`` (compared as text, e.g.
+        ``{"category": "Natural"}``)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        table = self.load_table(ref)
+        conditions = dict(where or {})
+        if label is not None:
+            conditions["label"] = label
+        mask = None
+        for column, value in conditions.items():
+            if column not in table.column_names:
+                raise InvalidInput(f"{ref} has no column {column!r}; columns: {', '.join(table.column_names)}",
+                                   field="slice" if column != "label" or label is None else "label")
+            col = table.column(column)
+            if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+                col = pc.cast(col, pa.string()) if not pa.types.is_nested(col.type) else None
+            if col is None:
+                raise InvalidInput(f"column {column!r} holds lists; filter on a text or number column", field="slice")
+            hit = pc.fill_null(pc.equal(col, value), False)
+            mask = hit if mask is None else pc.and_(mask, hit)
+        if mask is not None:
+            table = table.filter(mask)
+        page = table.slice(offset, limit).to_pylist() if offset < table.num_rows else []
+        return RowsPage(of=self._ctx.store.get_version(ref).ref, total=table.num_rows, offset=offset, limit=limit,
+                        rows=tuple(page))
 
     def export(self, ref: str, out: str | Path, fmt: str | None = None) -> Path:
         """Write the exact registered rows of ``ref`` to ``out`` (``parquet``, ``jsonl`` or ``csv``;
@@ -250,6 +300,63 @@ class Registry:
         """Checkpoint ``AUTORATER[@VERSION|@ALIAS]``."""
         return self._ctx.store.get_checkpoint(ref)
 
+    def checkpoint_details(self, ref: str) -> CheckpointDetails:
+        """Checkpoint ``ref`` with its parent chain, the dataset versions it was trained on and its
+        model card text (the stored card, else one rendered from a training lineage)."""
+        store = self._ctx.store
+        ckpt = store.get_checkpoint(ref)
+        parents: list[Checkpoint] = []
+        seen = {ckpt.ref}
+        parent = store.parent_checkpoint(ckpt.ref)
+        while parent is not None and parent.ref not in seen:
+            parents.append(parent)
+            seen.add(parent.ref)
+            parent = store.parent_checkpoint(parent.ref)
+        datasets = ckpt.lineage.get("datasets") or ()
+        if isinstance(datasets, Mapping):
+            datasets = list(datasets)
+        return CheckpointDetails(checkpoint=ckpt, parents=tuple(parents),
+                                 training_datasets=tuple(str(d) for d in datasets),
+                                 model_card_text=self._model_card_text(ckpt))
+
+    def _model_card_text(self, ckpt: Checkpoint, max_bytes: int = 1 << 20) -> str | None:
+        if ckpt.model_card:
+            for path in (self._ctx.artifacts.path(ckpt.model_card), Path(ckpt.model_card)):
+                try:
+                    if path.is_file():
+                        with path.open("rb") as f:
+                            return f.read(max_bytes).decode("utf-8", "replace")
+                except OSError:
+                    continue
+        if ckpt.lineage.get("mixture") and ckpt.lineage.get("config"):
+            from registry.services.training import card_info_from_lineage
+            from registry.domain.training import render_model_card
+
+            try:
+                return render_model_card(card_info_from_lineage(ckpt))
+            except (KeyError, TypeError, ValueError):
+                return None
+        return None
+
+    def alias(self, autorater: str, alias: str) -> AliasTarget:
+        """The checkpoint ``alias`` of ``autorater`` points at (e.g. ``champion``) and the evaluators,
+        with their configs, that use it."""
+        store = self._ctx.store
+        ckpt = store.alias_target(autorater, alias)
+        if ckpt is None:
+            known = [a for c in store.list_checkpoints(autorater) for a in c.aliases]
+            raise NotFound.named(f"alias of autorater {autorater!r}", alias, known)
+        evaluators = tuple(e for e in store.list_evaluators() if e.checkpoint == ckpt.ref)
+        return AliasTarget(autorater=autorater, alias=alias, checkpoint=ckpt, evaluators=evaluators)
+
+    def move_alias(self, ref: str, alias: str, *, metric: str | None = None) -> Checkpoint | PromotionDecision:
+        """Move ``alias`` to checkpoint ``ref`` as the command line does: ``champion`` goes through the
+        promotion rule (:meth:`promote`; the decision is returned, ``promoted`` False when refused),
+        any other alias simply moves (:meth:`set_alias`; the checkpoint is returned)."""
+        if alias == "champion":
+            return self.promote(ref, metric=metric)
+        return self.set_alias(ref, alias)
+
     def set_alias(self, ref: str, alias: str) -> Checkpoint:
         """Point ``alias`` of the autorater at checkpoint ``ref`` (moving it if it exists)."""
         from registry.services.evaluators import set_alias
@@ -275,6 +382,11 @@ class Registry:
 
         sync_protocols(self._ctx)
         return self._ctx.store.get_protocol(ref)
+
+    def protocol_details(self, ref: str) -> ProtocolDetails:
+        """Protocol ``NAME[@VERSION]`` with the text of its prompt templates (see :class:`ProtocolDetails`)."""
+        p = self.protocol(ref)
+        return ProtocolDetails(protocol=p, prompt=_prompt_text(p.config))
 
     # ------------------------------------------------------------------ evaluators
     def create_evaluator(self, *, checkpoint: str, protocol: str = "score-both-orders", name: str | None = None,
@@ -349,6 +461,33 @@ class Registry:
         """Run ``run_id``: status, counts, cost, provenance and every metric with its CI."""
         return self._ctx.store.get_run(run_id)
 
+    def prediction_rows(self, run_id: int, *, offset: int = 0, limit: int = 50, disagree: bool = False) -> RowsPage:
+        """``limit`` per-example predictions of run ``run_id`` from ``offset`` (one row per example, order
+        and sample, by example id), each with the human ``human_label`` (pairwise, classification) or
+        ``human_score`` (pointwise); ``disagree`` keeps the rows whose verdict differs from the human
+        label (a parse failure included; pairwise and classification runs)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from registry.services.evaluation import load_predictions
+
+        run = self.run(run_id)
+        preds = load_predictions(self._ctx, run)
+        version = self._ctx.store.get_version(run.dataset)
+        human = self.load_table(version.ref)
+        column = "score" if version.task_type == "pointwise" else "label"
+        if disagree and column == "score":
+            raise InvalidInput("disagree applies to pairwise and classification runs; this run is on a pointwise "
+                               "dataset (scores, no labels)", field="disagree")
+        lookup = pa.table({"example_id": human.column("example_id"), f"human_{column}": human.column(column)})
+        joined = preds.join(lookup, "example_id", join_type="left outer")
+        joined = joined.sort_by([("example_id", "ascending"), ("order", "ascending"), ("sample", "ascending")])
+        if disagree:
+            same = pc.fill_null(pc.equal(joined.column("verdict"), joined.column("human_label")), False)
+            joined = joined.filter(pc.invert(same))
+        page = joined.slice(offset, limit).to_pylist() if offset < joined.num_rows else []
+        return RowsPage(of=f"run {run.id}", total=joined.num_rows, offset=offset, limit=limit, rows=tuple(page))
+
     def predictions(self, run_id: int) -> pa.Table:
         """The per-example predictions of run ``run_id`` (one row per example, order and sample:
         ``example_id``, ``order``, ``sample``, ``verdict``, ``score``, ``prob_a``, ``parsed``, ``raw``, …)."""
@@ -385,13 +524,35 @@ class Registry:
         return leaderboard(self._ctx, dataset, metric)
 
     def best(self, *, dataset: str | None = None, task_type: str | None = None, metric: str | None = None,
-             coverage: str | None = None, datasets: Sequence[str] | None = None) -> Ranking:
+             coverage: str | None = None, datasets: Sequence[str] | None = None,
+             backend: Sequence[str] | None = None, exclude_imported: bool = False,
+             max_cost_per_1k: float | None = None) -> Ranking:
         """The best evaluator for a dataset, a task type (over the datasets chosen by ``coverage``:
-        ``common`` or ``all``) or the listed ``datasets``, with the evaluators tied with it."""
-        from registry.services.queries import best_evaluator
+        ``common`` or ``all``) or the listed ``datasets``, with the evaluators tied with it.
 
+        Filters (none given: every evaluator, as ``autorater best``): ``backend`` keeps evaluators of
+        these kinds or generation backends, ``exclude_imported`` leaves out imported predictions,
+        ``max_cost_per_1k`` keeps runs whose dollars per 1000 examples are known and at most that
+        (:class:`registry.services.queries.EvaluatorFilter` says how the cost is known)."""
+        from registry.services.queries import EvaluatorFilter, best_evaluator
+
+        only = EvaluatorFilter(kinds=tuple(backend or ()), exclude_imported=exclude_imported,
+                               max_cost_per_1k=max_cost_per_1k)
         return best_evaluator(self._ctx, dataset=dataset, task_type=task_type, metric=metric,
-                              coverage=coverage, datasets=list(datasets) if datasets else None)  # type: ignore[arg-type]
+                              coverage=coverage, datasets=list(datasets) if datasets else None,  # type: ignore[arg-type]
+                              only=only if only.active else None)
+
+    def headline_matrix(self, *, task_type: str | None = None) -> HeadlineMatrix:
+        """Evaluators × the latest version of every dataset (of ``task_type``): the headline metric of
+        each evaluator's latest succeeded run there (pairs without a run have no cell)."""
+        store = self._ctx.store
+        versions = sorted(v.ref for v in store.latest_versions(task_type).values())
+        rows = store.standings(versions) if versions else []
+        cells = tuple(MatrixCell(evaluator=r.evaluator, dataset=r.dataset, metric=r.metric, value=r.value,
+                                 ci_low=r.ci_low, ci_high=r.ci_high, run=r.run_id)
+                      for r in sorted(rows, key=lambda r: (r.evaluator, r.dataset)))
+        return HeadlineMatrix(datasets=tuple(versions), evaluators=tuple(sorted({c.evaluator for c in cells})),
+                              cells=cells)
 
     # ------------------------------------------------------------------ regressions
     def regressions(self, *, status: str | None = None, evaluator: str | None = None,
@@ -490,6 +651,47 @@ def _dict(mapping: Mapping[str, Any] | None, *, field: str = "config") -> dict[s
 
 def _path(path: str | Path | None) -> Path | None:
     return Path(path) if path is not None else None
+
+
+def _changed_fields(a: pa.Table, b: pa.Table, ids: Sequence[str]) -> tuple[ChangedExample, ...]:
+    """The fields of each example of ``ids`` whose values differ from table ``a`` to table ``b``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not ids:
+        return ()
+    wanted = pa.array(list(ids), pa.string())
+    old = {r["example_id"]: r for r in a.filter(pc.is_in(a.column("example_id"), wanted)).to_pylist()}
+    new = {r["example_id"]: r for r in b.filter(pc.is_in(b.column("example_id"), wanted)).to_pylist()}
+    out = []
+    for i in ids:
+        x, y = old.get(i, {}), new.get(i, {})
+        fields = {k: {"from": x.get(k), "to": y.get(k)} for k in dict.fromkeys([*x, *y]) if x.get(k) != y.get(k)}
+        out.append(ChangedExample(example_id=i, fields=fields))
+    return tuple(out)
+
+
+_PROMPT_KEYS = ("system", "user")
+
+
+def _prompt_text(config: Mapping[str, Any]) -> str | None:
+    """A protocol's prompt templates as one text: each stage's system and user templates, then the
+    judge's (``{{``/``}}`` shown as single braces, placeholders left in place); ``None`` without any."""
+    from registry.adapters.evaluators.llm_judge import placeholders, render
+
+    def text(template: str) -> str:
+        return render(template, {n: "{" + n + "}" for n in placeholders(template)}, known=placeholders(template))
+
+    parts = []
+    for stage in config.get("stages") or ():
+        if isinstance(stage, Mapping):
+            for key in _PROMPT_KEYS:
+                if isinstance(stage.get(key), str):
+                    parts.append(f"### stage {stage.get('name', '?')}: {key}\n{text(stage[key])}")
+    for key, value in config.items():
+        if isinstance(value, str) and (key in _PROMPT_KEYS or key.endswith(("_system", "_user", "_prompt"))):
+            parts.append(f"### {key}\n{text(value)}")
+    return "\n\n".join(parts) if parts else None
 
 
 # ---------------------------------------------------------------------- catalogs (no registry needed)

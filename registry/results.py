@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from registry.domain.serialization import Serializable, to_jsonable
 
 if TYPE_CHECKING:
-    from registry.domain.entities import DatasetVersion, EvaluationRun, Regression
+    from registry.domain.entities import Checkpoint, DatasetVersion, EvaluationRun, Evaluator, Protocol, Regression
     from registry.domain.versioning import RowDiff
     from registry.services.datasets import Registration
 
@@ -81,6 +81,15 @@ class DatasetDetails(Serializable):
 
 
 @dataclass(frozen=True)
+class ChangedExample(Serializable):
+    """One example whose content differs between two versions: each changed field's old and new value."""
+
+    example_id: str
+    fields: dict[str, dict[str, Any]]
+    """Field → ``{"from": old value, "to": new value}`` (only the fields that differ)."""
+
+
+@dataclass(frozen=True)
 class DatasetDiff(Serializable):
     """Row-level diff between two versions (``autorater dataset diff``)."""
 
@@ -88,11 +97,106 @@ class DatasetDiff(Serializable):
     to_ref: str
     rows: RowDiff
     """The example ids added, removed and changed from ``from_ref`` to ``to_ref``."""
+    changes: tuple[ChangedExample, ...] | None = None
+    """With ``fields=True``: the changed fields of each changed example (in ``changed_ids`` order)."""
 
     def to_dict(self) -> dict[str, Any]:
         d = self.rows
-        return {"from": self.from_ref, "to": self.to_ref, **d.summary(), "added_ids": list(d.added),
-                "removed_ids": list(d.removed), "changed_ids": list(d.changed)}
+        out = {"from": self.from_ref, "to": self.to_ref, **d.summary(), "added_ids": list(d.added),
+               "removed_ids": list(d.removed), "changed_ids": list(d.changed)}
+        if self.changes is not None:
+            out["changes"] = [to_jsonable(c) for c in self.changes]
+        return out
+
+
+@dataclass(frozen=True)
+class RowsPage(Serializable):
+    """One page of rows (a dataset version's examples, or a run's predictions)."""
+
+    of: str
+    """What the rows belong to: ``name@version``, or ``run N``."""
+    total: int
+    """Rows that match the filters (all pages)."""
+    offset: int
+    limit: int
+    rows: tuple[dict[str, Any], ...]
+
+    @property
+    def next_offset(self) -> int | None:
+        """Offset of the next page, or ``None`` after the last one."""
+        end = self.offset + len(self.rows)
+        return end if end < self.total else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"of": self.of, "total": self.total, "offset": self.offset, "limit": self.limit,
+                "next_offset": self.next_offset, "rows": to_jsonable(list(self.rows))}
+
+
+@dataclass(frozen=True)
+class CheckpointDetails(Serializable):
+    """A checkpoint with its parent chain, training dataset versions and model card text."""
+
+    checkpoint: Checkpoint
+    parents: tuple[Checkpoint, ...]
+    """Parent, grandparent, … (nearest first)."""
+    training_datasets: tuple[str, ...]
+    """The dataset versions it was trained on (``name@version``; from its lineage)."""
+    model_card_text: str | None
+    """The model card (Markdown), read from the store or rendered from the lineage; ``None`` if none."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**to_jsonable(self.checkpoint), "ref": self.checkpoint.ref,
+                "parents": [{"ref": p.ref, "kind": p.kind, "sha256": p.sha256} for p in self.parents],
+                "training_datasets": list(self.training_datasets), "model_card_text": self.model_card_text}
+
+
+@dataclass(frozen=True)
+class ProtocolDetails(Serializable):
+    """A protocol with the text of its prompt templates."""
+
+    protocol: Protocol
+    prompt: str | None
+    """The prompt templates (system, user, each stage's) as one text, placeholders such as
+    ``{instruction}`` left in place; ``None`` for a protocol without a prompt (heuristics, imports)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**to_jsonable(self.protocol), "ref": self.protocol.ref, "prompt": self.prompt}
+
+
+@dataclass(frozen=True)
+class MatrixCell(Serializable):
+    """One evaluator on one dataset version: the headline metric of its latest succeeded run."""
+
+    evaluator: str
+    dataset: str
+    metric: str
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    run: int
+
+
+@dataclass(frozen=True)
+class HeadlineMatrix(Serializable):
+    """Evaluators × dataset versions (the latest of each dataset) with the headline metric of each pair."""
+
+    datasets: tuple[str, ...]
+    evaluators: tuple[str, ...]
+    cells: tuple[MatrixCell, ...]
+
+
+@dataclass(frozen=True)
+class AliasTarget(Serializable):
+    """What an alias of an autorater points at, and the evaluators (with configs) of that checkpoint."""
+
+    autorater: str
+    alias: str
+    checkpoint: Checkpoint
+    evaluators: tuple[Evaluator, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"autorater": self.autorater, "alias": self.alias, "checkpoint": self.checkpoint.ref,
+                "checkpoint_details": to_jsonable(self.checkpoint), "evaluators": to_jsonable(list(self.evaluators))}
 
 
 @dataclass(frozen=True)
@@ -235,6 +339,7 @@ class StoppedServer(Serializable):
     """Its process was already gone: only the PID file was removed."""
 
 
-__all__ = ["BackendServer", "BaselineRun", "CatalogRegistration", "DatasetDetails", "DatasetDiff", "MetricEntry",
-           "Registered", "RegistryInfo", "RegressionCheck", "RunSummary", "SchemaRevision", "SourceInfo", "StoppedServer",
+__all__ = ["AliasTarget", "BackendServer", "BaselineRun", "CatalogRegistration", "ChangedExample", "CheckpointDetails",
+           "DatasetDetails", "DatasetDiff", "HeadlineMatrix", "MatrixCell", "MetricEntry", "ProtocolDetails", "Registered",
+           "RegistryInfo", "RegressionCheck", "RowsPage", "RunSummary", "SchemaRevision", "SourceInfo", "StoppedServer",
            "StorePull", "StorePush"]

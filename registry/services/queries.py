@@ -107,6 +107,68 @@ class LeftOut(Serializable):
 
 
 @dataclass(frozen=True)
+class EvaluatorFilter:
+    """Which evaluators a ranking may rank (``best`` and ``leaderboard`` with filters; the web API's
+    ``/best``). An empty filter ranks every evaluator, as the command line does.
+
+    * ``kinds`` — keep evaluators whose kind (``longer``, ``encoder-scorer``, ``llm-judge``,
+      ``external``, …) or, for an ``llm-judge``, whose backend (``transformers``, ``vllm``,
+      ``vllm-server``, ``openai``) is one of them;
+    * ``exclude_imported`` — leave out evaluators of imported predictions (kind ``external``);
+    * ``max_cost_per_1k`` — keep an evaluator's run on a dataset version only when its cost per 1000
+      judged examples is known and at most this many dollars: the run's ``price_per_1000`` metric,
+      or $0 for an evaluator that runs locally with no price (heuristics, encoder scorers, local
+      judges: neither ``external`` nor the ``openai`` backend, no ``price_per_1k_tokens``). A run
+      over the cap, or of unknown cost, counts as missing (a task-type ranking then leaves the
+      evaluator out, or chooses its datasets without it, by its coverage policy)."""
+
+    kinds: tuple[str, ...] = ()
+    exclude_imported: bool = False
+    max_cost_per_1k: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.kinds) or self.exclude_imported or self.max_cost_per_1k is not None
+
+    def key(self) -> list:
+        """The filter as JSON data (part of the cache keys of the answers it changes)."""
+        return [sorted(self.kinds), self.exclude_imported, self.max_cost_per_1k] if self.active else []
+
+
+def _backend(ev) -> str | None:
+    return str(ev.config.get("backend") or "transformers") if ev.kind == "llm-judge" else None
+
+
+def _filter_rows(reg: RegistryContext, rows: list[StandingRecord], only: EvaluatorFilter | None) -> list[StandingRecord]:
+    """The standing rows ``only`` keeps (each row must carry its metrics when a cost cap is set)."""
+    if only is None or not only.active:
+        return rows
+    if only.max_cost_per_1k is not None and not (only.max_cost_per_1k >= 0 and math.isfinite(only.max_cost_per_1k)):
+        raise InvalidInput(f"max_cost_per_1k must be a finite number >= 0, got {only.max_cost_per_1k}",
+                           field="max_cost_per_1k")
+    evaluators = {e.name: e for e in reg.store.list_evaluators()}
+    kinds = set(only.kinds)
+
+    def keep(r: StandingRecord) -> bool:
+        ev = evaluators.get(r.evaluator)
+        if ev is None:
+            return False
+        if kinds and ev.kind not in kinds and _backend(ev) not in kinds:
+            return False
+        if only.exclude_imported and ev.kind == "external":
+            return False
+        if only.max_cost_per_1k is not None:
+            price = (r.metrics or {}).get("price_per_1000")
+            if price is None:
+                free = ev.kind != "external" and _backend(ev) != "openai" and ev.price_per_1k_tokens is None
+                return free
+            return math.isfinite(price) and price <= only.max_cost_per_1k
+        return True
+
+    return [r for r in rows if keep(r)]
+
+
+@dataclass(frozen=True)
 class Ranking(Serializable):
     """A ranked answer: scope, metric and standings (best first)."""
 
@@ -325,16 +387,21 @@ def _memo_put(key: tuple, task_type: str, generation: int, ranking: Ranking) -> 
 
 
 def leaderboard(reg: RegistryContext, dataset: str, metric: str | None = None, *, alpha: float = ALPHA,
-                n_boot: int = 1000, seed: int = 0, fresh: bool = False) -> Ranking:
+                n_boot: int = 1000, seed: int = 0, fresh: bool = False,
+                only: EvaluatorFilter | None = None) -> Ranking:
     """Evaluators on one dataset version (latest when no version is given), best first, each
     with the paired test of ``metric`` against the best on the examples both judged.
 
     Read from the standings the store keeps as runs finish, with the paired tests cached until a
     run on the version lands (see :data:`FULL_TESTS_UP_TO`); ``fresh=True`` computes the answer from
-    every latest run's predictions instead (the computation the standings reproduce)."""
+    every latest run's predictions instead (the computation the standings reproduce). ``only``
+    restricts the evaluators ranked (:class:`EvaluatorFilter`; not with ``fresh``)."""
     if fresh:
+        if only is not None and only.active:
+            raise InvalidInput("evaluator filters apply to the standings, not to fresh=True", field="fresh")
         return _leaderboard_fresh(reg, dataset, metric, alpha=alpha, n_boot=n_boot, seed=seed)
-    key = (reg.settings.db_url, "leaderboard", dataset, metric, alpha, n_boot, seed, FULL_TESTS_UP_TO)
+    key = (reg.settings.db_url, "leaderboard", dataset, metric, alpha, n_boot, seed, FULL_TESTS_UP_TO,
+           json.dumps(only.key() if only else []))
     if (hit := _memo_get(reg, key)) is not None:
         return hit
     board = reg.store.board(dataset, metric, n_boot=n_boot, seed=seed)
@@ -346,6 +413,12 @@ def leaderboard(reg: RegistryContext, dataset: str, metric: str | None = None, *
         board = reg.store.board(ref, metric, n_boot=n_boot, seed=seed)
         rows = board.rows
     rows = [r for r in rows if r.value is not None]
+    if only is not None and only.active and rows:
+        rows = _filter_rows(reg, rows, only)
+        if not rows:
+            raise NotFound(f"no evaluator with a successful run on {ref} passes the filters "
+                           f"(kinds {list(only.kinds) or 'any'}, exclude_imported {only.exclude_imported}, "
+                           f"max_cost_per_1k {only.max_cost_per_1k})")
     if not rows:
         raise NotFound(f"no successful run on {ref} has metric {metric!r}; run `autorater eval run` (or "
                        "`autorater eval import`) first")
@@ -526,14 +599,19 @@ def _resolve_datasets(reg: RegistryContext, names: list[str], task_type: str | N
 
 def best_evaluator(reg: RegistryContext, *, dataset: str | None = None, task_type: str | None = None,
                    metric: str | None = None, coverage: Coverage | None = None, datasets: list[str] | None = None,
-                   alpha: float = ALPHA, n_boot: int = 1000, seed: int = 0, fresh: bool = False) -> Ranking:
+                   alpha: float = ALPHA, n_boot: int = 1000, seed: int = 0, fresh: bool = False,
+                   only: EvaluatorFilter | None = None) -> Ranking:
     """The best evaluator for a dataset, or for a task type (macro average over its datasets;
     see the module docstring for ``coverage``). ``datasets`` names the dataset versions to
     average over (``NAME`` = latest); with it, ``coverage`` defaults to ``all``.
 
     Read from the standings (see :func:`leaderboard`); a task-type ranking is cached until a run
     lands on a dataset version of the task type or a version of it is registered. ``fresh=True``
-    computes it from every latest run instead."""
+    computes it from every latest run instead. ``only`` restricts the evaluators ranked
+    (:class:`EvaluatorFilter`; not with ``fresh``)."""
+    only = only if only is not None and only.active else None
+    if fresh and only is not None:
+        raise InvalidInput("evaluator filters apply to the standings, not to fresh=True", field="fresh")
     if dataset and datasets:
         raise InvalidInput("give --dataset (one leaderboard) or --datasets (a macro average), not both", field="datasets")
     if datasets:
@@ -544,7 +622,7 @@ def best_evaluator(reg: RegistryContext, *, dataset: str | None = None, task_typ
         if coverage:
             raise InvalidInput("--coverage chooses datasets for --task-type or --datasets; --dataset ranks on one",
                                field="coverage")
-        return leaderboard(reg, dataset, metric, alpha=alpha, n_boot=n_boot, seed=seed, fresh=fresh)
+        return leaderboard(reg, dataset, metric, alpha=alpha, n_boot=n_boot, seed=seed, fresh=fresh, only=only)
     coverage = coverage or ("all" if datasets else "common")
     if coverage not in COVERAGES:
         raise InvalidInput(f"unknown coverage {coverage!r}; choose from {', '.join(COVERAGES)}", field="coverage")
@@ -554,7 +632,8 @@ def best_evaluator(reg: RegistryContext, *, dataset: str | None = None, task_typ
         return _best_over(reg, task_type, metric, info, coverage, versions if datasets else None, alpha=alpha,
                           n_boot=n_boot, seed=seed, fresh=True)
     key = hashlib.sha256(json.dumps([task_type, metric, coverage, sorted(versions) if datasets else None, alpha,
-                                     n_boot, seed, FULL_TESTS_UP_TO]).encode()).hexdigest()
+                                     n_boot, seed, FULL_TESTS_UP_TO]
+                                    + ([only.key()] if only else [])).encode()).hexdigest()
     memo_key = (reg.settings.db_url, "best", key)
     if (hit := _memo_get(reg, memo_key)) is not None:
         return hit
@@ -563,7 +642,7 @@ def best_evaluator(reg: RegistryContext, *, dataset: str | None = None, task_typ
         ranking = _ranking_from_bytes(cached)
     else:
         ranking = _best_over(reg, task_type, metric, info, coverage, versions if datasets else None, alpha=alpha,
-                             n_boot=n_boot, seed=seed, fresh=False)
+                             n_boot=n_boot, seed=seed, fresh=False, only=only)
         _keep(reg.store.save_ranking, key, task_type, generation, _ranking_to_bytes(ranking))
     _memo_put(memo_key, task_type, generation, ranking)
     return ranking
@@ -571,7 +650,7 @@ def best_evaluator(reg: RegistryContext, *, dataset: str | None = None, task_typ
 
 def _best_over(reg: RegistryContext, task_type: str, metric: str, info: MetricInfo, coverage: str,
                versions: dict[str, DatasetVersion] | None, *, alpha: float, n_boot: int, seed: int,
-               fresh: bool) -> Ranking:
+               fresh: bool, only: EvaluatorFilter | None = None) -> Ranking:
     """The task-type ranking over ``versions`` (default: the latest of every dataset of the task type)."""
     datasets = versions is not None
     if not datasets:
@@ -585,7 +664,8 @@ def _best_over(reg: RegistryContext, task_type: str, metric: str, info: MetricIn
             if _value(r, metric) is not None:
                 scores.setdefault(r.evaluator, {})[r.dataset] = (_value(r, metric), r.id)
     else:
-        for s in reg.store.standings(list(versions), metric):
+        rows = reg.store.standings(list(versions), metric, with_metrics=only is not None)
+        for s in _filter_rows(reg, rows, only):
             if s.value is not None:
                 scores.setdefault(s.evaluator, {})[s.dataset] = (s.value, s.run_id)
     chosen, skipped = _choose(universe, scores, metric, coverage)
@@ -600,7 +680,7 @@ def _best_over(reg: RegistryContext, task_type: str, metric: str, info: MetricIn
     scope = f"task_type={task_type}"
     extra = {"skipped": tuple(skipped), "left_out": left_out, "coverage": coverage}
     if len(chosen) == 1:  # one dataset: its leaderboard, with the per-example CIs and paired tests
-        board = leaderboard(reg, chosen[0], metric, alpha=alpha, n_boot=n_boot, seed=seed, fresh=fresh)
+        board = leaderboard(reg, chosen[0], metric, alpha=alpha, n_boot=n_boot, seed=seed, fresh=fresh, only=only)
         return replace(board, scope=scope, **extra)
     sign = 1.0 if info.higher_is_better else -1.0
     names = sorted(ranked, key=lambda e: (-sign * np.mean([ranked[e][d][0] for d in chosen]), e))

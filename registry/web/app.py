@@ -81,6 +81,9 @@ class WebSettings:
 
 
 def status_of(exc: RegistryError) -> int:
+    explicit = getattr(exc, "http_status", None)  # an error of the web layer that names its own (413)
+    if isinstance(explicit, int):
+        return explicit
     for cls, status in STATUS:
         if isinstance(exc, cls):
             return status
