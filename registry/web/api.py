@@ -35,20 +35,52 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry.domain.serialization import to_jsonable
 from registry.errors import InvalidInput, NotFound, RegistryError
 from registry.web.app import ReadAccess, WriteAccess, get_registry, problem
 
-router = APIRouter(dependencies=[ReadAccess])
+MAX_JSON_BODY = 1 << 20
+"""Largest request body of the JSON write endpoints (the upload endpoint has its own limit)."""
+
+
+class _BoundedBodyRoute(APIRoute):
+    """A route that reads a JSON body only up to :data:`MAX_JSON_BODY` (a larger one, declared or
+    streamed, is a 413 problem, never read whole into memory); the multipart upload streams its own."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        if not self.methods & {"POST", "PUT", "PATCH"} or self.path.endswith("/versions"):
+            return handler
+
+        async def bounded(request: Request) -> Response:
+            too_large = problem(413, "PayloadTooLarge", f"the request body is over {MAX_JSON_BODY} bytes")
+            declared = request.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > MAX_JSON_BODY:
+                return too_large
+            body = bytearray()
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_JSON_BODY:
+                    return too_large
+            request._body = bytes(body)  # what Request.body() returns from now on
+            return await handler(request)
+
+        return bounded
+
+
+router = APIRouter(dependencies=[ReadAccess], route_class=_BoundedBodyRoute)
 Reg = Annotated[Any, Depends(get_registry)]
 """The app's open :class:`registry.api.Registry`."""
 
@@ -316,7 +348,7 @@ def create_evaluator(reg: Reg, body: EvaluatorBody) -> Any:
     r = reg.create_evaluator(checkpoint=body.checkpoint, protocol=body.protocol, name=body.name, config=body.config,
                              price_per_1k_tokens=body.price_per_1k_tokens)
     return JSONResponse(to_jsonable(r), status_code=201 if r.created else 200,
-                        headers={"Location": f"/api/v1/evaluators/{r.entity.name}"})
+                        headers={"Location": f"/api/v1/evaluators/{quote(r.entity.name, safe='/@')}"})
 
 
 # ------------------------------------------------------------------ upload
@@ -547,7 +579,7 @@ async def upload_version(request: Request, name: str, reg: Reg) -> Any:
         body.close()
         shutil.rmtree(folder, ignore_errors=True)
     return JSONResponse(to_jsonable(result), status_code=201 if result.created else 200,
-                        headers={"Location": f"/api/v1/datasets/{result.version.ref}"})
+                        headers={"Location": f"/api/v1/datasets/{quote(result.version.ref, safe='@')}"})
 
 
 # ------------------------------------------------------------------ evaluation jobs

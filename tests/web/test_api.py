@@ -440,11 +440,11 @@ def test_move_an_alias(scratch):
 def test_create_evaluator(scratch):
     c, reg = scratch.client, scratch.reg
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    spec = {"checkpoint": "longer@1", "protocol": "score-single-order", "name": "team/longer-single"}
+    spec = {"checkpoint": "longer@1", "protocol": "score-single-order", "name": "team@2/longer-single"}
     r = c.post(f"{API}/evaluators", json=spec, headers=auth)
     assert r.status_code == 201 and r.json()["created"] is True, r.text
-    assert r.headers["location"] == f"{API}/evaluators/team/longer-single"
-    assert c.get(r.headers["location"]).json() == to_jsonable(reg.evaluator("team/longer-single"))
+    assert r.headers["location"] == f"{API}/evaluators/team@2/longer-single"
+    assert c.get(r.headers["location"]).json() == to_jsonable(reg.evaluator("team@2/longer-single"))
     again = c.post(f"{API}/evaluators", json=spec, headers=auth)
     assert again.status_code == 200 and again.json()["created"] is False
     before = _state(reg)
@@ -457,6 +457,23 @@ def test_create_evaluator(scratch):
     # the same name for another evaluator: 409
     clash = problem(c.post(f"{API}/evaluators", json={**spec, "checkpoint": "shorter@1"}, headers=auth), 409)
     assert clash["code"] == "already_exists"
+    assert _state(reg) == before
+
+
+def test_huge_json_bodies_are_refused_unread(scratch):
+    c, reg = scratch.client, scratch.reg
+    auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    before = _state(reg)
+    huge = json.dumps({"checkpoint": "longer@1", "name": "huge", "config": {"x": "y" * (2 << 20)}})
+    assert problem(c.post(f"{API}/evaluators", content=huge, headers=auth), 413)["title"] == "PayloadTooLarge"
+
+    def streamed():
+        yield b'{"note": "'
+        for _ in range(300):
+            yield b"z" * 10_000
+        yield b'"}'
+    problem(c.post(f"{API}/regressions/{scratch.regression_id}/ack", content=streamed(), headers=auth), 413)
+    problem(c.post(f"{API}/evaluators", content=b"{not json", headers=auth), 422)
     assert _state(reg) == before
 
 
