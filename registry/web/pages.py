@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Undefined
@@ -31,7 +31,7 @@ from jinja2 import Undefined
 from registry.domain.serialization import to_jsonable
 from registry.errors import InvalidInput, NotFound, RegistryError
 from registry.web import charts
-from registry.web.app import TEMPLATES, TOKEN_COOKIE, ReadAccess, get_registry, token_matches
+from registry.web.app import TEMPLATES, TOKEN_COOKIE, get_registry, require_read, token_matches
 
 CSRF_COOKIE = "autorater_csrf"
 """Cookie holding the per-browser CSRF token that forms repeat in their ``csrf`` field."""
@@ -42,9 +42,21 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';
 """Pages load scripts only from this server (Plotly injects its own styles)."""
 TEXT_FIELDS = ("instruction", "response_a", "response_b", "response", "reference", "text", "source")
 
+def require_page_read(request: Request) -> None:
+    """Reads as :func:`registry.web.app.require_read` checks them; a browser (``Accept: text/html``)
+    without the token is sent to the login page instead of a 401 problem."""
+    try:
+        require_read(request)
+    except HTTPException as exc:
+        if exc.status_code == 401 and "text/html" in request.headers.get("accept", ""):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise HTTPException(303, "log in first", headers={"Location": f"/login?{urlencode({'next': target})}"}) from exc
+        raise
+
+
 router = APIRouter(include_in_schema=False)
 """Every page: the public ones (login, Plotly's script) and :data:`pages` (reads)."""
-pages = APIRouter(dependencies=[ReadAccess], include_in_schema=False)
+pages = APIRouter(dependencies=[Depends(require_page_read)], include_in_schema=False)
 templates = Jinja2Templates(directory=str(TEMPLATES))  # autoescape on for .html
 
 

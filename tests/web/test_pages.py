@@ -9,7 +9,6 @@ import json
 import re
 from urllib.parse import quote
 
-
 from tests.web.conftest import TOKEN, XSS
 
 RAW_MARKUP = ("<script>window.__xss", "<img src=x onerror", 'href="javascript:')
@@ -218,6 +217,8 @@ def test_reads_need_login_when_not_public(web_registry):
     app = create_app(registry=web_registry.reg, web=WebSettings(token=TOKEN, public_read=False))
     with TestClient(app) as c:
         assert c.get("/datasets").status_code == 401
+        r = c.get("/datasets?q=x", headers={"Accept": "text/html"}, follow_redirects=False)  # a browser
+        assert r.status_code == 303 and r.headers["location"] == "/login?next=%2Fdatasets%3Fq%3Dx"
         assert c.get("/login").status_code == 200  # the login page is always reachable
         assert c.get("/static/vendor/plotly.min.js").status_code == 200
         _login(c)
