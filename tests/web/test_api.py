@@ -543,6 +543,26 @@ def test_a_rejected_upload_leaves_nothing_behind(scratch, case):
     assert c.get(f"{API}/datasets/{name}").status_code in (404, 422)
 
 
+def test_the_upload_is_staged_in_the_store_tmp_folder_and_removed(scratch, monkeypatch):
+    c, reg = scratch.client, scratch.reg
+    seen: list[Path] = []
+    register = reg.register_dataset
+
+    def spy(name, **kwargs):
+        path = Path(kwargs["path"])
+        seen.append(path)
+        assert path.is_file() and path.read_bytes() == CSV
+        return register(name, **kwargs)
+
+    monkeypatch.setattr(reg, "register_dataset", spy)
+    r = c.post(f"{API}/datasets/staged-set/versions", files={"file": ("../../etc/passwd <x>.csv", CSV, "text/csv")},
+               data={"task_type": "pairwise", "map": MAP}, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert r.status_code == 201, r.text
+    (path,) = seen
+    assert Path(reg.settings.store) / "tmp" in path.parents and path.suffix == ".csv"
+    assert ".." not in path.name and "/" not in path.name and not path.exists() and not path.parent.exists()
+
+
 def test_upload_over_the_limit_is_a_413_and_leaves_nothing(scratch, monkeypatch):
     c, reg = scratch.client, scratch.reg
     auth = {"Authorization": f"Bearer {TOKEN}"}
