@@ -526,18 +526,25 @@ class Registry:
     def best(self, *, dataset: str | None = None, task_type: str | None = None, metric: str | None = None,
              coverage: str | None = None, datasets: Sequence[str] | None = None,
              backend: Sequence[str] | None = None, exclude_imported: bool = False,
-             max_cost_per_1k: float | None = None) -> Ranking:
+             max_cost_per_1k: float | None = None, slice: str | None = None) -> Ranking:  # noqa: A002
         """The best evaluator for a dataset, a task type (over the datasets chosen by ``coverage``:
         ``common`` or ``all``) or the listed ``datasets``, with the evaluators tied with it.
 
         Filters (none given: every evaluator, as ``autorater best``): ``backend`` keeps evaluators of
         these kinds or generation backends, ``exclude_imported`` leaves out imported predictions,
         ``max_cost_per_1k`` keeps runs whose dollars per 1000 examples are known and at most that
-        (:class:`registry.services.queries.EvaluatorFilter` says how the cost is known)."""
-        from registry.services.queries import EvaluatorFilter, best_evaluator
+        (:class:`registry.services.queries.EvaluatorFilter` says how the cost is known). ``slice``
+        (``COLUMN=VALUE``, with ``dataset``) ranks by the metric on that slice of the runs
+        (:func:`registry.services.queries.slice_ranking`: no paired test)."""
+        from registry.services.queries import EvaluatorFilter, best_evaluator, slice_ranking
 
         only = EvaluatorFilter(kinds=tuple(backend or ()), exclude_imported=exclude_imported,
                                max_cost_per_1k=max_cost_per_1k)
+        if slice is not None:
+            if not dataset or task_type or datasets or coverage:
+                raise InvalidInput("slice ranks one dataset: give it with dataset= only (slices differ between "
+                                   "datasets)", field="slice")
+            return slice_ranking(self._ctx, dataset, slice, metric, only=only if only.active else None)
         return best_evaluator(self._ctx, dataset=dataset, task_type=task_type, metric=metric,
                               coverage=coverage, datasets=list(datasets) if datasets else None,  # type: ignore[arg-type]
                               only=only if only.active else None)

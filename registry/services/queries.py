@@ -445,6 +445,36 @@ def leaderboard(reg: RegistryContext, dataset: str, metric: str | None = None, *
     return ranking
 
 
+def slice_ranking(reg: RegistryContext, dataset: str, slice: str, metric: str | None = None, *,  # noqa: A002
+                  only: EvaluatorFilter | None = None) -> Ranking:
+    """Evaluators on one dataset version ranked by ``metric`` (default: the headline) on one slice
+    (``COLUMN=VALUE`` as runs store it, e.g. ``category=natural``; see ``eval run --slice-by``): the latest
+    succeeded run of each evaluator, where that run has the slice. Each value carries its run's CI; no
+    paired test is made on a slice (the ranking's ``test`` says so), so no evaluator is marked tied."""
+    version = reg.store.get_version(dataset)
+    ref = version.ref
+    metric = metric or headline_for(version)
+    info = _rank_metric(version.task_type, metric)
+    rows, available = [], set()
+    for run in reg.store.latest_runs(datasets=[ref]):
+        available |= {m.slice for m in run.metrics if m.slice != "all" and m.name == metric}
+        m = run.metric(metric, slice)
+        if m is not None and m.value is not None:
+            rows.append(StandingRecord(run.evaluator, ref, run.id, metric, m.value, m.ci_low, m.ci_high, m.n, None,
+                                       version.row_count, {x.name: x.value for x in run.metrics if x.slice == "all"}))
+    if not rows:
+        known = ", ".join(sorted(available)[:50]) or "none (run with `eval run --slice-by COLUMN`)"
+        raise NotFound(f"no latest run on {ref} has {metric!r} on slice {slice!r}; its slices: {known}")
+    rows = _filter_rows(reg, rows, only)
+    if not rows:
+        raise NotFound(f"no evaluator with {metric!r} on slice {slice!r} of {ref} passes the filters")
+    sign = 1.0 if info.higher_is_better else -1.0
+    rows.sort(key=lambda r: (-sign * r.value, r.evaluator))
+    test = f"no paired test: a ranking on slice {slice} shows each run's own 95% CI"
+    standings = tuple(_row_standing(r, test=test if i else None) for i, r in enumerate(rows))
+    return Ranking(scope=f"{ref} [{slice}]", metric=metric, standings=standings, datasets=(ref,), test=test)
+
+
 def _row_standing(r: StandingRecord, *, tied: bool = False, p=None, diff=None, test=None) -> Standing:
     return Standing(evaluator=r.evaluator, value=r.value, ci_low=r.ci_low, ci_high=r.ci_high, n=r.n,
                     runs=(r.run_id,), tied_with_best=tied, p_value=p, difference=diff, metrics=r.metrics or {},

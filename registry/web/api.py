@@ -268,12 +268,15 @@ def best(reg: Reg, dataset: str | None = None, task_type: str | None = None, met
          datasets: Annotated[list[str] | None, Query(description="NAME[@VERSION], repeated or comma-separated")] = None,
          max_cost_per_1k: Annotated[float | None, Query(ge=0, description="Dollars per 1000 examples at most")] = None,
          backend: Annotated[list[str] | None, Query(description="Evaluator kinds or generation backends")] = None,
-         exclude_imported: bool = False) -> Any:
+         exclude_imported: bool = False,
+         slice: Annotated[str | None, Query(description="COLUMN=VALUE slice of the runs (with dataset)")] = None,  # noqa: A002
+         ) -> Any:
     """The best evaluator for a dataset or a task type with those tied with it (``autorater best --json``
-    when no filter is given); filters: ``max_cost_per_1k``, ``backend``, ``exclude_imported``."""
+    when no filter is given); filters: ``max_cost_per_1k``, ``backend``, ``exclude_imported``, and
+    ``slice`` (rank one dataset on a slice of its runs' metrics; no paired test there)."""
     return to_jsonable(reg.best(dataset=dataset, task_type=task_type, metric=metric, coverage=coverage,
                                 datasets=_names(datasets), backend=_names(backend), exclude_imported=exclude_imported,
-                                max_cost_per_1k=max_cost_per_1k))
+                                max_cost_per_1k=max_cost_per_1k, slice=slice))
 
 
 @router.get("/regressions")

@@ -344,6 +344,8 @@ def scratch(tmp_path_factory, data_root) -> Iterator[Scratch]:
         reg.evaluate(name, v1.ref, n_boot=100)
     longer = reg.evaluate("longer", v2.ref, n_boot=100)
     reg.evaluate("shorter", v2.ref, n_boot=100)
+    for name in ("longer", "shorter"):     # v1 runs sliced by the human label, for /best?slice=
+        reg.evaluate(name, v1.ref, n_boot=100, slice_by=["label"])
     check = reg.detect_regressions(longer.id, n_boot=100)
     assert check.regressions
     app = create_app(registry=reg, web=WebSettings(token=TOKEN, public_read=True))
@@ -458,6 +460,21 @@ def test_create_evaluator(scratch):
     clash = problem(c.post(f"{API}/evaluators", json={**spec, "checkpoint": "shorter@1"}, headers=auth), 409)
     assert clash["code"] == "already_exists"
     assert _state(reg) == before
+
+
+def test_best_on_a_slice(scratch):
+    c, reg = scratch.client, scratch.reg
+    body = c.get(f"{API}/best", params={"dataset": "llmbar-natural@1", "slice": "label=A"}).json()
+    assert body == to_jsonable(reg.best(dataset="llmbar-natural@1", slice="label=A"))
+    assert body["scope"] == "llmbar-natural@1 [label=A]" and {s["evaluator"] for s in body["standings"]} == {"longer", "shorter"}
+    for s in body["standings"]:
+        run = reg.run(s["runs"][0])
+        assert s["value"] == run.metric("accuracy", "label=A").value and not s["tied_with_best"]
+    assert body["standings"][0]["value"] >= body["standings"][1]["value"]
+    only = c.get(f"{API}/best", params={"dataset": "llmbar-natural@1", "slice": "label=B", "backend": "shorter"}).json()
+    assert [s["evaluator"] for s in only["standings"]] == ["shorter"]
+    assert "label=B" in problem(c.get(f"{API}/best", params={"dataset": "llmbar-natural@1", "slice": "label=C"}), 404)["detail"]
+    assert problem(c.get(f"{API}/best", params={"task_type": "pairwise", "slice": "label=A"}), 422)["field"] == "slice"
 
 
 def test_huge_json_bodies_are_refused_unread(scratch):
