@@ -40,6 +40,8 @@ PAGE_ROWS = 20
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 """Pages load scripts only from this server (Plotly injects its own styles)."""
+RUNS_SHOWN = 50
+"""Runs listed on a dataset page (newest first; the leaderboard ranks them all)."""
 TEXT_FIELDS = ("instruction", "response_a", "response_b", "response", "reference", "text", "source")
 
 def require_page_read(request: Request) -> None:
@@ -231,37 +233,32 @@ def dataset_page(request: Request, name: str, version: int | None = None, reg=De
     if stats.get("text_length_chars"):
         figures.append(charts.render(charts.text_lengths(stats["text_length_chars"]), "chart-lengths"))
     versions = reg.versions(name)
-    runs = reg.runs(dataset=v.ref)
+    runs = reg.runs(dataset=v.ref, limit=RUNS_SHOWN)
     return _page(request, "dataset.html", {
         "d": details, "v": v, "stats": stats, "figures": figures, "versions": list(reversed(versions)),
         "runs": runs, "validation": v.validation or {}, "agreement": stats.get("inter_annotator")})
 
 
-def _rows_of(table, offset: int, limit: int) -> list[dict[str, Any]]:
-    return table.slice(offset, limit).to_pylist()
-
-
 @pages.get("/rows/{ref:path}", response_class=HTMLResponse)
-def rows_page(request: Request, ref: str, page: int = Query(1, ge=1), label: str = "",
+def rows_page(request: Request, ref: str, page: int = Query(1, ge=1), label: str = "", category: str = "",
               reg=Depends(get_registry)) -> HTMLResponse:
     try:
-        details = reg.dataset(ref)
-        table = reg.load_table(details.version.ref)
+        v = reg.dataset(ref).version
+        where = {"category": category} if category else None
+        got = reg.rows(v.ref, offset=(page - 1) * PAGE_ROWS, limit=PAGE_ROWS, label=label or None, where=where)
+        if not got.rows and got.total and page > 1:  # past the end: the last page
+            page = math.ceil(got.total / PAGE_ROWS)
+            got = reg.rows(v.ref, offset=(page - 1) * PAGE_ROWS, limit=PAGE_ROWS, label=label or None, where=where)
     except RegistryError as exc:
         return _error(request, exc)
-    labels = sorted((details.version.statistics or {}).get("label_distribution", {}) or {})
-    if label and "label" in table.column_names:
-        import pyarrow.compute as pc
-
-        table = table.filter(pc.equal(table.column("label"), label))
-    n = table.num_rows
-    pages_n = max(1, math.ceil(n / PAGE_ROWS))
-    page = min(page, pages_n)
-    rows = _rows_of(table, (page - 1) * PAGE_ROWS, PAGE_ROWS)
-    texts = [c for c in TEXT_FIELDS if c in table.column_names]
-    other = [c for c in table.column_names if c not in texts and c != "example_id"]
-    return _page(request, "rows.html", {"v": details.version, "rows": rows, "texts": texts, "other": other,
-                                        "page": page, "pages": pages_n, "n": n, "label": label, "labels": labels})
+    stats = v.statistics or {}
+    columns = list(got.rows[0]) if got.rows else []
+    texts = [c for c in TEXT_FIELDS if c in columns]
+    other = [c for c in columns if c not in texts and c != "example_id"]
+    return _page(request, "rows.html", {
+        "v": v, "rows": got.rows, "texts": texts, "other": other, "page": page,
+        "pages": max(1, math.ceil(got.total / PAGE_ROWS)), "n": got.total, "label": label, "category": category,
+        "labels": sorted(stats.get("label_distribution") or {}), "categories": sorted(stats.get("categories") or {})})
 
 
 def _show(value: Any) -> str:
@@ -278,36 +275,31 @@ def diff_page(request: Request, a: str = "", b: str = "", page: int = Query(1, g
     if not a or not b:
         return _error(request, InvalidInput("choose two versions: /diff?a=NAME@V1&b=NAME@V2"), 422)
     try:
-        diff = reg.diff(a, b)
-        ta, tb = reg.load_table(a), reg.load_table(b)
+        diff = reg.diff(a, b, fields=True)
+        context = reg.load_table(b)
     except RegistryError as exc:
         return _error(request, exc)
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    changed = list(diff.rows.changed)
-    pages_n = max(1, math.ceil(len(changed) / PAGE_ROWS))
+    changes = list(diff.changes or ())
+    pages_n = max(1, math.ceil(len(changes) / PAGE_ROWS))
     page = min(page, pages_n)
-    ids = changed[(page - 1) * PAGE_ROWS: page * PAGE_ROWS]
-
-    def by_id(table, wanted: list[str]) -> dict[str, dict[str, Any]]:
-        rows = table.filter(pc.is_in(table.column("example_id"), value_set=pa.array(wanted, pa.string()))).to_pylist()
-        return {r["example_id"]: r for r in rows}
-
-    old, new = by_id(ta, ids), by_id(tb, ids)
+    shown = changes[(page - 1) * PAGE_ROWS: page * PAGE_ROWS]
+    wanted = pa.array([c.example_id for c in shown], pa.string())
+    rows = {r["example_id"]: r for r in context.filter(pc.is_in(context.column("example_id"), wanted)).to_pylist()}
     entries = []
-    for eid in ids:
-        o, n = old.get(eid, {}), new.get(eid, {})
-        fields = []
-        for col in [c for c in tb.column_names if c != "example_id"]:
-            fields.append({"name": col, "old": _show(o.get(col)), "new": _show(n.get(col)),
-                           "changed": o.get(col) != n.get(col)})
-        entries.append({"id": eid, "fields": fields, "changed": [f["name"] for f in fields if f["changed"]]})
+    for c in shown:
+        row = rows.get(c.example_id, {})
+        entries.append({"id": c.example_id,
+                        "changed": [{"name": k, "old": _show(f.get("from")), "new": _show(f.get("to"))}
+                                    for k, f in c.fields.items()],
+                        "same": [{"name": k, "value": _show(row[k])} for k in row
+                                 if k != "example_id" and k not in c.fields and row[k] is not None]})
     name = a.split("@")[0]
     return _page(request, "diff.html", {
         "a": a, "b": b, "diff": diff, "summary": diff.rows.summary(), "entries": entries, "page": page,
-        "pages": pages_n, "versions": reg.versions(name) if "@" in a else [],
-        "added": diff.rows.added[:200], "removed": diff.rows.removed[:200]})
+        "pages": pages_n, "name": name, "added": diff.rows.added[:200], "removed": diff.rows.removed[:200]})
 
 
 # ---------------------------------------------------------------------------- leaderboard, best
@@ -504,18 +496,16 @@ def acknowledge(request: Request, regression_id: int, note: str = Form(""), by: 
 # ---------------------------------------------------------------------------- matrix, checkpoints
 @pages.get("/matrix", response_class=HTMLResponse)
 def matrix_page(request: Request, task_type: str = "", reg=Depends(get_registry)) -> HTMLResponse:
-    from registry.services.scoring import headline_for
-
-    latest = {d.name: f"{d.name}@{d.latest_version}" for d in reg.datasets(task_type or None) if d.latest_version}
-    cells: dict[tuple[str, str], Any] = {}
-    for r in reg.runs(status="succeeded"):
-        if r.dataset in latest.values():
-            cells.setdefault((r.evaluator, r.dataset), r)  # newest first: the first seen is the latest
-    datasets = sorted({d for _, d in cells})
-    evaluators = sorted({e for e, _ in cells})
-    headlines = {d: headline_for(reg.dataset(d).version) for d in datasets}
+    try:
+        m = reg.headline_matrix(task_type=task_type or None)
+    except RegistryError as exc:
+        return _error(request, exc)
+    cells = {(c.evaluator, c.dataset): c for c in m.cells}
+    datasets = [d for d in m.datasets if any(c.dataset == d for c in m.cells)]
+    evaluators = list(m.evaluators)
+    headlines = {c.dataset: c.metric for c in m.cells}
     values = [[cells[(e, d)].value if (e, d) in cells else None for d in datasets] for e in evaluators]
-    links = [[f"/runs/{cells[(e, d)].id}" if (e, d) in cells else None for d in datasets] for e in evaluators]
+    links = [[f"/runs/{cells[(e, d)].run}" if (e, d) in cells else None for d in datasets] for e in evaluators]
     metric = ", ".join(sorted(set(headlines.values()))) or "headline metric"
     figure = charts.render(charts.matrix_heatmap(evaluators, datasets, values, links, metric=metric),
                            "chart-matrix") if evaluators else None

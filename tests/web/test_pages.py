@@ -87,6 +87,11 @@ def test_row_browser_paginates_and_filters(client, web_registry):
     only_a = _get(client, f"/rows/{quote(web_registry.natural_v2, safe='')}?label=A")
     n_a = table.column("label").to_pylist().count("A")
     assert f"{n_a} rows" in only_a
+    in_category = _get(client, f"/rows/{quote(web_registry.natural_v2, safe='')}?category=natural&label=B")
+    assert f"{table.num_rows - n_a} rows" in in_category
+    assert "0 rows" in _get(client, f"/rows/{quote(web_registry.natural_v2, safe='')}?category=no-such")
+    last = _get(client, f"/rows/{quote(web_registry.natural_v2, safe='')}?page=999")
+    assert ids[-1] in last and "next-page" not in last
 
 
 def test_diff_highlights_changed_fields(client, web_registry):
