@@ -29,6 +29,7 @@ import base64
 import binascii
 import itertools
 import json
+import math
 import os
 import re
 import shutil
@@ -80,7 +81,30 @@ class _BoundedBodyRoute(APIRoute):
         return bounded
 
 
-router = APIRouter(dependencies=[ReadAccess], route_class=_BoundedBodyRoute)
+def _finite(data: Any) -> Any:
+    """JSON data with every NaN or infinite float replaced by ``None``."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_finite(v) for v in data]
+    return data
+
+
+class JSONData(JSONResponse):
+    """The API's JSON: what ``--json`` prints, except that a NaN or infinite number (an undefined
+    statistic, which Python's ``json`` writes as the non-standard ``NaN``) is ``null``."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+        except ValueError:
+            return json.dumps(_finite(content), ensure_ascii=False, allow_nan=False,
+                              separators=(",", ":")).encode("utf-8")
+
+
+router = APIRouter(dependencies=[ReadAccess], route_class=_BoundedBodyRoute, default_response_class=JSONData)
 Reg = Annotated[Any, Depends(get_registry)]
 """The app's open :class:`registry.api.Registry`."""
 
@@ -350,7 +374,7 @@ def create_evaluator(reg: Reg, body: EvaluatorBody) -> Any:
     secret are refused as by the command line (422)."""
     r = reg.create_evaluator(checkpoint=body.checkpoint, protocol=body.protocol, name=body.name, config=body.config,
                              price_per_1k_tokens=body.price_per_1k_tokens)
-    return JSONResponse(to_jsonable(r), status_code=201 if r.created else 200,
+    return JSONData(to_jsonable(r), status_code=201 if r.created else 200,
                         headers={"Location": f"/api/v1/evaluators/{quote(r.entity.name, safe='/@')}"})
 
 
@@ -581,7 +605,7 @@ async def upload_version(request: Request, name: str, reg: Reg) -> Any:
     finally:
         body.close()
         shutil.rmtree(folder, ignore_errors=True)
-    return JSONResponse(to_jsonable(result), status_code=201 if result.created else 200,
+    return JSONData(to_jsonable(result), status_code=201 if result.created else 200,
                         headers={"Location": f"/api/v1/datasets/{quote(result.version.ref, safe='@')}"})
 
 
@@ -677,7 +701,7 @@ def start_run(reg: Reg, body: RunBody, jobs: Annotated[Jobs, Depends(get_jobs)])
     ev = reg.evaluator(body.evaluator)
     version = reg.dataset(body.dataset).version
     job = jobs.start(reg, ev.name, version.ref)
-    return JSONResponse(job.to_dict(), status_code=202, headers={"Location": f"/api/v1/jobs/{job.id}"})
+    return JSONData(job.to_dict(), status_code=202, headers={"Location": f"/api/v1/jobs/{job.id}"})
 
 
 @router.get("/jobs/{job_id}")

@@ -117,6 +117,14 @@ def test_bad_cursor_is_a_422_naming_the_field(client, web_registry, cursor):
     problem(client.get(f"{API}/runs", params={"cursor": cursor}), 422)
 
 
+def test_undefined_numbers_are_null_not_nan():
+    from registry.web.api import JSONData
+
+    body = JSONData({"value": float("nan"), "ci": [float("inf"), 0.5, -float("inf")], "n": 3}).body
+    assert json.loads(body) == {"value": None, "ci": [None, 0.5, None], "n": 3}
+    assert b"NaN" not in body and b"Infinity" not in body
+
+
 def test_cursor_round_trips():
     from registry.web.api import decode_cursor, encode_cursor
 
