@@ -313,27 +313,43 @@ def leaderboard_page(request: Request, ref: str, metric: str = "", kind: str = "
     try:
         details = reg.dataset(ref)
         board = reg.leaderboard(details.version.ref, metric or None)
+        everyone = board.standings
+        if kind:  # ranked again among that kind: its own best, ties and paired tests
+            board = reg.best(dataset=details.version.ref, metric=metric or None, backend=[kind])
     except RegistryError as exc:
         return _error(request, exc)
     kinds = {e.name: e.kind for e in reg.evaluators()}
-    standings = [s for s in board.standings if not kind or kinds.get(s.evaluator) == kind]
+    standings = list(board.standings)
     rows = [to_jsonable(s) for s in standings]
     figure = charts.render(charts.leaderboard_ci(rows, metric=board.metric), "chart-leaderboard") if rows else None
     return _page(request, "leaderboard.html", {
         "v": details.version, "board": board, "standings": standings, "kinds": kinds, "kind": kind,
-        "all_kinds": sorted({kinds.get(s.evaluator, "") for s in board.standings} - {""}),
+        "all_kinds": sorted({kinds.get(s.evaluator, "") for s in everyone} - {""}),
         "metric": board.metric, "metrics": _metric_names(reg, details.version.task_type), "figure": figure,
         "best": board.best})
 
 
 @pages.get("/best", response_class=HTMLResponse)
-def best_page(request: Request, task_type: str = "", dataset: str = "", metric: str = "",
+def best_page(request: Request, task_type: str = "", dataset: str = "", metric: str = "", coverage: str = "",
+              kind: str = "", exclude_imported: bool = False, max_cost: str = "",
               reg=Depends(get_registry)) -> HTMLResponse:
+    """Which evaluator is best for a task type (macro average over its datasets) or a dataset, by a
+    metric, among the evaluators of a kind, without imported predictions, under a cost cap."""
     datasets = reg.datasets()
     answer, error = None, None
     if task_type or dataset:
         try:
-            answer = reg.best(dataset=dataset or None, task_type=None if dataset else task_type, metric=metric or None)
+            cap = None
+            if max_cost.strip():
+                try:
+                    cap = float(max_cost)
+                except ValueError:
+                    raise InvalidInput(f"the cost cap must be a number of dollars, got {max_cost!r}",
+                                       field="max_cost") from None
+            answer = reg.best(dataset=dataset or None, task_type=None if dataset else task_type,
+                              metric=metric or None, coverage=None if dataset else (coverage or None),
+                              backend=[kind] if kind else None, exclude_imported=exclude_imported,
+                              max_cost_per_1k=cap)
         except RegistryError as exc:
             error = str(exc)
     tt = task_type or next((d.task_type for d in datasets if d.name == dataset.split("@")[0]), "pairwise")
@@ -344,7 +360,8 @@ def best_page(request: Request, task_type: str = "", dataset: str = "", metric: 
     return _page(request, "best.html", {
         "datasets": datasets, "task_types": sorted({d.task_type for d in datasets}), "task_type": task_type,
         "dataset": dataset, "metric": metric, "metrics": _metric_names(reg, tt), "answer": answer, "error": error,
-        "figure": figure})
+        "figure": figure, "coverage": coverage, "kind": kind, "kinds": sorted({e.kind for e in reg.evaluators()}),
+        "exclude_imported": exclude_imported, "max_cost": max_cost})
 
 
 # ---------------------------------------------------------------------------- runs

@@ -127,6 +127,7 @@ def test_leaderboard_full_names_chart_tied_mark(client, web_registry):
     assert t is not None and _num(t) in page
     kind = _get(client, f"/leaderboard/{quote(web_registry.natural_v2, safe='')}?kind=external")
     assert 'evaluator-name">gpt-4/llmbar-vanilla' in kind and 'evaluator-name">longer<' not in kind
+    assert '<span class="badge ok">best</span>' in kind  # ranked among its kind
     other = _get(client, f"/leaderboard/{quote(web_registry.natural_v2, safe='')}?metric=correct_both")
     assert "Ranked by <b>correct_both</b>" in other
 
@@ -204,6 +205,13 @@ def test_best_finder_matrix_checkpoints(client, web_registry):
     assert f'id="best-name">{html.escape(by_dataset.best.evaluator)}<' in page
     bad = _get(client, "/best?task_type=pairwise&metric=no-such-metric")
     assert 'id="best-error"' in bad
+    assert 'id="best-error"' in _get(client, "/best?dataset=llmbar-natural&max_cost=abc")
+    local = reg.best(dataset="llmbar-natural", exclude_imported=True, max_cost_per_1k=0.0)
+    page = _get(client, "/best?dataset=llmbar-natural&exclude_imported=true&max_cost=0")
+    assert f'id="best-name">{html.escape(local.best.evaluator)}<' in page
+    assert 'class="name">gpt-4/llmbar-vanilla<' not in page and len(local.standings) == 4
+    external = _get(client, "/best?dataset=llmbar-natural&kind=external")
+    assert 'id="best-name">gpt-4/llmbar-vanilla<' in external
     _get(client, "/best")
     matrix = _get(client, "/matrix")
     for name, run_id in web_registry.runs.items():
