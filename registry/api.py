@@ -320,14 +320,26 @@ class Registry:
                                  model_card_text=self._model_card_text(ckpt))
 
     def _model_card_text(self, ckpt: Checkpoint, max_bytes: int = 1 << 20) -> str | None:
+        """The card stored with the checkpoint — its ``model_card`` path or the ``README.md`` of its folder,
+        read only from inside the store (a path elsewhere on this machine is never read: the REST API
+        serves this text) — else one rendered from a training lineage."""
+        import stat
+
+        root = Path(self.settings.store).resolve()
+        candidates = []
         if ckpt.model_card:
-            for path in (self._ctx.artifacts.path(ckpt.model_card), Path(ckpt.model_card)):
-                try:
-                    if path.is_file():
-                        with path.open("rb") as f:
-                            return f.read(max_bytes).decode("utf-8", "replace")
-                except OSError:
+            candidates.append(self._ctx.artifacts.path(ckpt.model_card))
+        if ckpt.format == "safetensors" and ckpt.uri:
+            candidates.append(self._ctx.artifacts.path(ckpt.uri) / "README.md")
+        for path in candidates:
+            try:
+                real = path.resolve()
+                if root not in real.parents or not stat.S_ISREG(real.stat().st_mode):
                     continue
+                with real.open("rb") as f:
+                    return f.read(max_bytes).decode("utf-8", "replace")
+            except (OSError, ValueError):
+                continue
         if ckpt.lineage.get("mixture") and ckpt.lineage.get("config"):
             from registry.services.training import card_info_from_lineage
             from registry.domain.training import render_model_card

@@ -485,6 +485,31 @@ def test_best_on_a_slice(scratch):
     assert problem(c.get(f"{API}/best", params={"task_type": "pairwise", "slice": "label=A"}), 422)["field"] == "slice"
 
 
+def test_checkpoint_parent_chain_and_model_card(scratch, tmp_path):
+    c, reg = scratch.client, scratch.reg
+    secret = tmp_path / "card.md"
+    secret.write_text("# not for the API")
+    reg.register_checkpoint("judge-x", kind="external", uri="external:judge-x-1", model_card=str(secret))
+    reg.register_checkpoint("judge-x", kind="external", uri="external:judge-x-2", parent="judge-x@1")
+    reg.register_checkpoint("judge-x", kind="external", uri="external:judge-x-3", parent="judge-x@2")
+    body = c.get(f"{API}/checkpoints/judge-x@3").json()
+    assert body == to_jsonable(reg.checkpoint_details("judge-x@3"))
+    assert [p["ref"] for p in body["parents"]] == ["judge-x@2", "judge-x@1"] and body["parent_version"] == 2
+    first = c.get(f"{API}/checkpoints/judge-x@1").json()
+    assert first["model_card"] == str(secret) and first["model_card_text"] is None   # a file outside the store
+    assert c.get(f"{API}/checkpoints/judge-x").json()["version"] == 3
+    # a safetensors folder's README.md is its card, read from the store
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    save_file({"w": np.zeros((2, 2), dtype=np.float32)}, str(folder / "model.safetensors"))
+    (folder / "README.md").write_text("# Tiny card\n<script>x</script>")
+    reg.register_checkpoint("tiny-card", kind="encoder-scorer", path=folder)
+    assert c.get(f"{API}/checkpoints/tiny-card@1").json()["model_card_text"] == "# Tiny card\n<script>x</script>"
+
+
 def test_huge_json_bodies_are_refused_unread(scratch):
     c, reg = scratch.client, scratch.reg
     auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
