@@ -18,9 +18,14 @@ Writes (``WriteAccess``: always ``Authorization: Bearer <AUTORATER_API_TOKEN>``)
   promotion rule); ``POST /evaluators``; ``POST /datasets/{name}/versions`` (multipart upload, generic
   mapping); ``POST /runs`` (202, a background job: ``GET /jobs/{id}``).
 
+``/best`` takes, besides ``dataset`` / ``task_type`` / ``metric`` / ``coverage`` / ``datasets`` (the
+answer of ``autorater best``), the filters ``max_cost_per_1k``, ``backend`` (kinds or generation
+backends, repeated or comma-separated), ``exclude_imported`` and ``slice`` (one dataset).
+
 Pagination: ``limit`` (default 50, at most 500) and ``cursor``, an opaque token from the previous
 page's ``next_cursor`` (``null`` after the last page). Errors are ``application/problem+json``
-(:mod:`registry.web.app`).
+(:mod:`registry.web.app`); a JSON write body over 1 MiB and an upload over ``AUTORATER_MAX_UPLOAD_MB``
+are 413 problems, refused before they are read whole. A NaN or infinite statistic is ``null``.
 """
 
 from __future__ import annotations
@@ -353,7 +358,7 @@ def move_alias(reg: Reg, autorater: str, alias: str, body: AliasBody) -> Any:
     result = reg.move_alias(f"{autorater}@{body.version}", alias, metric=body.metric)
     data = to_jsonable(result)
     if isinstance(data, dict) and data.get("promoted") is False:
-        return problem(409, "PromotionRefused", str(data.get("reason")), decision=data)
+        return problem(409, "PromotionRefused", str(data.get("reason")), decision=_finite(data))
     return data
 
 
