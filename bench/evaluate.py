@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.evaluate --pairs 50000
     .venv/bin/python -m bench.evaluate --pairs 1000000
     .venv/bin/python -m bench.evaluate --quick            # 5,000 pairs, a smoke check
+    .venv/bin/python -m bench.evaluate --pairs 50000 --large-n 1000000000   # the bootstrap in index mode
 
 1. Builds a pairwise Parquet file of N pairs from REAL rows — every LLMBar set and the PandaLM test
    set, read with the project's adapters (:func:`bench.ingest.real_rows`) — replicated with new
@@ -99,16 +100,21 @@ def register(home: Path, path: Path) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- one measurement
-def child(home: Path, evaluator: str, seed: int, n_boot: int, floor: bool, chunk_rows: int | None = None
-          ) -> dict[str, Any]:
-    """One ``run_evaluation`` in this (fresh) process; printed as JSON for the parent."""
+def child(home: Path, evaluator: str, seed: int, n_boot: int, floor: bool, chunk_rows: int | None = None,
+          large_n: int | None = None) -> dict[str, Any]:
+    """One ``run_evaluation`` in this (fresh) process; printed as JSON for the parent (``large_n``:
+    the bootstrap's counts-mode threshold, :data:`registry.domain.metrics.bootstrap.LARGE_N`)."""
     import pyarrow.parquet as pq
+
+    import registry.domain.metrics.bootstrap as boot
 
     from registry.adapters.artifacts.store import PARQUET_OPTIONS
     from registry.services.app import init_registry
     from registry.services.evaluation import load_predictions, run_evaluation
     from registry.services.evaluators import create_evaluator
 
+    if large_n is not None:
+        boot.LARGE_N = large_n
     reg = init_registry(_settings(home))
     try:
         name = f"{evaluator}-s{seed}"
@@ -121,7 +127,7 @@ def child(home: Path, evaluator: str, seed: int, n_boot: int, floor: bool, chunk
                "n_cached": run.n_cached, "load": [load_before, os.getloadavg()[0]],
                "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                "memory_mb": getattr(reg.settings, "memory_mb", 2048.0), "accuracy": run.metric("accuracy").value,
-               "streaming": (run.provenance or {}).get("streaming")}
+               "streaming": (run.provenance or {}).get("streaming"), "large_n": boot.LARGE_N}
         if floor:
             table = load_predictions(reg, run)
             tmp = Path(tempfile.mkdtemp()) / "floor.parquet"
@@ -135,9 +141,11 @@ def child(home: Path, evaluator: str, seed: int, n_boot: int, floor: bool, chunk
         reg.close()
 
 
-def measure(home: Path, evaluator: str, seed: int, n_boot: int, floor: bool) -> dict[str, Any]:
+def measure(home: Path, evaluator: str, seed: int, n_boot: int, floor: bool, large_n: int | None = None
+            ) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "bench.evaluate", "--child", str(home), "--evaluator", evaluator,
-           "--seed", str(seed), "--n-boot", str(n_boot)] + (["--floor"] if floor else [])
+           "--seed", str(seed), "--n-boot", str(n_boot)] + (["--floor"] if floor else []) + \
+          (["--large-n", str(large_n)] if large_n is not None else [])
     t = time.perf_counter()
     done = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - t
@@ -163,9 +171,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--floor", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--chunk-rows", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--large-n", type=int, default=None,
+                    help="examples from which the bootstrap works in counts mode (default: the module's "
+                         "LARGE_N; a huge value measures index mode, as before counts mode)")
     args = ap.parse_args(argv)
     if args.child:
-        print(json.dumps(child(args.child, args.evaluator, args.seed, args.n_boot, args.floor, args.chunk_rows)))
+        print(json.dumps(child(args.child, args.evaluator, args.seed, args.n_boot, args.floor, args.chunk_rows,
+                               args.large_n)))
         return 0
     if args.quick:
         args.pairs, args.repeat = 5_000, 1
@@ -184,8 +196,10 @@ def main(argv: list[str] | None = None) -> int:
         results: dict[str, list[dict[str, Any]]] = {"heuristic": [], "cached": []}
         for k in range(args.repeat):
             seed = 100 + k
-            results["heuristic"].append(measure(work / "home", "random", seed, args.n_boot, floor=True))
-            results["cached"].append(measure(work / "home", "random", seed, args.n_boot, floor=False))
+            results["heuristic"].append(measure(work / "home", "random", seed, args.n_boot, floor=True,
+                                                large_n=args.large_n))
+            results["cached"].append(measure(work / "home", "random", seed, args.n_boot, floor=False,
+                                             large_n=args.large_n))
         report(args, results)
         if args.json:
             args.json.write_text(json.dumps({"pairs": args.pairs, "n_boot": args.n_boot, "results": results,
@@ -203,7 +217,8 @@ def report(args, results: dict[str, list[dict[str, Any]]]) -> None:
     judged = results["heuristic"]
     cached = results["cached"]
     print(f"\n{args.pairs:,} pairs = {judged[0]['n_judgments']:,} judgments (random, both orders, "
-          f"n_boot {args.n_boot}); AUTORATER_MEMORY_MB = {judged[0]['memory_mb']:g}")
+          f"n_boot {args.n_boot}); AUTORATER_MEMORY_MB = {judged[0]['memory_mb']:g}; "
+          f"bootstrap counts mode from {judged[0].get('large_n', 0):,} examples")
     print(f"{'measurement':<34} {'run_evaluation':>14} {'judgments/s':>12} {'CPU':>7} {'process':>8} "
           f"{'peak RSS':>9} {'load (before/after)':>20}")
     for kind, rows in (("heuristic (nothing cached)", judged), ("cached re-run", cached)):
@@ -212,6 +227,9 @@ def report(args, results: dict[str, list[dict[str, Any]]]) -> None:
             print(f"{kind:<34} {r['seconds']:12.2f} s {rate:12,.0f} {r['cpu']:6.1f}s {r['process_wall']:7.1f}s "
                   f"{r['peak_rss_mib']:6.0f} MiB {r['load'][0]:9.2f} / {r['load'][1]:.2f}")
             assert r["n_executed" if kind.startswith("heuristic") else "n_cached"] > 0, r
+            steps = ((r.get("streaming") or {}).get("seconds")) or {}
+            if steps:
+                print("    steps (s): " + ", ".join(f"{k} {v:.2f}" for k, v in steps.items()))
     for r in judged:
         print(f"  parquet floor: writing the run's predictions ({r['predictions_mib']:.1f} MiB) with PARQUET_OPTIONS "
               f"{r['parquet_floor']:.2f} s; the run took {r['seconds'] / r['parquet_floor']:.1f}x that")
