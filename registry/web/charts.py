@@ -226,5 +226,49 @@ def calibration(prob_a: Sequence[float], correct_a: Sequence[bool], *, bins: int
                               height=320)}
 
 
-__all__ = ["BOOT_JS", "Figure", "calibration", "confusion_matrix", "label_distribution", "leaderboard_ci",
+def lineage_graph(checkpoint: str, parents: Sequence[str] = (), datasets: Sequence[str] = (),
+                  held_out: Sequence[str] = (), *, links: Mapping[str, str] | None = None,
+                  title: str = "Lineage") -> Figure:
+    """A checkpoint's lineage as a graph: its parent chain on one row (oldest on the left, the
+    checkpoint on the right), the dataset versions it was trained on above it and the held-out ones
+    below, each joined to it by an edge. ``links`` (node → local URL) are opened on click."""
+    chain = list(reversed(list(parents))) + [checkpoint]
+    pos: dict[str, tuple[float, float]] = {c: (float(i), 0.0) for i, c in enumerate(chain)}
+    last = float(len(chain) - 1)
+
+    def spread(names: Sequence[str], y: float) -> None:
+        n = len(names)
+        for i, name in enumerate(names):
+            x = last if n == 1 else last - (len(chain) - 1) / 2 + (i - (n - 1) / 2) * max(1.0, len(chain) / max(n, 1))
+            pos.setdefault(name, (x, y))
+
+    spread(list(datasets), 1.0)
+    spread([h for h in held_out if h not in pos], -1.0)
+    edge_x: list[float | None] = []
+    edge_y: list[float | None] = []
+    for a, b in [*zip(chain, chain[1:]), *((d, checkpoint) for d in datasets)]:
+        edge_x += [pos[a][0], pos[b][0], None]
+        edge_y += [pos[a][1], pos[b][1], None]
+
+    def nodes(names: Sequence[str], name: str, color: str, symbol: str) -> dict[str, Any]:
+        return {"type": "scatter", "mode": "markers+text", "name": name, "x": [pos[n][0] for n in names],
+                "y": [pos[n][1] for n in names], "text": _text(names), "textposition": "top center",
+                "marker": {"size": 16, "color": color, "symbol": symbol, "line": {"width": 1, "color": "#fff"}},
+                "customdata": [(links or {}).get(n) for n in names], "hovertemplate": "%{text}<extra>" + name + "</extra>"}
+
+    data: list[dict[str, Any]] = [{"type": "scatter", "mode": "lines", "x": edge_x, "y": edge_y, "hoverinfo": "skip",
+                                   "line": {"color": GREY, "width": 1.5}, "showlegend": False}]
+    data.append(nodes(chain, "checkpoints", BLUE, "circle"))
+    if datasets:
+        data.append(nodes(list(datasets), "trained on", GREEN, "square"))
+    held = [h for h in held_out if pos.get(h, (0, 0))[1] == -1.0]
+    if held:
+        data.append(nodes(held, "held out", RED, "diamond"))
+    axis = {"visible": False, "zeroline": False}
+    return {"data": data, "layout": _layout(title={"text": title}, xaxis={**axis, "range": [-1, len(chain)]},
+                                            yaxis={**axis, "range": [-1.6, 1.6]}, height=360, showlegend=True,
+                                            legend={"orientation": "h", "y": -0.05})}
+
+
+__all__ = ["BOOT_JS", "Figure", "calibration", "confusion_matrix", "label_distribution", "leaderboard_ci", "lineage_graph",
            "matrix_heatmap", "plotly_js", "plotly_js_path", "render", "safe_json", "score_summary", "text_lengths"]

@@ -18,6 +18,7 @@ import json
 import math
 import secrets
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -539,21 +540,33 @@ def checkpoints_page(request: Request, reg=Depends(get_registry)) -> HTMLRespons
 @pages.get("/checkpoints/{ref:path}", response_class=HTMLResponse)
 def checkpoint_page(request: Request, ref: str, reg=Depends(get_registry)) -> HTMLResponse:
     try:
-        ckpt = reg.checkpoint(ref)
+        details = reg.checkpoint_details(ref)
     except RegistryError as exc:
         return _error(request, exc)
-    chain = [ckpt]
-    while chain[-1].parent_version is not None and len(chain) < 50:
-        try:
-            chain.append(reg.checkpoint(f"{chain[-1].autorater}@{chain[-1].parent_version}"))
-        except NotFound:
-            break
+    ckpt = details.checkpoint
     lineage = ckpt.lineage or {}
-    trained_on = lineage.get("dataset_versions") or lineage.get("datasets") or []
+    trained_on = [_version_ref(d) for d in lineage.get("datasets") or ()] or list(details.training_datasets)
+    held_out = [_version_ref(d) for d in lineage.get("held_out") or ()]
+    parents = [p.ref for p in details.parents]
+    links = {c: f"/checkpoints/{_url(c)}" for c in [ckpt.ref, *parents]}
+    links.update({d: f"/datasets/{_url(d.split('@')[0])}" for d in [*trained_on, *held_out]})
+    figure = None
+    if parents or trained_on or held_out:
+        figure = charts.render(charts.lineage_graph(ckpt.ref, parents, trained_on, held_out, links=links),
+                               "chart-lineage")
     evaluators = [e for e in reg.evaluators() if e.checkpoint == ckpt.ref]
-    return _page(request, "checkpoint.html", {"c": ckpt, "chain": chain, "lineage": lineage,
-                                              "trained_on": trained_on, "evaluators": evaluators,
-                                              "card": _markdown(ckpt.model_card) if ckpt.model_card else None})
+    card = details.model_card_text
+    return _page(request, "checkpoint.html", {
+        "c": ckpt, "chain": [ckpt, *details.parents], "lineage": lineage, "trained_on": trained_on,
+        "held_out": held_out, "evaluators": evaluators, "figure": figure, "card": _markdown(card) if card else None})
+
+
+def _version_ref(entry: Any) -> str:
+    """``name@version`` of a lineage entry (a mapping with ``dataset``/``version``, or a text)."""
+    if isinstance(entry, Mapping):
+        name, version = entry.get("dataset") or entry.get("name"), entry.get("version")
+        return f"{name}@{version}" if version is not None else str(name)
+    return str(entry)
 
 
 def _markdown(text: str) -> Any:

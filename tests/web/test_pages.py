@@ -186,6 +186,17 @@ def test_chart_json_cannot_end_its_script():
     assert json.loads(payload)["data"][0]["x"][0] == "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;"
 
 
+def test_lineage_graph_joins_parents_and_training_data():
+    from registry.web import charts
+
+    fig = charts.lineage_graph("m@3", ["m@2", "m@1"], ["a@1", "b<x>@2"], ["held@1"], links={"m@1": "/checkpoints/m%401"})
+    edges, chain, trained, held = fig["data"]
+    assert chain["text"] == ["m@1", "m@2", "m@3"] and chain["customdata"][0] == "/checkpoints/m%401"
+    assert trained["text"] == ["a@1", "b&lt;x&gt;@2"] and held["text"] == ["held@1"]
+    assert edges["x"].count(None) == 2 + 2  # two parent edges, two training edges
+    assert charts.safe_json({"k": "</script>\u2028"}) == r'{"k":"\u003c/script\u003e\u2028"}'
+
+
 def test_plotly_is_served_locally_with_a_long_cache(client):
     r = client.get("/static/vendor/plotly.min.js")
     assert r.status_code == 200 and "javascript" in r.headers["content-type"]
