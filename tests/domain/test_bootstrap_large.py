@@ -295,3 +295,11 @@ def _scalar(arr, r: int):
     class _V:
         value, ci_low, ci_high = float(arr.values[r]), float(arr.ci_low[r]), float(arr.ci_high[r])
     return _V
+
+
+@pytest.mark.parametrize("values", [np.array([5, 3, 5, 9, 3, 3]), np.array([2**40, -7, 2**40, 0]),
+                                    np.random.default_rng(18).integers(-50, 50, 1000).astype(np.int32)])
+def test_dense_codes_are_numpys(values):
+    codes, rep, k = B._dense(values)
+    uniq, first, inverse = np.unique(values, return_index=True, return_inverse=True)
+    assert k == len(uniq) and np.array_equal(codes, inverse.ravel()) and np.array_equal(rep, first)

@@ -245,14 +245,15 @@ class Bootstrap:
         got = self.__dict__.get("_parts")
         if got is None:
             got = []
-            for classes in self.classes or ():
+            if self.joint is not None:  # every partition (coded by the joint one), then the joint one
+                got = [list(part) for part in self.joint.parts]
+                got.append([self.joint.rep, self.joint.codes, len(self.joint.sizes), None])
+            for classes in self.classes if self.joint is None and self.classes else ():
                 uniq, rep = np.unique(classes, return_index=True)
-                if 0 < len(uniq) <= MAX_CLASSES or (self.joint is not None and len(uniq)):
+                if 0 < len(uniq) <= MAX_CLASSES:
                     if uniq[-1] != len(uniq) - 1:  # codes 0..k-1
                         classes = np.searchsorted(uniq, classes)
                     got.append([rep, classes.astype(np.int32, copy=False), len(uniq), None])
-            if self.joint is not None:
-                got.append([self.joint.rep, self.joint.codes, len(self.joint.sizes), None])
             self.__dict__["_parts"] = got
         return got
 
@@ -302,24 +303,26 @@ class _Joint:
     """Seed of the counts (``numpy.random.default_rng(entropy)``) and, with spawn key (b,), of
     resample b's conditional indices (fixed once: a draw with seed ``None`` stays consistent)."""
 
+    parts: list[list]
+    """[first example of each class, class codes 0..k-1, k, None] of each partition (as
+    :meth:`Bootstrap._partitions` lists them)."""
+
     @classmethod
     def of(cls, partitions: list[np.ndarray], seed: int | None) -> _Joint | None:
         """The combination of ``partitions`` (``None`` when it is too fine for counts mode)."""
         n = len(partitions[0])
-        code = np.zeros(n, np.int64)
+        code, parts = np.zeros(n, np.int64), []
         for c in partitions:
-            uniq, inv = np.unique(c, return_inverse=True)
-            code = np.unique(code * len(uniq) + inv.ravel(), return_inverse=True)[1].ravel()  # codes 0..k-1
-            if code.max() >= MAX_JOINT:
+            inv, rep, k = _dense(c)
+            parts.append([rep, inv, k, None])
+            code, _, joint = _dense(code.astype(np.int64) * k + inv)
+            if joint > MAX_JOINT:
                 return None
-        sizes = np.bincount(code)
-        k = len(sizes)
-        if k > MAX_JOINT or n < JOINT_PER_EXAMPLES * k:
+        sizes = np.bincount(code, minlength=joint)
+        if n < JOINT_PER_EXAMPLES * joint:
             return None
-        rep = np.full(k, n, np.int64)
-        np.minimum.at(rep, code, np.arange(n))
         entropy = seed if seed is not None else int(np.random.SeedSequence().entropy)
-        return cls(code.astype(np.int32), sizes.astype(np.int64), rep, entropy)
+        return cls(code, sizes.astype(np.int64), _dense(code)[1], entropy, parts)
 
     def counts(self, b: int) -> np.ndarray:
         """(B, |J|) int32 class counts of the B resamples: ``multinomial(n, sizes / n)`` each."""
@@ -361,6 +364,29 @@ class _Joint:
         rng = np.random.default_rng(np.random.SeedSequence(self.entropy, spawn_key=(b,)))
         size = np.repeat(self.sizes, counts)
         return order[np.repeat(starts, counts) + rng.integers(0, size)]
+
+
+def _dense(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """(int32 codes 0..k-1 in the order of the distinct values — ``numpy.unique``'s inverse —,
+    first example of each class, k), in O(n) for integers of a range up to a few times n."""
+    values = np.asarray(values).ravel()
+    n = len(values)
+    if n == 0:
+        return np.zeros(0, np.int32), np.zeros(0, np.int64), 0
+    lo, hi = int(values.min()), int(values.max())
+    if values.dtype.kind in "iu" and hi - lo <= max(4 * n, 1 << 16):
+        shifted = values - lo
+        present = np.bincount(shifted, minlength=hi - lo + 1) > 0
+        lookup = np.cumsum(present, dtype=np.int64) - 1
+        codes = lookup[shifted].astype(np.int32)
+        k = int(lookup[-1]) + 1
+    else:
+        _, inverse = np.unique(values, return_inverse=True)
+        codes = inverse.ravel().astype(np.int32)
+        k = int(codes.max()) + 1
+    rep = np.full(k, n, np.int64)
+    np.minimum.at(rep, codes, np.arange(n))
+    return codes, rep, k
 
 
 def _counts(indices: np.ndarray, n: int) -> np.ndarray:
