@@ -16,6 +16,7 @@ from __future__ import annotations
 import hmac
 import json
 import math
+import re
 import secrets
 from collections import Counter
 from collections.abc import Mapping
@@ -41,6 +42,8 @@ PAGE_ROWS = 20
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 """Pages load scripts only from this server (Plotly injects its own styles)."""
+MATRIX_ROWS = 60
+"""Evaluators per page of the matrix."""
 RUNS_SHOWN = 50
 """Runs listed on a dataset page (newest first; the leaderboard ranks them all)."""
 TEXT_FIELDS = ("instruction", "response_a", "response_b", "response", "reference", "text", "source")
@@ -156,9 +159,14 @@ def plotly_js() -> Response:
                              "ETag": f'"plotly-{plotly.__version__}"', "X-Content-Type-Options": "nosniff"})
 
 
+_LOCAL_PATH = re.compile(r"/[^\\\s\x00-\x1f\x7f]*")
+"""A path on this server: no backslash, whitespace or control character (browsers drop tabs and
+newlines, so ``/\t/host`` would become ``//host``)."""
+
+
 def _local_next(target: str | None) -> str:
     """Where to go after logging in: a local path only (no ``//host`` or scheme)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    if target and _LOCAL_PATH.fullmatch(target) and not target.startswith("//"):
         return target
     return "/"
 
@@ -513,23 +521,47 @@ def acknowledge(request: Request, regression_id: int, note: str = Form(""), by: 
 
 # ---------------------------------------------------------------------------- matrix, checkpoints
 @pages.get("/matrix", response_class=HTMLResponse)
-def matrix_page(request: Request, task_type: str = "", reg=Depends(get_registry)) -> HTMLResponse:
+def matrix_page(request: Request, task_type: str = "", page: int = Query(1, ge=1), dataset: str = "",
+                reg=Depends(get_registry)) -> HTMLResponse:
+    """Evaluators × datasets (a page of :data:`MATRIX_ROWS` evaluators), and checkpoints × protocols on
+    one dataset (the ReIFE view of ``eval matrix`` runs)."""
     try:
         m = reg.headline_matrix(task_type=task_type or None)
     except RegistryError as exc:
         return _error(request, exc)
     cells = {(c.evaluator, c.dataset): c for c in m.cells}
     datasets = [d for d in m.datasets if any(c.dataset == d for c in m.cells)]
-    evaluators = list(m.evaluators)
+    pages_n = max(1, math.ceil(len(m.evaluators) / MATRIX_ROWS))
+    page = min(page, pages_n)
+    evaluators = list(m.evaluators)[(page - 1) * MATRIX_ROWS: page * MATRIX_ROWS]
     headlines = {c.dataset: c.metric for c in m.cells}
     values = [[cells[(e, d)].value if (e, d) in cells else None for d in datasets] for e in evaluators]
     links = [[f"/runs/{cells[(e, d)].run}" if (e, d) in cells else None for d in datasets] for e in evaluators]
     metric = ", ".join(sorted(set(headlines.values()))) or "headline metric"
     figure = charts.render(charts.matrix_heatmap(evaluators, datasets, values, links, metric=metric),
                            "chart-matrix") if evaluators else None
-    return _page(request, "matrix.html", {"datasets": datasets, "evaluators": evaluators, "cells": cells,
-                                          "headlines": headlines, "figure": figure, "task_type": task_type,
-                                          "task_types": ["pairwise", "pointwise", "classification"]})
+    # checkpoints × protocols on one dataset version
+    chosen = dataset if dataset in datasets else (datasets[0] if datasets else "")
+    by_name = {e.name: e for e in reg.evaluators()}
+    grid: dict[tuple[str, str], Any] = {}
+    for c in m.cells:
+        ev = by_name.get(c.evaluator)
+        if c.dataset == chosen and ev is not None and ev.checkpoint:
+            grid.setdefault((ev.checkpoint, ev.protocol), c)
+    checkpoints = sorted({k for k, _ in grid})
+    protocols = sorted({p for _, p in grid})
+    reife = None
+    if grid:
+        reife = charts.render(charts.matrix_heatmap(
+            checkpoints, protocols, [[grid[(k, p)].value if (k, p) in grid else None for p in protocols] for k in checkpoints],
+            [[f"/runs/{grid[(k, p)].run}" if (k, p) in grid else None for p in protocols] for k in checkpoints],
+            metric=headlines.get(chosen, "headline metric"), title=f"Checkpoints × protocols on {chosen}"),
+            "chart-protocols")
+    return _page(request, "matrix.html", {
+        "datasets": datasets, "evaluators": evaluators, "cells": cells, "headlines": headlines, "figure": figure,
+        "task_type": task_type, "task_types": ["pairwise", "pointwise", "classification"], "page": page,
+        "pages": pages_n, "n_evaluators": len(m.evaluators), "chosen": chosen, "reife": reife,
+        "checkpoints": checkpoints, "protocols": protocols, "grid": grid})
 
 
 @pages.get("/checkpoints", response_class=HTMLResponse)

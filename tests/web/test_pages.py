@@ -173,6 +173,10 @@ def test_hostile_markup_is_escaped_everywhere(client, web_registry):
     assert XSS not in page
     _get(client, "/datasets/hostile-markup")
     _get(client, f"/leaderboard/{ref}")
+    for url in (f"/datasets/{quote(XSS, safe='')}", f"/checkpoints/{quote(XSS, safe='')}",
+                f"/diff?a={quote(XSS)}&b=x", f"/best?dataset={quote(XSS)}", f"/login?next={quote(XSS)}"):
+        r = client.get(url)  # names in error messages and forms are escaped too
+        assert r.status_code in (200, 404, 422) and not any(raw in r.text for raw in RAW_MARKUP), url
 
 
 def test_chart_json_cannot_end_its_script():
@@ -195,6 +199,14 @@ def test_lineage_graph_joins_parents_and_training_data():
     assert trained["text"] == ["a@1", "b&lt;x&gt;@2"] and held["text"] == ["held@1"]
     assert edges["x"].count(None) == 2 + 2  # two parent edges, two training edges
     assert charts.safe_json({"k": "</script>\u2028"}) == r'{"k":"\u003c/script\u003e\u2028"}'
+
+
+def test_calibration_bins_prob_a():
+    from registry.web import charts
+
+    fig = charts.calibration([0.05, 0.05, 0.95, 0.95, float("nan")], [False, True, True, True])
+    observed = fig["data"][1]
+    assert observed["x"] == [0.05, 0.95] and observed["y"] == [0.5, 1.0] and observed["text"] == ["n=2", "n=2"]
 
 
 def test_plotly_is_served_locally_with_a_long_cache(client):
@@ -227,7 +239,11 @@ def test_best_finder_matrix_checkpoints(client, web_registry):
     matrix = _get(client, "/matrix")
     for name, run_id in web_registry.runs.items():
         assert f'href="/runs/{run_id}"' in matrix and html.escape(name) in matrix
-    assert 'id="chart-matrix"' in matrix
+    assert 'id="chart-matrix"' in matrix and 'id="chart-protocols"' in matrix
+    reife = _get(client, f"/matrix?dataset={quote(web_registry.natural_v2)}")
+    for name in ("longer", "shorter", "random", "always-first"):  # checkpoint NAME@1 × score-both-orders@1
+        assert f'href="/runs/{web_registry.runs[name]}">' in reife.split('id="protocol-matrix"')[1]
+        assert f'href="/checkpoints/{name}%401"' in reife
     _get(client, "/checkpoints")
     page = _get(client, "/checkpoints/gpt-4%401")
     assert "gpt-4@1" in page and "gpt-4/llmbar-vanilla" in page
@@ -265,6 +281,12 @@ def test_login_sets_an_httponly_strict_cookie_only_for_the_right_token(web_regis
         assert r.status_code == 303 and r.headers["location"] == "/regressions"
         cookie = [v for k, v in r.headers.multi_items() if k == "set-cookie" and v.startswith("autorater_token=")][0]
         assert "HttpOnly" in cookie and "samesite=strict" in cookie.lower()
+    for target in ("//evil.example", "/\t/evil.example", "/\\evil.example", "https://evil.example"):
+        with TestClient(app) as c:  # never a redirect off this server
+            form = c.get("/login").text
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
+            r = c.post("/login", data={"token": TOKEN, "csrf": csrf, "next": target}, follow_redirects=False)
+            assert r.status_code == 303 and r.headers["location"] == "/", target
     with TestClient(app) as c:  # a login form without its CSRF cookie is refused
         r = c.post("/login", data={"token": TOKEN, "csrf": "forged"}, follow_redirects=False)
         assert r.status_code == 403
@@ -333,3 +355,14 @@ def test_acknowledge_needs_login_and_csrf(web_registry):
         page = _get(anonymous, "/regressions")
         assert f'id="regression-{rid}"' in page and "Log in</a> to acknowledge" in page
         assert 'class="ack-form"' not in page
+
+
+def test_matrix_pages_through_evaluators(client, web_registry, monkeypatch):
+    from registry.web import pages
+
+    monkeypatch.setattr(pages, "MATRIX_ROWS", 2)
+    names = sorted(web_registry.runs)
+    first, second = _get(client, "/matrix"), _get(client, "/matrix?page=2")
+    table = first.split('id="matrix"')[1].split("</table>")[0]
+    assert f'<td class="name">{names[0]}</td>' in table and f'<td class="name">{names[2]}</td>' not in table
+    assert f'<td class="name">{names[2]}</td>' in second.split('id="matrix"')[1] and "page 2 of 3" in second
