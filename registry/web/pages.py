@@ -216,10 +216,10 @@ def overview(request: Request, reg=Depends(get_registry)) -> HTMLResponse:
 def catalog(request: Request, q: str = "", task_type: str = "", source: str = "",
             reg=Depends(get_registry)) -> HTMLResponse:
     everything = reg.datasets()
-    needle = q.strip().lower()
-    shown = [d for d in everything
-             if (not needle or needle in d.name.lower() or needle in (d.description or "").lower())
-             and (not task_type or d.task_type == task_type) and (not source or d.source == source)]
+    try:
+        shown = reg.datasets(task_type or None, source=source or None, q=q.strip() or None)
+    except RegistryError as exc:
+        return _error(request, exc)
     return _page(request, "catalog.html", {
         "datasets": shown, "total": len(everything), "q": q, "task_type": task_type, "source": source,
         "task_types": sorted({d.task_type for d in everything} | {"pairwise", "pointwise", "classification"}),
