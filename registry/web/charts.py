@@ -142,9 +142,11 @@ def text_lengths(quantiles: Mapping[str, Mapping[str, float]], *, title: str = "
                                             legend={"orientation": "h", "y": -0.35})}
 
 
-def leaderboard_ci(standings: Sequence[Mapping[str, Any]], *, metric: str, title: str | None = None) -> Figure:
+def leaderboard_ci(standings: Sequence[Mapping[str, Any]], *, metric: str, title: str | None = None,
+                   mark_best: bool = True) -> Figure:
     """One marker per evaluator at its value with its 95% CI as error bars, best on top; the best and
-    the evaluators tied with it in green. ``standings``: ``Standing.to_dict()``-like mappings."""
+    the evaluators tied with it in green (unless ``mark_best`` is False, e.g. for slices of one run).
+    ``standings``: ``Standing.to_dict()``-like mappings (``evaluator``, ``value``, ``ci_low``, ``ci_high``)."""
     names = _text(s["evaluator"] for s in standings)
     values = [s.get("value") for s in standings]
 
@@ -155,7 +157,7 @@ def leaderboard_ci(standings: Sequence[Mapping[str, Any]], *, metric: str, title
             out.append(abs((bound if bound is not None else v or 0) - (v or 0)) if v is not None else 0)
         return out
 
-    colors = [GREEN if i == 0 or s.get("tied_with_best") else BLUE for i, s in enumerate(standings)]
+    colors = [GREEN if mark_best and (i == 0 or s.get("tied_with_best")) else BLUE for i, s in enumerate(standings)]
     trace = {"type": "scatter", "mode": "markers", "x": values, "y": names, "name": metric,
              "marker": {"color": colors, "size": 10},
              "error_x": {"type": "data", "symmetric": False, "array": err("ci_high"), "arrayminus": err("ci_low"),
@@ -176,8 +178,10 @@ def confusion_matrix(labels: Sequence[str], predicted: Sequence[str], counts: Se
     return {"data": [{"type": "heatmap", "z": [list(r) for r in counts], "x": _text(predicted), "y": _text(labels),
                       "colorscale": "Blues", "reversescale": True, "showscale": False, "texttemplate": "%{z}",
                       "hovertemplate": "human %{y}, judged %{x}: %{z}<extra></extra>"}],
-            "layout": _layout(title={"text": title}, xaxis={"title": {"text": "evaluator verdict"}, "type": "category"},
-                              yaxis={"title": {"text": "human label"}, "type": "category", "autorange": "reversed"},
+            "layout": _layout(title={"text": title},
+                              xaxis={"title": {"text": "evaluator verdict"}, "type": "category", "automargin": True},
+                              yaxis={"title": {"text": "human label"}, "type": "category", "autorange": "reversed",
+                                     "automargin": True},
                               height=140 + 60 * max(len(labels), 1))}
 
 

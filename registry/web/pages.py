@@ -423,7 +423,15 @@ def run_page(request: Request, run_id: int, page: int = Query(1, ge=1), reg=Depe
     for m in run.metrics:
         if m.slice != "all":
             slices.setdefault(m.slice, []).append(m)
+    by_slice = [{"evaluator": m.slice, "value": m.value, "ci_low": m.ci_low, "ci_high": m.ci_high}
+                for m in run.metrics if m.slice != "all" and m.name == headline and m.value is not None]
+    slice_figure = None
+    if len(by_slice) >= 2:
+        slice_figure = charts.render(charts.leaderboard_ci(by_slice, metric=headline, title=f"{headline} by slice",
+                                                           mark_best=False),
+                                     "chart-slices")
     ctx: dict[str, Any] = {"run": run, "v": v, "headline": headline, "overall": overall, "slices": slices,
+                           "slice_figure": slice_figure,
                            "evaluator": _evaluator_or_none(reg, run.evaluator), "figures": [],
                            "disagreements": [], "n_disagree": 0, "page": 1, "pages": 1, "texts": [],
                            "orders": [], "note": None}
@@ -472,9 +480,9 @@ def _disagreements(ctx: dict[str, Any], table, predictions, page: int) -> None:
                 a_human.append(label == "A")
         if wrong:
             disagree_ids.append(eid)
+    which = "both orders" if len(orders) == 2 else ("one order" if len(orders) == 1 else f"{len(orders)} orders")
     figures = [charts.render(charts.confusion_matrix(labels, predicted, counts,
-                                                     title=f"Human label × verdict (all {len(orders)} orders)"),
-                             "chart-confusion")]
+                                                     title=f"Human label × verdict ({which})"), "chart-confusion")]
     if len(probs) >= 10:
         figures.append(charts.render(charts.calibration(probs, a_human), "chart-calibration"))
     order_index = {e: i for i, e in enumerate(table.column("example_id").to_pylist())}
