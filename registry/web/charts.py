@@ -204,6 +204,19 @@ def matrix_heatmap(evaluators: Sequence[str], datasets: Sequence[str], values: S
                               height=max(260, 120 + 32 * len(evaluators)), margin={"l": 20, "r": 20, "t": 80, "b": 20})}
 
 
+def score_scatter(human: Sequence[float], judged: Sequence[float], *, title: str = "Evaluator score × human score",
+                  max_points: int = 3000) -> Figure:
+    """One point per example: the human score against the evaluator's (the first ``max_points``
+    examples with both)."""
+    pairs = [(h, j) for h, j in zip(human, judged)
+             if h is not None and j is not None and math.isfinite(h) and math.isfinite(j)][:max_points]
+    return {"data": [{"type": "scatter", "mode": "markers", "x": [p[0] for p in pairs], "y": [p[1] for p in pairs],
+                      "marker": {"color": BLUE, "size": 5, "opacity": 0.5},
+                      "hovertemplate": "human %{x}<br>evaluator %{y:.3f}<extra></extra>"}],
+            "layout": _layout(title={"text": title}, xaxis={"title": {"text": "human score"}},
+                              yaxis={"title": {"text": "evaluator score"}}, height=340)}
+
+
 def calibration(prob_a: Sequence[float], correct_a: Sequence[bool], *, bins: int = 10,
                 title: str = "Calibration of prob_a") -> Figure:
     """Reliability diagram: mean ``prob_a`` against the share of examples where A is the human choice,
@@ -275,4 +288,4 @@ def lineage_graph(checkpoint: str, parents: Sequence[str] = (), datasets: Sequen
 
 
 __all__ = ["BOOT_JS", "Figure", "calibration", "confusion_matrix", "label_distribution", "leaderboard_ci", "lineage_graph",
-           "matrix_heatmap", "plotly_js", "plotly_js_path", "render", "safe_json", "score_summary", "text_lengths"]
+           "matrix_heatmap", "plotly_js", "plotly_js_path", "render", "safe_json", "score_scatter", "score_summary", "text_lengths"]

@@ -443,8 +443,19 @@ def run_page(request: Request, run_id: int, page: int = Query(1, ge=1), reg=Depe
             ctx["note"] = f"predictions unavailable: {exc}"
         else:
             _disagreements(ctx, table, predictions, page)
-    elif v.task_type == "pointwise":
+    elif run.predictions_uri and v.task_type == "pointwise":
         ctx["note"] = "pointwise runs are judged by correlation: there is no per-example disagreement to list"
+        try:
+            predictions = reg.predictions(run_id)
+            table = reg.load_table(v.ref)
+        except RegistryError as exc:
+            ctx["note"] = f"predictions unavailable: {exc}"
+        else:
+            per = _per_order(predictions)
+            human = dict(zip(table.column("example_id").to_pylist(), table.column("score").to_pylist()))
+            ids = [e for e in table.column("example_id").to_pylist() if e in per]
+            judged = [next((t[1] for _, t in sorted(per[e].items()) if t[1] is not None), None) for e in ids]
+            ctx["figures"] = [charts.render(charts.score_scatter([human[e] for e in ids], judged), "chart-scores")]
     return _page(request, "run.html", ctx)
 
 
