@@ -9,6 +9,8 @@ import json
 import re
 from urllib.parse import quote
 
+import pytest
+
 from tests.web.conftest import TOKEN, XSS
 
 RAW_MARKUP = ("<script>window.__xss", "<img src=x onerror", 'href="javascript:')
@@ -367,3 +369,60 @@ def test_matrix_pages_through_evaluators(client, web_registry, monkeypatch):
     table = first.split('id="matrix"')[1].split("</table>")[0]
     assert f'<td class="name">{names[0]}</td>' in table and f'<td class="name">{names[2]}</td>' not in table
     assert f'<td class="name">{names[2]}</td>' in second.split('id="matrix"')[1] and "page 2 of 3" in second
+
+
+@pytest.fixture(scope="module")
+def other_tasks(tmp_path_factory, data_root):
+    """A second registry with a real pointwise (SummEval coherence) and a real classification
+    (SummEdits podcast) dataset, judged by the random baseline: the pages of the other task types."""
+    from fastapi.testclient import TestClient
+
+    from registry import api
+    from registry.config import Settings
+    from registry.services.evaluators import ensure_baselines
+    from registry.web.app import WebSettings, create_app
+
+    base = tmp_path_factory.mktemp("web-other")
+    settings = Settings.from_env(home=str(base / "home"), db_url=f"sqlite:///{base / 'home' / 'registry.db'}",
+                                 store=str(base / "home" / "store"), dvc_remote=str(base / "remote"),
+                                 data_root=str(data_root))
+    reg = api.init(settings=settings)
+    done = reg.register_all(only=["summeval-coherence", "summedits-podcast"])
+    if len(done.registered) != 2:
+        reg.close()
+        pytest.skip(f"SummEval / SummEdits files not present: {done.to_dict()}")
+    ensure_baselines(reg._ctx, minilm=False)
+    runs = {d: reg.evaluate("random", d, n_boot=100, slice_by=["category"], min_slice_size=5).id
+            for d in ("summeval-coherence", "summedits-podcast")}
+    app = create_app(registry=reg, web=WebSettings(token=TOKEN, public_read=True))
+    with TestClient(app) as c:
+        yield reg, c, runs
+    reg.close()
+
+
+def test_pointwise_and_classification_pages(other_tasks):
+    reg, c, runs = other_tasks
+    pw = reg.dataset("summeval-coherence").version
+    page = _get(c, "/datasets/summeval-coherence")
+    assert 'id="chart-scores"' in page and 'id="chart-lengths"' in page and f"{pw.row_count:,} rows" in page
+    page = _get(c, f"/runs/{runs['summeval-coherence']}")
+    spearman = reg.run(runs["summeval-coherence"]).metric("spearman")
+    assert "spearman" in page and _num(spearman.value) in page
+    scatter = _figure(page, "chart-scores")
+    assert len(scatter["data"][0]["x"]) == pw.row_count
+    cl = reg.dataset("summedits-podcast").version
+    page = _get(c, "/datasets/summedits-podcast")
+    assert 'id="chart-labels"' in page
+    page = _get(c, f"/runs/{runs['summedits-podcast']}")
+    run = reg.run(runs["summedits-podcast"])
+    assert _num(run.metric("balanced_accuracy").value) in page
+    confusion = _figure(page, "chart-confusion")
+    assert sorted(confusion["data"][0]["y"]) == sorted(cl.statistics["label_distribution"])
+    assert sum(map(sum, confusion["data"][0]["z"])) == run.n_judgments
+    assert page.count('class="card disagreement"') == 20  # a random judge disagrees often
+    sliced = [m for m in run.metrics if m.slice != "all"]
+    if len({m.slice for m in sliced}) >= 2:
+        assert 'id="chart-slices"' in page
+    for url in ("/leaderboard/summeval-coherence", "/leaderboard/summedits-podcast", "/best?task_type=pointwise",
+                "/best?task_type=classification", "/matrix", f"/rows/{quote(cl.ref)}"):
+        _get(c, url)
