@@ -78,6 +78,10 @@ def test_a_user_walks_through_the_app(server, browser, web_registry, tmp_path):
 
     reg = web_registry.reg
     d = browser
+    d.get(server + "/")
+    inner = d.execute_script("return [window.innerWidth, window.innerHeight]")
+    size = d.get_window_size()  # screenshots of a 1400 × 1000 viewport
+    d.set_window_size(size["width"] + 1400 - inner[0], size["height"] + 1000 - inner[1])
     shot = Shots(d, tmp_path)
 
     # the overview
