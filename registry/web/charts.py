@@ -50,6 +50,19 @@ def plotly_js() -> bytes:
     return plotly_js_path().read_bytes()
 
 
+def inline_scripts() -> Markup:
+    """Plotly and :data:`BOOT_JS` as inline ``<script>`` elements, for a self-contained HTML file (the
+    report) that draws the figures :func:`render` embedded with no network; put it after them.
+    ``</script`` and ``<!--`` never occur in either script (checked: a :class:`ValueError` if they do)."""
+    parts = []
+    for js in (plotly_js().decode("utf-8"), BOOT_JS):
+        low = js.lower()
+        if "</script" in low or "<!--" in low:
+            raise ValueError("a script holds '</script' or '<!--' and cannot be inlined as is")
+        parts.append(f"<script>{js}</script>")
+    return Markup("\n".join(parts))
+
+
 def safe_json(obj: Any) -> str:
     """JSON of ``obj`` that is safe inside a ``<script>`` element (and in HTML generally): ``<``, ``>``,
     ``&``, U+2028 and U+2029 written as ``\\uXXXX`` escapes; NaN and infinities become ``null``."""
@@ -287,5 +300,5 @@ def lineage_graph(checkpoint: str, parents: Sequence[str] = (), datasets: Sequen
                                             legend={"orientation": "h", "y": -0.05})}
 
 
-__all__ = ["BOOT_JS", "Figure", "calibration", "confusion_matrix", "label_distribution", "leaderboard_ci", "lineage_graph",
+__all__ = ["BOOT_JS", "Figure", "calibration", "inline_scripts", "confusion_matrix", "label_distribution", "leaderboard_ci", "lineage_graph",
            "matrix_heatmap", "plotly_js", "plotly_js_path", "render", "safe_json", "score_scatter", "score_summary", "text_lengths"]

@@ -198,3 +198,20 @@ def test_a_user_walks_through_the_app(server, browser, web_registry, tmp_path):
     errors = [e for e in _console_errors(d) if "favicon" not in e]
     assert not errors, errors
     assert len(shot.saved) == 11 and all(p.stat().st_size > 10_000 for p in shot.saved)
+
+
+def test_a_self_contained_page_draws_offline(browser, tmp_path):
+    """What the HTML report does: figures and inline scripts in one file, opened with no server."""
+    from registry.web import charts
+
+    board = [{"evaluator": f"judge-{i}/<b>x</b>", "value": 0.5 + i / 20, "ci_low": 0.4 + i / 20,
+              "ci_high": 0.6 + i / 20, "tied_with_best": i == 1} for i in range(3)]
+    page = tmp_path / "report.html"
+    page.write_text("<!doctype html><meta charset='utf-8'><body>"
+                    + charts.render(charts.leaderboard_ci(board, metric="accuracy"), "board")
+                    + charts.inline_scripts() + "</body>", encoding="utf-8")
+    browser.get(page.as_uri())
+    _drawn(browser, "board")
+    assert len(_css(browser, "#board .scatterlayer .trace .points path.point")) == 3
+    ticks = [e.text for e in _css(browser, "#board .ytick text")]
+    assert "judge-0/<b>x</b>" in ticks  # a name with markup is shown as text
