@@ -292,6 +292,11 @@ def test_generic_chunk_edge_cases_read_as_whole(tmp_path):
     rows[3] = rows[3][:-1] + ', "z": ' + "[" * 6000 + "]" * 6000 + "}"
     deep = tmp_path / "deep.jsonl"
     deep.write_text("\n".join(rows) + "\n")
+    # even in a field no mapping reads: both readers refuse it the same way, naming the row (pyarrow, which
+    # once read it, is no longer given lines nested deeper than 64: it slows quadratically and crashes)
+    assert "nested too deeply" in _same_error(deep, size=200, **options)
+    rows[3] = rows[3][:-1].replace("[" * 6000 + "]" * 6000, "[" * 100 + "]" * 100) + "}"
+    deep.write_text("\n".join(rows) + "\n")  # 100 levels: read by the records reader, the same rows
     assert _frames_equal(deep, size=200, **options) > 1
     rows[3] = json.dumps({"id": "r3", "q": "question", "r": "response"})[:-1] + ', "y": ' + "[" * 6000 + "]" * 6000 + "}"
     deep.write_text("\n".join(rows) + "\n")
