@@ -303,3 +303,11 @@ def test_dense_codes_are_numpys(values):
     codes, rep, k = B._dense(values)
     uniq, first, inverse = np.unique(values, return_index=True, return_inverse=True)
     assert k == len(uniq) and np.array_equal(codes, inverse.ravel()) and np.array_equal(rep, first)
+
+
+def test_equal_is_numpys_with_nan():
+    nan = np.nan
+    for a, b in [([1., 2.], [1., 2.]), ([1., nan], [1., nan]), ([1., nan], [2., nan]), ([nan, 1.], [1., nan]),
+                 ([1., 2.], [1., nan]), ([1., nan], [1., 2.]), ([[0., 1.], [nan, 3.]], [[0., 1.], [nan, 3.]])]:
+        a, b = np.array(a), np.array(b)
+        assert B._equal(a, b) == np.array_equal(a, b, equal_nan=True), (a, b)

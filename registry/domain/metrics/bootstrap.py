@@ -228,9 +228,9 @@ class Bootstrap:
         for part in self._partitions():
             rep, classes = part[0], part[1]
             per_class = rows[:, rep]
-            if not np.array_equal(per_class[:, classes[:SAMPLE_CHECK]], rows[:, :SAMPLE_CHECK], equal_nan=True):
+            if not _equal(per_class[:, classes[:SAMPLE_CHECK]], rows[:, :SAMPLE_CHECK]):
                 continue  # not equal within classes on the first examples already
-            if np.array_equal(per_class[:, classes], rows, equal_nan=True):
+            if _equal(per_class[:, classes], rows):
                 return per_class @ self._class_counts(part)
         if self.drawn is not None:
             return rows @ self.weights.T
@@ -364,6 +364,14 @@ class _Joint:
         rng = np.random.default_rng(np.random.SeedSequence(self.entropy, spawn_key=(b,)))
         size = np.repeat(self.sizes, counts)
         return order[np.repeat(starts, counts) + rng.integers(0, size)]
+
+
+def _equal(a: np.ndarray, b: np.ndarray) -> bool:
+    """``numpy.array_equal(a, b, equal_nan=True)`` for arrays of one shape, without its masks when
+    there is no NaN (the common case: one comparison)."""
+    if (a == b).all():
+        return True
+    return bool(np.isnan(a).any()) and np.array_equal(a, b, equal_nan=True)
 
 
 def _dense(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
