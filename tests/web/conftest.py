@@ -45,18 +45,25 @@ def _register_rows(reg, name: str, rows: list[dict], path: Path):
     return reg.register_dataset(name, source="llmbar", path=path).version
 
 
-@pytest.fixture(scope="session")
-def web_registry(tmp_path_factory, data_root) -> Iterator[WebRegistry]:
+def new_registry(base: Path, data_root: Path):
+    """``(registry, settings)``: a new SQLite registry under ``base``, with LLMBar Natural as
+    ``llmbar-natural@1``, and the rows of that file."""
     from registry import api
     from registry.config import Settings
 
-    base = tmp_path_factory.mktemp("web")
     settings = Settings.from_env(home=str(base / "home"), db_url=f"sqlite:///{base / 'home' / 'registry.db'}",
                                  store=str(base / "home" / "store"), dvc_remote=str(base / "remote"),
                                  data_root=str(data_root))
     reg = api.init(settings=settings)
-    rows = json.loads((data_root / NATURAL).read_text())
-    v1 = reg.register_dataset("llmbar-natural", source="llmbar", path=data_root / NATURAL).version
+    reg.register_dataset("llmbar-natural", source="llmbar", path=data_root / NATURAL)
+    return reg, settings, json.loads((data_root / NATURAL).read_text())
+
+
+@pytest.fixture(scope="session")
+def web_registry(tmp_path_factory, data_root) -> Iterator[WebRegistry]:
+    base = tmp_path_factory.mktemp("web")
+    reg, settings, rows = new_registry(base, data_root)
+    v1 = reg.versions("llmbar-natural")[0]
     gptout = reg.register_dataset("llmbar-gptout", source="llmbar", path=data_root / GPTOUT).version
     v2 = _register_rows(reg, "llmbar-natural", relabelled(rows, 30), base / "inputs" / "natural-v2.json")
     hostile_rows = [dict(r, input=f"{XSS} {r['input']}", output_1=f"{r['output_1']} {XSS}") for r in rows[:40]]

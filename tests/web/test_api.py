@@ -15,7 +15,7 @@ import pytest
 
 from registry.domain.serialization import to_jsonable
 from tests.conftest import store_files
-from tests.services.conftest import NATURAL, relabelled
+from tests.services.conftest import relabelled
 from tests.web.conftest import TOKEN, XSS
 
 API = "/api/v1"
@@ -332,18 +332,13 @@ def scratch(tmp_path_factory, data_root) -> Iterator[Scratch]:
     `longer` and `shorter` on both, `longer`'s regression recorded (open)."""
     from fastapi.testclient import TestClient
 
-    from registry import api
-    from registry.config import Settings
     from registry.services.evaluators import ensure_baselines
     from registry.web.app import WebSettings, create_app
+    from tests.web.conftest import new_registry
 
     base = tmp_path_factory.mktemp("api-writes")
-    settings = Settings.from_env(home=str(base / "home"), db_url=f"sqlite:///{base / 'home' / 'registry.db'}",
-                                 store=str(base / "home" / "store"), dvc_remote=str(base / "remote"),
-                                 data_root=str(data_root))
-    reg = api.init(settings=settings)
-    rows = json.loads((data_root / NATURAL).read_text())
-    v1 = reg.register_dataset("llmbar-natural", source="llmbar", path=data_root / NATURAL).version
+    reg, settings, rows = new_registry(base, data_root)
+    v1 = reg.versions("llmbar-natural")[0]
     (base / "in").mkdir()
     (base / "in" / "v2.json").write_text(json.dumps(relabelled(rows, 30)))
     v2 = reg.register_dataset("llmbar-natural", source="llmbar", path=base / "in" / "v2.json").version
