@@ -653,6 +653,42 @@ class Registry:
 
         return collect_garbage(self._ctx, grace_s=TMP_GRACE_S if grace_s is None else grace_s, dry_run=dry_run)
 
+    # ------------------------------------------------------------------ report
+    def report(self, out: str | Path, *, datasets: Sequence[str] | None = None,
+               task_type: str | None = None) -> Path:
+        """Write the self-contained HTML report (:func:`registry.web.report.build_report`: leaderboards,
+        matrix, open regressions; Plotly inlined, no network needed) to ``out``.
+
+        ``out`` is refused as ``dataset export`` refuses it (inside the store, the DVC remote or onto
+        the database, a folder, a special file); the report is built first, then written to a temporary
+        file beside ``out`` and renamed onto it, so a failure leaves nothing (and an existing file as it was)."""
+        import os
+        import secrets
+
+        from registry.services.datasets import _check_export_target, _make_parent
+        from registry.web.report import build_report
+
+        out = Path(out)
+        _check_export_target(self._ctx, out)
+        text = build_report(self, datasets, task_type).encode("utf-8")
+        created = _make_parent(out)
+        tmp = out.parent / f".{out.name[:40]}.{secrets.token_hex(6)}.report-tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask decides, as for any file
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(text)
+            os.replace(tmp, out)
+        except OSError as exc:
+            if created is not None:
+                import shutil
+
+                shutil.rmtree(created, ignore_errors=True)
+            raise InvalidInput(f"cannot write the report: {exc.strerror or exc}", file=out) from None
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return out
+
 
 def _mixture(mixture: str | Path | Mixture) -> Mixture:
     from registry.domain.training import Mixture

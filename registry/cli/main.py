@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from registry import __version__
-from registry.cli import backends, datasets, evaluation, evaluators, regressions, serve, sources, store, training, ui
+from registry.cli import backends, datasets, evaluation, evaluators, regressions, report, serve, sources, store, training, ui
 from registry.cli import metrics as metrics_cli
 from registry.cli.common import JSON_OPTION, console, new_app, print_json
 
@@ -26,6 +26,7 @@ app.command("best")(evaluation.best)
 app.command("leaderboard")(evaluation.leaderboard)
 app.command("serve")(serve.serve)
 app.command("ui")(ui.ui)
+app.command("report")(report.report)
 db_app = new_app("Database schema (Alembic migrations).")
 app.add_typer(db_app, name="db")
 
