@@ -311,3 +311,13 @@ def test_equal_is_numpys_with_nan():
                  ([1., 2.], [1., nan]), ([1., nan], [1., 2.]), ([[0., 1.], [nan, 3.]], [[0., 1.], [nan, 3.]])]:
         a, b = np.array(a), np.array(b)
         assert B._equal(a, b) == np.array_equal(a, b, equal_nan=True), (a, b)
+
+
+def test_counts_are_the_seeded_generators_multinomials(large):
+    """Drawn in blocks of resamples (bounded memory), the counts are those of one call."""
+    parts = _partitions(N)
+    b = 40_000                                              # more than one block at 30 classes
+    boot = Bootstrap.draw(N, b, 19).with_classes(parts)
+    assert b > (1 << 20) // len(boot.joint.sizes)
+    sizes = boot.joint.sizes
+    assert np.array_equal(boot.joint.counts(b), np.random.default_rng(19).multinomial(N, sizes / N, size=b))

@@ -328,9 +328,12 @@ class _Joint:
         """(B, |J|) int32 class counts of the B resamples: ``multinomial(n, sizes / n)`` each."""
         got = self.__dict__.get("_counts")
         if got is None or got.shape[0] != b:
-            n = int(self.sizes.sum())
+            n, k = int(self.sizes.sum()), len(self.sizes)
             rng = np.random.default_rng(self.entropy)
-            got = rng.multinomial(n, self.sizes / n, size=b).astype(np.int32)
+            got = np.empty((b, k), np.int32)
+            step = max(1, (1 << 20) // k)      # rows drawn in order: the same numbers as one call
+            for s in range(0, b, step):
+                got[s:s + step] = rng.multinomial(n, self.sizes / n, size=min(step, b - s))
             self.__dict__["_counts"] = got
         return got
 
