@@ -14,7 +14,9 @@
 9. build a tiny generative judge and run a two-protocol matrix with it on LLMBar Adversarial Manual,
    fine-tune it with LoRA on a three-task mixture and judge the same set with both;
 10. run the ``meta_evaluate`` Prefect flow over the missing pairs of two datasets;
-11. push the store to the DVC remote.
+11. push the store to the DVC remote;
+12. write the self-contained HTML report of the registry (``$AUTORATER_HOME/report.html``) and print
+    the one command that opens the web app on it.
 
 Each step drives the real ``autorater`` CLI, as a user would.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -46,6 +49,23 @@ def _run(runner: CliRunner, *args: str, allow_exit: tuple[int, ...] = (0,)) -> s
         sys.stderr.write(result.stderr)
         raise SystemExit(result.exit_code)
     return result.stdout
+
+
+def report_and_ui(runner: CliRunner, settings: Settings) -> tuple[Path, str]:
+    """The demo's last step: ``autorater report`` of the registry it built (``report.html`` in its
+    home) and the one command that opens the web app on that registry; returns both."""
+    out = settings.home / "report.html"
+    _run(runner, "report", "--out", str(out))
+    env = [f"AUTORATER_HOME={shlex.quote(str(settings.home))}"]
+    env += [f"{k}={shlex.quote(os.environ[k])}" for k in ("AUTORATER_DB_URL", "AUTORATER_STORE") if os.environ.get(k)]
+    exe = Path(sys.executable).parent / "autorater"  # the venv's script: works without activating it
+    program = "autorater"
+    if exe.is_file():
+        program = str(exe.relative_to(Path.cwd()) if exe.is_relative_to(Path.cwd()) else exe)
+    command = f"{' '.join(env)} {shlex.quote(program)} ui"
+    print(f"\nreport: {out} (one file, no network needed: open it in a browser or attach it)")
+    print(f"web app on this registry: {command}   # then open http://127.0.0.1:8080/", flush=True)
+    return out, command
 
 
 def main() -> None:
@@ -133,6 +153,7 @@ def main() -> None:
     _run(runner, "leaderboard", "--dataset", "llmbar-adversarial-gptout")
     _run(runner, "store", "push")
     print(f"\ndemo done: registry {settings.db_url}, store {settings.store}")
+    report_and_ui(runner, settings)
 
 
 if __name__ == "__main__":

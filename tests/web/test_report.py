@@ -285,3 +285,31 @@ def test_report_draws_offline_in_chromium(shared_report, small, browser, tmp_pat
     _wait(browser, lambda d: _css(d, "#chart-leaderboard-1[data-drawn='1'] svg.main-svg"))
     assert MARKUP_DIR in _css(browser, "#report-store")[0].text
     assert not _css(browser, "header img") and browser.execute_script("return typeof window.__xss") == "undefined"
+
+
+# ---------------------------------------------------------------------------- the demo's last step
+def test_demo_ends_with_the_report_and_the_ui_command(small, monkeypatch, capsys):
+    """``make demo``'s last step (``registry.demo.report_and_ui``) on a small registry: the report in the
+    registry's home, and one command whose settings open that same registry."""
+    import shlex
+
+    from typer.testing import CliRunner
+
+    from registry.config import Settings
+    from registry.demo import report_and_ui
+    from tests.conftest import point_env_at
+
+    reg, _ = small
+    point_env_at(monkeypatch, reg.settings)
+    monkeypatch.delenv("AUTORATER_DB_URL")  # as `make demo` runs: AUTORATER_HOME only
+    monkeypatch.delenv("AUTORATER_STORE")
+    out, command = report_and_ui(CliRunner(), Settings.from_env())
+    assert out == Path(reg.settings.home) / "report.html" and "my-prefs@1" in _Page(out.read_text("utf-8")).boards
+    printed = capsys.readouterr().out
+    assert f"web app on this registry: {command}" in printed and "http://127.0.0.1:8080/" in printed
+    words = shlex.split(command)  # the home's name holds spaces and markup: quoted
+    assert words[-1] == "ui" and words[-2].endswith("autorater")
+    env = dict(w.split("=", 1) for w in words[:-2])
+    assert env == {"AUTORATER_HOME": str(reg.settings.home)}
+    monkeypatch.setenv("AUTORATER_HOME", env["AUTORATER_HOME"])
+    assert Settings.from_env().db_url == reg.settings.db_url
