@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 TEMPLATE = "report.html"
 TASK_TYPES = typing.get_args(TaskType)
-_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@/\s]*@")
+_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^/\s]*@")
 
 
 @dataclass(frozen=True)

@@ -313,3 +313,15 @@ def test_demo_ends_with_the_report_and_the_ui_command(small, monkeypatch, capsys
     assert env == {"AUTORATER_HOME": str(reg.settings.home)}
     monkeypatch.setenv("AUTORATER_HOME", env["AUTORATER_HOME"])
     assert Settings.from_env().db_url == reg.settings.db_url
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("postgresql+psycopg://alice:s3cr%40t@db:5432/reg", "postgresql+psycopg://alice:***@db:5432/reg"),
+    ("postgresql://alice:p@ss@db/reg", "postgresql://alice:***@db/reg"),
+    ("postgresql://db/reg", "postgresql://db/reg"),
+    ("sqlite:////srv/a:b/registry.db", "sqlite:////srv/a:b/registry.db"),
+])
+def test_the_header_never_shows_a_database_password(url, shown):
+    from registry.web.report import redact
+
+    assert redact(url) == shown
