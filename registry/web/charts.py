@@ -84,7 +84,10 @@ def _finite(obj: Any) -> Any:
 
 def render(figure: Figure, div_id: str, *, height: int | None = None, css_class: str = "chart") -> Markup:
     """A ``<div>`` for ``figure`` and the ``<script type="application/json">`` holding it, which
-    :data:`BOOT_JS` draws; ``div_id`` must be unique in the page."""
+    :data:`BOOT_JS` draws; ``div_id`` must be unique in the page. The ``<div>`` gets ``height`` (default:
+    the figure's own layout height): Plotly's responsive mode fills its div, so a div without a height
+    draws the figure over what follows once the window is resized or printed."""
+    height = height or (figure.get("layout") or {}).get("height")
     style = f' style="height:{int(height)}px"' if height else ""
     return Markup(f'<div class="{escape(css_class)}" id="{escape(div_id)}"{style}></div>'
                   f'<script type="application/json" class="plotly-figure" data-target="{escape(div_id)}">'

@@ -67,12 +67,6 @@ def _chosen(reg: Registry, datasets: Sequence[str] | None, task_type: str | None
     return out
 
 
-def _embed(figure: charts.Figure, div_id: str) -> Markup:
-    """:func:`charts.render` with the figure's height on its ``<div>``: Plotly's responsive mode fills
-    the div, so without it a resized or printed window draws the figure over what follows."""
-    return charts.render(figure, div_id, height=figure["layout"].get("height"))
-
-
 def _board(reg: Registry, ref: str, task_type: str, index: int) -> Board:
     try:
         ranking = reg.leaderboard(ref)
@@ -81,7 +75,7 @@ def _board(reg: Registry, ref: str, task_type: str, index: int) -> Board:
     figure = None
     if ranking is not None and ranking.standings:
         rows = [to_jsonable(s) for s in ranking.standings]
-        figure = _embed(charts.leaderboard_ci(rows, metric=ranking.metric, title=f"{ranking.metric} on {ref} with 95% CI"),
+        figure = charts.render(charts.leaderboard_ci(rows, metric=ranking.metric, title=f"{ranking.metric} on {ref} with 95% CI"),
                         f"chart-leaderboard-{index}")
     return Board(ref=ref, task_type=task_type, ranking=ranking, figure=figure)
 
@@ -95,7 +89,7 @@ def _matrix(matrix, refs: Sequence[str]) -> dict[str, Any]:
     values = [[cells[(e, d)].value if (e, d) in cells else None for d in columns] for e in evaluators]
     headlines = {c.dataset: c.metric for c in cells.values()}
     metric = ", ".join(sorted(set(headlines.values()))) or "headline metric"
-    figure = _embed(charts.matrix_heatmap(evaluators, columns, values, metric=metric), "chart-matrix") if evaluators else None
+    figure = charts.render(charts.matrix_heatmap(evaluators, columns, values, metric=metric), "chart-matrix") if evaluators else None
     return {"datasets": columns, "evaluators": evaluators, "cells": cells, "headlines": headlines, "figure": figure,
             "not_latest": [r for r in refs if r not in columns]}
 
