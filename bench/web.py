@@ -13,7 +13,10 @@ judgments) in a SQLite registry under ``--workdir``; ``--reuse`` opens one built
 asked over real HTTP by a keep-alive ``httpx.Client``. After a warm-up, each request is timed ``-n``
 times, alternating with the Python API calls its handler makes (the same query, in the same process,
 on the same open registry: the memo of :mod:`registry.services.queries` is on for both), so the
-difference is what HTTP, the web framework, serialisation to JSON or rendering the page add.
+difference is what HTTP, the web framework, serialisation to JSON or rendering the page add. For the
+API a third column (``+JSON``) times the Python call and the encoding of its answer into the API's
+JSON body (``to_jsonable`` and the API's encoder, as the handler does): what is left is HTTP and the
+framework.
 
 ``--best-size EXV`` builds (or reuses, ``--best-workdir``) a second registry just for ``GET /best``
 (a dataset and a task type) at that size: the issue's target is the HTTP overhead there (≤ 5 ms at
@@ -185,7 +188,11 @@ def measure(client, probe: Probe, n: int, warmup: int) -> dict:
             raise SystemExit(f"{probe.name}: GET {probe.path} → {r.status_code}: {r.text[:300]}")
         size = len(r.content)
         probe.python()
-    http, py = [], []
+    api = probe.path.startswith("/api/")
+    if api:
+        from registry.domain.serialization import to_jsonable
+        from registry.web.api import JSONData
+    http, py, encoded = [], [], []
     for _ in range(n):
         t = time.perf_counter()
         r = client.get(probe.path)
@@ -193,11 +200,16 @@ def measure(client, probe: Probe, n: int, warmup: int) -> dict:
         if r.status_code != 200:
             raise SystemExit(f"{probe.name}: GET {probe.path} → {r.status_code}")
         t = time.perf_counter()
-        probe.python()
+        answer = probe.python()
         py.append(time.perf_counter() - t)
+        if api:                      # the same answer as the API's JSON body, without HTTP
+            JSONData(to_jsonable(answer))
+            encoded.append(time.perf_counter() - t)
     out = {"path": probe.path, "python_calls": probe.calls, "bytes": size, "n": n,
            "http_p50_ms": round(pct(http, 0.5), 2), "http_p95_ms": round(pct(http, 0.95), 2),
            "python_p50_ms": round(pct(py, 0.5), 3), "python_p95_ms": round(pct(py, 0.95), 3), "load": load()}
+    if encoded:
+        out["python_json_p50_ms"] = round(pct(encoded, 0.5), 2)
     out["overhead_p50_ms"] = round(out["http_p50_ms"] - out["python_p50_ms"], 2)
     out["ratio_p50"] = round(out["http_p50_ms"] / out["python_p50_ms"], 1) if out["python_p50_ms"] > 0 else None
     return out
@@ -220,7 +232,10 @@ def profile(client, probe: Probe, repeat: int, top: int = 25) -> list[tuple[str,
                 seen, f, busy = set(), frame, False
                 while f is not None:
                     code = f.f_code
-                    where = f"{code.co_name} ({Path(code.co_filename).name}:{code.co_firstlineno})"
+                    file = code.co_filename
+                    file = "registry/" + file.rpartition("/registry/")[2] if "/registry/" in file else \
+                        "/".join(Path(file).parts[-2:])
+                    where = f"{code.co_name} ({file}:{code.co_firstlineno})"
                     busy = busy or "/registry/" in code.co_filename
                     seen.add(where)
                     f = f.f_back
@@ -230,12 +245,28 @@ def profile(client, probe: Probe, repeat: int, top: int = 25) -> list[tuple[str,
             time.sleep(0.001)
 
     th = threading.Thread(target=sample, daemon=True)
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(0.0005)     # the sampler gets the GIL often enough to see the server's work
     th.start()
-    for _ in range(repeat):
-        client.get(probe.path)
-    stop.set()
-    th.join()
-    return [(k, 100 * v / max(1, total[0])) for k, v in hits.most_common(top)]
+    try:
+        for _ in range(repeat):
+            client.get(probe.path)
+    finally:
+        stop.set()
+        th.join()
+        sys.setswitchinterval(switch)
+    shares = [(k, 100 * v / max(1, total[0])) for k, v in hits.most_common()]
+    return [(f"{total[0]} samples", 100.0)] + [(k, s) for k, s in shares if s < 99.5 and _telling(k)][:top]
+
+
+TELLING = ("registry/", "json/", "jinja2/", "sqlalchemy/engine/", "orm/loading", "pyarrow/", "h11/", "httptools",
+           "starlette/responses", "plotly/")
+
+
+def _telling(where: str) -> bool:
+    """A frame that says where the time goes: the project's own code and the libraries' working parts
+    (not the event loop, the thread pool or the routing around them)."""
+    return any(t in where for t in TELLING)
 
 
 # ----------------------------------------------------------------------------- the run
@@ -265,13 +296,14 @@ def serve_and_measure(reg, meta: dict, *, n: int, warmup: int, only_best: bool, 
 
 
 HEADER = (f"{'request':32s} {'n':>3s} {'HTTP p50':>9s} {'p95':>8s} | {'Python p50':>10s} {'p95':>8s} | "
-          f"{'overhead p50':>12s} {'ratio':>6s} | {'bytes':>9s} | load")
+          f"{'+JSON p50':>9s} | {'overhead p50':>12s} {'ratio':>6s} | {'bytes':>10s} | load")
 
 
 def row(name: str, r: dict) -> str:
     ratio = "-" if r["ratio_p50"] is None else f"{r['ratio_p50']:.1f}×"
+    enc = f"{r['python_json_p50_ms']:.1f}ms" if "python_json_p50_ms" in r else "-"
     return (f"{name:32s} {r['n']:3d} {r['http_p50_ms']:7.1f}ms {r['http_p95_ms']:6.1f}ms | {r['python_p50_ms']:8.2f}ms "
-            f"{r['python_p95_ms']:6.2f}ms | {r['overhead_p50_ms']:10.1f}ms {ratio:>6s} | {r['bytes']:9,d} | "
+            f"{r['python_p95_ms']:6.2f}ms | {enc:>9s} | {r['overhead_p50_ms']:10.1f}ms {ratio:>6s} | {r['bytes']:10,d} | "
             f"{r['load']}")
 
 
