@@ -245,7 +245,7 @@ class Bootstrap:
         got = self.__dict__.get("_parts")
         if got is None:
             got = []
-            if self.joint is not None:  # every partition (coded by the joint one), then the joint one
+            if self.joint is not None:  # every partition (as _Joint.of coded it), then the joint one
                 got = [list(part) for part in self.joint.parts]
                 got.append([self.joint.rep, self.joint.codes, len(self.joint.sizes), None])
             for classes in self.classes if self.joint is None and self.classes else ():
