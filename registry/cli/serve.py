@@ -1,5 +1,6 @@
 """``autorater serve``: the continuous runtime in one command — a local Prefect server (unless
-``PREFECT_API_URL`` names one) and the deployments of :mod:`flows.deployments`; Ctrl-C stops both."""
+``PREFECT_API_URL`` names one), the deployments of :mod:`flows.deployments` and the web app with the
+REST API (:mod:`registry.web`, as ``autorater ui`` serves it); Ctrl-C stops them all."""
 
 from __future__ import annotations
 
@@ -32,6 +33,33 @@ def _wait_healthy(api_url: str, proc: subprocess.Popen | None, timeout: float) -
             pass
         time.sleep(0.5)
     raise RegistryError(f"the Prefect server at {api_url} was not healthy after {timeout:.0f} s")
+
+
+class WebThread:
+    """The web app (:func:`registry.web.app.create_app`) served by uvicorn in a thread of ``serve``."""
+
+    def __init__(self, host: str, port: int, settings) -> None:
+        import threading
+
+        import uvicorn
+
+        from registry.web.app import create_app
+
+        self.url = f"http://{host}:{port}/"
+        self.server = uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, name="autorater-web", daemon=True)
+
+    def start(self, timeout: float = 30) -> bool:
+        """Start it; whether it listens within ``timeout`` s (not: the port is taken, say)."""
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started and self.thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.server.started
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -119,9 +147,12 @@ def serve(
                                      help="Run the flows' evaluation pairs on the Dask cluster whose scheduler is "
                                           "here, e.g. tcp://10.0.0.5:8786 (default $AUTORATER_DASK_ADDRESS; "
                                           "unset: threads of the flow run). Needs the [dask] extra."),
+    ui_host: str = typer.Option("127.0.0.1", "--ui-host", help="Interface of the web app and REST API."),
+    ui_port: int = typer.Option(8080, "--ui-port", help="Port of the web app and REST API (0: do not serve them)."),
 ) -> None:
     """Run the continuous meta-evaluation: new dataset versions, checkpoints and evaluators are
-    evaluated as they are registered, and the whole matrix nightly."""
+    evaluated as they are registered, and the whole matrix nightly; the web app and REST API are
+    served beside it (as `autorater ui` serves them)."""
     from registry.config import Settings
 
     if dask_address:
@@ -131,6 +162,7 @@ def serve(
     # embedded server (in its own session: a terminal's Ctrl-C does not reach it) is always stopped
     previous = signal.signal(signal.SIGTERM, _sigterm_like_ctrl_c)
     proc = None
+    web: WebThread | None = None
     api_url = os.environ.get("PREFECT_API_URL")
     if not api_url:
         prefect_home = Path(os.environ.get("PREFECT_HOME") or settings.home / "prefect")
@@ -146,6 +178,13 @@ def serve(
         _wait_healthy(api_url, proc, startup_timeout)
         from flows.deployments import build_deployments
 
+        if ui_port:
+            web = WebThread(ui_host, ui_port, settings)
+            if web.start():
+                console.print(f"web app and REST API on {web.url} (API {web.url}api/v1)")
+            else:
+                err_console.print(f"the web app could not listen on {ui_host}:{ui_port} (in use?); "
+                                  "serving the flows without it (--ui-port picks another port)")
         deployments = build_deployments(cron=cron, timezone=timezone)
         console.print(f"serving {len(deployments)} deployments against {api_url}; registrations in other "
                       f"shells trigger them with `export PREFECT_API_URL={api_url}`. Ctrl-C stops.")
@@ -157,6 +196,8 @@ def serve(
         err_console.print("stopping")
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not orphan the server
+        if web is not None:
+            web.stop()
         if proc is not None:
             stop_server(proc)
         signal.signal(signal.SIGTERM, previous)

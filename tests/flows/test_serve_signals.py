@@ -70,10 +70,11 @@ def serve_env(tmp_path) -> dict[str, str]:
                                        ("starting", signal.SIGTERM)],
                          ids=["ctrl-c", "sigterm", "sigterm-while-starting"])
 def test_serve_stops_cleanly(serve_env, tmp_path, when, sig):
-    port = _free_port()
+    port, ui_port = _free_port(), _free_port()
     api = f"http://127.0.0.1:{port}/api"
     out, err = (tmp_path / "serve.out").open("w+"), (tmp_path / "serve.err").open("w+")
-    serve = subprocess.Popen([sys.executable, "-m", "registry.cli.main", "serve", "--port", str(port)],
+    serve = subprocess.Popen([sys.executable, "-m", "registry.cli.main", "serve", "--port", str(port),
+                              "--ui-port", str(ui_port)],
                              cwd=PROJECT_ROOT, env=serve_env, stdout=out, stderr=err, text=True,
                              start_new_session=True)
     try:
@@ -93,6 +94,9 @@ def test_serve_stops_cleanly(serve_env, tmp_path, when, sig):
                     pass
             time.sleep(0.2)
 
+        if when == "polling":  # the web app and REST API are served beside the flows
+            with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/api/v1/info", timeout=10) as resp:
+                assert resp.status == 200 and b"dataset_versions" in resp.read()
         # Ctrl-C in a terminal signals the foreground process group; a service manager signals the process
         (os.killpg if sig == signal.SIGINT else os.kill)(serve.pid, sig)
         start = time.monotonic()
@@ -107,6 +111,8 @@ def test_serve_stops_cleanly(serve_env, tmp_path, when, sig):
     assert took < STOP_WITHIN_S
     assert not [word for word in BAD if word in stderr], stderr
     assert "stopping" in stderr
+    with socket.socket() as probe:  # the web app stopped with it
+        assert probe.connect_ex(("127.0.0.1", ui_port)) != 0
     if when == "polling":
         assert "All deployments have been paused" in stderr  # the runner's shutdown ran, once
         assert stderr.count("Pausing all deployments") == 1

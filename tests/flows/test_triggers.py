@@ -88,7 +88,8 @@ def test_registrations_trigger_exactly_the_affected_pairs(sqlite_registry, data_
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         serve = subprocess.Popen(
-            [sys.executable, "-m", "registry.cli.main", "serve", "--port", str(port)], cwd=PROJECT_ROOT,
+            [sys.executable, "-m", "registry.cli.main", "serve", "--port", str(port), "--ui-port", "0"],
+            cwd=PROJECT_ROOT,
             env=_env(reg, PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_RUNNER_POLL_FREQUENCY="1"),
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
