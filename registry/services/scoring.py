@@ -54,7 +54,7 @@ import pyarrow as pa
 
 from registry.domain import metrics as M
 from registry.domain.entities import MetricRecord
-from registry.domain.judgments import VERDICT_CODES, encode_verdicts
+from registry.domain.judgments import FAIL, VERDICT_CODES, encode_verdicts
 from registry.domain.metrics.catalog import HEADLINE, headline_metric  # noqa: F401 (HEADLINE: re-exported)
 from registry.domain.metrics.slices import SliceReport, sliced
 from registry.domain.metrics.suite import HUMAN_FIELDS
@@ -283,8 +283,7 @@ def column_at(table: pa.Table, name: str, rows: np.ndarray) -> list:
     """The values of column ``name`` at ``rows`` (``None`` for each when the table has no such column)."""
     if name not in table.column_names:
         return [None] * len(rows)
-    values = table.column(name).to_pylist()
-    return [values[i] for i in rows]
+    return table.column(name).take(pa.array(np.asarray(rows, dtype=np.int64))).to_pylist()
 
 
 def _has_tie_labels(table: pa.Table) -> bool:
@@ -347,16 +346,89 @@ def run_scores(task_type: str, table: pa.Table, al: Aligned, *, seed: int = 0, n
     """The aligned run as the registered metric functions take it (:class:`~registry.domain.metrics.RunScores`),
     with one seeded bootstrap draw shared by all its metrics."""
     human = human_values(task_type, table, al.rows, features)
-    boot = M.Bootstrap.draw(len(al.rows), n_boot, seed).with_classes(example_classes(task_type, human, al, seed))
-    return M.RunScores(task_type=task_type, human=human,
-                       verdicts=tuple(al.verdict), scores=tuple(al.score), prob_a=tuple(al.prob_a),
-                       seconds=al.seconds, tokens=al.tokens, boot=boot,
-                       seed=seed, tie_labels=task_type == "pairwise" and _has_tie_labels(table),
-                       classes=tuple(classes) if classes else None, price_per_1k_tokens=price_per_1k_tokens)
+    votes = None
+    if task_type == "pairwise" and "annotator_labels" in table.column_names and len(al.rows):
+        votes = annotator_vote_matrix(table.column("annotator_labels").take(pa.array(al.rows)))
+    boot = M.Bootstrap.draw(len(al.rows), n_boot, seed).with_classes(
+        example_classes(task_type, human, al, seed, votes=votes if votes is not None else False))
+    run = M.RunScores(task_type=task_type, human=human,
+                      verdicts=tuple(al.verdict), scores=tuple(al.score), prob_a=tuple(al.prob_a),
+                      seconds=al.seconds, tokens=al.tokens, boot=boot,
+                      seed=seed, tie_labels=task_type == "pairwise" and _has_tie_labels(table),
+                      classes=tuple(classes) if classes else None, price_per_1k_tokens=price_per_1k_tokens)
+    if task_type == "pairwise":
+        _keep_codes(run, verdict_codes(human["label"]), tuple(verdict_codes(v) for v in al.verdict))
+    return run
+
+
+def _keep_codes(run: M.RunScores, labels: np.ndarray, verdicts: tuple[np.ndarray, ...]) -> None:
+    """Give a pairwise run its :attr:`~registry.domain.metrics.RunScores.label_codes` and
+    :attr:`~registry.domain.metrics.RunScores.verdict_codes` (cached properties: what they would
+    compute, here without a Python pass over the examples)."""
+    run.__dict__["label_codes"] = labels
+    run.__dict__["verdict_codes"] = verdicts
+
+
+def _string_array(values) -> pa.Array | None:
+    """``values`` (a list or 1-D array) as an Arrow string array when every value is a ``str`` or
+    ``None`` (numpy ``str_`` included), else ``None``."""
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    elif isinstance(values, np.ndarray) and values.dtype.kind == "U":
+        if values.ndim != 1:
+            return None
+        arr = pa.array(values.tolist(), type=pa.string())
+    elif isinstance(values, np.ndarray) and values.dtype != object:
+        return None
+    else:
+        try:
+            arr = pa.array(values if isinstance(values, list) else list(values), from_pandas=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+            return None
+    if pa.types.is_null(arr.type):
+        return pa.nulls(len(arr), pa.string())
+    if pa.types.is_large_string(arr.type):
+        arr = arr.cast(pa.string())
+    return arr if pa.types.is_string(arr.type) else None
+
+
+def _dictionary(arr: pa.Array) -> tuple[np.ndarray, list]:
+    """(index of each value into the dictionary, with nulls at ``len(dictionary)``; the distinct
+    values) of an Arrow array."""
+    enc = arr.dictionary_encode()
+    values = enc.dictionary.to_pylist()
+    idx = np.asarray(enc.indices.fill_null(len(values)).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return idx, values
+
+
+def _compact(codes: np.ndarray, k: int) -> tuple[np.ndarray, int]:
+    """Codes 0..k-1 renumbered to those present, in order (``np.unique(codes, return_inverse=True)``)."""
+    present = np.bincount(codes, minlength=k) > 0
+    remap = np.cumsum(present) - 1
+    return remap[codes].astype(np.int64), int(present.sum())
 
 
 def _codes(values) -> tuple[np.ndarray, int]:
-    """Integer codes 0..k-1 of ``values`` (any 1-D array or list; None/NaN are a value), and k."""
+    """Integer codes 0..k-1 of ``values`` (any 1-D array or list; None/NaN are a value), and k:
+    each value's rank among the distinct values, texts (``str`` of each, None as ``"\\x00"``) as
+    numpy sorts them. Strings go through an Arrow dictionary (only the distinct values are sorted),
+    small non-negative integers and booleans through a count, the rest through ``np.unique``
+    (tests/services/test_scoring_vectorised.py compares with the plain ``np.unique`` coding)."""
+    if isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype.kind in "iub":
+        arr = values.astype(np.int64) if values.dtype.kind == "b" else values
+        if len(arr) == 0:
+            return np.zeros(0, np.int64), 0
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo >= 0 and hi < 4 * len(arr) + 65536:
+            return _compact(np.asarray(arr, dtype=np.int64), hi + 1)
+    elif not isinstance(values, np.ndarray) or values.dtype == object or values.dtype.kind == "U":
+        strings = _string_array(values) if len(values) else None
+        if strings is not None:
+            idx, distinct = _dictionary(strings)
+            texts = np.array(["\x00" if v is None else str(v) for v in distinct] + ["\x00"])
+            _, rank = np.unique(texts, return_inverse=True)
+            rank = rank.astype(np.int64).ravel()
+            return _compact(rank[idx], int(rank.max()) + 1)
     arr = np.asarray(values)
     if arr.dtype == object or arr.dtype.kind in "US":
         arr = np.array(["\x00" if v is None else str(v) for v in values])
@@ -364,6 +436,40 @@ def _codes(values) -> tuple[np.ndarray, int]:
         arr = np.where(np.isnan(arr), np.inf, arr)
     _, codes = np.unique(arr, return_inverse=True)
     return codes.astype(np.int64).ravel(), int(codes.max()) + 1 if len(codes) else 0
+
+
+def verdict_codes(verdicts) -> np.ndarray:
+    """:func:`~registry.domain.judgments.encode_verdicts` through an Arrow dictionary when the
+    verdicts are all ``str`` or ``None`` (one lookup per distinct verdict), else that function."""
+    strings = _string_array(verdicts) if len(verdicts) else None
+    if strings is None:
+        return encode_verdicts(verdicts)
+    idx, distinct = _dictionary(strings)
+    table = np.array([VERDICT_CODES.get(v, FAIL) for v in distinct] + [FAIL], dtype=np.int8)
+    return table[idx]
+
+
+def annotator_vote_matrix(column) -> np.ndarray | None:
+    """:func:`~registry.domain.metrics.builtin.annotator_votes` of an Arrow column of annotator label
+    lists (one list per example), without Python objects: lengths from the list offsets, the labels
+    flattened in row order and coded through their dictionary. ``None`` as there."""
+    import pyarrow.compute as pc
+
+    from registry.domain.metrics.builtin import annotator_votes
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)):
+        return annotator_votes(column.to_pylist())
+    lengths = np.asarray(pc.list_value_length(column).fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    if not (lengths >= 2).any():
+        return None
+    flat = pc.list_flatten(column)
+    codes = verdict_codes(flat) if pa.types.is_string(flat.type) or pa.types.is_large_string(flat.type) \
+        or pa.types.is_null(flat.type) else encode_verdicts(flat.to_pylist())
+    votes = np.full((len(column), int(lengths.max())), FAIL, dtype=np.int8)
+    votes[np.arange(votes.shape[1])[None, :] < lengths[:, None]] = codes
+    return votes
 
 
 def _joint(parts: list[tuple[np.ndarray, int]]) -> np.ndarray:
@@ -380,7 +486,8 @@ MAX_VALUES = 64
 """Distinct per-example seconds / tokens above which they are left out of :func:`example_classes`."""
 
 
-def example_classes(task_type: str, human: dict, al: Aligned, seed: int) -> list[np.ndarray] | None:
+def example_classes(task_type: str, human: dict, al: Aligned, seed: int, *, votes=None
+                    ) -> list[np.ndarray] | None:
     """Partitions of the aligned examples by what the registered metric functions of the task type
     compute per-example values from (verdict and label codes, coins, log-probability verdicts;
     the length and list features; annotator votes; seconds and tokens when they take few values),
@@ -388,7 +495,8 @@ def example_classes(task_type: str, human: dict, al: Aligned, seed: int) -> list
     (:meth:`~registry.domain.metrics.Bootstrap.with_classes`; a sum no partition covers is computed
     directly, so this decides the speed only): their combination when it has at most
     :data:`~registry.domain.metrics.bootstrap.MAX_CLASSES` classes, else one partition per group of
-    features. ``None`` for pointwise runs (scores)."""
+    features. ``None`` for pointwise runs (scores). ``votes``: the annotator votes when the caller has
+    them (:func:`annotator_vote_matrix`; ``False``: none), else from ``human``."""
     from registry.domain.metrics.alpacaeval import LENGTH_DELTA
     from registry.domain.metrics.bootstrap import MAX_CLASSES
     from registry.domain.metrics.builtin import annotator_votes
@@ -407,8 +515,9 @@ def example_classes(task_type: str, human: dict, al: Aligned, seed: int) -> list
         la, lb = np.asarray(human["response_a"], float), np.asarray(human["response_b"], float)
         groups.append(verdicts + [_codes(np.sign(la - lb)), _codes(np.abs(la - lb) > LENGTH_DELTA),
                                   _codes(human["response_a_has_list"]), _codes(human["response_b_has_list"])])
-        votes = annotator_votes(list(human.get("annotator_labels") or [None] * n))
-        if votes is not None:
+        if votes is None:
+            votes = annotator_votes(list(human.get("annotator_labels") or [None] * n))
+        if votes is not None and votes is not False:
             groups.append(verdicts + [_codes(_joint([_codes(col) for col in votes.T]))])
     for values in (al.seconds, al.tokens):
         got = _codes(values)
@@ -420,7 +529,7 @@ def example_classes(task_type: str, human: dict, al: Aligned, seed: int) -> list
     merged: list[tuple[np.ndarray, int]] = []
     for codes, k in parts:
         for i, (other, m) in enumerate(merged):
-            if k * m <= MAX_CLASSES or len(np.unique(other * k + codes)) <= MAX_CLASSES:
+            if k * m <= MAX_CLASSES or _codes(other * k + codes)[1] <= MAX_CLASSES:
                 merged[i] = _codes(other * k + codes)
                 break
         else:
@@ -513,11 +622,15 @@ def _slices(run: M.RunScores, al: Aligned, columns: list[tuple[str, list]], *, m
         if run.boot.classes is not None:
             boot = boot.with_classes([_codes(c[chosen])[0] for c in run.boot.classes])
         part = run.subset(chosen, boot)
+        if "verdict_codes" in run.__dict__:
+            _keep_codes(part, run.label_codes[chosen], tuple(v[chosen] for v in run.verdict_codes))
         return {m.name: m for m in function.compute(part)}
 
     values, reports = [], []
     for column, per_row in columns:
-        keys = [per_row[int(al.rows[p])] for p in positions]
+        values_at = np.empty(len(per_row), dtype=object)
+        values_at[:] = per_row
+        keys = values_at[al.rows[positions]].tolist()
         got, report = sliced(metric, keys, field=column, min_size=min_size)
         values += got
         reports.append(report)
@@ -552,8 +665,9 @@ def _coverage(task_type: str, table: pa.Table, arrays: PredictionArrays, aligned
               reports: list[SliceReport]) -> MetricRecord:
     """Share of the dataset's examples with at least one parsed judgment (module docstring)."""
     known = arrays.pos >= 0
-    any_prediction = np.unique(arrays.pos[known])
-    judged = np.unique(arrays.pos[known & _usable_rows(task_type, arrays)])
+    n_rows = table.num_rows
+    any_prediction = np.flatnonzero(np.bincount(arrays.pos[known], minlength=n_rows))
+    judged = np.flatnonzero(np.bincount(arrays.pos[known & _usable_rows(task_type, arrays)], minlength=n_rows))
     import pyarrow.compute as pc
 
     column = table.column("example_id")
