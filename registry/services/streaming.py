@@ -261,11 +261,21 @@ class _SeenKeys:
         return ok
 
     def add(self, hi: np.ndarray, lo: np.ndarray) -> None:
+        """Add distinct hashes not yet kept: the new ones sorted, then merged into the kept sorted
+        arrays (one copy, not a sort of everything kept at every chunk); the whole set sorted again
+        only when a new high word equals a kept one."""
         if not len(hi):
             return
-        h, low = np.concatenate([self.hi, hi]), np.concatenate([self.lo, lo])
-        order = np.lexsort((low, h))
-        self.hi, self.lo = h[order], low[order]
+        order = np.lexsort((lo, hi))
+        hi, lo = hi[order], lo[order]
+        at = np.searchsorted(self.hi, hi)
+        inside = at < len(self.hi)
+        if (self.hi[at[inside]] == hi[inside]).any():
+            h, low = np.concatenate([self.hi, hi]), np.concatenate([self.lo, lo])
+            order = np.lexsort((low, h))
+            self.hi, self.lo = h[order], low[order]
+            return
+        self.hi, self.lo = np.insert(self.hi, at, hi), np.insert(self.lo, at, lo)
 
 
 @dataclass

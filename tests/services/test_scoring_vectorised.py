@@ -268,3 +268,44 @@ def test_run_scores_codes_and_classes_match_reference(seed):
     assert len(got) == len(want)
     for a, b in zip(got, want):
         np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------- streaming: the hashes already seen
+class RefSeenKeys:
+    """The replaced ``_SeenKeys.add``: every kept hash sorted again at each chunk."""
+
+    def __init__(self) -> None:
+        self.hi = np.zeros(0, np.uint64)
+        self.lo = np.zeros(0, np.uint64)
+
+    def add(self, hi, lo) -> None:
+        if not len(hi):
+            return
+        h, low = np.concatenate([self.hi, hi]), np.concatenate([self.lo, lo])
+        order = np.lexsort((low, h))
+        self.hi, self.lo = h[order], low[order]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_seen_keys_merge_matches_full_sort(seed):
+    from registry.services.streaming import _SeenKeys
+
+    rng = np.random.default_rng(seed)
+    seen, ref = _SeenKeys(), RefSeenKeys()
+    # few distinct high words (seed 0, 1): equal high words with other low words, kept and new
+    top = 2**64 - 1 if seed >= 2 else 6
+    for _ in range(12):
+        n = int(rng.integers(0, 300))
+        hi = rng.integers(0, top, n, dtype=np.uint64)
+        lo = rng.integers(0, 2**64 - 1, n, dtype=np.uint64)
+        keep = ~seen.contains(hi, lo)                       # what stream_run adds: new, distinct hashes
+        pairs = {}
+        for h, low in zip(hi[keep].tolist(), lo[keep].tolist()):
+            pairs.setdefault((h, low), None)
+        add_hi = np.array([p[0] for p in pairs], np.uint64)
+        add_lo = np.array([p[1] for p in pairs], np.uint64)
+        seen.add(add_hi, add_lo)
+        ref.add(add_hi, add_lo)
+        np.testing.assert_array_equal(seen.hi, ref.hi)
+        np.testing.assert_array_equal(seen.lo, ref.lo)
+        assert seen.contains(add_hi, add_lo).all()
