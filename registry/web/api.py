@@ -41,6 +41,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -288,7 +289,30 @@ def run_predictions(reg: Reg, run_id: int, limit: Limit = DEFAULT_LIMIT, cursor:
 @router.get("/leaderboard")
 def leaderboard(reg: Reg, dataset: str, metric: str | None = None) -> Any:
     """Evaluators on a dataset version ranked by ``metric`` (``autorater leaderboard --json``)."""
-    return to_jsonable(reg.leaderboard(dataset, metric))
+    return ranking_response(reg.leaderboard(dataset, metric))
+
+
+ENCODED_RANKINGS = 8
+"""Rankings whose encoded JSON is kept (see :func:`ranking_response`)."""
+_encoded: OrderedDict[int, tuple[Any, bytes]] = OrderedDict()
+_encoded_lock = threading.Lock()
+
+
+def ranking_response(ranking: Any) -> Response:
+    """The JSON of a :class:`~registry.services.queries.Ranking`, encoded once per ranking object: the
+    queries hand back the same (frozen) object until a run lands, and encoding 10,000 standings with
+    their metrics takes far longer than the query (bench/web.py)."""
+    with _encoded_lock:
+        hit = _encoded.get(id(ranking))
+        if hit is not None and hit[0] is ranking:
+            _encoded.move_to_end(id(ranking))
+            return Response(hit[1], media_type="application/json")
+    body = JSONData(to_jsonable(ranking)).body
+    with _encoded_lock:
+        _encoded[id(ranking)] = (ranking, body)  # (the ranking kept alive: its id is not reused meanwhile)
+        while len(_encoded) > ENCODED_RANKINGS:
+            _encoded.popitem(last=False)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/best")
@@ -303,9 +327,9 @@ def best(reg: Reg, dataset: str | None = None, task_type: str | None = None, met
     """The best evaluator for a dataset or a task type with those tied with it (``autorater best --json``
     when no filter is given); filters: ``max_cost_per_1k``, ``backend``, ``exclude_imported``, and
     ``slice`` (rank one dataset on a slice of its runs' metrics; no paired test there)."""
-    return to_jsonable(reg.best(dataset=dataset, task_type=task_type, metric=metric, coverage=coverage,
-                                datasets=_names(datasets), backend=_names(backend), exclude_imported=exclude_imported,
-                                max_cost_per_1k=max_cost_per_1k, slice=slice))
+    return ranking_response(reg.best(dataset=dataset, task_type=task_type, metric=metric, coverage=coverage,
+                                     datasets=_names(datasets), backend=_names(backend),
+                                     exclude_imported=exclude_imported, max_cost_per_1k=max_cost_per_1k, slice=slice))
 
 
 @router.get("/regressions")

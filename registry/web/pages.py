@@ -549,7 +549,8 @@ def matrix_page(request: Request, task_type: str = "", page: int = Query(1, ge=1
     except RegistryError as exc:
         return _error(request, exc)
     cells = {(c.evaluator, c.dataset): c for c in m.cells}
-    datasets = [d for d in m.datasets if any(c.dataset == d for c in m.cells)]
+    judged = {c.dataset for c in m.cells}
+    datasets = [d for d in m.datasets if d in judged]
     pages_n = max(1, math.ceil(len(m.evaluators) / MATRIX_ROWS))
     page = min(page, pages_n)
     evaluators = list(m.evaluators)[(page - 1) * MATRIX_ROWS: page * MATRIX_ROWS]

@@ -668,3 +668,16 @@ def test_the_api_module_goes_through_the_python_api():
 
     source = Path(web_api.__file__).read_text(encoding="utf-8")
     assert violations(source, ("registry.adapters", "registry.services"), "registry.web") == []
+
+
+def test_a_ranking_is_encoded_once_per_answer(client, web_registry):
+    """The same (memoised) ranking is answered from its encoded JSON; a different answer is not."""
+    from registry.web import api as web_api
+
+    first = client.get("/api/v1/leaderboard", params={"dataset": web_registry.natural_v2})
+    again = client.get("/api/v1/leaderboard", params={"dataset": web_registry.natural_v2})
+    other = client.get("/api/v1/leaderboard", params={"dataset": web_registry.gptout})
+    assert first.status_code == again.status_code == other.status_code == 200
+    assert first.content == again.content and first.json() != other.json()
+    assert first.headers["content-type"].startswith("application/json")
+    assert len(web_api._encoded) <= web_api.ENCODED_RANKINGS
