@@ -671,7 +671,8 @@ def _coverage(task_type: str, table: pa.Table, arrays: PredictionArrays, aligned
     import pyarrow.compute as pc
 
     column = table.column("example_id")
-    if table.num_rows and pc.count_distinct(column).as_py() != table.num_rows:  # repeated ids count once
+    # repeated (or missing) ids count once; pc.unique, not count_distinct: the same test, several times faster
+    if table.num_rows and (column.null_count or len(pc.unique(column)) != table.num_rows):
         ids = column.to_pylist()
         any_n, judged_n = len({ids[i] for i in any_prediction}), len({ids[i] for i in judged})
     else:

@@ -33,6 +33,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -333,6 +334,7 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
         features: dict[str, list] = {}
         seen = _SeenKeys()
         plugin = None
+        pool: ThreadPoolExecutor | None = None
         executed = cached = prompt_tokens = completion_tokens = 0
         done, total = 0, n_total * len(slots)
         offset = 0
@@ -356,15 +358,19 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
                 lap("read")
                 check.add(table)
                 lap("check")
+                pending = []
+                if task_type == "pairwise":  # the texts' features on other threads (Arrow releases the GIL)
+                    if pool is None:
+                        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="text-features")
+                    pending = [(f, pool.submit(text_features, table.column(f)))
+                               for f in ("response_a", "response_b") if f in table.column_names]
                 keys = example_input_hash_array(table, task_type, fields)
                 hi, lo = hash_words(keys)
                 first, inverse = _first_occurrences(hi, lo)
                 ukeys = keys.take(pa.array(first))
                 new = ~seen.contains(hi[first], lo[first])
-                if task_type == "pairwise":
-                    for f in ("response_a", "response_b"):
-                        if f in table.column_names:
-                            features.setdefault(f, []).append(text_features(table.column(f)))
+                for f, future in pending:
+                    features.setdefault(f, []).append(future.result())
                 lap("hash")
                 for k, slot in enumerate(slots):
                     found, got = slot.lookup.find(ukeys)
@@ -406,6 +412,8 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
             writer.discard()
             raise
         finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
             if plugin is not None:
                 for key, value in getattr(plugin, "stage_stats", {}).items():
                     stage_stats[key] = stage_stats.get(key, 0) + value

@@ -309,3 +309,12 @@ def test_seen_keys_merge_matches_full_sort(seed):
         np.testing.assert_array_equal(seen.hi, ref.hi)
         np.testing.assert_array_equal(seen.lo, ref.lo)
         assert seen.contains(add_hi, add_lo).all()
+
+
+def test_coverage_missing_ids():
+    rng = np.random.default_rng(12)
+    table, arrays = _arrays("classification", 30, rng, unknown=False)
+    for ids in ([None] + [f"e{i}" for i in range(1, 30)], [None, None] + [f"e{i}" for i in range(2, 30)]):
+        t = pa.table({"example_id": pa.array(ids, pa.string())})
+        got = S._coverage("classification", t, arrays, 0, [])
+        assert (got.extra["with_predictions"], got.extra["judged"]) == ref_coverage_counts(t, arrays, "classification")
