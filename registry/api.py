@@ -21,6 +21,8 @@ that need them: ``import registry`` and the read-only calls stay light.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -564,14 +566,29 @@ class Registry:
     def headline_matrix(self, *, task_type: str | None = None) -> HeadlineMatrix:
         """Evaluators × the latest version of every dataset (of ``task_type``): the headline metric of
         each evaluator's latest succeeded run there (pairs without a run have no cell)."""
+        from registry.domain.types import TASK_TYPES
+
         store = self._ctx.store
+        # the standings generations change whenever a run lands or a version is registered: the answer is
+        # kept per generation (building 100,000 cells takes about a second; pages ask for it on every view)
+        key = (self.settings.db_url, task_type,
+               tuple(store.standings_generation(t) for t in ((task_type,) if task_type else TASK_TYPES)))
+        with _MATRIX_LOCK:
+            if key in _MATRICES:
+                _MATRICES.move_to_end(key)
+                return _MATRICES[key]
         versions = sorted(v.ref for v in store.latest_versions(task_type).values())
         rows = store.standings(versions) if versions else []
         cells = tuple(MatrixCell(evaluator=r.evaluator, dataset=r.dataset, metric=r.metric, value=r.value,
                                  ci_low=r.ci_low, ci_high=r.ci_high, run=r.run_id)
                       for r in sorted(rows, key=lambda r: (r.evaluator, r.dataset)))
-        return HeadlineMatrix(datasets=tuple(versions), evaluators=tuple(sorted({c.evaluator for c in cells})),
-                              cells=cells)
+        matrix = HeadlineMatrix(datasets=tuple(versions), evaluators=tuple(sorted({c.evaluator for c in cells})),
+                                cells=cells)
+        with _MATRIX_LOCK:
+            _MATRICES[key] = matrix
+            while len(_MATRICES) > 4:
+                _MATRICES.popitem(last=False)
+        return matrix
 
     # ------------------------------------------------------------------ regressions
     def regressions(self, *, status: str | None = None, evaluator: str | None = None,
@@ -726,6 +743,9 @@ def _changed_fields(a: pa.Table, b: pa.Table, ids: Sequence[str]) -> tuple[Chang
     return tuple(out)
 
 
+_MATRICES: OrderedDict[tuple, HeadlineMatrix] = OrderedDict()
+"""Headline matrices of this process, by (database, task type, standings generations)."""
+_MATRIX_LOCK = threading.Lock()
 _PROMPT_KEYS = ("system", "user")
 
 

@@ -31,6 +31,7 @@ are 413 problems, refused before they are read whole. A NaN or infinite statisti
 from __future__ import annotations
 
 import base64
+import bisect
 import binascii
 import itertools
 import json
@@ -339,9 +340,17 @@ def regressions(reg: Reg, status: str | None = None, evaluator: str | None = Non
 
 
 @router.get("/matrix")
-def matrix(reg: Reg, task_type: str | None = None) -> Any:
-    """Evaluators × the latest version of every dataset: the headline metric of each latest run."""
-    return to_jsonable(reg.headline_matrix(task_type=task_type))
+def matrix(reg: Reg, task_type: str | None = None, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> Any:
+    """Evaluators × the latest version of every dataset: the headline metric of each latest run, a page of
+    ``limit`` evaluators (in name order) at a time with all their cells."""
+    offset = decode_cursor(cursor)
+    m = reg.headline_matrix(task_type=task_type)
+    names = m.evaluators[offset:offset + limit]
+    lo = bisect.bisect_left(m.cells, names[0], key=lambda c: c.evaluator) if names else 0
+    hi = bisect.bisect_right(m.cells, names[-1], key=lambda c: c.evaluator) if names else 0
+    return {"datasets": list(m.datasets), "evaluators": list(names), "cells": to_jsonable(list(m.cells[lo:hi])),
+            "evaluators_total": len(m.evaluators), "limit": limit,
+            "next_cursor": encode_cursor(offset + limit) if offset + limit < len(m.evaluators) else None}
 
 
 @router.get("/aliases/{autorater}/{alias}")

@@ -299,7 +299,18 @@ def test_regressions_list(client, web_registry):
 def test_matrix(client, web_registry):
     reg = web_registry.reg
     body = client.get(f"{API}/matrix").json()
-    assert body == to_jsonable(reg.headline_matrix())
+    whole = to_jsonable(reg.headline_matrix())
+    assert {k: body[k] for k in ("datasets", "evaluators", "cells")} == whole and body["next_cursor"] is None
+    cells, names, cursor = [], [], None  # pages of two evaluators put the whole matrix back together
+    while True:
+        page = client.get(f"{API}/matrix", params={"limit": 2, **({"cursor": cursor} if cursor else {})}).json()
+        assert len(page["evaluators"]) <= 2 and {c["evaluator"] for c in page["cells"]} <= set(page["evaluators"])
+        names += page["evaluators"]
+        cells += page["cells"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert names == whole["evaluators"] and cells == whole["cells"] and len(names) > 2
     assert web_registry.natural_v2 in body["datasets"] and web_registry.natural_v1 not in body["datasets"]
     cell = next(c for c in body["cells"] if c["evaluator"] == "longer" and c["dataset"] == web_registry.natural_v2)
     board = reg.leaderboard(web_registry.natural_v2)
@@ -681,3 +692,18 @@ def test_a_ranking_is_encoded_once_per_answer(client, web_registry):
     assert first.content == again.content and first.json() != other.json()
     assert first.headers["content-type"].startswith("application/json")
     assert len(web_api._encoded) <= web_api.ENCODED_RANKINGS
+
+
+def test_the_matrix_is_kept_until_a_run_lands(scratch):
+    """`headline_matrix` answers from its per-generation copy, and a new run (or version) makes a new one."""
+    reg = scratch.reg
+    before = reg.headline_matrix()
+    assert reg.headline_matrix() is before
+    names = set(before.evaluators)
+    new = next(e.name for e in reg.evaluators() if e.name not in names)
+    run = reg.evaluate(new, scratch.natural_v2, n_boot=50)
+    after = reg.headline_matrix()
+    assert after is not before and new in after.evaluators
+    assert any(c.run == run.id for c in after.cells)
+    page = scratch.client.get(f"{API}/matrix").json()
+    assert new in page["evaluators"]
