@@ -435,21 +435,18 @@ def run_page(request: Request, run_id: int, page: int = Query(1, ge=1), reg=Depe
                            "evaluator": _evaluator_or_none(reg, run.evaluator), "figures": [],
                            "disagreements": [], "n_disagree": 0, "page": 1, "pages": 1, "texts": [],
                            "orders": [], "note": None}
-    if run.predictions_uri and v.task_type in ("pairwise", "classification"):
-        try:
-            predictions = reg.predictions(run_id)
-            table = reg.load_table(v.ref)
-        except RegistryError as exc:
-            ctx["note"] = f"predictions unavailable: {exc}"
-        else:
-            _disagreements(ctx, table, predictions, page)
-    elif run.predictions_uri and v.task_type == "pointwise":
+    if not run.predictions_uri:
+        return _page(request, "run.html", ctx)
+    if v.task_type == "pointwise":
         ctx["note"] = "pointwise runs are judged by correlation: there is no per-example disagreement to list"
-        try:
-            predictions = reg.predictions(run_id)
-            table = reg.load_table(v.ref)
-        except RegistryError as exc:
-            ctx["note"] = f"predictions unavailable: {exc}"
+    try:
+        predictions = reg.predictions(run_id)
+        table = reg.load_table(v.ref)
+    except RegistryError as exc:
+        ctx["note"] = f"predictions unavailable: {exc}"
+    else:
+        if v.task_type in ("pairwise", "classification"):
+            _disagreements(ctx, table, predictions, page)
         else:
             per = _per_order(predictions)
             human = dict(zip(table.column("example_id").to_pylist(), table.column("score").to_pylist()))
