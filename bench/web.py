@@ -274,9 +274,10 @@ def serve_and_measure(reg, meta: dict, *, n: int, warmup: int, only_best: bool, 
                       slow_n: int = 5, log=print) -> tuple[dict, dict]:
     import httpx
 
-    from registry.web.app import WebSettings, create_app
+    from registry.web.app import WebSettings, create_app, tune_gc
 
     app = create_app(registry=reg, web=WebSettings(token=None, public_read=True))
+    tune_gc()  # as `autorater ui` and `autorater serve` do in the process that serves
     results, profiles = {}, {}
     with Server(app) as base, httpx.Client(base_url=base, timeout=600) as client:
         for probe in probes(reg, meta, only_best=only_best):

@@ -424,6 +424,10 @@ class Registry:
         """Every evaluator."""
         return self._ctx.store.list_evaluators()
 
+    def evaluator_kinds(self) -> dict[str, str]:
+        """The kind of every evaluator, by name (a light read: no configs, checkpoints or protocols)."""
+        return self._ctx.store.evaluator_kinds()
+
     def evaluator(self, name: str) -> Evaluator:
         """Evaluator ``name``."""
         return self._ctx.store.get_evaluator(name)

@@ -43,8 +43,9 @@ class WebThread:
 
         import uvicorn
 
-        from registry.web.app import create_app
+        from registry.web.app import create_app, tune_gc
 
+        tune_gc()  # this process serves: see tune_gc
         self.url = f"http://{host}:{port}/"
         self.server = uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, name="autorater-web", daemon=True)

@@ -16,10 +16,11 @@ def ui(
     import uvicorn
 
     from registry.config import Settings
-    from registry.web.app import create_app
+    from registry.web.app import create_app, tune_gc
 
     settings = Settings.from_env()
     app = create_app(settings)
+    tune_gc()
     console.print(f"web app on http://{host}:{port}/ (API http://{host}:{port}/api/v1, docs /docs); "
                   f"registry {settings.db_url}. Ctrl-C stops.")
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -13,6 +13,7 @@ time.
 
 from __future__ import annotations
 
+import bisect
 import hmac
 import json
 import math
@@ -42,7 +43,7 @@ PAGE_ROWS = 20
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 """Pages load scripts only from this server (Plotly injects its own styles)."""
-MATRIX_ROWS = 60
+MATRIX_ROWS = 30
 """Evaluators per page of the matrix."""
 RUNS_SHOWN = 50
 """Runs listed on a dataset page (newest first; the leaderboard ranks them all)."""
@@ -209,7 +210,7 @@ def overview(request: Request, reg=Depends(get_registry)) -> HTMLResponse:
     datasets = reg.datasets()
     return _page(request, "overview.html", {
         "info": info, "counts": info.counts, "datasets": datasets, "runs": reg.runs(limit=12),
-        "open_regressions": reg.regressions(status="open"), "n_evaluators": len(reg.evaluators())})
+        "open_regressions": reg.regressions(status="open"), "n_evaluators": len(reg.evaluator_kinds())})
 
 
 @pages.get("/datasets", response_class=HTMLResponse)
@@ -327,7 +328,7 @@ def leaderboard_page(request: Request, ref: str, metric: str = "", kind: str = "
             board = reg.best(dataset=details.version.ref, metric=metric or None, backend=[kind])
     except RegistryError as exc:
         return _error(request, exc)
-    kinds = {e.name: e.kind for e in reg.evaluators()}
+    kinds = reg.evaluator_kinds()
     standings = list(board.standings)
     rows = [to_jsonable(s) for s in standings]
     figure = charts.render(charts.leaderboard_ci(rows, metric=board.metric), "chart-leaderboard") if rows else None
@@ -369,7 +370,7 @@ def best_page(request: Request, task_type: str = "", dataset: str = "", metric: 
     return _page(request, "best.html", {
         "datasets": datasets, "task_types": sorted({d.task_type for d in datasets}), "task_type": task_type,
         "dataset": dataset, "metric": metric, "metrics": _metric_names(reg, tt), "answer": answer, "error": error,
-        "figure": figure, "coverage": coverage, "kind": kind, "kinds": sorted({e.kind for e in reg.evaluators()}),
+        "figure": figure, "coverage": coverage, "kind": kind, "kinds": sorted(set(reg.evaluator_kinds().values())),
         "exclude_imported": exclude_imported, "max_cost": max_cost})
 
 
@@ -545,13 +546,16 @@ def matrix_page(request: Request, task_type: str = "", page: int = Query(1, ge=1
         m = reg.headline_matrix(task_type=task_type or None)
     except RegistryError as exc:
         return _error(request, exc)
-    cells = {(c.evaluator, c.dataset): c for c in m.cells}
-    judged = {c.dataset for c in m.cells}
+    judged = {c.dataset: c.metric for c in m.cells}  # dataset → its headline metric
     datasets = [d for d in m.datasets if d in judged]
     pages_n = max(1, math.ceil(len(m.evaluators) / MATRIX_ROWS))
     page = min(page, pages_n)
     evaluators = list(m.evaluators)[(page - 1) * MATRIX_ROWS: page * MATRIX_ROWS]
-    headlines = {c.dataset: c.metric for c in m.cells}
+    # the page's cells only (the matrix's cells are sorted by evaluator)
+    lo = bisect.bisect_left(m.cells, evaluators[0], key=lambda c: c.evaluator) if evaluators else 0
+    hi = bisect.bisect_right(m.cells, evaluators[-1], key=lambda c: c.evaluator) if evaluators else 0
+    cells = {(c.evaluator, c.dataset): c for c in m.cells[lo:hi]}
+    headlines = judged
     values = [[cells[(e, d)].value if (e, d) in cells else None for d in datasets] for e in evaluators]
     links = [[f"/runs/{cells[(e, d)].run}" if (e, d) in cells else None for d in datasets] for e in evaluators]
     metric = ", ".join(sorted(set(headlines.values()))) or "headline metric"
@@ -562,8 +566,10 @@ def matrix_page(request: Request, task_type: str = "", page: int = Query(1, ge=1
     by_name = {e.name: e for e in reg.evaluators()}
     grid: dict[tuple[str, str], Any] = {}
     for c in m.cells:
+        if c.dataset != chosen:
+            continue
         ev = by_name.get(c.evaluator)
-        if c.dataset == chosen and ev is not None and ev.checkpoint:
+        if ev is not None and ev.checkpoint:
             grid.setdefault((ev.checkpoint, ev.protocol), c)
     checkpoints = sorted({k for k, _ in grid})
     protocols = sorted({p for _, p in grid})

@@ -707,3 +707,9 @@ def test_the_matrix_is_kept_until_a_run_lands(scratch):
     assert any(c.run == run.id for c in after.cells)
     page = scratch.client.get(f"{API}/matrix").json()
     assert new in page["evaluators"]
+
+
+def test_evaluator_kinds_is_the_light_read_of_evaluators(web_registry):
+    reg = web_registry.reg
+    assert reg.evaluator_kinds() == {e.name: e.kind for e in reg.evaluators()}
+    assert list(reg.evaluator_kinds()) == sorted(reg.evaluator_kinds()) and "gpt-4/llmbar-vanilla" in reg.evaluator_kinds()

@@ -33,3 +33,17 @@ def test_reads_need_the_token_unless_opened(web_registry):
     assert WebSettings.from_env(token=None).reads_open  # no token configured: nothing to check
     assert not WebSettings.from_env(token="t", public_read=None).reads_open or \
         __import__("os").environ.get("AUTORATER_API_PUBLIC_READ") == "1"
+
+
+def test_tune_gc_freezes_what_is_alive_and_raises_the_thresholds():
+    import gc
+
+    from registry.web.app import GC_THRESHOLD, tune_gc
+
+    before = gc.get_threshold()
+    try:
+        tune_gc()
+        assert gc.get_threshold() == GC_THRESHOLD and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -242,6 +242,10 @@ class AbstractStore(ABC):
         """Every (active) evaluator, by name."""
 
     @abstractmethod
+    def evaluator_kinds(self) -> dict[str, str]:
+        """The kind of every evaluator, by name (one light read: pages that need no more than that)."""
+
+    @abstractmethod
     def evaluators_of(self, checkpoint: str, protocol: str) -> list[Evaluator]:
         """The evaluators pairing checkpoint ``checkpoint`` with protocol ``protocol``, oldest first."""
 

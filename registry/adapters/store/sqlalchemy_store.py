@@ -538,6 +538,10 @@ class SqlAlchemyStore(AbstractStore):
                 q = q.where(SqlEvaluator.active.is_(True))
             return [e.to_entity() for e in s.scalars(q)]
 
+    def evaluator_kinds(self) -> dict[str, str]:
+        with self.session() as s:
+            return dict(s.execute(select(SqlEvaluator.name, SqlEvaluator.kind).order_by(SqlEvaluator.name)).all())
+
     def evaluators_of(self, checkpoint: str, protocol: str) -> list[Evaluator]:
         with self.session() as s:
             ckpt, proto = self._checkpoint_row(s, checkpoint), self._protocol_row(s, protocol)
