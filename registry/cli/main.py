@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from registry import __version__
-from registry.cli import backends, datasets, evaluation, evaluators, regressions, report, serve, sources, store, training, ui
+from registry.cli import analyze, backends, datasets, evaluation, evaluators, regressions, report, serve, sources, store, training, ui
 from registry.cli import metrics as metrics_cli
 from registry.cli.common import JSON_OPTION, console, new_app, print_json
 
@@ -22,6 +22,7 @@ app.add_typer(regressions.app, name="regressions")
 app.add_typer(backends.app, name="backend")
 app.add_typer(training.app, name="train")
 app.add_typer(metrics_cli.app, name="metrics")
+app.add_typer(analyze.app, name="analyze")
 app.command("best")(evaluation.best)
 app.command("leaderboard")(evaluation.leaderboard)
 app.command("serve")(serve.serve)
