@@ -544,7 +544,8 @@ class Registry:
     def best(self, *, dataset: str | None = None, task_type: str | None = None, metric: str | None = None,
              coverage: str | None = None, datasets: Sequence[str] | None = None,
              backend: Sequence[str] | None = None, exclude_imported: bool = False,
-             max_cost_per_1k: float | None = None, slice: str | None = None) -> Ranking:  # noqa: A002
+             max_cost_per_1k: float | None = None, slice: str | None = None,  # noqa: A002
+             limit: int | None = None) -> Ranking:
         """The best evaluator for a dataset, a task type (over the datasets chosen by ``coverage``:
         ``common`` or ``all``) or the listed ``datasets``, with the evaluators tied with it.
 
@@ -553,19 +554,23 @@ class Registry:
         ``max_cost_per_1k`` keeps runs whose dollars per 1000 examples are known and at most that
         (:class:`registry.services.queries.EvaluatorFilter` says how the cost is known). ``slice``
         (``COLUMN=VALUE``, with ``dataset``) ranks by the metric on that slice of the runs
-        (:func:`registry.services.queries.slice_ranking`: no paired test)."""
+        (:func:`registry.services.queries.slice_ranking`: no paired test). ``limit`` keeps only the first
+        ``limit`` standings (:meth:`~registry.services.queries.Ranking.head`: the best, the names of all those
+        tied with it and ``standings_total`` stay whole); ``None``: all of them."""
         from registry.services.queries import EvaluatorFilter, best_evaluator, slice_ranking
 
         only = EvaluatorFilter(kinds=tuple(backend or ()), exclude_imported=exclude_imported,
                                max_cost_per_1k=max_cost_per_1k)
+        if limit is not None and limit < 1:
+            raise InvalidInput(f"limit must be at least 1, got {limit}", field="limit")
         if slice is not None:
             if not dataset or task_type or datasets or coverage:
                 raise InvalidInput("slice ranks one dataset: give it with dataset= only (slices differ between "
                                    "datasets)", field="slice")
-            return slice_ranking(self._ctx, dataset, slice, metric, only=only if only.active else None)
+            return slice_ranking(self._ctx, dataset, slice, metric, only=only if only.active else None).head(limit)
         return best_evaluator(self._ctx, dataset=dataset, task_type=task_type, metric=metric,
                               coverage=coverage, datasets=list(datasets) if datasets else None,  # type: ignore[arg-type]
-                              only=only if only.active else None)
+                              only=only if only.active else None).head(limit)
 
     def headline_matrix(self, *, task_type: str | None = None) -> HeadlineMatrix:
         """Evaluators × the latest version of every dataset (of ``task_type``): the headline metric of

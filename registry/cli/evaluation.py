@@ -269,6 +269,9 @@ def best(
                                  "averages over every dataset and ranks only evaluators with runs on all of them."),
     datasets: str = typer.Option(None, "--datasets", help="D1,D2,… (NAME[@VERSION]): average over these datasets "
                                  "(coverage 'all' unless --coverage common)."),
+    limit: int = typer.Option(None, "--limit", min=1, help="--json: list only the first N standings (the best, "
+                              "every name tied with it and standings_total stay whole; default: all), as the "
+                              "REST API's /best?limit=N."),
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Best evaluator for a dataset or a task type, with its CI and the evaluators tied with it;
@@ -276,7 +279,8 @@ def best(
     from rich.markup import escape
 
     ranking = open_registry().best(dataset=dataset, task_type=task_type, metric=metric, coverage=coverage,
-                                   datasets=datasets.split(",") if datasets else None)
+                                   datasets=datasets.split(",") if datasets else None,
+                                   limit=limit if json_out else None)
     if json_out:
         _print_ranking(ranking, True)
         return

@@ -185,6 +185,11 @@ class Ranking(Serializable):
     """The coverage policy of a task-type ranking (``common`` or ``all``)."""
     test: str | None = None
     """The paired test used against the best, or why there is none."""
+    standings_total: int | None = None
+    """How many evaluators were ranked when ``standings`` holds only the first of them (:meth:`head`);
+    ``None``: ``standings`` is the whole ranking."""
+    all_tied: tuple[str, ...] | None = None
+    """Every evaluator tied with the best when ``standings`` is cut (:meth:`head`); ``None``: see :attr:`tied`."""
 
     @property
     def best(self) -> Standing | None:
@@ -192,15 +197,40 @@ class Ranking(Serializable):
 
     @property
     def tied(self) -> tuple[Standing, ...]:
+        """The standings tied with the best (of those kept: :attr:`all_tied` names all of a cut ranking's)."""
         return tuple(s for s in self.standings[1:] if s.tied_with_best)
 
+    def head(self, limit: int | None) -> Ranking:
+        """This ranking with only its first ``limit`` standings (``None``, or at least as many as there are:
+        itself). Its JSON still names every evaluator tied with the best and counts every standing
+        (``standings_total``). Kept per limit on this ranking: a memoised answer hands back the same cut one,
+        so its encoded JSON can be kept too (the web API's ``/best``)."""
+        if limit is None or limit >= len(self.standings):
+            return self
+        if limit < 1:
+            raise InvalidInput(f"limit must be at least 1, got {limit}", field="limit")
+        heads = self.__dict__.setdefault("_heads", {})   # not a field: frozen, equal and serialized as before
+        cut = heads.get(limit)
+        if cut is None:
+            cut = replace(self, standings=self.standings[:limit], standings_total=len(self.standings),
+                          all_tied=tuple(s.evaluator for s in self.tied))
+            if len(heads) < _HEADS_KEPT:
+                heads[limit] = cut
+        return cut
+
     def to_dict(self) -> dict:
-        """What ``leaderboard --json`` and ``best --json`` print: the fields, the best standing and
-        the names of the evaluators tied with it."""
+        """What ``leaderboard --json`` and ``best --json`` print: the fields, the best standing, the names
+        of the evaluators tied with it and how many standings there are (``standings`` may hold fewer)."""
+        tied = list(self.all_tied) if self.all_tied is not None else [s.evaluator for s in self.tied]
+        total = self.standings_total if self.standings_total is not None else len(self.standings)
         return to_jsonable({"scope": self.scope, "metric": self.metric, "datasets": self.datasets,
                             "coverage": self.coverage, "skipped": self.skipped, "left_out": self.left_out,
                             "test": self.test, "best": self.best,
-                            "tied_with_best": [s.evaluator for s in self.tied], "standings": self.standings})
+                            "tied_with_best": tied, "standings": self.standings, "standings_total": total})
+
+
+_HEADS_KEPT = 8
+"""Cut copies (:meth:`Ranking.head`) kept per ranking, one per limit asked for."""
 
 
 # ----------------------------------------------------------------------------- per-example judgments

@@ -301,7 +301,8 @@ _encoded_lock = threading.Lock()
 
 def ranking_response(ranking: Any) -> Response:
     """The JSON of a :class:`~registry.services.queries.Ranking`, encoded once per ranking object: the
-    queries hand back the same (frozen) object until a run lands, and encoding 10,000 standings with
+    queries hand back the same (frozen) object until a run lands — and the same cut copy of it per
+    ``limit`` (:meth:`~registry.services.queries.Ranking.head`) — and encoding 10,000 standings with
     their metrics takes far longer than the query (bench/web.py)."""
     with _encoded_lock:
         hit = _encoded.get(id(ranking))
@@ -324,13 +325,18 @@ def best(reg: Reg, dataset: str | None = None, task_type: str | None = None, met
          backend: Annotated[list[str] | None, Query(description="Evaluator kinds or generation backends")] = None,
          exclude_imported: bool = False,
          slice: Annotated[str | None, Query(description="COLUMN=VALUE slice of the runs (with dataset)")] = None,  # noqa: A002
+         limit: Annotated[int, Query(ge=1, description=f"Standings listed (default {DEFAULT_LIMIT}); the best, "
+                                     "tied_with_best and standings_total are always whole")] = DEFAULT_LIMIT,
          ) -> Any:
-    """The best evaluator for a dataset or a task type with those tied with it (``autorater best --json``
-    when no filter is given); filters: ``max_cost_per_1k``, ``backend``, ``exclude_imported``, and
-    ``slice`` (rank one dataset on a slice of its runs' metrics; no paired test there)."""
+    """The best evaluator for a dataset or a task type with those tied with it (``autorater best --json
+    --limit N`` when no filter is given); filters: ``max_cost_per_1k``, ``backend``, ``exclude_imported``, and
+    ``slice`` (rank one dataset on a slice of its runs' metrics; no paired test there). ``standings`` lists the
+    first ``limit`` (default 50) of ``standings_total``: a task type of 10,000 evaluators answered whole is
+    over a megabyte."""
     return ranking_response(reg.best(dataset=dataset, task_type=task_type, metric=metric, coverage=coverage,
                                      datasets=_names(datasets), backend=_names(backend),
-                                     exclude_imported=exclude_imported, max_cost_per_1k=max_cost_per_1k, slice=slice))
+                                     exclude_imported=exclude_imported, max_cost_per_1k=max_cost_per_1k, slice=slice,
+                                     limit=limit))
 
 
 @router.get("/regressions")

@@ -285,6 +285,43 @@ def test_best_filters(client, web_registry):
     problem(client.get(f"{API}/best", params={**params, "backend": "openai"}), 404)
 
 
+def test_best_limit_cuts_the_standings_as_the_cli_does(client, web_registry, monkeypatch):
+    """`/best?limit=N` lists the first N standings, with the best, every tied name and the count whole: the
+    same JSON as `autorater best --json --limit N` and `Registry.best(limit=N)`; each cut is encoded once."""
+    from typer.testing import CliRunner
+
+    from registry.cli.main import app as cli_app
+    from registry.web import api as web_api
+    from tests.conftest import point_env_at
+
+    reg = web_registry.reg
+    full = to_jsonable(reg.best(task_type="pairwise"))
+    assert len(full["standings"]) >= 4 and full["standings_total"] == len(full["standings"])
+    cut = client.get(f"{API}/best", params={"task_type": "pairwise", "limit": 2})
+    body = cut.json()
+    assert body == to_jsonable(reg.best(task_type="pairwise", limit=2))
+    assert body["standings"] == full["standings"][:2] and body["standings_total"] == len(full["standings"])
+    assert body["best"] == full["best"] and body["tied_with_best"] == full["tied_with_best"]
+    assert {k: v for k, v in body.items() if k != "standings"} == {k: v for k, v in full.items() if k != "standings"}
+    point_env_at(monkeypatch, web_registry.settings)
+    out = CliRunner().invoke(cli_app, ["best", "--task-type", "pairwise", "--limit", "2", "--json"],
+                             catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout) == body
+    whole = CliRunner().invoke(cli_app, ["best", "--task-type", "pairwise", "--json"], catch_exceptions=False)
+    assert json.loads(whole.stdout) == full                      # the command line's default: every standing
+    # the API's default lists at most 50; a limit past the end is the whole ranking
+    assert client.get(f"{API}/best", params={"task_type": "pairwise"}).json() == full
+    assert client.get(f"{API}/best", params={"task_type": "pairwise", "limit": 10_000}).json() == full
+    # the same cut of the same memoised ranking is the same object, answered from its encoded JSON
+    assert reg.best(task_type="pairwise", limit=2) is reg.best(task_type="pairwise", limit=2)
+    assert client.get(f"{API}/best", params={"task_type": "pairwise", "limit": 2}).content == cut.content
+    assert len(web_api._encoded) <= web_api.ENCODED_RANKINGS
+    assert problem(client.get(f"{API}/best", params={"task_type": "pairwise", "limit": 0}), 422)
+    with pytest.raises(Exception, match="limit"):
+        reg.best(task_type="pairwise", limit=0)
+
+
 def test_regressions_list(client, web_registry):
     reg = web_registry.reg
     assert client.get(f"{API}/regressions").json() == to_jsonable(reg.regressions())
