@@ -343,3 +343,65 @@ __all__ = ["AliasTarget", "BackendServer", "BaselineRun", "CatalogRegistration",
            "DatasetDetails", "DatasetDiff", "HeadlineMatrix", "MatrixCell", "MetricEntry", "ProtocolDetails", "Registered",
            "RegistryInfo", "RegressionCheck", "RowsPage", "RunSummary", "SchemaRevision", "SourceInfo", "StoppedServer",
            "StorePull", "StorePush"]
+
+
+# ----------------------------------------------------------------------------- perturbation probes (issue 15)
+@dataclass(frozen=True)
+class Derivation(Serializable):
+    """A probe dataset derived from a pairwise version (``autorater dataset derive``)."""
+
+    version: DatasetVersion
+    created: bool
+    """False: the same derivation (or the same content) was already registered and is returned."""
+    lineage: dict[str, Any]
+    """``parent`` (``name@version``), ``parent_content_hash``, ``transform``, ``bias``, ``params``
+    (defaults filled in), ``seed``, ``rows_changed``, ``code_version``, ``probe_code_sha256``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        v = self.version
+        return {"dataset": v.dataset, "version": v.version, "ref": v.ref, "created": self.created,
+                "content_hash": v.content_hash, "rows": v.row_count, "lineage": self.lineage}
+
+
+@dataclass(frozen=True)
+class RobustnessRow(Serializable):
+    """One evaluator's metric on a parent version and on a probe of it, paired by example id."""
+
+    evaluator: str
+    parent_run: int
+    probe_run: int
+    n_shared: int
+    """Examples both runs judged (paired by example id)."""
+    parent_value: float
+    """The metric of the parent run on the shared examples."""
+    probe_value: float
+    drop: float
+    """parent − probe: positive when the judge does worse on the probe."""
+    ci_low: float
+    """Paired-bootstrap percentile interval of the drop."""
+    ci_high: float
+    p_value: float
+    """Paired bootstrap, two-sided, of "no drop"."""
+    test: str
+    mcnemar_p: float | None
+    """McNemar's test on per-example 0/1 correctness, where the metric is one (else ``None``)."""
+    changed_drop: float | None = None
+    """The drop on the probe's changed rows only (``None`` when every row changed or none did)."""
+
+
+@dataclass(frozen=True)
+class Robustness(Serializable):
+    """Accuracy drops of evaluators from a parent version to a probe (``autorater analyze robustness``)."""
+
+    parent: str
+    probe: str
+    metric: str
+    transform: str | None
+    """The probe's transform when it was derived (its lineage), else ``None``."""
+    lineage: dict[str, Any] | None
+    rows: tuple[RobustnessRow, ...]
+    skipped: tuple[tuple[str, str], ...] = ()
+    """(evaluator, reason) of those named (or, with ``all``, found) that could not be compared."""
+
+
+__all__ += ["Derivation", "Robustness", "RobustnessRow"]

@@ -184,9 +184,11 @@ def register_dataset_version(
 
 def _register_ingested(reg: RegistryContext, done, *, name: str, source: str, path: Path, opts: dict[str, Any],
                        adapter, ddef: DatasetDef | None, task_type: str, spec, description: str | None,
-                       report: dict[str, Any], fingerprint: str | None) -> Registration:
+                       report: dict[str, Any], fingerprint: str | None,
+                       provenance: dict[str, Any] | None = None) -> Registration:
     """Place the written Parquet file of ``done`` (:class:`~registry.services.ingest.Ingested`) and
-    add its version, taking the parent and the row diff again while concurrent writers overtake it."""
+    add its version, taking the parent and the row diff again while concurrent writers overtake it.
+    ``provenance``: recorded instead of the input file's (a derived dataset records its lineage)."""
     from registry import events
     from registry.adapters.store.abstract import ParentMoved
 
@@ -212,7 +214,8 @@ def _register_ingested(reg: RegistryContext, done, *, name: str, source: str, pa
                     row_count=done.rows, spec_name=spec.name, spec_version=spec.version,
                     spec_sha256=spec.sha256, storage_uri=relpath, labels=list(labels) if labels else None,
                     statistics=stats, validation_report=report, diff_from_parent=diff,
-                    provenance=_provenance(source, path, opts), input_fingerprint=fingerprint)
+                    provenance=provenance if provenance is not None else _provenance(source, path, opts),
+                    input_fingerprint=fingerprint)
         except ParentMoved:
             if attempt + 1 == _REGISTER_TRIES:
                 raise
