@@ -75,6 +75,7 @@ if TYPE_CHECKING:
     from registry.services.queries import Comparison, EvaluatorFilter, Ranking
     from registry.services.store_maintenance import StoreGc, StoreVerification
     from registry.services.training import TailPatchResult, TrainResult
+    from registry.results import Derivation, Robustness  # perturbation probes (issue 15)
 
 Progress = Callable[[int, int], None]
 """``(done, total)`` callback of a long call (judgments of a run)."""
@@ -678,6 +679,60 @@ class Registry:
         from registry.services.store_maintenance import TMP_GRACE_S, collect_garbage
 
         return collect_garbage(self._ctx, grace_s=TMP_GRACE_S if grace_s is None else grace_s, dry_run=dry_run)
+
+    # ------------------------------------------------------------------ perturbation probes (issue 15)
+    def derive_dataset(self, name: str, *, source_ref: str, transform: str, params: Mapping[str, Any] | None = None,
+                       seed: int = 0) -> Derivation:
+        """Register a perturbation probe of pairwise version ``source_ref`` as the next version of
+        dataset ``name``: ``transform`` (``swap``, ``pad-worse``, ``pad-better``, ``truncate-better``,
+        ``format-worse``; see :mod:`registry.domain.probes`) with ``params`` (defaults for those not
+        given) and ``seed``. Registered like any version (validated, content-addressed, DVC-tracked),
+        the lineage in its provenance (``derived_from``); the parent's example ids are kept. The same
+        derivation again returns the same version (``created`` False). ``name`` may exist only as
+        probes of the same parent dataset by the same transform."""
+        from registry.services.probes import derive_dataset
+
+        return derive_dataset(self._ctx, name, source_ref=source_ref, transform=transform,
+                              params=_dict(params, field="params"), seed=seed)
+
+    def robustness(self, evaluator: str | Sequence[str] | None, *, parent: str, probe: str,
+                   metric: str | None = None, n_boot: int = 1000, seed: int = 0) -> Robustness:
+        """Each evaluator's ``metric`` (default: the parent's headline, accuracy) on its latest
+        successful runs on ``parent`` and on ``probe``, the drop parent − probe on the examples both
+        judged (paired by example id) with a paired-bootstrap CI and p-value (McNemar's p where the
+        metric is 0/1 correctness). ``evaluator`` ``None``: every evaluator with runs on both."""
+        from registry.services.probes import robustness
+
+        names = [evaluator] if isinstance(evaluator, str) else None if evaluator is None else list(evaluator)
+        return robustness(self._ctx, names, parent=parent, probe=probe, metric=metric, n_boot=n_boot, seed=seed)
+
+    # ------------------------------------------------------------------ selective evaluation, PPI++ (issue 15)
+    def analyze_selective(self, evaluator: str | None, dataset: str, *, target: float, delta: float,
+                          confidence: str = "auto", calibration_fraction: float = 0.5, seed: int = 0,
+                          cascade: Sequence[str] | None = None, splits: int = 1) -> SelectiveEvaluation:
+        """Trust or Escalate: calibrate a confidence threshold on a seeded calibration split of
+        ``dataset`` so that the accuracy on the kept examples is ≥ ``target`` with probability
+        ≥ 1 − ``delta`` (fixed-sequence testing, exact binomial p-values), and report coverage,
+        accuracy and cost on the test split. ``cascade`` (evaluators after ``evaluator``, cheap to
+        expensive) escalates what a level does not keep to the next, then to a human.
+        ``confidence``: ``auto``, ``prob_a``, ``orders`` or ``samples``. ``splits`` > 1 also repeats
+        the calibration on that many seeded splits (the share meeting the target)."""
+        from registry.services.selective import selective_evaluation
+
+        names = ([evaluator] if evaluator else []) + [c for c in (cascade or []) if c != evaluator]
+        return selective_evaluation(self._ctx, names, dataset, target=target, delta=delta, confidence=confidence,
+                                    calibration_fraction=calibration_fraction, seed=seed, splits=splits)
+
+    def analyze_ppi(self, evaluator: str, dataset: str, *, human_labels: int, metric: str | None = None,
+                    positive: str | None = None, seed: int = 0, draws: int = 1, alpha: float = 0.05) -> PpiEstimate:
+        """PPI++: estimate ``metric`` (``win_rate_a``, ``positive_rate``, ``mean_score``; default: the
+        dataset's task type's) from the judge's verdicts on every example plus ``human_labels`` seeded
+        random human labels, with a (1 − ``alpha``) CI beside the human-only CI on the same labels;
+        ``draws`` > 1 repeats the draw (coverage of the full-label value, mean widths)."""
+        from registry.services.selective import ppi_estimate
+
+        return ppi_estimate(self._ctx, evaluator, dataset, human_labels=human_labels, metric=metric,
+                            positive=positive, seed=seed, draws=draws, alpha=alpha)
 
     # ------------------------------------------------------------------ report
     def report(self, out: str | Path, *, datasets: Sequence[str] | None = None,

@@ -145,6 +145,9 @@ def show(ref: str = typer.Argument(..., help="NAME or NAME@VERSION."), json_out:
                   markup=False)
     if v.parent_version:
         console.print(f"parent version {v.parent_version}; diff {v.diff_from_parent}")
+    lineage = v.provenance.get("derived_from") if isinstance(v.provenance, dict) else None
+    if isinstance(lineage, dict):
+        console.print(_lineage_text(lineage), highlight=False, markup=False)
     if v.labels:
         console.print(f"labels {list(v.labels)}")
     console.print("statistics:", v.statistics)
@@ -183,3 +186,38 @@ def export(
     """Write the exact registered rows of a version to a file."""
     path = open_registry().export(ref, out, fmt)
     console.print(f"wrote {path}", markup=False)
+
+
+def _lineage_text(lineage: dict) -> str:
+    """A probe's lineage on one line: parent, transform, parameters, seed."""
+    params = ", ".join(f"{k}={v}" for k, v in (lineage.get("params") or {}).items())
+    return (f"derived from {lineage.get('parent')} (sha256 {str(lineage.get('parent_content_hash', ''))[:12]}) by "
+            f"{lineage.get('transform')}" + (f" ({params})" if params else "") + f", seed {lineage.get('seed')}; "
+            f"{lineage.get('rows_changed')} of {lineage.get('rows')} rows changed")
+
+
+@app.command("derive")
+def derive(
+    name: str = typer.Argument(..., help="Name of the probe dataset, e.g. llmbar-natural-swap."),
+    source_ref: str = typer.Option(..., "--from", help="Parent pairwise version NAME@VERSION (or NAME: latest)."),
+    transform: str = typer.Option(..., "--transform", "-t", help="swap | pad-worse | pad-better | truncate-better "
+                                  "| format-worse."),
+    param: list[str] = typer.Option(None, "--param", "-p", help="KEY=VALUE transform parameter (repeatable): "
+                                    "pad-*: ratio (1.5), min_chars (100); truncate-better: keep (0.5); "
+                                    "format-worse: bold_words (2)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the transform's random draws."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Derive a perturbation probe of a pairwise version as the next version of dataset NAME, its
+    lineage (parent, transform, parameters, seed) recorded; the same derivation again is unchanged."""
+    params = _pairs(param, "--param")
+    reg = open_registry()
+    with console.status(f"deriving {escape(name)} from {escape(source_ref)} by {escape(transform)}"):
+        d = reg.derive_dataset(name, source_ref=source_ref, transform=transform, params=params, seed=seed)
+    if json_out:
+        print_json(d)
+    elif d.created:
+        console.print(f"registered [bold]{escape(d.version.ref)}[/] ({d.version.row_count} rows, sha256 "
+                      f"{d.version.content_hash[:12]}): {escape(_lineage_text(d.lineage))}")
+    else:
+        console.print(f"unchanged: the same derivation is [bold]{escape(d.version.ref)}[/]")
