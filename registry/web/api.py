@@ -592,6 +592,21 @@ def _as_uploaded(exc: InvalidInput, folder: Path, filename: str) -> InvalidInput
     return out
 
 
+UPLOAD_BATCH = 1 << 20
+"""Bytes of an upload handed to the multipart parser (which writes the file) per worker-thread call."""
+
+
+def _staging_folder(staging: Path) -> Path:
+    """A new temporary folder for one upload inside the store's ``tmp`` folder."""
+    staging.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="upload-", dir=staging))
+
+
+def _discard(body: _Multipart, folder: Path) -> None:
+    body.close()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @router.post("/datasets/{name}/versions", dependencies=[WriteAccess], status_code=201, openapi_extra={
     "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
         "type": "object", "required": ["file"], "properties": {
@@ -607,9 +622,9 @@ async def upload_version(request: Request, name: str, reg: Reg) -> Any:
     as ``autorater dataset register NAME --source generic`` does (201; 200 with ``created`` false when the
     content is already registered).
 
-    The body streams into a temporary folder inside the store's ``tmp`` folder and stops at
-    ``AUTORATER_MAX_UPLOAD_MB`` (default 100) with a 413; the temporary file is always removed, and a
-    rejected upload (too large, bad form, failed validation) registers nothing."""
+    The body streams into a temporary folder inside the store's ``tmp`` folder (written by worker threads,
+    off the event loop) and stops at ``AUTORATER_MAX_UPLOAD_MB`` (default 100) with a 413; the temporary file
+    is always removed, and a rejected upload (too large, bad form, failed validation) registers nothing."""
     ctype = request.headers.get("content-type", "")
     from python_multipart.multipart import parse_options_header
 
@@ -621,21 +636,27 @@ async def upload_version(request: Request, name: str, reg: Reg) -> Any:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + MAX_FIELD_BYTES * 8:
         raise UploadTooLarge(f"the upload is larger than {limit // 2**20} MB (AUTORATER_MAX_UPLOAD_MB)")
-    staging = Path(reg.settings.store) / "tmp"
-    staging.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix="upload-", dir=staging))
+    folder = await run_in_threadpool(_staging_folder, Path(reg.settings.store) / "tmp")
     body = _Multipart(folder=folder, max_bytes=limit)
     try:
         from python_multipart.exceptions import MultipartParseError
 
         parser = body.parser(boundary)
         try:
+            # the parser writes the file part to disk: in a worker thread, a batch of chunks at a time, so a
+            # large upload never blocks the event loop (the other requests) on the disk
+            pending = bytearray()
             async for chunk in request.stream():
-                parser.write(chunk)
-            parser.finalize()
+                pending += chunk
+                if len(pending) >= UPLOAD_BATCH:
+                    await run_in_threadpool(parser.write, bytes(pending))
+                    pending.clear()
+            if pending:
+                await run_in_threadpool(parser.write, bytes(pending))
+            await run_in_threadpool(parser.finalize)
         except MultipartParseError as exc:
             raise InvalidInput(f"the multipart body is malformed ({exc})", field="file") from None
-        body.close()
+        await run_in_threadpool(body.close)
         if body.file is None:
             raise InvalidInput("no file: send the data as the multipart part named 'file'", field="file")
         opts, labels = _generic_options(body.fields)
@@ -647,8 +668,7 @@ async def upload_version(request: Request, name: str, reg: Reg) -> Any:
         except InvalidInput as exc:
             raise _as_uploaded(exc, folder, body.file.name) from None
     finally:
-        body.close()
-        shutil.rmtree(folder, ignore_errors=True)
+        await run_in_threadpool(_discard, body, folder)
     return JSONData(to_jsonable(result), status_code=201 if result.created else 200,
                         headers={"Location": f"/api/v1/datasets/{quote(result.version.ref, safe='@')}"})
 

@@ -656,6 +656,55 @@ def test_the_upload_is_staged_in_the_store_tmp_folder_and_removed(scratch, monke
     assert ".." not in path.name and "/" not in path.name and not path.exists() and not path.parent.exists()
 
 
+def test_the_upload_is_written_off_the_event_loop(scratch, monkeypatch):
+    """Every write of the file part (and its opening, closing and removal) runs in a worker thread, never on
+    the thread that runs the event loop; the file still arrives whole, in several batches when large."""
+    import asyncio
+    import threading
+
+    from registry.web import api as web_api
+
+    c = scratch.client
+    seen: list[tuple[str, bool]] = []
+
+    def on_loop() -> bool:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        return True
+
+    for name in ("_headers_done", "_data", "_end"):
+        original = getattr(web_api._Multipart, name)
+
+        def spy(self, *args, _original=original, _name=name):
+            seen.append((_name, on_loop()))
+            assert threading.current_thread() is not threading.main_thread() or not on_loop()
+            return _original(self, *args)
+
+        monkeypatch.setattr(web_api._Multipart, name, spy)
+    monkeypatch.setattr(web_api, "UPLOAD_BATCH", 4096)
+    big = b"q,a,b,w\n" + b"".join(b"question %d,answer,other answer,A\n" % i for i in range(600))
+    assert len(big) > 4 * 4096
+    boundary = b"offLOOPboundary"
+
+    def chunks():   # streamed in 1000-byte chunks (the test client may join them)
+        head = b"".join(b"--%s\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n" % (boundary, k, v)
+                        for k, v in ((b"task_type", b"pairwise"), (b"map", MAP.encode())))
+        body = head + (b"--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.csv\"\r\n\r\n"
+                       % boundary) + big + b"\r\n--%s--\r\n" % boundary
+        for i in range(0, len(body), 1000):
+            yield body[i:i + 1000]
+
+    r = c.post(f"{API}/datasets/off-loop-set/versions", content=chunks(), headers={
+        "Authorization": f"Bearer {TOKEN}", "Content-Type": f"multipart/form-data; boundary={boundary.decode()}"})
+    assert r.status_code == 201, r.text
+    assert r.json()["rows"] == 600
+    assert [n for n, _ in seen].count("_data") >= 3                    # the two fields and the file
+    assert seen and not [n for n, loop in seen if loop], seen           # none on the event loop
+    assert _tmp_files(scratch.reg) == []
+
+
 def test_upload_over_the_limit_is_a_413_and_leaves_nothing(scratch, monkeypatch):
     c, reg = scratch.client, scratch.reg
     auth = {"Authorization": f"Bearer {TOKEN}"}
