@@ -39,6 +39,7 @@ from registry.results import (
     DatasetDetails,
     DatasetDiff,
     HeadlineMatrix,
+    JuryAnalysis,
     MatrixCell,
     MetricEntry,
     ProtocolDetails,
@@ -75,6 +76,8 @@ if TYPE_CHECKING:
     from registry.services.queries import Comparison, EvaluatorFilter, Ranking
     from registry.services.store_maintenance import StoreGc, StoreVerification
     from registry.services.training import TailPatchResult, TrainResult
+    from registry.results import ProtocolAnalysis, RankAnalysis  # ReIFE analyses (issue 15)
+    from registry.results import PpiEstimate, SelectiveEvaluation  # selective evaluation, PPI++ (issue 15)
     from registry.results import Derivation, Robustness  # perturbation probes (issue 15)
 
 Progress = Callable[[int, int], None]
@@ -433,6 +436,33 @@ class Registry:
         """Evaluator ``name``."""
         return self._ctx.store.get_evaluator(name)
 
+    # ------------------------------------------------------------------ juries (issue 15)
+    def create_jury(self, *, members: Sequence[str], combine: str = "majority", folds: int = 5, seed: int = 0,
+                    name: str | None = None) -> Registered[Evaluator]:
+        """A jury evaluator over ``members`` (evaluator names): ``majority``, ``weighted`` (agreement-weighted)
+        or ``stacked`` (logistic) vote over their stored verdicts, fitted by cross-fitting over ``folds``
+        seeded folds; run it with :meth:`evaluate` like any evaluator (:mod:`registry.services.jury`)."""
+        from registry.services.jury import create_jury
+
+        if isinstance(members, str):
+            members = members.split(",")
+        ev, created = create_jury(self._ctx, members=list(members), combine=combine, folds=folds, seed=seed,
+                                  name=name)
+        return Registered(ev, created)
+
+    def analyze_jury(self, dataset: str, *, budget: float | None = None, members: Sequence[str] | None = None,
+                     combine: str = "majority", max_size: int = 5, folds: int = 5, seed: int = 0,
+                     n_boot: int = 1000, top: int = 5) -> JuryAnalysis:
+        """Search juries of the evaluators with runs on ``dataset`` (or of ``members``) of 2..``max_size``
+        members costing at most ``budget`` dollars per 1000 examples; the best one's out-of-fold accuracy
+        with its CI and the paired test against the best single candidate (:class:`JuryAnalysis`)."""
+        from registry.services.jury import analyze_jury
+
+        if isinstance(members, str):
+            members = members.split(",")
+        return analyze_jury(self._ctx, dataset, budget=budget, members=list(members) if members else None,
+                            combine=combine, max_size=max_size, folds=folds, seed=seed, n_boot=n_boot, top=top)
+
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, evaluator: str, dataset: str, *, seed: int = 0, n_boot: int = 1000, batch_size: int = 64,
                  slice_by: Sequence[str] | None = None, min_slice_size: int = 10,
@@ -599,6 +629,39 @@ class Registry:
             while len(_MATRICES) > 4:
                 _MATRICES.popitem(last=False)
         return matrix
+
+    # ------------------------------------------------------------------ ReIFE analyses (issue 15)
+    def analyze_ranks(self, *, datasets: str | Sequence[str] | None = None,
+                      evaluators: str | Sequence[str] | None = None, metric: str | None = None,
+                      checkpoints: str | Sequence[str] | None = None, protocols: str | Sequence[str] | None = None,
+                      n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> RankAnalysis:
+        """Kendall τ-b and Spearman ρ, with bootstrap CIs over the examples, between the evaluators'
+        rankings by ``metric`` (a per-example mean; default ``accuracy``) on every pair of ``datasets``
+        (``NAME[@VERSION]``; default: the latest version of every dataset sharing two evaluators with
+        another), between the base LLMs' rankings under every pair of protocols and the protocols'
+        rankings under every pair of base LLMs. ``evaluators``: names or globs; ``checkpoints`` and
+        ``protocols`` narrow the grid (:mod:`registry.services.rank_analysis` says how evaluators
+        are grouped by base LLM and protocol)."""
+        from registry.services.rank_analysis import analyze_ranks
+
+        return analyze_ranks(self._ctx, datasets=datasets, evaluators=evaluators, metric=metric,
+                             checkpoints=checkpoints, protocols=protocols, n_boot=n_boot, seed=seed, level=level)
+
+    def analyze_protocols(self, *, base: str | None = None, datasets: str | Sequence[str] | None = None,
+                          evaluators: str | Sequence[str] | None = None, metric: str | None = None,
+                          checkpoints: str | Sequence[str] | None = None,
+                          protocols: str | Sequence[str] | None = None, n_boot: int = 1000, seed: int = 0,
+                          alpha: float = 0.05, level: float = 0.95) -> ProtocolAnalysis:
+        """Each protocol's ``metric`` per base LLM (macro average over the datasets) on the complete
+        checkpoint × protocol grid of the selected evaluators, the mean over the LLMs of each protocol
+        and over the protocols of each LLM, paired bootstrap tests against ``base`` (default: the
+        first of ``pairwise-base``, ``llmbar-vanilla`` present), each LLM's best protocol and whether
+        it is the same for every LLM."""
+        from registry.services.rank_analysis import analyze_protocols
+
+        return analyze_protocols(self._ctx, datasets=datasets, evaluators=evaluators, metric=metric,
+                                 checkpoints=checkpoints, protocols=protocols, base=base, n_boot=n_boot, seed=seed,
+                                 alpha=alpha, level=level)
 
     # ------------------------------------------------------------------ regressions
     def regressions(self, *, status: str | None = None, evaluator: str | None = None,

@@ -18,6 +18,7 @@ from registry.domain.serialization import Serializable, to_jsonable
 
 if TYPE_CHECKING:
     from registry.domain.entities import Checkpoint, DatasetVersion, EvaluationRun, Evaluator, Protocol, Regression
+    from registry.domain.rank_analysis import ProtocolReport, RankView
     from registry.domain.versioning import RowDiff
     from registry.services.datasets import Registration
 
@@ -405,3 +406,237 @@ class Robustness(Serializable):
 
 
 __all__ += ["Derivation", "Robustness", "RobustnessRow"]
+
+
+# ----------------------------------------------------------------------------- ReIFE analyses (issue 15)
+@dataclass(frozen=True)
+class LeftOutItem(Serializable):
+    """A dataset, checkpoint or protocol that an analysis did not use, and why."""
+
+    kind: str
+    """``dataset``, ``checkpoint`` or ``protocol``."""
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class GridCell(Serializable):
+    """The evaluator of one checkpoint (base LLM) × protocol cell of a protocol grid."""
+
+    checkpoint: str
+    protocol: str
+    evaluator: str
+
+
+@dataclass(frozen=True)
+class RankAnalysis(Serializable):
+    """``autorater analyze ranks``: rank correlations (Kendall τ-b, Spearman ρ, bootstrap CIs over the
+    examples) of the evaluators' rankings on every pair of datasets (view ``datasets``), of the base
+    LLMs' rankings under every pair of protocols (``protocols``) and of the protocols' rankings under
+    every pair of base LLMs (``checkpoints``)."""
+
+    metric: str
+    datasets: tuple[str, ...]
+    """The dataset versions of the ``datasets`` view."""
+    evaluators: tuple[str, ...]
+    checkpoints: tuple[str, ...]
+    """The base LLMs of the complete checkpoint × protocol grid (the other two views)."""
+    protocols: tuple[str, ...]
+    grid_datasets: tuple[str, ...]
+    """The datasets the grid's accuracies are macro-averaged over."""
+    views: tuple[RankView, ...]
+    left_out: tuple[LeftOutItem, ...] = ()
+    n_boot: int = 1000
+    seed: int = 0
+    level: float = 0.95
+
+    def view(self, name: str) -> RankView:
+        """The view ``datasets``, ``protocols`` or ``checkpoints``."""
+        return next(v for v in self.views if v.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        from registry.domain.rank_analysis import json_safe
+
+        return json_safe({"metric": self.metric, "datasets": self.datasets, "evaluators": self.evaluators,
+                                    "checkpoints": self.checkpoints, "protocols": self.protocols,
+                                    "grid_datasets": self.grid_datasets, "n_boot": self.n_boot, "seed": self.seed,
+                                    "ci_level": self.level, "views": {v.name: v for v in self.views},
+                                    "left_out": self.left_out})
+
+
+@dataclass(frozen=True)
+class ProtocolAnalysis(Serializable):
+    """``autorater analyze protocols``: each protocol's accuracy per base LLM (macro average over the
+    datasets), means over checkpoints and over protocols, paired tests against the base protocol,
+    each LLM's best protocol and whether it is the same for every LLM."""
+
+    metric: str
+    datasets: tuple[str, ...]
+    cells: tuple[GridCell, ...]
+    report: ProtocolReport
+    left_out: tuple[LeftOutItem, ...] = ()
+    n_boot: int = 1000
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        from registry.domain.rank_analysis import json_safe
+
+        evaluators = {(c.checkpoint, c.protocol): c.evaluator for c in self.cells}
+        report = self.report.to_dict()
+        for cell in report["cells"]:
+            cell["evaluator"] = evaluators.get((cell["checkpoint"], cell["protocol"]))
+        return json_safe({"metric": self.metric, "datasets": self.datasets, "n_boot": self.n_boot,
+                          "seed": self.seed, **report, "left_out": self.left_out})
+
+
+__all__ += ["GridCell", "LeftOutItem", "ProtocolAnalysis", "RankAnalysis"]
+
+
+# ---------------------------------------------------------------------- selective evaluation and PPI++ (issue 15)
+@dataclass(frozen=True)
+class SelectiveLevel(Serializable):
+    """One judge of a selective evaluation (``autorater analyze selective``): its calibrated
+    threshold and what it did on the test split."""
+
+    evaluator: str
+    run: int
+    confidence: str
+    """Confidence kind used (``prob_a``, ``samples``, ``orders``)."""
+    threshold: float | None
+    """Keep a verdict whose confidence is ≥ this; ``None``: this level keeps nothing."""
+    calibration: dict[str, Any]
+    """The fixed-sequence test on the calibration examples that reached this level (kept, errors,
+    p-value, Clopper–Pearson upper bound of the risk, δ used, why no threshold)."""
+    test: dict[str, Any]
+    """On the test split: examples that reached it, kept, coverage (of all test examples), accuracy
+    on the kept, cost per 1000 test examples."""
+    accuracy_all: float | None
+    """This judge's accuracy on every test example (nothing escalated), for comparison."""
+
+
+@dataclass(frozen=True)
+class SelectiveEvaluation(Serializable):
+    """Selective evaluation with a guarantee (Trust or Escalate; :mod:`registry.domain.selective`)."""
+
+    dataset: str
+    evaluators: tuple[str, ...]
+    """The judge levels, cheap to expensive (the human comes after them)."""
+    target: float
+    delta: float
+    calibration_fraction: float
+    seed: int
+    n: int
+    """Examples judged by every level."""
+    n_calibration: int
+    n_test: int
+    levels: tuple[SelectiveLevel, ...]
+    human: dict[str, Any]
+    """The human level on the test split (reached = kept: the escalated examples)."""
+    coverage: float
+    """Share of the test examples decided by a judge."""
+    human_fraction: float
+    accuracy: float | None
+    """Accuracy of the judges' verdicts on the test examples they kept."""
+    met: bool
+    """Test accuracy on the kept ≥ target (true when nothing was kept)."""
+    cost_per_1000: dict[str, float | None]
+    """Judges' cost per 1000 test examples: ``seconds`` and ``usd`` (``None``: a judge without a price)."""
+    reason: str | None = None
+    """Why no judge keeps anything."""
+    simulation: dict[str, Any] | None = None
+    """With ``splits`` > 1: the share of seeded random splits meeting the target, mean coverage…"""
+
+
+@dataclass(frozen=True)
+class PpiEstimate(Serializable):
+    """A prediction-powered estimate (PPI++; :mod:`registry.domain.ppi`) beside the human-only one."""
+
+    evaluator: str
+    run: int
+    dataset: str
+    metric: str
+    positive: str | None
+    """The positive class of ``positive_rate``."""
+    n_total: int
+    """Examples with the judge's prediction."""
+    human_labels: int
+    seed: int
+    alpha: float
+    ppi: dict[str, Any]
+    """estimate, ci_low, ci_high, width, lambda (the power-tuning parameter) of the first draw."""
+    classical: dict[str, Any]
+    """The human-only estimate and CI on the same labels."""
+    judge_only: float
+    """The metric from the judge's predictions alone (biased; no CI)."""
+    full_label_value: float
+    """The metric on every human label of the dataset (what the estimates aim at)."""
+    draws: int
+    simulation: dict[str, Any] | None = None
+    """With ``draws`` > 1: coverage of the full-label value and mean widths of both CIs."""
+
+
+__all__ += ["PpiEstimate", "SelectiveEvaluation", "SelectiveLevel"]
+
+
+# ----------------------------------------------------------------------------- juries of judges (issue 15)
+@dataclass(frozen=True)
+class JuryCandidate(Serializable):
+    """One candidate juror alone: its latest run, its accuracy (pairwise headline, on the examples every
+    candidate judged) with a bootstrap 95% CI, and its dollars per 1000 examples (None: unknown)."""
+
+    evaluator: str
+    run: int
+    accuracy: float
+    ci_low: float
+    ci_high: float
+    price_per_1000: float | None
+
+
+@dataclass(frozen=True)
+class JurySubset(Serializable):
+    """One jury of the search: its members, out-of-fold accuracy with a bootstrap 95% CI, summed cost."""
+
+    members: tuple[str, ...]
+    accuracy: float
+    ci_low: float
+    ci_high: float
+    price_per_1000: float | None
+    """The members' summed dollars per 1000 examples (None: one is unknown)."""
+
+
+@dataclass(frozen=True)
+class JuryExclusion(Serializable):
+    """A candidate the search left out, and why (unknown cost under a budget, over the budget, …)."""
+
+    evaluator: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class JuryAnalysis(Serializable):
+    """``analyze jury`` (:func:`registry.services.jury.analyze_jury`): the best jury of the candidates
+    under a budget, the best single candidate, and the paired bootstrap of jury − single over examples."""
+
+    dataset: str
+    combine: str
+    budget: float | None
+    """Dollars per 1000 examples at most (None: no budget); candidates of unknown cost are left out
+    under a budget (imported predictions carry no price)."""
+    folds: int
+    seed: int
+    n_examples: int
+    orders: tuple[int, ...]
+    candidates: tuple[JuryCandidate, ...]
+    """The candidates searched, most accurate alone first."""
+    excluded: tuple[JuryExclusion, ...]
+    n_subsets: int
+    """Juries evaluated (every subset of 2..max size within the budget; odd sizes for majority)."""
+    best: JurySubset
+    best_single: JuryCandidate
+    test: Any
+    """:class:`~registry.domain.metrics.paired.PairedTest` of accuracy, best jury − best single, paired over examples."""
+    top: tuple[JurySubset, ...]
+    notes: tuple[str, ...] = ()
+
+
+__all__ += ["JuryAnalysis", "JuryCandidate", "JuryExclusion", "JurySubset"]
