@@ -27,7 +27,8 @@ def test_every_catalog_metric_has_one_registered_source(task_type):
 
 def test_functions_per_task_type_in_storage_order():
     assert [f.name for f in metric_functions("pairwise")] == [
-        "reife", "llmbar", "judgebench", "accuracy_3way", "logprob", "bias", "human_agreement", "cost"]
+        "reife", "llmbar", "judgebench", "accuracy_3way", "logprob", "bias", "bias_diagnostics", "human_agreement",
+        "cost"]
     assert [f.name for f in metric_functions("pointwise")] == ["correlations", "system_correlations", "cost"]
     assert [f.name for f in metric_functions("classification")] == ["classification", "cost"]
 
@@ -46,8 +47,10 @@ def _pairwise_run(n: int = 40, **kw) -> RunScores:
 def test_one_order_run_and_missing_inputs():
     names = [m.name for m in run_metrics(_pairwise_run())]
     # one order: accuracy and accuracy_strict, no JudgeBench / logprob / 3-way / annotator figures
+    # (and no flip_rate among the bias diagnostics)
     assert names == ["accuracy", "accuracy_strict", "prob_prefer_first", "prob_prefer_longer", "prob_prefer_list",
-                     "time_per_1000"]
+                     "tie_rate", "parse_failure_rate", "prob_prefer_longer_human_shorter", "accuracy_longer_better",
+                     "accuracy_longer_worse", "lc_accuracy", "time_per_1000"]
     priced = [m.name for m in run_metrics(_pairwise_run(price_per_1k_tokens=0.5, tie_labels=True))]
     assert priced[-1] == "price_per_1000" and "accuracy_3way" in priced
 

@@ -1,6 +1,6 @@
 """The built-in metric functions (see :mod:`registry.domain.metrics.suite`), registered in the order
 a run's values are stored: pairwise ReIFE, LLMBar, JudgeBench, the 3-way and log-probability
-accuracies, AlpacaEval's biases and human agreement; pointwise example- and system-level
+accuracies, AlpacaEval's biases, the bias diagnostics of issue 15 and human agreement; pointwise example- and system-level
 correlations; classification metrics; then time and price for every task type. Each metric's
 definition and source are in its module and in :mod:`registry.domain.metrics.catalog`.
 
@@ -32,6 +32,8 @@ from registry.domain.metrics.alpacaeval import (
     per_1000,
     position_bias,
 )
+from registry.domain.metrics.bias import BIAS_METRICS
+from registry.domain.metrics.bias import bias_diagnostics as diagnose_bias
 from registry.domain.metrics.bootstrap import Bootstrap
 from registry.domain.metrics.classification import classification_metrics
 from registry.domain.metrics.llmbar import llmbar_metrics
@@ -123,6 +125,15 @@ def annotator_votes(annotators: list) -> np.ndarray | None:
     votes[np.arange(votes.shape[1])[None, :] < lengths[:, None]] = encode_verdicts(
         [v for a in annotators if a for v in a])   # row by row, each example's votes in order
     return votes
+
+
+@register_metric("bias_diagnostics", (PW,), produces=BIAS_METRICS)
+def bias_diagnostics(run: RunScores) -> list[MetricValue]:
+    """Issue 15's bias diagnostics (:mod:`registry.domain.metrics.bias`): flip rate under swap (both
+    orders), tie and parse-failure rates, length bias where the humans preferred the shorter
+    response, accuracy when longer is better / worse, and the length-controlled accuracy."""
+    return diagnose_bias(run.label_codes, run.verdict_codes[0], _v1(run), run.human["response_a"],
+                         run.human["response_b"], boot=run.boot)
 
 
 @register_metric("human_agreement", (PW,), produces=("human_agreement", "human_agreement_loo"))

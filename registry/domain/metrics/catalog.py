@@ -127,6 +127,31 @@ _add("human_agreement", PW,
 _add("human_agreement_loo", PW,
      "The humans' own agreement: each annotator against the mode of the others (leave-one-out), averaged.",
      "AlpacaEval", kind="statistic")
+# bias diagnostics (issue 15; registry.domain.metrics.bias); "longer" = by more than 30 characters
+_add("flip_rate", PW,
+     "Both orders: share of the examples with both orders parsed whose two verdicts differ (a tie against "
+     "A or B counts; extra: decisive_flips A<->B, with_failure left out); 1 - positional_agreement when "
+     "nothing failed to parse.", "this project (LLMBar / ReIFE positional consistency)", kind="statistic",
+     higher_is_better=False)
+_add("tie_rate", PW, "Share of the verdicts (examples x orders judged) that are ties.", "this project",
+     kind="statistic", higher_is_better=None)
+_add("parse_failure_rate", PW, "Share of the verdicts (examples x orders judged) that failed to parse.",
+     "this project", kind="statistic", higher_is_better=False)
+_add("prob_prefer_longer_human_shorter", PW,
+     "Length bias against the humans: P(preferring the longer response) over decisive verdicts of every order, "
+     "on the examples whose human-preferred response is shorter by more than 30 characters.",
+     "this project (AlpacaEval's length bias)", kind="statistic", higher_is_better=False)
+_add("accuracy_longer_better", PW,
+     "accuracy (ties and failures earning 1/2, mean over the orders) on the examples whose human-preferred "
+     "response is longer by more than 30 characters.", "this project", kind="statistic")
+_add("accuracy_longer_worse", PW,
+     "accuracy (ties and failures earning 1/2, mean over the orders) on the examples whose human-preferred "
+     "response is shorter by more than 30 characters.", "this project", kind="statistic")
+_add("lc_accuracy", PW,
+     "Length-controlled accuracy: sigmoid(a) of the logistic GLM logit E[credit] = a + g*tanh(dlen/sd(dlen)) "
+     "over A/B-labelled examples (credit as accuracy's; dlen = preferred - other length), i.e. the predicted "
+     "accuracy on equally long responses; Wald CI with sandwich SE (extra: length_coef g).",
+     "this project, after AlpacaEval 2 length-controlled win rates", kind="statistic")
 
 # --------------------------------------------------------------------------------- pointwise
 for _method, _title in (("pearson", "Pearson r"), ("spearman", "Spearman ρ"), ("kendall", "Kendall τ-b")):

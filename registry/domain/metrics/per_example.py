@@ -38,6 +38,7 @@ from registry.domain.metrics._counts import (
 )
 from registry.domain.metrics.alpacaeval import _expected_score, preferences
 from registry.domain.metrics.annotators import modes
+from registry.domain.metrics.bias import BIAS_METRICS
 from registry.domain.metrics.bootstrap import Bootstrap
 from registry.domain.metrics.classification import _FROM_CONFUSION, _auc_rows, encode
 from registry.domain.metrics.paired import PairedTest, mcnemar, paired_bootstrap, paired_statistic_bootstrap
@@ -61,6 +62,8 @@ UNTESTABLE: dict[str, str] = {
     "prob_prefer_first": "a bias measure with no better direction (AlpacaEval reports it, does not rank by it)",
     "prob_prefer_longer": "a bias measure with no better direction (AlpacaEval reports it, does not rank by it)",
     "prob_prefer_list": "a bias measure with no better direction (AlpacaEval reports it, does not rank by it)",
+    **dict.fromkeys(BIAS_METRICS, "a bias diagnostic (registry.domain.metrics.bias) with no per-example paired test "
+                                  "yet; compare the values and their CIs"),
 }
 """Metrics without a paired test, and why."""
 
