@@ -227,31 +227,16 @@ class Registry:
              where: Mapping[str, str] | None = None) -> RowsPage:
         """``limit`` rows of version ``ref`` from ``offset`` (canonical order), keeping those whose
         ``label`` is ``label`` and whose columns equal the values of ``where`` (compared as text, e.g.
-        ``{"category": "Natural"}``)."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
+        ``{"category": "Natural"}``). Reads only the filter columns and the page's rows
+        (:func:`registry.services.datasets.read_rows`), not the whole version."""
+        from registry.services.datasets import read_rows
 
-        table = self.load_table(ref)
         conditions = dict(where or {})
         if label is not None:
             conditions["label"] = label
-        mask = None
-        for column, value in conditions.items():
-            if column not in table.column_names:
-                raise InvalidInput(f"{ref} has no column {column!r}; columns: {', '.join(table.column_names)}",
-                                   field="slice" if column != "label" or label is None else "label")
-            col = table.column(column)
-            if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
-                col = pc.cast(col, pa.string()) if not pa.types.is_nested(col.type) else None
-            if col is None:
-                raise InvalidInput(f"column {column!r} holds lists; filter on a text or number column", field="slice")
-            hit = pc.fill_null(pc.equal(col, value), False)
-            mask = hit if mask is None else pc.and_(mask, hit)
-        if mask is not None:
-            table = table.filter(mask)
-        page = table.slice(offset, limit).to_pylist() if offset < table.num_rows else []
-        return RowsPage(of=self._ctx.store.get_version(ref).ref, total=table.num_rows, offset=offset, limit=limit,
-                        rows=tuple(page))
+        version, total, page = read_rows(self._ctx, ref, offset=offset, limit=limit, where=conditions,
+                                         filter_field={"label": "label"} if label is not None else None)
+        return RowsPage(of=version.ref, total=total, offset=offset, limit=limit, rows=tuple(page))
 
     def export(self, ref: str, out: str | Path, fmt: str | None = None) -> Path:
         """Write the exact registered rows of ``ref`` to ``out`` (``parquet``, ``jsonl`` or ``csv``;

@@ -140,10 +140,32 @@ def evaluator_create(
     config: list[str] = typer.Option(None, "--config", help="KEY=VALUE evaluator setting (repeatable)."),
     price: float = typer.Option(None, "--price-per-1k-tokens", help="USD per 1000 tokens, for cost reports."),
     baselines: bool = typer.Option(False, "--baselines", help="Create the heuristic baselines and the untrained MiniLM scorer."),
+    jury: str = typer.Option(None, "--jury", help="E1,E2,…: a jury of these evaluators, combined from their stored "
+                                                  "runs (no model calls; see --combine)."),
+    combine: str = typer.Option("majority", "--combine", help="Jury combiner: majority | weighted (agreement-weighted "
+                                                              "vote) | stacked (logistic model)."),
+    folds: int = typer.Option(5, "--folds", help="Jury cross-fitting folds (weighted, stacked)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the jury's fold assignment."),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Create an evaluator from a checkpoint and a protocol (idempotent)."""
+    """Create an evaluator from a checkpoint and a protocol (idempotent), or a jury of evaluators
+    (--jury E1,E2,… --combine majority|weighted|stacked)."""
     reg = open_registry()
+    if jury is not None:
+        if checkpoint or baselines:
+            from registry.errors import InvalidInput
+
+            raise InvalidInput("--jury creates a jury of existing evaluators; leave out --checkpoint and --baselines",
+                               field="jury")
+        r = reg.create_jury(members=[m.strip() for m in jury.split(",")], combine=combine, folds=folds, seed=seed,
+                            name=name)
+        if json_out:
+            print_json(r)
+        else:
+            members = ", ".join(m["name"] for m in r.entity.config["members"])
+            console.print(("created " if r.created else "unchanged: ") + f"jury [bold]{r.entity.name}[/] "
+                          f"({combine} of {members}) sha256 {r.entity.sha256[:12]}", highlight=False)
+        return
     if baselines:
         rows = reg.create_baselines()
         print_json(rows) if json_out else console.print("evaluators: " + ", ".join(e.name for e in rows))

@@ -199,6 +199,10 @@ def run_evaluation(reg: RegistryContext, evaluator: str, dataset: str, *, seed: 
     store = reg.store
     ev = store.get_evaluator(evaluator)
     version = store.get_version(dataset)
+    if ev.kind == "jury":  # combined from its members' stored runs (registry.services.jury)
+        from registry.services.jury import run_jury
+
+        return run_jury(reg, ev, version, seed=seed, n_boot=n_boot, slice_by=slice_by, min_slice_size=min_slice_size)
     if ev.kind == "external":
         raise InvalidInput(f"evaluator {ev.name!r} is external: import its predictions with `autorater eval import`")
     plugin_cls = EVALUATORS.get(ev.kind)

@@ -118,7 +118,8 @@ class EvaluatorFilter:
     * ``max_cost_per_1k`` — keep an evaluator's run on a dataset version only when its cost per 1000
       judged examples is known and at most this many dollars: the run's ``price_per_1000`` metric,
       or $0 for an evaluator that runs locally with no price (heuristics, encoder scorers, local
-      judges: neither ``external`` nor the ``openai`` backend, no ``price_per_1k_tokens``). A run
+      judges: neither ``external`` nor the ``openai`` backend, no ``price_per_1k_tokens``; a jury's
+      ``price_per_1000`` is its members' sum, stored only when all are known). A run
       over the cap, or of unknown cost, counts as missing (a task-type ranking then leaves the
       evaluator out, or chooses its datasets without it, by its coverage policy)."""
 
@@ -137,6 +138,17 @@ class EvaluatorFilter:
 
 def _backend(ev) -> str | None:
     return str(ev.config.get("backend") or "transformers") if ev.kind == "llm-judge" else None
+
+
+def known_price_per_1k(ev, price: float | None) -> float | None:
+    """Dollars per 1000 examples of a run of ``ev`` whose ``price_per_1000`` metric is ``price``: that
+    price, else $0 for an evaluator that runs locally with no price (see :class:`EvaluatorFilter`), else
+    unknown (``None``) — an imported evaluator, the ``openai`` backend, a priced one, or a jury whose
+    members' prices are not all known."""
+    if price is not None:
+        return price
+    local = ev.kind not in ("external", "jury") and _backend(ev) != "openai" and ev.price_per_1k_tokens is None
+    return 0.0 if local else None
 
 
 def _filter_rows(reg: RegistryContext, rows: list[StandingRecord], only: EvaluatorFilter | None) -> list[StandingRecord]:
@@ -158,11 +170,8 @@ def _filter_rows(reg: RegistryContext, rows: list[StandingRecord], only: Evaluat
         if only.exclude_imported and ev.kind == "external":
             return False
         if only.max_cost_per_1k is not None:
-            price = (r.metrics or {}).get("price_per_1000")
-            if price is None:
-                free = ev.kind != "external" and _backend(ev) != "openai" and ev.price_per_1k_tokens is None
-                return free
-            return math.isfinite(price) and price <= only.max_cost_per_1k
+            price = known_price_per_1k(ev, (r.metrics or {}).get("price_per_1000"))
+            return price is not None and math.isfinite(price) and price <= only.max_cost_per_1k
         return True
 
     return [r for r in rows if keep(r)]
