@@ -46,15 +46,15 @@ def _finite(x: float) -> float | None:
     return float(x) if x is not None and math.isfinite(x) else None
 
 
-def _plain(data: Any) -> Any:
+def json_safe(data: Any) -> Any:
     """JSON-ready data with NaN/∞ as ``None`` (JSON has no NaN)."""
     data = to_jsonable(data)
     if isinstance(data, float):
         return _finite(data)
     if isinstance(data, dict):
-        return {k: _plain(v) for k, v in data.items()}
+        return {k: json_safe(v) for k, v in data.items()}
     if isinstance(data, list):
-        return [_plain(v) for v in data]
+        return [json_safe(v) for v in data]
     return data
 
 
@@ -148,7 +148,7 @@ class RankCorrelation(Serializable):
         return len(self.items)
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain({"a": self.a, "b": self.b, "n_items": self.n_items, "kendall": self.kendall,
+        return json_safe({"a": self.a, "b": self.b, "n_items": self.n_items, "kendall": self.kendall,
                        "kendall_ci": [self.kendall_low, self.kendall_high], "spearman": self.spearman,
                        "spearman_ci": [self.spearman_low, self.spearman_high], "resamples": self.resamples,
                        "items": list(self.items)})
@@ -244,7 +244,7 @@ class VersusBase(Serializable):
     significant: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain({"difference": self.difference, "ci": [self.ci_low, self.ci_high], "p_value": self.p_value,
+        return json_safe({"difference": self.difference, "ci": [self.ci_low, self.ci_high], "p_value": self.p_value,
                        "significant": self.significant})
 
 
@@ -260,7 +260,7 @@ class GridValue(Serializable):
     """``None`` for the base protocol itself (and for the checkpoints' means over protocols)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain({"name": self.name, "value": self.value, "ci": [self.ci_low, self.ci_high],
+        return json_safe({"name": self.name, "value": self.value, "ci": [self.ci_low, self.ci_high],
                        "versus_base": self.versus_base})
 
 
@@ -278,7 +278,7 @@ class BestProtocol(Serializable):
     """Share of the resamples in which ``protocols[0]`` has the highest accuracy."""
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain({"checkpoint": self.checkpoint, "best": list(self.protocols), "value": self.value,
+        return json_safe({"checkpoint": self.checkpoint, "best": list(self.protocols), "value": self.value,
                        "tied_with_best": list(self.tied), "resample_share": self.share})
 
 
@@ -308,7 +308,7 @@ class ProtocolReport(Serializable):
         return self.cells[self.checkpoints.index(checkpoint)][self.protocols.index(protocol)]
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain({"checkpoints": self.checkpoints, "protocols": self.protocols, "base": self.base,
+        return json_safe({"checkpoints": self.checkpoints, "protocols": self.protocols, "base": self.base,
                        "alpha": self.alpha, "ci_level": self.level, "resamples": self.resamples,
                        "cells": [{"checkpoint": c, **v.to_dict(), "protocol": v.name}
                                  for c, row in zip(self.checkpoints, self.cells) for v in row],
@@ -399,6 +399,21 @@ class RankView(Serializable):
                 out[at[c.a]][at[c.b]] = out[at[c.b]][at[c.a]] = v
         return out
 
+    def mean(self, which: str = "kendall") -> float:
+        """The mean of one correlation over the pairs (NaN without pairs)."""
+        values = [getattr(c, which) for c in self.pairs if math.isfinite(getattr(c, which))]
+        return float(np.mean(values)) if values else float("nan")
+
+    def per_row(self, rows: Sequence[str]) -> list[tuple[str, float, RankCorrelation | None]]:
+        """For each row: its mean Kendall τ with the other rows and its least correlated pair."""
+        out = []
+        for r in rows:
+            mine = [c for c in self.pairs if r in (c.a, c.b) and math.isfinite(c.kendall)]
+            low = min(mine, key=lambda c: c.kendall) if mine else None
+            out.append((r, float(np.mean([c.kendall for c in mine])) if mine else float("nan"), low))
+        return out
+
     def to_dict(self) -> dict[str, Any]:
-        return _plain({"name": self.name, "rows": self.rows_are, "items": self.items_are, "note": self.note,
-                       "pairs": self.pairs, **self.extra})
+        return json_safe({"name": self.name, "rows": self.rows_are, "items": self.items_are, "note": self.note,
+                          "mean_kendall": self.mean("kendall"), "mean_spearman": self.mean("spearman"),
+                          "pairs": self.pairs, **self.extra})

@@ -439,8 +439,9 @@ def import_predictions(reg: RegistryContext, fmt: str, path: Path, dataset: str,
 
 def _import(reg: RegistryContext, fmt: str, path: Path, dataset: str, *, evaluator: str,
             options: Mapping[str, Any] | None, seed: int, n_boot: int, min_coverage: float,
-            slice_by: Sequence[str] | None) -> tuple[EvaluationRun, bool]:
-    """:func:`import_predictions`, and whether the run is new (``False``: an earlier identical import)."""
+            slice_by: Sequence[str] | None, judge: Mapping[str, str] | None = None) -> tuple[EvaluationRun, bool]:
+    """:func:`import_predictions`, and whether the run is new (``False``: an earlier identical import).
+    ``judge`` (``{"llm": …, "protocol": …}``) goes into a new evaluator's config, for the ReIFE analyses."""
     from registry.services.datasets import load_table
     from registry.services.scoring import compute_metrics
 
@@ -514,8 +515,7 @@ def _import(reg: RegistryContext, fmt: str, path: Path, dataset: str, *, evaluat
 
     autorater = evaluator.split("/")[0]
     ckpt, _ = register_checkpoint(reg, autorater, kind="external", uri=f"external:{autorater}")
-    ev, _ = create_evaluator(reg, checkpoint=ckpt.ref, protocol="external", name=evaluator, kind="external",
-                             config={"format": fmt, "source": evaluator})
+    ev = _external_evaluator(reg, ckpt.ref, evaluator, {"format": fmt, "source": evaluator}, judge)
     provenance = {"imported_from": str(path), "format": fmt, "file_sha256": digests[0], "files_sha256": digests,
                   "import_key": key, "unmatched_entries": unmatched, "dataset_examples": len(ids),
                   "options": _plain_options(options), "warnings": warnings, **imp.meta}
@@ -531,9 +531,32 @@ def _import(reg: RegistryContext, fmt: str, path: Path, dataset: str, *, evaluat
 LLMBAR_RESULT_GLOB = "**/evaluators/*/*/result.json"
 
 
+def _external_evaluator(reg: RegistryContext, checkpoint: str, name: str, config: dict,
+                        judge: Mapping[str, str] | None):
+    """The external evaluator ``name`` with ``config`` (and ``judge``'s base LLM and protocol): an
+    evaluator of that name imported before the config held them (``config`` alone) is reused."""
+    from registry.errors import AlreadyExists
+
+    try:
+        return create_evaluator(reg, checkpoint=checkpoint, protocol="external", name=name, kind="external",
+                                config={**config, **(judge or {})})[0]
+    except AlreadyExists:
+        existing = reg.store.get_evaluator(name)
+        if not judge or existing.kind != "external" or existing.config != config:
+            raise
+        return existing
+
+
+def llmbar_judge(result: Path) -> dict[str, str]:
+    """``{"llm": "<judge>", "protocol": "llmbar-<protocol>"}`` (lower case) of an LLMBar
+    ``…/evaluators/<judge>/<protocol>/result.json``: what :func:`llmbar_evaluator_name` joins with ``/``."""
+    return {"llm": result.parent.parent.name.lower(), "protocol": f"llmbar-{result.parent.name.lower()}"}
+
+
 def llmbar_evaluator_name(result: Path) -> str:
     """``<judge>/llmbar-<protocol>`` (lower case) from ``…/evaluators/<judge>/<protocol>/result.json``."""
-    return f"{result.parent.parent.name.lower()}/llmbar-{result.parent.name.lower()}"
+    judge = llmbar_judge(result)
+    return f"{judge['llm']}/{judge['protocol']}"
 
 
 @dataclass(frozen=True)
@@ -624,7 +647,7 @@ def import_tree(reg: RegistryContext, root: Path | Sequence[Path], *, fmt: str =
                                        message="no registered pairwise dataset matches its examples"))
                 continue
             run, created = _import(reg, fmt, path, dataset, evaluator=evaluator, options=None, seed=seed,
-                                   n_boot=n_boot, min_coverage=0.5, slice_by=None)
+                                   n_boot=n_boot, min_coverage=0.5, slice_by=None, judge=llmbar_judge(path))
             metric = headline_for(reg.store.get_version(run.dataset))
             m = run.metric(metric)
             status = "imported" if created else "unchanged"

@@ -20,6 +20,11 @@ class ExternalConfig(PluginConfig):
     """The import format its predictions were read in (``llmbar``, ``pandalm``, ``reife``...)."""
     source: Annotated[str, Field(min_length=1)] | None = None
     """The evaluator name the predictions were imported under."""
+    llm: Annotated[str, Field(min_length=1)] | None = None
+    """The base LLM of the judge (``gpt-4`` for LLMBar's GPT-4 verdicts): groups evaluators for the
+    ReIFE analyses (``autorater analyze ranks/protocols``)."""
+    protocol: Annotated[str, Field(min_length=1)] | None = None
+    """The judge's protocol (``llmbar-vanilla``, ``llmbar-cot``…), ditto."""
 
 
 __all__ = ["ExternalConfig"]
