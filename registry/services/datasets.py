@@ -315,6 +315,82 @@ def load_table(reg: RegistryContext, ref: str) -> pa.Table:
     return _rows_of(reg, reg.store.get_version(ref))
 
 
+ROWS_BATCH = 1024
+"""Rows decoded at a time when a page of a version is read (:func:`read_rows`)."""
+
+
+def read_rows(reg: RegistryContext, ref: str, *, offset: int, limit: int,
+              where: Mapping[str, str] | None = None, filter_field: Mapping[str, str] | None = None
+              ) -> tuple[DatasetVersion, int, list[dict[str, Any]]]:
+    """``(version, total, rows)``: ``limit`` rows of ``ref`` from ``offset`` (canonical order) among those whose
+    columns equal the values of ``where`` (compared as text), and how many match, without reading the whole
+    version: only the filter columns are read whole, then the page's rows from the row groups holding them,
+    a batch at a time up to the last one wanted. The first read of a file in this process reads it whole
+    once to check it against its content hash (:func:`registry.services.store_maintenance.check_version_table`).
+    ``filter_field``: the field an unknown column is reported under (default ``slice``)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from registry.services.store_maintenance import version_checked
+
+    version = reg.store.get_version(ref)
+    if not version_checked(reg, version):
+        _rows_of(reg, version)            # IntegrityError when the file does not hold the registered rows
+    conditions = dict(where or {})
+    with pq.ParquetFile(reg.artifacts.local_file(version.storage_uri)) as f:
+        names = f.schema_arrow.names
+        for column in conditions:
+            if column not in names:
+                raise InvalidInput(f"{version.ref} has no column {column!r}; columns: {', '.join(names)}",
+                                   field=(filter_field or {}).get(column, "slice"))
+        if conditions:
+            table = f.read(columns=list(conditions))
+            mask = None
+            for column, value in conditions.items():
+                col = table.column(column)
+                if pa.types.is_nested(col.type):
+                    raise InvalidInput(f"column {column!r} holds lists; filter on a text or number column",
+                                       field="slice")
+                if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+                    col = pc.cast(col, pa.string())
+                hit = pc.fill_null(pc.equal(col, value), False)
+                mask = hit if mask is None else pc.and_(mask, hit)
+            matches = pc.indices_nonzero(mask).to_numpy()
+            total, wanted = len(matches), matches[offset:offset + limit]
+        else:
+            total = f.metadata.num_rows
+            wanted = np.arange(min(offset, total), min(offset + limit, total))
+        return version, total, _rows_at(f, wanted)
+
+
+def _rows_at(f, wanted) -> list[dict[str, Any]]:
+    """The rows of Parquet file ``f`` at the ascending positions ``wanted``: each row group holding some is
+    read a batch at a time, stopping after the last position wanted in it."""
+    import numpy as np
+
+    if len(wanted) == 0:
+        return []
+    wanted = np.asarray(wanted, dtype=np.int64)
+    sizes = [f.metadata.row_group(i).num_rows for i in range(f.metadata.num_row_groups)]
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    out: list[dict[str, Any]] = []
+    for g in np.unique(np.searchsorted(starts, wanted, side="right") - 1):
+        lo, hi = starts[g], starts[g + 1]
+        local = wanted[(wanted >= lo) & (wanted < hi)] - lo
+        at = 0
+        for batch in f.iter_batches(batch_size=ROWS_BATCH, row_groups=[int(g)]):
+            end = at + batch.num_rows
+            here = local[(local >= at) & (local < end)] - at
+            if len(here):
+                out += batch.take(here).to_pylist()
+            at = end
+            if at > local[-1]:
+                break
+    return out
+
+
 def load_pandas(reg: RegistryContext, ref: str) -> pd.DataFrame:
     """The registered rows as a pandas DataFrame."""
     return load_table(reg, ref).to_pandas()

@@ -73,6 +73,13 @@ def check_version_table(reg: RegistryContext, version: DatasetVersion, table: pa
         _VERIFIED.add(key)
 
 
+def version_checked(reg: RegistryContext, version: DatasetVersion) -> bool:
+    """Whether this process has checked ``version``'s stored file as it is now (:func:`check_version_table`):
+    a reader of a part of the file (a page of rows) may then skip reading it whole."""
+    key = _key(reg.artifacts.path(version.storage_uri), version.content_hash)
+    return key is not None and key in _VERIFIED
+
+
 class StreamedVersionCheck:
     """:func:`check_version_table` of a version read a batch at a time (a streamed evaluation): give
     the file's column names, :meth:`add` each batch in file order, then :meth:`finish` raises
