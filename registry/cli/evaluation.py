@@ -36,13 +36,20 @@ def _print_run(run, json_out: bool) -> None:
     console.print(f"run [bold]{run.id}[/] {run.evaluator} on {run.dataset}: {run.status}, "
                   f"{run.n_examples} examples, {run.n_judgments} judgments "
                   f"({run.n_executed} executed, {run.n_cached} cached), {_fmt(run.seconds, 1)} s")
-    table = Table()
-    for col in ("metric", "slice", "value", "95% CI", "n"):
-        table.add_column(col, overflow="fold")
-    for m in run.metrics:
-        ci = f"[{_fmt(m.ci_low)}, {_fmt(m.ci_high)}]" if m.ci_low is not None else "-"
-        table.add_row(escape(m.name), escape(m.slice), _fmt(m.value), ci, str(m.n))
-    console.print(table)
+    from registry.domain.metrics.bias import BIAS_GROUP
+
+    bias = {m.name: m for m in run.metrics if m.name in BIAS_GROUP and m.slice == "all"}
+    for title, metrics in ((None, [m for m in run.metrics if not (m.name in bias and m.slice == "all")]),
+                           ("bias diagnostics", [bias[name] for name in BIAS_GROUP if name in bias])):
+        if not metrics:
+            continue
+        table = Table(title=title)
+        for col in ("metric", "slice", "value", "95% CI", "n"):
+            table.add_column(col, overflow="fold")
+        for m in metrics:
+            ci = f"[{_fmt(m.ci_low)}, {_fmt(m.ci_high)}]" if m.ci_low is not None else "-"
+            table.add_row(escape(m.name), escape(m.slice), _fmt(m.value), ci, str(m.n))
+        console.print(table)
     coverage = run.metric("coverage")
     for report in ((coverage.extra or {}).get("slices") or []) if coverage else []:
         if report.get("skipped_total"):
@@ -208,7 +215,30 @@ def eval_show(run_id: int = typer.Argument(..., help="Run id."), json_out: bool 
     _print_run(open_registry().run(run_id), json_out)
 
 
-def _print_ranking(ranking, json_out: bool) -> None:
+@eval_app.command("rescore")
+def eval_rescore(
+    run: list[int] = typer.Option(None, "--run", "-r", help="Run id to re-score (repeat the option for several)."),
+    all_runs: bool = typer.Option(False, "--all", help="Re-score every succeeded run of the registry."),
+    dataset: str = typer.Option(None, "--dataset", "-d", help="Re-score every succeeded run of NAME[@VERSION]."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Compute stored runs' metrics again from their predictions with today's scoring code (e.g. the
+    bias diagnostics for runs made before them) and replace them in one transaction; each run keeps
+    its seed, bootstrap resamples and slicing, and leaderboards see the new values at once."""
+    result = open_registry().rescore(run or None, all_runs=all_runs, dataset=dataset)
+    if json_out:
+        print_json(result)
+        return
+    table = Table(title=f"re-scored {len(result.runs)} run(s)")
+    for col in ("run", "evaluator", "dataset", "metrics", "added", "changed"):
+        table.add_column(col, overflow="fold")
+    for r in result.runs:
+        table.add_row(str(r.run), escape(r.evaluator), escape(r.dataset), str(r.metrics),
+                      escape(", ".join(r.added)) or "-", escape(", ".join(r.changed)) or "-")
+    console.print(table)
+
+
+def _print_ranking(ranking, json_out: bool, columns: list[str] | None = None) -> None:
     if json_out:
         print_json(ranking)
         return
@@ -219,13 +249,14 @@ def _print_ranking(ranking, json_out: bool) -> None:
     table.add_column("#", justify="right")
     table.add_column("evaluator", overflow="fold", min_width=12)
     table.add_column(escape(ranking.metric), overflow="fold", min_width=5)
-    for col in ("95% CI", "n", "vs best", "p", "tied"):
-        table.add_column(col, overflow="fold")
+    for col in ("95% CI", "n", "vs best", "p", "tied", *(columns or [])):
+        table.add_column(escape(col), overflow="fold")
     for i, s in enumerate(ranking.standings, start=1):
         untested = i > 1 and s.p_value is None
         table.add_row(str(i), escape(s.evaluator), _fmt(s.value), f"[{_fmt(s.ci_low)}, {_fmt(s.ci_high)}]", str(s.n),
                       _fmt(-s.difference if s.difference is not None else None),
-                      "n/a" if untested else _fmt(s.p_value), "yes" if s.tied_with_best else "")
+                      "n/a" if untested else _fmt(s.p_value), "yes" if s.tied_with_best else "",
+                      *(_fmt((s.metrics or {}).get(c)) for c in columns or []))
     console.print(table)
     _print_tests(ranking)
 
@@ -272,17 +303,28 @@ def best(
     limit: int = typer.Option(None, "--limit", min=1, help="--json: list only the first N standings (the best, "
                               "every name tied with it and standings_total stay whole; default: all), as the "
                               "REST API's /best?limit=N."),
+    max_cost: float = typer.Option(None, "--max-cost-per-1000", "--max-cost-per-1k",
+                                   help="Rank only runs whose dollars per 1000 examples are known and at most this "
+                                        "(price_per_1000; $0 for local evaluators without a price; a jury: its "
+                                        "members' sum, unknown when one member's is)."),
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Best evaluator for a dataset or a task type, with its CI and the evaluators tied with it;
-    for a task type, also the datasets used and skipped and the evaluators left out."""
+    for a task type, also the datasets used and skipped and the evaluators left out. Juries rank
+    with the single evaluators; ``--json`` gives each standing's evaluator ``kind``."""
     from rich.markup import escape
 
-    ranking = open_registry().best(dataset=dataset, task_type=task_type, metric=metric, coverage=coverage,
-                                   datasets=datasets.split(",") if datasets else None,
-                                   limit=limit if json_out else None)
+    reg = open_registry()
+    ranking = reg.best(dataset=dataset, task_type=task_type, metric=metric, coverage=coverage,
+                       datasets=datasets.split(",") if datasets else None, max_cost_per_1k=max_cost,
+                       limit=limit if json_out else None)
     if json_out:
-        _print_ranking(ranking, True)
+        kinds = reg.evaluator_kinds()
+        data = ranking.to_dict()
+        for standing in [data.get("best"), *data.get("standings", [])]:
+            if isinstance(standing, dict):
+                standing["kind"] = kinds.get(standing["evaluator"])
+        print_json(data)
         return
     b = ranking.best
     over = f" over {len(ranking.datasets)} dataset(s)" if ranking.coverage else ""
@@ -303,11 +345,14 @@ def leaderboard(
     dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset NAME[@VERSION]."),
     metric: str = typer.Option(None, "--metric", "-m", help="Metric to rank by (default: the headline; see "
                                                             "`autorater metrics list`)."),
+    columns: str = typer.Option(None, "--columns", help="M1,M2,…: more metrics shown beside the ranked one (e.g. the "
+                                "bias diagnostics flip_rate,lc_accuracy,prob_prefer_first; `autorater metrics list`)."),
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Every evaluator on a dataset version, ranked, with CIs and the paired test of the same
     metric against the best (which test is printed below the table)."""
-    _print_ranking(open_registry().leaderboard(dataset, metric), json_out)
+    extra = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    _print_ranking(open_registry().leaderboard(dataset, metric, columns=extra), json_out, extra)
 
 
 @eval_app.command("compare")

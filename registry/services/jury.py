@@ -182,8 +182,8 @@ def _member_runs(reg: RegistryContext, ev: Evaluator, version, *, seed: int, n_b
     from registry.adapters.evaluators import EVALUATORS
     from registry.services.evaluation import run_evaluation
 
-    out = []
-    for member in ev.config.get("members") or []:
+    found: list[tuple[str, EvaluationRun | None]] = []
+    for member in ev.config.get("members") or []:  # every member checked before any is run
         name = member["name"]
         try:
             m_ev = reg.store.get_evaluator(name)
@@ -193,16 +193,14 @@ def _member_runs(reg: RegistryContext, ev: Evaluator, version, *, seed: int, n_b
             raise InvalidInput(f"jury {ev.name!r}: member {name!r} is not the evaluator the jury was created with "
                                f"(hash {str(member.get('sha256'))[:12]} → {m_ev.sha256[:12]}); create the jury again",
                                field="jury")
-        found = reg.store.list_runs(dataset=version.ref, evaluator=name, status="succeeded", limit=1)
-        if found:
-            out.append(found[0])
-        elif m_ev.kind in EVALUATORS:
-            out.append(run_evaluation(reg, name, version.ref, seed=seed, n_boot=n_boot))
-        else:
+        runs = reg.store.list_runs(dataset=version.ref, evaluator=name, status="succeeded", limit=1)
+        if not runs and m_ev.kind not in EVALUATORS:
             raise InvalidInput(f"jury member {name!r} ({m_ev.kind}) has no run on {version.ref} and cannot be run "
                                f"here: import its predictions first (`autorater eval import … --dataset "
                                f"{version.ref} --evaluator {name}`)", field="jury")
-    return out
+        found.append((name, runs[0] if runs else None))
+    return [run if run is not None else run_evaluation(reg, name, version.ref, seed=seed, n_boot=n_boot)
+            for name, run in found]
 
 
 # ----------------------------------------------------------------------------- writing a derived run

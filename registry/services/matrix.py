@@ -26,6 +26,7 @@ the matrix passes a config (e.g. ``max_tokens``) the name gets it as a suffix,
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -34,6 +35,7 @@ from registry.domain.serialization import Serializable, to_jsonable
 from registry.errors import InvalidInput, RegistryError
 from registry.services.app import RegistryContext
 
+log = logging.getLogger(__name__)
 CellStatus = Literal["ran", "cached", "failed", "incompatible"]
 CellProgress = Callable[[int, int, str], None]
 """``(cells done, cells total, description of the next cell)``."""
@@ -93,6 +95,10 @@ def missing_pairs(reg: RegistryContext, *, evaluators: Sequence[str] | None = No
     protocols = {p.ref: p.config for p in store.list_protocols()}
     done = {(r.evaluator, r.dataset) for r in store.latest_runs()}
     out = []
+    juries = sorted(e.name for e in chosen if e.kind == "jury")
+    if juries:  # computed from their members' runs: a flow runs the members; `eval run` makes the jury's run
+        log.info("skipping jury evaluator(s) %s: a jury is run with `autorater eval run --evaluator JURY` once its "
+                 "members have runs", ", ".join(juries))
     for e in chosen:
         config = protocols.get(e.protocol) or {}
         for v in versions:
