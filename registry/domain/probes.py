@@ -82,12 +82,13 @@ class Param:
         """``value`` (a number, or text from the command line) as this parameter's type, in range."""
         parsed = _number(value, self.kind)
         if parsed is None:
-            raise InvalidInput(f"{transform}: parameter {self.name} must be {'an integer' if self.kind is int else 'a number'}"
-                               f", got {value!r}", field=self.name)
+            what = "an integer" if self.kind is int else "a number"
+            raise InvalidInput(f"{transform}: parameter {self.name} must be {what}, got {value!r}", field=self.name)
         below = parsed <= self.low if self.low_open else parsed < self.low
         above = parsed >= self.high if self.high_open else parsed > self.high
         if below or above:
-            lo, hi = ("(" if self.low_open else "[") + f"{self.low:g}", f"{self.high:g}" + (")" if self.high_open else "]")
+            lo = ("(" if self.low_open else "[") + f"{self.low:g}"
+            hi = f"{self.high:g}" + (")" if self.high_open else "]")
             raise InvalidInput(f"{transform}: parameter {self.name} must be in {lo}, {hi}, got {parsed!r}",
                                field=self.name)
         return parsed

@@ -235,8 +235,8 @@ def robustness(reg: RegistryContext, evaluators: Sequence[str] | None, *, parent
                        + f"; run `autorater eval run --evaluator E --dataset {pv.ref}` and "
                          f"`autorater eval run --evaluator E --dataset {qv.ref}` first")
     lineage = lineage_of(qv)
-    return Robustness(parent=pv.ref, probe=qv.ref, metric=metric, transform=lineage.get("transform") if lineage else None,
-                      lineage=lineage, rows=tuple(rows), skipped=tuple(skipped))
+    return Robustness(parent=pv.ref, probe=qv.ref, metric=metric, lineage=lineage, rows=tuple(rows),
+                      transform=lineage.get("transform") if lineage else None, skipped=tuple(skipped))
 
 
 def _run_pairs(reg: RegistryContext, evaluators: Sequence[str] | None, latest: dict, parent: str,
