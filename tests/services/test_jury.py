@@ -195,3 +195,18 @@ def test_analyze_jury_finds_the_best_subset_with_a_paired_test(reg):
     with pytest.raises(InvalidInput, match="has no succeeded run on llmbar-adversarial-manual@1"):
         analyze_jury(reg, MANUAL, members=["gpt-4/llmbar-vanilla", "longer"])
     assert np.isfinite(got.best.ci_low)
+
+
+def test_the_flows_skip_juries_with_a_log_line(reg, caplog):
+    """The continuous flows run the due (evaluator, version) pairs; a jury is not one of them (it is run
+    with `eval run` once its members have runs), and the planner says so."""
+    import logging
+
+    from registry.services.matrix import missing_pairs
+
+    create_jury(reg, members=["longer", "shorter", "random"], name="heuristic-jury")
+    with caplog.at_level(logging.INFO, logger="registry.services.matrix"):
+        pairs = missing_pairs(reg, datasets=[MANUAL])
+    assert pairs and not [p for p in pairs if reg.store.get_evaluator(p.evaluator).kind == "jury"]
+    assert {"longer", "shorter"} <= {p.evaluator for p in pairs}
+    assert "skipping jury evaluator(s)" in caplog.text and "heuristic-jury" in caplog.text
