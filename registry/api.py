@@ -74,6 +74,7 @@ if TYPE_CHECKING:
     from registry.services.imports import BatchItem
     from registry.services.matrix import MatrixResult
     from registry.services.queries import Comparison, EvaluatorFilter, Ranking
+    from registry.services.rescore import Rescore  # re-scoring stored runs (issue 15)
     from registry.services.store_maintenance import StoreGc, StoreVerification
     from registry.services.training import TailPatchResult, TrainResult
     from registry.results import ProtocolAnalysis, RankAnalysis  # ReIFE analyses (issue 15)
@@ -495,6 +496,17 @@ class Registry:
         """Run ``run_id``: status, counts, cost, provenance and every metric with its CI."""
         return self._ctx.store.get_run(run_id)
 
+    def rescore(self, run_ids: Sequence[int] | None = None, *, all_runs: bool = False,
+                dataset: str | None = None) -> Rescore:
+        """Compute the metrics of stored runs again from their predictions with today's scoring code
+        (the ids given, every succeeded run of ``dataset`` ``NAME[@VERSION]``, or ``all_runs``) and
+        replace their metric rows in one transaction, as a landing run does (standings, cached tests
+        and generation included): e.g. to give old runs the bias diagnostics. Each run keeps its
+        seed, bootstrap resamples and slicing (:mod:`registry.services.rescore`)."""
+        from registry.services.rescore import rescore_runs
+
+        return rescore_runs(self._ctx, run_ids=run_ids, all_runs=all_runs, dataset=dataset)
+
     def prediction_rows(self, run_id: int, *, offset: int = 0, limit: int = 50, disagree: bool = False) -> RowsPage:
         """``limit`` per-example predictions of run ``run_id`` from ``offset`` (one row per example, order
         and sample, by example id), each with the human ``human_label`` (pairwise, classification) or
@@ -550,11 +562,20 @@ class Registry:
                           n_boot=n_boot, batch_size=batch_size, on_cell=on_cell, on_progress=on_progress)
 
     # ------------------------------------------------------------------ queries
-    def leaderboard(self, dataset: str, metric: str | None = None) -> Ranking:
+    def leaderboard(self, dataset: str, metric: str | None = None, *, columns: Sequence[str] | None = None) -> Ranking:
         """Every evaluator on dataset ``NAME[@VERSION]``, ranked by ``metric`` (default: the headline),
-        with CIs and the paired test of each against the best."""
+        with CIs and the paired test of each against the best. Every standing carries all its run's
+        metric values (``Standing.metrics``); ``columns`` names metrics a caller will show beside the
+        ranked one (e.g. the bias diagnostics ``flip_rate``, ``lc_accuracy``): each is checked against
+        the catalog of the dataset's task type first (an unknown name is an ``InvalidInput``)."""
         from registry.services.queries import leaderboard
 
+        if columns:
+            from registry.domain.metrics.catalog import require_metric
+
+            task_type = self._ctx.store.get_version(dataset).task_type
+            for name in columns:
+                require_metric(task_type, name)
         return leaderboard(self._ctx, dataset, metric)
 
     def best(self, *, dataset: str | None = None, task_type: str | None = None, metric: str | None = None,

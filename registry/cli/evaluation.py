@@ -249,15 +249,23 @@ def _print_ranking(ranking, json_out: bool, columns: list[str] | None = None) ->
     table.add_column("#", justify="right")
     table.add_column("evaluator", overflow="fold", min_width=12)
     table.add_column(escape(ranking.metric), overflow="fold", min_width=5)
-    for col in ("95% CI", "n", "vs best", "p", "tied", *(columns or [])):
-        table.add_column(escape(col), overflow="fold")
+    for col in ("95% CI", "n", "vs best", "p", "tied"):
+        table.add_column(col, overflow="fold")
     for i, s in enumerate(ranking.standings, start=1):
         untested = i > 1 and s.p_value is None
         table.add_row(str(i), escape(s.evaluator), _fmt(s.value), f"[{_fmt(s.ci_low)}, {_fmt(s.ci_high)}]", str(s.n),
                       _fmt(-s.difference if s.difference is not None else None),
-                      "n/a" if untested else _fmt(s.p_value), "yes" if s.tied_with_best else "",
-                      *(_fmt((s.metrics or {}).get(c)) for c in columns or []))
+                      "n/a" if untested else _fmt(s.p_value), "yes" if s.tied_with_best else "")
     console.print(table)
+    if columns:  # leaderboard --columns: the other metrics of the same standings, in the same order
+        more = Table(title="other metrics")
+        more.add_column("#", justify="right")
+        more.add_column("evaluator", overflow="fold", min_width=12)
+        for col in columns:
+            more.add_column(escape(col), overflow="fold", min_width=5)
+        for i, s in enumerate(ranking.standings, start=1):
+            more.add_row(str(i), escape(s.evaluator), *(_fmt((s.metrics or {}).get(c)) for c in columns))
+        console.print(more)
     _print_tests(ranking)
 
 
