@@ -540,7 +540,8 @@ class SelectiveEvaluation(Serializable):
     met: bool
     """Test accuracy on the kept ≥ target (true when nothing was kept)."""
     cost_per_1000: dict[str, float | None]
-    """Judges' cost per 1000 test examples: ``seconds`` and ``usd`` (``None``: a judge without a price)."""
+    """Judges' cost per 1000 test examples: ``judgments`` (prediction rows), ``seconds`` and ``usd``
+    (``None``: a judge without a price)."""
     reason: str | None = None
     """Why no judge keeps anything."""
     simulation: dict[str, Any] | None = None

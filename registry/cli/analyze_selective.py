@@ -18,9 +18,10 @@ def _num(value: float | None, digits: int = 3) -> str:
 
 
 def _cost(costs: dict) -> str:
-    parts = [f"{_num(v, 1)} s" if k == "seconds" else f"${_num(v, 4)}" if k == "usd" else f"{k} {_num(v)}"
-             for k, v in sorted(costs.items()) if v is not None]
-    return ", ".join(parts) or "-"
+    unit = {"judgments": lambda v: f"{v:,.0f} judgments", "seconds": lambda v: f"{v:,.1f} s",
+            "usd": lambda v: f"${v:,.4f}"}
+    parts = [unit.get(k, lambda v, k=k: f"{k} {v:.3f}")(v) for k, v in sorted(costs.items()) if v is not None]
+    return "\n".join(parts) or "-"
 
 
 @app.command("selective")
@@ -65,7 +66,7 @@ def selective(
     verdict = "met" if r.met else "NOT met"
     console.print(f"judges decide {r.coverage:.1%} of the test examples at accuracy {_num(r.accuracy)} (target "
                   f"{r.target:g}: {verdict}); {r.human_fraction:.1%} escalated to a human; judges' cost per 1000: "
-                  f"{_cost(r.cost_per_1000)}", highlight=False, markup=False)
+                  f"{_cost(r.cost_per_1000).replace(chr(10), ', ')}", highlight=False, markup=False)
     for lv in r.levels:
         if lv.threshold is None and lv.calibration.get("reason"):
             console.print(f"{lv.evaluator}: {lv.calibration['reason']}", highlight=False, markup=False)

@@ -187,9 +187,9 @@ def calibrate(conf: np.ndarray, correct: np.ndarray, *, target: float, delta: fl
     if stop == 0:
         if start >= len(grid):
             why = (f"too few calibration examples with a confidence ({int(kept[-1]) if len(kept) else 0}; "
-                   f"at least {min_kept(target, delta)} are needed at target {target} and δ {delta})")
+                   f"at least {min_kept(target, delta)} are needed at target {target:g} and δ {delta:.3g})")
         else:
-            why = f"no threshold meets the target {target} at δ {delta}"
+            why = f"no threshold meets the target {target:g} at δ {delta:.3g}"
         return Calibration(threshold=None, kept=0, errors=0, p_value=None, risk_upper=None, reason=why, **base)
     i = start + stop - 1
     return Calibration(threshold=float(grid[i]), kept=int(kept[i]), errors=int(errors[i]), p_value=float(p[stop - 1]),

@@ -46,6 +46,8 @@ class Judged:
     """Verdict codes per order ``(orders, n)`` (samples reduced by strict plurality; −1: failure)."""
     scores: np.ndarray
     """Mean score per order ``(orders, n)`` (NaN: none)."""
+    judgments: np.ndarray
+    """Per-example judgments made (prediction rows: orders × samples)."""
     seconds: np.ndarray
     usd: np.ndarray | None
     """Per-example price (tokens × the evaluator's price per 1000 tokens); ``None`` without a price."""
@@ -54,7 +56,7 @@ class Judged:
         """This run as a cascade level with confidence ``confidence`` (``auto``: the first available)."""
         kind = self.confidence_kind(confidence)
         verdict, conf = self.votes[kind]
-        return S.Level(self.evaluator, conf, verdict == self.labels, {"seconds": self.seconds, "usd": self.usd})
+        return S.Level(self.evaluator, conf, verdict == self.labels, {"judgments": self.judgments, "seconds": self.seconds, "usd": self.usd})
 
     def confidence_kind(self, confidence: str) -> str:
         if confidence == "auto":
@@ -126,9 +128,11 @@ def judged(reg, evaluator: str, dataset: str, *, need_labels: bool = True) -> tu
             votes["orders"] = S.vote_confidence(per_order, no_plurality=no_plurality)
     ev = reg.store.get_evaluator(evaluator)
     usd = None if ev.price_per_1k_tokens is None else al.tokens / 1000.0 * ev.price_per_1k_tokens
+    known = arrays.pos >= 0
+    judgments = np.bincount(arrays.pos[known], minlength=table.num_rows)[rows].astype(np.float64)
     return Judged(evaluator=evaluator, run=run.id, dataset=version.ref, task_type=version.task_type, rows=rows,
                   labels=labels, classes=classes, votes=votes, order_codes=per_order,
-                  scores=np.vstack(al.score) if al.score else np.zeros((0, len(rows))), seconds=al.seconds, usd=usd), table
+                  scores=np.vstack(al.score) if al.score else np.zeros((0, len(rows))), judgments=judgments, seconds=al.seconds, usd=usd), table
 
 
 def _vote_matrix(arrays, preds: pa.Table, vocab_code: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:

@@ -111,7 +111,7 @@ def test_analyze_selective_one_judge(reg):
     d = r.to_dict()
     json.dumps(d)
     assert {"levels", "human", "coverage", "human_fraction", "accuracy", "cost_per_1000", "simulation"} <= set(d)
-    assert d["cost_per_1000"] == {"seconds": 0.0, "usd": None}      # imported verdicts: no time, no price
+    assert d["cost_per_1000"] == {"judgments": 2000.0, "seconds": 0.0, "usd": None}  # imported: no time, no price
 
 
 def test_analyze_selective_cascade_and_seed(reg):
