@@ -418,7 +418,10 @@ def run_page(request: Request, run_id: int, page: int = Query(1, ge=1), reg=Depe
     from registry.services.scoring import headline_for
 
     headline = headline_for(v)
-    overall = [m for m in run.metrics if m.slice == "all"]
+    from registry.domain.metrics.bias import BIAS_GROUP
+
+    bias = {m.name: m for m in run.metrics if m.slice == "all" and m.name in BIAS_GROUP}
+    overall = [m for m in run.metrics if m.slice == "all" and m.name not in bias]
     overall.sort(key=lambda m: (m.name != headline, m.name))
     slices: dict[str, list[Any]] = {}
     for m in run.metrics:
@@ -432,6 +435,8 @@ def run_page(request: Request, run_id: int, page: int = Query(1, ge=1), reg=Depe
                                                            mark_best=False),
                                      "chart-slices")
     ctx: dict[str, Any] = {"run": run, "v": v, "headline": headline, "overall": overall, "slices": slices,
+                           "bias": [bias[name] for name in BIAS_GROUP if name in bias],
+                           "bias_definitions": _bias_definitions(),
                            "slice_figure": slice_figure,
                            "evaluator": _evaluator_or_none(reg, run.evaluator), "figures": [],
                            "disagreements": [], "n_disagree": 0, "page": 1, "pages": 1, "texts": [],
@@ -455,6 +460,14 @@ def run_page(request: Request, run_id: int, page: int = Query(1, ge=1), reg=Depe
             judged = [next((t[1] for _, t in sorted(per[e].items()) if t[1] is not None), None) for e in ids]
             ctx["figures"] = [charts.render(charts.score_scatter([human[e] for e in ids], judged), "chart-scores")]
     return _page(request, "run.html", ctx)
+
+
+def _bias_definitions() -> dict[str, str]:
+    """The catalog's one-line definition of each bias diagnostic (the run page's "Bias" panel)."""
+    from registry.domain.metrics.bias import BIAS_GROUP
+    from registry.domain.metrics.catalog import METRICS
+
+    return {name: METRICS[name].definition for name in BIAS_GROUP}
 
 
 def _evaluator_or_none(reg, name: str):

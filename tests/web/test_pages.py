@@ -161,6 +161,20 @@ def test_run_page_metrics_confusion_and_disagreements(client, web_registry):
     assert "human choice" in page
 
 
+def test_run_page_bias_panel(client, web_registry):
+    """The GPT-4 import's bias diagnostics (issue 15) in their own panel, with CIs and definitions."""
+    run = web_registry.reg.run(web_registry.runs["gpt-4/llmbar-vanilla"])
+    page = _get(client, f"/runs/{run.id}")
+    panel = page.split('id="bias"', 1)[1].split("</table>", 1)[0]
+    for name in ("prob_prefer_first", "flip_rate", "lc_accuracy", "accuracy_longer_worse", "parse_failure_rate"):
+        m = run.metric(name)
+        assert f">{name}</span>" in panel and _num(m.value) in panel, name
+    flip = run.metric("flip_rate")
+    assert f"[{_num(flip.ci_low)}, {_num(flip.ci_high)}]" in panel
+    assert 'title="Both orders: share of the examples' in panel
+    assert ">flip_rate<" not in page.split('id="metrics"', 1)[1].split("</table>", 1)[0]   # not twice
+
+
 def test_run_page_of_hostile_dataset_escapes_texts(client, web_registry):
     runs = web_registry.reg.runs(dataset=web_registry.hostile, evaluator="longer")
     page = _get(client, f"/runs/{runs[0].id}")
