@@ -40,12 +40,12 @@ def _p(x: float | None) -> str:
 def markdown(results: list, seconds: dict[str, float]) -> str:
     """One row per transform × evaluator."""
     lines = ["| transform | evaluator | accuracy parent | accuracy probe | drop [95% CI] | p (paired bootstrap) "
-             "| p (McNemar) |", "|---|---|---:|---:|---:|---:|---:|"]
+             "| p (McNemar) | flip rate |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         for x in r.rows:
             lines.append(f"| {r.transform} | {x.evaluator} | {_fmt(x.parent_value)} | {_fmt(x.probe_value)} | "
                          f"{_fmt(x.drop)} [{_fmt(x.ci_low)}, {_fmt(x.ci_high)}] | {_p(x.p_value)} | "
-                         f"{_p(x.mcnemar_p)} |")
+                         f"{_p(x.mcnemar_p)} | {_fmt(x.flip_rate, 2)} |")
     timing = ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items())
     return "\n".join(lines) + f"\n\nWall time: {timing}.\n"
 

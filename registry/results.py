@@ -388,6 +388,10 @@ class RobustnessRow(Serializable):
     """McNemar's test on per-example 0/1 correctness, where the metric is one (else ``None``)."""
     changed_drop: float | None = None
     """The drop on the probe's changed rows only (``None`` when every row changed or none did)."""
+    flip_rate: float | None = None
+    """Share of the shared examples whose per-example value differs between the two runs (``None``
+    for a metric that is not a per-example mean): the verdicts a probe flips, even where the
+    accuracy barely moves (a position-biased judge on ``swap``: p → 1 − p, every verdict flipped)."""
 
 
 @dataclass(frozen=True)

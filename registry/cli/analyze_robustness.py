@@ -48,8 +48,9 @@ def robustness(
     name_column(table, "evaluator", min_width=16)
     mcnemar = any(x.mcnemar_p is not None for x in r.rows)
     values = [(_num(x.parent_value), _num(x.probe_value), f"{_num(x.drop)} [{_num(x.ci_low)}, {_num(x.ci_high)}]",
-               _p(x.p_value), *((_p(x.mcnemar_p),) if mcnemar else ()), str(x.n_shared)) for x in r.rows]
-    headers = ("parent", "probe", "drop [95% CI]", "p", *(("McNemar p",) if mcnemar else ()), "n")
+               _p(x.p_value), *((_p(x.mcnemar_p),) if mcnemar else ()), _num(x.flip_rate, 2), str(x.n_shared))
+              for x in r.rows]
+    headers = ("parent", "probe", "drop [95% CI]", "p", *(("McNemar p",) if mcnemar else ()), "flips", "n")
     for i, header in enumerate(headers):
         code_column(table, header, [v[i] for v in values], justify="right")
     for x, v in zip(r.rows, values, strict=True):

@@ -333,5 +333,16 @@ def dress(text: np.ndarray, rng: np.random.Generator, *, bold_words: int) -> np.
     return out
 
 
+def flip_rate(parent: Sequence[float] | np.ndarray, probe: Sequence[float] | np.ndarray) -> float:
+    """Share of paired examples whose per-example value (e.g. correctness or credit) differs
+    between a judge's run on the parent and on the probe: a position-biased judge's accuracy on a
+    ``swap`` probe can stay near its parent's accuracy (p → 1 − p) while every verdict flips.
+    NaN for no examples."""
+    a, b = np.asarray(parent, dtype=np.float64), np.asarray(probe, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise InvalidInput(f"paired values must be 1-D of one length; got {a.shape} and {b.shape}", field="probe")
+    return float(np.mean(np.abs(a - b) > 1e-12)) if len(a) else float("nan")
+
+
 __all__ = ["FILLER", "HEADINGS", "TRANSFORMS", "Param", "Probe", "TransformInfo", "apply_probe", "check_params",
-           "check_seed", "dress", "filler_needed", "flip_labels", "pad", "transform_info", "truncate"]
+           "check_seed", "dress", "filler_needed", "flip_labels", "flip_rate", "pad", "transform_info", "truncate"]

@@ -228,7 +228,7 @@ def robustness(reg: RegistryContext, evaluators: Sequence[str] | None, *, parent
             evaluator=name, parent_run=rp.id, probe_run=rq.id, n_shared=t.extra["n_shared"],
             parent_value=t.extra["value_a"], probe_value=t.extra["value_b"], drop=t.difference, ci_low=t.ci_low,
             ci_high=t.ci_high, p_value=t.p_value, test=t.extra["test"], mcnemar_p=mc.p_value if mc else None,
-            changed_drop=_changed_drop(dp, dq, changed)))
+            changed_drop=_changed_drop(dp, dq, changed), flip_rate=_flip_rate(dp, dq)))
     if not rows:
         raise NotFound(f"no evaluator has successful runs on both {pv.ref} and {qv.ref}"
                        + (f" ({'; '.join(f'{e}: {why}' for e, why in skipped)})" if skipped else "")
@@ -273,6 +273,17 @@ def _changed_ids(parent_table, probe_table) -> set[str]:
     before = dict(zip(parent_table.column("example_id").to_pylist(), row_hashes(parent_table).tolist(), strict=True))
     after = zip(probe_table.column("example_id").to_pylist(), row_hashes(probe_table).tolist(), strict=True)
     return {e for e, h in after if e in before and before[e] != h}
+
+
+def _flip_rate(dp, dq) -> float | None:
+    """:func:`~registry.domain.probes.flip_rate` of the per-example values on the shared examples."""
+    from registry.domain.metrics.per_example import on_shared
+    from registry.domain.probes import flip_rate
+
+    if dp.kind != "mean":
+        return None
+    a, b = on_shared(dp, dq)
+    return flip_rate(a.values(a.columns), b.values(b.columns))
 
 
 def _changed_drop(dp, dq, changed: set[str]) -> float | None:

@@ -263,3 +263,19 @@ def test_bad_inputs(kwargs, message):
     with pytest.raises(InvalidInput) as err:
         apply_probe("swap", **args)
     assert message in str(err.value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(pairs=st.lists(st.tuples(st.sampled_from([0.0, 0.5, 1.0]), st.sampled_from([0.0, 0.5, 1.0])), max_size=40))
+def test_flip_rate_matches_loop(pairs):
+    from registry.domain.probes import flip_rate
+
+    a = [x for x, _ in pairs]
+    b = [y for _, y in pairs]
+    got = flip_rate(a, b)
+    if not pairs:
+        assert math.isnan(got)
+    else:
+        assert got == pytest.approx(sum(x != y for x, y in pairs) / len(pairs))
+    with pytest.raises(InvalidInput, match="one length"):
+        flip_rate([1.0], [1.0, 0.0])

@@ -118,6 +118,7 @@ def test_longer_collapses_on_pad_worse(reg):
     assert row.probe_value == 0.0          # the padded worse response is always the longer one
     assert row.drop == pytest.approx(row.parent_value) and row.parent_value > 0.5
     assert row.ci_low > 0 and row.p_value < 0.01
+    assert row.parent_value <= row.flip_rate <= 1   # every example it did not get wrong now is wrong
 
 
 def test_first_inverts_on_swap_and_both_orders_is_immune(reg):
@@ -127,7 +128,8 @@ def test_first_inverts_on_swap_and_both_orders_is_immune(reg):
     single, both = r.rows
     assert single.evaluator == "first-single" and both.evaluator == "first-both"
     assert single.parent_value == pytest.approx(p) and single.probe_value == pytest.approx(1 - p)
-    assert single.drop == pytest.approx(2 * p - 1)
+    assert single.drop == pytest.approx(2 * p - 1) and single.flip_rate == 1.0   # every verdict flips
+    assert both.flip_rate == 0.0
     assert both.parent_value == both.probe_value == 0.5 and both.drop == 0 and both.p_value == 1.0
 
 
