@@ -56,7 +56,8 @@ class Judged:
         """This run as a cascade level with confidence ``confidence`` (``auto``: the first available)."""
         kind = self.confidence_kind(confidence)
         verdict, conf = self.votes[kind]
-        return S.Level(self.evaluator, conf, verdict == self.labels, {"judgments": self.judgments, "seconds": self.seconds, "usd": self.usd})
+        costs = {"judgments": self.judgments, "seconds": self.seconds, "usd": self.usd}
+        return S.Level(self.evaluator, conf, verdict == self.labels, costs)
 
     def confidence_kind(self, confidence: str) -> str:
         if confidence == "auto":
@@ -132,7 +133,8 @@ def judged(reg, evaluator: str, dataset: str, *, need_labels: bool = True) -> tu
     judgments = np.bincount(arrays.pos[known], minlength=table.num_rows)[rows].astype(np.float64)
     return Judged(evaluator=evaluator, run=run.id, dataset=version.ref, task_type=version.task_type, rows=rows,
                   labels=labels, classes=classes, votes=votes, order_codes=per_order,
-                  scores=np.vstack(al.score) if al.score else np.zeros((0, len(rows))), judgments=judgments, seconds=al.seconds, usd=usd), table
+                  scores=np.vstack(al.score) if al.score else np.zeros((0, len(rows))), judgments=judgments,
+                  seconds=al.seconds, usd=usd), table
 
 
 def _vote_matrix(arrays, preds: pa.Table, vocab_code: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:

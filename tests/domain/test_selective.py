@@ -266,5 +266,13 @@ def test_simulate_on_a_known_population_holds_the_guarantee():
     correct = rng.random(600) < 0.6 + 0.4 * conf
     sim = S.simulate([S.Level("j", conf, correct)], target=0.9, delta=0.1, splits=200, seed=0)
     assert sim.splits == 200 and sim.with_threshold > 0.5
-    assert sim.met >= 0.9
+    assert sim.met >= 0.9 and sim.met_full >= 0.9
     assert 0 < sim.mean_coverage < 1
+    # met_full applies each split's thresholds to every example, as a loop does
+    cal_idx, _ = S.random_splits(600, 0.5, 200, 0)
+    full = []
+    for ci in cal_idx:
+        thr = S.calibrate(conf[ci], correct[ci], target=0.9, delta=0.1).threshold
+        kept = [ok for c, ok in zip(conf, correct) if thr is not None and c >= thr]
+        full.append(not kept or sum(kept) / len(kept) >= 0.9)
+    assert sim.met_full == pytest.approx(sum(full) / 200)
