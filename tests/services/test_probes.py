@@ -153,3 +153,35 @@ def test_robustness_all_and_missing_runs(reg):
         reg.robustness("longer", parent="llmbar-natural@1", probe="llmbar-natural@1")
     with pytest.raises(InvalidInput, match="kendall_tau_x"):
         reg.robustness("longer", parent="llmbar-natural@1", probe="natural-swap@1", metric="kendall_tau_x")
+
+
+@pytest.mark.slow
+def test_ties_and_annotator_labels_on_pandalm(tmp_path, data_root):
+    """PandaLM's test set has ties and three annotators per pair: swap flips every annotator's label,
+    the better/worse transforms leave the tie rows as they were, and robustness reports the drop on
+    the changed rows beside the drop on all of them (headline accuracy_3way on a set with ties)."""
+    r = api.init(f"sqlite:///{tmp_path / 'r.db'}", home=tmp_path, store=tmp_path / "store",
+                 dvc_remote=tmp_path / "remote", data_root=data_root)
+    try:
+        r.register_all(only=["pandalm-test"])
+        parent = r.versions("pandalm-test")[0].ref
+        t = r.load_table(parent)
+        labels, votes = t.column("label").to_pylist(), t.column("annotator_labels").to_pylist()
+        swap = r.load_table(r.derive_dataset("pandalm-swap", source_ref=parent, transform="swap").version.ref)
+        flip = {"A": "B", "B": "A", "tie": "tie"}
+        assert swap.column("annotator_labels").to_pylist() == [[flip[x] for x in v] for v in votes]
+        pad = r.derive_dataset("pandalm-pad", source_ref=parent, transform="pad-worse")
+        assert pad.lineage["rows_changed"] == sum(y != "tie" for y in labels) < len(labels)
+        padded = r.load_table(pad.version.ref)
+        for col in ("response_a", "response_b"):
+            old, new = t.column(col).to_pylist(), padded.column(col).to_pylist()
+            assert all(o == n for o, n, y in zip(old, new, labels, strict=True) if y == "tie")
+        r.create_evaluator(checkpoint=r.register_checkpoint("longer", kind="longer").entity.ref, name="longer")
+        for ref in (parent, pad.version.ref):
+            r.evaluate("longer", ref, n_boot=50)
+        rob = r.robustness("longer", parent=parent, probe=pad.version.ref, n_boot=100)
+        (row,) = rob.rows
+        assert rob.metric == "accuracy_3way" and row.n_shared == len(labels)
+        assert row.changed_drop is not None and row.changed_drop > row.drop > 0
+    finally:
+        r.close()
