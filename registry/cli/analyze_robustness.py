@@ -33,7 +33,8 @@ def robustness(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """An evaluator's drop (parent − probe) from a version to a probe of it, on the examples both of
-    its latest runs judged, with a paired-bootstrap CI and p-value (McNemar's where it applies)."""
+    its latest runs judged, with a paired-bootstrap CI and p-value (McNemar's where it applies), and
+    the flip rate: the share of those examples whose per-example credit changed."""
     if all_evaluators and evaluator:
         raise InvalidInput("pass --evaluator NAME or --all, not both", field="--all")
     if not all_evaluators and not evaluator:
