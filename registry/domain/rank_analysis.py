@@ -275,7 +275,7 @@ class BestProtocol(Serializable):
     tied: tuple[str, ...]
     """Other protocols that a paired bootstrap test cannot tell from the best (p ≥ α)."""
     share: float
-    """Share of the resamples in which ``protocols[0]`` has the highest accuracy."""
+    """Share of the resamples in which ``protocols[0]`` has the highest accuracy (alone or tied)."""
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe({"checkpoint": self.checkpoint, "best": list(self.protocols), "value": self.value,
@@ -299,7 +299,7 @@ class ProtocolReport(Serializable):
     same_best: bool
     """Whether one protocol is (among) the best for every checkpoint."""
     same_best_share: float
-    """Share of the resamples in which every checkpoint has the same best protocol."""
+    """Share of the resamples in which one protocol is (among) the best for every checkpoint."""
     alpha: float = 0.05
     level: float = 0.95
     resamples: int = 0
@@ -359,7 +359,8 @@ def analyze_protocols(checkpoints: Sequence[str], protocols: Sequence[str], base
     checkpoint_means = tuple(_grid_value(checkpoints[l], mean_l[l], mean_ls[l], level, None) for l in range(L))
 
     finite = np.isfinite(samples).all(axis=(0, 1))
-    arg = np.argmax(np.where(np.isfinite(samples), samples, -np.inf), axis=1)     # (L, B) best per resample
+    fin = samples[:, :, finite]
+    tops_b = fin == fin.max(axis=1, keepdims=True)            # (L, P, B'): the best protocol(s) in each resample
     best = []
     for l in range(L):
         top = np.flatnonzero(point[l] == point[l].max())
@@ -367,11 +368,11 @@ def analyze_protocols(checkpoints: Sequence[str], protocols: Sequence[str], base
         tied = tuple(protocols[p] for p in range(P) if p not in top and
                      paired_statistic_bootstrap(point[l, lead], samples[l, lead], point[l, p], samples[l, p],
                                                 n=n, level=level).p_value >= alpha)
-        share = float((arg[l, finite] == lead).mean()) if finite.any() else float("nan")
+        share = float(tops_b[l, lead].mean()) if finite.any() else float("nan")
         best.append(BestProtocol(checkpoints[l], tuple(protocols[p] for p in top), float(point[l, lead]), tied, share))
     tops = [set(bp.protocols) for bp in best]
     same = bool(set.intersection(*tops)) if tops else False
-    same_share = float((arg[:, finite] == arg[:1, finite]).all(axis=0).mean()) if finite.any() else float("nan")
+    same_share = float(tops_b.all(axis=0).any(axis=0).mean()) if finite.any() else float("nan")
     return ProtocolReport(tuple(checkpoints), tuple(protocols), base, cells, protocol_means, checkpoint_means,
                           tuple(best), same, same_share, alpha, level, int(samples.shape[2]))
 

@@ -18,15 +18,8 @@ import pytest
 
 from registry.services.matrix import evaluator_name, missing_pairs, run_matrix
 
-LLMBAR = {
-    "llmbar-natural": "princeton-nlp__LLMBar/Dataset/LLMBar/Natural/dataset.json",
-    "llmbar-adversarial-neighbor": "princeton-nlp__LLMBar/Dataset/LLMBar/Adversarial/Neighbor/dataset.json",
-    "llmbar-adversarial-gptinst": "princeton-nlp__LLMBar/Dataset/LLMBar/Adversarial/GPTInst/dataset.json",
-    "llmbar-adversarial-gptout": "princeton-nlp__LLMBar/Dataset/LLMBar/Adversarial/GPTOut/dataset.json",
-    "llmbar-adversarial-manual": "princeton-nlp__LLMBar/Dataset/LLMBar/Adversarial/Manual/dataset.json",
-}
-CONFIG = {"max_tokens": 3, "max_input_tokens": 192}
-"""Small generations and prompts: the tiny models say nothing sensible anyway."""
+from bench.reife_analyses import TINY_CONFIG as CONFIG  # the setup is shared with bench/reife_analyses.py
+from bench.reife_analyses import register_llmbar_sets, register_models, tiny_models
 
 
 def _pairwise_protocols() -> list[str]:
@@ -39,29 +32,12 @@ def _pairwise_protocols() -> list[str]:
 def tiny_checkpoints(tmp_path_factory) -> dict[str, Path]:
     """Two random tiny chat models of different sizes."""
     pytest.importorskip("transformers")
-    from registry.adapters.backends.tiny import build_tiny_causal_lm
-
-    root = tmp_path_factory.mktemp("matrix-models")
-    return {"tiny-s": build_tiny_causal_lm(root / "s", hidden_size=64, layers=2, seed=0),
-            "tiny-m": build_tiny_causal_lm(root / "m", hidden_size=128, layers=4, seed=1)}
+    return tiny_models(tmp_path_factory.mktemp("matrix-models"))
 
 
 def _setup(reg, data_root: Path, tmp_path: Path, models: dict[str, Path], rows: int | None) -> tuple[list, list]:
     """Register the LLMBar sets (the first ``rows`` of each file, or all) and the checkpoints."""
-    from registry.services.datasets import register_dataset_version
-    from registry.services.evaluators import register_checkpoint
-
-    refs = []
-    for name, rel in LLMBAR.items():
-        path = data_root / rel
-        if rows is not None:
-            cut = tmp_path / name / "dataset.json"
-            cut.parent.mkdir(parents=True)
-            cut.write_text(json.dumps(json.loads(path.read_text(encoding="utf-8"))[:rows]), encoding="utf-8")
-            path = cut
-        refs.append(register_dataset_version(reg, name=name, source="llmbar", path=path).version.ref)
-    ckpts = [register_checkpoint(reg, name, kind="llm-judge", path=folder)[0].ref for name, folder in models.items()]
-    return refs, ckpts
+    return register_llmbar_sets(reg, data_root, rows=rows, cut_dir=tmp_path), register_models(reg, models)
 
 
 def _check_matrix(reg, refs, ckpts, monkeypatch) -> None:
