@@ -16,7 +16,8 @@ Writes (``WriteAccess``: always ``Authorization: Bearer <AUTORATER_API_TOKEN>``)
 
 - ``POST /regressions/{id}/ack``; ``PUT /aliases/{autorater}/{alias}`` (``champion`` through the
   promotion rule); ``POST /evaluators``; ``POST /datasets/{name}/versions`` (multipart upload, generic
-  mapping); ``POST /runs`` (202, a background job: ``GET /jobs/{id}``).
+  mapping); ``POST /runs`` (202, a job: ``GET /jobs/{id}``; a Prefect flow run when ``PREFECT_API_URL`` is
+  set, as under ``autorater serve``, else a background thread of this server).
 
 ``/best`` takes, besides ``dataset`` / ``task_type`` / ``metric`` / ``coverage`` / ``datasets`` (the
 answer of ``autorater best``), the filters ``max_cost_per_1k``, ``backend`` (kinds or generation
@@ -674,9 +675,25 @@ async def upload_version(request: Request, name: str, reg: Reg) -> Any:
 
 
 # ------------------------------------------------------------------ evaluation jobs
+RUN_DEPLOYMENT = "meta-evaluate/on-evaluator"
+"""The deployment of :mod:`flows.deployments` (served by ``autorater serve``) that ``POST /runs`` creates a
+flow run of when a Prefect API is configured, with ``evaluators=[E]`` and ``datasets=[NAME@VERSION]``."""
+_PREFECT_STATUS = {"SCHEDULED": "queued", "PENDING": "queued", "PAUSED": "queued", "RUNNING": "running",
+                   "CANCELLING": "running", "COMPLETED": "succeeded", "FAILED": "failed", "CRASHED": "failed",
+                   "CANCELLED": "failed"}
+"""A job's status for each Prefect state type of its flow run."""
+
+
+class PrefectUnavailable(RegistryError):
+    """The configured Prefect API cannot start or report a flow run (answered 503)."""
+
+    code = "prefect_unavailable"
+    http_status = 503
+
+
 @dataclass
 class Job:
-    """An evaluation started over the API."""
+    """An evaluation started over the API: a background thread of this server, or a Prefect flow run."""
 
     id: int
     evaluator: str
@@ -689,28 +706,44 @@ class Job:
     regressions: list[int] = field(default_factory=list)
     created_at: float = field(default_factory=time.time)
     finished_at: float | None = None
+    via: str = "thread"
+    """``thread`` (a worker of this server) or ``prefect`` (a flow run of :data:`RUN_DEPLOYMENT`)."""
+    flow_run_id: str | None = None
+    flow_run_state: str | None = None
+    """The Prefect state type of the flow run (``SCHEDULED``, ``RUNNING``, ``COMPLETED``, …) when last read."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "evaluator": self.evaluator, "dataset": self.dataset, "status": self.status,
                 "run_id": self.run_id, "error": self.error, "regressions": list(self.regressions),
                 "created_at": self.created_at, "finished_at": self.finished_at,
-                "run": f"/api/v1/runs/{self.run_id}" if self.run_id is not None else None}
+                "run": f"/api/v1/runs/{self.run_id}" if self.run_id is not None else None, "via": self.via,
+                "flow_run_id": self.flow_run_id, "flow_run_state": self.flow_run_state}
 
 
 class Jobs:
-    """The app's in-process job table: each job runs in a daemon thread of this process (the registry's
-    exactly-once claim keeps two evaluations of one pair from running at once). Jobs are not kept over a
-    restart; the runs they made are. (Prefect is not used here: ``autorater serve`` runs the flows.)"""
+    """The app's job table. Without a Prefect API each job runs in a daemon thread of this process (the
+    registry's exactly-once claim keeps two evaluations of one pair from running at once). With one
+    (:attr:`~registry.web.app.WebSettings.prefect_api_url`), a job is a flow run of :data:`RUN_DEPLOYMENT`
+    that the deployments' runner (``autorater serve``) executes; its status is read from Prefect when the
+    job is asked for. Jobs are not kept over a restart; the runs (and flow runs) they made are."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefect_api_url: str | None = None) -> None:
         self._jobs: dict[int, Job] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self.prefect_api_url = prefect_api_url
+
+    def _add(self, **fields: Any) -> Job:
+        with self._lock:
+            job = Job(id=next(self._ids), **fields)
+            self._jobs[job.id] = job
+        return job
 
     def start(self, reg: Any, evaluator: str, dataset: str) -> Job:
-        with self._lock:
-            job = Job(id=next(self._ids), evaluator=evaluator, dataset=dataset)
-            self._jobs[job.id] = job
+        """The evaluation as a flow run when a Prefect API is configured, else in a thread of this process."""
+        if self.prefect_api_url:
+            return self._start_flow_run(evaluator, dataset)
+        job = self._add(evaluator=evaluator, dataset=dataset)
         threading.Thread(target=self._work, args=(reg, job), name=f"autorater-job-{job.id}", daemon=True).start()
         return job
 
@@ -736,16 +769,87 @@ class Jobs:
         finally:
             job.finished_at = time.time()
 
+    # -------------------------------------------------------------- Prefect
+    def _client(self):  # noqa: ANN202 - prefect's SyncPrefectClient, imported only in this mode
+        from prefect.client.orchestration import SyncPrefectClient
+
+        return SyncPrefectClient(self.prefect_api_url)
+
+    def _unavailable(self, exc: Exception) -> PrefectUnavailable:
+        return PrefectUnavailable(f"the Prefect API at {self.prefect_api_url} did not answer ({type(exc).__name__}: "
+                                  f"{exc}); start `autorater serve`, or set AUTORATER_API_RUNS=thread to run "
+                                  "evaluations in this server")
+
+    def _start_flow_run(self, evaluator: str, dataset: str) -> Job:
+        """What ``prefect.deployments.run_deployment(RUN_DEPLOYMENT, parameters=..., timeout=0)`` does: a
+        scheduled flow run of the deployment, returned at once."""
+        from prefect.exceptions import ObjectNotFound
+
+        try:
+            with self._client() as client:
+                try:
+                    deployment = client.read_deployment_by_name(RUN_DEPLOYMENT)
+                except ObjectNotFound:
+                    raise PrefectUnavailable(
+                        f"the Prefect API at {self.prefect_api_url} has no deployment {RUN_DEPLOYMENT!r}: "
+                        "run `autorater serve` (which serves it), or set AUTORATER_API_RUNS=thread") from None
+                flow_run = client.create_flow_run_from_deployment(
+                    deployment.id, parameters={"evaluators": [evaluator], "datasets": [dataset]},
+                    tags=["autorater", "rest-api"])
+        except RegistryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an unreachable or failing Prefect API
+            raise self._unavailable(exc) from None
+        state = flow_run.state.type.value if flow_run.state is not None else None
+        return self._add(evaluator=evaluator, dataset=dataset, via="prefect", flow_run_id=str(flow_run.id),
+                         flow_run_state=state)
+
+    def refresh(self, reg: Any, job: Job) -> None:
+        """A flow run job's state from Prefect and, once it has one, its run (and that run's regressions)."""
+        if job.via != "prefect" or job.finished_at is not None:
+            return
+        from uuid import UUID
+
+        try:
+            with self._client() as client:
+                flow_run = client.read_flow_run(UUID(job.flow_run_id))
+        except Exception as exc:  # noqa: BLE001
+            raise self._unavailable(exc) from None
+        state = flow_run.state
+        job.flow_run_state = state.type.value if state is not None else None
+        status = _PREFECT_STATUS.get(job.flow_run_state or "", "queued")
+        if status == "running":
+            running = reg.runs(evaluator=job.evaluator, dataset=job.dataset, status="running", limit=1)
+            job.run_id = running[0].id if running else None
+        elif status == "succeeded":
+            # the flow runs the pair unless it has a succeeded run already: either way, that run is the answer
+            done = reg.runs(evaluator=job.evaluator, dataset=job.dataset, status="succeeded", limit=1)
+            if done:
+                job.run_id = done[0].id
+                job.regressions = [r.id for r in reg.regressions(evaluator=job.evaluator, dataset=job.dataset)
+                                   if r.candidate_run_id == job.run_id]
+            else:
+                status = "failed"
+                job.error = (f"flow run {job.flow_run_id} completed without a run of {job.evaluator} on "
+                             f"{job.dataset} (an inactive evaluator or a jury is not run by the flow)")
+        elif status == "failed":
+            job.error = f"flow run {job.flow_run_id} {job.flow_run_state}: {state.message if state else ''}".strip()
+            failed = reg.runs(evaluator=job.evaluator, dataset=job.dataset, limit=1)
+            job.run_id = failed[0].id if failed and failed[0].status == "failed" else None
+        job.status = status
+        if status in ("succeeded", "failed"):
+            job.finished_at = time.time()
+
 
 _jobs_lock = threading.Lock()
 
 
 def get_jobs(request: Request) -> Jobs:
-    """The app's job table (created on first use)."""
+    """The app's job table (created on first use, in the run mode of the app's settings)."""
     with _jobs_lock:
         jobs = getattr(request.app.state, "jobs", None)
         if jobs is None:
-            jobs = request.app.state.jobs = Jobs()
+            jobs = request.app.state.jobs = Jobs(request.app.state.web.prefect_api_url)
     return jobs
 
 
@@ -759,9 +863,12 @@ class RunBody(BaseModel):
 
 @router.post("/runs", dependencies=[WriteAccess], status_code=202)
 def start_run(reg: Reg, body: RunBody, jobs: Annotated[Jobs, Depends(get_jobs)]) -> Any:
-    """Start ``evaluator`` on ``dataset`` in a background worker of this server, as ``autorater eval run``
-    (regressions checked after): 202 with the job, ``Location: /api/v1/jobs/{id}``. Poll the job for its
-    status and its ``run_id``."""
+    """Start ``evaluator`` on ``dataset``: 202 with the job, ``Location: /api/v1/jobs/{id}``; poll the job for
+    its status and its ``run_id``. With a Prefect API (``PREFECT_API_URL``; ``autorater serve``) the job is a
+    flow run of the ``meta-evaluate/on-evaluator`` deployment (``flow_run_id``), which runs the pair unless it
+    has a succeeded run already (the job then gives that run); without one, a background worker of this
+    server runs it as ``autorater eval run`` does (regressions checked after). A 503 problem when the Prefect
+    API does not answer or does not serve the deployment."""
     ev = reg.evaluator(body.evaluator)
     version = reg.dataset(body.dataset).version
     job = jobs.start(reg, ev.name, version.ref)
@@ -770,13 +877,14 @@ def start_run(reg: Reg, body: RunBody, jobs: Annotated[Jobs, Depends(get_jobs)])
 
 @router.get("/jobs/{job_id}")
 def job(job_id: int, reg: Reg, jobs: Annotated[Jobs, Depends(get_jobs)]) -> Any:
-    """A job's status and, once known, its run id (the run's own status while it runs)."""
+    """A job's status and, once known, its run id (the run's own status while it runs); for a flow run job
+    also the flow run's Prefect state (``flow_run_state``), read now."""
     j = jobs.get(job_id)
+    jobs.refresh(reg, j)
     data = j.to_dict()
-    if j.run_id is None and j.status == "running":
+    if j.via == "thread" and j.run_id is None and j.status == "running":
         running = reg.runs(evaluator=j.evaluator, dataset=j.dataset, status="running", limit=1)
         if running:
             data["run_id"] = running[0].id
             data["run"] = f"/api/v1/runs/{running[0].id}"
     return data
-

@@ -66,6 +66,10 @@ class WebSettings:
     """Bearer token writes need (``AUTORATER_API_TOKEN``); ``None``: writes are refused."""
     public_read: bool = False
     """Whether reads need no token (``AUTORATER_API_PUBLIC_READ=1``; always when no token is set)."""
+    prefect_api_url: str | None = None
+    """The Prefect API on which ``POST /api/v1/runs`` creates a flow run of the ``meta-evaluate`` deployment
+    (``PREFECT_API_URL``, which ``autorater serve`` sets for its own server; ``AUTORATER_API_RUNS=thread``
+    leaves it out); ``None``: the run is a background thread of this process."""
 
     @property
     def reads_open(self) -> bool:
@@ -77,7 +81,10 @@ class WebSettings:
         public = overrides.get("public_read")
         if public is None:
             public = os.environ.get("AUTORATER_API_PUBLIC_READ", "").strip().lower() in ("1", "true", "yes", "on")
-        return cls(token=token or None, public_read=bool(public))
+        prefect = overrides.get("prefect_api_url")
+        if prefect is None and os.environ.get("AUTORATER_API_RUNS", "").strip().lower() != "thread":
+            prefect = os.environ.get("PREFECT_API_URL") or None
+        return cls(token=token or None, public_read=bool(public), prefect_api_url=prefect or None)
 
 
 def status_of(exc: RegistryError) -> int:
