@@ -175,7 +175,7 @@ def stacking_features(verdicts: np.ndarray, prob_a: np.ndarray | None) -> np.nda
     """(orders, examples, features): per member its A and B indicators and, with confidences,
     ``prob_a − ½`` (0 where absent); then an order indicator (1 for order 1) when there are two orders."""
     v = as_codes(verdicts, field="verdicts")
-    m, o, n = v.shape
+    _, o, n = v.shape
     parts = [(v == A).astype(np.float64), (v == B).astype(np.float64)]
     if prob_a is not None:
         parts.append(np.nan_to_num(np.asarray(prob_a, dtype=np.float64) - 0.5, nan=0.0))

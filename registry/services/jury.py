@@ -205,16 +205,17 @@ def _member_runs(reg: RegistryContext, ev: Evaluator, version, *, seed: int, n_b
 
 # ----------------------------------------------------------------------------- writing a derived run
 def store_derived_run(reg: RegistryContext, *, evaluator: Evaluator, version, predictions: pa.Table,
-                      provenance: dict[str, Any], seed: int, n_boot: int, seconds: float, extra_metrics: Sequence[MetricRecord] = (), cost_usd: float | None = None,
+                      provenance: dict[str, Any], seed: int, n_boot: int, seconds: float,
+                      extra_metrics: Sequence[MetricRecord] = (), cost_usd: float | None = None,
                       slice_by: Sequence[str] | None = None, min_slice_size: int = 10) -> EvaluationRun:
     """Store a run computed from other runs (no judgments executed): its predictions as
     content-addressed Parquet, its metrics through :func:`registry.services.scoring.compute_metrics`
     (plus ``extra_metrics``, replacing same-named ones), the run row, its standings — one transaction."""
+    import pyarrow.compute as pc
+
     from registry.services.datasets import load_table
     from registry.services.evaluation import _store_predictions, task_context
     from registry.services.scoring import compute_metrics
-
-    import pyarrow.compute as pc
 
     table = load_table(reg, version.ref)
     uri, digest = _store_predictions(reg, predictions)
@@ -265,7 +266,8 @@ def _jury_predictions(version_table: pa.Table, members: MemberRuns, result: J.Ju
     return pa.Table.from_pydict(cols, schema=PREDICTION_SCHEMA)
 
 
-def _summed_price(reg: RegistryContext, runs: Sequence[EvaluationRun], n: int) -> tuple[MetricRecord | None, float | None]:
+def _summed_price(reg: RegistryContext, runs: Sequence[EvaluationRun],
+                  n: int) -> tuple[MetricRecord | None, float | None]:
     """The jury's ``price_per_1000`` (members' sum, CI bounds summed) when every member's is known,
     and its cost in dollars (members' ``cost_usd`` summed, or the price × examples)."""
     parts = []
@@ -316,7 +318,7 @@ def run_jury(reg: RegistryContext, ev: Evaluator, version, *, seed: int = 0, n_b
         provenance = {"evaluator_sha256": ev.sha256, "dataset_sha256": version.content_hash, "protocol": ev.protocol,
                       "jury_key": key, "member_runs": {r.evaluator: r.id for r in runs},
                       "combine": result.combine, "folds": result.k, "fold_seed": int(cfg.get("seed", 0)),
-                      "orders": list(members.orders), "n_examples_common": int(len(members.rows)),
+                      "orders": list(members.orders), "n_examples_common": len(members.rows),
                       "n_examples_dataset": version.row_count, "uses_confidences": result.uses_confidences,
                       "notes": list(result.notes), "n_boot": n_boot, "slicing": slicing,
                       "code_revision": code_revision(), "combine_seconds": time.perf_counter() - t0}
@@ -441,9 +443,9 @@ def analyze_jury(reg: RegistryContext, dataset: str, *, budget: float | None = N
     test = paired_bootstrap(credits[ranked[0]], single_alone[0], boot=boot, name="accuracy (jury − best single)")
     if n < version.row_count:
         notes.append(f"{n} of the {version.row_count} examples were judged by every candidate; all figures are on them")
-    notes.append(f"each jury's verdicts are {'out-of-fold (' + str(folds) + ' folds)' if combine in J.FITTED else 'unfitted'}"
-                 f", but the best of {len(subsets)} juries is chosen on the same examples: its accuracy is optimistic "
-                 "(selection)")
+    fitted = f"out-of-fold ({folds} folds)" if combine in J.FITTED else "unfitted"
+    notes.append(f"each jury's verdicts are {fitted}, but the best of {len(subsets)} juries is chosen on the same "
+                 "examples: its accuracy is optimistic (selection)")
     if budget is not None and any(c is None for c in prices.values()):
         notes.append("candidates of unknown cost are left out under a budget")
     return JuryAnalysis(dataset=version.ref, combine=combine, budget=budget, folds=folds, seed=seed, n_examples=n,

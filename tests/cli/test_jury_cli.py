@@ -7,7 +7,7 @@ import json
 
 from tests.cli.conftest import LONG_A, LONG_B
 
-MEMBERS = ",".join(["always-first", LONG_A, LONG_B])
+MEMBERS = f"always-first,{LONG_A},{LONG_B}"
 
 
 def test_jury_commands(runs_registry, cli_at):

@@ -14,7 +14,11 @@ from registry.domain import jury as J
 from registry.errors import InvalidInput, NotFound
 from registry.services import datasets as svc
 from registry.services.evaluation import load_predictions, run_evaluation
-from registry.services.evaluators import create_evaluator, ensure_baselines, register_checkpoint
+from registry.services.evaluators import (
+    create_evaluator,
+    ensure_baselines,
+    register_checkpoint,
+)
 from registry.services.imports import import_predictions
 from registry.services.jury import analyze_jury, create_jury
 from registry.services.queries import EvaluatorFilter, best_evaluator, leaderboard
@@ -174,7 +178,7 @@ def test_analyze_jury_finds_the_best_subset_with_a_paired_test(reg):
     members = [_name(*j) for j in JUDGES]
     got = analyze_jury(reg, NATURAL, members=members, combine="weighted", max_size=3, n_boot=N_BOOT)
     assert got.n_subsets == 4 and got.n_examples == 100
-    assert [c.evaluator for c in got.candidates][0] == "gpt-4/llmbar-vanilla"   # the most accurate alone
+    assert got.candidates[0].evaluator == "gpt-4/llmbar-vanilla"   # the most accurate alone
     assert got.best_single.accuracy == pytest.approx(
         leaderboard(reg, NATURAL).standings[[s.evaluator for s in leaderboard(reg, NATURAL).standings]
                                             .index("gpt-4/llmbar-vanilla")].value)
