@@ -31,16 +31,17 @@ def _random(seed: int, m: int = 5, o: int = 2, n: int = 60, conf: bool = True):
 
 
 # ----------------------------------------------------------------------------- loops
+_NAMES = {A: "A", B: "B", TIE: "tie", FAIL: None}
+_CODES = {v: k for k, v in _NAMES.items()}
+
+
 def _plurality_loop(votes: list[int]) -> int:
-    counts: dict[int, int] = {}
-    for x in votes:
-        if x != FAIL:
-            counts[x] = counts.get(x, 0) + 1
-    if not counts:
-        return FAIL
-    top = max(counts.values())
-    winners = [c for c, k in counts.items() if k == top]
-    return winners[0] if len(winners) == 1 else TIE
+    """The protocol vote's rule, one example at a time: the strict plurality of the cast verdicts,
+    a split → tie, nothing cast → failure (registry.services.evaluation.plurality)."""
+    from registry.services.evaluation import plurality
+
+    cast = [_NAMES[x] for x in votes if x != FAIL]
+    return _CODES[plurality(cast) or ("tie" if cast else None)]
 
 
 def _weighted_loop(votes: list[int], weights: list[float]) -> int:
