@@ -2,10 +2,14 @@
 MiniLM scorer run on every catalog dataset of their task types, one leaderboard per dataset.
 
     AUTORATER_HOME=.autorater/leaderboards .venv/bin/python -m bench.leaderboards [--out bench/LEADERBOARDS.md]
+        [--rescore] [--report-only]
 
 Resumable: judgments are cached, so an interrupted run continues where it stopped. Writes a
 Markdown report with one table per dataset (headline metric with its 95% bootstrap CI, the
-paired test against the best) and the wall time of each run.
+paired test against the best) and the wall time of each run; pairwise tables also show bias
+diagnostics (flip rate, length-controlled accuracy, position and length preference). ``--rescore``
+first scores every stored run again from its predictions (what ``autorater eval rescore --all``
+does: runs made before a metric existed get it).
 """
 
 from __future__ import annotations
@@ -18,6 +22,15 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+
+BIAS_COLUMNS = {"flip_rate": "flip", "lc_accuracy": "LC acc", "prob_prefer_first": "first",
+                "prob_prefer_longer": "longer", "prob_prefer_longer_human_shorter": "longer (h. shorter)"}
+"""Bias diagnostics shown beside the headline on pairwise leaderboards (metric name: column title)."""
+
+
+def _num(x: float | None) -> str:
+    return "–" if x is None or x != x else f"{x:.3f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-minilm", action="store_true")
     ap.add_argument("--report-only", action="store_true",
                     help="run nothing: write the report from the runs already in the registry, listing missing ones")
+    ap.add_argument("--rescore", action="store_true",
+                    help="first score every stored run again from its predictions (`autorater eval rescore --all`), "
+                         "e.g. to give runs made before them the bias diagnostics")
     args = ap.parse_args(argv)
 
     os.environ.setdefault("AUTORATER_HOME", ".autorater/leaderboards")
@@ -52,6 +68,13 @@ def main(argv: list[str] | None = None) -> int:
         datasets = [d for d in datasets if d.name in args.only]
     timings: dict[tuple[str, str], tuple[float, int, int]] = {}
     missing: list[str] = []
+    if args.rescore:
+        from registry.services.rescore import rescore_runs
+
+        t = time.perf_counter()
+        rescored = rescore_runs(reg, all_runs=True)
+        print(f"re-scored {len(rescored.runs)} runs in {time.perf_counter() - t:.0f} s; added "
+              f"{', '.join(rescored.added) or 'nothing'}", flush=True)
     done = {(r.evaluator, r.dataset.split("@")[0]): r for r in reg.store.latest_runs()}
     for ev in evaluators:  # heuristics first (fast), the encoder last
         kinds = EVALUATORS.get(ev.kind).task_types
@@ -74,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     how = ("report written with `--report-only` from the runs already in the registry, which were produced by "
            "`.venv/bin/python -m bench.leaderboards`" if args.report_only else
            f"`.venv/bin/python -m bench.leaderboards`, total wall time {time.perf_counter() - t0:.0f} s")
+    if args.rescore:
+        how += " (`--rescore`: every stored run scored again from its predictions first)"
     lines = ["# Baseline leaderboards", "",
              f"Command: {how}.  ",
              f"Machine: 2 cores, no GPU, shared with other jobs; {time.strftime('%Y-%m-%d')}.  ",
@@ -81,7 +106,11 @@ def main(argv: list[str] | None = None) -> int:
              "pointwise example-level Spearman, classification balanced accuracy; 95% bootstrap CIs "
              f"({args.n_boot} resamples); *p* = paired test against the best (bootstrap); "
              "*tied* = not distinguishable from the best at α = 0.05. *run s* = wall time of the run that "
-             "produced the numbers (a run served from the judgment cache takes about a second).", ""]
+             "produced the numbers (a run served from the judgment cache takes about a second). Pairwise "
+             "tables also show bias diagnostics of each run (issue 15; `autorater metrics list --task-type "
+             "pairwise`): *flip* = flip_rate under swap, *LC acc* = length-controlled accuracy, *first* = "
+             "prob_prefer_first, *longer* = prob_prefer_longer, *longer (h. shorter)* = "
+             "prob_prefer_longer_human_shorter (– where a run has none, e.g. one order judged).", ""]
     if missing:
         lines += [f"**Not run yet ({len(missing)}):** " + "; ".join(missing) + ".", ""]
     for d in datasets:
@@ -90,14 +119,17 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # a dataset no baseline can judge
             lines += [f"## {d.name}", "", f"no leaderboard: {exc}", ""]
             continue
+        bias = BIAS_COLUMNS if d.task_type == "pairwise" else {}
         lines += [f"## {board.scope} ({d.task_type}, {board.metric})", "",
-                  f"| # | evaluator | {board.metric} | 95% CI | n | p vs best | tied | run s |",
-                  "|---:|---|---:|---|---:|---:|---|---:|"]
+                  f"| # | evaluator | {board.metric} | 95% CI | n | p vs best | tied | run s |"
+                  + "".join(f" {title} |" for title in bias.values()),
+                  "|---:|---|---:|---|---:|---:|---|---:|" + "---:|" * len(bias)]
         for i, s in enumerate(board.standings, 1):
             secs = timings.get((s.evaluator, d.name), (float("nan"),))[0]
             p = "" if s.p_value is None else f"{s.p_value:.3f}"
+            more = "".join(f" {_num((s.metrics or {}).get(name))} |" for name in bias)
             lines.append(f"| {i} | {s.evaluator} | {s.value:.3f} | [{s.ci_low:.3f}, {s.ci_high:.3f}] | {s.n} | "
-                         f"{p} | {'yes' if s.tied_with_best else ''} | {secs:.1f} |")
+                         f"{p} | {'yes' if s.tied_with_best else ''} | {secs:.1f} |{more}")
         lines.append("")
     Path(args.out).write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}", file=sys.stderr)
