@@ -27,26 +27,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from bench.metaeval import data_root
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SETS = ("llmbar-natural", "llmbar-adversarial-gptinst", "llmbar-adversarial-gptout", "llmbar-adversarial-manual",
         "llmbar-adversarial-neighbor")
 JUDGES = ("gpt-4/llmbar-vanilla", "gpt-4/llmbar-cot", "gpt-4/llmbar-swap_cot", "chatgpt/llmbar-vanilla",
           "chatgpt/llmbar-cot")
-
-
-def data_root() -> Path:
-    env = os.environ.get("AUTORATER_DATA")
-    for cand in ([Path(env)] if env else []) + [PROJECT_ROOT.parent / "shared" / "data"]:
-        if cand.is_dir():
-            return cand.resolve()
-    sys.exit("real data not found: set AUTORATER_DATA or put it at ../shared/data")
 
 
 def build(home: Path, reuse: bool):
