@@ -315,8 +315,7 @@ def analyze_protocols(reg: RegistryContext, *, datasets=None, evaluators=None, m
     data = _gather(reg, datasets=datasets, evaluators=evaluators, metric=metric)
     if base is None:
         seen = {llm_and_protocol(e)[1] for e in data.evaluators.values()}
-        base = next((b for b in BASE_PROTOCOLS if b in seen and (not _split(protocols) or b in _split(protocols))),
-                    None)
+        base = next((b for b in BASE_PROTOCOLS if b in seen), None)
         if base is None:
             raise InvalidInput("name the base protocol with --base (none of " + ", ".join(BASE_PROTOCOLS)
                                + " is among the selected evaluators' protocols: " + ", ".join(sorted(seen)[:20]) + ")",
