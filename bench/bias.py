@@ -47,6 +47,13 @@ def _published_agreement(result: Path) -> tuple[int, int] | None:
     return (int(found.group(1)), int(found.group(2))) if found else None
 
 
+def _per_set(title: str, note: str, evaluators: list[str], by: dict, cell) -> list[str]:
+    """A Markdown table: one row per evaluator, one ``cell(run)`` per LLMBar set."""
+    lines = ["", f"### {title}", "", note, "", "| judge / protocol | "
+             + " | ".join(s.removeprefix("llmbar-") for s in SETS) + " |", "|---|" + "---:|" * len(SETS)]
+    return lines + [f"| {ev} | " + " | ".join(cell(by.get((ev, s))) for s in SETS) + " |" for ev in evaluators]
+
+
 def main(argv: list[str] | None = None) -> int:
     from registry.config import Settings
     from registry.services import datasets as svc
@@ -76,49 +83,37 @@ def main(argv: list[str] | None = None) -> int:
         run = by.get((ev, "llmbar-natural"))
         if run is not None:
             lines.append(f"| {ev} | " + " | ".join(_ci(run.metric(c)) for c in COLUMNS) + " |")
-    lines += ["", "### Flip rate under swap on every LLMBar set, beside LLMBar's published agreement", "",
-              "Each cell: stored `flip_rate` (share of the examples with both orders parsed whose verdicts differ) / "
-              "1 − LLMBar's published Agr. (statistics.json `equal`); `*`: the run has parse failures, so the two "
-              "differ by the examples with one failed order.", "",
-              "| judge / protocol | " + " | ".join(s.removeprefix("llmbar-") for s in SETS) + " |",
-              "|---|" + "---:|" * len(SETS)]
-    exact = checked = 0
-    for ev in evaluators:
-        cells = []
-        for s in SETS:
-            run = by.get((ev, s))
-            flip = run.metric("flip_rate") if run else None
-            if flip is None or flip.value is None:
-                cells.append("–")
-                continue
-            published = _published_agreement(Path(run.provenance.get("imported_from", "")))
-            mark = "*" if (flip.extra or {}).get("with_failure") else ""
-            if published:
-                agree, n = published
-                one_minus = 1 - agree / n
-                checked += 1
-                exact += not mark and abs(flip.value - one_minus) < 1e-12
-                cells.append(f"{flip.value:.3f} / {one_minus:.3f}{mark}")
-            else:
-                cells.append(f"{flip.value:.3f}{mark}")
-        lines.append(f"| {ev} | " + " | ".join(cells) + " |")
-    lines += ["", "### Accuracy and length-controlled accuracy on every LLMBar set", "",
-              "Each cell: `accuracy` → `lc_accuracy` (the accuracy the GLM predicts on equally long responses) "
-              "and, in brackets, the length coefficient γ of that GLM (> 0: right more often when the "
-              "human-preferred response is the longer one).", "",
-              "| judge / protocol | " + " | ".join(s.removeprefix("llmbar-") for s in SETS) + " |",
-              "|---|" + "---:|" * len(SETS)]
-    for ev in evaluators:
-        cells = []
-        for s in SETS:
-            run = by.get((ev, s))
-            acc, lc = (run.metric("accuracy"), run.metric("lc_accuracy")) if run else (None, None)
-            if acc is None or lc is None or lc.value is None:
-                cells.append("–")
-                continue
-            coef = (lc.extra or {}).get("length_coef")
-            cells.append(f"{acc.value:.3f} → {lc.value:.3f}" + (f" ({coef:+.2f})" if coef is not None else ""))
-        lines.append(f"| {ev} | " + " | ".join(cells) + " |")
+    counts = {"exact": 0, "checked": 0}
+
+    def flip_cell(run) -> str:
+        flip = run.metric("flip_rate") if run else None
+        if flip is None or flip.value is None:
+            return "–"
+        published = _published_agreement(Path(run.provenance.get("imported_from", "")))
+        mark = "*" if (flip.extra or {}).get("with_failure") else ""
+        if not published:
+            return f"{flip.value:.3f}{mark}"
+        one_minus = 1 - published[0] / published[1]
+        counts["checked"] += 1
+        counts["exact"] += not mark and abs(flip.value - one_minus) < 1e-12
+        return f"{flip.value:.3f} / {one_minus:.3f}{mark}"
+
+    def lc_cell(run) -> str:
+        acc, lc = (run.metric("accuracy"), run.metric("lc_accuracy")) if run else (None, None)
+        if acc is None or lc is None or lc.value is None:
+            return "–"
+        coef = (lc.extra or {}).get("length_coef")
+        return f"{acc.value:.3f} → {lc.value:.3f}" + (f" ({coef:+.2f})" if coef is not None else "")
+
+    lines += _per_set("Flip rate under swap on every LLMBar set, beside LLMBar's published agreement",
+                      "Each cell: stored `flip_rate` (share of the examples with both orders parsed whose verdicts "
+                      "differ) / 1 − LLMBar's published Agr. (statistics.json `equal`); `*`: the run has parse "
+                      "failures, so the two differ by the examples with one failed order.", evaluators, by, flip_cell)
+    lines += _per_set("Accuracy and length-controlled accuracy on every LLMBar set",
+                      "Each cell: `accuracy` → `lc_accuracy` (the accuracy the GLM predicts on equally long "
+                      "responses) and, in brackets, the length coefficient γ of that GLM (> 0: right more often "
+                      "when the human-preferred response is the longer one).", evaluators, by, lc_cell)
+    exact, checked = counts["exact"], counts["checked"]
     lines += ["", f"{len(runs)} runs ({len(items)} result files, {len(failed)} failed to import); flip rate equal "
               f"to 1 − published Agr. on {exact} of {checked} runs (the others have parse failures); "
               f"{time.perf_counter() - t0:.0f} s.", ""]

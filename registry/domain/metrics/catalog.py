@@ -141,12 +141,10 @@ _add("prob_prefer_longer_human_shorter", PW,
      "Length bias against the humans: P(preferring the longer response) over decisive verdicts of every order, "
      "on the examples whose human-preferred response is shorter by more than 30 characters.",
      "this project (AlpacaEval's length bias)", kind="statistic", higher_is_better=False)
-_add("accuracy_longer_better", PW,
-     "accuracy (ties and failures earning 1/2, mean over the orders) on the examples whose human-preferred "
-     "response is longer by more than 30 characters.", "this project", kind="statistic")
-_add("accuracy_longer_worse", PW,
-     "accuracy (ties and failures earning 1/2, mean over the orders) on the examples whose human-preferred "
-     "response is shorter by more than 30 characters.", "this project", kind="statistic")
+for _side, _than in (("better", "longer"), ("worse", "shorter")):
+    _add(f"accuracy_longer_{_side}", PW,
+         "accuracy (ties and failures earning 1/2, mean over the orders) on the examples whose human-preferred "
+         f"response is {_than} by more than 30 characters.", "this project", kind="statistic")
 _add("lc_accuracy", PW,
      "Length-controlled accuracy: sigmoid(a) of the logistic GLM logit E[credit] = a + g*tanh(dlen/sd(dlen)) "
      "over A/B-labelled examples (credit as accuracy's; dlen = preferred - other length), i.e. the predicted "
