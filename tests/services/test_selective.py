@@ -244,6 +244,8 @@ def test_cli_errors_are_one_line(cli):
          "too few examples"),
         (("ppi", "--evaluator", GPT4, "--dataset", NATURAL, "--human-labels", "500"), 2, "between 2 and the 100"),
         (("ppi", "--evaluator", "longer", "--dataset", NATURAL, "--human-labels", "10"), 3, "autorater eval run"),
+        (("selective", "--dataset", NATURAL), 2, "name an evaluator (--evaluator) or a cascade"),
+        (("selective", "--cascade", f"{GPT4},{GPT4}", "--dataset", NATURAL), 2, "appears twice"),
     ):
         res = cli("analyze", *args)
         assert res.exit_code == code, (args, res.stdout, res.stderr)
