@@ -282,7 +282,7 @@ def _summed_price(reg: RegistryContext, runs: Sequence[EvaluationRun],
     total = float(sum(p for p, _, _ in parts))
     record = MetricRecord(name="price_per_1000", value=total, ci_low=float(sum(lo for _, lo, _ in parts)),
                           ci_high=float(sum(hi for _, _, hi in parts)), n=n,
-                          extra={"rule": "sum of the members' price_per_1000 (CI bounds summed)"})
+                          extra={"rule": "sum of the members' price_per_1000 (CI bounds summed)", "derived": True})
     return record, total * n / 1000.0
 
 

@@ -136,8 +136,13 @@ def score_again(reg: RegistryContext, run: EvaluationRun, tables: dict | None = 
         price = reg.store.get_evaluator(run.evaluator).price_per_1k_tokens
     except NotFound:
         price = None
-    return compute_metrics(version.task_type, tables[version.ref], predictions, ctx=task_context(version),
-                           seed=run.seed, n_boot=_n_boot(run), price_per_1k_tokens=price, **_slicing(run))
+    metrics = compute_metrics(version.task_type, tables[version.ref], predictions, ctx=task_context(version),
+                              seed=run.seed, n_boot=_n_boot(run), price_per_1k_tokens=price, **_slicing(run))
+    # a derived run's own metrics (a jury's summed price_per_1000) cannot come from its predictions: kept
+    kept = [m for m in run.metrics if (m.extra or {}).get("derived")
+            and not any(n.name == m.name and n.slice == m.slice for n in metrics)]
+    metrics.extend(kept)
+    return metrics
 
 
 def rescore_runs(reg: RegistryContext, *, run_ids: Sequence[int] | None = None, all_runs: bool = False,

@@ -133,6 +133,12 @@ def test_runnable_members_are_run_first_and_costs_are_summed(reg):
     capped = best_evaluator(reg, dataset=NATURAL, only=EvaluatorFilter(max_cost_per_1k=0.0))
     names = [s.evaluator for s in capped.standings]
     assert "heuristic-jury" in names and "gpt-4/llmbar-vanilla" not in names
+    # scoring the run again from its predictions keeps the summed price (it is not in the predictions)
+    from registry.services.rescore import rescore_runs
+
+    rescored = rescore_runs(reg, run_ids=[run.id]).runs[0]
+    assert "price_per_1000" not in rescored.removed
+    assert reg.store.get_run(run.id).metric("price_per_1000").value == 0.0
 
 
 def test_errors_leave_the_registry_unchanged(reg, data_root):
