@@ -600,6 +600,18 @@ def matrix_page(request: Request, task_type: str = "", page: int = Query(1, ge=1
         "checkpoints": checkpoints, "protocols": protocols, "grid": grid})
 
 
+@pages.get("/analysis", response_class=HTMLResponse)
+def analysis_page(request: Request, datasets: str = "", evaluators: str = "", base: str = "",
+                  reg=Depends(get_registry)) -> HTMLResponse:
+    """The ReIFE analyses (``analyze ranks``, ``analyze protocols``; :mod:`registry.web.reife`)."""
+    from registry.web.reife import reife_context
+
+    names = [d.strip() for d in datasets.split(",") if d.strip()]
+    reife = reife_context(reg, datasets=names or None, evaluators=evaluators.strip() or None, base=base.strip() or None)
+    return _page(request, "analysis.html", {"reife": reife, "datasets": datasets, "evaluators": evaluators,
+                                            "base": base})
+
+
 @pages.get("/checkpoints", response_class=HTMLResponse)
 def checkpoints_page(request: Request, reg=Depends(get_registry)) -> HTMLResponse:
     return _page(request, "checkpoints.html", {"checkpoints": reg.checkpoints()})

@@ -102,12 +102,19 @@ def _stylesheet() -> Markup:
     return Markup(css)  # noqa: S704 - the package's own stylesheet, not user content
 
 
+def _reife(reg: Registry, refs: Sequence[str] | None) -> dict[str, Any]:
+    """The ReIFE analyses section (:mod:`registry.web.reife`) over the report's datasets (all: the defaults)."""
+    from registry.web.reife import reife_context
+
+    return reife_context(reg, datasets=refs)
+
+
 def build_report(reg: Registry, datasets: Sequence[str] | None = None, task_type: str | None = None, *,
                  now: datetime | None = None) -> str:
     """The report as one HTML document (a ``str``): header (registry, date, counts), a leaderboard
     per dataset version (``datasets``: ``NAME`` or ``NAME@VERSION``; default the latest version of every
     dataset with a run, of ``task_type`` when given), the evaluator × dataset matrix of headline
-    metrics and the open regressions. An unknown dataset is :class:`NotFound`; an unknown task type,
+    metrics, the ReIFE analyses (rank stability, protocols) and the open regressions. An unknown dataset is :class:`NotFound`; an unknown task type,
     or a named dataset of another task type, :class:`InvalidInput`."""
     from registry import __version__
     from registry.web.pages import templates  # the web app's environment: autoescape, num/when filters
@@ -125,7 +132,8 @@ def build_report(reg: Registry, datasets: Sequence[str] | None = None, task_type
         "n_evaluators": len(evaluators), "kinds": {e.name: e.kind for e in evaluators},
         "task_type": task_type, "named": bool(datasets), "boards": boards,
         "matrix": _matrix(matrix, [b.ref for b in boards]), "regressions": reg.regressions(status="open"),
-        "css": _stylesheet(), "scripts": charts.inline_scripts()}
+        "css": _stylesheet(), "scripts": charts.inline_scripts(),
+        "reife": _reife(reg, [b.ref for b in boards] if datasets else None)}
     return templates.env.get_template(TEMPLATE).render(context)
 
 

@@ -166,7 +166,7 @@ def test_report_needs_no_network_and_inlines_plotly(shared_report):
 def test_report_has_no_script_but_its_own(shared_report):
     _, text, _ = shared_report
     page = _Page(text)
-    figures = len(page.boards) + 1  # a CI chart per leaderboard, the matrix heatmap
+    figures = len(page.boards) + 2  # a CI chart per leaderboard, the matrix heatmap, the ReIFE τ heatmap
     inline = [s for s in page.scripts if not s]
     data = [s for s in page.scripts if s]
     assert len(inline) == 2  # plotly.min.js and the drawing script
