@@ -446,6 +446,8 @@ def analyze_jury(reg: RegistryContext, dataset: str, *, budget: float | None = N
     fitted = f"out-of-fold ({folds} folds)" if combine in J.FITTED else "unfitted"
     notes.append(f"each jury's verdicts are {fitted}, but the best of {len(subsets)} juries is chosen on the same "
                  "examples: its accuracy is optimistic (selection)")
+    if combine == "stacked" and np.isnan(p).all():
+        notes.append("stacked on the candidates' verdicts only: none has confidences (prob_a)")
     if budget is not None and any(c is None for c in prices.values()):
         notes.append("candidates of unknown cost are left out under a budget")
     return JuryAnalysis(dataset=version.ref, combine=combine, budget=budget, folds=folds, seed=seed, n_examples=n,
