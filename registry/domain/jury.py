@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -104,6 +104,19 @@ def check_inputs(verdicts: np.ndarray, prob_a: np.ndarray | None = None,
             raise InvalidInput(f"{y.shape[0] if y.ndim == 1 else y.shape} labels for {v.shape[2]} examples",
                                field="labels")
     return v, p, y
+
+
+def jury_task_type(member_types: Mapping[str, Collection[str]]) -> str:
+    """The task type a jury of these members judges (member → the task types it can judge): the one they
+    share; an error when they share none or it is not pairwise (the only type juries combine yet)."""
+    common = set.intersection(*(set(t) for t in member_types.values())) if member_types else set()
+    if not common:
+        shown = "; ".join(f"{n}: {sorted(t) or 'no runs yet'}" for n, t in member_types.items())
+        raise InvalidInput(f"the members judge no task type in common ({shown})", field="jury")
+    if "pairwise" not in common:
+        raise InvalidInput(f"juries combine pairwise verdicts; these members judge {sorted(common)}", field="jury",
+                           hint="a classification majority is not supported yet")
+    return "pairwise"
 
 
 def fold_assignment(n: int, k: int = DEFAULT_FOLDS, seed: int = 0) -> np.ndarray:

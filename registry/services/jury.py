@@ -79,14 +79,7 @@ def create_jury(reg: RegistryContext, *, members: Sequence[str], combine: str = 
         if ev.kind == JURY_KIND:
             raise InvalidInput(f"member {n!r} is itself a jury; list its members instead", field="jury")
         evs.append(ev)
-    types = {ev.name: _member_task_types(reg, ev) for ev in evs}
-    common = set.intersection(*types.values())
-    if not common:
-        shown = "; ".join(f"{n}: {sorted(t) or 'no runs yet'}" for n, t in types.items())
-        raise InvalidInput(f"the members judge no task type in common ({shown})", field="jury")
-    if "pairwise" not in common:
-        raise InvalidInput(f"juries combine pairwise verdicts; these members judge {sorted(common)}", field="jury",
-                           hint="a classification majority is not supported yet")
+    J.jury_task_type({ev.name: _member_task_types(reg, ev) for ev in evs})
     config = {"members": [{"name": ev.name, "sha256": ev.sha256} for ev in evs], "combine": combine,
               "folds": folds, "seed": seed}
     default = f"jury-{combine}/{sha256_json(config)[:10]}"

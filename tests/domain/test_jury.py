@@ -233,3 +233,11 @@ def test_candidate_subsets_respect_sizes_parity_and_budget():
     assert J.candidate_subsets(costs, max_size=3, combine="majority", budget=3.5) == [(0, 1, 3)]
     with pytest.raises(InvalidInput, match="at least 2 members"):
         J.candidate_subsets(costs, max_size=1, combine="weighted")
+
+
+def test_jury_task_type():
+    assert J.jury_task_type({"a": ["pairwise", "pointwise"], "b": ("pairwise", "classification")}) == "pairwise"
+    with pytest.raises(InvalidInput, match=r"no task type in common \(a: \['pointwise'\]; b: no runs yet\)"):
+        J.jury_task_type({"a": ["pointwise"], "b": []})
+    with pytest.raises(InvalidInput, match=r"juries combine pairwise verdicts; these members judge \['classification'\]"):
+        J.jury_task_type({"a": ["classification", "pointwise"], "b": ["classification"]})
