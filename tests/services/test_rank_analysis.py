@@ -119,27 +119,43 @@ def test_protocols_against_the_stored_runs(judges):
     assert g.report.checkpoints == ("gpt-4",) and len(g.report.protocols) == 15
 
 
+BAD_CALLS = [
+    (NotFound, "no evaluator named 'gpt-5/llmbar-vanilla'", "analyze_ranks", {"evaluators": "gpt-5/llmbar-vanilla"}),
+    (InvalidInput, "no evaluator matches 'llama", "analyze_ranks", {"evaluators": "llama*"}),
+    (NotFound, "nope", "analyze_ranks", {"datasets": "llmbar-natural,nope"}),
+    (InvalidInput, "nothing to correlate", "analyze_ranks", {"datasets": "llmbar-natural", "evaluators": "gpt-4/*"}),
+    (NotFound, "base protocol .* 'llmbar-magic'", "analyze_protocols", {"base": "llmbar-magic"}),
+    (NotFound, "checkpoint .* 'claude'", "analyze_protocols", {"checkpoints": "claude"}),
+    (InvalidInput, "not a mean of per-example values", "analyze_protocols",
+     {"metric": "cohen_kappa_agreement", "datasets": "llmbar-natural"}),
+    (InvalidInput, "coverage cannot be resampled", "analyze_ranks", {"metric": "coverage"}),
+    (InvalidInput, "resamples", "analyze_ranks", {"n_boot": 1}),
+]
+
+
 def test_errors_name_what_is_wrong_and_change_nothing(judges):
     before = judges._ctx.store.counts()
-    with pytest.raises(NotFound, match="no evaluator named 'gpt-5/llmbar-vanilla'"):
-        judges.analyze_ranks(evaluators="gpt-5/llmbar-vanilla")
-    with pytest.raises(InvalidInput, match="no evaluator matches 'llama"):
-        judges.analyze_ranks(evaluators="llama*")
-    with pytest.raises(NotFound, match="nope"):
-        judges.analyze_ranks(datasets="llmbar-natural,nope")
-    with pytest.raises(InvalidInput, match="nothing to correlate"):
-        judges.analyze_ranks(datasets="llmbar-natural", evaluators="gpt-4/*")
-    with pytest.raises(NotFound, match="base protocol .* 'llmbar-magic'"):
-        judges.analyze_protocols(base="llmbar-magic")
-    with pytest.raises(NotFound, match="checkpoint .* 'claude'"):
-        judges.analyze_protocols(checkpoints="claude")
-    with pytest.raises(InvalidInput, match="not a mean of per-example values"):
-        judges.analyze_protocols(metric="cohen_kappa_agreement", datasets="llmbar-natural")
-    with pytest.raises(InvalidInput, match="coverage cannot be resampled"):
-        judges.analyze_ranks(metric="coverage")
-    with pytest.raises(InvalidInput, match="resamples"):
-        judges.analyze_ranks(n_boot=1)
+    for error, match, method, kwargs in BAD_CALLS:
+        with pytest.raises(error, match=match):
+            getattr(judges, method)(**kwargs)
     assert judges._ctx.store.counts() == before
+
+
+def test_grid_equals_llmbar_published_statistics(judges, data_root):
+    """LLMBar's own ``statistics.json`` (correct_average, a parse failure wrong): every cell of the grid
+    by that metric is the mean of the two sets' published figures."""
+    a = judges.analyze_protocols(metric="correct_average", n_boot=20)
+    names = {"gpt-4": "GPT-4", "chatgpt": "ChatGPT"}
+    for llm in a.report.checkpoints:
+        for protocol in a.report.protocols:
+            folder = protocol.removeprefix("llmbar-")
+            published = []
+            for rel in SETS.values():
+                judge = next(p for p in ((data_root / rel).parent / "evaluators" / names[llm]).iterdir()
+                             if p.name.lower() == folder)
+                text = json.loads((judge / "statistics.json").read_text())["correct_average"]
+                published.append(float(text.rstrip("%")) / 100)
+            assert a.report.cell(llm, protocol).value == pytest.approx(np.mean(published), abs=1e-9), (llm, protocol)
 
 
 def test_other_per_example_metrics(judges):
