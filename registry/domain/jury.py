@@ -296,3 +296,19 @@ def candidate_subsets(costs: Sequence[float | None], *, max_size: int, combine: 
                     continue
             out.append(subset)
     return out
+
+
+def subset_credits(verdicts: np.ndarray, labels: np.ndarray, subsets: Sequence[Sequence[int]], *,
+                   combine: str = "majority", prob_a: np.ndarray | None = None, folds: int = DEFAULT_FOLDS,
+                   seed: int = 0) -> np.ndarray:
+    """(subsets, examples) per-example accuracy credit (:func:`example_credit`) of the jury of each
+    subset of members (indices into ``verdicts``' first axis), every one combined with the same folds
+    and seed — so their credits pair up example by example."""
+    v, p, y = check_inputs(verdicts, prob_a, labels)
+    out = np.empty((len(subsets), v.shape[2]))
+    for s, subset in enumerate(subsets):
+        idx = list(subset)
+        res = combine_verdicts(v[idx], combine=combine, labels=y, prob_a=None if p is None else p[idx],
+                               folds=folds, seed=seed)
+        out[s] = example_credit(y, res.verdicts)
+    return out

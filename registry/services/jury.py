@@ -405,12 +405,7 @@ def analyze_jury(reg: RegistryContext, dataset: str, *, budget: float | None = N
                            + (" (majority juries have an odd size, at least 3)" if combine == "majority" else ""),
                            field="budget" if budget is not None else "max_size")
     v, p = gathered.verdicts[order], gathered.prob_a[order]
-    credits = np.empty((len(subsets), n))
-    for s, subset in enumerate(subsets):
-        idx = list(subset)
-        res = J.combine_verdicts(v[idx], combine=combine, labels=gathered.labels, prob_a=p[idx], folds=folds,
-                                 seed=seed)
-        credits[s] = J.example_credit(gathered.labels, res.verdicts)
+    credits = J.subset_credits(v, gathered.labels, subsets, combine=combine, prob_a=p, folds=folds, seed=seed)
     boot = Bootstrap.draw(n, n_boot, seed)
 
     def subset_cost(subset) -> float | None:

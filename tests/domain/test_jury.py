@@ -241,3 +241,14 @@ def test_jury_task_type():
         J.jury_task_type({"a": ["pointwise"], "b": []})
     with pytest.raises(InvalidInput, match=r"juries combine pairwise verdicts; these members judge \['classification'\]"):
         J.jury_task_type({"a": ["classification", "pointwise"], "b": ["classification"]})
+
+
+def test_subset_credits_are_each_subsets_jury():
+    v, p, y = _random(6, m=4, n=40)
+    subsets = J.candidate_subsets([None] * 4, max_size=3, combine="weighted")
+    got = J.subset_credits(v, y, subsets, combine="stacked", prob_a=p, folds=4, seed=1)
+    for s, subset in enumerate(subsets):
+        res = J.combine_verdicts(v[list(subset)], combine="stacked", labels=y, prob_a=p[list(subset)], folds=4, seed=1)
+        for i in range(len(y)):
+            want = np.mean([_credit_loop(y[i], res.verdicts[o, i]) for o in range(2)])
+            assert got[s, i] == pytest.approx(want)
