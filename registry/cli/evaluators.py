@@ -152,11 +152,11 @@ def evaluator_create(
     (--jury E1,E2,… --combine majority|weighted|stacked)."""
     reg = open_registry()
     if jury is not None:
-        if checkpoint or baselines:
+        if checkpoint or baselines or config or price is not None:
             from registry.errors import InvalidInput
 
-            raise InvalidInput("--jury creates a jury of existing evaluators; leave out --checkpoint and --baselines",
-                               field="jury")
+            raise InvalidInput("--jury creates a jury of existing evaluators; leave out --checkpoint, --config, "
+                               "--price-per-1k-tokens and --baselines (its cost is its members')", field="jury")
         r = reg.create_jury(members=[m.strip() for m in jury.split(",")], combine=combine, folds=folds, seed=seed,
                             name=name)
         if json_out:

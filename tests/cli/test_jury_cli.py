@@ -48,5 +48,7 @@ def test_jury_errors_are_one_line(runs_registry, cli_at):
     r = cli("eval", "run", "--evaluator", "w-jury", "--dataset", "my-prefs")
     assert r.exit_code != 0 and "4 examples are too few for 5 folds" in r.output and "Traceback" not in r.output
     assert not runs_registry.store.list_runs(evaluator="w-jury")
+    r = cli("evaluator", "create", "--jury", MEMBERS, "--price-per-1k-tokens", "2")
+    assert r.exit_code != 0 and "leave out --checkpoint" in r.output
     r = cli("analyze", "jury", "--dataset", "my-prefs", "--budget", "-1")
     assert r.exit_code != 0 and "budget" in r.output
