@@ -37,7 +37,8 @@ VALID_CONFIG: dict[str, dict[str, tuple[str, st.SearchStrategy[Any]]]] = {
     "llm-judge": {"temperature": ("float", st.floats(0, 2)), "max_tokens": ("int", st.integers(1, 4096)),
                   "seed": ("int", st.integers(0, 99)), "top_p": ("float", st.floats(0.01, 1)),
                   "stop": ("list", st.lists(words(), max_size=2))},
-    "external": {"format": ("str", words()), "source": ("str", words())},
+    "external": {"format": ("str", words()), "source": ("str", words()), "llm": ("str", words()),
+                 "protocol": ("str", words())},
 }
 """Keys each kind takes: their type and valid values."""
 PROTOCOLS = {"random": ["score-both-orders", "score-single-order"], "llm-judge": ["pairwise-base", "pairwise-cot"],

@@ -103,7 +103,7 @@ def test_different_configs_stay_different():
     ("encoder-scorer", {"threshold": -0.1}, "threshold", ["greater than or equal to 0"]),
     ("encoder-scorer", {"device": "tpu"}, "device", ["'cpu', 'cuda', 'cuda:N' or 'auto'"]),
     ("encoder-scorer", {"max_length": 4}, "max_length", ["greater than or equal to 8"]),
-    ("external", {"format": "llmbar", "notes": "x"}, "notes", ["allowed keys: format, source"]),
+    ("external", {"format": "llmbar", "notes": "x"}, "notes", ["allowed keys: format, llm, protocol, source"]),
 ])
 def test_bad_configs_name_the_key_and_what_is_allowed(kind, config, field, says):
     with pytest.raises(InvalidInput) as caught:
