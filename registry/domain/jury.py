@@ -11,7 +11,9 @@ Combiners (:data:`COMBINERS`):
 
 * ``majority`` — per example and order, the verdict with a strict plurality of the members' verdicts
   (a tie verdict is a vote too); a split vote is a ``tie``, no member verdict at all a FAIL (as a
-  protocol vote, :func:`registry.services.evaluation.plurality`). Nothing is fitted.
+  protocol vote, :func:`registry.services.evaluation.plurality`). Nothing is fitted. Classification
+  labels (codes 0..k−1, ``n_classes``) are combined by majority only; a split has no label to give and
+  is a FAIL.
 * ``weighted`` — an agreement-weighted vote: member *m* votes with weight
   ``w_m = log(acc_m / (1 − acc_m))``, the log-odds of its accuracy against the human labels on the
   training folds (accuracy as the headline scores it: mean over orders, a tie or a failure worth ½
@@ -106,17 +108,29 @@ def check_inputs(verdicts: np.ndarray, prob_a: np.ndarray | None = None,
     return v, p, y
 
 
-def jury_task_type(member_types: Mapping[str, Collection[str]]) -> str:
-    """The task type a jury of these members judges (member → the task types it can judge): the one they
-    share; an error when they share none or it is not pairwise (the only type juries combine yet)."""
+JURY_TASK_TYPES: tuple[str, ...] = ("pairwise", "classification")
+"""Task types a jury combines: pairwise with every combiner, classification by ``majority`` only."""
+
+
+def jury_task_types(member_types: Mapping[str, Collection[str]], combine: str = "majority") -> list[str]:
+    """The task types a jury of these members can judge (member → the task types it can judge): those
+    they share that the combiner handles (:data:`JURY_TASK_TYPES`); an error when there is none."""
     common = set.intersection(*(set(t) for t in member_types.values())) if member_types else set()
     if not common:
         shown = "; ".join(f"{n}: {sorted(t) or 'no runs yet'}" for n, t in member_types.items())
         raise InvalidInput(f"the members judge no task type in common ({shown})", field="jury")
-    if "pairwise" not in common:
-        raise InvalidInput(f"juries combine pairwise verdicts; these members judge {sorted(common)}", field="jury",
-                           hint="a classification majority is not supported yet")
-    return "pairwise"
+    check_combinable(sorted(common), combine)
+    return [t for t in JURY_TASK_TYPES if t in common and (t == "pairwise" or combine == "majority")]
+
+
+def check_combinable(task_types: Sequence[str], combine: str) -> None:
+    """An error unless a ``combine`` jury can judge one of ``task_types``."""
+    if "pairwise" in task_types or ("classification" in task_types and combine == "majority"):
+        return
+    if "classification" in task_types:
+        raise InvalidInput(f"a classification jury combines by majority only, not {combine}", field="combine")
+    raise InvalidInput(f"juries combine pairwise or classification verdicts, not {', '.join(task_types)}",
+                       field="jury")
 
 
 def fold_assignment(n: int, k: int = DEFAULT_FOLDS, seed: int = 0) -> np.ndarray:
@@ -138,22 +152,31 @@ def _one_hot(v: np.ndarray) -> np.ndarray:
     return np.stack([v == A, v == B, v == TIE]).astype(np.float64)
 
 
-def _decide(totals: np.ndarray, cast: np.ndarray, fallback: np.ndarray | None = None) -> np.ndarray:
-    """Verdict codes from per-class totals (3, …): the single largest wins, equal largest → tie,
-    nothing cast → FAIL; where every total is 0 but something was cast, ``fallback``."""
+def _decide(totals: np.ndarray, cast: np.ndarray, fallback: np.ndarray | None = None, split: int = TIE
+            ) -> np.ndarray:
+    """Verdict codes from per-class totals (classes, …): the single largest wins, equal largest →
+    ``split``, nothing cast → FAIL; where every total is 0 but something was cast, ``fallback``."""
     top = totals.max(axis=0)
     winners = np.isclose(totals, top[None], rtol=0.0, atol=1e-12)
-    out = np.where(winners.sum(axis=0) == 1, totals.argmax(axis=0), TIE).astype(np.int8)
+    out = np.where(winners.sum(axis=0) == 1, totals.argmax(axis=0), split).astype(np.int8)
     if fallback is not None:
         out = np.where((top <= 0) & cast, fallback, out)
     return np.where(cast, out, FAIL).astype(np.int8)
 
 
-def majority_vote(verdicts: np.ndarray) -> np.ndarray:
-    """(orders, examples) strict-plurality verdicts of (members, orders, examples) codes (module docstring)."""
-    v = check_inputs(verdicts)[0]
-    counts = _one_hot(v).sum(axis=1)  # (3, orders, examples)
-    return _decide(counts, (v != FAIL).any(axis=0))
+def majority_vote(verdicts: np.ndarray, n_classes: int | None = None) -> np.ndarray:
+    """(orders, examples) strict-plurality verdicts of (members, orders, examples) codes (module
+    docstring). Pairwise codes by default (a split is a tie); with ``n_classes``, classification codes
+    0..n_classes−1 (FAIL −1), where a split has no label to give and is a FAIL (scored as wrong)."""
+    if n_classes is None:
+        v = check_inputs(verdicts)[0]
+        return _decide(_one_hot(v).sum(axis=1), (v != FAIL).any(axis=0))
+    v = np.asarray(verdicts)
+    if v.dtype.kind not in "iu" or v.ndim != 3 or (v.size and (v.min() < FAIL or v.max() >= n_classes)):
+        raise InvalidInput(f"classification verdicts must be (members, orders, examples) codes in -1..{n_classes - 1}",
+                           field="verdicts")
+    counts = np.stack([(v == c).sum(axis=0) for c in range(n_classes)]).astype(np.float64)
+    return _decide(counts, (v != FAIL).any(axis=0), split=FAIL)
 
 
 def weighted_vote(verdicts: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -230,11 +253,16 @@ def _verdicts_from_p(p: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- the jury
 def combine_verdicts(verdicts: np.ndarray, *, combine: str = "majority", labels: np.ndarray | None = None,
-                     prob_a: np.ndarray | None = None, folds: int = DEFAULT_FOLDS, seed: int = 0) -> JuryVerdicts:
+                     prob_a: np.ndarray | None = None, folds: int = DEFAULT_FOLDS, seed: int = 0,
+                     n_classes: int | None = None) -> JuryVerdicts:
     """The jury's verdicts (module docstring): ``majority`` needs nothing else; ``weighted`` and
-    ``stacked`` need the human ``labels`` and are cross-fitted over ``folds`` seeded folds."""
+    ``stacked`` need the human ``labels`` and are cross-fitted over ``folds`` seeded folds.
+    ``n_classes``: classification codes (majority only, :func:`majority_vote`)."""
     if combine not in COMBINERS:
         raise InvalidInput(f"unknown combiner {combine!r}; choose from {', '.join(COMBINERS)}", field="combine")
+    if n_classes is not None:
+        check_combinable(["classification"], combine)
+        return JuryVerdicts(combine=combine, verdicts=majority_vote(verdicts, n_classes))
     v, p, y = check_inputs(verdicts, prob_a, labels)
     if combine == "majority":
         return JuryVerdicts(combine=combine, verdicts=majority_vote(v))

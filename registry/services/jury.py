@@ -6,7 +6,7 @@
   :func:`registry.services.evaluation.run_evaluation`): each member's latest succeeded run on the
   dataset version (a runnable member without one is run first; an external one must be imported),
   combined by :mod:`registry.domain.jury` on the examples every member judged, in the orders every
-  member judged; the predictions are stored per order and scored through the normal path, so the
+  member judged (pairwise with every combiner, classification by majority); the predictions are stored per order and scored through the normal path, so the
   run appears in leaderboards, ``best``, standings and the web app. Cost and time are the members'
   sums: tokens and seconds per example, ``price_per_1000`` when every member's is known (a local
   member without a price counts $0). The same member runs and config give the existing run back.
@@ -30,14 +30,15 @@ import pyarrow as pa
 
 from registry.domain import jury as J
 from registry.domain.entities import EvaluationRun, Evaluator, MetricRecord
-from registry.domain.judgments import FAIL, encode_verdicts
+from registry.domain.judgments import FAIL
 from registry.errors import InvalidInput, NotFound
 from registry.hashing import sha256_json
 from registry.services.app import RegistryContext
 
 JURY_KIND = "jury"
 JURY_PROTOCOL = "jury"
-_CODE_NAMES = np.array(["A", "B", "tie", None], dtype=object)  # code → verdict (FAIL = -1 → last)
+PAIRWISE_CLASSES = ("A", "B", "tie")
+"""Pairwise verdicts in code order (A=0, B=1, tie=2; :mod:`registry.domain.judgments`)."""
 
 
 # ----------------------------------------------------------------------------- creating
@@ -79,7 +80,7 @@ def create_jury(reg: RegistryContext, *, members: Sequence[str], combine: str = 
         if ev.kind == JURY_KIND:
             raise InvalidInput(f"member {n!r} is itself a jury; list its members instead", field="jury")
         evs.append(ev)
-    J.jury_task_type({ev.name: _member_task_types(reg, ev) for ev in evs})
+    J.jury_task_types({ev.name: _member_task_types(reg, ev) for ev in evs}, combine)
     config = {"members": [{"name": ev.name, "sha256": ev.sha256} for ev in evs], "combine": combine,
               "folds": folds, "seed": seed}
     default = f"jury-{combine}/{sha256_json(config)[:10]}"
@@ -97,12 +98,14 @@ class MemberRuns:
     rows: np.ndarray
     """Dataset rows of the common examples."""
     orders: tuple[int, ...]
+    classes: tuple[str, ...]
+    """The verdicts in code order: :data:`PAIRWISE_CLASSES`, or the classification labels."""
     verdicts: np.ndarray
-    """(members, orders, examples) int8 codes."""
+    """(members, orders, examples) int8 codes (FAIL −1: no verdict)."""
     prob_a: np.ndarray
     """(members, orders, examples) float64, NaN where a member gave none."""
     labels: np.ndarray
-    """(examples,) int8 human labels."""
+    """(examples,) int8 codes of the human labels."""
     costs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
     """Per member: (prompt tokens, completion tokens, seconds) per common example, all orders and samples."""
 
@@ -126,10 +129,16 @@ def gather_members(reg: RegistryContext, version, runs: Sequence[EvaluationRun],
     """The members' verdicts of ``runs`` (one per member, all on ``version``), aligned on the examples
     every run judged in every order all of them judged."""
     from registry.services.datasets import load_table
-    from registry.services.evaluation import load_predictions
+    from registry.services.evaluation import load_predictions, task_context
     from registry.services.scoring import align
 
     table = load_table(reg, version.ref) if table is None else table
+    classes = PAIRWISE_CLASSES if version.task_type == "pairwise" else tuple(task_context(version).labels or ())
+    index = {c: i for i, c in enumerate(classes)}
+
+    def encode(values) -> np.ndarray:
+        return np.array([index.get(v, FAIL) if v is not None else FAIL for v in values], dtype=np.int8)
+
     preds = [load_predictions(reg, r) for r in runs]
     aligned = [align(table, p) for p in preds]
     member_orders = [sorted(set(np.unique(p.column("order").to_numpy(zero_copy_only=False)).tolist())) for p in preds]
@@ -149,15 +158,15 @@ def gather_members(reg: RegistryContext, version, runs: Sequence[EvaluationRun],
         at = np.searchsorted(al.rows, rows)
         for j, o in enumerate(orders):
             k = mo.index(o)
-            verdicts[m, j] = encode_verdicts(np.asarray(al.verdict[k], dtype=object)[at].tolist())
+            verdicts[m, j] = encode(np.asarray(al.verdict[k], dtype=object)[at].tolist())
             prob[m, j] = np.asarray(al.prob_a[k], dtype=np.float64)[at]
-    labels = encode_verdicts(np.asarray(table.column("label").to_pylist(), dtype=object)[rows].tolist())
+    labels = encode(np.asarray(table.column("label").to_pylist(), dtype=object)[rows].tolist())
     if (labels == FAIL).any():
-        raise InvalidInput(f"{int((labels == FAIL).sum())} example(s) of {version.ref} have no A/B/tie label",
-                           field="label")
+        raise InvalidInput(f"{int((labels == FAIL).sum())} example(s) of {version.ref} have no label of "
+                           f"{list(classes)}", field="label")
     costs = {r.evaluator: _per_example_costs(table, p, rows) for r, p in zip(runs, preds)}
     return MemberRuns(names=tuple(r.evaluator for r in runs), runs=tuple(runs), rows=rows, orders=tuple(orders),
-                      verdicts=verdicts, prob_a=prob, labels=labels, costs=costs)
+                      classes=classes, verdicts=verdicts, prob_a=prob, labels=labels, costs=costs)
 
 
 def member_price(reg: RegistryContext, run: EvaluationRun, ev: Evaluator | None = None) -> float | None:
@@ -235,6 +244,7 @@ def _jury_predictions(version_table: pa.Table, members: MemberRuns, result: J.Ju
 
     from registry.services.evaluation import PREDICTION_SCHEMA
 
+    names = np.array([*members.classes, None], dtype=object)  # code → verdict (FAIL −1 → the last: None)
     ids = np.asarray(version_table.column("example_id").to_pylist(), dtype=object)[members.rows]
     n = len(members.rows)
     prompt = sum(c[0] for c in members.costs.values())
@@ -243,12 +253,12 @@ def _jury_predictions(version_table: pa.Table, members: MemberRuns, result: J.Ju
     cols: dict[str, list] = {k: [] for k in PREDICTION_SCHEMA.names}
     for j, o in enumerate(members.orders):
         first = j == 0  # the members' per-example costs (all orders) sit on the first order's row
-        votes = [json.dumps({"votes": dict(zip(members.names, _CODE_NAMES[members.verdicts[:, j, i]].tolist()))},
+        votes = [json.dumps({"votes": dict(zip(members.names, names[members.verdicts[:, j, i]].tolist()))},
                             sort_keys=True) for i in range(n)]
         cols["example_id"] += ids.tolist()
         cols["order"] += [o] * n
         cols["sample"] += [0] * n
-        cols["verdict"] += _CODE_NAMES[result.verdicts[j]].tolist()
+        cols["verdict"] += names[result.verdicts[j]].tolist()
         cols["score"] += [None] * n
         cols["prob_a"] += ([None] * n if result.prob_a is None else result.prob_a[j].tolist())
         cols["parsed"] += (result.verdicts[j] != FAIL).tolist()
@@ -287,9 +297,10 @@ def run_jury(reg: RegistryContext, ev: Evaluator, version, *, seed: int = 0, n_b
     from registry.services.datasets import load_table
     from registry.services.evaluation import code_revision
 
-    if version.task_type != "pairwise":
-        raise InvalidInput(f"jury {ev.name!r} combines pairwise verdicts; {version.ref} is {version.task_type}",
-                           field="dataset")
+    try:
+        J.check_combinable([version.task_type], ev.config.get("combine", "majority"))
+    except InvalidInput as exc:
+        raise InvalidInput(f"jury {ev.name!r} cannot judge {version.ref}: {exc.detail}", field=exc.field) from None
     t0 = time.perf_counter()
     runs = _member_runs(reg, ev, version, seed=seed, n_boot=n_boot)
     slicing = {"slice_by": list(slice_by) if slice_by is not None else None, "min_slice_size": min_slice_size}
@@ -305,7 +316,8 @@ def run_jury(reg: RegistryContext, ev: Evaluator, version, *, seed: int = 0, n_b
         cfg = ev.config
         result = J.combine_verdicts(members.verdicts, combine=cfg["combine"], labels=members.labels,
                                     prob_a=members.prob_a, folds=int(cfg.get("folds", J.DEFAULT_FOLDS)),
-                                    seed=int(cfg.get("seed", 0)))
+                                    seed=int(cfg.get("seed", 0)),
+                                    n_classes=None if version.task_type == "pairwise" else len(members.classes))
         predictions = _jury_predictions(table, members, result)
         price, cost = _summed_price(reg, runs, len(members.rows))
         provenance = {"evaluator_sha256": ev.sha256, "dataset_sha256": version.content_hash, "protocol": ev.protocol,

@@ -235,12 +235,34 @@ def test_candidate_subsets_respect_sizes_parity_and_budget():
         J.candidate_subsets(costs, max_size=1, combine="weighted")
 
 
-def test_jury_task_type():
-    assert J.jury_task_type({"a": ["pairwise", "pointwise"], "b": ("pairwise", "classification")}) == "pairwise"
+def test_jury_task_types():
+    assert J.jury_task_types({"a": ["pairwise", "pointwise"], "b": ("pairwise", "classification")}) == ["pairwise"]
+    assert J.jury_task_types({"a": ["pairwise", "classification"], "b": ("pairwise", "classification")}) == \
+        ["pairwise", "classification"]
+    assert J.jury_task_types({"a": ["pairwise", "classification"], "b": ["classification", "pairwise"]},
+                             "stacked") == ["pairwise"]
     with pytest.raises(InvalidInput, match=r"no task type in common \(a: \['pointwise'\]; b: no runs yet\)"):
-        J.jury_task_type({"a": ["pointwise"], "b": []})
-    with pytest.raises(InvalidInput, match=r"juries combine pairwise verdicts; these members judge \['classification'\]"):
-        J.jury_task_type({"a": ["classification", "pointwise"], "b": ["classification"]})
+        J.jury_task_types({"a": ["pointwise"], "b": []})
+    with pytest.raises(InvalidInput, match="a classification jury combines by majority only, not weighted"):
+        J.jury_task_types({"a": ["classification", "pointwise"], "b": ["classification"]}, "weighted")
+    with pytest.raises(InvalidInput, match="not pointwise"):
+        J.jury_task_types({"a": ["pointwise"], "b": ["pointwise"]})
+
+
+def test_classification_majority_matches_loop():
+    rng = np.random.default_rng(8)
+    v = rng.integers(-1, 4, size=(5, 1, 200)).astype(np.int8)      # 4 labels, some failures
+    got = J.majority_vote(v, n_classes=4)
+    assert (J.combine_verdicts(v, n_classes=4).verdicts == got).all()
+    for i in range(200):
+        votes = [x for x in v[:, 0, i].tolist() if x != FAIL]
+        counts = {c: votes.count(c) for c in set(votes)}
+        winners = [c for c, k in counts.items() if k == max(counts.values())] if counts else []
+        assert got[0, i] == (winners[0] if len(winners) == 1 else FAIL)   # a split: no label wins
+    with pytest.raises(InvalidInput, match="codes in -1..3"):
+        J.majority_vote(v + 1, n_classes=4)
+    with pytest.raises(InvalidInput, match="majority only, not stacked"):
+        J.combine_verdicts(v, combine="stacked", n_classes=4)
 
 
 def test_subset_credits_are_each_subsets_jury():

@@ -173,11 +173,32 @@ def test_errors_leave_the_registry_unchanged(reg, data_root):
         create_jury(reg, members=["longer", "nowhere/x"])
 
 
-def test_a_jury_refuses_a_non_pairwise_version(reg, data_root):
-    assert not svc.register_all(reg, data_root, only={"summac-factcc"}).failed
-    create_jury(reg, members=["always-first", "random"], name="cls-jury")
-    with pytest.raises(InvalidInput, match="combines pairwise verdicts; summac-factcc@1 is classification"):
-        run_evaluation(reg, "cls-jury", "summac-factcc", n_boot=N_BOOT)
+def test_classification_majority_and_unsupported_task_types(reg, data_root):
+    assert not svc.register_all(reg, data_root, only={"summac-factcc", "bagel-quality"}).failed
+    members = ["always-first", "always-second", "random"]
+    create_jury(reg, members=members, name="cls-jury")                # majority: pairwise and classification
+    run = run_evaluation(reg, "cls-jury", "summac-factcc", n_boot=N_BOOT)
+    assert run.status == "succeeded" and run.metric("balanced_accuracy") is not None
+    runs = [reg.store.list_runs(dataset="summac-factcc", evaluator=m, status="succeeded")[0] for m in members]
+    member_verdicts = []
+    for r in runs:
+        p = load_predictions(reg, r).to_pydict()
+        member_verdicts.append(dict(zip(p["example_id"], p["verdict"])))
+    p = load_predictions(reg, run).to_pydict()
+    assert set(p["order"]) == {0}
+    for e, v in zip(p["example_id"], p["verdict"]):
+        votes = [m[e] for m in member_verdicts if m[e] is not None]
+        counts = {x: votes.count(x) for x in set(votes)}
+        winners = [x for x, k in counts.items() if k == max(counts.values())] if counts else []
+        assert v == (winners[0] if len(winners) == 1 else None)      # a split gives no label
+    # a fitted combiner is pairwise only; a pointwise version no jury judges
+    create_jury(reg, members=["always-first", "always-second"], combine="weighted", name="cls-weighted")
+    with pytest.raises(InvalidInput, match="summac-factcc@1: a classification jury combines by majority only"):
+        run_evaluation(reg, "cls-weighted", "summac-factcc", n_boot=N_BOOT)
+    create_jury(reg, members=["longer", "shorter"], name="pt-jury")
+    with pytest.raises(InvalidInput, match="jury 'pt-jury' cannot judge bagel-quality@1: .* not pointwise"):
+        run_evaluation(reg, "pt-jury", "bagel-quality", n_boot=N_BOOT)
+    assert not reg.store.list_runs(evaluator="pt-jury")
 
 
 def test_analyze_jury_finds_the_best_subset_with_a_paired_test(reg):
