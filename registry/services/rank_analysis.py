@@ -215,8 +215,10 @@ def _grid(data: _Data, *, checkpoints, protocols, base: str | None) -> _Grid:
         refs = keep
     ckpts = sorted({c for c, _ in cells}, key=lambda c: known_c.index(c))
     protos = sorted({p for _, p in cells})
-    present = np.array([[(c, p) in cells and all(cells[(c, p)] in ran_on[r] for r in refs) for p in protos]
-                        for c in ckpts], dtype=bool)
+    present = np.zeros((len(ckpts), len(protos)), dtype=bool)
+    for i, c in enumerate(ckpts):
+        for j, p in enumerate(protos):
+            present[i, j] = (c, p) in cells and all(cells[(c, p)] in ran_on[r] for r in refs)
     rows, cols = complete_block(present, keep_col=protos.index(base) if base in protos else None) \
         if refs else ([], [])
     for i, c in enumerate(ckpts):

@@ -130,6 +130,9 @@ BAD_CALLS = [
      {"metric": "cohen_kappa_agreement", "datasets": "llmbar-natural"}),
     (InvalidInput, "coverage cannot be resampled", "analyze_ranks", {"metric": "coverage"}),
     (InvalidInput, "resamples", "analyze_ranks", {"n_boot": 1}),
+    (InvalidInput, "no dataset has runs of a checkpoint under two of the selected protocols", "analyze_protocols",
+     {"evaluators": "chatgpt/*,gpt-4/llmbar-rating_reference", "base": "llmbar-vanilla",
+      "protocols": "llmbar-rating_reference"}),
 ]
 
 
