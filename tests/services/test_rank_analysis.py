@@ -5,7 +5,6 @@ the command line (tables and ``--json``) and the errors."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -228,6 +227,3 @@ def test_cli_errors_are_one_line(cli):
     out = cli("analyze", "ranks", "--evaluators", "llama*", "--json")
     assert out.exit_code != 0 and "no evaluator matches" in out.output and len(out.output.strip().splitlines()) == 1
 
-
-def test_reading_path_is_data_relative(data_root):
-    assert (data_root / NATURAL).is_file() and Path(GPTOUT).name == "dataset.json"
