@@ -73,8 +73,9 @@ def main(argv: list[str] | None = None) -> int:
 
         t = time.perf_counter()
         rescored = rescore_runs(reg, all_runs=True)
+        changed = sorted({name for r in rescored.runs for name in r.changed})
         print(f"re-scored {len(rescored.runs)} runs in {time.perf_counter() - t:.0f} s; added "
-              f"{', '.join(rescored.added) or 'nothing'}", flush=True)
+              f"{', '.join(rescored.added) or 'nothing'}; values changed: {', '.join(changed) or 'none'}", flush=True)
     done = {(r.evaluator, r.dataset.split("@")[0]): r for r in reg.store.latest_runs()}
     for ev in evaluators:  # heuristics first (fast), the encoder last
         kinds = EVALUATORS.get(ev.kind).task_types
