@@ -111,7 +111,8 @@ def main() -> None:
     for name in ("gpt-3.5-turbo", "pandalm-7b"):
         _run(runner, "eval", "import", str(panda / f"{name}-testset-v1.json"), "--format", "pandalm",
              "--dataset", "pandalm-test", "--evaluator", f"{name}/pandalm")
-    _run(runner, "leaderboard", "--dataset", "llmbar-natural")
+    _run(runner, "leaderboard", "--dataset", "llmbar-natural",   # with the bias diagnostics (issue 15)
+         "--columns", "flip_rate,lc_accuracy,prob_prefer_first,prob_prefer_longer_human_shorter")
     _run(runner, "leaderboard", "--dataset", "summeval-coherence")
     _run(runner, "best", "--dataset", "pandalm-test")
     _run(runner, "best", "--task-type", "pairwise")
