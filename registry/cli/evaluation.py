@@ -327,12 +327,7 @@ def best(
                        datasets=datasets.split(",") if datasets else None, max_cost_per_1k=max_cost,
                        limit=limit if json_out else None)
     if json_out:
-        kinds = reg.evaluator_kinds()
-        data = ranking.to_dict()
-        for standing in [data.get("best"), *data.get("standings", [])]:
-            if isinstance(standing, dict):
-                standing["kind"] = kinds.get(standing["evaluator"])
-        print_json(data)
+        _print_ranking(ranking, True)
         return
     b = ranking.best
     over = f" over {len(ranking.datasets)} dataset(s)" if ranking.coverage else ""

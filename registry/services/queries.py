@@ -88,6 +88,15 @@ class Standing(Serializable):
     test: str | None = None
     """The paired test against the best (e.g. ``paired_bootstrap(per-example correct_both)``), or
     why there is none (``no paired test: …``); None for the best itself."""
+    kind: str | None = None
+    """The evaluator's kind (``longer``, ``llm-judge``, ``external``, ``jury``, …): juries and single
+    evaluators rank together, and this tells them apart."""
+
+
+def _with_kinds(reg: RegistryContext, standings) -> tuple[Standing, ...]:
+    """``standings`` with each evaluator's kind (one read of every evaluator's kind)."""
+    kinds = reg.store.evaluator_kinds()
+    return tuple(replace(s, kind=kinds.get(s.evaluator)) for s in standings)
 
 
 @dataclass(frozen=True)
@@ -479,7 +488,7 @@ def leaderboard(reg: RegistryContext, dataset: str, metric: str | None = None, *
                                                test=t.test))
     if len(standings) < len(rows):
         standings += [_row_standing(r, test=test_name) for r in rows[1:]]
-    ranking = Ranking(scope=ref, metric=metric, standings=tuple(standings), datasets=(ref,), test=test_name)
+    ranking = Ranking(scope=ref, metric=metric, standings=_with_kinds(reg, standings), datasets=(ref,), test=test_name)
     _memo_put(key, task_type, board.generation, ranking)
     return ranking
 
@@ -511,7 +520,8 @@ def slice_ranking(reg: RegistryContext, dataset: str, slice: str, metric: str | 
     rows.sort(key=lambda r: (-sign * r.value, r.evaluator))
     test = f"no paired test: a ranking on slice {slice} shows each run's own 95% CI"
     standings = tuple(_row_standing(r, test=test if i else None) for i, r in enumerate(rows))
-    return Ranking(scope=f"{ref} [{slice}]", metric=metric, standings=standings, datasets=(ref,), test=test)
+    return Ranking(scope=f"{ref} [{slice}]", metric=metric, standings=_with_kinds(reg, standings), datasets=(ref,),
+                   test=test)
 
 
 def _row_standing(r: StandingRecord, *, tied: bool = False, p=None, diff=None, test=None) -> Standing:
@@ -640,7 +650,7 @@ def _leaderboard_fresh(reg: RegistryContext, dataset: str, metric: str | None = 
         test_name = test_name or db.test_name
     if len(standings) < len(runs):
         standings += [_standing(r, metric, test=test_name) for r in runs[1:]]
-    return Ranking(scope=ref, metric=metric, standings=tuple(standings), datasets=(ref,), test=test_name)
+    return Ranking(scope=ref, metric=metric, standings=_with_kinds(reg, standings), datasets=(ref,), test=test_name)
 
 
 def _standing(run: EvaluationRun, metric: str, *, tied: bool = False, p=None, diff=None, test=None) -> Standing:
@@ -767,8 +777,8 @@ def _best_over(reg: RegistryContext, task_type: str, metric: str, info: MetricIn
                                   n=len(chosen), runs=tuple(ranked[e][d][1] for d in chosen),
                                   tied_with_best=p is not None and p >= alpha, p_value=p, difference=diff,
                                   metrics={d: ranked[e][d][0] for d in chosen}, test=test_name if i else None))
-    return Ranking(scope=scope, metric=metric, standings=tuple(standings), datasets=tuple(chosen), test=test_name,
-                   **extra)
+    return Ranking(scope=scope, metric=metric, standings=_with_kinds(reg, standings), datasets=tuple(chosen),
+                   test=test_name, **extra)
 
 
 def _ranking_to_bytes(ranking: Ranking) -> bytes:

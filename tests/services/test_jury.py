@@ -90,7 +90,9 @@ def test_majority_jury_run_is_a_normal_run(reg):
     assert acc is not None and 0.9 <= acc.value <= 1.0 and acc.ci_low < acc.value < acc.ci_high
     # appears in the leaderboard and in best, with the single judges
     board = leaderboard(reg, NATURAL)
-    assert "llmbar-jury" in [s.evaluator for s in board.standings]
+    kinds = {s.evaluator: s.kind for s in board.standings}
+    assert kinds["llmbar-jury"] == "jury" and kinds["gpt-4/llmbar-vanilla"] == "external"
+    assert {s.evaluator: s.kind for s in best_evaluator(reg, task_type="pairwise").standings}["llmbar-jury"] == "jury"
     assert "llmbar-jury" in [s.evaluator for s in best_evaluator(reg, dataset=NATURAL).standings]
     # idempotent: the same member runs and config give the same run
     assert run_evaluation(reg, "llmbar-jury", NATURAL, n_boot=N_BOOT).id == run.id
