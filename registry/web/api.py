@@ -669,7 +669,10 @@ async def upload_version(request: Request, name: str, reg: Reg) -> Any:
         except InvalidInput as exc:
             raise _as_uploaded(exc, folder, body.file.name) from None
     finally:
-        await run_in_threadpool(_discard, body, folder)
+        import anyio
+
+        with anyio.CancelScope(shield=True):    # removed even when the client went away mid-upload
+            await run_in_threadpool(_discard, body, folder)
     return JSONData(to_jsonable(result), status_code=201 if result.created else 200,
                         headers={"Location": f"/api/v1/datasets/{quote(result.version.ref, safe='@')}"})
 
