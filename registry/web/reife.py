@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 N_BOOT = 200
 """Resamples of the examples behind the page's and the report's CIs (the command line defaults to 1000)."""
+MAX_CELLS = 5000
+"""Latest runs (evaluator × dataset cells) above which the report and the page skip the analyses (each
+reads every run's per-example values) and point to the command line instead."""
 
 
 def reife_context(reg: Registry, *, datasets: Sequence[str] | None = None, evaluators: str | None = None,
@@ -23,6 +26,12 @@ def reife_context(reg: Registry, *, datasets: Sequence[str] | None = None, evalu
     """``{"ranks", "ranks_error", "protocols", "protocols_error", "figure"}`` for ``_reife.html``."""
     out: dict[str, Any] = {"ranks": None, "ranks_error": None, "protocols": None, "protocols_error": None,
                            "figure": None, "n_boot": n_boot}
+    cells = len(reg.headline_matrix().cells)
+    if cells > MAX_CELLS and not datasets and not evaluators:
+        why = (f"{cells} evaluator × dataset runs are more than the page computes ({MAX_CELLS}); choose datasets or "
+               "evaluators, or run `autorater analyze ranks` / `autorater analyze protocols`")
+        out["ranks_error"] = out["protocols_error"] = why
+        return out
     try:
         ranks = reg.analyze_ranks(datasets=list(datasets) if datasets else None, evaluators=evaluators, n_boot=n_boot)
     except RegistryError as exc:

@@ -42,3 +42,12 @@ def test_report_has_the_reife_section(web_registry):
     assert 'id="reife-section"' in text and 'href="#reife-section"' in text
     (pair, *_) = reg.analyze_ranks(n_boot=200).view("datasets").pairs
     assert f'data-value="{pair.kendall}">{pair.kendall:.3f}<' in text
+
+
+def test_a_registry_too_large_for_the_page_points_to_the_command_line(client, monkeypatch):
+    from registry.web import reife
+
+    monkeypatch.setattr(reife, "MAX_CELLS", 1)
+    page = _get(client, "/analysis")
+    assert 'id="reife-ranks-missing"' in page and "autorater analyze ranks" in page
+    assert "reife-pairs" not in page
