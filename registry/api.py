@@ -497,15 +497,16 @@ class Registry:
         return self._ctx.store.get_run(run_id)
 
     def rescore(self, run_ids: Sequence[int] | None = None, *, all_runs: bool = False,
-                dataset: str | None = None) -> Rescore:
+                dataset: str | None = None, replace: bool = False) -> Rescore:
         """Compute the metrics of stored runs again from their predictions with today's scoring code
         (the ids given, every succeeded run of ``dataset`` ``NAME[@VERSION]``, or ``all_runs``) and
-        replace their metric rows in one transaction, as a landing run does (standings, cached tests
-        and generation included): e.g. to give old runs the bias diagnostics. Each run keeps its
-        seed, bootstrap resamples and slicing (:mod:`registry.services.rescore`)."""
+        store the metrics each lacks — ``replace``: every recomputed value — in one transaction, as a
+        landing run does (standings, cached tests and generation included): e.g. to give old runs the
+        bias diagnostics. Each run keeps its seed, bootstrap resamples and slicing; values that differ
+        from the stored ones are listed (:mod:`registry.services.rescore`)."""
         from registry.services.rescore import rescore_runs
 
-        return rescore_runs(self._ctx, run_ids=run_ids, all_runs=all_runs, dataset=dataset)
+        return rescore_runs(self._ctx, run_ids=run_ids, all_runs=all_runs, dataset=dataset, replace=replace)
 
     def prediction_rows(self, run_id: int, *, offset: int = 0, limit: int = 50, disagree: bool = False) -> RowsPage:
         """``limit`` per-example predictions of run ``run_id`` from ``offset`` (one row per example, order

@@ -220,12 +220,15 @@ def eval_rescore(
     run: list[int] = typer.Option(None, "--run", "-r", help="Run id to re-score (repeat the option for several)."),
     all_runs: bool = typer.Option(False, "--all", help="Re-score every succeeded run of the registry."),
     dataset: str = typer.Option(None, "--dataset", "-d", help="Re-score every succeeded run of NAME[@VERSION]."),
+    replace: bool = typer.Option(False, "--replace", help="Also store the recomputed values of the metrics a run "
+                                 "already has (default: keep them, add the missing ones, list those that differ)."),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Compute stored runs' metrics again from their predictions with today's scoring code (e.g. the
-    bias diagnostics for runs made before them) and replace them in one transaction; each run keeps
-    its seed, bootstrap resamples and slicing, and leaderboards see the new values at once."""
-    result = open_registry().rescore(run or None, all_runs=all_runs, dataset=dataset)
+    """Compute stored runs' metrics again from their predictions with today's scoring code and store
+    the ones each run lacks (e.g. the bias diagnostics for runs made before them), in one
+    transaction; each run keeps its seed, bootstrap resamples and slicing, and leaderboards see the
+    new values at once. Values that differ from the stored ones are listed (kept unless --replace)."""
+    result = open_registry().rescore(run or None, all_runs=all_runs, dataset=dataset, replace=replace)
     if json_out:
         print_json(result)
         return

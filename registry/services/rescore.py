@@ -5,8 +5,14 @@ code of today (e.g. to give old runs a metric added since, such as the bias diag
 The run is scored as it was when it landed: its seed, its number of bootstrap resamples
 (``provenance["n_boot"]``, else the ``bootstrap_samples`` its metrics recorded), its slicing
 (``provenance["slicing"]``, else the columns and minimum slice size that its ``coverage`` lists)
-and its evaluator's price. So metrics whose definition did not change keep their values (up to
-the last bits of floating-point sums), and new ones are added.
+and its evaluator's price. So metrics whose definition did not change get the same values again,
+and new ones are added.
+
+By default a stored value is *kept*: only the metrics (name and slice) the run does not have are
+added, and the ones whose recomputed value differs are listed (``changed``) — a derived run (a
+jury's) stores values that scoring its predictions alone does not give (its members' cost), and a
+re-score must not lose them. ``replace=True`` stores the recomputed metrics instead (every stored
+value of the run replaced; a stored metric the recomputation lacks is kept either way).
 
 Every selected run is scored first; then all their metric rows are replaced in one transaction
 through :meth:`~registry.adapters.store.abstract.AbstractStore.record_metrics` — exactly what a run
@@ -42,10 +48,11 @@ class RescoredRun(Serializable):
     """Metric rows stored now (every slice)."""
     added: tuple[str, ...]
     """Metric names (slice ``all``) the run did not have before."""
-    removed: tuple[str, ...]
-    """Metric names (slice ``all``) the run no longer has."""
     changed: tuple[str, ...]
-    """Metric names (slice ``all``) whose value or CI moved by more than :data:`TOLERANCE`."""
+    """Metric names (slice ``all``) whose recomputed value or CI differs from the stored one by more
+    than :data:`TOLERANCE` (kept as stored unless ``replaced``)."""
+    replaced: bool = False
+    """Whether the recomputed values of the metrics the run had were stored (``replace=True``)."""
 
 
 @dataclass(frozen=True)
@@ -145,24 +152,41 @@ def score_again(reg: RegistryContext, run: EvaluationRun, tables: dict | None = 
     return metrics
 
 
+def merged(old: Sequence[MetricRecord], new: list[MetricRecord], *, replace: bool = False) -> list[MetricRecord]:
+    """The records to store: the recomputed ones (in their order) with, unless ``replace``, the stored
+    record in place of each one the run already has; then the stored ones the recomputation lacks.
+    Keeps ``new``'s per-example judgments (its ``examples``)."""
+    stored = {(m.name, m.slice): m for m in old}
+    computed = {(m.name, m.slice) for m in new}
+    out = type(new)() if hasattr(new, "examples") else []
+    out.extend(m if replace else stored.get((m.name, m.slice), m) for m in new)
+    out.extend(m for m in old if (m.name, m.slice) not in computed)
+    if hasattr(new, "examples"):
+        out.examples = new.examples
+    return out
+
+
 def rescore_runs(reg: RegistryContext, *, run_ids: Sequence[int] | None = None, all_runs: bool = False,
-                 dataset: str | None = None) -> Rescore:
-    """Score the selected runs again (:func:`select_runs`) and replace their metrics, all in one
-    transaction, with what a landing run does to the standings (module docstring)."""
+                 dataset: str | None = None, replace: bool = False) -> Rescore:
+    """Score the selected runs again (:func:`select_runs`) and store the metrics they lack (``replace``:
+    every recomputed value), all in one transaction, with what a landing run does to the standings
+    (module docstring)."""
     runs = select_runs(reg, run_ids=run_ids, all_runs=all_runs, dataset=dataset)
     tables: dict = {}
     scored = [(run, score_again(reg, run, tables)) for run in runs]     # every run first: an error stores nothing
-    out = []
+    stored = [merged(run.metrics, metrics, replace=replace) for run, metrics in scored]
     with reg.store.unit_of_work() as uow:
-        for run, metrics in scored:
-            uow.record_metrics(run.id, metrics)
-    for run, metrics in scored:
+        for (run, _), records in zip(scored, stored):
+            uow.record_metrics(run.id, records)
+    out = []
+    for (run, metrics), records in zip(scored, stored):
         old = {m.name: m for m in run.metrics if m.slice == "all"}
         new = {m.name: m for m in metrics if m.slice == "all"}
-        out.append(RescoredRun(run=run.id, evaluator=run.evaluator, dataset=run.dataset, metrics=len(metrics),
-                               added=tuple(sorted(set(new) - set(old))), removed=tuple(sorted(set(old) - set(new))),
-                               changed=tuple(sorted(k for k in set(old) & set(new) if _differs(old[k], new[k])))))
+        out.append(RescoredRun(run=run.id, evaluator=run.evaluator, dataset=run.dataset, metrics=len(records),
+                               added=tuple(sorted(set(new) - set(old))),
+                               changed=tuple(sorted(k for k in set(old) & set(new) if _differs(old[k], new[k]))),
+                               replaced=replace))
     return Rescore(runs=tuple(out))
 
 
-__all__ = ["Rescore", "RescoredRun", "rescore_runs", "score_again", "select_runs"]
+__all__ = ["Rescore", "RescoredRun", "merged", "rescore_runs", "score_again", "select_runs"]

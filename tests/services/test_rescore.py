@@ -55,7 +55,7 @@ def test_old_runs_get_the_bias_metrics_and_keep_every_other_value(reg, data_root
     done = rescore_runs(reg, dataset="llmbar-natural")
     assert [r.run for r in done.runs] == [r.id for r in runs]
     for r in done.runs:
-        assert set(r.added) == set(BIAS_METRICS) and r.changed == () and r.removed == ()
+        assert set(r.added) == set(BIAS_METRICS) and r.changed == () and not r.replaced
         assert _values(reg.store.get_run(r.run)) == before[r.run]     # the very same records, new ones included
     assert done.added == tuple(sorted(BIAS_METRICS))
     assert reg.store.standings_generation("pairwise") > generation
@@ -71,6 +71,25 @@ def test_old_runs_get_the_bias_metrics_and_keep_every_other_value(reg, data_root
     # re-scoring again changes nothing, and one run can be named
     again = rescore_runs(reg, run_ids=[gpt4.id])
     assert again.runs[0].added == () and again.runs[0].changed == ()
+
+
+def test_stored_values_are_kept_unless_replaced(reg):
+    """A value scoring the predictions alone does not give (a jury's cost, from its members) is kept,
+    listed as changed; ``replace=True`` stores the recomputed one."""
+    from dataclasses import replace
+
+    run = run_evaluation(reg, "longer", "llmbar-natural", n_boot=30)
+    special = [replace(m, value=123.0) if m.name == "time_per_1000" else m
+               for m in reg.store.get_run(run.id).metrics if m.name != "lc_accuracy"]
+    reg.store.record_metrics(run.id, special)
+    kept = rescore_runs(reg, run_ids=[run.id]).runs[0]
+    assert kept.added == ("lc_accuracy",) and kept.changed == ("time_per_1000",) and not kept.replaced
+    after = reg.store.get_run(run.id)
+    assert after.metric("time_per_1000").value == 123.0 and after.metric("lc_accuracy") is not None
+    assert [m.name for m in after.metrics][:3] == [m.name for m in run.metrics][:3]      # the scoring's order
+    redone = rescore_runs(reg, run_ids=[run.id], replace=True).runs[0]
+    assert redone.changed == ("time_per_1000",) and redone.replaced
+    assert reg.store.get_run(run.id).metric("time_per_1000").value == run.metric("time_per_1000").value
 
 
 def test_errors_name_the_problem_and_change_nothing(reg, monkeypatch):
