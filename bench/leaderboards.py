@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         rescored = rescore_runs(reg, all_runs=True)
         changed = sorted({name for r in rescored.runs for name in r.changed})
         print(f"re-scored {len(rescored.runs)} runs in {time.perf_counter() - t:.0f} s; added "
-              f"{', '.join(rescored.added) or 'nothing'}; values changed: {', '.join(changed) or 'none'}", flush=True)
+              f"{', '.join(rescored.added) or 'nothing'}; recomputed values that differ from the stored ones "
+              f"(kept): {', '.join(changed) or 'none'}", flush=True)
     done = {(r.evaluator, r.dataset.split("@")[0]): r for r in reg.store.latest_runs()}
     for ev in evaluators:  # heuristics first (fast), the encoder last
         kinds = EVALUATORS.get(ev.kind).task_types
