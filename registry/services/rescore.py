@@ -48,6 +48,9 @@ class RescoredRun(Serializable):
     """Metric rows stored now (every slice)."""
     added: tuple[str, ...]
     """Metric names (slice ``all``) the run did not have before."""
+    removed: tuple[str, ...]
+    """Metric names (slice ``all``) the run lost: none — a stored metric the recomputation lacks (a
+    jury's members' price) is kept."""
     changed: tuple[str, ...]
     """Metric names (slice ``all``) whose recomputed value or CI differs from the stored one by more
     than :data:`TOLERANCE` (kept as stored unless ``replaced``)."""
@@ -184,6 +187,7 @@ def rescore_runs(reg: RegistryContext, *, run_ids: Sequence[int] | None = None, 
         new = {m.name: m for m in metrics if m.slice == "all"}
         out.append(RescoredRun(run=run.id, evaluator=run.evaluator, dataset=run.dataset, metrics=len(records),
                                added=tuple(sorted(set(new) - set(old))),
+                               removed=tuple(sorted(set(old) - {m.name for m in records if m.slice == "all"})),
                                changed=tuple(sorted(k for k in set(old) & set(new) if _differs(old[k], new[k]))),
                                replaced=replace))
     return Rescore(runs=tuple(out))
