@@ -18,7 +18,9 @@ def _num(value: float | None, digits: int = 3) -> str:
 
 
 def _p(value: float | None) -> str:
-    return "-" if value is None or value != value else f"{value:.3g}"
+    if value is None or value != value:
+        return "-"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
 @app.command("robustness")
@@ -46,14 +48,17 @@ def robustness(
         return
     what = f"{r.transform} probe" if r.transform else "probe"
     table = Table(title=f"robustness: {r.metric} on {escape(r.parent)} → {escape(r.probe)} ({escape(what)})")
-    name_column(table, "evaluator", min_width=16)
+    name_column(table, "evaluator", min_width=12)
     mcnemar = any(x.mcnemar_p is not None for x in r.rows)
     values = [(_num(x.parent_value), _num(x.probe_value), f"{_num(x.drop)} [{_num(x.ci_low)}, {_num(x.ci_high)}]",
                _p(x.p_value), *((_p(x.mcnemar_p),) if mcnemar else ()), _num(x.flip_rate, 2), str(x.n_shared))
               for x in r.rows]
     headers = ("parent", "probe", "drop [95% CI]", "p", *(("McNemar p",) if mcnemar else ()), "flips", "n")
     for i, header in enumerate(headers):
-        code_column(table, header, [v[i] for v in values], justify="right")
+        if header.startswith("drop"):  # the widest: it may wrap (CI on its own line) so the table fits 80 columns
+            table.add_column(header, justify="right", overflow="fold", min_width=6)
+        else:
+            code_column(table, header, [v[i] for v in values], justify="right")
     for x, v in zip(r.rows, values, strict=True):
         table.add_row(cell(x.evaluator), *v)
     console.print(table)
