@@ -175,7 +175,9 @@ def part_tiny(reg, data: Path, n_boot: int, seconds: dict, rows: int | None, hom
 
     t = time.perf_counter()
     refs = register_llmbar_sets(reg._ctx, data, rows=rows, cut_dir=home / "cut")
-    ckpts = register_models(reg._ctx, tiny_models(home / "models"))
+    folders = {"tiny-s": home / "models" / "s", "tiny-m": home / "models" / "m"}
+    reuse = all((f / "config.json").is_file() for f in folders.values())   # --reuse: the same checkpoints
+    ckpts = register_models(reg._ctx, folders if reuse else tiny_models(home / "models"))
     seconds["register"] = time.perf_counter() - t
     t = time.perf_counter()
     m = run_matrix(reg._ctx, ckpts, "all", refs, config=TINY_CONFIG, n_boot=200,
