@@ -318,11 +318,12 @@ def _metric_names(reg, task_type: str) -> list[str]:
 
 
 @pages.get("/leaderboard/{ref:path}", response_class=HTMLResponse)
-def leaderboard_page(request: Request, ref: str, metric: str = "", kind: str = "",
+def leaderboard_page(request: Request, ref: str, metric: str = "", kind: str = "", columns: str = "",
                      reg=Depends(get_registry)) -> HTMLResponse:
+    more = [c.strip() for c in columns.split(",") if c.strip()]     # optional metric columns (bias diagnostics…)
     try:
         details = reg.dataset(ref)
-        board = reg.leaderboard(details.version.ref, metric or None)
+        board = reg.leaderboard(details.version.ref, metric or None, columns=more)
         everyone = board.standings
         if kind:  # ranked again among that kind: its own best, ties and paired tests
             board = reg.best(dataset=details.version.ref, metric=metric or None, backend=[kind])
@@ -336,7 +337,7 @@ def leaderboard_page(request: Request, ref: str, metric: str = "", kind: str = "
         "v": details.version, "board": board, "standings": standings, "kinds": kinds, "kind": kind,
         "all_kinds": sorted({kinds.get(s.evaluator, "") for s in everyone} - {""}),
         "metric": board.metric, "metrics": _metric_names(reg, details.version.task_type), "figure": figure,
-        "best": board.best})
+        "best": board.best, "columns": more})
 
 
 @pages.get("/best", response_class=HTMLResponse)

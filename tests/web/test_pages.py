@@ -175,6 +175,19 @@ def test_run_page_bias_panel(client, web_registry):
     assert ">flip_rate<" not in page.split('id="metrics"', 1)[1].split("</table>", 1)[0]   # not twice
 
 
+def test_leaderboard_page_optional_columns(client, web_registry):
+    """leaderboard?columns=…: the bias diagnostics (issue 15) beside the ranked metric; a wrong name is an error page."""
+    ref = quote(web_registry.natural_v2, safe="")
+    page = _get(client, f"/leaderboard/{ref}?columns=flip_rate,lc_accuracy")
+    board = web_registry.reg.leaderboard(web_registry.natural_v2)
+    cells = re.findall(r'<td class="num extra-column">([^<]*)</td>', page)
+    assert page.count('<th class="num extra-column">') == 2 and len(cells) == 2 * len(board.standings)
+    assert cells[:2] == [_num(board.standings[0].metrics["flip_rate"]), _num(board.standings[0].metrics["lc_accuracy"])]
+    bad = client.get(f"/leaderboard/{ref}?columns=flip_rat")
+    assert "did you mean &#39;flip_rate&#39;" in bad.text or "did you mean 'flip_rate'" in bad.text
+    assert "extra-column" not in _get(client, f"/leaderboard/{ref}")
+
+
 def test_run_page_of_hostile_dataset_escapes_texts(client, web_registry):
     runs = web_registry.reg.runs(dataset=web_registry.hostile, evaluator="longer")
     page = _get(client, f"/runs/{runs[0].id}")
