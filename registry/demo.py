@@ -8,7 +8,9 @@
 5. create the baseline evaluators (seeded random, always first/second, longer, shorter, and the
    untrained MiniLM scorer) and run them on LLMBar Natural, a pointwise and a classification set;
 6. import the real GPT-4 and ChatGPT verdicts shipped with LLMBar and PandaLM's predictions;
-7. print leaderboards and the best evaluator with the ones statistically tied with it;
+7. print leaderboards and the best evaluator with the ones statistically tied with it; judge
+   analytics: bias columns, a perturbation probe and robustness, a jury, selective evaluation,
+   a prediction-powered estimate, the imported LLMs' protocols compared (ranks after step 10);
 8. train a MiniLM autorater FLAMe-style on a small mixture (LLMBar Natural held out), evaluate it
    (the run is checked for regressions) and try to promote it to ``champion``;
 9. build a tiny generative judge and run a two-protocol matrix with it on LLMBar Adversarial Manual,
@@ -117,6 +119,27 @@ def main() -> None:
     _run(runner, "best", "--dataset", "pandalm-test")
     _run(runner, "best", "--task-type", "pairwise")
 
+    # Judge analytics: bias diagnostics stored with every pairwise run, a perturbation probe and the
+    # judges' robustness to it, a jury of the imported judges, selective evaluation with a guarantee,
+    # a prediction-powered estimate, and the protocols of the imported LLMs compared
+    natural_ref = f"llmbar-natural@{out['version']}"
+    _run(runner, "leaderboard", "--dataset", "llmbar-natural", "--columns",
+         "flip_rate,prob_prefer_longer,lc_accuracy,parse_failure_rate")
+    _run(runner, "dataset", "derive", "llmbar-natural-pad-worse", "--from", natural_ref, "--transform", "pad-worse")
+    for evaluator in ("longer", "shorter", "random"):
+        _run(runner, "eval", "run", "--evaluator", evaluator, "--dataset", "llmbar-natural-pad-worse")
+    _run(runner, "analyze", "robustness", "--evaluator", "longer", "--evaluator", "shorter", "--evaluator", "random",
+         "--parent", natural_ref, "--probe", "llmbar-natural-pad-worse")
+    _run(runner, "evaluator", "create", "--jury", "gpt-4/llmbar-vanilla,gpt-4/llmbar-cot,chatgpt/llmbar-vanilla",
+         "--combine", "majority", "--name", "demo-jury")
+    _run(runner, "eval", "run", "--evaluator", "demo-jury", "--dataset", "llmbar-natural")
+    _run(runner, "analyze", "jury", "--dataset", "llmbar-natural", "--max-size", "3")
+    _run(runner, "analyze", "selective", "--evaluator", "gpt-4/llmbar-vanilla", "--dataset", "llmbar-natural",
+         "--target", "0.9", "--delta", "0.1")
+    _run(runner, "analyze", "ppi", "--evaluator", "gpt-4/llmbar-vanilla", "--dataset", "llmbar-natural",
+         "--human-labels", "30")
+    _run(runner, "analyze", "protocols", "--base", "llmbar-vanilla")
+
     # Training (FLAMe-style, frozen encoder: minutes on a CPU), regression checks, the champion alias
     mixture = PROJECT_ROOT / "mixtures" / "pairwise-small.yaml"
     trained = json.loads(_run(runner, "train", "run", "--mixture", str(mixture), "--autorater", "minilm-demo",
@@ -152,6 +175,8 @@ def main() -> None:
 
     meta_evaluate(datasets=["llmbar-adversarial-gptout", "llmbar-adversarial-manual"])
     _run(runner, "leaderboard", "--dataset", "llmbar-adversarial-gptout")
+    _run(runner, "analyze", "ranks", "--datasets",
+         "llmbar-natural,llmbar-adversarial-gptout,llmbar-adversarial-manual")
     _run(runner, "store", "push")
     print(f"\ndemo done: registry {settings.db_url}, store {settings.store}")
     report_and_ui(runner, settings)

@@ -46,8 +46,8 @@ def _per_row(view, title: str, r) -> None:
     values = [(_num(mean), cell(low.b if low and low.a == row else low.a if low else None),
                _ci(low.kendall, low.kendall_low, low.kendall_high) if low else "-")
               for row, mean, low in view.per_row(rows)]
-    for i, header in enumerate(("mean τ-b with the others", "least correlated with", "its τ-b [CI]")):
-        code_column(table, header, [v[i] for v in values], justify="right")
+    for header in ("mean τ-b with the others", "least correlated with", "its τ-b [CI]"):
+        _value_column(table, header)
     for row, v in zip(rows, values, strict=True):
         table.add_row(cell(row), *v)
     console.print(table)
@@ -55,9 +55,26 @@ def _per_row(view, title: str, r) -> None:
         console.print(f"note: {view.note}", highlight=False, markup=False)
 
 
+MAX_LEFT_OUT = 3
+"""Items left out for one reason listed by name in the terminal; above this, one line with their count."""
+
+
+def _value_column(table: Table, header: str) -> None:
+    """A right-aligned column of values with CIs that wraps, so the name columns keep their width."""
+    table.add_column(escape(header), justify="right", overflow="fold", min_width=6)
+
+
 def _left_out(items) -> None:
+    by_reason: dict[tuple[str, str], list[str]] = {}
     for s in items:
-        console.print(f"left out {s.kind} {s.name}: {s.reason}", highlight=False, markup=False)
+        by_reason.setdefault((s.kind, s.reason), []).append(s.name)
+    for (kind, reason), names in by_reason.items():
+        if len(names) <= MAX_LEFT_OUT:
+            for name in names:
+                console.print(f"left out {kind} {name}: {reason}", highlight=False, markup=False)
+        else:
+            console.print(f"left out {len(names)} {kind}s ({', '.join(names[:2])}, …; every one with --json): "
+                          f"{reason}", highlight=False, markup=False)
 
 
 @app.command("ranks")
@@ -94,8 +111,9 @@ def ranks(
         name_column(table, view.rows_are[:-1] + " B")
         values = [(str(c.n_items), _ci(c.kendall, c.kendall_low, c.kendall_high),
                    _ci(c.spearman, c.spearman_low, c.spearman_high)) for c in view.pairs]
-        for i, header in enumerate((view.items_are, "Kendall τ-b [CI]", "Spearman ρ [CI]")):
-            code_column(table, header, [v[i] for v in values], justify="right")
+        code_column(table, view.items_are, [v[0] for v in values], justify="right")
+        for header in ("Kendall τ-b [CI]", "Spearman ρ [CI]"):
+            _value_column(table, header)
         for c, v in zip(view.pairs, values, strict=True):
             table.add_row(cell(c.a), cell(c.b), *v)
         console.print(table)
@@ -130,7 +148,7 @@ def protocols_command(
     rep = a.report
     table = Table(title=f"{a.metric} by protocol (macro average over {len(a.datasets)} dataset(s)); "
                         f"Δ = minus {escape(rep.base)}, paired bootstrap, * p < {rep.alpha:g}")
-    name_column(table, "protocol", min_width=14)
+    name_column(table, "protocol", min_width=10)
     rows = []
     for j, p in enumerate(rep.protocols):
         m = rep.protocol_means[j]
@@ -140,18 +158,18 @@ def protocols_command(
             row.append(f"{_num(c.value)} {_delta(c.versus_base)}" if c.versus_base else _num(c.value) + " (base)")
         rows.append(row)
     headers = ["mean over LLMs [CI]", "Δ mean [CI], p", *rep.checkpoints]
-    for i, header in enumerate(headers):
-        code_column(table, escape(header), [r[i] for r in rows], justify="right")
+    for header in headers:  # long cells: they wrap, so the protocol names keep their width on 80 columns
+        _value_column(table, header)
     for p, row in zip(rep.protocols, rows, strict=True):
         table.add_row(cell(p), *row)
     console.print(table)
 
     best = Table(title="each base LLM: mean over the protocols and best protocol")
-    name_column(best, "LLM")
+    name_column(best, "LLM", min_width=8)
     values = [(_ci(m.value, m.ci_low, m.ci_high), ", ".join(b.protocols), _num(b.value), _num(b.share, 2),
                ", ".join(b.tied) or "-") for m, b in zip(rep.checkpoint_means, rep.best, strict=True)]
-    for i, header in enumerate(("mean [CI]", "best protocol", "best value", "share of resamples")):
-        code_column(best, header, [v[i] for v in values], justify="right")
+    for header in ("mean [CI]", "best protocol", "best value", "share of resamples"):
+        _value_column(best, header)
     name_column(best, f"tied with the best (p ≥ {rep.alpha:g})")
     for b, v in zip(rep.best, values, strict=True):
         best.add_row(cell(b.checkpoint), *(escape(x) for x in v))

@@ -180,11 +180,16 @@ class _Grid:
 def _grid(data: _Data, *, checkpoints, protocols, base: str | None) -> _Grid:
     """The complete checkpoint × protocol block of the selected evaluators on the usable datasets."""
     cells: dict[tuple[str, str], str] = {}
-    for name in sorted(data.evaluators):
+    left: list[LeftOutItem] = []
+    # two evaluators of one checkpoint under one protocol (other configs, e.g. max_tokens): the cell keeps the
+    # one that ran on the most datasets (then the first name), the other is left out with the reason
+    runs_of = {name: sum(name in data.values[ref] for ref in data.refs) for name in data.evaluators}
+    for name in sorted(data.evaluators, key=lambda n: (-runs_of[n], n)):
         key = llm_and_protocol(data.evaluators[name])
         if key in cells:
-            raise InvalidInput(f"evaluators {cells[key]!r} and {name!r} are both {key[0]} under protocol {key[1]}; "
-                               "choose one with --evaluators", field="evaluators")
+            left.append(LeftOutItem("evaluator", name, f"{key[0]} under protocol {key[1]} is {cells[key]} in the "
+                                    "grid (another config of it; choose with --evaluators)"))
+            continue
         cells[key] = name
     known_c = sorted({c for c, _ in cells})
     known_p = sorted({p for _, p in cells})
@@ -201,17 +206,19 @@ def _grid(data: _Data, *, checkpoints, protocols, base: str | None) -> _Grid:
     ran_on = {ref: set(data.values[ref]) for ref in data.refs}
     # datasets: the named ones, else those where a checkpoint ran under two protocols
     refs = list(data.refs)
-    left: list[LeftOutItem] = []
     if not data.explicit:
         keep = []
         for ref in refs:
             per_ckpt: dict[str, int] = {}
             for (c, _), ev in cells.items():
-                per_ckpt[c] = per_ckpt.get(c, 0) + (ev in ran_on[ref])
+                # with a base protocol, only checkpoints that ran under it there count
+                if base is None or (c, base) in cells and cells[(c, base)] in ran_on[ref]:
+                    per_ckpt[c] = per_ckpt.get(c, 0) + (ev in ran_on[ref])
             if max(per_ckpt.values(), default=0) >= 2:
                 keep.append(ref)
             else:
-                left.append(LeftOutItem("dataset", ref, "no checkpoint ran on it under two of the protocols"))
+                left.append(LeftOutItem("dataset", ref, "no checkpoint ran on it under two of the protocols"
+                                        + (f" (one of them {base})" if base is not None else "")))
         refs = keep
     ckpts = sorted({c for c, _ in cells}, key=lambda c: known_c.index(c))
     protos = sorted({p for _, p in cells})
