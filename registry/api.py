@@ -436,6 +436,21 @@ class Registry:
                                   name=name)
         return Registered(ev, created)
 
+    def create_cascade(self, *, members: Sequence[str], target: float = 0.9, delta: float = 0.1,
+                       confidence: str = "auto", folds: int = 5, seed: int = 0,
+                       name: str | None = None) -> Registered[Evaluator]:
+        """A cascade evaluator over ``members`` (evaluator names, cheapest first): each example takes the
+        verdict of the first member whose confidence reaches its threshold (calibrated for accuracy ≥
+        ``target`` at ``delta``, cross-fitted over ``folds`` seeded folds), else the last member's; run it
+        with :meth:`evaluate` like any evaluator (:mod:`registry.services.cascade`)."""
+        from registry.services.cascade import create_cascade
+
+        if isinstance(members, str):
+            members = members.split(",")
+        ev, created = create_cascade(self._ctx, members=list(members), target=target, delta=delta,
+                                     confidence=confidence, folds=folds, seed=seed, name=name)
+        return Registered(ev, created)
+
     def analyze_jury(self, dataset: str, *, budget: float | None = None, members: Sequence[str] | None = None,
                      combine: str = "majority", max_size: int = 5, folds: int = 5, seed: int = 0,
                      n_boot: int = 1000, top: int = 5) -> JuryAnalysis:

@@ -145,12 +145,35 @@ def evaluator_create(
     combine: str = typer.Option("majority", "--combine", help="Jury combiner: majority | weighted (agreement-weighted "
                                                               "vote) | stacked (logistic model)."),
     folds: int = typer.Option(5, "--folds", help="Jury cross-fitting folds (weighted, stacked)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the jury's fold assignment."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the jury's (or cascade's) fold assignment."),
+    cascade: str = typer.Option(None, "--cascade", help="E1,E2,…: a cascade of these evaluators, cheapest first, "
+                                                        "routed through their stored runs (no model calls)."),
+    target: float = typer.Option(0.9, "--target", help="Cascade: accuracy each trusted level must reach."),
+    delta: float = typer.Option(0.1, "--delta", help="Cascade: allowed failure probability of the guarantee."),
+    confidence: str = typer.Option("auto", "--confidence", help="Cascade: members' confidence: auto | prob_a | "
+                                                                "samples | orders."),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Create an evaluator from a checkpoint and a protocol (idempotent), or a jury of evaluators
-    (--jury E1,E2,… --combine majority|weighted|stacked)."""
+    """Create an evaluator from a checkpoint and a protocol (idempotent), a jury of evaluators
+    (--jury E1,E2,… --combine majority|weighted|stacked) or a cascade (--cascade E1,E2,… --target --delta)."""
     reg = open_registry()
+    if cascade is not None:
+        if jury is not None or checkpoint or baselines or config or price is not None:
+            from registry.errors import InvalidInput
+
+            raise InvalidInput("--cascade creates a cascade of existing evaluators; leave out --jury, --checkpoint, "
+                               "--config, --price-per-1k-tokens and --baselines (its cost is its members')",
+                               field="cascade")
+        r = reg.create_cascade(members=[m.strip() for m in cascade.split(",")], target=target, delta=delta,
+                               confidence=confidence, folds=folds, seed=seed, name=name)
+        if json_out:
+            print_json(r)
+        else:
+            members = " → ".join(m["name"] for m in r.entity.config["members"])
+            console.print(("created " if r.created else "unchanged: ") + f"cascade [bold]{r.entity.name}[/] "
+                          f"({members}; target {target:g}, δ {delta:g}) sha256 {r.entity.sha256[:12]}",
+                          highlight=False)
+        return
     if jury is not None:
         if checkpoint or baselines or config or price is not None:
             from registry.errors import InvalidInput

@@ -203,6 +203,11 @@ def run_evaluation(reg: RegistryContext, evaluator: str, dataset: str, *, seed: 
         from registry.services.jury import run_jury
 
         return run_jury(reg, ev, version, seed=seed, n_boot=n_boot, slice_by=slice_by, min_slice_size=min_slice_size)
+    if ev.kind == "cascade":  # routed through its members' stored runs (registry.services.cascade)
+        from registry.services.cascade import run_cascade
+
+        return run_cascade(reg, ev, version, seed=seed, n_boot=n_boot, slice_by=slice_by,
+                           min_slice_size=min_slice_size)
     if ev.kind == "external":
         raise InvalidInput(f"evaluator {ev.name!r} is external: import its predictions with `autorater eval import`")
     plugin_cls = EVALUATORS.get(ev.kind)

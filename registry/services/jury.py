@@ -52,6 +52,33 @@ def _member_task_types(reg: RegistryContext, ev: Evaluator) -> set[str]:
     return {reg.store.get_version(r.dataset).task_type for r in reg.store.latest_runs(evaluator=ev.name)}
 
 
+def resolve_members(reg: RegistryContext, members: Sequence[str], *, folds: int, seed: int,
+                    kind: str) -> list[Evaluator]:
+    """The member evaluators of a new ``kind`` (jury, cascade) evaluator, with its folds and seed checked.
+    Errors: fewer than two folds, a seed that is no integer, fewer than two members, a member named
+    twice, an unknown one (with "did you mean"), one of the same kind."""
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+        raise InvalidInput(f"cross-fitting needs an integer of at least 2 folds, got {folds!r}", field="folds")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise InvalidInput(f"the seed must be an integer, got {seed!r}", field="seed")
+    names = [str(m).strip() for m in members if str(m).strip()]
+    if len(names) < 2:
+        raise InvalidInput(f"a {kind} needs at least two member evaluators, got {names}", field=kind)
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise InvalidInput(f"member(s) named twice: {', '.join(twice)}", field=kind)
+    known = [e.name for e in reg.store.list_evaluators()]
+    evs = []
+    for n in names:
+        if n not in known:
+            raise NotFound.named("evaluator", n, known)
+        ev = reg.store.get_evaluator(n)
+        if ev.kind == kind:
+            raise InvalidInput(f"member {n!r} is itself a {kind}; list its members instead", field=kind)
+        evs.append(ev)
+    return evs
+
+
 def create_jury(reg: RegistryContext, *, members: Sequence[str], combine: str = "majority",
                 folds: int = J.DEFAULT_FOLDS, seed: int = 0, name: str | None = None) -> tuple[Evaluator, bool]:
     """An evaluator of kind ``jury`` over ``members`` (idempotent on its hash; module docstring).
@@ -61,25 +88,7 @@ def create_jury(reg: RegistryContext, *, members: Sequence[str], combine: str = 
 
     if combine not in J.COMBINERS:
         raise InvalidInput(f"unknown combiner {combine!r}; choose from {', '.join(J.COMBINERS)}", field="combine")
-    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
-        raise InvalidInput(f"cross-fitting needs an integer of at least 2 folds, got {folds!r}", field="folds")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise InvalidInput(f"the seed must be an integer, got {seed!r}", field="seed")
-    names = [str(m).strip() for m in members if str(m).strip()]
-    if len(names) < 2:
-        raise InvalidInput(f"a jury needs at least two member evaluators, got {names}", field="jury")
-    if len(set(names)) != len(names):
-        twice = sorted({n for n in names if names.count(n) > 1})
-        raise InvalidInput(f"member(s) named twice: {', '.join(twice)}", field="jury")
-    known = [e.name for e in reg.store.list_evaluators()]
-    evs = []
-    for n in names:
-        if n not in known:
-            raise NotFound.named("evaluator", n, known)
-        ev = reg.store.get_evaluator(n)
-        if ev.kind == JURY_KIND:
-            raise InvalidInput(f"member {n!r} is itself a jury; list its members instead", field="jury")
-        evs.append(ev)
+    evs = resolve_members(reg, members, folds=folds, seed=seed, kind=JURY_KIND)
     J.jury_task_types({ev.name: _member_task_types(reg, ev) for ev in evs}, combine)
     config = {"members": [{"name": ev.name, "sha256": ev.sha256} for ev in evs], "combine": combine,
               "folds": folds, "seed": seed}
@@ -179,7 +188,7 @@ def member_price(reg: RegistryContext, run: EvaluationRun, ev: Evaluator | None 
     return known_price_per_1k(ev, m.value if m else None)
 
 
-def _member_runs(reg: RegistryContext, ev: Evaluator, version, *, seed: int, n_boot: int) -> list[EvaluationRun]:
+def member_runs(reg: RegistryContext, ev: Evaluator, version, *, seed: int, n_boot: int) -> list[EvaluationRun]:
     """Each member's latest succeeded run on ``version``; a runnable member without one is run now."""
     from registry.adapters.evaluators import EVALUATORS
     from registry.services.evaluation import run_evaluation
@@ -190,16 +199,16 @@ def _member_runs(reg: RegistryContext, ev: Evaluator, version, *, seed: int, n_b
         try:
             m_ev = reg.store.get_evaluator(name)
         except NotFound:
-            raise NotFound(f"jury {ev.name!r}: its member {name!r} no longer exists") from None
+            raise NotFound(f"{ev.kind} {ev.name!r}: its member {name!r} no longer exists") from None
         if m_ev.sha256 != member.get("sha256"):
-            raise InvalidInput(f"jury {ev.name!r}: member {name!r} is not the evaluator the jury was created with "
-                               f"(hash {str(member.get('sha256'))[:12]} → {m_ev.sha256[:12]}); create the jury again",
-                               field="jury")
+            raise InvalidInput(f"{ev.kind} {ev.name!r}: member {name!r} is not the evaluator the {ev.kind} was "
+                               f"created with (hash {str(member.get('sha256'))[:12]} → {m_ev.sha256[:12]}); create the "
+                               f"{ev.kind} again", field=ev.kind)
         runs = reg.store.list_runs(dataset=version.ref, evaluator=name, status="succeeded", limit=1)
         if not runs and m_ev.kind not in EVALUATORS:
-            raise InvalidInput(f"jury member {name!r} ({m_ev.kind}) has no run on {version.ref} and cannot be run "
+            raise InvalidInput(f"{ev.kind} member {name!r} ({m_ev.kind}) has no run on {version.ref} and cannot be run "
                                f"here: import its predictions first (`autorater eval import … --dataset "
-                               f"{version.ref} --evaluator {name}`)", field="jury")
+                               f"{version.ref} --evaluator {name}`)", field=ev.kind)
         found.append((name, runs[0] if runs else None))
     return [run if run is not None else run_evaluation(reg, name, version.ref, seed=seed, n_boot=n_boot)
             for name, run in found]
@@ -239,34 +248,42 @@ def store_derived_run(reg: RegistryContext, *, evaluator: Evaluator, version, pr
 
 
 # ----------------------------------------------------------------------------- running
-def _jury_predictions(version_table: pa.Table, members: MemberRuns, result: J.JuryVerdicts) -> pa.Table:
-    import json
-
+def derived_predictions(version_table: pa.Table, members: MemberRuns, verdicts: np.ndarray,
+                        prob_a: np.ndarray | None, costs: tuple[np.ndarray, np.ndarray, np.ndarray],
+                        raw: Sequence[list[str]]) -> pa.Table:
+    """The predictions table of a run derived from ``members``: per order the ``verdicts`` codes
+    ``(orders, examples)`` (FAIL −1: none) and ``prob_a``; the per-example (prompt tokens, completion
+    tokens, seconds) ``costs`` on the first order's row; ``raw[j]``: order ``j``'s raw text per example."""
     from registry.services.evaluation import PREDICTION_SCHEMA
 
     names = np.array([*members.classes, None], dtype=object)  # code → verdict (FAIL −1 → the last: None)
     ids = np.asarray(version_table.column("example_id").to_pylist(), dtype=object)[members.rows]
     n = len(members.rows)
-    prompt = sum(c[0] for c in members.costs.values())
-    completion = sum(c[1] for c in members.costs.values())
-    secs = sum(c[2] for c in members.costs.values())
     cols: dict[str, list] = {k: [] for k in PREDICTION_SCHEMA.names}
     for j, o in enumerate(members.orders):
-        first = j == 0  # the members' per-example costs (all orders) sit on the first order's row
-        votes = [json.dumps({"votes": dict(zip(members.names, names[members.verdicts[:, j, i]].tolist()))},
-                            sort_keys=True) for i in range(n)]
+        first = j == 0  # the per-example costs (all orders) sit on the first order's row
         cols["example_id"] += ids.tolist()
         cols["order"] += [o] * n
         cols["sample"] += [0] * n
-        cols["verdict"] += names[result.verdicts[j]].tolist()
+        cols["verdict"] += names[verdicts[j]].tolist()
         cols["score"] += [None] * n
-        cols["prob_a"] += ([None] * n if result.prob_a is None else result.prob_a[j].tolist())
-        cols["parsed"] += (result.verdicts[j] != FAIL).tolist()
-        cols["raw"] += votes
-        cols["prompt_tokens"] += (prompt.astype(np.int64) if first else np.zeros(n, np.int64)).tolist()
-        cols["completion_tokens"] += (completion.astype(np.int64) if first else np.zeros(n, np.int64)).tolist()
-        cols["seconds"] += (secs if first else np.zeros(n)).tolist()
+        cols["prob_a"] += ([None] * n if prob_a is None else prob_a[j].tolist())
+        cols["parsed"] += (verdicts[j] != FAIL).tolist()
+        cols["raw"] += raw[j]
+        cols["prompt_tokens"] += (costs[0].astype(np.int64) if first else np.zeros(n, np.int64)).tolist()
+        cols["completion_tokens"] += (costs[1].astype(np.int64) if first else np.zeros(n, np.int64)).tolist()
+        cols["seconds"] += (costs[2] if first else np.zeros(n)).tolist()
     return pa.Table.from_pydict(cols, schema=PREDICTION_SCHEMA)
+
+
+def _jury_predictions(version_table: pa.Table, members: MemberRuns, result: J.JuryVerdicts) -> pa.Table:
+    import json
+
+    names = np.array([*members.classes, None], dtype=object)
+    raw = [[json.dumps({"votes": dict(zip(members.names, names[members.verdicts[:, j, i]].tolist()))},
+                       sort_keys=True) for i in range(len(members.rows))] for j in range(len(members.orders))]
+    costs = tuple(sum(c[x] for c in members.costs.values()) for x in range(3))
+    return derived_predictions(version_table, members, result.verdicts, result.prob_a, costs, raw)
 
 
 def _summed_price(reg: RegistryContext, runs: Sequence[EvaluationRun],
@@ -302,7 +319,7 @@ def run_jury(reg: RegistryContext, ev: Evaluator, version, *, seed: int = 0, n_b
     except InvalidInput as exc:
         raise InvalidInput(f"jury {ev.name!r} cannot judge {version.ref}: {exc.detail}", field=exc.field) from None
     t0 = time.perf_counter()
-    runs = _member_runs(reg, ev, version, seed=seed, n_boot=n_boot)
+    runs = member_runs(reg, ev, version, seed=seed, n_boot=n_boot)
     slicing = {"slice_by": list(slice_by) if slice_by is not None else None, "min_slice_size": min_slice_size}
     key = sha256_json({"jury": ev.sha256, "member_runs": [r.id for r in runs], "dataset": version.content_hash,
                        "seed": seed, "n_boot": n_boot, "slicing": slicing})

@@ -156,7 +156,7 @@ def known_price_per_1k(ev, price: float | None) -> float | None:
     members' prices are not all known."""
     if price is not None:
         return price
-    local = ev.kind not in ("external", "jury") and _backend(ev) != "openai" and ev.price_per_1k_tokens is None
+    local = ev.kind not in ("external", "jury", "cascade") and _backend(ev) != "openai" and ev.price_per_1k_tokens is None
     return 0.0 if local else None
 
 
