@@ -17,26 +17,26 @@ route each example through its members' stored judgments, cheap to expensive.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 
 import numpy as np
+import pyarrow as pa
 
 from registry.domain import cascade as C
 from registry.domain import selective as S
-from registry.domain.entities import EvaluationRun, Evaluator, MetricRecord
+from registry.domain.entities import EvaluationRun, Evaluator
 from registry.errors import InvalidInput
 from registry.hashing import sha256_json
 from registry.services.app import RegistryContext
 from registry.services.jury import (
     JURY_PROTOCOL,
+    Derived,
+    MemberRuns,
     _member_task_types,
+    _summed_price,
     derived_predictions,
-    gather_members,
-    member_price,
-    member_runs,
     resolve_members,
-    store_derived_run,
+    run_derived,
 )
 from registry.services.selective import CONFIDENCES, LABELLED, judged
 
@@ -92,49 +92,17 @@ def _levels(reg: RegistryContext, version, runs: Sequence[EvaluationRun], rows: 
     return conf, correct, kinds
 
 
-def _price(reg: RegistryContext, runs: Sequence[EvaluationRun], reached: np.ndarray,
-           n: int) -> tuple[MetricRecord | None, float | None]:
-    """``price_per_1000``: each member's price × the share of the examples that reached it (CI bounds
-    likewise), when every member's price is known; and the cost in dollars."""
-    parts = []
-    for r in runs:
-        price = member_price(reg, r)
-        if price is None:
-            return None, None
-        m = r.metric("price_per_1000")
-        parts.append((price, m.ci_low if m is not None and m.ci_low is not None else price,
-                      m.ci_high if m is not None and m.ci_high is not None else price))
-    value, lo, hi = (float(np.dot(reached, [p[i] for p in parts])) for i in range(3))
-    record = MetricRecord(name="price_per_1000", value=value, ci_low=lo, ci_high=hi, n=n,
-                          extra={"rule": "sum over the members of price_per_1000 × share of the examples reaching "
-                                         "the member (CI bounds likewise)", "derived": True})
-    return record, value * n / 1000.0
-
-
 def run_cascade(reg: RegistryContext, ev: Evaluator, version, *, seed: int = 0, n_boot: int = 1000,
                 slice_by: Sequence[str] | None = None, min_slice_size: int = 10) -> EvaluationRun:
     """Run cascade ``ev`` on dataset version ``version`` (module docstring); idempotent on the member
     runs, the cascade's hash, the dataset content and the scoring settings."""
-    from registry.services.claims import abandon_running, claim
-    from registry.services.datasets import load_table
-    from registry.services.evaluation import code_revision
-
     if version.task_type not in LABELLED:
         raise InvalidInput(f"cascade {ev.name!r} cannot judge {version.ref}: a cascade calibrates on labels, and "
                            f"{version.task_type} data has none (pairwise and classification do)", field="dataset")
-    t0 = time.perf_counter()
-    runs = member_runs(reg, ev, version, seed=seed, n_boot=n_boot)
-    slicing = {"slice_by": list(slice_by) if slice_by is not None else None, "min_slice_size": min_slice_size}
-    key = sha256_json({"cascade": ev.sha256, "member_runs": [r.id for r in runs], "dataset": version.content_hash,
-                       "seed": seed, "n_boot": n_boot, "slicing": slicing})
-    with claim(reg, ev.name, version.ref, wait=None):
-        abandon_running(reg, ev.name, version.ref)
-        existing = reg.store.find_run_by_provenance(ev.name, version.ref, "cascade_key", key)
-        if existing is not None:
-            return existing
-        cfg = ev.config
-        table = load_table(reg, version.ref)
-        members = gather_members(reg, version, runs, table)
+    cfg = ev.config
+
+    def compute(table: pa.Table, members: MemberRuns) -> Derived:
+        runs = members.runs
         conf, correct, kinds = _levels(reg, version, runs, members.rows, cfg.get("confidence", "auto"))
         folds, fold_seed = int(cfg.get("folds", 5)), int(cfg.get("seed", 0))
         fit = C.cross_fit_cascade(conf, correct, target=float(cfg["target"]), delta=float(cfg["delta"]),
@@ -146,21 +114,16 @@ def run_cascade(reg: RegistryContext, ev: Evaluator, version, *, seed: int = 0, 
                       for x in range(3))
         decided, reached = C.level_shares(fit.level, len(runs))
         raw = [json.dumps({"level": members.names[lv], "fold": int(f)}) for lv, f in zip(fit.level, fit.folds)]
-        predictions = derived_predictions(table, members, verdicts, prob_a, costs, [raw] * len(members.orders))
-        price, cost = _price(reg, runs, reached, n)
+        price, cost = _summed_price(reg, runs, n, reached, "sum over the members of price_per_1000 × the share of "
+                                    "the examples reaching the member (CI bounds likewise)")
         thresholds = {str(f): {name: None if np.isnan(t) else float(t) for name, t in zip(members.names, row)}
                       for f, row in enumerate(fit.thresholds)}
-        provenance = {"evaluator_sha256": ev.sha256, "dataset_sha256": version.content_hash, "protocol": ev.protocol,
-                      "cascade_key": key, "member_runs": {r.evaluator: r.id for r in runs},
-                      "confidences": dict(zip(members.names, kinds)), "target": float(cfg["target"]),
-                      "delta": float(cfg["delta"]), "folds": folds, "fold_seed": fold_seed,
-                      "thresholds": thresholds,
+        provenance = {"confidences": dict(zip(members.names, kinds)), "target": float(cfg["target"]),
+                      "delta": float(cfg["delta"]), "folds": folds, "fold_seed": fold_seed, "thresholds": thresholds,
                       "decided": dict(zip(members.names, decided.tolist())),
-                      "reached": dict(zip(members.names, reached.tolist())),
-                      "orders": list(members.orders), "n_examples_common": n,
-                      "n_examples_dataset": version.row_count, "n_boot": n_boot, "slicing": slicing,
-                      "code_revision": code_revision(), "combine_seconds": time.perf_counter() - t0}
-        return store_derived_run(reg, evaluator=ev, version=version, predictions=predictions, provenance=provenance,
-                                 seed=seed, n_boot=n_boot, seconds=float(costs[2].sum()),
-                                 extra_metrics=[price] if price is not None else [], cost_usd=cost,
-                                 slice_by=slice_by, min_slice_size=min_slice_size)
+                      "reached": dict(zip(members.names, reached.tolist()))}
+        return Derived(derived_predictions(table, members, verdicts, prob_a, costs, [raw] * len(members.orders)),
+                       provenance, seconds=float(costs[2].sum()), price=price, cost_usd=cost)
+
+    return run_derived(reg, ev, version, compute, seed=seed, n_boot=n_boot, slice_by=slice_by,
+                       min_slice_size=min_slice_size)

@@ -14,6 +14,9 @@
   with its out-of-fold accuracy, bootstrap CI and the paired test against the best single candidate.
 * :func:`store_derived_run` — stores a run computed from other runs (a predictions table and its
   provenance): the writer a cascade or any other derived evaluator can reuse.
+* :func:`run_derived` — the frame shared by juries and cascades (:mod:`registry.services.cascade`):
+  member runs, idempotency key and claim, the members gathered, then the evaluator's own computation
+  and :func:`store_derived_run`.
 
 Only the gathering is here; the combination math lives in :mod:`registry.domain.jury`.
 """
@@ -286,10 +289,12 @@ def _jury_predictions(version_table: pa.Table, members: MemberRuns, result: J.Ju
     return derived_predictions(version_table, members, result.verdicts, result.prob_a, costs, raw)
 
 
-def _summed_price(reg: RegistryContext, runs: Sequence[EvaluationRun],
-                  n: int) -> tuple[MetricRecord | None, float | None]:
-    """The jury's ``price_per_1000`` (members' sum, CI bounds summed) when every member's is known,
-    and its cost in dollars (members' ``cost_usd`` summed, or the price × examples)."""
+def _summed_price(reg: RegistryContext, runs: Sequence[EvaluationRun], n: int, shares: Sequence[float] | None = None,
+                  rule: str = "sum of the members' price_per_1000 (CI bounds summed)"
+                  ) -> tuple[MetricRecord | None, float | None]:
+    """A derived run's ``price_per_1000`` when every member's is known: Σ share × the member's price
+    (CI bounds likewise; ``shares``: of the examples each member judged, default all), and its cost in
+    dollars (the price × examples)."""
     parts = []
     for r in runs:
         price = member_price(reg, r)
@@ -299,58 +304,84 @@ def _summed_price(reg: RegistryContext, runs: Sequence[EvaluationRun],
         lo = m.ci_low if m is not None and m.ci_low is not None else price
         hi = m.ci_high if m is not None and m.ci_high is not None else price
         parts.append((price, lo, hi))
-    total = float(sum(p for p, _, _ in parts))
-    record = MetricRecord(name="price_per_1000", value=total, ci_low=float(sum(lo for _, lo, _ in parts)),
-                          ci_high=float(sum(hi for _, _, hi in parts)), n=n,
-                          extra={"rule": "sum of the members' price_per_1000 (CI bounds summed)", "derived": True})
+    w = np.ones(len(parts)) if shares is None else np.asarray(shares, dtype=np.float64)
+    total, lo, hi = (float(np.dot(w, [p[i] for p in parts])) for i in range(3))
+    record = MetricRecord(name="price_per_1000", value=total, ci_low=lo, ci_high=hi, n=n,
+                          extra={"rule": rule, "derived": True})
     return record, total * n / 1000.0
+
+
+@dataclass(frozen=True)
+class Derived:
+    """What a derived evaluator (jury, cascade) computed from its members' runs, for :func:`run_derived`."""
+
+    predictions: pa.Table
+    provenance: dict[str, Any]
+    """Its own provenance fields (:func:`run_derived` adds the common ones)."""
+    seconds: float
+    price: MetricRecord | None = None
+    cost_usd: float | None = None
+
+
+def run_derived(reg: RegistryContext, ev: Evaluator, version, compute, *, seed: int, n_boot: int,
+                slice_by: Sequence[str] | None, min_slice_size: int) -> EvaluationRun:
+    """The frame of a run derived from its members' runs: the members' runs (:func:`member_runs`), an
+    idempotency key (provenance ``<kind>_key``: the evaluator's hash, the member runs, the dataset content,
+    the scoring settings) under the pair's claim, the members gathered (:func:`gather_members`), then
+    ``compute(table, members) -> Derived`` and :func:`store_derived_run`."""
+    from registry.services.claims import abandon_running, claim
+    from registry.services.datasets import load_table
+    from registry.services.evaluation import code_revision
+
+    t0 = time.perf_counter()
+    runs = member_runs(reg, ev, version, seed=seed, n_boot=n_boot)
+    slicing = {"slice_by": list(slice_by) if slice_by is not None else None, "min_slice_size": min_slice_size}
+    key = sha256_json({ev.kind: ev.sha256, "member_runs": [r.id for r in runs], "dataset": version.content_hash,
+                       "seed": seed, "n_boot": n_boot, "slicing": slicing})
+    with claim(reg, ev.name, version.ref, wait=None):
+        abandon_running(reg, ev.name, version.ref)
+        existing = reg.store.find_run_by_provenance(ev.name, version.ref, f"{ev.kind}_key", key)
+        if existing is not None:
+            return existing
+        table = load_table(reg, version.ref)
+        members = gather_members(reg, version, runs, table)
+        out = compute(table, members)
+        provenance = {"evaluator_sha256": ev.sha256, "dataset_sha256": version.content_hash, "protocol": ev.protocol,
+                      f"{ev.kind}_key": key, "member_runs": {r.evaluator: r.id for r in runs}, **out.provenance,
+                      "orders": list(members.orders), "n_examples_common": len(members.rows),
+                      "n_examples_dataset": version.row_count, "n_boot": n_boot, "slicing": slicing,
+                      "code_revision": code_revision(), "combine_seconds": time.perf_counter() - t0}
+        return store_derived_run(reg, evaluator=ev, version=version, predictions=out.predictions,
+                                 provenance=provenance, seed=seed, n_boot=n_boot, seconds=out.seconds,
+                                 extra_metrics=[out.price] if out.price is not None else [], cost_usd=out.cost_usd,
+                                 slice_by=slice_by, min_slice_size=min_slice_size)
 
 
 def run_jury(reg: RegistryContext, ev: Evaluator, version, *, seed: int = 0, n_boot: int = 1000,
              slice_by: Sequence[str] | None = None, min_slice_size: int = 10) -> EvaluationRun:
     """Run jury ``ev`` on dataset version ``version`` (module docstring); idempotent on the member
     runs, the jury's hash, the dataset content and the scoring settings."""
-    from registry.services.claims import abandon_running, claim
-    from registry.services.datasets import load_table
-    from registry.services.evaluation import code_revision
-
     try:
         J.check_combinable([version.task_type], ev.config.get("combine", "majority"))
     except InvalidInput as exc:
         raise InvalidInput(f"jury {ev.name!r} cannot judge {version.ref}: {exc.detail}", field=exc.field) from None
-    t0 = time.perf_counter()
-    runs = member_runs(reg, ev, version, seed=seed, n_boot=n_boot)
-    slicing = {"slice_by": list(slice_by) if slice_by is not None else None, "min_slice_size": min_slice_size}
-    key = sha256_json({"jury": ev.sha256, "member_runs": [r.id for r in runs], "dataset": version.content_hash,
-                       "seed": seed, "n_boot": n_boot, "slicing": slicing})
-    with claim(reg, ev.name, version.ref, wait=None):
-        abandon_running(reg, ev.name, version.ref)
-        existing = reg.store.find_run_by_provenance(ev.name, version.ref, "jury_key", key)
-        if existing is not None:
-            return existing
-        table = load_table(reg, version.ref)
-        members = gather_members(reg, version, runs, table)
-        cfg = ev.config
+    cfg = ev.config
+
+    def compute(table: pa.Table, members: MemberRuns) -> Derived:
         result = J.combine_verdicts(members.verdicts, combine=cfg["combine"], labels=members.labels,
                                     prob_a=members.prob_a, folds=int(cfg.get("folds", J.DEFAULT_FOLDS)),
                                     seed=int(cfg.get("seed", 0)),
                                     n_classes=None if version.task_type == "pairwise" else len(members.classes))
-        predictions = _jury_predictions(table, members, result)
-        price, cost = _summed_price(reg, runs, len(members.rows))
-        provenance = {"evaluator_sha256": ev.sha256, "dataset_sha256": version.content_hash, "protocol": ev.protocol,
-                      "jury_key": key, "member_runs": {r.evaluator: r.id for r in runs},
-                      "combine": result.combine, "folds": result.k, "fold_seed": int(cfg.get("seed", 0)),
-                      "orders": list(members.orders), "n_examples_common": len(members.rows),
-                      "n_examples_dataset": version.row_count, "uses_confidences": result.uses_confidences,
-                      "notes": list(result.notes), "n_boot": n_boot, "slicing": slicing,
-                      "code_revision": code_revision(), "combine_seconds": time.perf_counter() - t0}
+        price, cost = _summed_price(reg, members.runs, len(members.rows))
+        provenance = {"combine": result.combine, "folds": result.k, "fold_seed": int(cfg.get("seed", 0)),
+                      "uses_confidences": result.uses_confidences, "notes": list(result.notes)}
         if result.weights is not None:
             provenance["weights"] = {n: w for n, w in zip(members.names, result.weights.mean(axis=0).tolist())}
-        return store_derived_run(reg, evaluator=ev, version=version, predictions=predictions, provenance=provenance,
-                                 seed=seed, n_boot=n_boot,
-                                 seconds=float(sum(r.seconds or 0.0 for r in runs)),
-                                 extra_metrics=[price] if price is not None else [], cost_usd=cost,
-                                 slice_by=slice_by, min_slice_size=min_slice_size)
+        return Derived(_jury_predictions(table, members, result), provenance,
+                       seconds=float(sum(r.seconds or 0.0 for r in members.runs)), price=price, cost_usd=cost)
+
+    return run_derived(reg, ev, version, compute, seed=seed, n_boot=n_boot, slice_by=slice_by,
+                       min_slice_size=min_slice_size)
 
 
 # ----------------------------------------------------------------------------- subset search
