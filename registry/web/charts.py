@@ -298,7 +298,8 @@ def lineage_graph(checkpoint: str, parents: Sequence[str] = (), datasets: Sequen
     if held:
         data.append(nodes(held, "held out", RED, "diamond"))
     axis = {"visible": False, "zeroline": False}
-    return {"data": data, "layout": _layout(title={"text": title}, xaxis={**axis, "range": [-1, len(chain)]},
+    xs = [x for x, _ in pos.values()]  # every node inside the plot, with room for the labels centred on it
+    return {"data": data, "layout": _layout(title={"text": title}, xaxis={**axis, "range": [min(xs) - 1, max(xs) + 1]},
                                             yaxis={**axis, "range": [-1.6, 1.6]}, height=360, showlegend=True,
                                             legend={"orientation": "h", "y": -0.05})}
 

@@ -22,6 +22,8 @@ def test_analysis_page_shows_the_rank_correlations_of_the_api(client, web_regist
         assert f'<td class="name">{c.a}</td><td class="name">{c.b}</td><td class="num">{c.n_items}</td>' in page
         assert f'data-value="{c.kendall}">{c.kendall:.3f}<' in page
     assert 'id="chart-reife-tau"' in page and "Kendall τ-b between the evaluators" in page
+    # the figure is drawn by the page's scripts: Plotly and charts.js must be on it (they once were not)
+    assert '<script src="/static/vendor/plotly.min.js"></script>' in page and '/static/charts.js' in page
     # one protocol per checkpoint here: the protocol analysis says why it has nothing to show
     assert 'id="reife-protocols-missing"' in page and "two of the selected protocols" in page
     assert 'href="/analysis" class="on"' in page

@@ -228,6 +228,10 @@ def test_lineage_graph_joins_parents_and_training_data():
     assert chain["text"] == ["m@1", "m@2", "m@3"] and chain["customdata"][0] == "/checkpoints/m%401"
     assert trained["text"] == ["a@1", "b&lt;x&gt;@2"] and held["text"] == ["held@1"]
     assert edges["x"].count(None) == 2 + 2  # two parent edges, two training edges
+    # many training sets around one checkpoint (the demo's): every node inside the drawn range
+    wide = charts.lineage_graph("m@1", [], [f"d{i}@1" for i in range(5)], ["h1@1", "h2@1"])
+    low, high = wide["layout"]["xaxis"]["range"]
+    assert all(low < x < high for trace in wide["data"][1:] for x in trace["x"])
     assert charts.safe_json({"k": "</script>\u2028"}) == r'{"k":"\u003c/script\u003e\u2028"}'
 
 
