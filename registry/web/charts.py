@@ -215,7 +215,9 @@ def matrix_heatmap(evaluators: Sequence[str], datasets: Sequence[str], values: S
     if links is not None:
         trace["customdata"] = [list(r) for r in links]
     return {"data": [trace],
-            "layout": _layout(title={"text": title}, xaxis={"type": "category", "side": "top"},
+            # the title above the column labels (which are on top, often tilted): both push the margin
+            "layout": _layout(title={"text": title, "automargin": True, "yref": "container", "y": 1, "yanchor": "top", "pad": {"t": 8}},
+                              xaxis={"type": "category", "side": "top", "automargin": True},
                               yaxis={"type": "category", "autorange": "reversed", "automargin": True},
                               height=max(260, 120 + 32 * len(evaluators)), margin={"l": 20, "r": 20, "t": 80, "b": 20})}
 
@@ -283,9 +285,11 @@ def lineage_graph(checkpoint: str, parents: Sequence[str] = (), datasets: Sequen
         edge_x += [pos[a][0], pos[b][0], None]
         edge_y += [pos[a][1], pos[b][1], None]
 
-    def nodes(names: Sequence[str], name: str, color: str, symbol: str) -> dict[str, Any]:
+    def nodes(names: Sequence[str], name: str, color: str, symbol: str, *, stagger: bool = False) -> dict[str, Any]:
+        # a row of many long names: labels alternately above and below, so neighbours do not overlap
+        where = [("top center" if i % 2 == 0 else "bottom center") if stagger else "top center" for i in range(len(names))]
         return {"type": "scatter", "mode": "markers+text", "name": name, "x": [pos[n][0] for n in names],
-                "y": [pos[n][1] for n in names], "text": _text(names), "textposition": "top center",
+                "y": [pos[n][1] for n in names], "text": _text(names), "textposition": where,
                 "marker": {"size": 16, "color": color, "symbol": symbol, "line": {"width": 1, "color": "#fff"}},
                 "customdata": [(links or {}).get(n) for n in names], "hovertemplate": "%{text}<extra>" + name + "</extra>"}
 
@@ -293,10 +297,10 @@ def lineage_graph(checkpoint: str, parents: Sequence[str] = (), datasets: Sequen
                                    "line": {"color": GREY, "width": 1.5}, "showlegend": False}]
     data.append(nodes(chain, "checkpoints", BLUE, "circle"))
     if datasets:
-        data.append(nodes(list(datasets), "trained on", GREEN, "square"))
+        data.append(nodes(list(datasets), "trained on", GREEN, "square", stagger=len(datasets) > 2))
     held = [h for h in held_out if pos.get(h, (0, 0))[1] == -1.0]
     if held:
-        data.append(nodes(held, "held out", RED, "diamond"))
+        data.append(nodes(held, "held out", RED, "diamond", stagger=len(held) > 1))
     axis = {"visible": False, "zeroline": False}
     xs = [x for x, _ in pos.values()]  # every node inside the plot, with room for the labels centred on it
     return {"data": data, "layout": _layout(title={"text": title}, xaxis={**axis, "range": [min(xs) - 1, max(xs) + 1]},
