@@ -151,7 +151,9 @@ def write_table(fmt: str, recs: list[Any], *, ascii_only: bool) -> tuple[bytes, 
     names = _columns(recs)
     if fmt in ("csv", "tsv"):
         out = io.StringIO()
-        w = csv.writer(out, delimiter="," if fmt == "csv" else "\t", lineterminator="\n")
+        # rows end with CRLF so that the writer quotes a cell holding a bare CR too (it quotes the characters
+        # of its line terminator): with "\n" alone a text "x\r" went out unquoted, a line break to any reader
+        w = csv.writer(out, delimiter="," if fmt == "csv" else "\t", lineterminator="\r\n")
         w.writerow(names)
         for r in recs:
             w.writerow([_cell(r.get(c)) for c in names] if isinstance(r, dict) else [_cell(r) or "x"])

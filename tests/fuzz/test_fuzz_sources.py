@@ -377,6 +377,10 @@ REGRESSIONS: dict[str, list[Case]] = {
         regression("data.json", _json([{"doc_id": "d0", "source": {"t": 1}, "system_output": "o",
                                         "scores": {"engagingness": 2}}]), FATAL,
                    "a source that is an object skipped the record (the file holds no examples: no row named)"),
+        regression("data.json", _json([{"source": "s", "system_output": "o", "scores": {"engagingness": 2}},
+                                       {"doc_id": "d1", "source": "t", "system_output": "o",
+                                        "scores": {"engagingness": 2}}]), FATAL,
+                   "record 0 without doc_id switched the file to hashed ids, dropping record 1's doc_id"),
     ],
     "summedits": [
         regression("data.json", _json([{"id": " ", "doc": "d", "summary": "s", "label": 0}]), FATAL,

@@ -65,7 +65,9 @@ _FILES: dict[str, tuple[str, dict[str, tuple[float, float]], int | None, str]] =
 def example_ids(records: list[Any], *, file: Path | str = "<records>") -> list[str]:
     """Example ids for UniEval records (data or ``unieval_predict`` result files alike):
     ``doc_id`` as text where present, else a hash of ``(source, context, system_id)``."""
-    if records and isinstance(records[0], dict) and "doc_id" in records[0]:
+    # a file whose records carry doc_id (any of them) must carry it in every record: record 0 without it
+    # must not switch the whole file to hashed ids and drop the others' doc_id silently
+    if any(isinstance(r, dict) and "doc_id" in r for r in records):
         ids = [str(require(r, "doc_id", file=file, row=i)) for i, r in enumerate(records)]
         if len(set(ids)) < len(ids):
             dup = next(x for x in ids if ids.count(x) > 1)
