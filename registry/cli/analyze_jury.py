@@ -4,13 +4,12 @@
 
 from __future__ import annotations
 
-import math
-
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from registry.cli.analyze import app
+from registry.cli.common import number as _num
 from registry.cli.common import (
     JSON_OPTION,
     cell,
@@ -20,10 +19,6 @@ from registry.cli.common import (
     open_registry,
     print_json,
 )
-
-
-def _num(value: float | None, digits: int = 3) -> str:
-    return "-" if value is None or math.isnan(value) else f"{value:.{digits}f}"
 
 
 def _price(value: float | None) -> str:

@@ -8,6 +8,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from registry.cli.analyze import app
+from registry.cli.common import number as _num
 from registry.cli.common import JSON_OPTION, cell, code_column, console, name_column, open_registry, print_json
 
 _DATASETS = typer.Option(None, "--datasets", "-d", help="Dataset versions NAME[@VERSION], comma-separated "
@@ -20,10 +21,6 @@ _CHECKPOINTS = typer.Option(None, "--checkpoints", help="Base LLMs / checkpoints
 _PROTOCOLS = typer.Option(None, "--protocols", help="Protocols of the grid, comma-separated.")
 _N_BOOT = typer.Option(1000, "--n-boot", help="Bootstrap resamples of the examples.")
 _SEED = typer.Option(0, "--seed", help="Seed of the bootstrap.")
-
-
-def _num(value: float | None, digits: int = 3) -> str:
-    return "-" if value is None or value != value else f"{value:.{digits}f}"
 
 
 def _ci(value: float | None, low: float | None, high: float | None, digits: int = 3) -> str:

@@ -9,12 +9,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from registry.cli.analyze import app
+from registry.cli.common import number as _num
 from registry.cli.common import JSON_OPTION, cell, code_column, console, name_column, open_registry, print_json
 from registry.errors import InvalidInput
-
-
-def _num(value: float | None, digits: int = 3) -> str:
-    return "-" if value is None or value != value else f"{value:.{digits}f}"
 
 
 def _p(value: float | None) -> str:

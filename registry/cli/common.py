@@ -85,6 +85,11 @@ def code_column(table: Table, header: str, values: Iterable[object], **options: 
     table.add_column(header, overflow="fold", width=width, **options)
 
 
+def number(value: float | None, digits: int = 3) -> str:
+    """A number of a table with ``digits`` decimals; ``-`` for none or NaN."""
+    return "-" if value is None or value != value else f"{value:.{digits}f}"
+
+
 def cell(value: object) -> str:
     """``value`` as table text shown literally (a name like ``judge[v2]`` is not rich markup)."""
     return "-" if value is None else escape(str(value))
