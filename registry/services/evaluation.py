@@ -161,6 +161,55 @@ def code_revision() -> str | None:
     return rev + ("+dirty" if dirty else "")
 
 
+@functools.cache
+def scoring_code() -> str:
+    """SHA-256 of the source of everything that turns predictions into metric records (the domain,
+    scoring, streaming and this module): a run's scores are reused only under the same code."""
+    from pathlib import Path
+
+    import registry
+
+    root = Path(registry.__file__).resolve().parent
+    files = sorted((root / "domain").rglob("*.py")) + [root / "services" / f for f in
+                                                        ("scoring.py", "streaming.py", "evaluation.py")]
+    parts = []
+    for f in files:
+        try:
+            parts.append(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
+        except OSError:
+            parts.append(str(f).encode() + b"\0-")
+    return sha256_bytes(b"\0\0".join(parts))
+
+
+def scoring_key(ev, *, n_boot: int, slicing: dict[str, Any]) -> dict[str, Any]:
+    """What a run's metric records depend on besides its predictions, the version and its seed: kept
+    in the run's provenance as ``scoring``, compared by :func:`reusable_scores`."""
+    return {"code": scoring_code(), "n_boot": n_boot, "slicing": slicing,
+            "price_per_1k_tokens": ev.price_per_1k_tokens}
+
+
+def reusable_scores(reg: RegistryContext, ev, version, digest: str, *, seed: int, key: dict[str, Any]):
+    """The metric records (and per-example judgments) of a succeeded run of ``ev`` on ``version``
+    whose predictions file is byte for byte ``digest``, scored with the same seed and
+    :func:`scoring_key`: exactly what scoring those predictions again gives (scoring is a pure,
+    seeded function of them, the version's rows and that key). ``(records, run id)``, or ``None``."""
+    from registry.services.scoring import ScoredMetrics
+
+    for run in reg.store.list_runs(dataset=version.ref, evaluator=ev.name, status="succeeded", limit=20):
+        prov = run.provenance or {}
+        if (run.predictions_sha256 != digest or run.seed != seed or prov.get("scoring") != key
+                or prov.get("evaluator_sha256") != ev.sha256 or prov.get("dataset_sha256") != version.content_hash
+                or not run.metrics):
+            continue
+        examples = reg.store.run_examples([run.id]).get(run.id)
+        if examples is None:
+            continue
+        out = ScoredMetrics(run.metrics)
+        out.examples = examples
+        return out, run.id
+    return None
+
+
 def _library_versions() -> dict[str, str]:
     import importlib.metadata as md
 
@@ -266,7 +315,8 @@ def _run_claimed(reg: RegistryContext, ev, version, plugin_cls, *, seed: int, n_
         # baseline, sampling) is part of its config and so of its hash and cache key
         config["protocol"] = protocol_config
         ctx = task_context(version)
-        extra_provenance: dict[str, Any] = {}
+        scoring = scoring_key(ev, n_boot=n_boot, slicing=slicing)
+        extra_provenance: dict[str, Any] = {"scoring": scoring}
         if protocol_config.get("vote"):  # the members' majorities: the whole table at once
             table = load_table(reg, version.ref)
             cols = {name: table.column(name).to_pylist() for name in table.column_names}
@@ -282,11 +332,18 @@ def _run_claimed(reg: RegistryContext, ev, version, plugin_cls, *, seed: int, n_
             prompt_tokens = int(sum(j.verdict.prompt_tokens for j in judgments.values()))
             completion_tokens = int(sum(j.verdict.completion_tokens for j in judgments.values()))
         else:
+            def reuse(digest: str):
+                found = reusable_scores(reg, ev, version, digest, seed=seed, key=scoring)
+                if found is None:
+                    return None
+                extra_provenance["scores_reused_from"] = found[1]
+                return found[0]
+
             got = stream_run(reg, ev.sha256, version, plugin_cls, config, ctx, plan, batch_size=batch_size,
                              on_progress=on_progress, seed=seed, n_boot=n_boot,
                              price_per_1k_tokens=ev.price_per_1k_tokens, slice_by=slice_by,
                              min_slice_size=min_slice_size, rows_per_chunk=chunk_rows,
-                             stage_store_factory=lambda: JudgmentStageStore(store))
+                             stage_store_factory=lambda: JudgmentStageStore(store), reuse_scores=reuse)
             if protocol_config.get("stages"):
                 extra_provenance["stages"] = {"generated": 0, "reused": 0, **got.stage_stats}
             extra_provenance["streaming"] = got.profile

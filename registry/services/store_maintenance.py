@@ -2,8 +2,10 @@
 killed writers left behind.
 
 * :func:`check_version_table`, :func:`check_predictions_file` — the check made when a dataset
-  version or a run's predictions are loaded: once per process per file (keyed by path, inode, size,
-  modification and change times), so a file changed on disk is never read as the registered content;
+  version or a run's predictions are loaded: once per file (keyed by path, inode, size,
+  modification and change times; a passed check is remembered in the process and as a marker
+  under the store's ``.verified`` folder for the next processes), so a file changed on disk is
+  never read as the registered content;
 * :func:`verify_store` (``autorater store verify``) — every dataset version, predictions file and
   checkpoint folder, re-hashed in full;
 * :func:`collect_garbage` (``autorater store gc``) — leftovers of ``store/tmp``, orphans (stored
@@ -52,6 +54,44 @@ def _key(path: Path, expected: str) -> tuple | None:
     return (str(path), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, expected)
 
 
+VERIFIED_DIR = ".verified"
+"""Folder of the store root holding one empty marker file per check passed (named by the SHA-256 of
+the check's key): another process loading the same file, unchanged, trusts it instead of hashing
+every row again. Rewriting the file changes its change time (``ctime``, which no user can set back),
+so a marker never vouches for other bytes."""
+
+
+def _marker(reg: RegistryContext, key: tuple) -> Path:
+    from registry.hashing import sha256_bytes
+
+    return reg.artifacts.root / VERIFIED_DIR / sha256_bytes(repr(key).encode())
+
+
+def _is_verified(reg: RegistryContext, key: tuple | None) -> bool:
+    """Whether the file of ``key`` (:func:`_key`), as it is now, passed its check in this process or
+    in another one (a marker under :data:`VERIFIED_DIR`)."""
+    if key is None:
+        return False
+    if key in _VERIFIED:
+        return True
+    if _marker(reg, key).exists():
+        _VERIFIED.add(key)
+        return True
+    return False
+
+
+def _mark_verified(reg: RegistryContext, key: tuple | None) -> None:
+    if key is None:
+        return
+    _VERIFIED.add(key)
+    marker = _marker(reg, key)
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:  # a read-only store: every process checks, as before
+        pass
+
+
 def version_digest(version: DatasetVersion, table: pa.Table) -> str:
     """The content hash of ``table`` as registered for ``version`` (its spec, columns and rows)."""
     from registry.domain.versioning import content_hash, row_hashes
@@ -64,20 +104,19 @@ def check_version_table(reg: RegistryContext, version: DatasetVersion, table: pa
     registered (their content hash differs); checked once per process per file."""
     path = reg.artifacts.path(version.storage_uri)
     key = _key(path, version.content_hash)
-    if key is not None and key in _VERIFIED:
+    if _is_verified(reg, key):
         return
     if version_digest(version, table) != version.content_hash:
         raise IntegrityError(f"dataset version {version.ref}: the stored file {path} does not hold the registered "
                              f"rows (content hash differs from {version.content_hash[:12]}); {PULL_HINT}")
-    if key is not None:
-        _VERIFIED.add(key)
+    _mark_verified(reg, key)
 
 
 def version_checked(reg: RegistryContext, version: DatasetVersion) -> bool:
     """Whether this process has checked ``version``'s stored file as it is now (:func:`check_version_table`):
     a reader of a part of the file (a page of rows) may then skip reading it whole."""
     key = _key(reg.artifacts.path(version.storage_uri), version.content_hash)
-    return key is not None and key in _VERIFIED
+    return _is_verified(reg, key)
 
 
 class StreamedVersionCheck:
@@ -90,9 +129,10 @@ class StreamedVersionCheck:
         import hashlib
 
         self.version = version
+        self.reg = reg
         self.path = reg.artifacts.path(version.storage_uri)
         self.key = _key(self.path, version.content_hash)
-        self.needed = self.key is None or self.key not in _VERIFIED
+        self.needed = not _is_verified(reg, self.key)
         # as versioning.content_hash: spec, column names, example ids, then the row hashes
         self._h = hashlib.sha256(version.spec.encode() + b"\0" + "\x1f".join(column_names).encode() + b"\0")
         self._hashes: list = []
@@ -119,8 +159,7 @@ class StreamedVersionCheck:
             raise IntegrityError(f"dataset version {self.version.ref}: the stored file {self.path} does not hold the "
                                  f"registered rows (content hash differs from {self.version.content_hash[:12]}); "
                                  f"{PULL_HINT}")
-        if self.key is not None:
-            _VERIFIED.add(self.key)
+        _mark_verified(self.reg, self.key)
 
 
 def check_predictions_file(reg: RegistryContext, run: EvaluationRun) -> None:
@@ -132,12 +171,12 @@ def check_predictions_file(reg: RegistryContext, run: EvaluationRun) -> None:
         return
     path = reg.artifacts.path(run.predictions_uri)
     key = _key(path, run.predictions_sha256)
-    if key is None or key in _VERIFIED:  # a missing file: reading it pulls it or names what to do
+    if key is None or _is_verified(reg, key):  # a missing file: reading it pulls it or names what to do
         return
     if sha256_file(path) != run.predictions_sha256:
         raise IntegrityError(f"run {run.id}: its predictions file {path} changed (sha256 differs from "
                              f"{run.predictions_sha256[:12]}); {PULL_HINT}")
-    _VERIFIED.add(key)
+    _mark_verified(reg, key)
 
 
 # ----------------------------------------------------------------------------- verify

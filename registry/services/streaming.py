@@ -279,6 +279,98 @@ class _SeenKeys:
         self.hi, self.lo = np.insert(self.hi, at, hi), np.insert(self.lo, at, lo)
 
 
+class _NeedTexts(Exception):
+    """A judgment is missing in a pass that did not read the texts."""
+
+
+SIDECAR_FORMAT = 1
+
+
+class InputSidecar:
+    """A version's judge-input hashes (per set of input fields) and pairwise text features (length,
+    list), kept beside the store's files as an Arrow IPC file named by the version's content hash:
+    what a run computes from the texts, so a later run of any evaluator reading the same fields
+    reads 16 bytes (plus 10 for the features) a row instead of the texts. Written once, by the first
+    run that reads the texts (atomically, on success); a version with other content has another
+    content hash, so another file."""
+
+    def __init__(self, reg: RegistryContext, version, fields: tuple[str, ...] | None) -> None:
+        import hashlib
+        import json
+
+        self.task_type = version.task_type
+        names = list(fields or INPUT_FIELDS[version.task_type])
+        tag = hashlib.sha256(json.dumps([SIDECAR_FORMAT, version.content_hash, version.task_type, names])
+                             .encode()).hexdigest()[:24]
+        self.path = reg.artifacts.root / "derived" / f"inputs-{version.content_hash[:16]}-{tag}.arrow"
+
+    def readable(self, n_rows: int) -> bool:
+        """Whether the file is there, whole (``n_rows`` rows)."""
+        if not self.path.exists():
+            return False
+        try:
+            with pa.memory_map(str(self.path)) as source:
+                reader = pa.ipc.open_file(source)
+                return sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches)) == n_rows
+        except (OSError, pa.ArrowInvalid):
+            return False
+
+    def batches(self, pf, rows: int):
+        """(the chunk's ``example_id`` column as a table, input hashes, features) chunk by chunk."""
+        with pa.memory_map(str(self.path)) as source:
+            kept = pa.ipc.open_file(source).read_all()
+            offset = 0
+            for batch in pf.iter_batches(batch_size=rows, columns=["example_id"], use_threads=True):
+                n = batch.num_rows
+                part = kept.slice(offset, n)
+                offset += n
+                feats = {}
+                for f in ("response_a", "response_b"):
+                    if f"{f}.length" in part.column_names:
+                        feats[f] = (np.asarray(part.column(f"{f}.length").to_numpy(), dtype=float),
+                                    np.asarray(part.column(f"{f}.list").to_numpy(zero_copy_only=False), dtype=bool))
+                yield pa.Table.from_batches([batch]), part.column("hash").combine_chunks(), feats
+
+    def builder(self) -> _SidecarBuilder:
+        return _SidecarBuilder(self.path)
+
+
+class _SidecarBuilder:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
+        self._sink = None
+        self._writer = None
+
+    def add(self, keys: pa.Array, features: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        cols = {"hash": keys}
+        for f, (length, lists) in sorted(features.items()):
+            cols[f"{f}.length"] = pa.array(length.astype(np.int64))
+            cols[f"{f}.list"] = pa.array(lists.astype(bool))
+        batch = pa.RecordBatch.from_pydict(cols)
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._sink = pa.OSFile(str(self.tmp), "wb")
+            self._writer = pa.ipc.new_file(self._sink, batch.schema)
+        self._writer.write_batch(batch)
+
+    def commit(self) -> None:
+        if self._writer is None:
+            return
+        self._writer.close()
+        self._sink.close()
+        os.replace(self.tmp, self.path)
+
+    def discard(self) -> None:
+        try:
+            if self._writer is not None:
+                self._writer.close()
+                self._sink.close()
+        except Exception:  # noqa: BLE001 - best effort on the failure path
+            pass
+        self.tmp.unlink(missing_ok=True)
+
+
 @dataclass
 class StreamResult:
     """What :func:`stream_run` hands back for the run's row."""
@@ -309,9 +401,11 @@ class _Slot:
 def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: dict, ctx, plan, *,
                batch_size: int, on_progress: Progress | None, seed: int, n_boot: int,
                price_per_1k_tokens: float | None, slice_by, min_slice_size: int,
-               rows_per_chunk: int | None = None, stage_store_factory: Callable[[], Any] | None = None
-               ) -> StreamResult:
-    """Judge, cache, write and score ``version`` a chunk at a time (module docstring)."""
+               rows_per_chunk: int | None = None, stage_store_factory: Callable[[], Any] | None = None,
+               reuse_scores: Callable[[str], Any] | None = None) -> StreamResult:
+    """Judge, cache, write and score ``version`` a chunk at a time (module docstring).
+    ``reuse_scores(predictions sha256)``: the metric records already computed for byte-identical
+    predictions under the same scoring (``None``: score them)."""
     import pyarrow.parquet as pq
 
     from registry.services.scoring import PredictionArrays, check_slicing, score_arrays, text_features
@@ -326,22 +420,13 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
         n_total = pf.metadata.num_rows
         rows = rows_per_chunk or chunk_rows(reg.settings.memory_mb, _row_bytes(pf))
         names = pf.schema_arrow.names
-        slots = [_Slot(o, s, store.judgment_lookup(ev_sha, o, s, memory_bytes=memory // 8 // max(
-            len(plan.orders) * plan.samples, 1))) for o in plan.orders for s in range(plan.samples)]
         check = StreamedVersionCheck(reg, version, names)
-        writer = PredictionWriter(reg.artifacts.root / "tmp", len(slots), buffer_bytes=memory // 8)
-        vocab: dict[str, int] = {}
-        features: dict[str, list] = {}
-        seen = _SeenKeys()
-        plugin = None
-        pool: ThreadPoolExecutor | None = None
-        executed = cached = prompt_tokens = completion_tokens = 0
-        done, total = 0, n_total * len(slots)
-        offset = 0
-        stage_stats: dict[str, int] = {}
+        sidecar = InputSidecar(reg, version, fields)
+        # the texts are not read when the file was checked already and its inputs' hashes and
+        # features are kept: unless a judgment is missing (then the pass starts again with them)
+        light = not check.needed and sidecar.readable(n_total)
         clock: dict[str, float] = dict.fromkeys(("read", "check", "hash", "lookup", "judge", "write", "place",
                                                  "score"), 0.0)
-        chunks = 0
         t = time.perf_counter()
 
         def lap(step: str) -> None:
@@ -350,78 +435,119 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
             clock[step] += now - t
             t = now
 
-        try:
-            for batch in pf.iter_batches(batch_size=rows, use_threads=True):
-                table = pa.Table.from_batches([batch])
-                n = table.num_rows
-                chunks += 1
-                lap("read")
-                check.add(table)
+        while True:
+            slots = [_Slot(o, s, store.judgment_lookup(ev_sha, o, s, memory_bytes=memory // 8 // max(
+                len(plan.orders) * plan.samples, 1))) for o in plan.orders for s in range(plan.samples)]
+            writer = PredictionWriter(reg.artifacts.root / "tmp", len(slots), buffer_bytes=memory // 8)
+            building = None if light or sidecar.readable(n_total) else sidecar.builder()
+            vocab: dict[str, int] = {}
+            features: dict[str, list] = {}
+            seen = _SeenKeys()
+            plugin = None
+            pool: ThreadPoolExecutor | None = None
+            executed = cached = prompt_tokens = completion_tokens = 0
+            done, total = 0, n_total * len(slots)
+            offset = chunks = 0
+            stage_stats: dict[str, int] = {}
+            try:
+                batches = sidecar.batches(pf, rows) if light else pf.iter_batches(batch_size=rows, use_threads=True)
+                for batch in batches:
+                    if light:
+                        table, keys, kept = batch
+                    else:
+                        table = pa.Table.from_batches([batch])
+                    n = table.num_rows
+                    chunks += 1
+                    lap("read")
+                    if not light:
+                        check.add(table)
+                        lap("check")
+                        pending = []
+                        if task_type == "pairwise":  # the texts' features on other threads (Arrow releases the GIL)
+                            if pool is None:
+                                pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="text-features")
+                            pending = [(f, pool.submit(text_features, table.column(f)))
+                                       for f in ("response_a", "response_b") if f in table.column_names]
+                        keys = example_input_hash_array(table, task_type, fields)
+                        kept = {f: future.result() for f, future in pending}
+                        if building is not None:
+                            building.add(keys, kept)
+                    for f, values in kept.items():
+                        features.setdefault(f, []).append(values)
+                    hi, lo = hash_words(keys)
+                    first, inverse = _first_occurrences(hi, lo)
+                    ukeys = keys.take(pa.array(first))
+                    new = ~seen.contains(hi[first], lo[first])
+                    lap("hash")
+                    for k, slot in enumerate(slots):
+                        found, got = slot.lookup.find(ukeys)
+                        cached += int((found & new).sum())
+                        missing = np.flatnonzero(~found)
+                        lap("lookup")
+                        if len(missing):
+                            if light:
+                                raise _NeedTexts
+                            if plugin is None:
+                                plugin = plugin_cls(config)
+                                if hasattr(plugin, "stage_store") and stage_store_factory is not None:
+                                    plugin.stage_store = stage_store_factory()
+                            judged = _judge(plugin, ctx, table.take(pa.array(first[missing])),
+                                            ukeys.take(pa.array(missing)), slot, batch_size)
+                            executed += len(missing)
+                            index = np.where(found, np.arange(len(found)), 0)
+                            index[missing] = len(found) + np.arange(len(missing))
+                            got = pa.concat_tables([got, judged.select(list(JUDGMENT_FIELDS))]).take(pa.array(index))
+                            lap("judge")
+                        counted = np.flatnonzero(new)
+                        pt = got.column("prompt_tokens").take(pa.array(counted)).fill_null(0)
+                        ct = got.column("completion_tokens").take(pa.array(counted)).fill_null(0)
+                        prompt_tokens += int(np.asarray(pt.to_numpy(zero_copy_only=False), np.int64).sum())
+                        completion_tokens += int(np.asarray(ct.to_numpy(zero_copy_only=False), np.int64).sum())
+                        per_row = got.take(pa.array(inverse))
+                        predictions = _prediction_rows(table.column("example_id"), slot, per_row)
+                        writer.write(k, predictions)
+                        slot.parts.append(PredictionArrays.from_columns(predictions, offset + np.arange(n), vocab))
+                        done += n
+                        lap("write")
+                        if on_progress:
+                            on_progress(done, total)
+                    seen.add(hi[first][new], lo[first][new])
+                    offset += n
+                check.finish()
                 lap("check")
-                pending = []
-                if task_type == "pairwise":  # the texts' features on other threads (Arrow releases the GIL)
-                    if pool is None:
-                        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="text-features")
-                    pending = [(f, pool.submit(text_features, table.column(f)))
-                               for f in ("response_a", "response_b") if f in table.column_names]
-                keys = example_input_hash_array(table, task_type, fields)
-                hi, lo = hash_words(keys)
-                first, inverse = _first_occurrences(hi, lo)
-                ukeys = keys.take(pa.array(first))
-                new = ~seen.contains(hi[first], lo[first])
-                for f, future in pending:
-                    features.setdefault(f, []).append(future.result())
-                lap("hash")
-                for k, slot in enumerate(slots):
-                    found, got = slot.lookup.find(ukeys)
-                    cached += int((found & new).sum())
-                    missing = np.flatnonzero(~found)
-                    lap("lookup")
-                    if len(missing):
-                        if plugin is None:
-                            plugin = plugin_cls(config)
-                            if hasattr(plugin, "stage_store") and stage_store_factory is not None:
-                                plugin.stage_store = stage_store_factory()
-                        judged = _judge(plugin, ctx, table.take(pa.array(first[missing])),
-                                        ukeys.take(pa.array(missing)), slot, batch_size)
-                        executed += len(missing)
-                        index = np.where(found, np.arange(len(found)), 0)
-                        index[missing] = len(found) + np.arange(len(missing))
-                        got = pa.concat_tables([got, judged.select(list(JUDGMENT_FIELDS))]).take(pa.array(index))
-                        lap("judge")
-                    counted = np.flatnonzero(new)
-                    pt = got.column("prompt_tokens").take(pa.array(counted)).fill_null(0)
-                    ct = got.column("completion_tokens").take(pa.array(counted)).fill_null(0)
-                    prompt_tokens += int(np.asarray(pt.to_numpy(zero_copy_only=False), np.int64).sum())
-                    completion_tokens += int(np.asarray(ct.to_numpy(zero_copy_only=False), np.int64).sum())
-                    per_row = got.take(pa.array(inverse))
-                    predictions = _prediction_rows(table.column("example_id"), slot, per_row)
-                    writer.write(k, predictions)
-                    slot.parts.append(PredictionArrays.from_columns(predictions, offset + np.arange(n), vocab))
-                    done += n
-                    lap("write")
-                    if on_progress:
-                        on_progress(done, total)
-                seen.add(hi[first][new], lo[first][new])
-                offset += n
-            check.finish()
-            lap("check")
-            tmp = writer.close()
-            lap("write")
-        except BaseException:
-            writer.discard()
-            raise
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
-            if plugin is not None:
-                for key, value in getattr(plugin, "stage_stats", {}).items():
-                    stage_stats[key] = stage_stats.get(key, 0) + value
-                plugin.close()
+                tmp = writer.close()
+                if building is not None:
+                    building.commit()
+                    building = None
+                lap("write")
+            except _NeedTexts:  # a judgment to make: again, reading the texts
+                writer.discard()
+                light = False
+                continue
+            except BaseException:
+                writer.discard()
+                if building is not None:
+                    building.discard()
+                raise
+            finally:
+                if pool is not None:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                if plugin is not None:
+                    for key, value in getattr(plugin, "stage_stats", {}).items():
+                        stage_stats[key] = stage_stats.get(key, 0) + value
+                    plugin.close()
+            break
     for slot in slots:  # the decoded segments it keeps: not needed to score
         slot.lookup = None
     uri, digest = place_predictions(reg, tmp)
     lap("place")
+    reused = reuse_scores(digest) if reuse_scores is not None else None
+    if reused is not None:
+        lap("score")
+        return StreamResult(predictions_uri=uri, predictions_sha256=digest, metrics=reused, n_examples=n_total,
+                            n_judgments=n_total * len(slots), executed=executed, cached=cached,
+                            prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                            stage_stats=stage_stats, profile=_profile(rows, chunks, clock))
     # scoring: the arrays in the predictions' row order (slot by slot), the version's non-text columns
     arrays = PredictionArrays.concat([p for slot in slots for p in slot.parts], vocab)
     table = scoring_table(reg, version, slice_by)
@@ -432,11 +558,14 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
                            price_per_1k_tokens=price_per_1k_tokens, min_slice_size=min_slice_size,
                            features=feats)
     lap("score")
-    profile = {"chunk_rows": rows, "chunks": chunks, "seconds": {k: round(v, 3) for k, v in clock.items()}}
     return StreamResult(predictions_uri=uri, predictions_sha256=digest, metrics=metrics, n_examples=n_total,
                         n_judgments=n_total * len(slots), executed=executed, cached=cached,
                         prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, stage_stats=stage_stats,
-                        profile=profile)
+                        profile=_profile(rows, chunks, clock))
+
+
+def _profile(rows: int, chunks: int, clock: dict[str, float]) -> dict[str, Any]:
+    return {"chunk_rows": rows, "chunks": chunks, "seconds": {k: round(v, 3) for k, v in clock.items()}}
 
 
 def _row_bytes(pf) -> float:

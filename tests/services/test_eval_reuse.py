@@ -1,0 +1,158 @@
+"""What a run reuses from earlier runs and processes (issue 12 item 2), on real PandaLM data:
+
+* the content-hash check of a version's file, passed once, is trusted by a later process while the
+  file is unchanged (a marker keyed by path, inode, size, modification and change times) — a
+  rewritten file is checked again and refused;
+* the judge-input hashes and pairwise text features of a version (its input sidecar): a later run
+  reads them instead of the texts, with the same predictions and metrics; another version (other
+  content) has its own;
+* the metric records of a run whose predictions are byte for byte the same, scored with the same
+  seed and settings by the same code: reused, and equal to scoring them again.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from registry.errors import IntegrityError
+
+PANDALM = "pandalm-test"
+
+
+def _registry(home: Path):
+    from registry.config import Settings
+    from registry.services.app import init_registry
+
+    s = Settings.from_env(home=str(home), db_url=f"sqlite:///{home / 'registry.db'}", store=str(home / "store"),
+                          dvc_remote=str(home / "remote"))
+    return init_registry(s)
+
+
+@pytest.fixture
+def reg(tmp_path, data_root):
+    from registry.services import datasets as svc
+    from registry.services.evaluators import ensure_baselines
+
+    r = _registry(tmp_path / "home")
+    svc.register_all(r, data_root, only={PANDALM})
+    ensure_baselines(r, minilm=False)
+    yield r
+    r.close()
+
+
+def _records(run) -> list:
+    return sorted(((m.name, m.slice, m.value, m.ci_low, m.ci_high, m.n, json.dumps(m.extra, sort_keys=True))
+                   for m in run.metrics if m.name != "time_per_1000"), key=repr)
+
+
+def _new_process():
+    from registry.services.store_maintenance import _VERIFIED
+
+    _VERIFIED.clear()
+
+
+def _sidecars(reg) -> list[Path]:
+    return sorted((reg.artifacts.root / "derived").glob("inputs-*.arrow"))
+
+
+def test_a_checked_file_is_trusted_by_the_next_process_until_it_changes(reg, monkeypatch):
+    import pyarrow.parquet as pq
+
+    from registry.services import store_maintenance
+    from registry.services.datasets import load_table
+    from registry.services.evaluation import run_evaluation
+
+    version = reg.store.get_version(PANDALM)
+    _new_process()
+    calls = []
+    real = store_maintenance.version_digest
+    monkeypatch.setattr(store_maintenance, "version_digest", lambda *a: calls.append(1) or real(*a))
+    load_table(reg, version.ref)
+    assert len(calls) == 1
+    _new_process()
+    load_table(reg, version.ref)                 # the marker the first check left: not hashed again
+    assert len(calls) == 1
+    path = reg.artifacts.path(version.storage_uri)
+    table = pq.read_table(path)
+    path.chmod(0o644)
+    pq.write_table(table.slice(1), path)         # a row fewer: another file, the marker no longer matches
+    _new_process()
+    with pytest.raises(IntegrityError, match="content hash differs"):
+        load_table(reg, version.ref)
+    _new_process()
+    with pytest.raises(IntegrityError, match="content hash differs"):   # nor does a streamed run trust it
+        run_evaluation(reg, "random", PANDALM, n_boot=20, chunk_rows=300)
+
+
+def test_a_rerun_reads_the_input_sidecar_not_the_texts(reg, monkeypatch, tmp_path, data_root):
+    from registry.services import evaluation, scoring, streaming
+    from registry.services.evaluation import load_predictions, run_evaluation
+
+    first = run_evaluation(reg, "random", PANDALM, seed=0, n_boot=50, chunk_rows=300)
+    assert first.n_executed == 1800 and len(_sidecars(reg)) == 1
+    _new_process()
+
+    def no_texts(*a, **k):
+        raise AssertionError("the texts were hashed")
+
+    with monkeypatch.context() as m:
+        m.setattr(streaming, "example_input_hash_array", no_texts)
+        m.setattr(scoring, "text_features", no_texts)
+        light = run_evaluation(reg, "random", PANDALM, seed=1, n_boot=50, chunk_rows=300)
+    assert light.n_cached == 1800 and light.n_executed == 0
+    assert "scores_reused_from" not in light.provenance          # another seed: scored
+    assert load_predictions(reg, light).drop_columns(["seconds"]).equals(
+        load_predictions(reg, first).drop_columns(["seconds"]))
+    # the same run from the texts (no sidecar, scored again): the same records
+    for f in _sidecars(reg):
+        f.unlink()
+    with monkeypatch.context() as m:
+        m.setattr(evaluation, "reusable_scores", lambda *a, **k: None)
+        full = run_evaluation(reg, "random", PANDALM, seed=1, n_boot=50, chunk_rows=250)
+    assert _records(full) == _records(light)
+    assert reg.store.run_examples([full.id])[full.id] == reg.store.run_examples([light.id])[light.id]
+    assert len(_sidecars(reg)) == 1                              # written again by that run
+
+    # a new version (one response edited): its own sidecar, its texts read, the edited pair judged
+    from registry.adapters.sources import get_adapter
+    from registry.services import datasets as svc
+
+    d = get_adapter("pandalm").dataset_def(PANDALM)
+    src = data_root / d.path
+    copy = tmp_path / "edited" / src.name
+    copy.parent.mkdir()
+    shutil.copy(src, copy)
+    rows = json.loads(copy.read_text())
+    rows[0]["response1"] = rows[0]["response1"] + " (edited)"
+    copy.write_text(json.dumps(rows))
+    v2 = svc.register_dataset_version(reg, name=PANDALM, source="pandalm", path=copy)
+    assert v2.created
+    again = run_evaluation(reg, "random", v2.version.ref, seed=1, n_boot=50)
+    assert again.n_executed == 2 and len(_sidecars(reg)) == 2
+
+
+def test_scores_of_the_same_predictions_are_reused(reg, monkeypatch):
+    from registry.services import evaluation
+    from registry.services.evaluation import run_evaluation
+
+    first = run_evaluation(reg, "random", PANDALM, seed=3, n_boot=40)
+    again = run_evaluation(reg, "random", PANDALM, seed=3, n_boot=40)
+    assert again.id != first.id and again.predictions_sha256 == first.predictions_sha256
+    assert again.provenance["scores_reused_from"] == first.id
+    assert _records(again) == _records(first)
+    with monkeypatch.context() as m:             # scored again: the same records, the same examples
+        m.setattr(evaluation, "reusable_scores", lambda *a, **k: None)
+        scored = run_evaluation(reg, "random", PANDALM, seed=3, n_boot=40)
+    assert "scores_reused_from" not in scored.provenance
+    assert _records(scored) == _records(again)
+    examples = reg.store.run_examples([first.id, again.id, scored.id])
+    assert examples[again.id] == examples[first.id] == examples[scored.id]
+    # other settings: scored
+    assert "scores_reused_from" not in run_evaluation(reg, "random", PANDALM, seed=4, n_boot=40).provenance
+    assert "scores_reused_from" not in run_evaluation(reg, "random", PANDALM, seed=3, n_boot=41).provenance
+    sliced = run_evaluation(reg, "random", PANDALM, seed=3, n_boot=40, slice_by=["category"], min_slice_size=5)
+    assert "scores_reused_from" not in sliced.provenance
