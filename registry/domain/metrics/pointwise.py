@@ -5,8 +5,11 @@ both scores (a NaN prediction — a parse failure — is left out and counted).
 System level (SummEval-style, Fabbri et al., 2021): the same correlations between per-system
 means of the human and the predicted scores.
 
-Bootstrap CIs: Pearson r from resampled weighted moments (``x @ W.T``), Spearman from resampled
-ranks (index resampling, vectorized), Kendall from index resampling (a loop over resamples).
+Bootstrap CIs (example level): the three from one pass over the resamples' multiplicities
+(:mod:`registry.domain.metrics.rank_resample`: Pearson r from weighted moments, Spearman from the
+weighted midranks over the data's fixed sort order, Kendall τ-b from weighted pair counts — the
+statistic of each resample as index resampling gives it, without sorting any resample). System
+level: Pearson from resampled weighted moments (``x @ W.T``), Spearman and Kendall as at example level.
 At system level ``resample`` says what varies: ``"systems"`` (default) resamples the systems
 with their means fixed — the uncertainty of generalising to other systems; ``"examples"``
 resamples examples within each system (stratified) and recomputes the means — the uncertainty
@@ -23,12 +26,12 @@ import numpy as np
 
 from registry.domain.metrics._counts import weighted_sums
 from registry.domain.metrics.bootstrap import DEFAULT_SAMPLES, DEFAULT_SEED, Bootstrap, ensure_bootstrap
+from registry.domain.metrics.rank_resample import resampled_correlations
 from registry.domain.metrics.value import MetricValue, from_samples
 from registry.errors import InvalidInput
 
 CorrelationMethod = Literal["pearson", "spearman", "kendall"]
 METHODS: tuple[CorrelationMethod, ...] = ("pearson", "spearman", "kendall")
-_CHUNK = 256
 
 
 def _check(methods: Sequence[str]) -> None:
@@ -75,19 +78,11 @@ def _weighted_pearson(x: np.ndarray, y: np.ndarray, boot: Bootstrap) -> np.ndarr
 
 
 def _resampled(method: CorrelationMethod, x: np.ndarray, y: np.ndarray, boot: Bootstrap) -> np.ndarray:
-    """The correlation in each of the B resamples of (x, y)."""
-    from scipy import stats
-
+    """The correlation in each of the B resamples of (x, y) (Pearson from ``x @ W.T``; Spearman and
+    Kendall from the resamples' multiplicities, :func:`resampled_correlations`)."""
     if method == "pearson":
         return _weighted_pearson(x, y, boot)
-    if method == "spearman":
-        out = np.empty(boot.n_samples)
-        for start in range(0, boot.n_samples, _CHUNK):
-            idx = boot.index_block(start, start + _CHUNK)
-            out[start:start + _CHUNK] = _rowwise_pearson(stats.rankdata(x[idx], axis=1),
-                                                         stats.rankdata(y[idx], axis=1))
-        return out
-    return boot.apply(lambda a, b: correlation_point("kendall", a, b), x, y)
+    return resampled_correlations([method], x, y, boot)[method]
 
 
 def _complete(human: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -104,21 +99,25 @@ def correlation(human: np.ndarray, predicted: np.ndarray, method: CorrelationMet
                 *, boot: Bootstrap | None = None, name: str | None = None) -> MetricValue:
     """Example-level correlation with a bootstrap CI. ``boot`` must be drawn for the examples
     with both scores (or left out)."""
-    _check([method])
-    h, p, ok = _complete(human, predicted)
-    boot = ensure_bootstrap(boot, len(h))
-    value = correlation_point(method, h, p)
-    samples = _resampled(method, h, p, boot) if len(h) >= 2 else None
-    return from_samples(name or method, value, samples, len(h),
-                        extra={"level": "example", "dropped": int((~ok).sum())})
+    return _example_level(human, predicted, [method], boot, {method: name or method})[method]
 
 
 def correlations(human: np.ndarray, predicted: np.ndarray, *, boot: Bootstrap | None = None,
                  methods: Sequence[CorrelationMethod] = METHODS) -> dict[str, MetricValue]:
-    """Example-level Pearson, Spearman and Kendall τ-b, sharing one bootstrap draw."""
-    h, p, _ = _complete(human, predicted)
+    """Example-level Pearson, Spearman and Kendall τ-b, sharing one bootstrap draw (one pass over
+    its resamples for all of them)."""
+    return _example_level(human, predicted, list(methods), boot, {m: m for m in methods})
+
+
+def _example_level(human: np.ndarray, predicted: np.ndarray, methods: list[CorrelationMethod],
+                   boot: Bootstrap | None, names: dict[str, str]) -> dict[str, MetricValue]:
+    _check(methods)
+    h, p, ok = _complete(human, predicted)
     boot = ensure_bootstrap(boot, len(h))
-    return {m: correlation(human, predicted, m, boot=boot) for m in methods}
+    samples = resampled_correlations(methods, h, p, boot) if len(h) >= 2 else {}
+    extra = {"level": "example", "dropped": int((~ok).sum())}
+    return {m: from_samples(names[m], correlation_point(m, h, p), samples.get(m), len(h), extra=extra)
+            for m in methods}
 
 
 def system_means(values: np.ndarray, system_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -167,7 +166,7 @@ def system_level_correlations(human: np.ndarray, predicted: np.ndarray, system_i
             samples = _rowwise_pearson(hb, pb)
         elif m == "spearman":
             samples = _rowwise_pearson(stats.rankdata(hb, axis=1), stats.rankdata(pb, axis=1))
-        else:
+        else:   # the resamples' system means differ: no fixed order to count over
             samples = np.array([correlation_point("kendall", a, b) for a, b in zip(hb, pb)])
         out[m] = from_samples(f"system_{m}", correlation_point(m, hs, ps), samples, len(systems), extra=extra)
     return out
