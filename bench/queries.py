@@ -480,6 +480,124 @@ def run_size(backend: str, n_evaluators: int, n_versions: int, *, repeat: int, p
                     conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
 
 
+# ----------------------------------------------------------------------------- a kept registry, new processes
+_ASK = r"""
+import json, os, sys, time
+t0 = time.perf_counter()
+from registry import api
+from registry.config import Settings
+from registry.services import queries as q
+home, data, what, target, n_boot, limit, new = sys.argv[1:8]
+limit = None if limit == "none" else int(limit)
+kw = {"limit": limit} if new == "1" else {}
+ctx = api.open(settings=Settings.from_env(home=home, data_root=data))._ctx
+t1 = time.perf_counter()
+if what == "leaderboard":
+    r = q.leaderboard(ctx, target, n_boot=int(n_boot), **kw)
+elif what == "best-dataset":
+    r = q.best_evaluator(ctx, dataset=target, n_boot=int(n_boot), **kw)
+else:
+    r = q.best_evaluator(ctx, task_type=target, n_boot=int(n_boot), **kw)
+r = r.head(limit)
+t2 = time.perf_counter()
+print(json.dumps({"open_ms": (t1 - t0) * 1000, "query_ms": (t2 - t1) * 1000, "best": r.best.evaluator,
+                  "tied": list(r.to_dict()["tied_with_best"]), "total": r.to_dict()["standings_total"],
+                  "head": [s.evaluator for s in r.standings]}))
+"""
+
+
+def _ask(home: Path, what: str, target: str, *, n_boot: int, limit: int | None, code: str | None) -> dict:
+    """One query in a new Python process (``code``: a folder holding another ``registry`` package, e.g.
+    an older commit's); its own timing of opening the registry and of the query, and the process's wall time."""
+    import subprocess
+
+    env = dict(os.environ)
+    if code:
+        env["PYTHONPATH"] = code
+    t = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", _ASK, str(home), str(data_root()), what, target, str(n_boot),
+                          "none" if limit is None else str(limit), "0" if code else "1"],
+                         env=env, cwd=code or PROJECT_ROOT, capture_output=True, text=True, check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    got["process_ms"] = (time.perf_counter() - t) * 1000
+    return got
+
+
+def _land(reg, target: str, evaluator: str, shift: float) -> int:
+    """A run of ``evaluator`` lands on ``target``: a copy of its latest run there (metrics, per-example
+    judgments) with the headline moved by ``shift``, recorded as the store records an imported run."""
+    from datetime import datetime, timezone
+
+    from registry.domain.entities import MetricRecord
+    from registry.services.scoring import headline_for
+
+    store = reg.store
+    run = next(r for r in store.latest_runs(datasets=[target]) if r.evaluator == evaluator)
+    headline = headline_for(store.get_version(target))
+
+    class Metrics(list):
+        examples = store.run_examples([run.id]).get(run.id)
+
+    metrics = Metrics(MetricRecord(m.name, m.value + shift if m.name == headline and m.slice == "all" else m.value,
+                                   m.ci_low, m.ci_high, m.n, m.slice, dict(m.extra or {})) for m in run.metrics)
+    now = datetime.now(timezone.utc)
+    new = store.add_finished_run(evaluator=evaluator, dataset=target, started_at=now, finished_at=now, seconds=0.0,
+                                 seed=run.seed, n_examples=run.n_examples, n_judgments=run.n_examples,
+                                 predictions_uri="", predictions_sha256="", provenance={"bench": "landing"},
+                                 metrics=metrics)
+    return new.id
+
+
+def kept_registry(home: Path, *, old: str, repeat: int, log=print) -> dict:
+    """New-process timings of ``best`` (limit 50) and ``leaderboard`` on the kept registry in ``home`` (e.g.
+    bench/web.py's --best-workdir; it is changed: runs land on it), this code against ``old`` (a folder with
+    an older ``registry`` package) alternating, then the first ``best --task-type`` after a run lands.
+    The old code asks with ``n_boot=999`` so that its cached answers do not share keys with this code's
+    (``n_boot=1000``, the default; the cost is the same)."""
+    from registry import api
+    from registry.config import Settings
+
+    meta = json.loads((home / "bench-web.json").read_text())
+    target = meta["target"]
+    out: dict = {"home": str(home), "evaluators": meta["evaluators"], "versions": meta["versions"], "target": target,
+                 "load_before": load(), "fresh_process": {}, "after_landing": []}
+    asks = [("best-dataset", target, 50), ("best-task-type", "pairwise", 50), ("leaderboard", target, None)]
+    codes = {"new": None, "old": old}
+    for what, tgt, limit in asks:                  # compute and cache what each code caches
+        for name, code in codes.items():
+            got = _ask(home, what, tgt, n_boot=999 if code else 1000, limit=limit, code=code)
+            log(f"  warm-up {what:15s} {name}: query {got['query_ms']:9.1f} ms (load {load()})")
+    for what, tgt, limit in asks:
+        times: dict[str, list[dict]] = {"new": [], "old": []}
+        for _ in range(repeat):
+            for name, code in codes.items():
+                times[name].append(_ask(home, what, tgt, n_boot=999 if code else 1000, limit=limit, code=code))
+        row = {}
+        for name, got in times.items():
+            row[name] = {k: round(statistics.median(g[k] for g in got), 2) for k in ("open_ms", "query_ms", "process_ms")}
+        row["same_answer"] = all(times["new"][0][k] == times["old"][0][k] for k in ("best", "total", "head"))
+        row["ratio_query"] = round(row["old"]["query_ms"] / row["new"]["query_ms"], 1)
+        out["fresh_process"][f"{what} limit={limit}"] = row
+        log(f"  new process, {what:15s} limit {limit}: query p50 old {row['old']['query_ms']:9.1f} ms, new "
+            f"{row['new']['query_ms']:7.2f} ms ({row['ratio_query']}x); whole process old {row['old']['process_ms']:.0f}"
+            f" ms, new {row['new']['process_ms']:.0f} ms; same answer {row['same_answer']} (load {load()})")
+    reg = api.open(settings=Settings.from_env(home=str(home), data_root=str(data_root())))._ctx
+    try:
+        board = reg.store.standings([target])
+        others = sorted(r.evaluator for r in board)[1:4]
+        for i, who in enumerate(others):
+            for name, code in codes.items():
+                _land(reg, target, who, 1e-4 * (i + 1))
+                got = _ask(home, "best-task-type", "pairwise", n_boot=999 if code else 1000, limit=50, code=code)
+                out["after_landing"].append({"code": name, "evaluator": who, "query_ms": round(got["query_ms"], 1)})
+                log(f"  a run of {who} lands on {target}; first best --task-type ({name} code): "
+                    f"{got['query_ms'] / 1000:7.2f} s (load {load()})")
+    finally:
+        reg.close()
+    out["load_after"] = load()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="100x10,1000x50,10000x100", help="EVALUATORSxVERSIONS,… (default: %(default)s)")
@@ -491,7 +609,18 @@ def main(argv: list[str] | None = None) -> int:
                          "for registries of at most 2,000 runs)")
     ap.add_argument("--keep", action="store_true", help="keep the registries (their folder is printed)")
     ap.add_argument("--out", help="append the results as JSON lines to this file")
+    ap.add_argument("--registry", help="time new processes on this kept registry (bench/web.py --best-workdir; runs "
+                                       "land on it) against --old instead of building registries")
+    ap.add_argument("--old", help="with --registry: a folder holding the older registry package to compare with")
     args = ap.parse_args(argv)
+    if args.registry:
+        print(f"bench.queries: {' '.join(sys.argv)}; load {load()}; {os.cpu_count()} CPUs", flush=True)
+        result = kept_registry(Path(args.registry), old=args.old, repeat=args.repeat,
+                               log=lambda m: print(m, flush=True))
+        if args.out:
+            with open(args.out, "a") as f:
+                f.write(json.dumps(result) + "\n")
+        return 0
     sizes = [(50, 4)] if args.quick else [tuple(int(x) for x in s.split("x")) for s in args.sizes.split(",")]
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     bases = QUICK_BASES if args.quick else BASES

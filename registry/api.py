@@ -578,12 +578,14 @@ class Registry:
                           n_boot=n_boot, batch_size=batch_size, on_cell=on_cell, on_progress=on_progress)
 
     # ------------------------------------------------------------------ queries
-    def leaderboard(self, dataset: str, metric: str | None = None, *, columns: Sequence[str] | None = None) -> Ranking:
+    def leaderboard(self, dataset: str, metric: str | None = None, *, columns: Sequence[str] | None = None,
+                    limit: int | None = None) -> Ranking:
         """Every evaluator on dataset ``NAME[@VERSION]``, ranked by ``metric`` (default: the headline),
         with CIs and the paired test of each against the best. Every standing carries all its run's
         metric values (``Standing.metrics``); ``columns`` names metrics a caller will show beside the
         ranked one (e.g. the bias diagnostics ``flip_rate``, ``lc_accuracy``): each is checked against
-        the catalog of the dataset's task type first (an unknown name is an ``InvalidInput``)."""
+        the catalog of the dataset's task type first (an unknown name is an ``InvalidInput``). ``limit``
+        keeps only the first ``limit`` standings (as :meth:`best`), read from the cached ranking's first parts."""
         from registry.services.queries import leaderboard
 
         if columns:
@@ -592,7 +594,7 @@ class Registry:
             task_type = self._ctx.store.get_version(dataset).task_type
             for name in columns:
                 require_metric(task_type, name)
-        return leaderboard(self._ctx, dataset, metric)
+        return leaderboard(self._ctx, dataset, metric, limit=limit)
 
     def best(self, *, dataset: str | None = None, task_type: str | None = None, metric: str | None = None,
              coverage: str | None = None, datasets: Sequence[str] | None = None,
@@ -623,7 +625,7 @@ class Registry:
             return slice_ranking(self._ctx, dataset, slice, metric, only=only if only.active else None).head(limit)
         return best_evaluator(self._ctx, dataset=dataset, task_type=task_type, metric=metric,
                               coverage=coverage, datasets=list(datasets) if datasets else None,  # type: ignore[arg-type]
-                              only=only if only.active else None).head(limit)
+                              only=only if only.active else None, limit=limit).head(limit)
 
     def headline_matrix(self, *, task_type: str | None = None) -> HeadlineMatrix:
         """Evaluators × the latest version of every dataset (of ``task_type``): the headline metric of

@@ -353,12 +353,14 @@ def leaderboard(
                                                             "`autorater metrics list`)."),
     columns: str = typer.Option(None, "--columns", help="M1,M2,…: more metrics shown beside the ranked one (e.g. the "
                                 "bias diagnostics flip_rate,lc_accuracy,prob_prefer_first; `autorater metrics list`)."),
+    limit: int = typer.Option(None, "--limit", min=1, help="Only the first N standings (--json: the best, every name "
+                              "tied with it and standings_total stay whole; default: all)."),
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Every evaluator on a dataset version, ranked, with CIs and the paired test of the same
     metric against the best (which test is printed below the table)."""
     extra = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
-    _print_ranking(open_registry().leaderboard(dataset, metric, columns=extra), json_out, extra)
+    _print_ranking(open_registry().leaderboard(dataset, metric, columns=extra, limit=limit), json_out, extra)
 
 
 @eval_app.command("compare")

@@ -436,22 +436,31 @@ def _memo_put(key: tuple, task_type: str, generation: int, ranking: Ranking) -> 
 
 def leaderboard(reg: RegistryContext, dataset: str, metric: str | None = None, *, alpha: float = ALPHA,
                 n_boot: int = 1000, seed: int = 0, fresh: bool = False,
-                only: EvaluatorFilter | None = None) -> Ranking:
+                only: EvaluatorFilter | None = None, limit: int | None = None) -> Ranking:
     """Evaluators on one dataset version (latest when no version is given), best first, each
     with the paired test of ``metric`` against the best on the examples both judged.
 
     Read from the standings the store keeps as runs finish, with the paired tests cached until a
     run on the version lands (see :data:`FULL_TESTS_UP_TO`); ``fresh=True`` computes the answer from
     every latest run's predictions instead (the computation the standings reproduce). ``only``
-    restricts the evaluators ranked (:class:`EvaluatorFilter`; not with ``fresh``)."""
+    restricts the evaluators ranked (:class:`EvaluatorFilter`; not with ``fresh``). The answer is
+    cached in the store until a run lands on the task type (see :data:`RANKING_PART`); ``limit``: the
+    answer is ``ranking.head(limit)``, read from the cached ranking's head and first parts only."""
+    _check_limit(limit)
     if fresh:
         if only is not None and only.active:
             raise InvalidInput("evaluator filters apply to the standings, not to fresh=True", field="fresh")
-        return _leaderboard_fresh(reg, dataset, metric, alpha=alpha, n_boot=n_boot, seed=seed)
-    key = (reg.settings.db_url, "leaderboard", dataset, metric, alpha, n_boot, seed, FULL_TESTS_UP_TO,
-           json.dumps(only.key() if only else []))
+        return _leaderboard_fresh(reg, dataset, metric, alpha=alpha, n_boot=n_boot, seed=seed).head(limit)
+    stored = hashlib.sha256(json.dumps(["leaderboard", dataset, metric, alpha, n_boot, seed, FULL_TESTS_UP_TO,
+                                        only.key() if only else []]).encode()).hexdigest()
+    key = (reg.settings.db_url, "leaderboard", stored, limit)
     if (hit := _memo_get(reg, key)) is not None:
         return hit
+    if (got := reg.store.cached_ranking_parts([stored]).get(stored)) is not None:
+        task_type, generation, head = got
+        if (ranking := _from_parts(reg, stored, head, generation, limit)) is not None:
+            _memo_put(key, task_type, generation, ranking)
+            return ranking
     board = reg.store.board(dataset, metric, n_boot=n_boot, seed=seed)
     ref, task_type = board.dataset, board.task_type
     metric = metric or headline_for(board)
@@ -488,7 +497,9 @@ def leaderboard(reg: RegistryContext, dataset: str, metric: str | None = None, *
                                                test=t.test))
     if len(standings) < len(rows):
         standings += [_row_standing(r, test=test_name) for r in rows[1:]]
-    ranking = Ranking(scope=ref, metric=metric, standings=_with_kinds(reg, standings), datasets=(ref,), test=test_name)
+    full = Ranking(scope=ref, metric=metric, standings=_with_kinds(reg, standings), datasets=(ref,), test=test_name)
+    _keep(reg.store.save_ranking_parts, task_type, board.generation, _ranking_parts(stored, full, task_type))
+    ranking = full.head(limit)
     _memo_put(key, task_type, board.generation, ranking)
     return ranking
 
@@ -679,7 +690,7 @@ def _resolve_datasets(reg: RegistryContext, names: list[str], task_type: str | N
 def best_evaluator(reg: RegistryContext, *, dataset: str | None = None, task_type: str | None = None,
                    metric: str | None = None, coverage: Coverage | None = None, datasets: list[str] | None = None,
                    alpha: float = ALPHA, n_boot: int = 1000, seed: int = 0, fresh: bool = False,
-                   only: EvaluatorFilter | None = None) -> Ranking:
+                   only: EvaluatorFilter | None = None, limit: int | None = None) -> Ranking:
     """The best evaluator for a dataset, or for a task type (macro average over its datasets;
     see the module docstring for ``coverage``). ``datasets`` names the dataset versions to
     average over (``NAME`` = latest); with it, ``coverage`` defaults to ``all``.
@@ -687,7 +698,9 @@ def best_evaluator(reg: RegistryContext, *, dataset: str | None = None, task_typ
     Read from the standings (see :func:`leaderboard`); a task-type ranking is cached until a run
     lands on a dataset version of the task type or a version of it is registered. ``fresh=True``
     computes it from every latest run instead. ``only`` restricts the evaluators ranked
-    (:class:`EvaluatorFilter`; not with ``fresh``)."""
+    (:class:`EvaluatorFilter`; not with ``fresh``). ``limit``: the answer is ``ranking.head(limit)``
+    (:meth:`Ranking.head`), read from the stored ranking's head and first parts only."""
+    _check_limit(limit)
     only = only if only is not None and only.active else None
     if fresh and only is not None:
         raise InvalidInput("evaluator filters apply to the standings, not to fresh=True", field="fresh")
@@ -701,7 +714,8 @@ def best_evaluator(reg: RegistryContext, *, dataset: str | None = None, task_typ
         if coverage:
             raise InvalidInput("--coverage chooses datasets for --task-type or --datasets; --dataset ranks on one",
                                field="coverage")
-        return leaderboard(reg, dataset, metric, alpha=alpha, n_boot=n_boot, seed=seed, fresh=fresh, only=only)
+        return leaderboard(reg, dataset, metric, alpha=alpha, n_boot=n_boot, seed=seed, fresh=fresh, only=only,
+                           limit=limit)
     coverage = coverage or ("all" if datasets else "common")
     if coverage not in COVERAGES:
         raise InvalidInput(f"unknown coverage {coverage!r}; choose from {', '.join(COVERAGES)}", field="coverage")
@@ -709,28 +723,101 @@ def best_evaluator(reg: RegistryContext, *, dataset: str | None = None, task_typ
     info = _rank_metric(task_type, metric)
     if fresh:
         return _best_over(reg, task_type, metric, info, coverage, versions if datasets else None, alpha=alpha,
-                          n_boot=n_boot, seed=seed, fresh=True)
+                          n_boot=n_boot, seed=seed, fresh=True).head(limit)
     key = hashlib.sha256(json.dumps([task_type, metric, coverage, sorted(versions) if datasets else None, alpha,
                                      n_boot, seed, FULL_TESTS_UP_TO]
                                     + ([only.key()] if only else [])).encode()).hexdigest()
-    memo_key = (reg.settings.db_url, "best", key)
+    memo_key = (reg.settings.db_url, "best", key, limit)
     if (hit := _memo_get(reg, memo_key)) is not None:
         return hit
     generation, cached = reg.store.cached_ranking(key, task_type)   # the generation: read before the standings
-    if cached is not None:
-        ranking = _ranking_from_bytes(cached)
-    else:
-        ranking = _best_over(reg, task_type, metric, info, coverage, versions if datasets else None, alpha=alpha,
-                             n_boot=n_boot, seed=seed, fresh=False, only=only)
-        _keep(reg.store.save_ranking, key, task_type, generation, _ranking_to_bytes(ranking))
+    ranking = None if cached is None else _from_parts(reg, key, cached, generation, limit)
+    if ranking is not None and not cached.startswith(_HEAD_TAG):    # cached whole by older code: kept as parts
+        full = _ranking_from_bytes(cached)
+        _keep(reg.store.save_ranking_parts, task_type, generation, _ranking_parts(key, full, task_type))
+    if ranking is None:
+        full = _best_over(reg, task_type, metric, info, coverage, versions if datasets else None, alpha=alpha,
+                          n_boot=n_boot, seed=seed, fresh=False, only=only, previous=_stale_ranking(reg, key))
+        _keep(reg.store.save_ranking_parts, task_type, generation, _ranking_parts(key, full, task_type))
+        ranking = full.head(limit)
     _memo_put(memo_key, task_type, generation, ranking)
+    return ranking
+
+
+def _check_limit(limit: int | None) -> None:
+    if limit is not None and limit < 1:
+        raise InvalidInput(f"limit must be at least 1, got {limit}", field="limit")
+
+
+RANKING_PART = 25
+"""Standings per stored part of a cached ranking. A ranking is cached as a head document (its fields
+without the standings, how many standings there are, who is tied with the best) and its standings in
+parts of this many, best first: an answer with a ``limit`` reads the head and the first parts only,
+whatever the number of evaluators (issue 12)."""
+
+
+_HEAD_TAG = b'{"parts_of":'
+"""How the head document of a ranking cached in parts begins (a whole ranking cached by older code does not)."""
+
+
+def _part_key(key: str, i: int) -> str:
+    return f"{key[:48]}:{i}"
+
+
+def _ranking_parts(key: str, ranking: Ranking, task_type: str) -> dict[str, bytes]:
+    """``ranking`` as the rows it is cached in (see :data:`RANKING_PART`): key → bytes."""
+    d = asdict(ranking)
+    standings = d.pop("standings")
+    head = {"parts_of": RANKING_PART, "task_type": task_type, "total": len(standings),
+            "all_tied": [s.evaluator for s in ranking.tied], "ranking": d}
+    out = {key: _dumps(head)}
+    for i, start in enumerate(range(0, len(standings), RANKING_PART)):
+        out[_part_key(key, i)] = _dumps(standings[start:start + RANKING_PART])
+    return out
+
+
+def _stale_ranking(reg: RegistryContext, key: str) -> Ranking | None:
+    """The whole ranking cached under ``key`` at whatever generation it was computed (``None``: none, or
+    a part of it is missing): what :func:`_best_over` reuses the unchanged evaluators' numbers of."""
+    got = reg.store.cached_ranking_parts([key], current=False).get(key)
+    if got is None:
+        return None
+    try:
+        return _from_parts(reg, key, got[2], got[1], None, current=False)
+    except (TypeError, KeyError, ValueError):   # written by other code: recompute everything
+        return None
+
+
+def _from_parts(reg: RegistryContext, key: str, head: bytes, generation: int, limit: int | None, *,
+                current: bool = True) -> Ranking | None:
+    """``ranking.head(limit)`` of the ranking cached under ``key`` at ``generation`` (head document
+    ``head``), reading only the parts it needs; ``None`` when a part is missing or of another generation."""
+    h = _loads(head)
+    if "parts_of" not in h:               # a whole ranking, cached before parts were
+        return _ranking_from_dict(h).head(limit)
+    total, size = int(h["total"]), int(h["parts_of"])
+    want = total if limit is None else min(limit, total)
+    keys = [_part_key(key, i) for i in range(-(-want // size))]
+    got = reg.store.cached_ranking_parts(keys, current=current) if keys else {}
+    if any(k not in got or got[k][1] != generation for k in keys):
+        return None
+    standings = [x for k in keys for x in _loads(got[k][2])][:want]
+    ranking = _ranking_from_dict({**h["ranking"], "standings": standings})
+    if want < total:
+        ranking = replace(ranking, standings_total=total, all_tied=tuple(h["all_tied"]))
     return ranking
 
 
 def _best_over(reg: RegistryContext, task_type: str, metric: str, info: MetricInfo, coverage: str,
                versions: dict[str, DatasetVersion] | None, *, alpha: float, n_boot: int, seed: int,
-               fresh: bool, only: EvaluatorFilter | None = None) -> Ranking:
-    """The task-type ranking over ``versions`` (default: the latest of every dataset of the task type)."""
+               fresh: bool, only: EvaluatorFilter | None = None, previous: Ranking | None = None) -> Ranking:
+    """The task-type ranking over ``versions`` (default: the latest of every dataset of the task type).
+
+    ``previous``: the same ranking computed at an earlier generation. An evaluator whose runs and values
+    on the chosen datasets are unchanged keeps its CI from it, and its paired test against the best too
+    when the best is the same evaluator with the same runs and values (both are functions of those
+    values and the bootstrap settings alone); only the others are bootstrapped again. A run landing on
+    one version thus costs its evaluator's CI (and, when it changes the best, every paired test)."""
     datasets = versions is not None
     if not datasets:
         versions = _latest_versions(reg, task_type)
@@ -766,11 +853,21 @@ def _best_over(reg: RegistryContext, task_type: str, metric: str, info: MetricIn
     values = np.array([[ranked[e][d][0] for d in chosen] for e in names])
     boot = Bootstrap.draw(len(chosen), n_boot, seed)
     test_name = f"paired_bootstrap(over datasets, macro-average {metric})"
+    before = _reusable(previous, metric, chosen, test_name)
+    same_best = names[0] in before and _same_inputs(before[names[0]], ranked[names[0]], chosen) and \
+        before[names[0]].p_value is None
     standings = []
     for i, e in enumerate(names):
-        lo, hi = np.percentile(boot.means(values[i]), [2.5, 97.5])
+        old = before.get(e)
+        kept = old is not None and _same_inputs(old, ranked[e], chosen)
+        if kept:
+            lo, hi = old.ci_low, old.ci_high
+        else:
+            lo, hi = np.percentile(boot.means(values[i]), [2.5, 97.5])
         diff = p = None
-        if i > 0:
+        if i > 0 and kept and same_best and old.p_value is not None:
+            diff, p = old.difference, old.p_value
+        elif i > 0:
             t = paired_bootstrap(values[0], values[i], boot=boot, name=metric)
             diff, p = t.difference, t.p_value
         standings.append(Standing(evaluator=e, value=float(values[i].mean()), ci_low=float(lo), ci_high=float(hi),
@@ -781,17 +878,42 @@ def _best_over(reg: RegistryContext, task_type: str, metric: str, info: MetricIn
                    test=test_name, **extra)
 
 
+def _dumps(data) -> bytes:
+    """JSON of cached data (floats round-trip exactly)."""
+    return json.dumps(data, allow_nan=True, separators=(",", ":")).encode()
+
+
+def _reusable(previous: Ranking | None, metric: str, chosen: list[str], test_name: str) -> dict[str, Standing]:
+    """The standings of ``previous`` by evaluator, when it averaged ``metric`` over the datasets ``chosen``
+    with the paired bootstrap over datasets (else nothing to reuse)."""
+    if previous is None or previous.metric != metric or list(previous.datasets) != chosen \
+            or previous.test != test_name or previous.standings_total is not None:
+        return {}
+    return {s.evaluator: s for s in previous.standings}
+
+
+def _same_inputs(old: Standing, now: dict[str, tuple[float, int]], chosen: list[str]) -> bool:
+    """Whether a standing was computed from the same runs and values as ``now`` (dataset → (value, run))."""
+    return old.runs == tuple(now[d][1] for d in chosen) and old.metrics == {d: now[d][0] for d in chosen}
+
+
 def _ranking_to_bytes(ranking: Ranking) -> bytes:
     """A ranking as JSON (floats round-trip exactly)."""
-    return json.dumps(asdict(ranking), allow_nan=True, separators=(",", ":")).encode()
+    return _dumps(asdict(ranking))
 
 
 def _ranking_from_bytes(data: bytes) -> Ranking:
-    d = _loads(data)
+    return _ranking_from_dict(_loads(data))
+
+
+def _ranking_from_dict(d: dict) -> Ranking:
+    d = dict(d)
     standings = tuple(Standing(**{**x, "runs": tuple(x["runs"])}) for x in d.pop("standings"))
+    all_tied = d.pop("all_tied", None)
     return Ranking(**{**d, "standings": standings, "datasets": tuple(d["datasets"]),
                       "skipped": tuple(SkippedDataset(**x) for x in d["skipped"]),
-                      "left_out": tuple(LeftOut(x["evaluator"], tuple(x["missing"])) for x in d["left_out"])})
+                      "left_out": tuple(LeftOut(x["evaluator"], tuple(x["missing"])) for x in d["left_out"]),
+                      "all_tied": None if all_tied is None else tuple(all_tied)})
 
 
 def _loads(data: bytes):

@@ -417,3 +417,14 @@ class AbstractStore(ABC):
     @abstractmethod
     def save_ranking(self, key: str, task_type: str, generation: int, ranking: bytes) -> None:
         """Cache a ranking of ``task_type`` computed from the standings of ``generation``."""
+
+    @abstractmethod
+    def cached_ranking_parts(self, keys: Iterable[str], *, current: bool = True) -> dict[str, tuple[str, int, bytes]]:
+        """The cached rankings (or parts of one) under ``keys`` that were computed at their task type's
+        current generation (``current=False``: at any generation): key → (task type, generation, bytes);
+        the others are left out."""
+
+    @abstractmethod
+    def save_ranking_parts(self, task_type: str, generation: int, parts: dict[str, bytes]) -> None:
+        """Cache a ranking of ``task_type`` computed from the standings of ``generation`` as several
+        rows (key → bytes) in one transaction; a key cached at a newer generation is kept."""

@@ -1068,13 +1068,9 @@ class SqlAlchemyStore(AbstractStore):
                             .where(SqlStandingGeneration.task_type == task_type)) or 0
 
     def cached_ranking(self, key: str, task_type: str) -> tuple[int, bytes | None]:
-        current = (select(func.coalesce(func.max(SqlStandingGeneration.generation), 0))
-                   .where(SqlStandingGeneration.task_type == task_type).scalar_subquery())
-        cached = (select(SqlStandingRanking.ranking).where(
-            SqlStandingRanking.key == key, SqlStandingRanking.task_type == task_type,
-            SqlStandingRanking.generation == current).scalar_subquery())
         with self.session() as s:
-            generation, data = s.execute(select(current, cached)).one()
+            generation, data = s.connection().execute(_ranking_statements()["one"],
+                                                      {"key": key, "task_type": task_type}).one()
             return int(generation), (bytes(data) if data is not None else None)
 
     def save_ranking(self, key: str, task_type: str, generation: int, ranking: bytes) -> None:
@@ -1090,6 +1086,53 @@ class SqlAlchemyStore(AbstractStore):
                     s.flush()
             except IntegrityError:         # cached by a concurrent query meanwhile
                 pass
+
+    def cached_ranking_parts(self, keys: Iterable[str], *, current: bool = True) -> dict[str, tuple[str, int, bytes]]:
+        keys = list(keys)
+        out: dict[str, tuple[str, int, bytes]] = {}
+        q = _ranking_statements()["current" if current else "any"]
+        with self.session() as s:
+            conn = s.connection()
+            for i in range(0, len(keys), 900):  # under SQLite's bound-parameter limit
+                for key, task_type, generation, data in conn.execute(q, {"keys": keys[i:i + 900]}):
+                    out[key] = (task_type, int(generation), bytes(data))
+        return out
+
+    def save_ranking_parts(self, task_type: str, generation: int, parts: dict[str, bytes]) -> None:
+        r = SqlStandingRanking
+        keys = list(parts)
+        with self.session() as s:
+            newer: set[str] = set()
+            for i in range(0, len(keys), 900):
+                chunk = keys[i:i + 900]
+                newer |= set(s.scalars(select(r.key).where(r.key.in_(chunk), r.generation > generation)))
+                s.execute(delete(r).where(r.key.in_(chunk), r.generation <= generation)
+                          .execution_options(synchronize_session=False))
+            rows = [{"key": k, "task_type": task_type, "generation": generation, "ranking": v}
+                    for k, v in parts.items() if k not in newer]
+            try:
+                with s.begin_nested():
+                    for i in range(0, len(rows), 500):
+                        s.execute(insert(r), rows[i:i + 500])
+            except IntegrityError:         # cached by a concurrent query meanwhile (the same answer)
+                pass
+
+
+@functools.cache
+def _ranking_statements() -> dict[str, Any]:
+    """The reads of cached rankings as SQL text: a new process (every CLI call) answers ``best`` from them
+    without configuring the ORM mappers or compiling ORM statements (tens of milliseconds)."""
+    current = ('(SELECT coalesce(max(g.generation), 0) FROM standing_generations g '
+               'WHERE g.task_type = {task_type})')
+    rows = 'SELECT r."key", r.task_type, r.generation, r.ranking FROM standing_rankings r WHERE r."key" IN :keys'
+    keys = bindparam("keys", expanding=True)
+    return {
+        "one": text(f"SELECT {current.format(task_type=':task_type')}, (SELECT r.ranking FROM standing_rankings r "
+                    f'WHERE r."key" = :key AND r.task_type = :task_type AND r.generation = '
+                    f"{current.format(task_type=':task_type')})"),
+        "current": text(f"{rows} AND r.generation = {current.format(task_type='r.task_type')}").bindparams(keys),
+        "any": text(rows).bindparams(keys),
+    }
 
 
 @functools.cache

@@ -1,0 +1,115 @@
+"""Rankings cached as a head document and parts (issue 12, item 3): `best` with a limit reads the head
+and the first parts only and answers ``ranking.head(limit)`` exactly; a task-type ranking recomputed
+after a run lands reuses the unchanged evaluators' CIs and paired tests and equals the ranking computed
+from scratch (and the one computed from every run's predictions)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from registry.errors import InvalidInput
+from registry.services import queries
+from registry.services.evaluation import run_evaluation
+from registry.services.imports import import_predictions
+from registry.services.queries import best_evaluator, leaderboard
+from tests.services.test_standings import LLMBAR, N_BOOT, NATURAL, NEIGHBOR, _same, _seed_small
+
+
+def _json(ranking) -> str:
+    return json.dumps(ranking.to_dict())
+
+
+def test_a_limited_answer_reads_the_first_parts_and_is_the_head_of_the_whole(registry, data_root, monkeypatch):
+    _seed_small(registry, data_root)
+    monkeypatch.setattr(queries, "RANKING_PART", 2)     # several parts even on a small board
+    monkeypatch.setattr(queries, "MEMO_SIZE", 0)        # every call reads the store, as a new process does
+    asks = [("leaderboard", {"dataset": NATURAL}), ("best", {"dataset": NEIGHBOR}),
+            ("best", {"task_type": "pairwise"}), ("best", {"task_type": "pairwise", "coverage": "all"})]
+    for what, kw in asks:
+        fn = leaderboard if what == "leaderboard" else best_evaluator
+        whole = fn(registry, **kw, fresh=True)
+        assert len(whole.standings) >= 3
+        for limit in (None, 1, 2, 3, len(whole.standings), 50):
+            computed = fn(registry, **kw, limit=limit)     # the first call computes and caches the parts
+            read = fn(registry, **kw, limit=limit)         # the others read them
+            assert _json(computed) == _json(read) == _json(whole.head(limit)), (what, kw, limit)
+            _same(fn(registry, **kw), whole)
+    # the parts are what a limited answer reads: without the later ones it still answers from the cache
+    key_rows = registry.store.engine.connect().exec_driver_sql(
+        "SELECT key FROM standing_rankings WHERE key LIKE '%:%'").all()
+    assert len(key_rows) >= 4
+    with pytest.raises(InvalidInput, match="limit must be at least 1"):
+        best_evaluator(registry, dataset=NATURAL, limit=0)
+
+
+def test_a_ranking_cached_whole_by_older_code_answers_and_is_kept_as_parts(registry, data_root, monkeypatch):
+    _seed_small(registry, data_root)
+    monkeypatch.setattr(queries, "MEMO_SIZE", 0)
+    whole = best_evaluator(registry, task_type="pairwise", coverage="all")
+    key = next(k for (k,) in registry.store.engine.connect().exec_driver_sql(
+        "SELECT key FROM standing_rankings WHERE key NOT LIKE '%:%'"))
+    generation = registry.store.standings_generation("pairwise")
+    registry.store.save_ranking(key, "pairwise", generation, queries._ranking_to_bytes(whole))   # as 0006's code did
+    assert not registry.store.cached_ranking(key, "pairwise")[1].startswith(queries._HEAD_TAG)
+    assert _json(best_evaluator(registry, task_type="pairwise", coverage="all", limit=1)) == _json(whole.head(1))
+    assert registry.store.cached_ranking(key, "pairwise")[1].startswith(queries._HEAD_TAG)
+    assert _json(best_evaluator(registry, task_type="pairwise", coverage="all")) == _json(whole)
+
+
+def test_a_landing_run_recomputes_only_what_it_changes(registry, data_root, monkeypatch):
+    """Runs land one by one; after each, the incremental task-type ranking equals the one computed from
+    scratch and the one from the predictions (values, CIs, paired tests, tied set, order), and only the
+    evaluators whose runs changed are bootstrapped again while the best is unchanged."""
+    _seed_small(registry, data_root)
+    monkeypatch.setattr(queries, "MEMO_SIZE", 0)
+    calls = []
+    real = queries.paired_bootstrap
+    monkeypatch.setattr(queries, "paired_bootstrap", lambda *a, **k: calls.append(1) or real(*a, **k))
+    best_evaluator(registry, task_type="pairwise", n_boot=200)
+    landings = [
+        lambda: import_predictions(registry, "llmbar", _llmbar(data_root, "Natural", "GPT-4", "CoT"), NATURAL,
+                                   evaluator="gpt-4/cot", n_boot=N_BOOT),
+        lambda: import_predictions(registry, "llmbar", _llmbar(data_root, "Adversarial/Neighbor", "GPT-4", "CoT"),
+                                   NEIGHBOR, evaluator="gpt-4/cot", n_boot=N_BOOT),
+        lambda: run_evaluation(registry, "random", NATURAL, n_boot=N_BOOT, seed=1),
+        lambda: run_evaluation(registry, "random", NEIGHBOR, n_boot=N_BOOT, seed=1),
+        lambda: run_evaluation(registry, "longer", NATURAL, n_boot=N_BOOT, seed=9),
+        lambda: run_evaluation(registry, "random", NEIGHBOR, n_boot=N_BOOT, seed=5),
+    ]
+    reused = 0
+    for land in landings:
+        before = best_evaluator(registry, task_type="pairwise", n_boot=200)
+        land()
+        calls.clear()
+        now = best_evaluator(registry, task_type="pairwise", n_boot=200)
+        recomputed = len(calls)
+        scratch = queries._best_over(registry, "pairwise", "accuracy", queries._rank_metric("pairwise", "accuracy"),
+                                     "common", None, alpha=queries.ALPHA, n_boot=200, seed=0, fresh=False)
+        assert _json(now) == _json(scratch)
+        assert _same(now, best_evaluator(registry, task_type="pairwise", n_boot=200, fresh=True)) == 0
+        old = {s.evaluator: s for s in before.standings}
+        if now.best.evaluator == before.best.evaluator and now.best.runs == before.best.runs \
+                and now.datasets == before.datasets:
+            changed = [s for s in now.standings[1:] if s.evaluator not in old or old[s.evaluator].runs != s.runs]
+            assert recomputed == len(changed)
+            reused += len(now.standings) - 1 - len(changed)
+    assert reused > 0
+
+
+def _llmbar(data_root, folder: str, judge: str, protocol: str):
+    return data_root / LLMBAR / folder / "evaluators" / judge / protocol / "result.json"
+
+
+def test_leaderboard_limit_on_the_command_line(registry, data_root, cli):
+    _seed_small(registry, data_root)
+    whole = json.loads(cli("leaderboard", "--dataset", NATURAL, "--json").stdout)
+    cut = cli("leaderboard", "--dataset", NATURAL, "--limit", "1", "--json")
+    assert cut.exit_code == 0, cut.stderr
+    cut = json.loads(cut.stdout)
+    assert cut["standings"] == whole["standings"][:1] and cut["best"] == whole["best"]
+    assert cut["standings_total"] == whole["standings_total"] == len(whole["standings"]) >= 3
+    assert cut["tied_with_best"] == whole["tied_with_best"]
+    out = cli("leaderboard", "--dataset", NATURAL, "--limit", "0")
+    assert out.exit_code != 0 and "Traceback" not in out.stdout + out.stderr
