@@ -229,7 +229,8 @@ class Ingest:
     def _start_report(self) -> None:
         from registry.adapters.validation.gx import ChunkedReport, Rules
 
-        self._report = ChunkedReport(self.spec, Rules(labels=self.labels, max_text_chars=self.max_text_chars))
+        self._report = ChunkedReport(self.spec, Rules(labels=self.labels, max_text_chars=self.max_text_chars),
+                                     budget=self.budget)
 
     # -- reading
     def read(self, chunks: Iterator[pd.DataFrame]) -> None:

@@ -241,10 +241,11 @@ def _columns_used(validation: Any) -> frozenset[str]:
 
 
 def _frame(table: pa.Table, derived: dict[str, pa.Array], frame: type[pd.DataFrame] = pd.DataFrame,
-           row_offset: int = 0) -> pd.DataFrame:
-    """``table`` as the pandas frame GX validates: the row number first, the derived columns last."""
+           row_offset: int = 0, rows: np.ndarray | None = None) -> pd.DataFrame:
+    """``table`` as the pandas frame GX validates: the row number first (``rows``, else counted from
+    ``row_offset + 1``), the derived columns last."""
     df = frame(table.combine_chunks().to_pandas(types_mapper=None))
-    df.insert(0, ROW, np.arange(row_offset + 1, row_offset + len(df) + 1))
+    df.insert(0, ROW, np.arange(row_offset + 1, row_offset + len(df) + 1) if rows is None else rows)
     for name, arr in derived.items():
         df[name] = arr.to_numpy(zero_copy_only=False)
     return df
@@ -265,6 +266,20 @@ def run_suite(table: pa.Table, spec: DatasetSpec, rules: Rules, *, row_offset: i
 def _run(validation: Any, df: pd.DataFrame, table: pa.Table, spec: DatasetSpec) -> dict[str, Any]:
     import great_expectations as gx
 
+    success, checks = _checks(validation, df)
+    return {
+        "success": success,
+        "spec": spec.ref,
+        "spec_sha256": spec.sha256,
+        "engine": f"great_expectations {gx.__version__}",
+        "row_count": table.num_rows,
+        "expectations": checks,
+        "failed": sum(1 for c in checks if not c["success"]),
+    }
+
+
+def _checks(validation: Any, df: pd.DataFrame) -> tuple[bool, list[dict[str, Any]]]:
+    """(success, the report's checks in the suite's order) of GX's run of ``validation`` on ``df``."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = validation.run(batch_parameters={"dataframe": df}, result_format={
@@ -282,15 +297,7 @@ def _run(validation: Any, df: pd.DataFrame, table: pa.Table, spec: DatasetSpec) 
             "failing_rows": _jsonable(r.result.get("partial_unexpected_index_list") or [])[:FAILING_ROWS_KEPT],
             **({"observed_value": _jsonable(r.result["observed_value"])} if "observed_value" in r.result else {}),
         })
-    return {
-        "success": bool(result.success),
-        "spec": spec.ref,
-        "spec_sha256": spec.sha256,
-        "engine": f"great_expectations {gx.__version__}",
-        "row_count": table.num_rows,
-        "expectations": checks,
-        "failed": sum(1 for c in checks if not c["success"]),
-    }
+    return bool(result.success), checks
 
 
 def _describe(check: dict[str, Any]) -> tuple[str, int | None, str | None]:
@@ -347,27 +354,192 @@ def check_report(report: dict[str, Any], spec: DatasetSpec, *, file: str | None 
 # ------------------------------------------------------------------- an input in chunks
 
 
+_ROW_WISE_TEXT = frozenset({"expect_column_values_to_not_be_null", "expect_column_values_to_be_unique",
+                            "expect_column_values_to_not_match_regex", "expect_column_value_lengths_to_be_between"})
+"""The expectations whose verdict on a text value depends on that value alone and needs only whether it
+is null, its length and whether it is blank (the uniqueness check's own result is replaced by the
+whole input's, see :meth:`ChunkedReport.report`)."""
+_BLANK = r"^\s*$"
+_NOT_BLANK = "[!-~]"
+"""A text holding a printable ASCII character other than the space is not blank for any ``\\s`` (Python's
+Unicode one or RE2's)."""
+
+
+@dataclass(frozen=True)
+class _TextCheck:
+    """What the row-wise checks of one text column look at: rows outside these can fail them."""
+
+    column: str
+    min_length: int | None
+    max_length: int | None
+    blank: bool
+
+    def suspect(self, values: pa.Array) -> np.ndarray:
+        """Rows that may fail a check of the column (a superset: null, a length at or beyond a bound,
+        or no printable ASCII character — GX decides on these)."""
+        out = np.asarray(pc.is_null(values))
+        if self.min_length is not None or self.max_length is not None:
+            length = pc.utf8_length(values)
+            if self.min_length is not None:
+                out = out | np.asarray(pc.less_equal(length, self.min_length).fill_null(True))
+            if self.max_length is not None:
+                out = out | np.asarray(pc.greater_equal(length, self.max_length).fill_null(True))
+        if self.blank:
+            out = out | ~np.asarray(pc.match_substring_regex(values, _NOT_BLANK).fill_null(False))
+        return out
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The suite of (spec, rules, derived) in two GX validations: the expectations that read every
+    row (``every``), and the row-wise text checks (``text``: null, blank, length, unique), which GX
+    runs on the rows that may fail them only — a text column is the bulk of a chunk's bytes, and a
+    row that passes these checks adds nothing to their results (counts and failing rows). ``order``
+    places each expectation of the suite: (part, index in it)."""
+
+    every: Any
+    text: Any | None
+    order: tuple[tuple[str, int], ...]
+    every_columns: frozenset[str]
+    text_checks: tuple[_TextCheck, ...]
+    kinds: tuple[tuple[str, str | None], ...]
+    """(expectation, column) of each check of the report, in its order."""
+
+
+def _text_check(column: str, exps: list[Any]) -> _TextCheck | None:
+    lo = hi = None
+    blank = False
+    for exp in exps:
+        kind = exp.expectation_type
+        if kind not in _ROW_WISE_TEXT or getattr(exp, "row_condition", None) or getattr(exp, "mostly", 1) != 1:
+            return None
+        if kind == "expect_column_values_to_not_match_regex":
+            if exp.regex != _BLANK:
+                return None
+            blank = True
+        elif kind == "expect_column_value_lengths_to_be_between":
+            if exp.strict_min or exp.strict_max:
+                return None
+            lo, hi = exp.min_value, exp.max_value
+    return _TextCheck(column, lo, hi, blank)
+
+
+def _gx_order(exps: list[Any]) -> list[Any]:
+    """The order of GX's results for a suite of ``exps``: grouped by column, the groups in the order of
+    their first expectation, those without a column one group (``Validator.process_expectations_for_validation``)."""
+    groups: dict[str, list[Any]] = {}
+    for exp in exps:
+        column = getattr(exp, "column", None)
+        groups.setdefault(column if isinstance(column, str) else "", []).append(exp)
+    return [exp for group in groups.values() for exp in group]
+
+
+@cache
+def _plan(spec: DatasetSpec, rules: Rules, derived: tuple[str, ...]) -> _Plan:
+    import great_expectations as gx
+
+    exps = _suite_expectations(spec, rules, derived)
+    by_column: dict[str, list[Any]] = {}
+    paired: set[str] = set()
+    for exp in exps:
+        paired.update(getattr(exp, a) for a in ("column_A", "column_B") if isinstance(getattr(exp, a, None), str))
+        if isinstance(getattr(exp, "column", None), str):
+            by_column.setdefault(exp.column, []).append(exp)
+    strings = {f.name for f in spec.fields if f.type == "string"}
+    checks = {c: _text_check(c, e) for c, e in by_column.items() if c in strings and c not in paired}
+    checks = {c: check for c, check in checks.items() if check is not None}
+    parts: dict[str, list[Any]] = {"every": [], "text": []}
+    for exp in exps:
+        parts["text" if getattr(exp, "column", None) in checks else "every"].append(exp)
+    place = {id(exp): (part, i) for part, part_exps in parts.items() for i, exp in enumerate(_gx_order(part_exps))}
+    order = tuple(place[id(exp)] for exp in _gx_order(exps))
+    ctx, batch_def = _context()
+    key = f"{spec.name}-v{spec.version}-{abs(hash((spec.sha256, rules, derived))):x}-chunked"
+    defs = {}
+    for part, part_exps in parts.items():
+        if part_exps:
+            suite = ctx.suites.add(gx.ExpectationSuite(name=f"{key}-{part}", expectations=part_exps))
+            defs[part] = ctx.validation_definitions.add(gx.ValidationDefinition(name=f"{key}-{part}", data=batch_def,
+                                                                                suite=suite))
+    every = defs["every"]
+    return _Plan(every=every, text=defs.get("text"), order=order,
+                 every_columns=_columns_used(every) | {"example_id"}, text_checks=tuple(checks.values()),
+                 kinds=tuple((e.expectation_type, getattr(e, "column", None)) for e in _gx_order(exps)))
+
+
 class ChunkedReport:
     """The report of :func:`run_suite` for an input validated a chunk at a time (each chunk's rows
-    numbered in the whole input): the suite runs on each chunk and the chunks' checks are merged —
+    numbered in the whole input), the same suite run by GX: the chunks' checks are merged —
     successes and'ed, unexpected counts added, the first failing rows of the input kept in input
     order, the row count the input's — except the uniqueness checks, which only the whole input can
     answer: their results come from the caller (:meth:`report`'s ``unique``). Reads the same as
-    ``run_suite`` on the whole input; holds one merged report, not the chunks."""
+    ``run_suite`` on the whole input; holds one merged report, not the chunks.
 
-    def __init__(self, spec: DatasetSpec, rules: Rules) -> None:
-        self.spec, self.rules = spec, rules
+    GX does not run on each chunk as it comes: a chunk leaves only what the suite reads — the
+    columns of the expectations that read every row (ids, labels, counts, the derived columns), and,
+    for the row-wise text checks (see :class:`_Plan`), the rows that may fail them — and GX runs on
+    those of many chunks at once, once they hold ``budget`` bytes (or at :meth:`report`): a few GX
+    runs for an input, on a small part of its bytes."""
+
+    def __init__(self, spec: DatasetSpec, rules: Rules, budget: int = 0) -> None:
+        self.spec, self.rules, self.budget = spec, rules, budget
         self.rows = 0
         self._merged: dict[str, Any] | None = None
+        self._held: list[tuple[_Plan, pa.Table, dict[str, pa.Array], np.ndarray, pa.Table, np.ndarray]] = []
+        self._held_bytes = 0
 
     def add(self, table: pa.Table, row_offset: int) -> None:
         """Validate the next chunk, whose first row is row ``row_offset + 1`` of the input."""
-        part = run_suite(table, self.spec, self.rules, row_offset=row_offset)
-        self.rows += table.num_rows
-        if self._merged is None:
-            self._merged = part
+        derived = _derived(table, self.spec, self.rules)
+        plan = _plan(self.spec, self.rules, tuple(derived))
+        n = table.num_rows
+        every = table.select([c for c in table.column_names if c in plan.every_columns])
+        used = {name: arr for name, arr in derived.items() if name in plan.every_columns}
+        suspect = np.zeros(n, dtype=bool)
+        suspect[:1] = True  # GX's frame is never empty: a row that passes adds nothing
+        for check in plan.text_checks:
+            suspect |= check.suspect(table.column(check.column).combine_chunks())
+        at = np.flatnonzero(suspect)
+        text_columns = {"example_id"} | {c.column for c in plan.text_checks}
+        text = table.select([c for c in table.column_names if c in text_columns]).take(pa.array(at))
+        rows = np.arange(row_offset + 1, row_offset + n + 1)
+        if self._held and self._held[-1][0] is not plan:
+            self._flush()
+        self._held.append((plan, every, used, rows, text, rows[at]))
+        self._held_bytes += every.nbytes + sum(a.nbytes for a in used.values()) + text.nbytes + rows.nbytes
+        self.rows += n
+        if self._held_bytes >= self.budget:
+            self._flush()
+
+    def _flush(self) -> None:
+        """GX on what the held chunks left; their checks merged into the report."""
+        if not self._held:
             return
-        for into, check in zip(self._merged["expectations"], part["expectations"]):
+        held, self._held, self._held_bytes = self._held, [], 0
+        plan = held[0][0]
+        every = pa.concat_tables([h[1] for h in held])
+        derived = {name: pa.concat_arrays([h[2][name] for h in held]) for name in held[0][2]}
+        rows = np.concatenate([h[3] for h in held])
+        parts = {"every": _checks(plan.every, _frame(every, derived, _Batch, rows=rows))[1]}
+        del every, derived
+        if plan.text is not None:
+            text = pa.concat_tables([h[4] for h in held])
+            parts["text"] = _checks(plan.text, _frame(text, {}, _Batch, rows=np.concatenate([h[5] for h in held])))[1]
+        checks = [parts[part][i] for part, i in plan.order]
+        if tuple((c["expectation"], c.get("column")) for c in checks) != plan.kinds:
+            raise RuntimeError("GX returned its checks in an unforeseen order")  # a GX upgrade: see _gx_order
+        self._merge(checks, len(rows))
+
+    def _merge(self, checks: list[dict[str, Any]], rows: int) -> None:
+        import great_expectations as gx
+
+        if self._merged is None:
+            self._merged = {"success": all(c["success"] for c in checks), "spec": self.spec.ref,
+                            "spec_sha256": self.spec.sha256, "engine": f"great_expectations {gx.__version__}",
+                            "row_count": rows, "expectations": checks,
+                            "failed": sum(1 for c in checks if not c["success"])}
+            return
+        for into, check in zip(self._merged["expectations"], checks):
             into["success"] = into["success"] and check["success"]
             into["unexpected_count"] += check["unexpected_count"]
             into["failing_rows"] = (into["failing_rows"] + check["failing_rows"])[:FAILING_ROWS_KEPT]
@@ -375,6 +547,7 @@ class ChunkedReport:
     def report(self, unique: Mapping[str, tuple[int, list[dict[str, Any]]]]) -> dict[str, Any]:
         """The input's report; ``unique[column]`` is (rows whose value another row has too, the first
         of them in input order as ``{column: value, "_row": n}``) for each column the spec wants unique."""
+        self._flush()
         if self._merged is None:
             raise ValueError("no chunk was validated")
         checks = []
