@@ -16,7 +16,9 @@
    :func:`peak_rss_mib`):
    * **heuristic**: ``run_evaluation`` of a new ``random`` evaluator (a new seed: nothing cached),
      both orders — judgments/s = 2N / the call's wall time;
-   * **cached**: the same evaluator again in a new process: every judgment comes from the cache;
+   * **cached**: the same evaluator again in a new process: every judgment comes from the cache, the
+     inputs' hashes from the version's input sidecar (the texts are not read), and the metric records
+     from the heuristic run (same predictions, seed and scoring: ``scores_reused_from``);
    * **parquet floor**: in the heuristic run's process, right after it, the time to write the very
      predictions table it produced with the store's Parquet options (``PARQUET_OPTIONS``), the
      cost any run pays to store its predictions; the run's time is given as a multiple of it.
@@ -142,7 +144,8 @@ def child(home: Path, evaluator: str, seed: int, n_boot: int, floor: bool, chunk
                "n_cached": run.n_cached, "load": [load_before, os.getloadavg()[0]],
                "peak_rss_mib": peak_rss_mib(), "ru_maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                "memory_mb": getattr(reg.settings, "memory_mb", 2048.0), "accuracy": run.metric("accuracy").value,
-               "streaming": (run.provenance or {}).get("streaming"), "large_n": boot.LARGE_N}
+               "streaming": (run.provenance or {}).get("streaming"), "large_n": boot.LARGE_N,
+               "scores_reused_from": (run.provenance or {}).get("scores_reused_from")}
         if floor:
             table = load_predictions(reg, run)
             tmp = Path(tempfile.mkdtemp()) / "floor.parquet"
@@ -244,7 +247,9 @@ def report(args, results: dict[str, list[dict[str, Any]]]) -> None:
             assert r["n_executed" if kind.startswith("heuristic") else "n_cached"] > 0, r
             steps = ((r.get("streaming") or {}).get("seconds")) or {}
             if steps:
-                print("    steps (s): " + ", ".join(f"{k} {v:.2f}" for k, v in steps.items()))
+                reused = r.get("scores_reused_from")
+                print("    steps (s): " + ", ".join(f"{k} {v:.2f}" for k, v in steps.items())
+                      + (f" (metric records reused from run {reused})" if reused else ""))
     for r in judged:
         print(f"  parquet floor: writing the run's predictions ({r['predictions_mib']:.1f} MiB) with PARQUET_OPTIONS "
               f"{r['parquet_floor']:.2f} s; the run took {r['seconds'] / r['parquet_floor']:.1f}x that")

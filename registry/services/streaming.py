@@ -315,21 +315,21 @@ class InputSidecar:
         except (OSError, pa.ArrowInvalid):
             return False
 
-    def batches(self, pf, rows: int):
-        """(the chunk's ``example_id`` column as a table, input hashes, features) chunk by chunk."""
+    def open(self) -> pa.Table:
+        """The kept columns (memory-mapped)."""
         with pa.memory_map(str(self.path)) as source:
-            kept = pa.ipc.open_file(source).read_all()
-            offset = 0
-            for batch in pf.iter_batches(batch_size=rows, columns=["example_id"], use_threads=True):
-                n = batch.num_rows
-                part = kept.slice(offset, n)
-                offset += n
-                feats = {}
-                for f in ("response_a", "response_b"):
-                    if f"{f}.length" in part.column_names:
-                        feats[f] = (np.asarray(part.column(f"{f}.length").to_numpy(), dtype=float),
-                                    np.asarray(part.column(f"{f}.list").to_numpy(zero_copy_only=False), dtype=bool))
-                yield pa.Table.from_batches([batch]), part.column("hash").combine_chunks(), feats
+            return pa.ipc.open_file(source).read_all()
+
+    @staticmethod
+    def part(kept: pa.Table, offset: int, n: int) -> tuple[pa.Array, dict[str, tuple[np.ndarray, np.ndarray]]]:
+        """(input hashes, text features) of rows ``offset`` to ``offset + n``."""
+        part = kept.slice(offset, n)
+        feats = {}
+        for f in ("response_a", "response_b"):
+            if f"{f}.length" in part.column_names:
+                feats[f] = (np.asarray(part.column(f"{f}.length").to_numpy(), dtype=float),
+                            np.asarray(part.column(f"{f}.list").to_numpy(), dtype=bool))
+        return part.column("hash").combine_chunks(), feats
 
     def builder(self) -> _SidecarBuilder:
         return _SidecarBuilder(self.path)
@@ -439,7 +439,9 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
             slots = [_Slot(o, s, store.judgment_lookup(ev_sha, o, s, memory_bytes=memory // 8 // max(
                 len(plan.orders) * plan.samples, 1))) for o in plan.orders for s in range(plan.samples)]
             writer = PredictionWriter(reg.artifacts.root / "tmp", len(slots), buffer_bytes=memory // 8)
-            building = None if light or sidecar.readable(n_total) else sidecar.builder()
+            # kept hashes only for a file already checked: else the texts judged might not be the ones hashed
+            kept_inputs = sidecar.open() if not check.needed and sidecar.readable(n_total) else None
+            building = sidecar.builder() if kept_inputs is None else None
             vocab: dict[str, int] = {}
             features: dict[str, list] = {}
             seen = _SeenKeys()
@@ -450,18 +452,17 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
             offset = chunks = 0
             stage_stats: dict[str, int] = {}
             try:
-                batches = sidecar.batches(pf, rows) if light else pf.iter_batches(batch_size=rows, use_threads=True)
-                for batch in batches:
-                    if light:
-                        table, keys, kept = batch
-                    else:
-                        table = pa.Table.from_batches([batch])
+                for batch in pf.iter_batches(batch_size=rows, columns=["example_id"] if light else None,
+                                             use_threads=True):
+                    table = pa.Table.from_batches([batch])
                     n = table.num_rows
                     chunks += 1
                     lap("read")
-                    if not light:
-                        check.add(table)
-                        lap("check")
+                    check.add(table)
+                    lap("check")
+                    if kept_inputs is not None:
+                        keys, kept = sidecar.part(kept_inputs, offset, n)
+                    else:
                         pending = []
                         if task_type == "pairwise":  # the texts' features on other threads (Arrow releases the GIL)
                             if pool is None:
@@ -470,8 +471,7 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
                                        for f in ("response_a", "response_b") if f in table.column_names]
                         keys = example_input_hash_array(table, task_type, fields)
                         kept = {f: future.result() for f, future in pending}
-                        if building is not None:
-                            building.add(keys, kept)
+                        building.add(keys, kept)
                     for f, values in kept.items():
                         features.setdefault(f, []).append(values)
                     hi, lo = hash_words(keys)

@@ -76,6 +76,8 @@ def test_a_checked_file_is_trusted_by_the_next_process_until_it_changes(reg, mon
     _new_process()
     load_table(reg, version.ref)                 # the marker the first check left: not hashed again
     assert len(calls) == 1
+    before = run_evaluation(reg, "random", PANDALM, n_boot=20, chunk_rows=300)
+    assert before.n_executed == 1800 and len(_sidecars(reg)) == 1
     path = reg.artifacts.path(version.storage_uri)
     table = pq.read_table(path)
     path.chmod(0o644)
@@ -86,6 +88,8 @@ def test_a_checked_file_is_trusted_by_the_next_process_until_it_changes(reg, mon
     _new_process()
     with pytest.raises(IntegrityError, match="content hash differs"):   # nor does a streamed run trust it
         run_evaluation(reg, "random", PANDALM, n_boot=20, chunk_rows=300)
+    with pytest.raises(IntegrityError, match="content hash differs"):   # nor a new evaluator's (its texts judged)
+        run_evaluation(reg, "longer", PANDALM, n_boot=20, chunk_rows=300)
 
 
 def test_a_rerun_reads_the_input_sidecar_not_the_texts(reg, monkeypatch, tmp_path, data_root):
@@ -107,6 +111,10 @@ def test_a_rerun_reads_the_input_sidecar_not_the_texts(reg, monkeypatch, tmp_pat
     assert "scores_reused_from" not in light.provenance          # another seed: scored
     assert load_predictions(reg, light).drop_columns(["seconds"]).equals(
         load_predictions(reg, first).drop_columns(["seconds"]))
+    with monkeypatch.context() as m:             # a new evaluator: the texts judged, their hashes kept
+        m.setattr(streaming, "example_input_hash_array", no_texts)
+        judged = run_evaluation(reg, "longer", PANDALM, seed=1, n_boot=50, chunk_rows=300)
+    assert judged.n_executed == 1800
     # the same run from the texts (no sidecar, scored again): the same records
     for f in _sidecars(reg):
         f.unlink()
