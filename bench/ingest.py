@@ -212,6 +212,11 @@ BACKGROUND = "6 spill sorted runs (background thread)"
 the sum), its CPU is that thread's."""
 
 
+GX_STAGE = "3 GX suite"
+CHUNK_CALLS = f"{GX_STAGE} / add"
+"""Calls of ``ChunkedReport.add``: the chunks validated."""
+
+
 class Timers:
     """Wraps the functions the service calls with timers (the call itself is unchanged). A stage's
     time excludes the time of the timed stages it calls (so the stages add up); a generator's time is
@@ -255,6 +260,7 @@ class Timers:
         @functools.wraps(original)
         def timed(*args: Any, **kwargs: Any) -> Any:
             self.calls[stage] += 1
+            self.calls[f"{stage} / {attr}"] += 1
             t, c = self._enter()
             try:
                 return original(*args, **kwargs)
@@ -288,7 +294,11 @@ class Timers:
         # the service imports these from their modules when it runs, so wrap them there
         self.wrap(ingest, "input_chunks", "1 read (generic adapter, by chunk)", generator=True)
         self.wrap(gx, "to_arrow", "2 cast to the spec's Arrow schema")
-        self.wrap(gx, "run_suite", "3 GX suite (per chunk)")
+        # GX: on each chunk (before 0fd5e6a), or on what the chunks leave, several at once (_flush)
+        self.wrap(gx, "run_suite", GX_STAGE)
+        self.wrap(gx.ChunkedReport, "add", GX_STAGE)
+        if hasattr(gx.ChunkedReport, "_flush"):
+            self.wrap(gx.ChunkedReport, "_flush", GX_STAGE)
         self.wrap(versioning, "row_hashes", "4 row hashes")
         self.wrap(ingest, "_take", "5 sort chunks, gather row groups")
         self.wrap(ingest.Ingest, "_spill", BACKGROUND)
@@ -328,7 +338,7 @@ def register(reg: Any, path: Path) -> tuple[Any, float, dict[str, float], dict[s
     # process CPU of the main thread's stages includes what the background thread did meanwhile
     cpu["13 SQL, fingerprint + rest"] = cpu_total - sum(cpu[k] for k in foreground)
     cpu["total"] = cpu_total
-    cpu["chunks"] = timers.calls.get("3 GX suite (per chunk)", 0)
+    cpu["chunks"] = timers.calls.get(CHUNK_CALLS, 0)
     cpu["spills"] = timers.calls.get(BACKGROUND, 0)
     return result, total, stages, cpu
 

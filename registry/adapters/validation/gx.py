@@ -373,19 +373,21 @@ class _TextCheck:
     min_length: int | None
     max_length: int | None
     blank: bool
+    not_null: bool
 
     def suspect(self, values: pa.Array) -> np.ndarray:
-        """Rows that may fail a check of the column (a superset: null, a length at or beyond a bound,
-        or no printable ASCII character — GX decides on these)."""
-        out = np.asarray(pc.is_null(values))
+        """Rows that may fail a check of the column (a superset: null where it must not be, a length at
+        or beyond a bound, or no printable ASCII character — GX decides on these; the other checks
+        pass over nulls)."""
+        out = np.asarray(pc.is_null(values)) if self.not_null else np.zeros(len(values), dtype=bool)
         if self.min_length is not None or self.max_length is not None:
             length = pc.utf8_length(values)
             if self.min_length is not None:
-                out = out | np.asarray(pc.less_equal(length, self.min_length).fill_null(True))
+                out = out | np.asarray(pc.less_equal(length, self.min_length).fill_null(False))
             if self.max_length is not None:
-                out = out | np.asarray(pc.greater_equal(length, self.max_length).fill_null(True))
+                out = out | np.asarray(pc.greater_equal(length, self.max_length).fill_null(False))
         if self.blank:
-            out = out | ~np.asarray(pc.match_substring_regex(values, _NOT_BLANK).fill_null(False))
+            out = out | ~np.asarray(pc.match_substring_regex(values, _NOT_BLANK).fill_null(True))
         return out
 
 
@@ -408,7 +410,7 @@ class _Plan:
 
 def _text_check(column: str, exps: list[Any]) -> _TextCheck | None:
     lo = hi = None
-    blank = False
+    blank = not_null = False
     for exp in exps:
         kind = exp.expectation_type
         if kind not in _ROW_WISE_TEXT or getattr(exp, "row_condition", None) or getattr(exp, "mostly", 1) != 1:
@@ -421,7 +423,9 @@ def _text_check(column: str, exps: list[Any]) -> _TextCheck | None:
             if exp.strict_min or exp.strict_max:
                 return None
             lo, hi = exp.min_value, exp.max_value
-    return _TextCheck(column, lo, hi, blank)
+        elif kind == "expect_column_values_to_not_be_null":
+            not_null = True
+    return _TextCheck(column, lo, hi, blank, not_null)
 
 
 def _gx_order(exps: list[Any]) -> list[Any]:
