@@ -17,6 +17,15 @@ from registry.services.queries import best_evaluator, leaderboard
 from tests.services.test_standings import LLMBAR, N_BOOT, NATURAL, NEIGHBOR, _same, _seed_small
 
 
+def _keys(registry, like: str) -> list[str]:
+    """Keys of the cached rankings' parts (``LIKE``) or heads (``NOT LIKE``)."""
+    from sqlalchemy import text
+
+    with registry.store.engine.connect() as conn:
+        return [k for (k,) in conn.execute(text(f'SELECT "key" FROM standing_rankings WHERE "key" {like} :p'),
+                                           {"p": "%:%"})]
+
+
 def _json(ranking) -> str:
     return json.dumps(ranking.to_dict())
 
@@ -37,8 +46,7 @@ def test_a_limited_answer_reads_the_first_parts_and_is_the_head_of_the_whole(reg
             assert _json(computed) == _json(read) == _json(whole.head(limit)), (what, kw, limit)
             _same(fn(registry, **kw), whole)
     # the parts are what a limited answer reads: without the later ones it still answers from the cache
-    key_rows = registry.store.engine.connect().exec_driver_sql(
-        "SELECT key FROM standing_rankings WHERE key LIKE '%:%'").all()
+    key_rows = _keys(registry, "LIKE")
     assert len(key_rows) >= 4
     with pytest.raises(InvalidInput, match="limit must be at least 1"):
         best_evaluator(registry, dataset=NATURAL, limit=0)
@@ -48,8 +56,7 @@ def test_a_ranking_cached_whole_by_older_code_answers_and_is_kept_as_parts(regis
     _seed_small(registry, data_root)
     monkeypatch.setattr(queries, "MEMO_SIZE", 0)
     whole = best_evaluator(registry, task_type="pairwise", coverage="all")
-    key = next(k for (k,) in registry.store.engine.connect().exec_driver_sql(
-        "SELECT key FROM standing_rankings WHERE key NOT LIKE '%:%'"))
+    (key,) = _keys(registry, "NOT LIKE")
     generation = registry.store.standings_generation("pairwise")
     registry.store.save_ranking(key, "pairwise", generation, queries._ranking_to_bytes(whole))   # as 0006's code did
     assert not registry.store.cached_ranking(key, "pairwise")[1].startswith(queries._HEAD_TAG)
