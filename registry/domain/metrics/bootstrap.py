@@ -13,7 +13,9 @@ shape (n,) — or (R, n) for R runs judged on the same examples — the B resamp
 ``x @ W.T / n``. Statistics that are functions of weighted counts (confusion matrices: κ,
 balanced accuracy, F1, Krippendorff's α; moments: Pearson r) use the same product on indicator
 rows, which equals resampling by index exactly. Rank statistics (Spearman, Kendall, AUC)
-resample by ``indices``.
+resample by ``indices``; the pointwise correlations only through the multiplicities of a block of
+them (:mod:`registry.domain.metrics.rank_resample`: weighted midranks and pair counts over the
+data's fixed sort order, O(n) per resample instead of a sort).
 
 **Counts mode** (large n). A uniform draw of n ≥ :data:`LARGE_N` examples given partitions
 (:meth:`Bootstrap.with_classes`) whose combination J has at most :data:`MAX_JOINT` classes (and

@@ -41,6 +41,8 @@ from registry.domain.metrics.bootstrap import Bootstrap
 
 BLOCK = 1 << 19
 """Resamples × cells per block (int32 arrays of this many entries stay in the CPU's caches)."""
+BLOCK_INDICES = 1 << 21
+"""Resamples × examples per block at most (the drawn indices of a block: 16 MiB)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,7 +124,8 @@ class Cells:
 def _cumsum(t: np.ndarray) -> np.ndarray:
     """(b, k + 1) cumulative sums along the rows of ``t`` (in its dtype: the sums are at most
     2·N, see :meth:`Cells.weights`), with a leading 0 column."""
-    out = np.zeros((t.shape[0], t.shape[1] + 1), t.dtype)
+    out = np.empty((t.shape[0], t.shape[1] + 1), t.dtype)
+    out[:, 0] = 0
     np.cumsum(t, axis=1, out=out[:, 1:])
     return out
 
@@ -152,9 +155,12 @@ def _kendall(t: np.ndarray, cells: Cells, x: tuple, y: tuple, n: int) -> np.ndar
     for lv in cells.levels:
         zeros, ones = _cumsum(t[:, lv.zeros]), t[:, lv.ones]
         before = zeros[:, lv.run_start]
-        s += np.einsum("ij,ij->i", ones, 2 * before if lv.alone else before + zeros[:, lv.run_end], dtype=np.int64)
-        per_seg = np.diff(_cumsum(ones)[:, lv.seg_one], axis=1)
-        at = zeros[:, lv.seg_zero]
+        if lv.alone:
+            s += 2 * np.einsum("ij,ij->i", ones, before, dtype=np.int64)
+        else:
+            s += np.einsum("ij,ij->i", ones, before + zeros[:, lv.run_end], dtype=np.int64)
+        per_seg = np.diff(_cumsum(ones)[:, lv.seg_one].astype(np.int64), axis=1)
+        at = zeros[:, lv.seg_zero].astype(np.int64)
         s -= np.einsum("ij,ij->i", per_seg, at[:, :-1] + at[:, 1:], dtype=np.int64)
     wx, wy = x[0], y[0]
     tot = n * (n - 1) // 2
@@ -184,7 +190,7 @@ def resampled_correlations(methods: Sequence[str], x: np.ndarray, y: np.ndarray,
     cells = cells or Cells.of(x, y)
     b_total = boot.n_samples
     out = {m: np.empty(b_total) for m in methods}
-    rows = max(1, BLOCK // max(cells.m, 1))
+    rows = max(1, min(BLOCK // max(cells.m, 1), BLOCK_INDICES // max(boot.n, 1)))
     for start in range(0, b_total, rows):
         t = cells.weights(boot.index_block(start, start + rows))
         x_groups = _groups(t, cells.x_bounds)
