@@ -4,6 +4,13 @@ times from 100 evaluators × 10 dataset versions to 10,000 × 100, on SQLite and
     .venv/bin/python -m bench.queries --quick                        # a small run (SQLite)
     .venv/bin/python -m bench.queries --sizes 100x10,1000x50,10000x100
     AUTORATER_PG_PORT=55445 scripts/with-postgres.sh .venv/bin/python -m bench.queries --backend postgresql
+    .venv/bin/python -m bench.queries --registry /tmp/copy-of-10k --old /tmp/old_registry_code --repeat 5
+
+``--registry DIR`` reuses a registry built by ``bench/web.py --best-workdir DIR`` (work on a copy: runs
+land on it) and times each query in a new Python process (what every CLI call and CI job pays; the
+process's own figures for opening the registry and for the query, and its wall time), this code against
+an older ``registry`` package (``--old``: ``git archive REV registry migrations alembic.ini | tar -x -C
+DIR``), alternating; then runs land one at a time and the first ``best --task-type`` after each is timed.
 
 Each registry is built like this: real datasets of the three task types are registered and the
 `random` baseline is run on each (a real run: its metrics are the template of the synthetic runs'
@@ -429,6 +436,8 @@ def run_size(backend: str, n_evaluators: int, n_versions: int, *, repeat: int, p
             "best --dataset": lambda: best_evaluator(reg, dataset=target),
             "best --task-type pairwise": lambda: best_evaluator(reg, task_type="pairwise"),
             "leaderboard --dataset": lambda: leaderboard(reg, target),
+            "best --dataset, limit 50": lambda: best_evaluator(reg, dataset=target, limit=50),
+            "best --task-type pairwise, limit 50": lambda: best_evaluator(reg, task_type="pairwise", limit=50),
         }
         out = {"backend": backend, "evaluators": n_evaluators, "versions": n_versions, "target": target,
                "target_rows": reg.store.get_version(target).row_count, **{k: v for k, v in built.items()
@@ -459,6 +468,9 @@ def run_size(backend: str, n_evaluators: int, n_versions: int, *, repeat: int, p
                 "best --task-type pairwise": lambda: best_evaluator(reg, task_type="pairwise", fresh=True),
                 "leaderboard --dataset": lambda: leaderboard(reg, target, fresh=True),
             }
+            fresh["best --dataset, limit 50"] = lambda: best_evaluator(reg, dataset=target, fresh=True, limit=50)
+            fresh["best --task-type pairwise, limit 50"] = lambda: best_evaluator(reg, task_type="pairwise", fresh=True,
+                                                                                   limit=50)
             for name, fn in fresh.items():
                 got = timed(fn, max(2, repeat // 10))
                 same = agree(queries[name](), got.pop("answer"))

@@ -498,7 +498,8 @@ def leaderboard(reg: RegistryContext, dataset: str, metric: str | None = None, *
     if len(standings) < len(rows):
         standings += [_row_standing(r, test=test_name) for r in rows[1:]]
     full = Ranking(scope=ref, metric=metric, standings=_with_kinds(reg, standings), datasets=(ref,), test=test_name)
-    _keep(reg.store.save_ranking_parts, task_type, board.generation, _ranking_parts(stored, full, task_type))
+    _keep(reg.store.save_ranking_parts, task_type, board.generation,
+          _ranking_parts(stored, full, task_type, keep=LEADERBOARD_KEPT))
     ranking = full.head(limit)
     _memo_put(key, task_type, board.generation, ranking)
     return ranking
@@ -764,11 +765,19 @@ def _part_key(key: str, i: int) -> str:
     return f"{key[:48]}:{i}"
 
 
-def _ranking_parts(key: str, ranking: Ranking, task_type: str) -> dict[str, bytes]:
-    """``ranking`` as the rows it is cached in (see :data:`RANKING_PART`): key → bytes."""
+LEADERBOARD_KEPT = 200
+"""Standings of a leaderboard kept in the cache (its first parts): an answer with a limit up to this reads
+them; one without a limit, or a larger one, recomputes the board from the standings as before (caching
+all 10,000 standings of a board would cost its first query after every landing seconds)."""
+
+
+def _ranking_parts(key: str, ranking: Ranking, task_type: str, *, keep: int | None = None) -> dict[str, bytes]:
+    """``ranking`` as the rows it is cached in (see :data:`RANKING_PART`): key → bytes; ``keep``: only
+    the parts holding the first ``keep`` standings (the head says how many are kept)."""
     d = _plain(ranking)
-    standings = d.pop("standings")
-    head = {"parts_of": RANKING_PART, "task_type": task_type, "total": len(standings),
+    total = len(d["standings"])
+    standings = d.pop("standings")[:keep]
+    head = {"parts_of": RANKING_PART, "task_type": task_type, "total": total, "kept": len(standings),
             "all_tied": [s.evaluator for s in ranking.tied], "ranking": d}
     out = {key: _dumps(head)}
     for i, start in enumerate(range(0, len(standings), RANKING_PART)):
@@ -797,6 +806,8 @@ def _from_parts(reg: RegistryContext, key: str, head: bytes, generation: int, li
         return _ranking_from_dict(h).head(limit)
     total, size = int(h["total"]), int(h["parts_of"])
     want = total if limit is None else min(limit, total)
+    if want > int(h.get("kept", total)):
+        return None
     keys = [_part_key(key, i) for i in range(-(-want // size))]
     got = reg.store.cached_ranking_parts(keys, current=current) if keys else {}
     if any(k not in got or got[k][1] != generation for k in keys):

@@ -33,6 +33,7 @@ def _json(ranking) -> str:
 def test_a_limited_answer_reads_the_first_parts_and_is_the_head_of_the_whole(registry, data_root, monkeypatch):
     _seed_small(registry, data_root)
     monkeypatch.setattr(queries, "RANKING_PART", 2)     # several parts even on a small board
+    monkeypatch.setattr(queries, "LEADERBOARD_KEPT", 3)  # a leaderboard keeps its first 3: larger asks recompute
     monkeypatch.setattr(queries, "MEMO_SIZE", 0)        # every call reads the store, as a new process does
     asks = [("leaderboard", {"dataset": NATURAL}), ("best", {"dataset": NEIGHBOR}),
             ("best", {"task_type": "pairwise"}), ("best", {"task_type": "pairwise", "coverage": "all"})]
