@@ -8,9 +8,11 @@ the number of rows:
    (:meth:`GenericAdapter.read_chunks` for JSON lines, CSV/TSV and Parquet; a catalog adapter,
    whose sources are small JSON documents, reads its file whole and the frame is cut into chunks of
    that size). Each chunk is cast to the spec's Arrow schema, validated by the GX suite (rows
-   numbered in the whole input; :class:`~registry.adapters.validation.gx.ChunkedReport` merges the
-   chunks into the report of the whole input), row-hashed, sorted by ``example_id`` and kept as a
-   *run*: an input of one chunk stays in memory; otherwise every run is spilled as an Arrow IPC file
+   numbered in the whole input; :class:`~registry.adapters.validation.gx.ChunkedReport` keeps what
+   the suite reads of the chunk and runs GX on that of many chunks at once, merged into the report
+   of the whole input), row-hashed, sorted by ``example_id`` and kept as a *run*: in memory while
+   the process's resident memory leaves room for the work on a chunk within the setting
+   (:meth:`Ingest._room`; an input of one chunk always), otherwise spilled as an Arrow IPC file
    to a scratch folder of ``store/tmp``, by a background thread while the next chunk is read.
 2. **Keys.** What stays in memory per row is the example id (Arrow text), its row hash and input
    position (16 bytes), for 1M rows of ~40-character ids about 60 MB (see the limits below). The canonical order is the
@@ -64,6 +66,20 @@ chunks of 128 MB, peak RSS of the process ~1.6 GiB, GX and the registry's import
 RUN_BATCH_BYTES = 4 << 20
 """Size of the record batches of a spilled run: the read-ahead the merge holds per run."""
 MIN_CHUNK_BYTES = 64 << 10
+HOLD_RESERVE_CHUNKS = 6
+"""Sorted runs stay in memory (not spilled) while the resident memory of the process plus this many
+chunks is within the memory setting: the work on a chunk holds five or six of its size at most, the
+merge about three row groups."""
+
+
+def resident_bytes() -> int | None:
+    """The resident memory of this process (Linux ``/proc/self/statm``; ``None`` elsewhere: then every
+    run of an input of several chunks is spilled)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def chunk_bytes(memory_mb: float) -> int:
@@ -295,13 +311,22 @@ class Ingest:
 
     def _keep(self, run: _Run) -> None:
         """Keep a run: the first in memory until a second chunk comes (an input of one chunk is never
-        spilled), the others spilled at once, in the background."""
+        spilled), the others in memory while the process has room for them (:meth:`_room`), else
+        spilled at once, in the background."""
         self.runs.append(run)
-        if len(self.runs) > 1:
+        if len(self.runs) > 1 and not self._room():
             self._spill_soon(run)
 
+    def _room(self) -> bool:
+        """Whether the process's resident memory leaves room, within the memory setting, for the work
+        on another chunk and the merge (:data:`HOLD_RESERVE_CHUNKS` chunks): then the runs stay in memory."""
+        rss = resident_bytes()
+        return rss is not None and rss + HOLD_RESERVE_CHUNKS * self.budget <= self.memory_mb * 2**20
+
     def _spill_held(self) -> None:
-        """Spill the runs held in memory (another chunk has come)."""
+        """Spill the runs held in memory (another chunk has come) unless there is room for them."""
+        if self._room():
+            return
         for run in self.runs:
             if run.table is not None and run.pending is None:
                 self._spill_soon(run)
