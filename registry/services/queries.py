@@ -456,11 +456,10 @@ def leaderboard(reg: RegistryContext, dataset: str, metric: str | None = None, *
     key = (reg.settings.db_url, "leaderboard", stored, limit)
     if (hit := _memo_get(reg, key)) is not None:
         return hit
-    if (got := reg.store.cached_ranking_parts([stored]).get(stored)) is not None:
-        task_type, generation, head = got
-        if (ranking := _from_parts(reg, stored, head, generation, limit)) is not None:
-            _memo_put(key, task_type, generation, ranking)
-            return ranking
+    if (got := _cached_answer(reg, stored, limit)) is not None:
+        task_type, generation, ranking, _ = got
+        _memo_put(key, task_type, generation, ranking)
+        return ranking
     board = reg.store.board(dataset, metric, n_boot=n_boot, seed=seed)
     ref, task_type = board.dataset, board.task_type
     metric = metric or headline_for(board)
@@ -731,12 +730,13 @@ def best_evaluator(reg: RegistryContext, *, dataset: str | None = None, task_typ
     memo_key = (reg.settings.db_url, "best", key, limit)
     if (hit := _memo_get(reg, memo_key)) is not None:
         return hit
-    generation, cached = reg.store.cached_ranking(key, task_type)   # the generation: read before the standings
-    ranking = None if cached is None else _from_parts(reg, key, cached, generation, limit)
-    if ranking is not None and not cached.startswith(_HEAD_TAG):    # cached whole by older code: kept as parts
-        full = _ranking_from_bytes(cached)
-        _keep(reg.store.save_ranking_parts, task_type, generation, _ranking_parts(key, full, task_type))
-    if ranking is None:
+    if (got := _cached_answer(reg, key, limit)) is not None:
+        _, generation, ranking, cached = got
+        if not cached.startswith(_HEAD_TAG):    # cached whole by older code: kept as parts
+            full = _ranking_from_bytes(cached)
+            _keep(reg.store.save_ranking_parts, task_type, generation, _ranking_parts(key, full, task_type))
+    else:
+        generation = reg.store.standings_generation(task_type)   # read before the standings
         full = _best_over(reg, task_type, metric, info, coverage, versions if datasets else None, alpha=alpha,
                           n_boot=n_boot, seed=seed, fresh=False, only=only, previous=_stale_ranking(reg, key))
         _keep(reg.store.save_ranking_parts, task_type, generation, _ranking_parts(key, full, task_type))
@@ -797,10 +797,24 @@ def _stale_ranking(reg: RegistryContext, key: str) -> Ranking | None:
         return None
 
 
+def _cached_answer(reg: RegistryContext, key: str, limit: int | None) -> tuple[str, int, Ranking, bytes] | None:
+    """``ranking.head(limit)`` of the ranking cached under ``key`` at its task type's current generation, read
+    in one statement with the parts a limited answer needs (task type, generation, answer, head document);
+    ``None`` when it is not cached."""
+    keys = [key] + ([_part_key(key, i) for i in range(-(-limit // RANKING_PART))] if limit else [])
+    got = reg.store.cached_ranking_parts(keys)
+    if key not in got:
+        return None
+    task_type, generation, head = got[key]
+    ranking = _from_parts(reg, key, head, generation, limit, have=got)
+    return None if ranking is None else (task_type, generation, ranking, head)
+
+
 def _from_parts(reg: RegistryContext, key: str, head: bytes, generation: int, limit: int | None, *,
-                current: bool = True) -> Ranking | None:
+                current: bool = True, have: dict | None = None) -> Ranking | None:
     """``ranking.head(limit)`` of the ranking cached under ``key`` at ``generation`` (head document
-    ``head``), reading only the parts it needs; ``None`` when a part is missing or of another generation."""
+    ``head``), reading only the parts it needs (those not in ``have`` already); ``None`` when a part is
+    missing or of another generation."""
     h = _loads(head)
     if "parts_of" not in h:               # a whole ranking, cached before parts were
         return _ranking_from_dict(h).head(limit)
@@ -809,7 +823,9 @@ def _from_parts(reg: RegistryContext, key: str, head: bytes, generation: int, li
     if want > int(h.get("kept", total)):
         return None
     keys = [_part_key(key, i) for i in range(-(-want // size))]
-    got = reg.store.cached_ranking_parts(keys, current=current) if keys else {}
+    got = {k: have[k] for k in keys if have and k in have}
+    if missing := [k for k in keys if k not in got]:
+        got.update(reg.store.cached_ranking_parts(missing, current=current))
     if any(k not in got or got[k][1] != generation for k in keys):
         return None
     standings = [x for k in keys for x in _loads(got[k][2])][:want]
@@ -840,8 +856,12 @@ def _best_over(reg: RegistryContext, task_type: str, metric: str, info: MetricIn
         for r in reg.store.latest_runs(datasets=list(versions)):
             if _value(r, metric) is not None:
                 scores.setdefault(r.evaluator, {})[r.dataset] = (_value(r, metric), r.id)
+    elif only is None:
+        for evaluator, dataset, run_id, value in reg.store.standing_values(list(versions), metric):
+            if value is not None:
+                scores.setdefault(evaluator, {})[dataset] = (value, run_id)
     else:
-        rows = reg.store.standings(list(versions), metric, with_metrics=only is not None)
+        rows = reg.store.standings(list(versions), metric, with_metrics=True)
         for s in _filter_rows(reg, rows, only):
             if s.value is not None:
                 scores.setdefault(s.evaluator, {})[s.dataset] = (s.value, s.run_id)

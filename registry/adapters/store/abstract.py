@@ -377,6 +377,11 @@ class AbstractStore(ABC):
         (default: the version's headline metric) and, ``with_metrics``, all its metric values."""
 
     @abstractmethod
+    def standing_values(self, datasets: Iterable[str], metric: str) -> list[tuple[str, str, int, float | None]]:
+        """What :meth:`standings` gives of ``metric`` on dataset versions ``datasets``, as plain tuples
+        (evaluator, ``name@version``, run id, value): what a task-type ranking reads of every row."""
+
+    @abstractmethod
     def board(self, dataset: str, metric: str | None = None, *, n_boot: int, seed: int) -> StandingsBoard:
         """The leaderboard rows of dataset version ``dataset`` (``name`` = latest) with all their
         metric values — ``metric``'s value, or the headline's (each row's ``metric``) — and the paired

@@ -979,6 +979,16 @@ class SqlAlchemyStore(AbstractStore):
         with self.session() as s:
             return self._standings(s, self._version_ids(s, datasets), metric, with_metrics)
 
+    def standing_values(self, datasets: Iterable[str], metric: str) -> list[tuple[str, str, int, float | None]]:
+        q = _board_statements()
+        with self.session() as s:
+            refs = self._version_ids(s, datasets)
+            if not refs:
+                return []
+            conn, params = s.connection(), {"vids": list(refs), "metric": metric}
+            rows = conn.execute(q["values_own"], params).all() + conn.execute(q["values_joined"], params).all()
+            return [(r[0], refs[r[1]], r[2], r[3]) for r in rows]
+
     def board(self, dataset: str, metric: str | None = None, *, n_boot: int, seed: int) -> StandingsBoard:
         q = _board_statements()
         name, version = parse_ref(dataset)
@@ -1167,6 +1177,16 @@ def _board_statements() -> dict[str, Any]:
         out[f"joined_{which}"] = query(joined).outerjoin(
             SqlMetric, (SqlMetric.run_id == SqlStanding.run_id) & (SqlMetric.name == bindparam("metric"))
             & (SqlMetric.slice == "all")).where(SqlStanding.metric != bindparam("metric"))
+    # what a task-type ranking reads of every row: evaluator, version, run, value (no entities built)
+    lean = (select(SqlEvaluator.name, SqlStanding.dataset_version_id, SqlStanding.run_id, SqlStanding.value)
+            .join(SqlEvaluator, SqlStanding.evaluator_id == SqlEvaluator.id)
+            .where(SqlStanding.dataset_version_id.in_(bindparam("vids", expanding=True))))
+    out["values_own"] = lean.where(SqlStanding.metric == bindparam("metric"))
+    out["values_joined"] = (lean.with_only_columns(SqlEvaluator.name, SqlStanding.dataset_version_id,
+                                                   SqlStanding.run_id, SqlMetric.value)
+                            .outerjoin(SqlMetric, (SqlMetric.run_id == SqlStanding.run_id)
+                                       & (SqlMetric.name == bindparam("metric")) & (SqlMetric.slice == "all"))
+                            .where(SqlStanding.metric != bindparam("metric")))
     return out
 
 
