@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from registry.adapters.store.judgment_segments import JUDGMENT_FIELDS, hash_words, judgment_schema
+from registry.adapters.store.judgment_segments import JUDGMENT_FIELDS, hash_words, judgment_schema, sorted_search
 from registry.domain.judgments import INPUT_FIELDS, ORDER_SWAPPED, example_input_hash_array
 from registry.errors import NotFound, RegistryError
 from registry.services.app import RegistryContext
@@ -251,7 +251,7 @@ class _SeenKeys:
     def contains(self, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
         if not len(self.hi):
             return np.zeros(len(hi), bool)
-        pos = np.searchsorted(self.hi, hi)
+        pos = sorted_search(self.hi, hi)
         ok = pos < len(self.hi)
         ok[ok] = self.hi[pos[ok]] == hi[ok]
         for k in np.flatnonzero(ok):  # equal high words: check the low word over the run of equals

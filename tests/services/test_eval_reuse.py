@@ -164,3 +164,18 @@ def test_scores_of_the_same_predictions_are_reused(reg, monkeypatch):
     assert "scores_reused_from" not in run_evaluation(reg, "random", PANDALM, seed=3, n_boot=41).provenance
     sliced = run_evaluation(reg, "random", PANDALM, seed=3, n_boot=40, slice_by=["category"], min_slice_size=5)
     assert "scores_reused_from" not in sliced.provenance
+
+
+def test_sorted_search_is_searchsorted():
+    import numpy as np
+
+    from registry.adapters.store.judgment_segments import sorted_search
+
+    rng = np.random.default_rng(12)
+    hay = np.sort(rng.integers(0, 2**63, 50_000, dtype=np.int64).astype(np.uint64))
+    for n in (0, 1, 63, 64, 5_000):
+        needles = rng.integers(0, 2**63, n, dtype=np.int64).astype(np.uint64)
+        needles[: n // 3] = hay[rng.integers(0, len(hay), n // 3)]          # present, and repeated
+        needles[n // 3: n // 2] = needles[: n // 2 - n // 3]
+        assert sorted_search(hay, needles).tolist() == np.searchsorted(hay, needles).tolist()
+    assert sorted_search(np.zeros(0, np.uint64), np.arange(100, dtype=np.uint64)).tolist() == [0] * 100

@@ -268,7 +268,7 @@ class JudgmentLookup:
             todo = np.flatnonzero(~found)
             if not len(todo):
                 break
-            pos = np.searchsorted(seg.hi, hi[todo])
+            pos = sorted_search(seg.hi, hi[todo])
             cand = pos < seg.n
             cand[cand] = seg.hi[pos[cand]] == hi[todo][cand]
             if not cand.any():
@@ -345,6 +345,20 @@ class JudgmentLookup:
         _, lo = hash_words(sorted_table.column("example_hash"))
         self._remember(sid, _Decoded(sorted_table, lo, sorted_table.nbytes + lo.nbytes))
         self._compact()
+
+
+def sorted_search(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
+    """``np.searchsorted(haystack, needles)``, the needles searched in sorted order: random hashes
+    against a large sorted index are cache misses at every step of each binary search; in order,
+    numpy narrows each search from the previous one (several times faster on 10^5-10^6 rows)."""
+    import numpy as np
+
+    if len(needles) < 64:
+        return np.searchsorted(haystack, needles)
+    order = np.argsort(needles, kind="stable")
+    pos = np.empty(len(needles), np.int64)
+    pos[order] = np.searchsorted(haystack, needles[order])
+    return pos
 
 
 def _search(shi: np.ndarray, slo: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
