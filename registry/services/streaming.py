@@ -283,7 +283,7 @@ class _NeedTexts(Exception):
     """A judgment is missing in a pass that did not read the texts."""
 
 
-SIDECAR_FORMAT = 1
+SIDECAR_FORMAT = 2
 
 
 class InputSidecar:
@@ -321,15 +321,18 @@ class InputSidecar:
             return pa.ipc.open_file(source).read_all()
 
     @staticmethod
-    def part(kept: pa.Table, offset: int, n: int) -> tuple[pa.Array, dict[str, tuple[np.ndarray, np.ndarray]]]:
-        """(input hashes, text features) of rows ``offset`` to ``offset + n``."""
+    def part(kept: pa.Table, offset: int, n: int
+             ) -> tuple[pa.Array, dict[str, tuple[np.ndarray, np.ndarray]], np.ndarray]:
+        """(input hashes, text features, whether each row is the first of the version with its
+        input) of rows ``offset`` to ``offset + n``."""
         part = kept.slice(offset, n)
         feats = {}
         for f in ("response_a", "response_b"):
             if f"{f}.length" in part.column_names:
                 feats[f] = (np.asarray(part.column(f"{f}.length").to_numpy(), dtype=float),
                             np.asarray(part.column(f"{f}.list").to_numpy(), dtype=bool))
-        return part.column("hash").combine_chunks(), feats
+        firsts = np.asarray(part.column("first").to_numpy(), dtype=bool)
+        return part.column("hash").combine_chunks(), feats, firsts
 
     def builder(self) -> _SidecarBuilder:
         return _SidecarBuilder(self.path)
@@ -342,8 +345,8 @@ class _SidecarBuilder:
         self._sink = None
         self._writer = None
 
-    def add(self, keys: pa.Array, features: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
-        cols = {"hash": keys}
+    def add(self, keys: pa.Array, features: dict[str, tuple[np.ndarray, np.ndarray]], firsts: np.ndarray) -> None:
+        cols = {"hash": keys, "first": pa.array(firsts)}
         for f, (length, lists) in sorted(features.items()):
             cols[f"{f}.length"] = pa.array(length.astype(np.int64))
             cols[f"{f}.list"] = pa.array(lists.astype(bool))
@@ -461,7 +464,7 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
                     check.add(table)
                     lap("check")
                     if kept_inputs is not None:
-                        keys, kept = sidecar.part(kept_inputs, offset, n)
+                        keys, kept, firsts = sidecar.part(kept_inputs, offset, n)
                     else:
                         pending = []
                         if task_type == "pairwise":  # the texts' features on other threads (Arrow releases the GIL)
@@ -471,13 +474,19 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
                                        for f in ("response_a", "response_b") if f in table.column_names]
                         keys = example_input_hash_array(table, task_type, fields)
                         kept = {f: future.result() for f, future in pending}
-                        building.add(keys, kept)
                     for f, values in kept.items():
                         features.setdefault(f, []).append(values)
                     hi, lo = hash_words(keys)
                     first, inverse = _first_occurrences(hi, lo)
                     ukeys = keys.take(pa.array(first))
-                    new = ~seen.contains(hi[first], lo[first])
+                    if kept_inputs is not None:      # inputs first seen in this chunk: kept
+                        new = firsts[first]
+                    else:
+                        new = ~seen.contains(hi[first], lo[first])
+                        firsts = np.zeros(n, bool)
+                        firsts[first[new]] = True
+                        seen.add(hi[first][new], lo[first][new])
+                        building.add(keys, kept, firsts)
                     lap("hash")
                     for k, slot in enumerate(slots):
                         found, got = slot.lookup.find(ukeys)
@@ -511,7 +520,6 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
                         lap("write")
                         if on_progress:
                             on_progress(done, total)
-                    seen.add(hi[first][new], lo[first][new])
                     offset += n
                 check.finish()
                 lap("check")
