@@ -113,7 +113,8 @@ class Cells:
                    np.stack([xc, yc, xc * xc, yc * yc, xc * yc], axis=1), levels)
 
     def weights(self, idx: np.ndarray) -> np.ndarray:
-        """(b, M) occurrences (int32 below 2**30 examples, else int64) of each cell in each resample of the index block ``idx``."""
+        """(b, M) occurrences of each cell in each resample of the index block ``idx`` (int32 below
+        2**30 examples, else int64)."""
         b, m = idx.shape[0], self.m
         flat = self.cell[idx].astype(np.int64)
         flat += (np.arange(b, dtype=np.int64) * m)[:, None]
