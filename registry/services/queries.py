@@ -456,7 +456,7 @@ def leaderboard(reg: RegistryContext, dataset: str, metric: str | None = None, *
     key = (reg.settings.db_url, "leaderboard", stored, limit)
     if (hit := _memo_get(reg, key)) is not None:
         return hit
-    if (got := _cached_answer(reg, stored, limit)) is not None:
+    if (got := _cached_answer(reg, stored, limit)) is not None and got[2] is not None:
         task_type, generation, ranking, _ = got
         _memo_put(key, task_type, generation, ranking)
         return ranking
@@ -497,8 +497,9 @@ def leaderboard(reg: RegistryContext, dataset: str, metric: str | None = None, *
     if len(standings) < len(rows):
         standings += [_row_standing(r, test=test_name) for r in rows[1:]]
     full = Ranking(scope=ref, metric=metric, standings=_with_kinds(reg, standings), datasets=(ref,), test=test_name)
-    _keep(reg.store.save_ranking_parts, task_type, board.generation,
-          _ranking_parts(stored, full, task_type, keep=LEADERBOARD_KEPT))
+    if got is None or board.generation != got[1]:    # else kept already (its first standings) at this generation
+        _keep(reg.store.save_ranking_parts, task_type, board.generation,
+              _ranking_parts(stored, full, task_type, keep=LEADERBOARD_KEPT))
     ranking = full.head(limit)
     _memo_put(key, task_type, board.generation, ranking)
     return ranking
@@ -730,7 +731,7 @@ def best_evaluator(reg: RegistryContext, *, dataset: str | None = None, task_typ
     memo_key = (reg.settings.db_url, "best", key, limit)
     if (hit := _memo_get(reg, memo_key)) is not None:
         return hit
-    if (got := _cached_answer(reg, key, limit)) is not None:
+    if (got := _cached_answer(reg, key, limit)) is not None and got[2] is not None:
         _, generation, ranking, cached = got
         if not cached.startswith(_HEAD_TAG):    # cached whole by older code: kept as parts
             full = _ranking_from_bytes(cached)
@@ -797,17 +798,16 @@ def _stale_ranking(reg: RegistryContext, key: str) -> Ranking | None:
         return None
 
 
-def _cached_answer(reg: RegistryContext, key: str, limit: int | None) -> tuple[str, int, Ranking, bytes] | None:
+def _cached_answer(reg: RegistryContext, key: str, limit: int | None) -> tuple[str, int, Ranking | None, bytes] | None:
     """``ranking.head(limit)`` of the ranking cached under ``key`` at its task type's current generation, read
     in one statement with the parts a limited answer needs (task type, generation, answer, head document);
-    ``None`` when it is not cached."""
+    ``None`` when it is not cached; the answer ``None`` when it is cached without the parts asked for."""
     keys = [key] + ([_part_key(key, i) for i in range(-(-limit // RANKING_PART))] if limit else [])
     got = reg.store.cached_ranking_parts(keys)
     if key not in got:
         return None
     task_type, generation, head = got[key]
-    ranking = _from_parts(reg, key, head, generation, limit, have=got)
-    return None if ranking is None else (task_type, generation, ranking, head)
+    return task_type, generation, _from_parts(reg, key, head, generation, limit, have=got), head
 
 
 def _from_parts(reg: RegistryContext, key: str, head: bytes, generation: int, limit: int | None, *,
