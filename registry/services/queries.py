@@ -26,6 +26,10 @@ the best's). Task-type rankings are cached under their task type's generation, w
 run and every registered version moves on; a process also keeps its last answers
 (:data:`MEMO_SIZE`) while that generation is unchanged. ``fresh=True`` computes an answer the way
 it was computed before, from the runs' predictions; tests/services/test_standings.py compares both.
+Rankings (and leaderboards) are cached as a head document and parts of :data:`RANKING_PART` standings,
+so an answer with a ``limit`` (a new process: every CLI call) reads what it shows, not every standing; a
+task-type ranking recomputed after a run lands keeps the CIs and paired tests of the evaluators whose
+runs did not change (tests/services/test_ranking_parts.py).
 """
 
 from __future__ import annotations
