@@ -378,17 +378,50 @@ class _TextCheck:
     def suspect(self, values: pa.Array) -> np.ndarray:
         """Rows that may fail a check of the column (a superset: null where it must not be, a length at
         or beyond a bound, or no printable ASCII character — GX decides on these; the other checks
-        pass over nulls)."""
-        out = np.asarray(pc.is_null(values)) if self.not_null else np.zeros(len(values), dtype=bool)
+        pass over nulls). Looked for on the byte lengths and first bytes (a text of k characters has k
+        to 4k bytes; one that starts with a printable character is not blank), then exactly on the
+        few rows these leave in doubt."""
+        n = len(values)
+        null = np.array(pc.is_null(values), dtype=bool)
+        out = null.copy() if self.not_null else np.zeros(n, dtype=bool)
+        nbytes = np.asarray(pc.binary_length(values).fill_null(0))
+        doubt = np.zeros(n, dtype=bool)
+        if self.min_length is not None:
+            doubt |= nbytes <= 4 * self.min_length
+        if self.max_length is not None:
+            doubt |= nbytes >= self.max_length
+        if self.blank:
+            doubt |= ~_printable_first(values, nbytes)
+        at = np.flatnonzero(doubt & ~null)
+        if len(at):
+            out[at] |= self._exact(values.take(pa.array(at)))
+        return out
+
+    def _exact(self, values: pa.Array) -> np.ndarray:
+        out = np.zeros(len(values), dtype=bool)
         if self.min_length is not None or self.max_length is not None:
             length = pc.utf8_length(values)
             if self.min_length is not None:
-                out = out | np.asarray(pc.less_equal(length, self.min_length).fill_null(False))
+                out |= np.asarray(pc.less_equal(length, self.min_length).fill_null(False))
             if self.max_length is not None:
-                out = out | np.asarray(pc.greater_equal(length, self.max_length).fill_null(False))
+                out |= np.asarray(pc.greater_equal(length, self.max_length).fill_null(False))
         if self.blank:
-            out = out | ~np.asarray(pc.match_substring_regex(values, _NOT_BLANK).fill_null(True))
+            out |= ~np.asarray(pc.match_substring_regex(values, _NOT_BLANK).fill_null(True))
         return out
+
+
+def _printable_first(values: pa.Array, nbytes: np.ndarray) -> np.ndarray:
+    """Whether each text starts with a printable ASCII character other than the space (read from the
+    Arrow buffers; False where not known)."""
+    out = np.zeros(len(values), dtype=bool)
+    if values.type != pa.string() or len(values) == 0 or values.buffers()[2] is None:
+        return out
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32, count=len(values) + 1, offset=values.offset * 4)
+    data = np.frombuffer(values.buffers()[2], dtype=np.uint8)
+    has = np.flatnonzero(nbytes > 0)
+    first = data[offsets[has]]
+    out[has] = (first >= 0x21) & (first <= 0x7E)
+    return out
 
 
 @dataclass(frozen=True)
