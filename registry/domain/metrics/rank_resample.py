@@ -54,7 +54,7 @@ class _Level:
     zeros: np.ndarray        # (M0,) the 0-cells in order
     ones: np.ndarray         # (M1,) the 1-cells in order
     run_start: np.ndarray    # (M1,) 0-cells before the start of each 1-cell's run
-    run_end: np.ndarray      # (M1,) 0-cells before the end of its run
+    run_end: np.ndarray | None   # (M1,) 0-cells before the end of its run (None: ``alone``)
     seg_zero: np.ndarray     # (S + 1,) 0-cells before each segment's start (and the end)
     seg_one: np.ndarray      # (S + 1,) 1-cells before each segment's start (and the end)
     alone: bool              # every 1-cell's run holds no 0-cell (``run_end == run_start``)
@@ -74,15 +74,21 @@ def _level(a: np.ndarray, b: np.ndarray, level: int) -> _Level:
     seg = np.r_[np.flatnonzero(new_seg), m]
     ones_before = np.r_[0, np.cumsum(one)]
     run_start, run_end = zeros_before[starts][run_id[one]], zeros_before[ends][run_id[one]]
-    return _Level(order[~one], order[one], run_start, run_end, zeros_before[seg], ones_before[seg],
-                  bool(np.array_equal(run_start, run_end)))
+    alone = bool(np.array_equal(run_start, run_end))
+    small = _index_type(m)   # int32 positions: ~4 arrays of M per level are kept
+    return _Level(order[~one].astype(small), order[one].astype(small), run_start.astype(small),
+                  None if alone else run_end.astype(small), zeros_before[seg], ones_before[seg], alone)
+
+
+def _index_type(m: int) -> type:
+    return np.int32 if m < 2**31 else np.int64
 
 
 @dataclass(frozen=True, eq=False)
 class Cells:
     """The distinct (x, y) pairs of n examples, sorted by x then y (module docstring)."""
 
-    cell: np.ndarray         # (n,) int32 cell of each example
+    cell: np.ndarray         # (n,) cell of each example (int32 below 2**31 cells)
     gx: np.ndarray           # (M,) dense rank of each cell's x
     gy: np.ndarray           # (M,) dense rank of each cell's y
     x_bounds: np.ndarray     # (kx + 1,) first cell of each x group, then M
@@ -109,7 +115,9 @@ class Cells:
         a, b, kb = (gx, gy, ky) if ky <= kx else (gy, gx, kx)
         levels = tuple(_level(a, b, level) for level in range(max(int(kb - 1).bit_length(), 0)))
         xc, yc = ux[gx] - x.mean(), uy[gy] - y.mean()
-        return cls(cell.ravel().astype(np.int32), gx, gy, x_bounds, y_order, y_bounds,
+        small = _index_type(len(gx))
+        return cls(cell.ravel().astype(small), gx.astype(small), gy.astype(small), x_bounds,
+                   y_order.astype(small), y_bounds,
                    np.stack([xc, yc, xc * xc, yc * yc, xc * yc], axis=1), levels)
 
     def weights(self, idx: np.ndarray) -> np.ndarray:
