@@ -12,27 +12,15 @@ import pytest
 
 from registry.services import datasets as svc
 from registry.services import ingest as ingest_mod
-from tests.services.test_bounded_registration import PANDALM, assert_stored_as_whole, whole_table
+from tests.services.test_bounded_registration import (  # noqa: F401  (counted: a fixture)
+    PANDALM, assert_stored_as_whole, counted, whole_table)
 
 
 @pytest.fixture
-def spills(monkeypatch):
+def spills(counted, monkeypatch):
     """Chunks of 64 KB whatever the setting; counts of chunks and spilled runs."""
-    counts = {"chunks": 0, "spills": 0}
-    sorted_, spill = ingest_mod.Ingest._sorted, ingest_mod.Ingest._spill
-
-    def counting_sorted(self, *a, **k):
-        counts["chunks"] += 1
-        return sorted_(self, *a, **k)
-
-    def counting_spill(self, *a, **k):
-        counts["spills"] += 1
-        return spill(self, *a, **k)
-
     monkeypatch.setattr(ingest_mod, "chunk_bytes", lambda memory_mb: ingest_mod.MIN_CHUNK_BYTES)
-    monkeypatch.setattr(ingest_mod.Ingest, "_sorted", counting_sorted)
-    monkeypatch.setattr(ingest_mod.Ingest, "_spill", counting_spill)
-    return counts
+    return counted
 
 
 @pytest.mark.parametrize("memory_mb,spilled", [(1 << 20, False), (64, True)])
