@@ -301,6 +301,11 @@ def _print_coverage(ranking) -> None:
         console.print(escape(f"left out {lo.evaluator}: no run on {', '.join(lo.missing)}"), highlight=False)
 
 
+BEST_TEXT_LIMIT = 20
+"""Standings `best` without --json reads (issue 12: a bounded read whatever the number of evaluators):
+the tied evaluators among them with their p-values, any tied one ranked past them by name."""
+
+
 def best(
     dataset: str = typer.Option(None, "--dataset", "-d", help="Dataset NAME[@VERSION]."),
     task_type: str = typer.Option(None, "--task-type", "-t", help="pairwise | pointwise | classification."),
@@ -313,7 +318,8 @@ def best(
                                  "(coverage 'all' unless --coverage common)."),
     limit: int = typer.Option(None, "--limit", min=1, help="--json: list only the first N standings (the best, "
                               "every name tied with it and standings_total stay whole; default: all), as the "
-                              "REST API's /best?limit=N."),
+                              "REST API's /best?limit=N. Text: read the first N (default 20); tied ones ranked "
+                              "past them are named without their p-value."),
     max_cost: float = typer.Option(None, "--max-cost-per-1000", "--max-cost-per-1k",
                                    help="Rank only runs whose dollars per 1000 examples are known and at most this "
                                         "(price_per_1000; $0 for local evaluators without a price; a jury: its "
@@ -328,7 +334,7 @@ def best(
     reg = open_registry()
     ranking = reg.best(dataset=dataset, task_type=task_type, metric=metric, coverage=coverage,
                        datasets=datasets.split(",") if datasets else None, max_cost_per_1k=max_cost,
-                       limit=limit if json_out else None)
+                       limit=limit if json_out else (limit or BEST_TEXT_LIMIT))
     if json_out:
         _print_ranking(ranking, True)
         return
@@ -340,7 +346,11 @@ def best(
     if others and all(s.p_value is None for s in others):
         tied = f"not tested ({ranking.test or others[0].test})"
     else:
-        tied = ", ".join(f"{s.evaluator} (p={_fmt(s.p_value)})" for s in ranking.tied) or "none"
+        names = [f"{s.evaluator} (p={_fmt(s.p_value)})" for s in ranking.tied]
+        shown = {s.evaluator for s in ranking.tied}
+        if beyond := [e for e in (ranking.all_tied or ()) if e not in shown]:   # tied, ranked past the limit
+            names.append(", ".join(beyond) + f" (p-values: --json, or --limit beyond {len(ranking.standings)})")
+        tied = ", ".join(names) or "none"
     console.print(escape(f"statistically tied with it: {tied}"), highlight=False)
     if others and ranking.test and not ranking.test.startswith("no paired test"):
         console.print(escape(f"paired test against the best: {ranking.test}"), highlight=False)

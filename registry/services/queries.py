@@ -743,7 +743,8 @@ def best_evaluator(reg: RegistryContext, *, dataset: str | None = None, task_typ
     else:
         generation = reg.store.standings_generation(task_type)   # read before the standings
         full = _best_over(reg, task_type, metric, info, coverage, versions if datasets else None, alpha=alpha,
-                          n_boot=n_boot, seed=seed, fresh=False, only=only, previous=_stale_ranking(reg, key))
+                          n_boot=n_boot, seed=seed, fresh=False, only=only, previous=_stale_ranking(reg, key),
+                          cache=(key, generation))
         _keep(reg.store.save_ranking_parts, task_type, generation, _ranking_parts(key, full, task_type))
         ranking = full.head(limit)
     _memo_put(memo_key, task_type, generation, ranking)
@@ -841,14 +842,18 @@ def _from_parts(reg: RegistryContext, key: str, head: bytes, generation: int, li
 
 def _best_over(reg: RegistryContext, task_type: str, metric: str, info: MetricInfo, coverage: str,
                versions: dict[str, DatasetVersion] | None, *, alpha: float, n_boot: int, seed: int,
-               fresh: bool, only: EvaluatorFilter | None = None, previous: Ranking | None = None) -> Ranking:
+               fresh: bool, only: EvaluatorFilter | None = None, previous: Ranking | None = None,
+               cache: tuple[str, int] | None = None) -> Ranking:
     """The task-type ranking over ``versions`` (default: the latest of every dataset of the task type).
 
     ``previous``: the same ranking computed at an earlier generation. An evaluator whose runs and values
     on the chosen datasets are unchanged keeps its CI from it, and its paired test against the best too
     when the best is the same evaluator with the same runs and values (both are functions of those
     values and the bootstrap settings alone); only the others are bootstrapped again. A run landing on
-    one version thus costs its evaluator's CI (and, when it changes the best, every paired test)."""
+    one version thus costs its evaluator's CI (and, when it changes the best, every paired test).
+
+    ``cache``: (ranking key, the generation read before the standings): the standings values are read
+    through :func:`_standing_scores` — only the rows written since the values cached under that key."""
     datasets = versions is not None
     if not datasets:
         versions = _latest_versions(reg, task_type)
@@ -860,6 +865,8 @@ def _best_over(reg: RegistryContext, task_type: str, metric: str, info: MetricIn
         for r in reg.store.latest_runs(datasets=list(versions)):
             if _value(r, metric) is not None:
                 scores.setdefault(r.evaluator, {})[r.dataset] = (_value(r, metric), r.id)
+    elif only is None and cache is not None:
+        scores = _standing_scores(reg, task_type, metric, universe, *cache)
     elif only is None:
         for evaluator, dataset, run_id, value in reg.store.standing_values(list(versions), metric):
             if value is not None:
@@ -911,6 +918,84 @@ def _best_over(reg: RegistryContext, task_type: str, metric: str, info: MetricIn
                                   metrics={d: ranked[e][d][0] for d in chosen}, test=test_name if i else None))
     return Ranking(scope=scope, metric=metric, standings=_with_kinds(reg, standings), datasets=tuple(chosen),
                    test=test_name, **extra)
+
+
+_VALUES_TAG = b"standing-values/1"
+
+
+def _standing_scores(reg: RegistryContext, task_type: str, metric: str, refs: list[str], key: str,
+                     generation: int) -> dict[str, dict[str, tuple[float, int]]]:
+    """``metric``'s value and run of every evaluator on the dataset versions ``refs`` (evaluator → version →
+    (value, run id); rows without a value left out), as :meth:`standing_values` gives them, read
+    incrementally (issue 12): the matrix of values cached under ``key`` at generation ``g`` is brought up
+    to date with the rows written since ``g`` (each row's change stamp, revision 0007) and, for a version it
+    does not hold (a new latest version), all of that version's rows; then cached again at ``generation``
+    (the task type's generation read before these reads: every row written up to it is seen)."""
+    vkey = f"{key[:48]}:values"
+    got = reg.store.cached_ranking_parts([vkey], current=False).get(vkey)
+    old = _values_from_bytes(got[2], metric) if got is not None else None
+    if old is None:
+        names: list[str] = []
+        vals = np.zeros((0, len(refs)))
+        runs = np.zeros((0, len(refs)), dtype=np.int64)
+        rows = reg.store.standing_values(refs, metric)
+    else:
+        old_refs, names, old_vals, old_runs = old
+        at = {d: j for j, d in enumerate(old_refs)}
+        vals = np.zeros((len(names), len(refs)))
+        runs = np.full((len(names), len(refs)), -1, dtype=np.int64)
+        kept = [j for j, d in enumerate(refs) if d in at]
+        vals[:, kept] = old_vals[:, [at[refs[j]] for j in kept]]
+        runs[:, kept] = old_runs[:, [at[refs[j]] for j in kept]]
+        same, new = [d for d in refs if d in at], [d for d in refs if d not in at]
+        rows = (reg.store.standing_values(same, metric, changed_after=got[1]) if same else []) \
+            + (reg.store.standing_values(new, metric) if new else [])
+    index = {e: i for i, e in enumerate(names)}
+    added = [e for e in dict.fromkeys(r[0] for r in rows) if e not in index]
+    if added:
+        index.update((e, len(names) + i) for i, e in enumerate(added))
+        names = names + added
+        vals = np.vstack([vals, np.zeros((len(added), len(refs)))])
+        runs = np.vstack([runs, np.full((len(added), len(refs)), -1, dtype=np.int64)])
+    col = {d: j for j, d in enumerate(refs)}
+    for evaluator, dataset, run_id, value in rows:
+        i, j = index[evaluator], col[dataset]
+        if value is None:
+            runs[i, j] = -1
+        else:
+            vals[i, j], runs[i, j] = value, run_id
+    if got is None or got[1] != generation or rows:
+        _keep(reg.store.save_ranking_parts, task_type, generation, {vkey: _values_to_bytes(metric, refs, names, vals, runs)})
+    scores: dict[str, dict[str, tuple[float, int]]] = {}
+    for e, v, r in zip(names, vals.tolist(), runs.tolist()):
+        row = {refs[j]: (v[j], r[j]) for j in range(len(refs)) if r[j] >= 0}
+        if row:
+            scores[e] = row
+    return scores
+
+
+def _values_to_bytes(metric: str, refs: list[str], names: list[str], vals: np.ndarray, runs: np.ndarray) -> bytes:
+    """The matrix of :func:`_standing_scores`: a tag line, a JSON header line, float64 values, int64 run ids
+    (−1: no value)."""
+    header = json.dumps({"metric": metric, "refs": refs, "names": names}, separators=(",", ":")).encode()
+    return b"\n".join([_VALUES_TAG, header, np.ascontiguousarray(vals, dtype="<f8").tobytes()
+                       + np.ascontiguousarray(runs, dtype="<i8").tobytes()])
+
+
+def _values_from_bytes(data: bytes, metric: str) -> tuple[list[str], list[str], np.ndarray, np.ndarray] | None:
+    """What :func:`_values_to_bytes` wrote (``None``: unreadable, or of another metric: read every row again)."""
+    try:
+        tag, header, body = data.split(b"\n", 2)
+        h = json.loads(header)
+        shape = (len(h["names"]), len(h["refs"]))
+        size = shape[0] * shape[1]
+        if tag != _VALUES_TAG or h["metric"] != metric or len(body) != 16 * size:
+            return None
+        vals = np.frombuffer(body, dtype="<f8", count=size).reshape(shape).astype(np.float64)
+        runs = np.frombuffer(body, dtype="<i8", count=size, offset=8 * size).reshape(shape).astype(np.int64)
+        return list(h["refs"]), list(h["names"]), vals, runs
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _dumps(data) -> bytes:

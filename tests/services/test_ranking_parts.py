@@ -106,6 +106,66 @@ def test_a_landing_run_recomputes_only_what_it_changes(registry, data_root, monk
     assert reused > 0
 
 
+def test_the_standings_values_are_read_since_the_cached_ranking(registry, data_root, tmp_path, monkeypatch):
+    """After each landing — a new run, a re-scored run whose row is rewritten under the same run id, a
+    new latest version of a dataset and runs on it — the task-type ranking reads only the standings rows
+    written since the cached one (their change stamp, revision 0007) and all rows of a version it did not
+    hold, and equals the ranking computed from scratch (both coverages) and the one from the predictions."""
+    from registry.domain.entities import MetricRecord
+    from registry.services.datasets import register_dataset_version
+
+    _seed_small(registry, data_root)
+    monkeypatch.setattr(queries, "MEMO_SIZE", 0)
+    reads = []
+    real = registry.store.standing_values
+
+    def spy(datasets, metric, *, changed_after=None):
+        rows = real(datasets, metric, changed_after=changed_after)
+        reads.append((changed_after, len(rows)))
+        return rows
+
+    monkeypatch.setattr(registry.store, "standing_values", spy)
+    asks = [{"coverage": "common"}, {"coverage": "all"}]
+
+    def check(expect_rows: int | None, asks=asks) -> None:
+        for kw in asks:
+            reads.clear()
+            now = best_evaluator(registry, task_type="pairwise", n_boot=200, **kw)
+            scratch = queries._best_over(registry, "pairwise", "accuracy",
+                                         queries._rank_metric("pairwise", "accuracy"), kw["coverage"], None,
+                                         alpha=queries.ALPHA, n_boot=200, seed=0, fresh=False)
+            assert _json(now) == _json(scratch), kw
+            assert _same(now, best_evaluator(registry, task_type="pairwise", n_boot=200, fresh=True, **kw)) == 0
+            incremental = [n for since, n in reads if since is not None]
+            if expect_rows is not None:
+                assert sum(incremental) == expect_rows, (kw, reads)
+            assert best_evaluator(registry, task_type="pairwise", n_boot=200, **kw) == now   # cached now
+
+    check(None)                                   # the first: every row
+    run_evaluation(registry, "random", NATURAL, n_boot=N_BOOT, seed=1)
+    check(1)                                      # one row written since
+    # a re-score that changes a value rewrites the row under the same run id: it is read again
+    row = next(r for r in registry.store.standings([registry.store.get_version(NEIGHBOR).ref])
+               if r.evaluator == "gpt-4/vanilla")
+    run = registry.store.get_run(row.run_id)
+    records = [MetricRecord(m.name, (m.value or 0) * 0.5 if m.name == "accuracy" and m.slice == "all" else m.value,
+                            m.ci_low, m.ci_high, m.n, m.slice, m.extra) for m in run.metrics]
+    registry.store.record_metrics(run.id, records)
+    check(1)
+    halved = next(m.value for m in records if m.name == "accuracy" and m.slice == "all")
+    now = best_evaluator(registry, task_type="pairwise", n_boot=200, coverage="all")
+    assert {s.evaluator: s for s in now.standings}["gpt-4/vanilla"].metrics[row.dataset] == halved
+    # a new latest version of a dataset: its rows (none yet), then runs landing on it
+    rows = json.loads((data_root / "princeton-nlp__LLMBar/Dataset/LLMBar/Natural/dataset.json").read_text())
+    rows[0]["label"] = 2 if str(rows[0]["label"]) == "1" else 1
+    (tmp_path / "natural-v2.json").write_text(json.dumps(rows))
+    register_dataset_version(registry, name=NATURAL, source="llmbar", path=tmp_path / "natural-v2.json")
+    check(0, asks=asks[:1])                       # no run on it yet: coverage all has no evaluator
+    for name, seed in (("longer", 0), ("random", 3), ("longer", 4)):
+        run_evaluation(registry, name, NATURAL, n_boot=N_BOOT, seed=seed)
+        check(None)
+
+
 def _llmbar(data_root, folder: str, judge: str, protocol: str):
     return data_root / LLMBAR / folder / "evaluators" / judge / protocol / "result.json"
 
@@ -121,3 +181,25 @@ def test_leaderboard_limit_on_the_command_line(registry, data_root, cli):
     assert cut["tied_with_best"] == whole["tied_with_best"]
     out = cli("leaderboard", "--dataset", NATURAL, "--limit", "0")
     assert out.exit_code != 0 and "Traceback" not in out.stdout + out.stderr
+
+
+def test_best_text_reads_a_limited_ranking_and_names_every_tied_evaluator(registry, data_root, cli):
+    """`best` without --json asks for the first standings only (issue 12: a bounded read); the tied ones
+    among them are printed with their p-value, those ranked past them by name."""
+    _seed_small(registry, data_root)
+    for copy in ("copy-a", "copy-b"):                         # the same judgments as the best: tied (p = 1)
+        import_predictions(registry, "llmbar", _llmbar(data_root, "Adversarial/Neighbor", "GPT-4", "Vanilla"),
+                           NEIGHBOR, evaluator=f"gpt-4/{copy}", n_boot=N_BOOT)
+    whole = json.loads(cli("best", "--dataset", NEIGHBOR, "--json").stdout)
+    assert whole["tied_with_best"], "the fixture ranks tied evaluators"
+    text = cli("best", "--dataset", NEIGHBOR)
+    assert text.exit_code == 0, text.stderr
+    for name in whole["tied_with_best"]:
+        assert f"{name} (p=" in " ".join(text.stdout.split())                # within the default 20: with its p-value
+    cut = cli("best", "--dataset", NEIGHBOR, "--limit", "1")
+    assert cut.exit_code == 0, cut.stderr
+    line = " ".join(cut.stdout.split())
+    line = line[line.index("statistically tied"):]
+    assert all(name in line for name in whole["tied_with_best"]) and "(p=" not in line
+    assert "p-values: --json, or --limit beyond 1" in line
+    assert whole["best"]["evaluator"] in cut.stdout

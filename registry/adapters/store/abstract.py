@@ -377,9 +377,13 @@ class AbstractStore(ABC):
         (default: the version's headline metric) and, ``with_metrics``, all its metric values."""
 
     @abstractmethod
-    def standing_values(self, datasets: Iterable[str], metric: str) -> list[tuple[str, str, int, float | None]]:
+    def standing_values(self, datasets: Iterable[str], metric: str, *,
+                        changed_after: int | None = None) -> list[tuple[str, str, int, float | None]]:
         """What :meth:`standings` gives of ``metric`` on dataset versions ``datasets``, as plain tuples
-        (evaluator, ``name@version``, run id, value): what a task-type ranking reads of every row."""
+        (evaluator, ``name@version``, run id, value): what a task-type ranking reads of every row.
+        ``changed_after``: only the rows written after the task type's generation was this one (each
+        row keeps the generation its write moved to: a reader that saw generation ``g`` has seen every
+        row written up to ``g``)."""
 
     @abstractmethod
     def board(self, dataset: str, metric: str | None = None, *, n_boot: int, seed: int) -> StandingsBoard:

@@ -433,6 +433,10 @@ class SqlStanding(Base):
     """Rows of the dataset version."""
     coverage: Mapped[float | None] = mapped_column(Float)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    changed: Mapped[int] = mapped_column(Integer, default=0, server_default="0", index=True)
+    """Its task type's standings generation when the row was last written (revision 0007), set in the
+    transaction that moves the generation on: a ranking computed at generation ``g`` reads only the rows
+    with ``changed > g`` to catch up (a re-scored run rewrites its row under the same run id)."""
 
 
 class SqlRunExamples(Base):

@@ -929,21 +929,27 @@ class SqlAlchemyStore(AbstractStore):
                     return
         s.execute(delete(SqlStandingTest).where(SqlStandingTest.dataset_version_id == dv.id)
                   .execution_options(synchronize_session=False))
-        self._next_generation(s, dv.dataset.task_type)
+        stamp = self._next_generation(s, dv.dataset.task_type)
+        # the row's change stamp: the generation this transaction moved to. The generation row stays
+        # locked until commit (UPDATE), so stamps are unique per task type and commit in their order: a
+        # reader that saw generation g has seen every row stamped up to g (revision 0007)
+        s.execute(update(SqlStanding).where(*pair, SqlStanding.run_id == run.id).values(changed=stamp)
+                  .execution_options(synchronize_session=False))
 
     @staticmethod
-    def _next_generation(s: Session, task_type: str) -> None:
-        bump = (update(SqlStandingGeneration).where(SqlStandingGeneration.task_type == task_type)
-                .values(generation=SqlStandingGeneration.generation + 1)
+    def _next_generation(s: Session, task_type: str) -> int:
+        """Move ``task_type``'s generation on in this transaction; the generation it moved to."""
+        row = SqlStandingGeneration
+        bump = (update(row).where(row.task_type == task_type).values(generation=row.generation + 1)
                 .execution_options(synchronize_session=False))
-        if s.execute(bump).rowcount:
-            return
-        try:
-            with s.begin_nested():
-                s.add(SqlStandingGeneration(task_type=task_type, generation=1 + secrets.randbelow(2**30)))
-                s.flush()
-        except IntegrityError:             # created by a concurrent writer meanwhile
-            s.execute(bump)
+        if not s.execute(bump).rowcount:
+            try:
+                with s.begin_nested():
+                    s.add(row(task_type=task_type, generation=1 + secrets.randbelow(2**30)))
+                    s.flush()
+            except IntegrityError:         # created by a concurrent writer meanwhile
+                s.execute(bump)
+        return int(s.scalar(select(row.generation).where(row.task_type == task_type)))
 
     @staticmethod
     def _put_examples(s: Session, run_id: int, version_id: int, data: bytes) -> None:
@@ -979,14 +985,17 @@ class SqlAlchemyStore(AbstractStore):
         with self.session() as s:
             return self._standings(s, self._version_ids(s, datasets), metric, with_metrics)
 
-    def standing_values(self, datasets: Iterable[str], metric: str) -> list[tuple[str, str, int, float | None]]:
+    def standing_values(self, datasets: Iterable[str], metric: str, *,
+                        changed_after: int | None = None) -> list[tuple[str, str, int, float | None]]:
         q = _board_statements()
+        since = "" if changed_after is None else "_since"
         with self.session() as s:
             refs = self._version_ids(s, datasets)
             if not refs:
                 return []
-            conn, params = s.connection(), {"vids": list(refs), "metric": metric}
-            rows = conn.execute(q["values_own"], params).all() + conn.execute(q["values_joined"], params).all()
+            conn, params = s.connection(), {"vids": list(refs), "metric": metric, "since": changed_after}
+            rows = (conn.execute(q[f"values_own{since}"], params).all()
+                    + conn.execute(q[f"values_joined{since}"], params).all())
             return [(r[0], refs[r[1]], r[2], r[3]) for r in rows]
 
     def board(self, dataset: str, metric: str | None = None, *, n_boot: int, seed: int) -> StandingsBoard:
@@ -1187,6 +1196,8 @@ def _board_statements() -> dict[str, Any]:
                             .outerjoin(SqlMetric, (SqlMetric.run_id == SqlStanding.run_id)
                                        & (SqlMetric.name == bindparam("metric")) & (SqlMetric.slice == "all"))
                             .where(SqlStanding.metric != bindparam("metric")))
+    for which in ("values_own", "values_joined"):   # the rows written since a generation (revision 0007)
+        out[f"{which}_since"] = out[which].where(SqlStanding.changed > bindparam("since"))
     return out
 
 

@@ -59,6 +59,8 @@ DROPPED = {
     "0004": "the regressions table: recorded regressions are lost (detect_regressions finds them again)",
     "0006": "the standings tables it creates (standings, run_examples, standing_tests, standing_generations, "
             "standing_rankings): precomputed, rebuilt by its upgrade and by later runs and queries",
+    "0007": "standings.changed, the rows' change stamps: its upgrade stamps every row with its task type's "
+            "current generation again (a cached ranking then reads every row once)",
 }
 """What each revision's downgrade drops, and why that is acceptable: exactly what its upgrade
 created (checked against the schema). A revision not listed drops nothing it did not create."""
