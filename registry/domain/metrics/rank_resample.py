@@ -55,8 +55,7 @@ class _Level:
     ones: np.ndarray         # (M1,) the 1-cells in order
     run_start: np.ndarray    # (M1,) 0-cells before the start of each 1-cell's run
     run_end: np.ndarray | None   # (M1,) 0-cells before the end of its run (None: ``alone``)
-    seg_zero: np.ndarray     # (S + 1,) 0-cells before each segment's start (and the end)
-    seg_one: np.ndarray      # (S + 1,) 1-cells before each segment's start (and the end)
+    bounds: np.ndarray       # (3, S) each segment's b ranks: from, its first with digit 1, to
     alone: bool              # every 1-cell's run holds no 0-cell (``run_end == run_start``)
 
 
@@ -71,13 +70,14 @@ def _level(a: np.ndarray, b: np.ndarray, level: int) -> _Level:
     run_id = np.cumsum(new_run) - 1
     starts = np.flatnonzero(new_run)
     ends = np.r_[starts[1:], m]
-    seg = np.r_[np.flatnonzero(new_seg), m]
-    ones_before = np.r_[0, np.cumsum(one)]
+    kb = int(b.max()) + 1 if m else 0
+    lo = np.arange(0, kb, 2 << level)
+    bounds = np.minimum(np.stack([lo, lo + (1 << level), lo + (2 << level)]), kb)
     run_start, run_end = zeros_before[starts][run_id[one]], zeros_before[ends][run_id[one]]
     alone = bool(np.array_equal(run_start, run_end))
     small = _index_type(m)   # int32 positions: ~4 arrays of M per level are kept
     return _Level(order[~one].astype(small), order[one].astype(small), run_start.astype(small),
-                  None if alone else run_end.astype(small), zeros_before[seg], ones_before[seg], alone)
+                  None if alone else run_end.astype(small), bounds, alone)
 
 
 def _index_type(m: int) -> type:
@@ -96,6 +96,7 @@ class Cells:
     y_bounds: np.ndarray     # (ky + 1,) first position of each y group in ``y_order``, then M
     moments: np.ndarray      # (M, 5) x, y, x², y², xy of each cell, x and y minus the examples' means
     levels: tuple[_Level, ...]
+    b_is_y: bool             # Kendall's digits are y's (fewer distinct values than x), else x's
 
     @property
     def m(self) -> int:
@@ -118,13 +119,13 @@ class Cells:
         small = _index_type(len(gx))
         return cls(cell.ravel().astype(small), gx.astype(small), gy.astype(small), x_bounds,
                    y_order.astype(small), y_bounds,
-                   np.stack([xc, yc, xc * xc, yc * yc, xc * yc], axis=1), levels)
+                   np.stack([xc, yc, xc * xc, yc * yc, xc * yc], axis=1), levels, ky <= kx)
 
     def weights(self, idx: np.ndarray) -> np.ndarray:
         """(b, M) occurrences of each cell in each resample of the index block ``idx`` (int32 below
         2**30 examples, else int64)."""
         b, m = idx.shape[0], self.m
-        flat = self.cell[idx].astype(np.int64)
+        flat = np.take(self.cell, idx).astype(np.int64)
         flat += (np.arange(b, dtype=np.int64) * m)[:, None]
         counts = np.bincount(flat.ravel(), minlength=b * m).reshape(b, m)
         return counts.astype(np.int32) if idx.shape[1] < 2**30 else counts
@@ -139,6 +140,11 @@ def _cumsum(t: np.ndarray) -> np.ndarray:
     return out
 
 
+def _take(a: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """``a[:, columns]`` (``numpy.take``: several times faster than fancy indexing of rows' columns)."""
+    return np.take(a, columns, axis=1)
+
+
 def _rows_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", a, b, dtype=np.float64)
 
@@ -146,7 +152,7 @@ def _rows_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _groups(t: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(weight of each tie group, twice its midrank minus N + 1) in every resample: (b, k) int64
     each, from the cell weights ``t`` in group order and the groups' bounds."""
-    c = _cumsum(t)[:, bounds].astype(np.int64)
+    c = _take(_cumsum(t), bounds).astype(np.int64)
     return np.diff(c, axis=1), c[:, :-1] + c[:, 1:] - c[:, -1:]
 
 
@@ -154,7 +160,7 @@ def _spearman(t: np.ndarray, cells: Cells, x: tuple, y: tuple, n: int) -> np.nda
     (wx, dx), (wy, dy) = x, y
     sxx, syy = _rows_dot(wx, dx * dx), _rows_dot(wy, dy * dy)
     # Σ_cells t·dx·dy: the cells are sorted by x, so Σ_x-groups dx · (their Σ t·dy), in integers
-    sxy = _rows_dot(dx, np.diff(_cumsum(t * dy[:, cells.gy])[:, cells.x_bounds], axis=1))
+    sxy = _rows_dot(dx, np.diff(_take(_cumsum(t * _take(dy, cells.gy)), cells.x_bounds), axis=1))
     with np.errstate(invalid="ignore", divide="ignore"):
         r = sxy / np.sqrt(sxx * syy)
     return np.where((sxx > 0) & (syy > 0), np.clip(r, -1.0, 1.0), np.nan)
@@ -162,16 +168,19 @@ def _spearman(t: np.ndarray, cells: Cells, x: tuple, y: tuple, n: int) -> np.nda
 
 def _kendall(t: np.ndarray, cells: Cells, x: tuple, y: tuple, n: int) -> np.ndarray:
     s = np.zeros(t.shape[0], np.int64)
+    below = _cumsum((y if cells.b_is_y else x)[0])     # (b, K_b + 1) weight of b's groups below each
     for lv in cells.levels:
-        zeros, ones = _cumsum(t[:, lv.zeros]), t[:, lv.ones]
-        before = zeros[:, lv.run_start]
+        zeros, ones = _cumsum(_take(t, lv.zeros)), _take(t, lv.ones)
+        before = _take(zeros, lv.run_start)
         if lv.alone:
             s += 2 * np.einsum("ij,ij->i", ones, before, dtype=np.int64)
         else:
-            s += np.einsum("ij,ij->i", ones, before + zeros[:, lv.run_end], dtype=np.int64)
-        per_seg = np.diff(_cumsum(ones)[:, lv.seg_one].astype(np.int64), axis=1)
-        at = zeros[:, lv.seg_zero].astype(np.int64)
-        s -= np.einsum("ij,ij->i", per_seg, at[:, :-1] + at[:, 1:], dtype=np.int64)
+            s += np.einsum("ij,ij->i", ones, before + _take(zeros, lv.run_end), dtype=np.int64)
+        # minus, per segment, its 1-cells' weight × (0-cells before it + 0-cells up to its end),
+        # from the weights of b's tie groups (b's rank is its group): no pass over the cells
+        lo, mid, hi = (below[:, k] for k in lv.bounds)
+        zero_before = _cumsum(mid - lo)
+        s -= np.einsum("ij,ij->i", hi - mid, zero_before[:, :-1] + zero_before[:, 1:], dtype=np.int64)
     wx, wy = x[0], y[0]
     tot = n * (n - 1) // 2
     xtie = np.einsum("ij,ij->i", wx, wx - 1, dtype=np.int64) // 2
@@ -204,7 +213,7 @@ def resampled_correlations(methods: Sequence[str], x: np.ndarray, y: np.ndarray,
     for start in range(0, b_total, rows):
         t = cells.weights(boot.index_block(start, start + rows))
         x_groups = _groups(t, cells.x_bounds)
-        y_groups = _groups(t[:, cells.y_order], cells.y_bounds)
+        y_groups = _groups(_take(t, cells.y_order), cells.y_bounds)
         for m in methods:
             out[m][start:start + len(t)] = _STATISTICS[m](t, cells, x_groups, y_groups, boot.n)
     return out
