@@ -59,14 +59,16 @@ def gc(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Remove what killed writers left in the store: store/tmp leftovers, files no database row
-    references (with their .dvc pointers) and unreferenced DVC cache objects; and mark the runs
+    references (with their .dvc pointers), unreferenced DVC cache objects, input sidecars of
+    versions no longer registered and check markers of files gone or changed; and mark the runs
     still 'running' whose process died failed (abandoned)."""
     r = open_registry().collect_garbage(grace_s=grace, dry_run=dry_run)
     if json_out:
         print_json(r)
         return
     verb = "would remove" if dry_run else "removed"
-    for label, items in (("temporary", r.tmp), ("orphan", r.orphans), ("cache object", r.cache_objects)):
+    for label, items in (("temporary", r.tmp), ("orphan", r.orphans), ("cache object", r.cache_objects),
+                         ("stale input sidecar", r.sidecars), ("stale check marker", r.markers)):
         for item in items:
             console.print(f"{verb} {label} {cell(item)}", soft_wrap=True, highlight=False)  # whole paths
     if r.reaped:

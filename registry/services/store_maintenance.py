@@ -9,8 +9,9 @@ killed writers left behind.
 * :func:`verify_store` (``autorater store verify``) — every dataset version, predictions file and
   checkpoint folder, re-hashed in full;
 * :func:`collect_garbage` (``autorater store gc``) — leftovers of ``store/tmp``, orphans (stored
-  files no database row references, with their ``.dvc`` pointer) and DVC cache objects no pointer
-  references; only what is older than a grace period, so a file a live process is placing and
+  files no database row references, with their ``.dvc`` pointer), DVC cache objects no pointer
+  references, and the evaluation caches that vouch for nothing any more (input sidecars of
+  ``store/derived`` whose version is gone, check markers whose file is gone or changed); only what is older than a grace period, so a file a live process is placing and
   about to commit is never taken. It also marks the ``running`` rows of dead processes failed as
   abandoned (:func:`registry.services.claims.reap_abandoned`: decided by the pair's claim, not by
   age). :func:`sweep_tmp` is its cheap part, run when a registry opens.
@@ -23,7 +24,9 @@ row hashes: :mod:`registry.domain.versioning`), so the check re-reads the rows; 
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,15 +84,65 @@ def _is_verified(reg: RegistryContext, key: tuple | None) -> bool:
 
 
 def _mark_verified(reg: RegistryContext, key: tuple | None) -> None:
+    """Remember a passed check in this process and as a marker: written in ``store/tmp``, then
+    renamed into :data:`VERIFIED_DIR` (a kill leaves at most a temporary file, which ``store gc``
+    removes). The marker holds the file's store path and expected hash, so ``store gc`` can tell a
+    marker of a file gone or changed (:func:`marker_live`)."""
     if key is None:
         return
     _VERIFIED.add(key)
     marker = _marker(reg, key)
+    tmp = None
     try:
+        if marker.exists():
+            return
+        relpath = Path(key[0]).relative_to(reg.artifacts.root).as_posix()
         marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.touch()
-    except OSError:  # a read-only store: every process checks, as before
-        pass
+        tmp = reg.artifacts.tmp_path(".verified")
+        tmp.write_text(json.dumps({"path": relpath, "expected": key[-1]}))
+        os.replace(tmp, marker)
+    except (OSError, ValueError):  # a read-only store (every process checks, as before), a file outside it
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+
+
+def marker_live(reg: RegistryContext, marker: Path, referenced: set[str]) -> bool:
+    """Whether ``marker`` (a file of :data:`VERIFIED_DIR`) vouches for a file the database
+    references (``referenced``: :func:`referenced_paths`) as that file is now: same path, inode,
+    size and times. A marker of a file gone, rewritten, touched or orphaned, or one without its
+    path (written before markers held it), is stale."""
+    try:
+        held = json.loads(marker.read_text())
+        relpath, expected = held["path"], held["expected"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    if not isinstance(relpath, str) or not isinstance(expected, str) or relpath not in referenced:
+        return False
+    key = _key(reg.artifacts.path(relpath), expected)
+    return key is not None and _marker(reg, key).name == marker.name
+
+
+DERIVED_DIR = "derived"
+"""Folder of the store root holding what runs derive from a version's rows (input sidecars,
+:class:`registry.services.streaming.InputSidecar`), named by the version's content hash."""
+_SIDECAR_NAME = re.compile(r"inputs-([0-9a-f]{16})-[0-9a-f]{24}\.arrow")
+
+
+def sidecar_path(reg: RegistryContext, content_hash: str, tag: str) -> Path:
+    """The input sidecar of the version with ``content_hash`` for the inputs ``tag`` names."""
+    return reg.artifacts.root / DERIVED_DIR / f"inputs-{content_hash[:16]}-{tag}.arrow"
+
+
+def version_prefixes(reg: RegistryContext) -> set[str]:
+    """The first 16 characters of every registered version's content hash (what sidecars are named by)."""
+    return {v.content_hash[:16] for d in reg.store.list_datasets() for v in reg.store.list_versions(d.name)}
+
+
+def sidecar_live(name: str, prefixes: set[str]) -> bool:
+    """Whether ``name`` (a file of :data:`DERIVED_DIR`) is the input sidecar of a registered version
+    (``prefixes``: :func:`version_prefixes`)."""
+    m = _SIDECAR_NAME.fullmatch(name)
+    return m is not None and m.group(1) in prefixes
 
 
 def version_digest(version: DatasetVersion, table: pa.Table) -> str:
@@ -276,16 +329,20 @@ class StoreGc(Serializable):
     reaped: tuple[int, ...] = ()
     """Ids of the ``running`` runs whose process died, marked failed as abandoned (``dry_run``: that
     would be); the grace period does not apply (a pair's claim tells a live run from a dead one)."""
+    sidecars: tuple[str, ...] = ()
+    """Files of ``store/derived`` that are no registered version's input sidecar (its version gone)."""
+    markers: tuple[str, ...] = ()
+    """Check markers of ``store/.verified`` whose file is gone, changed or no longer referenced."""
 
     @property
     def removed(self) -> int:
         """How many items were (would be) removed."""
-        return len(self.tmp) + len(self.orphans) + len(self.cache_objects)
+        return len(self.tmp) + len(self.orphans) + len(self.cache_objects) + len(self.sidecars) + len(self.markers)
 
     def to_dict(self) -> dict:
         return {"removed": self.removed, "tmp": list(self.tmp), "orphans": list(self.orphans),
                 "cache_objects": list(self.cache_objects), "reaped": list(self.reaped), "dry_run": self.dry_run,
-                "grace_s": self.grace_s}
+                "grace_s": self.grace_s, "sidecars": list(self.sidecars), "markers": list(self.markers)}
 
 
 def sweep_tmp(artifacts: ArtifactStore, grace_s: float = TMP_GRACE_S) -> list[str]:
@@ -381,6 +438,31 @@ def abandoned_runs(reg: RegistryContext, *, dry_run: bool = False) -> list[int]:
     return sorted(out)
 
 
+def _stale_entries(folder: Path, live, grace_s: float, now: float) -> list[Path]:
+    """Entries of ``folder`` for which ``live(entry)`` is false, untouched for ``grace_s`` seconds."""
+    from registry.adapters.artifacts.store import age_s
+
+    try:
+        with os.scandir(folder) as entries:
+            found = [Path(e.path) for e in entries]
+    except FileNotFoundError:
+        return []
+    return sorted(p for p in found if not live(p) and age_s(str(p), now) >= grace_s)
+
+
+def stale_caches(reg: RegistryContext, referenced: set[str], grace_s: float, now: float
+                 ) -> tuple[list[Path], list[Path]]:
+    """(input sidecars, check markers) ``store gc`` removes: files of :data:`DERIVED_DIR` that are no
+    registered version's sidecar (:func:`sidecar_live`) and markers of :data:`VERIFIED_DIR` that
+    vouch for no referenced file as it is now (:func:`marker_live`), older than ``grace_s``."""
+    root, prefixes = reg.artifacts.root, version_prefixes(reg)
+    sidecars = _stale_entries(root / DERIVED_DIR, lambda p: p.is_file() and sidecar_live(p.name, prefixes),
+                              grace_s, now)
+    markers = _stale_entries(root / VERIFIED_DIR, lambda p: p.is_file() and marker_live(reg, p, referenced),
+                             grace_s, now)
+    return sidecars, markers
+
+
 def collect_garbage(reg: RegistryContext, *, grace_s: float = TMP_GRACE_S, dry_run: bool = False) -> StoreGc:
     """Remove (``dry_run``: list) leftovers of ``store/tmp``, orphaned stored items with their
     pointers, and DVC cache objects no other pointer references — each only when older than
@@ -407,5 +489,12 @@ def collect_garbage(reg: RegistryContext, *, grace_s: float = TMP_GRACE_S, dry_r
                 artifacts.remove(item)
             for _, path in cache:
                 delete_path(path)
+        # the evaluation caches: after the orphans, whose markers are stale with them
+        sidecars, markers = stale_caches(reg, referenced, grace_s, now)
+        if not dry_run:
+            for path in (*sidecars, *markers):
+                delete_path(path)
     return StoreGc(tmp=tuple(tmp), orphans=tuple(orphans), cache_objects=tuple(k for k, _ in cache),
-                   dry_run=dry_run, grace_s=grace_s, reaped=tuple(reaped))
+                   dry_run=dry_run, grace_s=grace_s, reaped=tuple(reaped),
+                   sidecars=tuple(p.relative_to(artifacts.root).as_posix() for p in sidecars),
+                   markers=tuple(p.relative_to(artifacts.root).as_posix() for p in markers))

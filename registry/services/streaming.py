@@ -53,6 +53,7 @@ from registry.domain.judgments import INPUT_FIELDS, ORDER_SWAPPED, example_input
 from registry.errors import NotFound, RegistryError
 from registry.services.app import RegistryContext
 from registry.services.evaluation import PREDICTION_SCHEMA, _to_cache
+from registry.services.store_maintenance import sidecar_path
 
 ROW_GROUP_ROWS = 1 << 20
 """Rows per row group of a predictions file: pyarrow's default, so a file is what ``write_table``
@@ -309,7 +310,8 @@ class InputSidecar:
         names = list(fields or INPUT_FIELDS[version.task_type])
         tag = hashlib.sha256(json.dumps([SIDECAR_FORMAT, version.content_hash, version.task_type, names])
                              .encode()).hexdigest()[:24]
-        self.path = reg.artifacts.root / "derived" / f"inputs-{version.content_hash[:16]}-{tag}.arrow"
+        self.path = sidecar_path(reg, version.content_hash, tag)
+        self._artifacts = reg.artifacts
 
     def readable(self, n_rows: int) -> bool:
         """Whether the file is there, whole (``n_rows`` rows)."""
@@ -342,13 +344,17 @@ class InputSidecar:
         return part.column("hash").combine_chunks(), feats, firsts
 
     def builder(self) -> _SidecarBuilder:
-        return _SidecarBuilder(self.path)
+        return _SidecarBuilder(self.path, self._artifacts)
 
 
 class _SidecarBuilder:
-    def __init__(self, path: Path) -> None:
+    """Writes a sidecar in ``store/tmp`` (where ``store gc`` sweeps what a killed run left), renamed
+    into place by :meth:`commit`."""
+
+    def __init__(self, path: Path, artifacts) -> None:
         self.path = path
-        self.tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
+        self._artifacts = artifacts
+        self.tmp: Path | None = None
         self._sink = None
         self._writer = None
 
@@ -360,6 +366,7 @@ class _SidecarBuilder:
         batch = pa.RecordBatch.from_pydict(cols)
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.tmp = self._artifacts.tmp_path(".sidecar.arrow")
             self._sink = pa.OSFile(str(self.tmp), "wb")
             self._writer = pa.ipc.new_file(self._sink, batch.schema)
         self._writer.write_batch(batch)
@@ -378,7 +385,8 @@ class _SidecarBuilder:
                 self._sink.close()
         except Exception:  # noqa: BLE001 - best effort on the failure path
             pass
-        self.tmp.unlink(missing_ok=True)
+        if self.tmp is not None:
+            self.tmp.unlink(missing_ok=True)
 
 
 @dataclass

@@ -110,3 +110,29 @@ def test_store_gc_marks_abandoned_runs_failed(runs_registry, cli_at):
         assert json.loads(cli("store", "gc", "--json").output)["reaped"] == []
     finally:
         other.close()
+
+
+def test_store_gc_removes_stale_evaluation_caches(runs_registry, cli_at):
+    """A sidecar of no registered version and a marker vouching for no file: listed under their own
+    keys by ``--dry-run --json`` (the other keys as before), removed by ``store gc``; the live ones stay."""
+    reg = runs_registry
+    cli = cli_at(reg)
+    root = reg.artifacts.root
+    live = [p for p in store_files(reg) if p.startswith(("derived/", ".verified/"))]
+    assert any(p.startswith(".verified/") for p in live)       # the runs checked their files
+    sidecar = root / "derived" / f"inputs-{'a' * 16}-{'b' * 24}.arrow"
+    sidecar.parent.mkdir(exist_ok=True)
+    sidecar.write_bytes(b"of a version deleted")
+    marker = root / ".verified" / ("c" * 64)
+    marker.write_text('{"path": "datasets/zz/gone.parquet", "expected": "0"}')
+    assert json.loads(cli("store", "gc", "--json").output)["removed"] == 0   # young
+    dry = json.loads(cli("store", "gc", "--dry-run", "--grace", "0", "--json").output)
+    assert {"removed", "tmp", "orphans", "cache_objects", "reaped", "dry_run", "grace_s"} <= set(dry)
+    assert dry["sidecars"] == [f"derived/{sidecar.name}"] and dry["markers"] == [f".verified/{marker.name}"]
+    assert dry["removed"] == 2 and sidecar.exists() and marker.exists()
+    out = cli("store", "gc", "--grace", "0")
+    assert out.exit_code == 0, out.output
+    assert f"removed stale input sidecar derived/{sidecar.name}" in out.output
+    assert f"removed stale check marker .verified/{marker.name}" in out.output and "removed 2 item(s)" in out.output
+    assert not sidecar.exists() and not marker.exists()
+    assert [p for p in store_files(reg) if p.startswith(("derived/", ".verified/"))] == live

@@ -179,3 +179,90 @@ def test_sorted_search_is_searchsorted():
         needles[n // 3: n // 2] = needles[: n // 2 - n // 3]
         assert sorted_search(hay, needles).tolist() == np.searchsorted(hay, needles).tolist()
     assert sorted_search(np.zeros(0, np.uint64), np.arange(100, dtype=np.uint64)).tolist() == [0] * 100
+
+
+# ----------------------------------------------------------------------------- the caches in store gc
+def _cache_files(reg, folder: str) -> list[str]:
+    root = reg.artifacts.root
+    return sorted(p.relative_to(root).as_posix() for p in (root / folder).glob("*"))
+
+
+def _delete_dataset(reg, name: str) -> None:
+    """What removing a dataset would do (no command removes one): its row gone with its versions,
+    runs and what hangs off them (the schema's cascades)."""
+    import sqlite3
+
+    with sqlite3.connect(reg.settings.db_url.removeprefix("sqlite:///")) as db:
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute("DELETE FROM datasets WHERE name = ?", (name,))
+    db.close()
+
+
+def test_gc_removes_the_sidecar_and_markers_of_a_deleted_version(reg):
+    from registry.services.evaluation import run_evaluation
+    from registry.services.store_maintenance import collect_garbage
+
+    run_evaluation(reg, "random", PANDALM, n_boot=20, chunk_rows=300)
+    sidecars, markers = _cache_files(reg, "derived"), _cache_files(reg, ".verified")
+    assert len(sidecars) == 1 and markers                    # the version's file checked (and the predictions')
+    kept = collect_garbage(reg, grace_s=0)
+    assert (kept.sidecars, kept.markers) == ((), ()) and _cache_files(reg, "derived") == sidecars
+    assert _cache_files(reg, ".verified") == markers         # live: their files as they were checked
+
+    _delete_dataset(reg, PANDALM)
+    assert collect_garbage(reg).removed == 0                 # young: an hour's grace by default
+    dry = collect_garbage(reg, grace_s=0, dry_run=True)
+    assert list(dry.sidecars) == sidecars and sorted(dry.markers) == markers
+    assert dry.to_dict()["sidecars"] == sidecars and sorted(dry.to_dict()["markers"]) == markers
+    assert _cache_files(reg, "derived") == sidecars and _cache_files(reg, ".verified") == markers
+    done = collect_garbage(reg, grace_s=0)
+    assert list(done.sidecars) == sidecars and sorted(done.markers) == markers and done.orphans
+    assert done.removed == len(done.orphans) + len(done.cache_objects) + len(sidecars) + len(markers)
+    assert _cache_files(reg, "derived") == [] and _cache_files(reg, ".verified") == []
+    assert collect_garbage(reg, grace_s=0).removed == 0
+
+
+def test_gc_removes_markers_of_changed_files_and_strays(reg):
+    import os
+
+    from registry.services.evaluation import run_evaluation
+    from registry.services.store_maintenance import collect_garbage
+
+    run = run_evaluation(reg, "random", PANDALM, n_boot=20, chunk_rows=300)
+    version = reg.store.get_version(PANDALM)
+    sidecars, markers = _cache_files(reg, "derived"), _cache_files(reg, ".verified")
+    root = reg.artifacts.root
+    stray = [root / "derived" / "inputs-0123456789abcdef-x.arrow.1f2e.tmp",   # a killed write of the old code
+             root / "derived" / f"inputs-{'f' * 16}-{'0' * 24}.arrow",       # another version's
+             root / ".verified" / ("e" * 64)]                                 # a marker without its path
+    for p in stray:
+        p.write_bytes(b"")
+    os.utime(reg.artifacts.path(run.predictions_uri))       # the predictions file touched: its check is void
+    os.chmod(reg.artifacts.path(version.storage_uri), 0o444)  # a change time moved on: void too
+    done = collect_garbage(reg, grace_s=0)
+    assert sorted(done.sidecars) == sorted(p.relative_to(root).as_posix() for p in stray[:2])
+    assert ".verified/" + "e" * 64 in done.markers and set(done.markers) - {".verified/" + "e" * 64} == set(markers)
+    assert _cache_files(reg, "derived") == sidecars and _cache_files(reg, ".verified") == []
+    _new_process()
+    again = run_evaluation(reg, "longer", PANDALM, n_boot=20, chunk_rows=300)   # checked again, marked again
+    assert again.status == "succeeded" and len(_cache_files(reg, ".verified")) == len(markers)
+    assert collect_garbage(reg, grace_s=0).removed == 0
+
+
+def test_a_killed_sidecar_write_leaves_only_a_tmp_file(reg):
+    """The sidecar is written in ``store/tmp`` and renamed into place: a run killed while writing
+    it leaves a temporary file there (swept by ``store gc``), never a part in ``store/derived``."""
+    import numpy as np
+    import pyarrow as pa
+
+    from registry.services.store_maintenance import collect_garbage
+    from registry.services.streaming import InputSidecar
+
+    version = reg.store.get_version(PANDALM)
+    building = InputSidecar(reg, version, None).builder()
+    building.add(pa.array([b"0" * 16], pa.binary(16)), {}, np.array([True]))   # killed here
+    root = reg.artifacts.root
+    assert building.tmp.parent == root / "tmp" and building.tmp.exists()
+    assert _cache_files(reg, "derived") == []
+    done = collect_garbage(reg, grace_s=0)
+    assert done.tmp == (building.tmp.name,) and done.sidecars == () and not building.tmp.exists()

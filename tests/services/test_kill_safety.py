@@ -16,7 +16,8 @@ D that evenly spread kills would seldom hit). After each kill:
 * nothing is partial: a version the killed process committed has the reference's row count and
   content hash, a run the reference's predictions, a checkpoint the reference's weights;
 * after ``autorater store gc --grace 0`` no orphan is left: every file of the store belongs to an
-  item a database row references (or is its ``.dvc`` pointer), ``store/tmp`` is empty, every DVC
+  item a database row references (or is its ``.dvc`` pointer), or is a whole input sidecar of a
+  registered version or a check marker of such an item as it is now; ``store/tmp`` is empty, every DVC
   cache object is referenced, no run is left ``running`` (gc marks the killed one failed as
   abandoned and names it) and no training temp folder is left in ``$TMPDIR``;
 * re-running the command completes (exit 0) with exactly one version, one succeeded run per pair or
@@ -275,13 +276,18 @@ def _gc(s) -> dict:
 
 
 def _check_clean(s, folder: Path) -> None:
-    """No orphan: every stored file belongs to a referenced item, nothing in ``store/tmp``, every
-    DVC cache object referenced, no run ``running``, no training temp folder in ``$TMPDIR``."""
-    from registry.services.store_maintenance import _cache_objects, _pointer_objects, referenced_paths
+    """No orphan: every stored file belongs to a referenced item, or is a whole input sidecar of a
+    registered version or a check marker of a referenced file as it is now; nothing in
+    ``store/tmp``, every DVC cache object referenced, no run ``running``, no training temp folder
+    in ``$TMPDIR``."""
+    import pyarrow as pa
+
+    from registry.services.store_maintenance import (DERIVED_DIR, VERIFIED_DIR, _cache_objects, _pointer_objects,
+                                                     marker_live, referenced_paths, sidecar_live, version_prefixes)
 
     reg = _open(s)
     try:
-        root, refs = reg.artifacts.root, referenced_paths(reg)
+        root, refs, prefixes = reg.artifacts.root, referenced_paths(reg), version_prefixes(reg)
         tmp = root / "tmp"
         assert not tmp.exists() or not list(tmp.iterdir()), list(tmp.iterdir())
         for p in root.rglob("*"):
@@ -289,6 +295,14 @@ def _check_clean(s, folder: Path) -> None:
             if p.is_dir() or rel.parts[0] == ".dvc" or rel.as_posix() == ".dvcignore":
                 continue
             if len(rel.parts) == 3 and rel.name == ".gitignore":
+                continue
+            if rel.parts[0] == DERIVED_DIR:
+                assert len(rel.parts) == 2 and sidecar_live(p.name, prefixes), f"stale sidecar in the store: {rel}"
+                with pa.memory_map(str(p)) as source:  # whole: a killed writer never leaves half a sidecar
+                    pa.ipc.open_file(source).read_all()
+                continue
+            if rel.parts[0] == VERIFIED_DIR:
+                assert len(rel.parts) == 2 and marker_live(reg, p, refs), f"stale check marker in the store: {rel}"
                 continue
             item = "/".join(rel.parts[:3]).removesuffix(".dvc")
             assert item in refs, f"orphan file in the store: {rel}"
