@@ -157,8 +157,10 @@ class RandomEvaluator(_Heuristic):
         def text(s: str):
             return pa.scalar(s, kind)
 
-        shown = pc.binary_join_element_wise(cols[1], cols[2], text("\x1e")) if len(cols) == 3 else cols[1]
-        keys = pc.binary_join_element_wise(text(str(self.seed)), cols[0], shown, text(str(sample)), text("\x1f"))
+        # the keys of _draw in one join (one copy of the texts): seed␟id␟a␞b␟sample (pairwise), seed␟id␟text␟sample
+        shown = [cols[1], text("\x1e"), cols[2]] if len(cols) == 3 else [cols[1]]
+        keys = pc.binary_join_element_wise(text(f"{self.seed}\x1f"), cols[0], text("\x1f"), *shown,
+                                           text(f"\x1f{sample}"), text(""))
         h = np.array(xxh_each(keys, xxhash.xxh64_intdigest), dtype=np.uint64)
         n = len(h)
         if ctx.task_type == "pairwise":
