@@ -36,6 +36,7 @@ import argparse
 import json
 import os
 import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -610,6 +611,77 @@ def kept_registry(home: Path, *, old: str, repeat: int, log=print) -> dict:
     return out
 
 
+_LAND = r"""
+import json, sys, time
+from datetime import datetime, timezone
+from registry import api
+from registry.config import Settings
+from registry.domain.entities import MetricRecord
+from registry.services.scoring import headline_for
+home, data, target, evaluator, shift = sys.argv[1:6]
+reg = api.open(settings=Settings.from_env(home=home, data_root=data))._ctx
+store = reg.store
+run = next(r for r in store.latest_runs(datasets=[target]) if r.evaluator == evaluator)
+headline = headline_for(store.get_version(target))
+class Metrics(list):
+    examples = store.run_examples([run.id]).get(run.id)
+metrics = Metrics(MetricRecord(m.name, m.value + float(shift) if m.name == headline and m.slice == "all" else m.value,
+                               m.ci_low, m.ci_high, m.n, m.slice, dict(m.extra or {})) for m in run.metrics)
+now = datetime.now(timezone.utc)
+new = store.add_finished_run(evaluator=evaluator, dataset=target, started_at=now, finished_at=now, seconds=0.0,
+                             seed=run.seed, n_examples=run.n_examples, n_judgments=run.n_examples,
+                             predictions_uri="", predictions_sha256="", provenance={"bench": "landing"},
+                             metrics=metrics)
+print(json.dumps({"run": new.id}))
+"""
+
+
+def _land_in(home: Path, target: str, evaluator: str, shift: float, code: str | None) -> int:
+    """:func:`_land` in a new process running ``code``'s ``registry`` package (``None``: this one)."""
+    import subprocess
+
+    env = dict(os.environ)
+    if code:
+        env["PYTHONPATH"] = code
+    out = subprocess.run([sys.executable, "-c", _LAND, str(home), str(data_root()), target, evaluator, str(shift)],
+                         env=env, cwd=code or PROJECT_ROOT, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["run"]
+
+
+def landings(home: Path, old_home: Path, *, old: str, n: int, log=print) -> dict:
+    """The first ``best --task-type pairwise`` (limit 50, a new process) after a run lands, this code on the
+    kept registry ``home`` against ``old`` (an older ``registry`` package) on ``old_home`` (a second copy of
+    the same registry at that code's schema), alternating: the same runs land on both copies (revision 0007
+    and later: the new code reads only the standings rows written since its cached ranking)."""
+    meta = json.loads((home / "bench-web.json").read_text())
+    target = meta["target"]
+    out: dict = {"home": str(home), "old_home": str(old_home), "target": target, "load_before": load(),
+                 "warm_up": {}, "after_landing": []}
+    homes = {"new": (home, None), "old": (old_home, old)}
+    for name, (where, code) in homes.items():        # each computes and caches the ranking once
+        got = _ask(where, "best-task-type", "pairwise", n_boot=1000, limit=50, code=code)
+        out["warm_up"][name] = round(got["query_ms"], 1)
+        log(f"  warm-up best --task-type ({name} code): {got['query_ms'] / 1000:7.2f} s (load {load()})")
+    with sqlite3.connect(home / "registry.db") as conn:
+        names = [r[0] for r in conn.execute(
+            "SELECT e.name FROM standings s JOIN evaluators e ON e.id = s.evaluator_id JOIN dataset_versions v "
+            "ON v.id = s.dataset_version_id JOIN datasets d ON d.id = v.dataset_id WHERE d.name = ? AND "
+            "v.version = ? ORDER BY e.name LIMIT ?", (*target.split("@"), n + 1))]
+    answers: dict[str, list] = {"new": [], "old": []}
+    for i, who in enumerate(names[1:n + 1]):
+        for name, (where, code) in homes.items():
+            _land_in(where, target, who, 1e-4 * (i + 1), code)
+            got = _ask(where, "best-task-type", "pairwise", n_boot=1000, limit=50, code=code)
+            answers[name].append((got["best"], got["tied"], got["total"], got["head"]))
+            out["after_landing"].append({"code": name, "evaluator": who, "query_ms": round(got["query_ms"], 1)})
+            log(f"  a run of {who} lands on {target}; first best --task-type ({name} code): "
+                f"{got['query_ms'] / 1000:7.2f} s (load {load()})")
+    out["same_answers"] = answers["new"] == answers["old"]
+    log(f"  same answers (best, tied, total, first 50): {out['same_answers']}")
+    out["load_after"] = load()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="100x10,1000x50,10000x100", help="EVALUATORSxVERSIONS,… (default: %(default)s)")
@@ -624,7 +696,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--registry", help="time new processes on this kept registry (bench/web.py --best-workdir; runs "
                                        "land on it) against --old instead of building registries")
     ap.add_argument("--old", help="with --registry: a folder holding the older registry package to compare with")
+    ap.add_argument("--old-registry", help="with --registry and --old: only the first best --task-type after each "
+                                           "of --landings runs lands, the old code on this second copy (its schema)")
+    ap.add_argument("--landings", type=int, default=3, help="with --old-registry: runs landed (default: %(default)s)")
     args = ap.parse_args(argv)
+    if args.registry and args.old_registry:
+        print(f"bench.queries: {' '.join(sys.argv)}; load {load()}; {os.cpu_count()} CPUs", flush=True)
+        result = landings(Path(args.registry), Path(args.old_registry), old=args.old, n=args.landings,
+                          log=lambda m: print(m, flush=True))
+        if args.out:
+            with open(args.out, "a") as f:
+                f.write(json.dumps(result) + "\n")
+        return 0
     if args.registry:
         print(f"bench.queries: {' '.join(sys.argv)}; load {load()}; {os.cpu_count()} CPUs", flush=True)
         result = kept_registry(Path(args.registry), old=args.old, repeat=args.repeat,

@@ -742,10 +742,12 @@ def best_evaluator(reg: RegistryContext, *, dataset: str | None = None, task_typ
             _keep(reg.store.save_ranking_parts, task_type, generation, _ranking_parts(key, full, task_type))
     else:
         generation = reg.store.standings_generation(task_type)   # read before the standings
+        stale = _stale_ranking(reg, key, with_parts=True)
         full = _best_over(reg, task_type, metric, info, coverage, versions if datasets else None, alpha=alpha,
-                          n_boot=n_boot, seed=seed, fresh=False, only=only, previous=_stale_ranking(reg, key),
+                          n_boot=n_boot, seed=seed, fresh=False, only=only, previous=stale and stale[0],
                           cache=(key, generation))
-        _keep(reg.store.save_ranking_parts, task_type, generation, _ranking_parts(key, full, task_type))
+        _keep(reg.store.save_ranking_parts, task_type, generation,
+              _ranking_parts(key, full, task_type, generation=generation, previous=stale))
         ranking = full.head(limit)
     _memo_put(memo_key, task_type, generation, ranking)
     return ranking
@@ -777,28 +779,59 @@ them; one without a limit, or a larger one, recomputes the board from the standi
 all 10,000 standings of a board would cost its first query after every landing seconds)."""
 
 
-def _ranking_parts(key: str, ranking: Ranking, task_type: str, *, keep: int | None = None) -> dict[str, bytes]:
+def _ranking_parts(key: str, ranking: Ranking, task_type: str, *, keep: int | None = None,
+                   generation: int | None = None,
+                   previous: tuple[Ranking, list[int]] | None = None) -> dict[str, bytes]:
     """``ranking`` as the rows it is cached in (see :data:`RANKING_PART`): key → bytes; ``keep``: only
-    the parts holding the first ``keep`` standings (the head says how many are kept)."""
-    d = _plain(ranking)
-    total = len(d["standings"])
-    standings = d.pop("standings")[:keep]
-    head = {"parts_of": RANKING_PART, "task_type": task_type, "total": total, "kept": len(standings),
+    the parts holding the first ``keep`` standings (the head says how many are kept).
+
+    ``previous``: the whole ranking cached under ``key`` before and its parts' generations; a part whose
+    standings are equal to that ranking's in the same places is not written again (issue 12: a landing
+    moves a few standings), and the head names each part's generation (``part_generations``: the part
+    rows cached at ``generation``, the ones kept at theirs)."""
+    d = {f.name: getattr(ranking, f.name) for f in fields(Ranking) if f.name != "standings"}
+    d["skipped"] = [asdict(x) for x in ranking.skipped]
+    d["left_out"] = [asdict(x) for x in ranking.left_out]
+    total = len(ranking.standings)
+    standings = ranking.standings[:keep]
+    size = RANKING_PART
+    head = {"parts_of": size, "task_type": task_type, "total": total, "kept": len(standings),
             "all_tied": [s.evaluator for s in ranking.tied], "ranking": d}
-    out = {key: _dumps(head)}
-    for i, start in enumerate(range(0, len(standings), RANKING_PART)):
-        out[_part_key(key, i)] = _dumps(standings[start:start + RANKING_PART])
-    return out
+    out: dict[str, bytes] = {}
+    old, old_gens = previous if previous is not None and generation is not None else ((), [])
+    old = old.standings if old else ()
+    gens = []
+    for i, start in enumerate(range(0, len(standings), size)):
+        part = standings[start:start + size]
+        before = old[start:start + size]
+        if i < len(old_gens) and len(before) == len(part) and all(a == b for a, b in zip(part, before)):
+            gens.append(old_gens[i])          # the same standings in the same places: kept as cached
+            continue
+        gens.append(generation)
+        out[_part_key(key, i)] = _dumps(_plain_standings(part))
+    if generation is not None:
+        head["part_generations"] = gens
+    return {key: _dumps(head), **out}
 
 
-def _stale_ranking(reg: RegistryContext, key: str) -> Ranking | None:
+def _plain_standings(standings) -> list[dict]:
+    names = [f.name for f in fields(Standing)]
+    return [{n: getattr(x, n) for n in names} for x in standings]
+
+
+def _stale_ranking(reg: RegistryContext, key: str, *, with_parts: bool = False):
     """The whole ranking cached under ``key`` at whatever generation it was computed (``None``: none, or
-    a part of it is missing): what :func:`_best_over` reuses the unchanged evaluators' numbers of."""
+    a part of it is missing): what :func:`_best_over` reuses the unchanged evaluators' numbers of;
+    ``with_parts``: (ranking, its parts' generations), what :func:`_ranking_parts` keeps of it."""
     got = reg.store.cached_ranking_parts([key], current=False).get(key)
     if got is None:
         return None
     try:
-        return _from_parts(reg, key, got[2], got[1], None, current=False)
+        ranking = _from_parts(reg, key, got[2], got[1], None, current=False)
+        if ranking is None or not with_parts:
+            return ranking
+        h = _loads(got[2])
+        return ranking, list(h.get("part_generations") or [got[1]] * -(-int(h["total"]) // int(h["parts_of"])))
     except (TypeError, KeyError, ValueError):   # written by other code: recompute everything
         return None
 
@@ -808,7 +841,7 @@ def _cached_answer(reg: RegistryContext, key: str, limit: int | None) -> tuple[s
     in one statement with the parts a limited answer needs (task type, generation, answer, head document);
     ``None`` when it is not cached; the answer ``None`` when it is cached without the parts asked for."""
     keys = [key] + ([_part_key(key, i) for i in range(-(-limit // RANKING_PART))] if limit else [])
-    got = reg.store.cached_ranking_parts(keys)
+    got = reg.store.cached_ranking_parts(keys, head=key)
     if key not in got:
         return None
     task_type, generation, head = got[key]
@@ -828,10 +861,11 @@ def _from_parts(reg: RegistryContext, key: str, head: bytes, generation: int, li
     if want > int(h.get("kept", total)):
         return None
     keys = [_part_key(key, i) for i in range(-(-want // size))]
+    gens = h.get("part_generations") or [generation] * len(keys)   # each part's (a part kept as it was)
     got = {k: have[k] for k in keys if have and k in have}
     if missing := [k for k in keys if k not in got]:
-        got.update(reg.store.cached_ranking_parts(missing, current=current))
-    if any(k not in got or got[k][1] != generation for k in keys):
+        got.update(reg.store.cached_ranking_parts(missing, current=current and "part_generations" not in h))
+    if len(gens) < len(keys) or any(k not in got or got[k][1] != g for k, g in zip(keys, gens)):
         return None
     standings = [x for k in keys for x in _loads(got[k][2])][:want]
     ranking = _ranking_from_dict({**h["ranking"], "standings": standings})
@@ -1027,8 +1061,7 @@ def _plain(ranking: Ranking) -> dict:
     d = {f.name: getattr(ranking, f.name) for f in fields(Ranking)}
     d["skipped"] = [asdict(x) for x in ranking.skipped]
     d["left_out"] = [asdict(x) for x in ranking.left_out]
-    names = [f.name for f in fields(Standing)]
-    d["standings"] = [{n: getattr(x, n) for n in names} for x in ranking.standings]
+    d["standings"] = _plain_standings(ranking.standings)
     return d
 
 

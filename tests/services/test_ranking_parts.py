@@ -141,9 +141,15 @@ def test_the_standings_values_are_read_since_the_cached_ranking(registry, data_r
                 assert sum(incremental) == expect_rows, (kw, reads)
             assert best_evaluator(registry, task_type="pairwise", n_boot=200, **kw) == now   # cached now
 
+    monkeypatch.setattr(queries, "RANKING_PART", 1)    # a part per standing: a landing rewrites only some
     check(None)                                   # the first: every row
     run_evaluation(registry, "random", NATURAL, n_boot=N_BOOT, seed=1)
     check(1)                                      # one row written since
+    generation = registry.store.standings_generation("pairwise")
+    heads = [json.loads(registry.store.cached_ranking(k, "pairwise")[1]) for k in _keys(registry, "NOT LIKE")]
+    assert heads and all(len(h["part_generations"]) == h["total"] for h in heads)
+    # the standings did not move: every part is kept as cached before the landing (and answered above)
+    assert all(g < generation for h in heads for g in h["part_generations"]), heads
     # a re-score that changes a value rewrites the row under the same run id: it is read again
     row = next(r for r in registry.store.standings([registry.store.get_version(NEIGHBOR).ref])
                if r.evaluator == "gpt-4/vanilla")
@@ -203,3 +209,53 @@ def test_best_text_reads_a_limited_ranking_and_names_every_tied_evaluator(regist
     assert all(name in line for name in whole["tied_with_best"]) and "(p=" not in line
     assert "p-values: --json, or --limit beyond 1" in line
     assert whole["best"]["evaluator"] in cut.stdout
+
+
+def test_two_runs_landing_at_once_are_both_seen_by_the_next_recompute(registry, data_root, monkeypatch):
+    """Two writers finish runs at the same moment (threads, one barrier): both succeed, their rows get
+    different change stamps, and the next incremental task-type ranking holds both (equal to scratch)."""
+    import threading
+    from datetime import datetime, timezone
+
+    from registry.domain.entities import MetricRecord
+
+    _seed_small(registry, data_root)
+    monkeypatch.setattr(queries, "MEMO_SIZE", 0)
+    best_evaluator(registry, task_type="pairwise", n_boot=200)
+    store = registry.store
+    targets = [(NATURAL, "chatgpt/vanilla"), (NEIGHBOR, "longer")]
+    runs = {(r.dataset.split("@")[0], r.evaluator): r for r in store.latest_runs(
+        datasets=[store.get_version(d).ref for d, _ in targets])}
+    barrier, landed, errors = threading.Barrier(len(targets)), [], []
+
+    def land(dataset: str, evaluator: str) -> None:
+        run = runs[(dataset, evaluator)]
+        metrics = [MetricRecord(m.name, m.value + 0.01 if m.name == "accuracy" and m.slice == "all" else m.value,
+                                m.ci_low, m.ci_high, m.n, m.slice, m.extra) for m in run.metrics]
+        now = datetime.now(timezone.utc)
+        try:
+            barrier.wait(timeout=30)
+            landed.append(store.add_finished_run(
+                evaluator=evaluator, dataset=dataset, started_at=now, finished_at=now, seconds=0.0, seed=run.seed,
+                n_examples=run.n_examples, n_judgments=run.n_examples, predictions_uri="", predictions_sha256="",
+                provenance={"test": "concurrent"}, metrics=metrics).id)
+        except Exception as exc:   # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=land, args=t) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors and len(landed) == 2
+    from sqlalchemy import text
+
+    with store.engine.connect() as conn:
+        stamps = dict(conn.execute(text("SELECT run_id, changed FROM standings WHERE run_id IN (:a, :b)"),
+                                   {"a": landed[0], "b": landed[1]}).all())
+    assert len(set(stamps.values())) == 2 and max(stamps.values()) == store.standings_generation("pairwise")
+    now = best_evaluator(registry, task_type="pairwise", n_boot=200)
+    assert {r for s in now.standings for r in s.runs} >= set(landed)
+    scratch = queries._best_over(registry, "pairwise", "accuracy", queries._rank_metric("pairwise", "accuracy"),
+                                 "common", None, alpha=queries.ALPHA, n_boot=200, seed=0, fresh=False)
+    assert _json(now) == _json(scratch)

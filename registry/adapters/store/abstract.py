@@ -428,10 +428,12 @@ class AbstractStore(ABC):
         """Cache a ranking of ``task_type`` computed from the standings of ``generation``."""
 
     @abstractmethod
-    def cached_ranking_parts(self, keys: Iterable[str], *, current: bool = True) -> dict[str, tuple[str, int, bytes]]:
+    def cached_ranking_parts(self, keys: Iterable[str], *, current: bool = True,
+                             head: str | None = None) -> dict[str, tuple[str, int, bytes]]:
         """The cached rankings (or parts of one) under ``keys`` that were computed at their task type's
         current generation (``current=False``: at any generation): key → (task type, generation, bytes);
-        the others are left out."""
+        the others are left out. ``head``: only that key is held to the current generation, the others
+        (parts its head document names with their own generations) are returned at any."""
 
     @abstractmethod
     def save_ranking_parts(self, task_type: str, generation: int, parts: dict[str, bytes]) -> None:

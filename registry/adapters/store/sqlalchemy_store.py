@@ -1106,14 +1106,15 @@ class SqlAlchemyStore(AbstractStore):
             except IntegrityError:         # cached by a concurrent query meanwhile
                 pass
 
-    def cached_ranking_parts(self, keys: Iterable[str], *, current: bool = True) -> dict[str, tuple[str, int, bytes]]:
+    def cached_ranking_parts(self, keys: Iterable[str], *, current: bool = True,
+                             head: str | None = None) -> dict[str, tuple[str, int, bytes]]:
         keys = list(keys)
         out: dict[str, tuple[str, int, bytes]] = {}
-        q = _ranking_statements()["current" if current else "any"]
+        q = _ranking_statements()["head" if current and head is not None else "current" if current else "any"]
         with self.session() as s:
             conn = s.connection()
             for i in range(0, len(keys), 900):  # under SQLite's bound-parameter limit
-                for key, task_type, generation, data in conn.execute(q, {"keys": keys[i:i + 900]}):
+                for key, task_type, generation, data in conn.execute(q, {"keys": keys[i:i + 900], "head": head}):
                     out[key] = (task_type, int(generation), bytes(data))
         return out
 
@@ -1150,6 +1151,8 @@ def _ranking_statements() -> dict[str, Any]:
                     f'WHERE r."key" = :key AND r.task_type = :task_type AND r.generation = '
                     f"{current.format(task_type=':task_type')})"),
         "current": text(f"{rows} AND r.generation = {current.format(task_type='r.task_type')}").bindparams(keys),
+        "head": text(f"{rows} AND (r.\"key\" <> :head OR r.generation = {current.format(task_type='r.task_type')})")
+        .bindparams(keys),
         "any": text(rows).bindparams(keys),
     }
 
