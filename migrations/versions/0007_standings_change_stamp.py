@@ -8,7 +8,8 @@ brought up to date from the rows with ``changed > g`` alone (issue 12). A run id
 do: re-scoring a run rewrites its row under the same run id.
 
 Data: every existing row gets its task type's current generation (so a ranking cached before this
-revision reads them all once). Downgrade drops the column and its index.
+revision reads them all once). An index on (dataset_version_id, changed): a recompute looks up each version's rows
+changed since a generation. Downgrade drops the column and the index.
 
 Revision ID: 0007
 Revises: 0006
@@ -29,7 +30,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('standings', schema=None) as batch_op:
         batch_op.add_column(sa.Column('changed', sa.Integer(), server_default='0', nullable=False))
-        batch_op.create_index(batch_op.f('ix_standings_changed'), ['changed'], unique=False)
+        batch_op.create_index('ix_standings_dataset_version_id_changed', ['dataset_version_id', 'changed'], unique=False)
     # the rows as they are: stamped with their task type's current generation
     op.execute(sa.text(
         "UPDATE standings SET changed = coalesce((SELECT g.generation FROM standing_generations g "
@@ -39,5 +40,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table('standings', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_standings_changed'))
+        batch_op.drop_index('ix_standings_dataset_version_id_changed')
         batch_op.drop_column('changed')

@@ -933,6 +933,7 @@ def _best_over(reg: RegistryContext, task_type: str, metric: str, info: MetricIn
     same_best = names[0] in before and _same_inputs(before[names[0]], ranked[names[0]], chosen) and \
         before[names[0]].p_value is None
     standings = []
+    kinds = reg.store.evaluator_kinds()     # given as each standing is built (no second copy of 10,000)
     for i, e in enumerate(names):
         old = before.get(e)
         kept = old is not None and _same_inputs(old, ranked[e], chosen)
@@ -949,8 +950,9 @@ def _best_over(reg: RegistryContext, task_type: str, metric: str, info: MetricIn
         standings.append(Standing(evaluator=e, value=float(values[i].mean()), ci_low=float(lo), ci_high=float(hi),
                                   n=len(chosen), runs=tuple(ranked[e][d][1] for d in chosen),
                                   tied_with_best=p is not None and p >= alpha, p_value=p, difference=diff,
-                                  metrics={d: ranked[e][d][0] for d in chosen}, test=test_name if i else None))
-    return Ranking(scope=scope, metric=metric, standings=_with_kinds(reg, standings), datasets=tuple(chosen),
+                                  metrics={d: ranked[e][d][0] for d in chosen}, test=test_name if i else None,
+                                  kind=kinds.get(e)))
+    return Ranking(scope=scope, metric=metric, standings=tuple(standings), datasets=tuple(chosen),
                    test=test_name, **extra)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -415,7 +416,8 @@ class SqlStanding(Base):
     coverage and every whole-dataset metric value (``{name: value}``)."""
 
     __tablename__ = "standings"
-    __table_args__ = (UniqueConstraint("dataset_version_id", "evaluator_id"),)
+    __table_args__ = (UniqueConstraint("dataset_version_id", "evaluator_id"),
+                      Index("ix_standings_dataset_version_id_changed", "dataset_version_id", "changed"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dataset_version_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id", ondelete="CASCADE"))
@@ -433,7 +435,7 @@ class SqlStanding(Base):
     """Rows of the dataset version."""
     coverage: Mapped[float | None] = mapped_column(Float)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    changed: Mapped[int] = mapped_column(Integer, default=0, server_default="0", index=True)
+    changed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     """Its task type's standings generation when the row was last written (revision 0007), set in the
     transaction that moves the generation on: a ranking computed at generation ``g`` reads only the rows
     with ``changed > g`` to catch up (a re-scored run rewrites its row under the same run id)."""
