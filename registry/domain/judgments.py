@@ -119,8 +119,8 @@ def text_column(column, n: int | None = None):
 
     if column is None:
         return None
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
+    if isinstance(column, pa.ChunkedArray):  # one chunk (a chunk's table, `take`): no copy of the texts
+        column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
     if pa.types.is_large_string(column.type) or pa.types.is_string(column.type):
         return column
     return pa.array([None if v is None else str(v) for v in column.to_pylist()], type=pa.string())
