@@ -48,8 +48,9 @@ BLOCK_INDICES = 1 << 21
 @dataclass(frozen=True, eq=False)
 class _Level:
     """One binary digit of Kendall's pair count (module docstring): the cells whose digit is 0 and
-    those whose digit is 1, each in the order (higher digits, a), and where each 1-cell's run of
-    equal (higher digits, a) and its segment of equal higher digits start and end."""
+    those whose digit is 1, each in the order (higher digits, a), where each 1-cell's run of equal
+    (higher digits, a) starts and ends among the 0-cells, and the b ranks of each segment of equal
+    higher digits (its per-segment terms come from b's tie-group weights)."""
 
     zeros: np.ndarray        # (M0,) the 0-cells in order
     ones: np.ndarray         # (M1,) the 1-cells in order
