@@ -612,27 +612,14 @@ def kept_registry(home: Path, *, old: str, repeat: int, log=print) -> dict:
 
 
 _LAND = r"""
-import json, sys, time
-from datetime import datetime, timezone
+import json, sys
+home, data, target, evaluator, shift, root = sys.argv[1:7]
+sys.path.append(root)              # bench.queries; the registry package stays the one PYTHONPATH names
+from bench.queries import _land
 from registry import api
 from registry.config import Settings
-from registry.domain.entities import MetricRecord
-from registry.services.scoring import headline_for
-home, data, target, evaluator, shift = sys.argv[1:6]
 reg = api.open(settings=Settings.from_env(home=home, data_root=data))._ctx
-store = reg.store
-run = next(r for r in store.latest_runs(datasets=[target]) if r.evaluator == evaluator)
-headline = headline_for(store.get_version(target))
-class Metrics(list):
-    examples = store.run_examples([run.id]).get(run.id)
-metrics = Metrics(MetricRecord(m.name, m.value + float(shift) if m.name == headline and m.slice == "all" else m.value,
-                               m.ci_low, m.ci_high, m.n, m.slice, dict(m.extra or {})) for m in run.metrics)
-now = datetime.now(timezone.utc)
-new = store.add_finished_run(evaluator=evaluator, dataset=target, started_at=now, finished_at=now, seconds=0.0,
-                             seed=run.seed, n_examples=run.n_examples, n_judgments=run.n_examples,
-                             predictions_uri="", predictions_sha256="", provenance={"bench": "landing"},
-                             metrics=metrics)
-print(json.dumps({"run": new.id}))
+print(json.dumps({"run": _land(reg, target, evaluator, float(shift))}))
 """
 
 
@@ -643,7 +630,8 @@ def _land_in(home: Path, target: str, evaluator: str, shift: float, code: str | 
     env = dict(os.environ)
     if code:
         env["PYTHONPATH"] = code
-    out = subprocess.run([sys.executable, "-c", _LAND, str(home), str(data_root()), target, evaluator, str(shift)],
+    out = subprocess.run([sys.executable, "-c", _LAND, str(home), str(data_root()), target, evaluator, str(shift),
+                          str(PROJECT_ROOT)],
                          env=env, cwd=code or PROJECT_ROOT, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])["run"]
 
