@@ -17,6 +17,9 @@ and for each chunk:
    after the first go to spill files and are appended in order at the end, so the file has the
    layout, and for the same rows the bytes, of the whole-table writer) and keeps what scoring
    needs as arrays (verdict codes, scores, seconds, tokens: a few bytes per example and order).
+   A fully cached run (only the example ids read, below) instead makes one pass per order and
+   sample, each written straight into the file (no spill file; the same bytes), and looks every
+   row up, repeated inputs too (de-duplicated only when a judgment turns out missing).
 
 Then the metrics are computed from those arrays and the version's non-text columns
 (:func:`registry.services.scoring.score_arrays`; the pairwise texts only as their length and list
@@ -88,7 +91,8 @@ def local_path(reg: RegistryContext, relpath: str) -> Path:
 # ----------------------------------------------------------------------------- predictions file
 class PredictionWriter:
     """The predictions Parquet of a run, written as rows arrive for (order, sample) slots: slot 0
-    straight into the file, later slots into spill files appended in slot order by :meth:`close`."""
+    straight into the file, later slots into spill files appended in slot order by :meth:`close`
+    (a run writing its slots one after the other calls :meth:`next_slot` between them: no spill)."""
 
     def __init__(self, folder: Path, slots: int, *, buffer_bytes: int) -> None:
         import pyarrow.parquet as pq
@@ -104,9 +108,16 @@ class PredictionWriter:
         self.buffer_bytes = max(buffer_bytes, 1 << 20)
         self._spills: dict[int, tuple[Path, Any, Any]] = {}
         self.slots = slots
+        self._direct = 0
+
+    def next_slot(self) -> None:
+        """The slot written straight into the file is whole: the next one is written there too."""
+        if self._direct + 1 in self._spills:
+            raise RuntimeError("the next slot was spilled already")
+        self._direct += 1
 
     def write(self, slot: int, table: pa.Table) -> None:
-        if slot == 0:
+        if slot == self._direct:
             self._append(table)
             return
         if slot not in self._spills:
@@ -467,16 +478,16 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
             pool: ThreadPoolExecutor | None = None
             executed = cached = prompt_tokens = completion_tokens = 0
             done, total = 0, n_total * len(slots)
-            offset = chunks = 0
+            chunks = 0
             stage_stats: dict[str, int] = {}
             try:
-                for batch in pf.iter_batches(batch_size=rows, columns=["example_id"] if light else None,
-                                             use_threads=True):
+                for step, active, offset, batch in _passes(pf, rows, light, slots, writer):
                     table = pa.Table.from_batches([batch])
                     n = table.num_rows
-                    chunks += 1
+                    chunks += step == 0
                     lap("read")
-                    check.add(table)
+                    if step == 0:
+                        check.add(table)
                     lap("check")
                     if kept_inputs is not None:
                         keys, kept, firsts = sidecar.part(kept_inputs, offset, n)
@@ -489,22 +500,29 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
                                        for f in ("response_a", "response_b") if f in table.column_names]
                         keys = example_input_hash_array(table, task_type, fields)
                         kept = {f: future.result() for f, future in pending}
-                    for f, values in kept.items():
+                    for f, values in kept.items() if step == 0 else ():
                         features.setdefault(f, []).append(values)
-                    hi, lo = hash_words(keys)
-                    first, inverse = _first_occurrences(hi, lo)
-                    ukeys = keys.take(pa.array(first))
-                    if kept_inputs is not None:      # inputs first seen in this chunk: kept
-                        new = firsts[first]
+                    if kept_inputs is not None:
+                        # every row looked up, repeated inputs too (each gets its input's judgment):
+                        # de-duplicated only when a judgment is missing, to judge each input once
+                        first = inverse = None
+                        ukeys, new = keys, firsts
                     else:
+                        hi, lo = hash_words(keys)
+                        first, inverse = _first_occurrences(hi, lo)
+                        ukeys = keys.take(pa.array(first))
                         new = ~seen.contains(hi[first], lo[first])
                         firsts = np.zeros(n, bool)
                         firsts[first[new]] = True
                         seen.add(hi[first][new], lo[first][new])
                         building.add(keys, kept, firsts)
                     lap("hash")
-                    for k, slot in enumerate(slots):
+                    for k, slot in active:
                         found, got = slot.lookup.find(ukeys)
+                        if first is None and not found.all():
+                            first, inverse = _first_occurrences(*hash_words(keys))
+                            ukeys, new = keys.take(pa.array(first)), firsts[first]   # inputs first seen here: kept
+                            found, got = slot.lookup.find(ukeys)
                         cached += int((found & new).sum())
                         missing = np.flatnonzero(~found)
                         lap("lookup")
@@ -527,7 +545,7 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
                         ct = got.column("completion_tokens").take(pa.array(counted)).fill_null(0)
                         prompt_tokens += int(np.asarray(pt.to_numpy(zero_copy_only=False), np.int64).sum())
                         completion_tokens += int(np.asarray(ct.to_numpy(zero_copy_only=False), np.int64).sum())
-                        per_row = got.take(pa.array(inverse))
+                        per_row = got if inverse is None else got.take(pa.array(inverse))
                         predictions = _prediction_rows(table.column("example_id"), slot, per_row)
                         writer.write(k, predictions)
                         slot.parts.append(PredictionArrays.from_columns(predictions, offset + np.arange(n), vocab))
@@ -535,7 +553,6 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
                         lap("write")
                         if on_progress:
                             on_progress(done, total)
-                    offset += n
                 check.finish()
                 lap("check")
                 tmp = writer.close()
@@ -587,6 +604,20 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
                         profile=_profile(rows, chunks, clock))
 
 
+def _passes(pf, rows: int, light: bool, slots: list[_Slot], writer: PredictionWriter):
+    """(pass, its (index, slot) pairs, row offset, batch) of the passes over the file: one pass for
+    all the slots; or, when only the example ids are read (``light``: every judgment cached), one
+    pass per slot, each slot's predictions written straight into the file (no spill file)."""
+    groups = [[(k, slot)] for k, slot in enumerate(slots)] if light else [list(enumerate(slots))]
+    for step, active in enumerate(groups):
+        if step:
+            writer.next_slot()
+        offset = 0
+        for batch in pf.iter_batches(batch_size=rows, columns=["example_id"] if light else None, use_threads=True):
+            yield step, active, offset, batch
+            offset += batch.num_rows
+
+
 def _profile(rows: int, chunks: int, clock: dict[str, float]) -> dict[str, Any]:
     return {"chunk_rows": rows, "chunks": chunks, "seconds": {k: round(v, 3) for k, v in clock.items()}}
 
@@ -636,12 +667,17 @@ def _prediction_rows(example_ids, slot: _Slot, judged: pa.Table) -> pa.Table:
         "verdict": judged.column("verdict"),
         "score": judged.column("score"),
         "prob_a": judged.column("prob_a"),
-        "parsed": judged.column("parsed").fill_null(False),
+        "parsed": _filled(judged.column("parsed"), False),
         "raw": judged.column("raw"),
-        "prompt_tokens": judged.column("prompt_tokens").fill_null(0),
-        "completion_tokens": judged.column("completion_tokens").fill_null(0),
-        "seconds": judged.column("seconds").fill_null(0.0),
+        "prompt_tokens": _filled(judged.column("prompt_tokens"), 0),
+        "completion_tokens": _filled(judged.column("completion_tokens"), 0),
+        "seconds": _filled(judged.column("seconds"), 0.0),
     }, schema=PREDICTION_SCHEMA)
+
+
+def _filled(column, value):
+    """``column`` with its nulls replaced by ``value`` (no copy when it has none)."""
+    return column.fill_null(value) if column.null_count else column
 
 
 def scoring_table(reg: RegistryContext, version, slice_by=None) -> pa.Table:

@@ -264,11 +264,14 @@ class JudgmentLookup:
             index[where] = offset + np.arange(len(where))
             sources.append(table)
             offset += table.num_rows
+        # the needles sorted once: each segment's index is searched with sorted needles (numpy narrows
+        # each binary search from the previous one), not sorted again per segment (as sorted_search)
+        by_hash = np.argsort(hi, kind="stable")
         for seg in self.segments:
-            todo = np.flatnonzero(~found)
+            todo = by_hash[~found[by_hash]]
             if not len(todo):
                 break
-            pos = sorted_search(seg.hi, hi[todo])
+            pos = np.searchsorted(seg.hi, hi[todo])
             cand = pos < seg.n
             cand[cand] = seg.hi[pos[cand]] == hi[todo][cand]
             if not cand.any():
