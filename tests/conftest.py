@@ -143,11 +143,18 @@ def sqlite_registry(tmp_path):
     reg.close()
 
 
-def store_files(reg) -> list[str]:
-    """Every file in a registry's store outside DVC's own folder (for 'nothing left behind')."""
+CACHE_DIRS = (".verified", "derived")
+"""The store's evaluation caches (content-check markers, input sidecars): derived from stored files, kept
+or removed by ``store gc``; a command that only reads a version may add them."""
+
+
+def store_files(reg, *, caches: bool = True) -> list[str]:
+    """Every file in a registry's store outside DVC's own folder (for 'nothing left behind'); without
+    ``caches``, outside :data:`CACHE_DIRS` too."""
     root = reg.artifacts.root
+    skip = (".dvc",) if caches else (".dvc", *CACHE_DIRS)
     return sorted(str(p.relative_to(root)) for p in root.rglob("*")
-                  if p.is_file() and ".dvc" not in p.relative_to(root).parts[:1])
+                  if p.is_file() and p.relative_to(root).parts[0] not in skip)
 
 
 def db_counts(reg) -> dict[str, int]:

@@ -132,7 +132,7 @@ def test_export_to_a_bad_target_is_a_clear_error(cli, registry, tmp_path):
     data.write_bytes(b"".join(ROW % i for i in range(5)))
     assert cli("dataset", "register", "exp", "--path", data, *GENERIC).exit_code == 0
     stored = registry.artifacts.path(registry.store.get_version("exp").storage_uri)
-    before, files, counts = stored.read_bytes(), store_files(registry), db_counts(registry)
+    before, files, counts = stored.read_bytes(), store_files(registry, caches=False), db_counts(registry)
     listing = sorted(tmp_path.iterdir())
     folder = tmp_path / "a-folder"
     folder.mkdir()
@@ -142,7 +142,7 @@ def test_export_to_a_bad_target_is_a_clear_error(cli, registry, tmp_path):
         res = cli("dataset", "export", "exp", "--out", target, "--format", "parquet")
         assert res.exit_code == 2 and "Traceback" not in res.output, (target, res.stdout, res.stderr)
         assert str(target) in res.stderr.replace("\n", ""), (target, res.stderr)
-    assert stored.read_bytes() == before and store_files(registry) == files and db_counts(registry) == counts
+    assert stored.read_bytes() == before and store_files(registry, caches=False) == files and db_counts(registry) == counts
     assert sorted(tmp_path.iterdir()) == sorted([*listing, folder])  # no temporary file left anywhere
     assert not list(folder.iterdir())
     out = tmp_path / "out" / "exp.csv"
