@@ -86,11 +86,14 @@ def build_pairs(n: int, folder: Path) -> Path:
 
 def register(home: Path, path: Path) -> dict[str, Any]:
     from bench.ingest import LABEL_MAP, MAPPING
-    from registry.services.app import init_registry
+    from registry.services.app import RegistryContext, init_registry
     from registry.services.datasets import register_dataset_version
     from registry.services.evaluators import ensure_baselines
 
-    reg = init_registry(_settings(home))
+    # `autorater init`, then `autorater dataset register`: the process that creates the store keeps the
+    # DVC cache type it had before configuring it (copies); a later one hard-links, as users' do
+    init_registry(_settings(home)).close()
+    reg = RegistryContext.open(_settings(home))
     try:
         t = time.perf_counter()
         r = register_dataset_version(reg, name="bench-pairs", source="generic", path=path, task_type="pairwise",

@@ -225,6 +225,9 @@ def _register_ingested(reg: RegistryContext, done, *, name: str, source: str, pa
         if not created:
             return Registration(version=entity, created=False)
         break
+    from registry.services.store_maintenance import mark_registered
+
+    mark_registered(reg, entity, done.parquet)  # its rows were just hashed: the first run need not again
     # after the commit: a triggered re-evaluation must find the version
     events.emit(events.DATASET_VERSION_REGISTERED, f"autorater.dataset-version.{entity.ref}",
                 {"dataset": entity.dataset, "version": entity.version, "ref": entity.ref, "version_id": version_id,

@@ -106,6 +106,27 @@ def _mark_verified(reg: RegistryContext, key: tuple | None) -> None:
             tmp.unlink(missing_ok=True)
 
 
+def mark_registered(reg: RegistryContext, version: DatasetVersion, written: Path) -> None:
+    """Registration's check marker: ``version``'s stored file was just written (``written``: the
+    temporary Parquet file registration wrote, still there) and its rows hashed to
+    ``version.content_hash``, so the first process that loads it need not hash every row again.
+    Marked only when the store holds that very file (the same inode: moved, hard-linked by
+    ``dvc add``), keyed by the file as it is now, after placing; not when the store kept a file
+    already there or holds a copy (those are checked on first load, as before). A file changed later
+    has another change time, so the marker no longer matches it (:func:`_mark_verified`).
+    ``written`` is removed first: dropping a link changes the file's change time too."""
+    path = reg.artifacts.path(version.storage_uri)
+    try:
+        ours = written.stat()
+        written.unlink()
+        st = path.stat()
+    except OSError:
+        return
+    if (st.st_dev, st.st_ino) != (ours.st_dev, ours.st_ino):
+        return
+    _mark_verified(reg, (str(path), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, version.content_hash))
+
+
 def marker_live(reg: RegistryContext, marker: Path, referenced: set[str]) -> bool:
     """Whether ``marker`` (a file of :data:`VERIFIED_DIR`) vouches for a file the database
     references (``referenced``: :func:`referenced_paths`) as that file is now: same path, inode,
