@@ -169,21 +169,37 @@ def example_input_hash_array(columns, task_type: str, fields: tuple[str, ...] | 
     cols = [text_column((columns.column(f) if hasattr(columns, "column") else columns[f]) if f in names else None)
             for f in fields or INPUT_FIELDS[task_type]]
     kind, cols = _one_text_type(cols)
-
-    def text(s: str):
-        return pa.scalar(s, kind)
-
-    parts = []
+    # each field as its bytes ("\x00" missing, "\x01" + UTF-8 text) then "\x1f", in ONE join (one copy
+    # of the texts): a column without nulls is joined as it is, its "\x01" prefix a literal part; a column
+    # with some nulls takes its prefix per row first (a copy of that column only); constants merged
+    parts: list = []
+    literal = ""
     for col in cols:
-        if col is None:
-            parts.append(text("\x00"))
+        if col is None or col.null_count == len(col):
+            literal += "\x00\x1f"
+            continue
+        if col.null_count:
+            col = pc.fill_null(pc.binary_join_element_wise(pa.scalar("\x01", kind), col, pa.scalar("", kind)),
+                               pa.scalar("\x00", kind))
         else:
-            parts.append(pc.fill_null(pc.binary_join_element_wise(text("\x01"), col, text("")), text("\x00")))
-    parts.append(text(""))
-    joined = pc.binary_join_element_wise(*parts, text("\x1f"))
-    if not isinstance(joined, (pa.Array, pa.ChunkedArray)):  # every field missing: one value for all
-        joined = pa.array([joined.as_py()] * n, type=kind)
-    return pa.array(xxh_each(joined, xxhash.xxh3_128_digest), type=pa.binary(16))
+            literal += "\x01"
+        if literal:
+            parts.append(pa.scalar(literal, kind))
+        parts.append(col)
+        literal = "\x1f"
+    parts.append(pa.scalar(literal, kind))
+    if len(parts) == 1:  # every field missing: one value for all
+        joined = pa.array([literal] * n, type=kind)
+    else:
+        joined = pc.binary_join_element_wise(*parts, pa.scalar("", kind))
+    return digest_array(xxh_each(joined, xxhash.xxh3_128_digest), n)
+
+
+def digest_array(digests: list, n: int):
+    """16-byte digests (a list of ``bytes``) as an Arrow ``binary(16)`` array, from one buffer."""
+    import pyarrow as pa
+
+    return pa.Array.from_buffers(pa.binary(16), n, [None, pa.py_buffer(b"".join(digests))])
 
 
 def map_back(verdict: str | None, order: int) -> str | None:

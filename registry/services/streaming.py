@@ -246,8 +246,11 @@ def _first_occurrences(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.n
     n = len(hi)
     if n == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    order = np.lexsort((np.arange(n), lo, hi))  # by hash, then by row
-    shi, slo = hi[order], lo[order]
+    order = np.argsort(hi, kind="stable")       # by hash, then by row: the high word's order, unless
+    shi, slo = hi[order], lo[order]              # two hashes share it (then by both words)
+    if ((shi[1:] == shi[:-1]) & (slo[1:] != slo[:-1])).any():
+        order = np.lexsort((np.arange(n), lo, hi))
+        shi, slo = hi[order], lo[order]
     start = np.ones(n, bool)
     start[1:] = (shi[1:] != shi[:-1]) | (slo[1:] != slo[:-1])
     group = np.cumsum(start) - 1                 # group of each sorted position
@@ -273,12 +276,14 @@ class _SeenKeys:
         pos = sorted_search(self.hi, hi)
         ok = pos < len(self.hi)
         ok[ok] = self.hi[pos[ok]] == hi[ok]
-        for k in np.flatnonzero(ok):  # equal high words: check the low word over the run of equals
+        same = ok.copy()
+        same[ok] = self.lo[pos[ok]] == lo[ok]
+        for k in np.flatnonzero(ok & ~same):  # equal high words, not the first low word: over the run of equals
             p = pos[k]
             while p < len(self.hi) and self.hi[p] == hi[k] and self.lo[p] != lo[k]:
                 p += 1
-            ok[k] = p < len(self.hi) and self.hi[p] == hi[k] and self.lo[p] == lo[k]
-        return ok
+            same[k] = p < len(self.hi) and self.hi[p] == hi[k] and self.lo[p] == lo[k]
+        return same
 
     def add(self, hi: np.ndarray, lo: np.ndarray) -> None:
         """Add distinct hashes not yet kept: the new ones sorted, then merged into the kept sorted
@@ -493,15 +498,13 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
                         keys, kept, firsts = sidecar.part(kept_inputs, offset, n)
                     else:
                         pending = []
-                        if task_type == "pairwise":  # the texts' features on other threads (Arrow releases the GIL)
-                            if pool is None:
+                        if task_type == "pairwise":  # the texts' features on other threads (Arrow releases the
+                            if pool is None:         # GIL), collected once the chunk is judged and written
                                 pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="text-features")
                             pending = [(f, pool.submit(text_features, table.column(f)))
                                        for f in ("response_a", "response_b") if f in table.column_names]
                         keys = example_input_hash_array(table, task_type, fields)
-                        kept = {f: future.result() for f, future in pending}
-                    for f, values in kept.items() if step == 0 else ():
-                        features.setdefault(f, []).append(values)
+                        kept = None
                     if kept_inputs is not None:
                         # every row looked up, repeated inputs too (each gets its input's judgment):
                         # de-duplicated only when a judgment is missing, to judge each input once
@@ -515,7 +518,6 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
                         firsts = np.zeros(n, bool)
                         firsts[first[new]] = True
                         seen.add(hi[first][new], lo[first][new])
-                        building.add(keys, kept, firsts)
                     lap("hash")
                     for k, slot in active:
                         found, got = slot.lookup.find(ukeys)
@@ -553,6 +555,12 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
                         lap("write")
                         if on_progress:
                             on_progress(done, total)
+                    if kept is None:
+                        kept = {f: future.result() for f, future in pending}
+                        building.add(keys, kept, firsts)
+                    for f, values in kept.items() if step == 0 else ():
+                        features.setdefault(f, []).append(values)
+                    lap("hash")
                 check.finish()
                 lap("check")
                 tmp = writer.close()
