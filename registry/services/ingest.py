@@ -12,8 +12,9 @@ the number of rows:
    the suite reads of the chunk and runs GX on that of many chunks at once, merged into the report
    of the whole input), row-hashed, sorted by ``example_id`` and kept as a *run*: in memory while
    the process's resident memory leaves room for the work on a chunk within the setting
-   (:meth:`Ingest._room`; an input of one chunk always), otherwise spilled as an Arrow IPC file
-   to a scratch folder of ``store/tmp``, by a background thread while the next chunk is read.
+   (:meth:`Ingest._room`; an input of one chunk always), otherwise spilled as an LZ4-compressed
+   Arrow IPC file to a scratch folder of ``store/tmp``, by a background thread while the next chunk
+   is read.
 2. **Keys.** What stays in memory per row is the example id (Arrow text), its row hash and input
    position (16 bytes), for 1M rows of ~40-character ids about 60 MB (see the limits below). The canonical order is the
    stable sort of the runs' ids (Arrow ``sort_indices``): the whole input's stable order by
@@ -66,6 +67,10 @@ chunks of 128 MB, peak RSS of the process ~1.6 GiB, GX and the registry's import
 RUN_BATCH_BYTES = 4 << 20
 """Size of the record batches of a spilled run: the read-ahead the merge holds per run."""
 MIN_CHUNK_BYTES = 64 << 10
+_SPILL_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
+"""Spilled runs are LZ4-compressed Arrow IPC (each buffer compressed on its own; reading decompresses):
+LZ4 costs less CPU than writing the bytes it saves to fresh page-cache memory (the spill's cost on this
+VM). Texts of distinct rows shrink 2-2.5x, the benchmark's replicated rows (adjacent once sorted) ~8x."""
 HOLD_RESERVE_CHUNKS = 6
 """Sorted runs stay in memory (not spilled) while the resident memory of the process plus this many
 chunks is within the memory setting: the work on a chunk holds five or six of its size at most, the
@@ -345,7 +350,8 @@ class Ingest:
         table = run.table
         batch_rows = max(1, min(65_536, int(RUN_BATCH_BYTES / max(1.0, table.nbytes / max(1, table.num_rows)))))
         try:
-            with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            with (pa.OSFile(str(path), "wb") as sink,
+                  pa.ipc.new_file(sink, table.schema, options=_SPILL_OPTIONS) as writer):
                 writer.write_table(table, max_chunksize=batch_rows)
         except (OSError, pa.ArrowException) as exc:
             raise StorageError(f"writing a sorted run of the input to {path.parent} failed: {exc}") from exc
@@ -437,11 +443,13 @@ class Ingest:
                     pieces.append(readers[r].slice(a, b))
                     local[mask] = base + (mine - a)
                     base += b - a
-                group = pa.concat_tables(pieces)
+                # one piece per column first: Arrow's take on a column of many chunks (the runs' slices,
+                # a spilled run's record batches) resolves the chunk of every row, ~25x slower than
+                # the copy into one piece and a take from it
+                group = pa.concat_tables(pieces).combine_chunks()
+                del pieces
                 if not (len(local) == group.num_rows and (np.diff(local) == 1).all() and local[0] == 0):
                     group = _take(group, pa.array(local))
-                group = group.combine_chunks()
-                del pieces
                 if on_group is not None:
                     on_group(group)
                 held = [group]
