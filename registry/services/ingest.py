@@ -10,7 +10,8 @@ the number of rows:
    that size). Each chunk is cast to the spec's Arrow schema, validated by the GX suite (rows
    numbered in the whole input; :class:`~registry.adapters.validation.gx.ChunkedReport` keeps what
    the suite reads of the chunk and runs GX on that of many chunks at once, merged into the report
-   of the whole input), row-hashed, sorted by ``example_id`` and kept as a *run*: in memory while
+   of the whole input), row-hashed, sorted by ``example_id`` (its rows moved when the run is written,
+   a record batch at a time, or at the end for a run held in memory) and kept as a *run*: in memory while
    the process's resident memory leaves room for the work on a chunk within the setting
    (:meth:`Ingest._room`; an input of one chunk always), otherwise spilled as an LZ4-compressed
    Arrow IPC file to a scratch folder of ``store/tmp``, by a background thread while the next chunk
@@ -159,7 +160,8 @@ def _take(table: pa.Table, idx: pa.Array | np.ndarray) -> pa.Table:
 @dataclass
 class _Run:
     """Rows of one chunk: in memory (``table``) or spilled (``path``); sorted by example id once
-    :meth:`Ingest.sort` has run (then ``ids``, ``hashes``, ``positions`` are set)."""
+    :meth:`Ingest._sorted` has run (then ``ids``, ``hashes``, ``positions`` are set, in sorted order,
+    and ``sort`` orders a table in memory until it is written or :meth:`Ingest.settle` runs)."""
 
     offset: int
     rows: int
@@ -170,6 +172,10 @@ class _Run:
     hashes: np.ndarray | None = None
     positions: np.ndarray | None = None
     """Input row (0-based) of each sorted row."""
+    sort: np.ndarray | None = None
+    """The permutation that sorts ``table``, while its rows are not moved yet: a spill writes them in
+    that order a record batch at a time (no sorted copy of the whole chunk); a run still in memory at
+    the end is sorted then (:meth:`Ingest.settle`)."""
     pending: Future | None = None
     """Its spill, while a background thread writes it."""
 
@@ -303,16 +309,20 @@ class Ingest:
         """Validate, hash and sort one chunk (input rows ``offset + 1`` ...)."""
         from registry.domain.versioning import row_hashes
 
+        if any(column.num_chunks > 1 for column in table.columns):
+            table = table.combine_chunks()  # one piece: Arrow's take over many chunks is far slower
         self._report.add(table, offset)
         hashes = row_hashes(table)
         idx = np.asarray(pc.sort_indices(table, sort_keys=[("example_id", "ascending")]))
-        if len(idx) > 1 and not (np.diff(idx) == 1).all():
-            table = _take(table, idx)
-            hashes = hashes[idx]
         ids = table.column("example_id")
         ids = ids.chunk(0) if ids.num_chunks == 1 else ids.combine_chunks()
+        sort = None
+        if len(idx) > 1 and not (np.diff(idx) == 1).all():
+            sort = idx  # the rows are moved when written (spilled) or at the end (held)
+            hashes = hashes[idx]
+            ids = ids.take(pa.array(idx))
         return _Run(offset=offset, rows=table.num_rows, table=table, nbytes=table.nbytes, ids=ids, hashes=hashes,
-                    positions=(offset + idx).astype(np.int64))
+                    positions=(offset + idx).astype(np.int64), sort=sort)
 
     def _keep(self, run: _Run) -> None:
         """Keep a run: the first in memory until a second chunk comes (an input of one chunk is never
@@ -347,20 +357,27 @@ class Ingest:
     def _spill(self, run: _Run, path: Path) -> None:
         from registry.errors import StorageError
 
-        table = run.table
+        table, sort = run.table, run.sort
         batch_rows = max(1, min(65_536, int(RUN_BATCH_BYTES / max(1.0, table.nbytes / max(1, table.num_rows)))))
         try:
             with (pa.OSFile(str(path), "wb") as sink,
                   pa.ipc.new_file(sink, table.schema, options=_SPILL_OPTIONS) as writer):
-                writer.write_table(table, max_chunksize=batch_rows)
+                if sort is None:
+                    writer.write_table(table, max_chunksize=batch_rows)
+                else:  # sorted a record batch at a time: small buffers, reused, instead of a copy of the chunk
+                    for a in range(0, len(sort), batch_rows):
+                        writer.write_table(table.take(pa.array(sort[a:a + batch_rows])), max_chunksize=batch_rows)
         except (OSError, pa.ArrowException) as exc:
             raise StorageError(f"writing a sorted run of the input to {path.parent} failed: {exc}") from exc
-        run.path, run.table = path, None
+        run.path, run.table, run.sort = path, None, None
 
     def settle(self) -> None:
-        """Every spill in flight done (or called off), errors raised."""
+        """Every spill in flight done (or called off), errors raised; the runs held in memory sorted."""
         for run in self.runs:
             run.settle()
+        for run in self.runs:
+            if run.table is not None and run.sort is not None:
+                run.table, run.sort = _take(run.table, run.sort), None
 
     def close(self) -> None:
         if self._pool is not None:
