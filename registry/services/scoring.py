@@ -71,7 +71,8 @@ class Aligned:
 
     rows: np.ndarray
     """Indices into the dataset table of the examples with a judgment."""
-    verdict: list[np.ndarray | list]
+    verdict: list[np.ndarray | list | ArrowValues]
+    """Per order, each example's verdict (``None``: none), as a list (or :class:`ArrowValues`)."""
     score: list[np.ndarray]
     prob_a: list[np.ndarray]
     seconds: np.ndarray
@@ -185,18 +186,27 @@ class PredictionArrays:
                    seconds=cat("seconds", np.float64), tokens=cat("tokens", np.float64))
 
 
-def _reduce_order(n_rows: int, covered: np.ndarray, rows: np.ndarray, arrays: PredictionArrays
-                  ) -> tuple[list, np.ndarray, np.ndarray]:
+def _verdicts(vocab: list[str], codes: np.ndarray, arrow: bool) -> list | ArrowValues:
+    """The verdicts of codes into ``vocab`` (-1: ``None``): a list, or (``arrow``) the same values as
+    :class:`ArrowValues` of a string array, built from the codes without Python objects."""
+    if not arrow:
+        return np.array(vocab + [None], dtype=object)[codes].tolist()
+    indices = pa.array(np.asarray(codes, dtype=np.int32), mask=np.asarray(codes) < 0)
+    return ArrowValues(pa.DictionaryArray.from_arrays(indices, pa.array(vocab, type=pa.string())).cast(pa.string()))
+
+
+def _reduce_order(n_rows: int, covered: np.ndarray, rows: np.ndarray, arrays: PredictionArrays, arrow: bool = False
+                  ) -> tuple[list | ArrowValues, np.ndarray, np.ndarray]:
     """One order's verdict (strict plurality over samples), mean score and mean ``prob_a`` for the
-    covered rows, from the prediction rows ``rows`` (indices into ``arrays``) of that order."""
+    covered rows, from the prediction rows ``rows`` (indices into ``arrays``) of that order
+    (``arrow``: the verdicts as :class:`ArrowValues`, when no verdict is free text)."""
     pos = arrays.pos[rows]
     counts = np.bincount(pos, minlength=n_rows)
-    vocab = np.array(arrays.vocab + [None], dtype=object)
     if len(covered) and (counts[covered] == 1).all() and len(pos) == len(covered):  # one row per example
         at = np.empty(n_rows, dtype=np.int64)
         at[pos] = np.arange(len(pos))
         k = at[covered]
-        verdicts = vocab[arrays.verdict[rows][k]].tolist()
+        verdicts = _verdicts(arrays.vocab, arrays.verdict[rows][k], arrow)
         score = np.where(arrays.score_valid[rows][k], arrays.score[rows][k], np.nan)
         prob = np.where(arrays.prob_valid[rows][k], arrays.prob_a[rows][k], np.nan)
         return verdicts, score, prob
@@ -210,7 +220,7 @@ def _reduce_order(n_rows: int, covered: np.ndarray, rows: np.ndarray, arrays: Pr
         winners = (tally == top[:, None]) & (top[:, None] > 0)
         single = winners.sum(axis=1) == 1
         pick = np.where(single, tally.argmax(axis=1) if n_codes else -1, -1)
-        verdicts = vocab[pick[covered]].tolist()
+        verdicts = _verdicts(arrays.vocab, pick[covered], arrow)
     else:  # free-text verdicts: one example at a time
         groups: dict[int, list] = {}
         for p, c in zip(pos.tolist(), codes.tolist()):
@@ -229,8 +239,9 @@ def _reduce_order(n_rows: int, covered: np.ndarray, rows: np.ndarray, arrays: Pr
             mean(arrays.prob_a, arrays.prob_valid[rows]))
 
 
-def align_arrays(n_rows: int, arrays: PredictionArrays) -> Aligned:
-    """:func:`align` of prediction rows given as arrays."""
+def align_arrays(n_rows: int, arrays: PredictionArrays, *, arrow: bool = False) -> Aligned:
+    """:func:`align` of prediction rows given as arrays (``arrow``: verdicts as :class:`ArrowValues`
+    where they are not free text)."""
     known = arrays.pos >= 0
     orders = sorted(set(np.unique(arrays.order).tolist()))
     per = {o: np.flatnonzero(known & (arrays.order == o)) for o in orders}
@@ -244,7 +255,7 @@ def align_arrays(n_rows: int, arrays: PredictionArrays) -> Aligned:
     tokens = np.bincount(arrays.pos[known], weights=arrays.tokens[known], minlength=n_rows)
     verdicts, scores, probs = [], [], []
     for o in orders:
-        v, sc, pr = _reduce_order(n_rows, rows, per[o], arrays)
+        v, sc, pr = _reduce_order(n_rows, rows, per[o], arrays, arrow)
         verdicts.append(v)
         scores.append(np.asarray(sc, dtype=float))
         probs.append(np.asarray(pr, dtype=float))
@@ -286,9 +297,77 @@ def column_at(table: pa.Table, name: str, rows: np.ndarray) -> list:
     return table.column(name).take(pa.array(np.asarray(rows, dtype=np.int64))).to_pylist()
 
 
+class ArrowValues(Sequence):
+    """A column's values at some rows, read as the list ``to_pylist`` gives (made on the first value
+    read), and kept as the Arrow array until then: what the pairwise metrics read only through codes
+    (labels, annotator votes, verdicts, slice keys) is never turned into Python objects, nor, per
+    slice, taken as a list (:meth:`at`, which :meth:`~registry.domain.metrics.RunScores.subset` uses:
+    the positions are only noted until the values are needed)."""
+
+    __slots__ = ("_base", "_idx", "_array", "_list")
+
+    def __init__(self, array: pa.Array, idx: np.ndarray | None = None):
+        self._base, self._idx = array, idx
+        self._array: pa.Array | None = array if idx is None else None
+        self._list: list | None = None
+
+    @property
+    def array(self) -> pa.Array:
+        """The values as an Arrow array."""
+        if self._array is None:
+            self._array = self._base.take(pa.array(self._idx))
+        return self._array
+
+    def _values(self) -> list:
+        if self._list is None:
+            self._list = self.array.to_pylist()
+        return self._list
+
+    def __len__(self) -> int:
+        return len(self._base) if self._idx is None else len(self._idx)
+
+    def __getitem__(self, i):
+        return self._values()[i]
+
+    def __iter__(self):
+        return iter(self._values())
+
+    def __eq__(self, other) -> bool:
+        return list(self) == (list(other) if isinstance(other, (list, tuple, ArrowValues)) else other)
+
+    __hash__ = None  # type: ignore[assignment]  # like a list
+
+    def __repr__(self) -> str:
+        return f"ArrowValues({self._values()!r})"
+
+    def at(self, idx: np.ndarray) -> ArrowValues:
+        """The values at positions ``idx``."""
+        idx = np.asarray(idx, dtype=np.int64)
+        return ArrowValues(self._base, idx if self._idx is None else self._idx[idx])
+
+
+def _arrow_at(table: pa.Table, name: str, rows: np.ndarray) -> ArrowValues | list:
+    """:func:`column_at` as :class:`ArrowValues`."""
+    if name not in table.column_names:
+        return [None] * len(rows)
+    column = table.column(name).take(pa.array(np.asarray(rows, dtype=np.int64)))
+    return ArrowValues(column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column)
+
+
+ARROW_FIELDS = {"pairwise": ("label", "annotator_labels")}
+"""Human fields kept as :class:`ArrowValues` (the built-in metrics read them only through codes)."""
+
+
 def _has_tie_labels(table: pa.Table) -> bool:
     """Whether the dataset's human labels (all rows, judged or not) include ties."""
-    return "label" in table.column_names and "tie" in table.column("label").to_pylist()
+    if "label" not in table.column_names:
+        return False
+    column = table.column("label")
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        import pyarrow.compute as pc
+
+        return bool(pc.any(pc.equal(column, "tie")).as_py())
+    return "tie" in column.to_pylist()
 
 
 TEXT_FEATURES = ("response_a", "response_b")
@@ -328,7 +407,7 @@ def human_values(task_type: str, table: pa.Table, rows: np.ndarray,
     out: dict[str, object] = {}
     for f in HUMAN_FIELDS[task_type]:
         if f not in TEXT_FEATURES:
-            out[f] = column_at(table, f, rows)
+            out[f] = _arrow_at(table, f, rows) if f in ARROW_FIELDS.get(task_type, ()) else column_at(table, f, rows)
             continue
         got = (features or {}).get(f)
         if got is None:
@@ -348,7 +427,9 @@ def run_scores(task_type: str, table: pa.Table, al: Aligned, *, seed: int = 0, n
     human = human_values(task_type, table, al.rows, features)
     votes = None
     if task_type == "pairwise" and "annotator_labels" in table.column_names and len(al.rows):
-        votes = annotator_vote_matrix(table.column("annotator_labels").take(pa.array(al.rows)))
+        labels = human["annotator_labels"]
+        votes = annotator_vote_matrix(labels.array if isinstance(labels, ArrowValues)
+                                      else table.column("annotator_labels").take(pa.array(al.rows)))
     boot = M.Bootstrap.draw(len(al.rows), n_boot, seed).with_classes(
         example_classes(task_type, human, al, seed, votes=votes if votes is not None else False))
     run = M.RunScores(task_type=task_type, human=human,
@@ -358,6 +439,8 @@ def run_scores(task_type: str, table: pa.Table, al: Aligned, *, seed: int = 0, n
                       classes=tuple(classes) if classes else None, price_per_1k_tokens=price_per_1k_tokens)
     if task_type == "pairwise":
         _keep_codes(run, verdict_codes(human["label"]), tuple(verdict_codes(v) for v in al.verdict))
+        # the annotators' votes as the metrics code them (None: no example has two), from the Arrow lists
+        run.__dict__["annotator_vote_codes"] = votes
     return run
 
 
@@ -372,6 +455,8 @@ def _keep_codes(run: M.RunScores, labels: np.ndarray, verdicts: tuple[np.ndarray
 def _string_array(values) -> pa.Array | None:
     """``values`` (a list or 1-D array) as an Arrow string array when every value is a ``str`` or
     ``None`` (numpy ``str_`` included), else ``None``."""
+    if isinstance(values, ArrowValues):
+        values = values.array
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
         arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
     elif isinstance(values, np.ndarray) and values.dtype.kind == "U":
@@ -432,6 +517,10 @@ def _codes(values) -> tuple[np.ndarray, int]:
     arr = np.asarray(values)
     if arr.dtype == object or arr.dtype.kind in "US":
         arr = np.array(["\x00" if v is None else str(v) for v in values])
+    if arr.dtype.kind == "f" and arr.ndim == 1 and len(arr):
+        lo, hi = arr.min(), arr.max()   # whole numbers of a small range (NaN makes these NaN): by a count
+        if np.isfinite(lo) and np.isfinite(hi) and hi - lo < 4 * len(arr) + 65536 and (arr == np.floor(arr)).all():
+            return _compact((arr - lo).astype(np.int64), int(hi - lo) + 1)
     if arr.dtype.kind == "f":
         arr = np.where(np.isnan(arr), np.inf, arr)
     _, codes = np.unique(arr, return_inverse=True)
@@ -591,7 +680,14 @@ def resolve_slice_by(table: pa.Table, slice_by: Sequence[str] | None) -> list[tu
     if slice_by is None:
         if "category" not in table.column_names:
             return []
-        values = table.column("category").to_pylist()
+        column = table.column("category")
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):  # without Python objects
+            import pyarrow.compute as pc
+
+            column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+            many = pc.count_distinct(column, mode="only_valid").as_py() > 1
+            return [("category", ArrowValues(column))] if many else []
+        values = column.to_pylist()
         return [("category", values)] if len({v for v in values if v is not None}) > 1 else []
     if isinstance(slice_by, str):
         slice_by = [slice_by]
@@ -607,34 +703,110 @@ def check_slicing(table: pa.Table, slice_by: Sequence[str] | None, min_slice_siz
     return resolve_slice_by(table, slice_by)
 
 
-def _slices(run: M.RunScores, al: Aligned, columns: list[tuple[str, list]], *, min_size: int
-            ) -> tuple[list, list[SliceReport]]:
-    """The task type's per-slice (headline) metric function on each slice of each column; each slice
-    gets its own seeded bootstrap."""
-    if not columns:
-        return [], []
-    function = M.slice_function(run.task_type)
-    positions = function.eligible(run)
+PREFETCH_CELLS = 1 << 25
+"""Class counts (resamples × joint classes, int32: 128 MiB) of the slices' counts-mode bootstraps that
+are drawn ahead, on another thread, while the run's own metrics are computed."""
 
-    def metric(idx: np.ndarray) -> dict:
-        chosen = positions[idx]
+
+def _slice_groups(per_row: list, rows: np.ndarray) -> tuple[list[tuple[object, np.ndarray]], int]:
+    """:func:`~registry.domain.metrics.slices.groups` of ``per_row``'s values at ``rows``: through an
+    Arrow dictionary when they are all ``str`` or ``None`` (no Python pass over the examples)."""
+    from registry.domain.metrics.slices import coded_groups, groups
+
+    strings = _string_array(per_row) if len(per_row) else None
+    if strings is not None:
+        idx, distinct = _dictionary(strings)
+        if all(v is not None for v in distinct):
+            codes = np.where(idx == len(distinct), -1, idx)
+            return coded_groups(codes[rows], distinct)
+    values_at = np.empty(len(per_row), dtype=object)
+    values_at[:] = per_row
+    return groups(values_at[rows].tolist())
+
+
+class _Slicing:
+    """The slices of a run (:func:`score_arrays`): grouped first, and the bootstraps of the first of
+    them (up to :data:`PREFETCH_CELLS` class counts) built then, so that their class counts can be
+    drawn on another thread while the run's own metrics are computed (:meth:`ahead`); each slice gets
+    its own seeded bootstrap, the same numbers whichever thread draws them."""
+
+    def __init__(self, run: M.RunScores, al: Aligned, columns: list[tuple[str, list]], *, min_size: int):
+        self.run, self.min_size = run, min_size
+        self.function = M.slice_function(run.task_type) if columns else None
+        self.positions = self.function.eligible(run) if columns else None
+        self.columns = [(column, _slice_groups(per_row, al.rows[self.positions])) for column, per_row in columns]
+        self.boots: dict[int, M.Bootstrap] = {}     # built ahead, by id of the slice's index array
+        cells = 0
+        for _, (found, _) in self.columns:
+            for _, idx in found:
+                if len(idx) < min_size or cells >= PREFETCH_CELLS:
+                    continue
+                boot = self._boot(self.positions[idx])
+                if boot.counts_cells and cells + boot.counts_cells <= PREFETCH_CELLS:
+                    cells += boot.counts_cells
+                    self.boots[id(idx)] = boot
+
+    def _boot(self, chosen: np.ndarray) -> M.Bootstrap:
+        run = self.run
         boot = M.Bootstrap.draw(len(chosen), run.boot.n_samples, run.seed)
         if run.boot.classes is not None:
             boot = boot.with_classes([_codes(c[chosen])[0] for c in run.boot.classes])
-        part = run.subset(chosen, boot)
-        if "verdict_codes" in run.__dict__:
-            _keep_codes(part, run.label_codes[chosen], tuple(v[chosen] for v in run.verdict_codes))
-        return {m.name: m for m in function.compute(part)}
+        return boot
 
-    values, reports = [], []
-    for column, per_row in columns:
-        values_at = np.empty(len(per_row), dtype=object)
-        values_at[:] = per_row
-        keys = values_at[al.rows[positions]].tolist()
-        got, report = sliced(metric, keys, field=column, min_size=min_size)
-        values += got
-        reports.append(report)
-    return values, reports
+    def ahead(self) -> list[M.Bootstrap]:
+        """The bootstraps whose class counts are worth drawing ahead, in the order they are used."""
+        return list(self.boots.values())
+
+    def compute(self) -> tuple[list, list[SliceReport]]:
+        """The task type's per-slice (headline) metric function on each slice of each column."""
+        if self.function is None:
+            return [], []
+        run, function = self.run, self.function
+
+        def metric(idx: np.ndarray) -> dict:
+            chosen = self.positions[idx]
+            boot = self.boots.pop(id(idx), None) or self._boot(chosen)
+            part = run.subset(chosen, boot)
+            if "verdict_codes" in run.__dict__:
+                _keep_codes(part, run.label_codes[chosen], tuple(v[chosen] for v in run.verdict_codes))
+            return {m.name: m for m in function.compute(part)}
+
+        values, reports = [], []
+        for column, grouped in self.columns:
+            got, report = sliced(metric, None, field=column, min_size=self.min_size, grouped=grouped)
+            values += got
+            reports.append(report)
+        return values, reports
+
+
+class _DrawAhead:
+    """Draws bootstraps' counts-mode class counts on one other thread, in order (numpy's multinomial
+    releases the GIL: the run's own work goes on meanwhile); whoever needs counts still being
+    drawn waits for them (:meth:`~registry.domain.metrics.Bootstrap.draw_counts`). Stops between
+    draws when the block is left (an error: the rest is not drawn)."""
+
+    def __init__(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bootstrap-counts")
+        self.stop = False
+
+    def draw(self, boots: list[M.Bootstrap]) -> None:
+        def work():
+            for boot in boots:
+                if self.stop:
+                    return
+                boot.draw_counts()
+
+        if any(b.counts_cells for b in boots):
+            self.pool.submit(work)
+
+    def __enter__(self) -> _DrawAhead:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop = True
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 # --------------------------------------------------------------------------------- coverage
@@ -706,14 +878,19 @@ def score_arrays(task_type: str, table: pa.Table, arrays: PredictionArrays, colu
     """:func:`compute_metrics` of prediction rows given as arrays (a streamed run's), with the slice
     columns already resolved (:func:`check_slicing`); ``table`` needs no judge-input texts when the
     pairwise ones come as ``features`` (:func:`text_features` of every dataset row)."""
-    al = align_arrays(table.num_rows, arrays)
+    al = align_arrays(table.num_rows, arrays, arrow=task_type == "pairwise")  # pairwise: read through codes
     n = len(al.rows)
     if n == 0:
         return ScoredMetrics()
     run = run_scores(task_type, table, al, seed=seed, n_boot=n_boot, classes=ctx.labels if ctx else None,
                      price_per_1k_tokens=price_per_1k_tokens, features=features)
-    values = M.run_metrics(run)       # the registered functions of the task type, in order
-    sliced_values, reports = _slices(run, al, columns, min_size=min_slice_size)
+    with _DrawAhead() as ahead:       # the class counts of counts mode's draws, on another thread
+        ahead.draw([run.boot])
+        slicing = _Slicing(run, al, columns, min_size=min_slice_size)
+        ahead.draw(slicing.ahead())
+        examples = _examples(task_type, table.num_rows, al, run)
+        values = M.run_metrics(run)       # the registered functions of the task type, in order
+        sliced_values, reports = slicing.compute()
     records = _records(values + sliced_values)
     records.append(_coverage(task_type, table, arrays, n, reports))
     seen, unique = set(), ScoredMetrics()
@@ -721,8 +898,19 @@ def score_arrays(task_type: str, table: pa.Table, arrays: PredictionArrays, colu
         if (r.name, r.slice) not in seen:
             seen.add((r.name, r.slice))
             unique.append(r)
-    unique.examples = RunExamples.from_aligned(task_type, table.num_rows, al, seed).encode()
+    unique.examples = examples
     return unique
+
+
+def _examples(task_type: str, n_rows: int, al: Aligned, run: M.RunScores) -> bytes:
+    """The run's encoded per-example judgments (:meth:`RunExamples.from_aligned`; pairwise from the
+    verdict codes the run already has, not coded again)."""
+    if task_type != "pairwise" or "verdict_codes" not in run.__dict__:
+        return RunExamples.from_aligned(task_type, n_rows, al, run.seed).encode()
+    from registry.domain.metrics.pairwise import prob_a_codes
+
+    return RunExamples(task_type, n_rows, np.asarray(al.rows, dtype=np.int64), run.seed,
+                       verdicts=tuple(run.verdict_codes), logprob=prob_a_codes(al.prob_a, len(al.rows))).encode()
 
 
 class ScoredMetrics(list):

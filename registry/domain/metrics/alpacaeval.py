@@ -65,10 +65,27 @@ def _expected_score(pref: np.ndarray, mode_mask: np.ndarray) -> np.ndarray:
         return 1.0 - (dist * mode_mask).sum(axis=-1) / np.where(k > 0, k, np.nan)
 
 
+_CODES = np.array([FAIL, A, B, TIE], dtype=np.int8)
+_MODE_SETS = (np.arange(8)[:, None] >> np.arange(3) & 1).astype(bool)
+"""Every set of modes (8 × 3: bit c of row p = category c is a mode)."""
+_SCORE_TABLE = _expected_score(preferences(_CODES)[:, None], _MODE_SETS[None])
+"""``_expected_score`` of every (code + 1, set of modes): the same arithmetic on the same values."""
+
+
+def expected_scores(codes: np.ndarray, mode_mask: np.ndarray) -> np.ndarray:
+    """``_expected_score(preferences(codes), mode_mask)`` by a lookup of each example's (verdict code,
+    set of modes) in :data:`_SCORE_TABLE` (the same values, bit for bit: sums of at most three
+    multiples of ½), without the (…, n, 3) intermediates."""
+    codes = as_codes(codes, field="verdicts")
+    mode_mask = np.asarray(mode_mask, dtype=bool)
+    sets = mode_mask[..., 0] + 2 * mode_mask[..., 1].astype(np.int8) + 4 * mode_mask[..., 2].astype(np.int8)
+    return _SCORE_TABLE[codes.astype(np.intp) + 1, sets]
+
+
 def human_agreement(annotators: np.ndarray, verdicts: np.ndarray, *, boot: Bootstrap | None = None) -> MetricValue:
     """Evaluator agreement with the mode of the annotators (n, k); verdicts (n,) or (S, n)."""
     annotators = np.atleast_2d(annotators)
-    scores = np.atleast_2d(_expected_score(preferences(verdicts), modes(annotators)))
+    scores = np.atleast_2d(expected_scores(verdicts, modes(annotators)))
     valid = ~np.isnan(scores)
     return _ratio_value("human_agreement", np.where(valid, scores, 0.0).sum(axis=0), valid.sum(axis=0), boot,
                         {"failures": int((np.atleast_2d(verdicts) == FAIL).sum())})
@@ -83,7 +100,7 @@ def human_agreement_loo(annotators: np.ndarray, *, boot: Bootstrap | None = None
     for j in range(k):
         others = votes.copy()
         others[:, j] = FAIL
-        s = _expected_score(preferences(votes[:, j]), modes(others))
+        s = expected_scores(votes[:, j], modes(others))
         ok = ~np.isnan(s)
         num[j], den[j] = np.where(ok, s, 0.0), ok
     (pn, pd_), samples = weighted_sums(np.stack([num, den]), boot)

@@ -139,7 +139,7 @@ def bias_diagnostics(run: RunScores) -> list[MetricValue]:
 @register_metric("human_agreement", (PW,), produces=("human_agreement", "human_agreement_loo"))
 def agreement_with_annotators(run: RunScores) -> list[MetricValue]:
     """AlpacaEval's agreement with the annotators' mode, and the annotators' own (two or more annotators)."""
-    votes = annotator_votes(list(run.human["annotator_labels"]))
+    votes = run.annotator_vote_codes
     if votes is None:
         return []
     verdicts = np.stack(run.verdict_codes) if run.both_orders else run.verdict_codes[0]

@@ -76,6 +76,20 @@ def groups(values: Sequence[Any] | np.ndarray) -> tuple[list[tuple[Any, np.ndarr
     return [(value, np.asarray(idx, dtype=np.int64)) for value, idx in ordered], missing
 
 
+def coded_groups(codes: np.ndarray, values: Sequence[Any]) -> tuple[list[tuple[Any, np.ndarray]], int]:
+    """:func:`groups` of examples given as codes: example i has value ``values[codes[i]]``, or none when
+    ``codes[i]`` is negative. ``values`` must be distinct and none of them missing (e.g. an Arrow
+    dictionary's); the same groups, in the same order, without a Python pass over the examples."""
+    codes = np.asarray(codes, dtype=np.int64)
+    present = codes >= 0
+    counts = np.bincount(codes[present], minlength=len(values))
+    order = np.argsort(np.where(present, codes, len(values)), kind="stable")   # each value's examples ascending
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    found = [(values[c], order[starts[c]:starts[c + 1]].astype(np.int64)) for c in np.flatnonzero(counts)]
+    found.sort(key=lambda kv: str(kv[0]))
+    return found, int((~present).sum())
+
+
 def slice_name(field: str, value: Any) -> str:
     """``"<field>=<value>"``."""
     return f"{field}={value}"
@@ -86,12 +100,14 @@ def _relabel(result: MetricResult, name: str) -> list[MetricValue | MetricArray]
     return [replace(m, slice=name) for m in items]
 
 
-def sliced(metric: Callable[[np.ndarray], MetricResult], values: Sequence[Any] | np.ndarray, *, field: str,
-           min_size: int = 10) -> tuple[list[MetricValue | MetricArray], SliceReport]:
+def sliced(metric: Callable[[np.ndarray], MetricResult], values: Sequence[Any] | np.ndarray | None, *, field: str,
+           min_size: int = 10, grouped: tuple[list[tuple[Any, np.ndarray]], int] | None = None
+           ) -> tuple[list[MetricValue | MetricArray], SliceReport]:
     """``metric(indices)`` on the examples of each value of ``values`` (one per example), each
     result labelled ``"<field>=<value>"``; slices with fewer than ``min_size`` examples are skipped
-    and reported. ``metric`` receives the example indices of the slice and subsets its own data."""
-    found, missing = groups(values)
+    and reported. ``metric`` receives the example indices of the slice and subsets its own data.
+    ``grouped``: the examples already grouped (:func:`groups` or :func:`coded_groups` of the values)."""
+    found, missing = grouped if grouped is not None else groups(values)
     out: list[MetricValue | MetricArray] = []
     skipped: list[SkippedSlice] = []
     for value, idx in found:

@@ -94,10 +94,22 @@ class RunScores:
         """Pairwise verdicts of each order as int8 codes (FAIL for a parse failure)."""
         return tuple(encode_verdicts(v) for v in self.verdicts)
 
+    @cached_property
+    def annotator_vote_codes(self) -> np.ndarray | None:
+        """Pairwise annotator votes as codes, examples × annotators
+        (:func:`~registry.domain.metrics.builtin.annotator_votes` of ``human["annotator_labels"]``)."""
+        from registry.domain.metrics.builtin import annotator_votes
+
+        return annotator_votes(list(self.human["annotator_labels"]))
+
     def subset(self, idx: np.ndarray, boot: Bootstrap) -> RunScores:
-        """The examples at positions ``idx``, with ``boot`` drawn for them."""
+        """The examples at positions ``idx``, with ``boot`` drawn for them (a field's values that
+        can take positions themselves, ``values.at(idx)``, do)."""
         def take(values: Any) -> Any:
-            return values[idx] if isinstance(values, np.ndarray) else [values[int(i)] for i in idx]
+            if isinstance(values, np.ndarray):
+                return values[idx]
+            at = getattr(values, "at", None)
+            return at(idx) if callable(at) else [values[int(i)] for i in idx]
 
         return replace(self, human={k: take(v) for k, v in self.human.items()},
                        verdicts=tuple(take(v) for v in self.verdicts), scores=tuple(take(s) for s in self.scores),
