@@ -55,6 +55,10 @@ def _markers(reg) -> list[Path]:
     return sorted((reg.artifacts.root / ".verified").glob("*"))
 
 
+def _refused(*a, **k):
+    raise AssertionError("the rows were hashed again")
+
+
 def _new_process():
     from registry.services.store_maintenance import _VERIFIED
 
@@ -74,13 +78,9 @@ def test_a_registered_file_is_not_hashed_again_by_the_first_run(reg, data_root, 
     assert len(markers) == 1
     assert store_maintenance.marker_live(reg, markers[0], {version.storage_uri})
     _new_process()
-
-    def no_hashing(*a, **k):
-        raise AssertionError("the rows were hashed again")
-
     with monkeypatch.context() as m:
-        m.setattr(versioning, "row_hashes", no_hashing)
-        m.setattr(store_maintenance, "version_digest", no_hashing)
+        for module, name in ((versioning, "row_hashes"), (store_maintenance, "version_digest")):
+            m.setattr(module, name, _refused)
         run = run_evaluation(reg, "random", PANDALM, n_boot=20, chunk_rows=300)
         assert run.n_executed == 1800
         assert run.provenance["streaming"]["seconds"]["check"] < 1.0
