@@ -4,8 +4,9 @@ killed writers left behind.
 * :func:`check_version_table`, :func:`check_predictions_file` — the check made when a dataset
   version or a run's predictions are loaded: once per file (keyed by path, inode, size,
   modification and change times; a passed check is remembered in the process and as a marker
-  under the store's ``.verified`` folder for the next processes), so a file changed on disk is
-  never read as the registered content;
+  under the store's ``.verified`` folder for the next processes; registration marks the file it has
+  just written and hashed, :func:`mark_registered`), so a file changed on disk is never read as the
+  registered content;
 * :func:`verify_store` (``autorater store verify``) — every dataset version, predictions file and
   checkpoint folder, re-hashed in full;
 * :func:`collect_garbage` (``autorater store gc``) — leftovers of ``store/tmp``, orphans (stored

@@ -28,11 +28,11 @@ before: an input repeated in a later chunk is reused from the judgments cached b
 and counted in neither.
 
 What a run reuses (tests/services/test_eval_reuse.py): the version's content-hash check, once
-passed in any process (a marker, :mod:`registry.services.store_maintenance`); its judge-input hashes
-and text features (:class:`InputSidecar`, written by the first run that reads the texts: a later run
-takes them from there, and when every judgment is cached reads only the example ids); and, through
-``reuse_scores``, the metric records of a run with byte-identical predictions and the same scoring
-(:func:`registry.services.evaluation.reusable_scores`).
+passed in any process or by registration (a marker, :mod:`registry.services.store_maintenance`);
+its judge-input hashes and text features (:class:`InputSidecar`, written by the first run that
+reads the texts: a later run takes them from there, and when every judgment is cached reads only
+the example ids); and, through ``reuse_scores``, the metric records of a run with byte-identical
+predictions and the same scoring (:func:`registry.services.evaluation.reusable_scores`).
 
 Results are those of the whole-table engine (tests/services/test_streaming_eval.py).
 """
