@@ -211,18 +211,19 @@ def _to_cache_table(hashes: pa.Array, judged: pa.Table, order: int) -> pa.Table:
     def col(name: str, kind, default=None):
         if name in judged.column_names:
             return judged.column(name).cast(kind)
-        return pa.array([default] * n, type=kind)
+        return pa.nulls(n, kind) if default is None else pa.repeat(pa.scalar(default, kind), n)
 
     label, score, prob = col("label", pa.string()), col("score", pa.float64()), col("prob_a", pa.float64())
     if order == ORDER_SWAPPED:
         import pyarrow.compute as pc
 
-        labels = label.to_pylist()
-        swapped = [("B" if v == "A" else "A") if v in ("A", "B") else v for v in labels]
-        flip = np.array([v in ("A", "B", "tie") for v in swapped], dtype=bool)
-        s = np.asarray(score.fill_null(np.nan).to_numpy(zero_copy_only=False), dtype=np.float64)
-        score = pa.array(np.where(flip, -s, s), type=pa.float64(), mask=~np.asarray(score.is_valid()))
-        label = pa.array(swapped, type=pa.string())
+        # "A" <-> "B", other labels as they are; the score's sign flips where the label is A, B or tie
+        is_a, is_b = pc.fill_null(pc.equal(label, "A"), False), pc.fill_null(pc.equal(label, "B"), False)
+        label = pc.if_else(is_a, "B", pc.if_else(is_b, "A", label))
+        if score.null_count < n:
+            flip = np.asarray(pc.or_(pc.or_(is_a, is_b), pc.fill_null(pc.equal(label, "tie"), False)), dtype=bool)
+            s = np.asarray(score.fill_null(np.nan).to_numpy(zero_copy_only=False), dtype=np.float64)
+            score = pa.array(np.where(flip, -s, s), type=pa.float64(), mask=~np.asarray(score.is_valid()))
         prob = pc.subtract(pa.scalar(1.0), prob)
     return pa.table({"example_hash": hashes, "verdict": label, "score": score, "prob_a": prob,
                      "parsed": col("parsed", pa.bool_(), True), "raw": col("raw", pa.string()),
@@ -519,12 +520,13 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
                         firsts[first[new]] = True
                         seen.add(hi[first][new], lo[first][new])
                     lap("hash")
+                    examples = None  # the chunk's rows to judge, taken once for every slot that misses them
                     for k, slot in active:
                         found, got = slot.lookup.find(ukeys)
                         if first is None and not found.all():
                             first, inverse = _first_occurrences(*hash_words(keys))
                             ukeys, new = keys.take(pa.array(first)), firsts[first]   # inputs first seen here: kept
-                            found, got = slot.lookup.find(ukeys)
+                            found, got = found[first], got.take(pa.array(first))    # the same lookup, not made again
                         cached += int((found & new).sum())
                         missing = np.flatnonzero(~found)
                         lap("lookup")
@@ -535,12 +537,17 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
                                 plugin = plugin_cls(config)
                                 if hasattr(plugin, "stage_store") and stage_store_factory is not None:
                                     plugin.stage_store = stage_store_factory()
-                            judged = _judge(plugin, ctx, table.take(pa.array(first[missing])),
-                                            ukeys.take(pa.array(missing)), slot, batch_size)
+                            rows_missing = first[missing]
+                            if examples is None or not np.array_equal(examples[0], rows_missing):
+                                examples = (rows_missing, _examples(table, rows_missing, plugin))
+                            judged = _judge(plugin, ctx, examples[1], ukeys.take(pa.array(missing)), slot, batch_size)
                             executed += len(missing)
-                            index = np.where(found, np.arange(len(found)), 0)
-                            index[missing] = len(found) + np.arange(len(missing))
-                            got = pa.concat_tables([got, judged.select(list(JUDGMENT_FIELDS))]).take(pa.array(index))
+                            if len(missing) == len(found):  # none cached: the judged rows are the rows
+                                got = judged.select(list(JUDGMENT_FIELDS))
+                            else:
+                                index = np.where(found, np.arange(len(found)), 0)
+                                index[missing] = len(found) + np.arange(len(missing))
+                                got = pa.concat_tables([got, judged.select(list(JUDGMENT_FIELDS))]).take(pa.array(index))
                             lap("judge")
                         counted = np.flatnonzero(new)
                         pt = got.column("prompt_tokens").take(pa.array(counted)).fill_null(0)
@@ -637,6 +644,18 @@ def _row_bytes(pf) -> float:
         return 0.0
     first = next(pf.iter_batches(batch_size=MIN_CHUNK_ROWS))
     return first.nbytes / max(first.num_rows, 1)
+
+
+def _examples(table: pa.Table, rows: np.ndarray, plugin) -> pa.Table:
+    """The chunk's ``rows`` to judge: only the columns a vectorised plugin says it reads
+    (``arrow_columns()``; all of them else), not copied when they are every row in order."""
+    wanted = getattr(plugin, "arrow_columns", None)
+    names = wanted() if wanted is not None else None
+    if names is not None:
+        table = table.select([c for c in table.column_names if c in names])
+    if len(rows) == table.num_rows and (len(rows) == 0 or (rows[0] == 0 and bool((np.diff(rows) == 1).all()))):
+        return table
+    return table.take(pa.array(rows))
 
 
 def _judge(plugin, ctx, examples: pa.Table, hashes: pa.Array, slot: _Slot, batch_size: int) -> pa.Table:

@@ -80,8 +80,7 @@ class _Heuristic(Evaluator):
         ``label`` (string), ``score`` (float64) and ``seconds`` (the batch's time, divided evenly)
         with the same verdicts. ``None`` when this instance has no such path (its kind has none, or
         ``judge`` / ``_rule`` were replaced by a subclass or a test): the engine calls :meth:`judge`."""
-        mirrors = type(self)._mirrors
-        if mirrors is None or type(self).judge is not _Heuristic.judge or type(self)._rule is not mirrors:
+        if not self._vectorised():
             return None
         import pyarrow as pa
 
@@ -90,11 +89,20 @@ class _Heuristic(Evaluator):
         labels, scores = self._rule_arrow(ctx, table, sample)
         n = table.num_rows
         seconds = (time.perf_counter() - start) / n if n else 0.0
-        return pa.table({"label": pa.array(labels, type=pa.string()), "score": pa.array(scores, type=pa.float64()),
-                         "seconds": pa.array([seconds] * n, type=pa.float64())})
+        return pa.table({"label": _arrow(labels, pa.string()), "score": _arrow(scores, pa.float64()),
+                         "seconds": pa.repeat(pa.scalar(seconds, pa.float64()), n)})
+
+    def arrow_columns(self) -> tuple[str, ...] | None:
+        """The columns :meth:`judge_arrow` reads (the engine gives it only those); ``None`` when it
+        has no vectorised path (then :meth:`judge` gets every column)."""
+        return ("example_id", "response_a", "response_b", "response") if self._vectorised() else None
+
+    def _vectorised(self) -> bool:
+        mirrors = type(self)._mirrors
+        return not (mirrors is None or type(self).judge is not _Heuristic.judge or type(self)._rule is not mirrors)
 
     def _rule_arrow(self, ctx: TaskContext, table, sample: int) -> tuple[Any, Any]:
-        """(labels, scores) of every row (sequences or numpy arrays; None for missing)."""
+        """(labels, scores) of every row (sequences, numpy or Arrow arrays; None for missing)."""
         raise NotImplementedError
 
     def fingerprint(self) -> Mapping[str, Any]:
@@ -164,12 +172,12 @@ class RandomEvaluator(_Heuristic):
         h = np.array(xxh_each(keys, xxhash.xxh64_intdigest), dtype=np.uint64)
         n = len(h)
         if ctx.task_type == "pairwise":
-            return np.where((h & np.uint64(1)).astype(bool), "A", "B").tolist(), [None] * n
+            return pc.if_else(pa.array((h & np.uint64(1)).astype(bool)), "A", "B"), pa.nulls(n, pa.float64())
         if ctx.task_type == "pointwise":
             lo, hi = ctx.scale or (0.0, 1.0)
-            return [None] * n, lo + (hi - lo) * (h.astype(np.float64) / 2.0**64)
-        labels = list(ctx.labels or ())
-        return [labels[i] for i in (h % np.uint64(len(labels))).tolist()], [None] * n
+            return pa.nulls(n, pa.string()), lo + (hi - lo) * (h.astype(np.float64) / 2.0**64)
+        labels = pa.array(list(ctx.labels or ()), type=pa.string())
+        return labels.take(pa.array((h % np.uint64(len(labels))).astype(np.int64))), pa.nulls(n, pa.float64())
 
 
 class AlwaysFirstEvaluator(_Heuristic):
@@ -265,6 +273,15 @@ def _texts(table, key: str):
         return pa.array([""] * table.num_rows, type=pa.string())
     col = text_column(table.column(key))
     return pc.fill_null(col, pa.scalar("", col.type))
+
+
+def _arrow(values, kind):
+    """A rule's labels or scores as an Arrow array of ``kind``."""
+    import pyarrow as pa
+
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values if values.type == kind else values.cast(kind)
+    return pa.array(values, type=kind)
 
 
 def _lengths(table, key: str):

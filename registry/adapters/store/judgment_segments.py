@@ -106,24 +106,58 @@ def new_segment_id(newest: str | None = None) -> str:
 def encode(table) -> tuple[int, str, str, pa.Table]:
     """A segment of ``table`` (:func:`judgment_schema` columns): (rows, index text, data text, the
     sorted table). Several judgments of one example: the last one is kept."""
+    n, index, data, table, _, _ = _encode(table)
+    return n, index, data, table
+
+
+def _encode(table) -> tuple[int, str, str, pa.Table, np.ndarray, np.ndarray]:
+    """:func:`encode`, and the sorted table's (high, low) hash words."""
+    table, hi, lo = _sorted(table)
+    index, data = _serialize(table, hi)
+    return len(hi), index, data, table, hi, lo
+
+
+def _sorted(table) -> tuple[pa.Table, np.ndarray, np.ndarray]:
+    """The segment's rows: ``table`` by example hash, one row per hash (the last one); with the
+    (high, low) words of its hashes."""
     import numpy as np
     import pyarrow as pa
 
     table = table.select(judgment_schema().names).cast(judgment_schema())
     hi, lo = hash_words(table.column("example_hash"))
-    order = np.lexsort((np.arange(len(hi))[::-1], lo, hi))  # by hash; the last of equal hashes first
+    order = _by_hash(hi, lo)
     hi, lo = hi[order], lo[order]
     keep = np.ones(len(order), bool)
     keep[1:] = (hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1])
-    order, hi = order[keep], hi[keep]
-    table = table.take(pa.array(order))
+    if not keep.all():
+        order, hi, lo = order[keep], hi[keep], lo[keep]
+    return table.take(pa.array(order)), hi, lo
+
+
+def _serialize(table, hi: np.ndarray) -> tuple[str, str]:
+    """(index text, data text) of a segment's sorted rows."""
+    import pyarrow as pa
+
     sink = pa.BufferOutputStream()
     options = pa.ipc.IpcWriteOptions(compression="zstd" if table.num_rows >= COMPRESS_ROWS else None)
     with pa.ipc.new_stream(sink, table.schema, options=options) as w:
         w.write_table(table)
     data = base64.b64encode(sink.getvalue().to_pybytes()).decode("ascii")
     index = base64.b64encode(hi.astype("<u8").tobytes()).decode("ascii")
-    return len(order), index, data, table
+    return index, data
+
+
+def _by_hash(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """``np.lexsort((positions reversed, lo, hi))``: the rows by hash, the last of equal hashes first.
+    When no two rows share their high words that is the stable sort of ``hi`` alone (one sort, not
+    three; nearly free on a merge's concatenated sorted segments), else the lexsort itself."""
+    import numpy as np
+
+    order = np.argsort(hi, kind="stable")
+    shi = hi[order]
+    if len(shi) < 2 or bool((shi[1:] != shi[:-1]).all()):
+        return order
+    return np.lexsort((np.arange(len(hi))[::-1], lo, hi))
 
 
 def _unbase64(text: str) -> bytes:
@@ -316,43 +350,58 @@ class JudgmentLookup:
             return
         newest = self.segments[0].id if self.segments else None
         sid = new_segment_id(newest)
-        n, index, data, sorted_table = encode(table)
-        self.backend.write([(sid, n, index, data)], [])
-        seg = Segment(sid, n, decode_index(index))
+        sorted_table, hi, lo = _sorted(table)
+        seg = Segment(sid, len(hi), hi)
+        tiers = self._tiers()
+        if seg.tier >= 0 and len(tiers.get(seg.tier, ())) == FANOUT - 1 and \
+                not any(len(segs) >= FANOUT for segs in tiers.values()):
+            # the segment fills its tier: merged with the others at once (what writing it, then
+            # compacting, would store; one write, and no segment written only to be deleted)
+            self._merge(tiers[seg.tier], sorted_table, newest)
+            return
+        self.backend.write([(sid, seg.n, *_serialize(sorted_table, hi))], [])
         self.segments.insert(0, seg)
-        _, lo = hash_words(sorted_table.column("example_hash"))
         self._remember(sid, _Decoded(sorted_table, lo, sorted_table.nbytes + lo.nbytes))
         self._compact()
 
-    def _compact(self) -> None:
-        import pyarrow as pa
-
+    def _tiers(self) -> dict[int, list[Segment]]:
+        """The segments that may still be merged, by size tier (each newest first)."""
         tiers: dict[int, list[Segment]] = {}
         for seg in self.segments:
             if seg.tier >= 0:
                 tiers.setdefault(seg.tier, []).append(seg)
-        full = next((segs for _, segs in sorted(tiers.items()) if len(segs) >= FANOUT), None)
-        if full is None:
-            return
+        return tiers
+
+    def _compact(self) -> None:
+        full = next((segs for _, segs in sorted(self._tiers().items()) if len(segs) >= FANOUT), None)
+        if full is not None:
+            self._merge(full, None, full[0].id)
+
+    def _merge(self, full: list[Segment], newer, newest: str | None) -> None:
+        """Replace the segments ``full`` (newest first) and the judgments ``newer`` (a table, or
+        None) by one segment, then merge a full size tier."""
+        import pyarrow as pa
+
         parts = []
         for seg in reversed(full):           # oldest first: the newest judgment of a hash is kept
             decoded = self._decode(seg)
             if decoded is not None:
                 parts.append(decoded.table)
+        if newer is not None:
+            parts.append(newer)
         merged = pa.concat_tables(parts) if parts else None
         if merged is None or merged.num_rows == 0:
             return
-        sid = new_segment_id(full[0].id)
-        n, index, data, sorted_table = encode(merged)
+        sid = new_segment_id(newest)
+        n, index, data, sorted_table, hi, lo = _encode(merged)
         self.backend.write([(sid, n, index, data)], [s.id for s in full])
         gone = {s.id for s in full}
         for s in gone:
             old = self._decoded.pop(s, None)
             if old is not None:
                 self._decoded_bytes -= old.nbytes
-        self._segments = sorted([s for s in self.segments if s.id not in gone] + [Segment(sid, n, decode_index(index))],
+        self._segments = sorted([s for s in self.segments if s.id not in gone] + [Segment(sid, n, hi)],
                                 key=lambda s: s.id, reverse=True)
-        _, lo = hash_words(sorted_table.column("example_hash"))
         self._remember(sid, _Decoded(sorted_table, lo, sorted_table.nbytes + lo.nbytes))
         self._compact()
 
