@@ -703,11 +703,6 @@ def check_slicing(table: pa.Table, slice_by: Sequence[str] | None, min_slice_siz
     return resolve_slice_by(table, slice_by)
 
 
-PREFETCH_CELLS = 1 << 25
-"""Class counts (resamples × joint classes, int32: 128 MiB) of the slices' counts-mode bootstraps that
-are drawn ahead, on another thread, while the run's own metrics are computed."""
-
-
 def _slice_groups(per_row: list, rows: np.ndarray) -> tuple[list[tuple[object, np.ndarray]], int]:
     """:func:`~registry.domain.metrics.slices.groups` of ``per_row``'s values at ``rows``: through an
     Arrow dictionary when they are all ``str`` or ``None`` (no Python pass over the examples)."""
@@ -725,37 +720,14 @@ def _slice_groups(per_row: list, rows: np.ndarray) -> tuple[list[tuple[object, n
 
 
 class _Slicing:
-    """The slices of a run (:func:`score_arrays`): grouped first, and the bootstraps of the first of
-    them (up to :data:`PREFETCH_CELLS` class counts) built then, so that their class counts can be
-    drawn on another thread while the run's own metrics are computed (:meth:`ahead`); each slice gets
-    its own seeded bootstrap, the same numbers whichever thread draws them."""
+    """The slices of a run (:func:`score_arrays`), grouped by each column's values; each slice gets
+    its own seeded bootstrap."""
 
     def __init__(self, run: M.RunScores, al: Aligned, columns: list[tuple[str, list]], *, min_size: int):
         self.run, self.min_size = run, min_size
         self.function = M.slice_function(run.task_type) if columns else None
         self.positions = self.function.eligible(run) if columns else None
         self.columns = [(column, _slice_groups(per_row, al.rows[self.positions])) for column, per_row in columns]
-        self.boots: dict[int, M.Bootstrap] = {}     # built ahead, by id of the slice's index array
-        cells = 0
-        for _, (found, _) in self.columns:
-            for _, idx in found:
-                if len(idx) < min_size or cells >= PREFETCH_CELLS:
-                    continue
-                boot = self._boot(self.positions[idx])
-                if boot.counts_cells and cells + boot.counts_cells <= PREFETCH_CELLS:
-                    cells += boot.counts_cells
-                    self.boots[id(idx)] = boot
-
-    def _boot(self, chosen: np.ndarray) -> M.Bootstrap:
-        run = self.run
-        boot = M.Bootstrap.draw(len(chosen), run.boot.n_samples, run.seed)
-        if run.boot.classes is not None:
-            boot = boot.with_classes([_codes(c[chosen])[0] for c in run.boot.classes])
-        return boot
-
-    def ahead(self) -> list[M.Bootstrap]:
-        """The bootstraps whose class counts are worth drawing ahead, in the order they are used."""
-        return list(self.boots.values())
 
     def compute(self) -> tuple[list, list[SliceReport]]:
         """The task type's per-slice (headline) metric function on each slice of each column."""
@@ -765,7 +737,9 @@ class _Slicing:
 
         def metric(idx: np.ndarray) -> dict:
             chosen = self.positions[idx]
-            boot = self.boots.pop(id(idx), None) or self._boot(chosen)
+            boot = M.Bootstrap.draw(len(chosen), run.boot.n_samples, run.seed)
+            if run.boot.classes is not None:
+                boot = boot.with_classes([_codes(c[chosen])[0] for c in run.boot.classes])
             part = run.subset(chosen, boot)
             if "verdict_codes" in run.__dict__:
                 _keep_codes(part, run.label_codes[chosen], tuple(v[chosen] for v in run.verdict_codes))
@@ -777,36 +751,6 @@ class _Slicing:
             values += got
             reports.append(report)
         return values, reports
-
-
-class _DrawAhead:
-    """Draws bootstraps' counts-mode class counts on one other thread, in order (numpy's multinomial
-    releases the GIL: the run's own work goes on meanwhile); whoever needs counts still being
-    drawn waits for them (:meth:`~registry.domain.metrics.Bootstrap.draw_counts`). Stops between
-    draws when the block is left (an error: the rest is not drawn)."""
-
-    def __init__(self):
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bootstrap-counts")
-        self.stop = False
-
-    def draw(self, boots: list[M.Bootstrap]) -> None:
-        def work():
-            for boot in boots:
-                if self.stop:
-                    return
-                boot.draw_counts()
-
-        if any(b.counts_cells for b in boots):
-            self.pool.submit(work)
-
-    def __enter__(self) -> _DrawAhead:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop = True
-        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 # --------------------------------------------------------------------------------- coverage
@@ -884,13 +828,8 @@ def score_arrays(task_type: str, table: pa.Table, arrays: PredictionArrays, colu
         return ScoredMetrics()
     run = run_scores(task_type, table, al, seed=seed, n_boot=n_boot, classes=ctx.labels if ctx else None,
                      price_per_1k_tokens=price_per_1k_tokens, features=features)
-    with _DrawAhead() as ahead:       # the class counts of counts mode's draws, on another thread
-        ahead.draw([run.boot])
-        slicing = _Slicing(run, al, columns, min_size=min_slice_size)
-        ahead.draw(slicing.ahead())
-        examples = _examples(task_type, table.num_rows, al, run)
-        values = M.run_metrics(run)       # the registered functions of the task type, in order
-        sliced_values, reports = slicing.compute()
+    values = M.run_metrics(run)       # the registered functions of the task type, in order
+    sliced_values, reports = _Slicing(run, al, columns, min_size=min_slice_size).compute()
     records = _records(values + sliced_values)
     records.append(_coverage(task_type, table, arrays, n, reports))
     seen, unique = set(), ScoredMetrics()
@@ -898,7 +837,7 @@ def score_arrays(task_type: str, table: pa.Table, arrays: PredictionArrays, colu
         if (r.name, r.slice) not in seen:
             seen.add((r.name, r.slice))
             unique.append(r)
-    unique.examples = examples
+    unique.examples = _examples(task_type, table.num_rows, al, run)
     return unique
 
 

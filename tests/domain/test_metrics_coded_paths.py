@@ -3,15 +3,13 @@ version it stands for: the same values, bit for bit."""
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 
 from registry.domain.judgments import FAIL
 from registry.domain.metrics.alpacaeval import _expected_score, expected_scores, human_agreement, preferences
 from registry.domain.metrics.annotators import modes
-from registry.domain.metrics.bootstrap import LARGE_N, Bootstrap
+from registry.domain.metrics.bootstrap import Bootstrap
 from registry.domain.metrics.slices import coded_groups, groups, sliced
 from registry.domain.metrics.value import MetricValue
 
@@ -79,22 +77,3 @@ def test_human_agreement_value_unchanged_on_every_mode_set():
         assert (np.isnan(got[i]) and np.isnan(want)) or got[i] == want
     votes = np.random.default_rng(1).integers(-1, 3, (50, 3)).astype(np.int8)
     assert human_agreement(votes, votes[:, 0], boot=Bootstrap.draw(50, 20, 0)).n == 50
-
-
-def test_counts_drawn_on_another_thread_are_the_same_numbers():
-    n = LARGE_N + 1000
-    classes = [np.arange(n) % 7, np.arange(n) % 3]
-    here = Bootstrap.draw(n, 50, 5).with_classes(classes)
-    there = Bootstrap.draw(n, 50, 5).with_classes(classes)
-    assert here.joint is not None and here.counts_cells == 50 * 21
-    worker = threading.Thread(target=there.draw_counts)
-    worker.start()
-    got = there.joint.counts(50)          # waits for the thread's draw, or draws first: one set of numbers
-    worker.join()
-    np.testing.assert_array_equal(got, here.joint.counts(50))
-    assert there.joint.counts(50) is got
-    x = (np.arange(n) % 7).astype(float)
-    np.testing.assert_array_equal(there.row_sums(x[None]), here.row_sums(x[None]))
-    index_mode = Bootstrap.draw(100, 10, 0).with_classes([np.arange(100) % 3])
-    assert index_mode.counts_cells == 0
-    index_mode.draw_counts()              # nothing to draw

@@ -1,8 +1,7 @@
 """The score step's Arrow paths (registry/services/scoring.py, issue 12 item 2) against the Python-list
 paths they stand for: labels, annotator votes, verdicts and slice keys kept as Arrow arrays
 (:class:`ArrowValues`), slices grouped by codes, whole-number floats coded by a count, the per-example
-judgments from the verdict codes, and the slices' counts-mode class counts drawn on another thread:
-the same values and the same metric records, bit for bit."""
+judgments from the verdict codes: the same values and the same metric records, bit for bit."""
 
 from __future__ import annotations
 
@@ -132,25 +131,26 @@ def _records(metrics) -> list:
 
 
 @pytest.mark.slow
-def test_counts_mode_run_scores_the_same_with_the_counts_drawn_ahead(monkeypatch):
-    """A run above LARGE_N with slices in counts mode: the class counts drawn on the other thread give
-    the records of the counts drawn where they are needed; the per-example judgments from the verdict
-    codes are RunExamples.from_aligned's bytes."""
+def test_counts_mode_run_scores_the_same_through_the_lists(monkeypatch):
+    """A run above LARGE_N with slices in counts mode: the records through the Arrow paths are those
+    through the Python lists (labels, annotator labels and verdicts as lists, slice keys grouped in
+    Python), and the per-example judgments from the verdict codes are RunExamples.from_aligned's bytes."""
     from registry.domain.metrics.bootstrap import LARGE_N
-
-    from registry.domain.metrics.bootstrap import Bootstrap
 
     rng = np.random.default_rng(0)
     n = 5 * LARGE_N                     # each of the 3 slices (a quarter of the examples each) above LARGE_N
     table, predictions = _predictions(rng, n, simple=True)
-    drawn = []
-    draw_counts = Bootstrap.draw_counts
-    monkeypatch.setattr(Bootstrap, "draw_counts", lambda self: (drawn.append(self.counts_cells), draw_counts(self)))
-    ahead = S.compute_metrics("pairwise", table, predictions, seed=3, n_boot=40)
-    assert any(r.slice == "category=c1" for r in ahead)
-    assert len([c for c in drawn if c]) == 4          # the run's and the three slices' counts, drawn ahead
-    monkeypatch.setattr(S._DrawAhead, "draw", lambda self, boots: None)
-    here = S.compute_metrics("pairwise", table, predictions, seed=3, n_boot=40)
-    assert _records(ahead) == _records(here)
+    arrow = S.compute_metrics("pairwise", table, predictions, seed=3, n_boot=40)
+    assert any(r.slice == "category=c1" for r in arrow)
+    align_arrays = S.align_arrays
+    monkeypatch.setattr(S, "ARROW_FIELDS", {})
+    monkeypatch.setattr(S, "align_arrays", lambda n_rows, arrays, arrow=False: align_arrays(n_rows, arrays))
+    def python_groups(per_row, rows):
+        keys = list(per_row)
+        return groups([keys[i] for i in rows])
+
+    monkeypatch.setattr(S, "_slice_groups", python_groups)
+    lists = S.compute_metrics("pairwise", table, predictions, seed=3, n_boot=40)
+    assert _records(arrow) == _records(lists)
     al = S.align(table, predictions)
-    assert ahead.examples == here.examples == RunExamples.from_aligned("pairwise", n, al, 3).encode()
+    assert arrow.examples == lists.examples == RunExamples.from_aligned("pairwise", n, al, 3).encode()

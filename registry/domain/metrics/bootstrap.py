@@ -35,9 +35,8 @@ numbers and results, bit for bit. Within a resample, conditional indices come gr
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -141,19 +140,6 @@ class Bootstrap:
         if joint is None:
             return got
         return replace(got, drawn=None, shape=(self.n_samples, self.n), joint=joint)
-
-    @property
-    def counts_cells(self) -> int:
-        """Class counts counts mode draws (B × |J|; 0 in index mode)."""
-        return self.n_samples * len(self.joint.sizes) if self.joint is not None else 0
-
-    def draw_counts(self) -> None:
-        """Draw counts mode's class counts now (nothing in index mode, or when drawn already): the
-        same numbers whenever and on whichever thread they are drawn (the generator is the draw's
-        own), so a caller may draw them on another thread ahead of the sums that need them (the
-        sums wait for a draw in progress; numpy's multinomial runs without the GIL)."""
-        if self.joint is not None:
-            self.joint.counts(self.n_samples)
 
     @property
     def n(self) -> int:
@@ -322,8 +308,6 @@ class _Joint:
     parts: list[list]
     """[first example of each class, class codes 0..k-1, k, None] of each partition (as
     :meth:`Bootstrap._partitions` lists them)."""
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    """Held while the counts are drawn (:meth:`Bootstrap.draw_counts` may run on another thread)."""
 
     @classmethod
     def of(cls, partitions: list[np.ndarray], seed: int | None) -> _Joint | None:
@@ -346,16 +330,13 @@ class _Joint:
         """(B, |J|) int32 class counts of the B resamples: ``multinomial(n, sizes / n)`` each."""
         got = self.__dict__.get("_counts")
         if got is None or got.shape[0] != b:
-            with self.lock:  # another thread may be drawing them: wait for its numbers
-                got = self.__dict__.get("_counts")
-                if got is None or got.shape[0] != b:
-                    n, k = int(self.sizes.sum()), len(self.sizes)
-                    rng = np.random.default_rng(self.entropy)
-                    got = np.empty((b, k), np.int32)
-                    step = max(1, (1 << 20) // k)      # rows drawn in order: the same numbers as one call
-                    for s in range(0, b, step):
-                        got[s:s + step] = rng.multinomial(n, self.sizes / n, size=min(step, b - s))
-                    self.__dict__["_counts"] = got
+            n, k = int(self.sizes.sum()), len(self.sizes)
+            rng = np.random.default_rng(self.entropy)
+            got = np.empty((b, k), np.int32)
+            step = max(1, (1 << 20) // k)      # rows drawn in order: the same numbers as one call
+            for s in range(0, b, step):
+                got[s:s + step] = rng.multinomial(n, self.sizes / n, size=min(step, b - s))
+            self.__dict__["_counts"] = got
         return got
 
     def aggregate(self, b: int, of_class: np.ndarray, k: int) -> np.ndarray:
