@@ -28,8 +28,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -429,25 +428,71 @@ def load_table(path: Path, *, split: str | None = None) -> SourceTable:
 # ----------------------------------------------------------------------------- JSON lines as columns
 
 _WHITESPACE = np.array([ord(" "), ord("\t"), ord("\r")], dtype=np.uint8)
-_CHUNK = 1 << 24
+_CHUNK = 1 << 20
+"""Bytes looked at per step of :func:`_marks` (its buffers are reused: they stay in the CPU's cache)."""
 
 
-def _object_lines(data: np.ndarray) -> int | None:
+@dataclass(frozen=True)
+class _Marks:
+    """The structure bytes of some JSON-lines bytes, found in one pass (:func:`_marks`): every bracket
+    (``[ ] { }``) and every line break byte (LF, VT, FF, CR), in order; a few a line."""
+
+    at: np.ndarray
+    """Their positions (int64)."""
+    kind: np.ndarray
+    """Their bytes (uint8)."""
+
+    def of(self, *kinds: int) -> np.ndarray:
+        """Positions of the marks that are one of ``kinds``."""
+        return self.at[np.isin(self.kind, kinds)]
+
+
+def _marks(data: np.ndarray) -> _Marks:
+    """:class:`_Marks` of ``data``: one pass over the bytes, :data:`_CHUNK` at a time. A byte ``b`` is a
+    bracket when ``((b | 32) - 123) & 0xFD`` is 0 (``[`` and ``{`` give 0, ``]`` and ``}`` 2; no other
+    byte does, in uint8 arithmetic) and a line break byte when ``b - 10`` is at most 3."""
+    size = len(data)
+    step = max(1, min(_CHUNK, size))
+    work, low = np.empty(step, dtype=np.uint8), np.empty(step, dtype=np.uint8)
+    hit, also = np.empty(step, dtype=bool), np.empty(step, dtype=bool)
+    found = []
+    for start in range(0, size, step):
+        piece = data[start:start + step]
+        n = len(piece)
+        w, lo, h, a = work[:n], low[:n], hit[:n], also[:n]
+        np.bitwise_or(piece, 32, out=w)
+        np.subtract(w, 123, out=w)
+        np.bitwise_and(w, 0xFD, out=w)
+        np.equal(w, 0, out=h)
+        np.subtract(piece, 10, out=lo)
+        np.less_equal(lo, 3, out=a)
+        np.logical_or(h, a, out=h)
+        found.append(np.flatnonzero(h) + start)
+    at = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+    return _Marks(at, data[at])
+
+
+def _line_breaks(data: np.ndarray, marks: _Marks | None = None) -> tuple[int, int]:
+    """(line breaks as :func:`json_lines` counts them, line feeds) in ``data``."""
+    marks = _marks(data) if marks is None else marks
+    feeds = int(np.count_nonzero(marks.kind == 10))
+    cr = marks.of(13)
+    after = cr[cr + 1 < len(data)] + 1
+    return feeds + len(cr) - int(np.count_nonzero(data[after] == 10)), feeds
+
+
+def _object_lines(data: np.ndarray, marks: _Marks | None = None) -> int | None:
     """How many non-blank lines the bytes ``data`` of a JSON-lines file have, as
     :func:`~registry.adapters.sources.base.read_jsonl` splits them; ``None`` when a byte breaks a
     line for it but not for pyarrow (a vertical tab, a form feed, a CR not followed by LF)."""
     size = len(data)
-    controls = []  # positions of the bytes up to CR: newlines, mostly
-    for start in range(0, size, _CHUNK):
-        controls.append(np.flatnonzero(data[start:start + _CHUNK] <= 13) + start)
-    at = np.concatenate(controls) if controls else np.zeros(0, dtype=np.int64)
-    kind = data[at]
-    if np.isin(kind, (11, 12)).any():  # line breaks for read_jsonl (never valid JSON anyway)
+    marks = _marks(data) if marks is None else marks
+    if np.isin(marks.kind, (11, 12)).any():  # line breaks for read_jsonl (never valid JSON anyway)
         return None
-    cr = at[kind == 13]
+    cr = marks.of(13)
     if len(cr) and (cr[-1] + 1 >= size or not (data[cr + 1] == 10).all()):
         return None
-    nl = at[kind == 10]
+    nl = marks.of(10)
     starts = np.concatenate([[0], nl + 1])
     ends = np.concatenate([nl, [size]])
     if starts[-1] == size:  # nothing after the last newline
@@ -466,17 +511,18 @@ MAX_PYARROW_NESTING = 64
 records reader, whose parser refuses what it cannot follow)."""
 
 
-def safe_for_pyarrow(data: np.ndarray) -> bool:
+def safe_for_pyarrow(data: np.ndarray, marks: _Marks | None = None) -> bool:
     """Whether pyarrow's JSON reader (26.0) may be given the JSON-lines bytes ``data``: every non-blank line
     starts with ``{`` (after spaces and tabs) — a block that starts with ``null`` crashes the process, a
     segmentation fault — and brackets nest at most :data:`MAX_PYARROW_NESTING` deep (its converter takes
     time quadratic in the depth, 15 s at 12,000 levels, and overflows its stack, another segmentation fault,
     at 100,000; brackets inside strings are counted too, which only sends such a file to the records
-    reader)."""
+    reader). ``marks``: :func:`_marks` of ``data``, when already found."""
     size = len(data)
     if not size:
         return True
-    starts = np.concatenate([[0], np.flatnonzero(data == 10) + 1])
+    marks = _marks(data) if marks is None else marks
+    starts = np.concatenate([[0], marks.of(10) + 1])
     starts = starts[starts < size]
     first = data[starts]
     ok = (first == 123) | (first == 10) | (first == 13)  # "{", or a blank line
@@ -486,60 +532,26 @@ def safe_for_pyarrow(data: np.ndarray) -> bool:
             j += 1
         if j < size and data[j] not in (123, 10, 13):
             return False
-    return _nesting_ok(data)
+    return _nesting_ok(data, marks)
 
 
-_NOT_STRUCTURE = bytes(c for c in range(256) if c not in b"[]{}\n")
-"""Every byte but brackets and the newline (deleted by ``bytes.translate``: a C loop)."""
-
-
-def _nesting_ok(data: np.ndarray) -> bool:
+def _nesting_ok(data: np.ndarray, marks: _Marks | None = None) -> bool:
     """Whether no line of ``data`` nests brackets deeper than :data:`MAX_PYARROW_NESTING` (each line
-    counted from level 0: its own object), nor closes more than it opened by as much. Each piece is
-    first reduced to its brackets and newlines (a few bytes a line); a line of at most that many
-    brackets cannot break the limit (nearly every line of real data), and only where one has more are
-    the levels followed."""
-    depth = 0  # the level at the end of the previous piece, within the line it ends in
-    open_line = 0  # brackets of that line so far
-    for at in range(0, len(data), _CHUNK):
-        marks = np.frombuffer(data[at:at + _CHUNK].tobytes().translate(None, _NOT_STRUCTURE), dtype=np.uint8)
-        if not len(marks):
-            continue
-        newline = np.flatnonzero(marks == 10)
-        lengths = np.diff(newline, prepend=-1) - 1  # brackets of each line the piece ends
-        tail = len(marks) - 1 - (newline[-1] if len(newline) else -1)  # brackets after the last newline
-        if len(lengths):
-            lengths[0] += open_line
-        longest = max(int(lengths.max()) if len(lengths) else 0, tail + (0 if len(newline) else open_line))
-        if longest <= MAX_PYARROW_NESTING:  # no line can break the limit; the level the piece ends at:
-            rest = marks[len(marks) - tail:] | 32  # (its last line's brackets: at most the limit)
-            depth = (0 if len(newline) else depth) + int(np.count_nonzero(rest == 123)) - \
-                int(np.count_nonzero(rest == 125))
-            open_line = tail + (0 if len(newline) else open_line)
-            continue
-        kinds = marks | 32  # "[" → "{" and "]" → "}"
-        levels = np.cumsum((kinds == 123).astype(np.int64) - (kinds == 125))
-        levels += depth
-        if len(newline):  # each line starts again from 0: subtract the level its newline had
-            last = np.full(len(marks), -1, dtype=np.int64)
-            last[newline] = newline
-            np.maximum.accumulate(last, out=last)
-            levels -= np.where(last >= 0, levels[np.maximum(last, 0)], 0)
-        if levels.max() > MAX_PYARROW_NESTING or levels.min() < -MAX_PYARROW_NESTING:
-            return False  # too deep, or more closing brackets than opening ones (not JSON)
-        depth = int(levels[-1])
-        open_line = tail + (0 if len(newline) else open_line)
-    return True
-
-
-def _count_object_lines(path: Path) -> int | None:
-    if path.stat().st_size == 0:
-        return 0
-    data = np.memmap(path, dtype=np.uint8, mode="r")
-    try:
-        return _object_lines(data)
-    finally:
-        del data
+    counted from level 0: its own object), nor closes more than it opened by as much: the levels are
+    followed over the brackets alone (:func:`_marks`, a few a line), each line's from the level its
+    newline left."""
+    marks = _marks(data) if marks is None else marks
+    keep = marks.kind > 13  # the brackets (not the line break bytes)
+    brackets = marks.at[keep]
+    if len(brackets) <= MAX_PYARROW_NESTING:
+        return True  # no line can break the limit
+    levels = np.cumsum(np.where(marks.kind[keep] | 32 == 123, 1, -1))
+    newlines = marks.of(10)
+    if len(newlines):  # each line starts again from 0: subtract the level at its newline
+        before = np.searchsorted(brackets, newlines)  # brackets before each newline
+        base = np.concatenate([[0], levels])[np.concatenate([[0], before])]  # level where each line starts
+        levels -= base[np.searchsorted(newlines, brackets)]
+    return not (levels.max() > MAX_PYARROW_NESTING or levels.min() < -MAX_PYARROW_NESTING)
 
 
 def read_json_lines_table(path: Path) -> pa.Table | None:
@@ -547,20 +559,29 @@ def read_json_lines_table(path: Path) -> pa.Table | None:
     :func:`~registry.adapters.sources.base.read_jsonl` reads: pyarrow cannot parse it into typed
     columns (malformed JSON, a column whose values change JSON type, ``NaN``), its objects are not one
     per non-blank line (two on one line, one over several, a lone CR), or it holds fewer than two
-    (one document may be an object keyed by id). The lines are counted while pyarrow parses."""
+    (one document may be an object keyed by id). The guard and the line count share one pass over
+    the bytes (:func:`_marks`), before pyarrow parses."""
     import pyarrow.json as pa_json
 
     check_input(path)
-    if path.stat().st_size and not safe_for_pyarrow(np.memmap(path, dtype=np.uint8, mode="r")):
-        return None  # a line that is not an object, or nesting pyarrow may crash on: the records reader
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        lines = pool.submit(_count_object_lines, path)
+    lines: int | None = 0
+    if path.stat().st_size:
+        data = np.memmap(path, dtype=np.uint8, mode="r")
         try:
-            table = pa_json.read_json(pa.memory_map(str(path)))
-        except pa.ArrowInvalid:       # not typed JSON lines: the records reader reads (or reports) it
-            return None
-        if table.num_rows < 2 or lines.result() != table.num_rows:
-            return None
+            marks = _marks(data)
+            if not safe_for_pyarrow(data, marks):
+                return None  # a line that is not an object, or nesting pyarrow may crash on: the records reader
+            lines = _object_lines(data, marks)
+        finally:
+            del data
+        if lines is None:
+            return None  # line breaks pyarrow does not see
+    try:
+        table = pa_json.read_json(pa.memory_map(str(path)))
+    except pa.ArrowInvalid:       # not typed JSON lines: the records reader reads (or reports) it
+        return None
+    if table.num_rows < 2 or lines != table.num_rows:
+        return None
     return table
 
 
@@ -614,6 +635,14 @@ class LineBlock:
     """Offset of its first byte in the file."""
     line_feeds: int
     """Line feeds before it in the file (how :func:`read_text` numbers the line of a bad byte)."""
+    _found: dict[str, _Marks] = field(default_factory=dict, compare=False, repr=False)
+
+    def marks(self) -> _Marks:
+        """:func:`_marks` of its bytes, found once (by the first to ask: the parse of the block, or
+        :func:`line_blocks` counting its lines)."""
+        if "marks" not in self._found:
+            self._found["marks"] = _marks(np.frombuffer(self.data, dtype=np.uint8))
+        return self._found["marks"]
 
     def lines(self, path: Path) -> list[tuple[int, str]]:
         """(line number, text) of each non-blank line, as :func:`json_lines` gives them for the file
@@ -626,15 +655,6 @@ class LineBlock:
             raise InvalidInput(f"not valid UTF-8 (byte {self.start + exc.start}, line {line}: {exc.reason})",
                                file=path, row=line, hint="re-encode the file as UTF-8") from exc
         return [(self.first_line + n - 1, line) for n, line in json_lines(text)]
-
-
-def _line_breaks(data: np.ndarray) -> tuple[int, int]:
-    """(line breaks as :func:`json_lines` counts them, line feeds) in ``data``."""
-    feeds = int(np.count_nonzero(data == 10))
-    returns = int(np.count_nonzero(data == 13))
-    if returns:
-        returns -= int(np.count_nonzero((data[:-1] == 13) & (data[1:] == 10)))
-    return feeds + returns, feeds
 
 
 def line_blocks(path: Path, size: int) -> Iterator[LineBlock]:
@@ -661,10 +681,12 @@ def line_blocks(path: Path, size: int) -> Iterator[LineBlock]:
                 at = mm.find(b"\n", end)
                 cut = total if at < 0 else at + 1
             view = memoryview(mm)[start:cut]
-            breaks, lf = _line_breaks(np.frombuffer(view, dtype=np.uint8))
             block = LineBlock(view, line, start, feeds)
             del view
             yield block
+            # its lines, counted on the marks the consumer's parse found (else found here)
+            breaks, lf = _line_breaks(np.frombuffer(block.data, dtype=np.uint8), block.marks())
+            block._found.clear()  # (a few MB a block)
             del block
             if hasattr(mm, "madvise"):
                 first = start - start % page
@@ -682,17 +704,17 @@ def typed_block(block: LineBlock) -> pa.Table | None:
     would not read it so (pyarrow cannot type it, or its objects are not one per non-blank line)."""
     import pyarrow.json as pa_json
 
-    if not safe_for_pyarrow(np.frombuffer(block.data, dtype=np.uint8)):
+    data, marks = np.frombuffer(block.data, dtype=np.uint8), block.marks()  # one pass over the bytes
+    if not safe_for_pyarrow(data, marks):
         return None  # a line that is not an object, or nesting pyarrow may crash on: the records reader
-    with ThreadPoolExecutor(max_workers=1) as pool:  # count the lines while pyarrow parses
-        lines = pool.submit(_object_lines, np.frombuffer(block.data, dtype=np.uint8))
-        try:
-            table = pa_json.read_json(pa.BufferReader(pa.py_buffer(block.data)))
-        except pa.ArrowInvalid:
-            return None
-        if lines.result() != table.num_rows:
-            return None
-    return table
+    lines = _object_lines(data, marks)
+    if lines is None:
+        return None  # line breaks pyarrow does not see
+    try:
+        table = pa_json.read_json(pa.BufferReader(pa.py_buffer(block.data)))
+    except pa.ArrowInvalid:
+        return None
+    return table if lines == table.num_rows else None
 
 
 def block_where(path: Path, block: LineBlock, offset: int) -> SourceTable:

@@ -56,3 +56,33 @@ def test_a_deep_line_is_refused_and_a_shallow_one_kept():
     assert not safe_for_pyarrow(_bytes(ok * 50 + deep + ok))
     many = b'{"a":[' + b"[1]," * 500 + b"1]}\n"  # many brackets, shallow
     assert safe_for_pyarrow(_bytes(many * 20))
+
+
+def _reference_lines(blob: bytes) -> tuple[int | None, tuple[int, int]]:
+    """(non-blank lines or None, (line breaks, line feeds)), counted line by line."""
+    breaks = (blob.count(b"\n") + blob.count(b"\r") - blob.count(b"\r\n"), blob.count(b"\n"))
+    if b"\x0b" in blob or b"\x0c" in blob or blob.replace(b"\r\n", b"").count(b"\r"):
+        return None, breaks
+    lines = blob.split(b"\n")[:-1] if blob.endswith(b"\n") else blob.split(b"\n")
+    return sum(1 for line in lines if line.strip(b" \t\r")), breaks
+
+
+@pytest.mark.parametrize("piece", [1, 5, 1 << 20])
+def test_one_pass_serves_the_guard_the_line_count_and_the_line_breaks(monkeypatch, piece):
+    """The guard, the object-line count and the line breaks of a block are read off one pass over its
+    bytes (``_marks``); each agrees with a line-by-line count, at any piece size."""
+    monkeypatch.setattr(files, "_CHUNK", piece)
+    rng = random.Random(piece)
+    alphabet = [b"[", b"{", b"]", b"}", b"\n", b"a", b"\r", b"\r\n", b" ", b"\t", b"\x0b", b"\x0c", b'{"a": 1}\n']
+    seen = set()
+    for _ in range(300):
+        weights = [rng.random() for _ in alphabet]
+        blob = b"".join(rng.choices(alphabet, weights=weights, k=rng.randint(0, 200)))
+        data = _bytes(blob)
+        marks = files._marks(data)
+        lines, breaks = _reference_lines(blob)
+        assert files._object_lines(data, marks) == lines, blob
+        assert files._line_breaks(data, marks) == breaks, blob
+        assert files._nesting_ok(data, marks) == _reference(blob), blob
+        seen.add(lines is None)
+    assert seen == {True, False}
