@@ -499,13 +499,15 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
                         keys, kept, firsts = sidecar.part(kept_inputs, offset, n)
                     else:
                         pending = []
-                        if task_type == "pairwise":  # the texts' features on other threads (Arrow releases the
-                            if pool is None:         # GIL), collected once the chunk is judged and written
+                        if task_type == "pairwise":  # the texts' features on other threads (Arrow releases the GIL)
+                            if pool is None:
                                 pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="text-features")
                             pending = [(f, pool.submit(text_features, table.column(f)))
                                        for f in ("response_a", "response_b") if f in table.column_names]
                         keys = example_input_hash_array(table, task_type, fields)
-                        kept = None
+                        kept = {f: future.result() for f, future in pending}
+                    for f, values in kept.items() if step == 0 else ():
+                        features.setdefault(f, []).append(values)
                     if kept_inputs is not None:
                         # every row looked up, repeated inputs too (each gets its input's judgment):
                         # de-duplicated only when a judgment is missing, to judge each input once
@@ -519,6 +521,7 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
                         firsts = np.zeros(n, bool)
                         firsts[first[new]] = True
                         seen.add(hi[first][new], lo[first][new])
+                        building.add(keys, kept, firsts)
                     lap("hash")
                     examples = None  # the chunk's rows to judge, taken once for every slot that misses them
                     for k, slot in active:
@@ -562,12 +565,6 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
                         lap("write")
                         if on_progress:
                             on_progress(done, total)
-                    if kept is None:
-                        kept = {f: future.result() for f, future in pending}
-                        building.add(keys, kept, firsts)
-                    for f, values in kept.items() if step == 0 else ():
-                        features.setdefault(f, []).append(values)
-                    lap("hash")
                 check.finish()
                 lap("check")
                 tmp = writer.close()
