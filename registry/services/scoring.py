@@ -304,7 +304,7 @@ class ArrowValues(Sequence):
     slice, taken as a list (:meth:`at`, which :meth:`~registry.domain.metrics.RunScores.subset` uses:
     the positions are only noted until the values are needed)."""
 
-    __slots__ = ("_base", "_idx", "_array", "_list")
+    __slots__ = ("_array", "_base", "_idx", "_list")
 
     def __init__(self, array: pa.Array, idx: np.ndarray | None = None):
         self._base, self._idx = array, idx

@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 
 from registry.domain.judgments import FAIL
-from registry.domain.metrics.alpacaeval import _expected_score, expected_scores, human_agreement, preferences
+from registry.domain.metrics.alpacaeval import (
+    _expected_score,
+    expected_scores,
+    human_agreement,
+    preferences,
+)
 from registry.domain.metrics.annotators import modes
 from registry.domain.metrics.bootstrap import Bootstrap
 from registry.domain.metrics.slices import coded_groups, groups, sliced
