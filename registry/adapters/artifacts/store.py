@@ -275,6 +275,9 @@ class ArtifactStore:
             if self.remote:
                 conf["remote"]["default"] = self._remote_config()
                 conf["core"]["remote"] = "default"
+        # DVC's Repo reads its config when it is built: this process's next `dvc add` must see
+        # the cache type just set (hard links, not the default copies)
+        self.close()
         if self.remote and "://" not in self.remote:
             Path(self.remote).mkdir(parents=True, exist_ok=True)
 
@@ -300,6 +303,7 @@ class ArtifactStore:
         with self.locked(), repo.config.edit() as conf:
             conf["remote"]["default"] = want
             conf["core"]["remote"] = "default"
+        self.close()  # the remote as configured now, not as the Repo read it
         if "://" not in self.remote:
             Path(self.remote).mkdir(parents=True, exist_ok=True)
 
