@@ -105,14 +105,42 @@ def _field_bytes(col: pa.ChunkedArray) -> pa.ChunkedArray:
 _SLICE_BYTES = 16 << 20
 
 
+_PREFIX_TABLE_MAX = 1 << 18  # longer values (rare) have their lengths formatted
+_prefixes: list[pa.Array] = [pa.array([b"-:"], _BIN)]
+
+
+def _prefix_table(size: int) -> pa.Array:
+    """``[b"-:", b"0:", b"1:", ..., b"<size-1>:"]``: the prefix of a value of length ``n`` is item
+    ``n + 1``, a null's is item 0. Built once (column-wise) and grown by doubling."""
+    table = _prefixes[0]
+    if len(table) < size + 1:
+        count = min(max(size, 2 * (len(table) - 1), 1024), max(size, _PREFIX_TABLE_MAX))
+        numbers = pc.cast(pa.array(np.arange(count, dtype=np.int64)), pa.string())
+        table = pa.concat_arrays([_prefixes[0].slice(0, 1),
+                                  pc.binary_join_element_wise(pc.cast(numbers, _BIN), _COLON, _EMPTY)])
+        _prefixes[0] = table
+    return table
+
+
+def _length_prefixes(values: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
+    """``b"<byte length>:"`` of every value (``b"-:"`` for a null)."""
+    lengths = pc.binary_length(values)
+    longest = pc.max(lengths).as_py()
+    if longest is None or longest < _PREFIX_TABLE_MAX:  # small integers: looked up, not formatted
+        at = pc.fill_null(pc.add(lengths, pa.scalar(1, lengths.type)), pa.scalar(0, lengths.type))
+        return pc.take(_prefix_table(0 if longest is None else longest + 1), at)
+    return pc.binary_join_element_wise(pc.fill_null(pc.cast(pc.cast(lengths, pa.string()), _BIN), _NULL), _COLON,
+                                       _EMPTY)
+
+
 def _encoded_rows(fields: list[pa.ChunkedArray], start: int, step: int) -> pa.ChunkedArray | pa.Array:
-    """Rows ``start .. start+step`` as ``<length>:<bytes>`` of each field, concatenated."""
+    """Rows ``start .. start+step`` as ``<length>:<bytes>`` of each field, concatenated (a null
+    value adds nothing after its ``-:``)."""
     parts: list[Any] = []
     for values in fields:
         values = values.slice(start, step)
-        length = pc.cast(pc.cast(pc.binary_length(values), pa.string()), _BIN)
-        parts += [pc.fill_null(length, _NULL), _COLON, pc.fill_null(values, _EMPTY)]
-    return pc.binary_join_element_wise(*parts, _EMPTY)
+        parts += [_length_prefixes(values), values]
+    return pc.binary_join_element_wise(*parts, _EMPTY, null_handling="skip")
 
 
 def row_hashes(table: pa.Table) -> np.ndarray:
