@@ -228,6 +228,7 @@ class Timers:
         self.seconds: dict[str, float] = defaultdict(float)
         self.cpu: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
+        self.background: set[str] = {BACKGROUND}  # stages timed on other threads (overlapping the rest)
         self._local = threading.local()
         self._undo: list[Callable[[], None]] = []
 
@@ -249,6 +250,8 @@ class Timers:
         wall = time.perf_counter() - t
         cpu = (time.thread_time() if self._background() else time.process_time()) - c
         child_wall, child_cpu = self._stack.pop()
+        if self._background():
+            self.background.add(stage)
         self.seconds[stage] += wall - child_wall
         self.cpu[stage] += cpu - child_cpu
         if self._stack:
@@ -343,7 +346,7 @@ def register(reg: Any, path: Path) -> tuple[Any, float, dict[str, float], dict[s
         timers.uninstall()
     stages = dict(sorted(timers.seconds.items(), key=lambda kv: int(kv[0].split()[0])))
     cpu = {k: timers.cpu[k] for k in stages}
-    foreground = [k for k in stages if k != BACKGROUND]
+    foreground = [k for k in stages if k not in timers.background]
     stages[REST] = total - sum(stages[k] for k in foreground)
     # process CPU of the main thread's stages includes what the background thread did meanwhile
     cpu[REST] = cpu_total - sum(cpu[k] for k in foreground)

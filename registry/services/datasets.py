@@ -12,7 +12,9 @@ import hashlib
 import json
 import platform
 import sys
+import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +24,6 @@ from registry.domain.entities import Dataset, DatasetVersion, Source
 from registry.domain.serialization import Serializable
 from registry.domain.types import TASK_TYPES
 from registry.errors import InvalidInput, RegistryError
-from registry.hashing import update_from_file
 from registry.services.app import RegistryContext
 
 if TYPE_CHECKING:
@@ -76,16 +77,22 @@ def _provenance(adapter: str, path: Path, options: Mapping[str, Any]) -> dict[st
 
 
 def input_fingerprint(adapter, path: Path, options: Mapping[str, Any], spec_sha256: str,
-                      labels: tuple[str, ...] | None, max_text_chars: int) -> str | None:
+                      labels: tuple[str, ...] | None, max_text_chars: int, *,
+                      stop: threading.Event | None = None) -> str | None:
     """Hash of everything that determines a registration's content: the input file's bytes, the
-    adapter's code, its options, the spec and the limits. ``None`` for folders (not hashed).
+    adapter's code, its options, the spec and the limits. ``None`` for folders (not hashed), and
+    when ``stop`` is set before the file is read to its end.
 
     A second registration of the same input is answered from this without reading the file."""
     path = Path(path)
     if not path.is_file():
         return None
     h = hashlib.sha256()
-    update_from_file(h, path, block=1 << 22)
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 22):
+            if stop is not None and stop.is_set():
+                return None
+            h.update(block)
     module = sys.modules[type(adapter).__module__]
     code = Path(module.__file__).read_bytes() if getattr(module, "__file__", None) else b""
     base_code = Path(sys.modules["registry.adapters.sources.base"].__file__).read_bytes()
@@ -165,15 +172,31 @@ def register_dataset_version(
         opts["task_type"] = task_type
     labels = labels or (ddef.labels if ddef else None) or (tuple(opts["labels"]) if opts.get("labels") else None)
     spec = load_spec(reg.settings.specs_dir, task_type)
-    fingerprint = input_fingerprint(adapter, path, opts, spec.sha256, labels, reg.settings.max_text_chars)
     store = reg.store
-    if fingerprint is not None:
-        known = store.find_version_by_fingerprint(name, fingerprint)
-        if known is not None:
-            return Registration(version=known, created=False)
-    with reading_inputs(reg.settings.max_input_mb) as inputs:
-        done = ingest(reg.artifacts, adapter, path, opts, spec=spec, task_type=task_type, labels=labels,
-                      max_text_chars=reg.settings.max_text_chars, memory_mb=reg.settings.memory_mb)
+    fingerprinting = None
+    if store.latest_version(name) is None:
+        # a new dataset: no version of it can have this input's fingerprint, so the file is hashed on
+        # another thread while it is read (hashlib and the file reads release the GIL)
+        stop = threading.Event()
+        fingerprinting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fingerprint")
+        pending = fingerprinting.submit(input_fingerprint, adapter, path, opts, spec.sha256, labels,
+                                        reg.settings.max_text_chars, stop=stop)
+    else:
+        fingerprint = input_fingerprint(adapter, path, opts, spec.sha256, labels, reg.settings.max_text_chars)
+        if fingerprint is not None:
+            known = store.find_version_by_fingerprint(name, fingerprint)
+            if known is not None:
+                return Registration(version=known, created=False)
+    try:
+        with reading_inputs(reg.settings.max_input_mb) as inputs:
+            done = ingest(reg.artifacts, adapter, path, opts, spec=spec, task_type=task_type, labels=labels,
+                          max_text_chars=reg.settings.max_text_chars, memory_mb=reg.settings.memory_mb)
+        if fingerprinting is not None:
+            fingerprint = pending.result()
+    finally:
+        if fingerprinting is not None:
+            stop.set()  # a refused input: the hash is not needed
+            fingerprinting.shutdown(wait=True)
     try:
         return _register_ingested(reg, done, name=name, source=source, path=path, opts=opts, adapter=adapter,
                                   ddef=ddef, task_type=task_type, spec=spec, description=description,
