@@ -65,7 +65,19 @@ _IMPORTED = datetime.now(UTC)
 def process_started() -> datetime:
     """When this process started (when this module was first imported, if the system does not say).
     A run of the same pair and parameters that another process finished since then was asked for
-    concurrently with this process's requests: :func:`run_evaluation` answers with it."""
+    concurrently with this process's requests: :func:`run_evaluation` answers with it.
+
+    On Linux, from the process's start in clock ticks since boot and the clock since boot (exact
+    to a tick); psutil's ``create_time`` adds the boot time in whole seconds, which may put the
+    start up to a second early — a run another process finished just before this one started would
+    then be taken for a concurrent one and returned instead of run."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            ticks = int(f.read().rsplit(b")", 1)[1].split()[19])  # field 22, starttime
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+        return min(datetime.fromtimestamp(time.time() - age, UTC), _IMPORTED)
+    except (OSError, ValueError, IndexError, AttributeError):
+        pass
     try:
         import psutil
 

@@ -317,3 +317,16 @@ def test_sigkilled_eval_run_is_abandoned_then_completed_once(registry, settings,
     assert run.status == "succeeded" and run.n_cached >= saved
     assert (store.get_run(killed.id).status, store.get_run(killed.id).error) == ("failed", ABANDONED)
     assert _runs(registry) == Counter({("random", run.dataset, "succeeded"): 1, ("random", run.dataset, "failed"): 1})
+
+
+def test_a_process_start_is_not_put_before_its_real_start():
+    """A run finished just before a process started is not one asked for concurrently with it: the
+    start must not be rounded down (psutil's create_time adds the boot time in whole seconds)."""
+    from datetime import UTC, datetime
+
+    before = time.time()
+    out = subprocess.run([sys.executable, "-c", "from registry.services.evaluation import process_started; "
+                          "print(process_started().timestamp())"], capture_output=True, text=True, check=True)
+    started = float(out.stdout.strip())
+    assert before - 0.02 <= started <= time.time()  # exact to a clock tick (10 ms)
+    assert datetime.fromtimestamp(started, UTC) <= datetime.now(UTC)
