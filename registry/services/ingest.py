@@ -477,6 +477,29 @@ class Ingest:
                 reader.close()
 
 
+def _overlapped(groups: Iterator[pa.Table], on_group, pool: ThreadPoolExecutor) -> Iterator[pa.Table]:
+    """``groups``, with ``on_group`` of each (the statistics) run on ``pool`` while the consumer writes
+    it (both Arrow work that releases the GIL; the reading threads are done by now), finished before
+    the next group is made: in order, one at a time, and no more groups in memory than before."""
+    noting: Future | None = None
+    try:
+        for group in groups:
+            noting = pool.submit(on_group, group)
+            held = [group]
+            del group
+            yield held.pop()
+            noting.result()
+            noting = None
+    finally:
+        if noting is not None:  # stopped early (an error): nothing left running
+            noting.cancel()
+            try:
+                noting.result()
+            except BaseException:
+                pass
+        groups.close()
+
+
 def ingest(artifacts: ArtifactStore, adapter: Any, path: Path, opts: Mapping[str, Any], *, spec: DatasetSpec,
            task_type: str, labels: tuple[str, ...] | None, max_text_chars: int, memory_mb: float) -> Ingested:
     """Read ``path`` with ``adapter`` and write its validated rows in canonical order to a temporary
@@ -502,7 +525,9 @@ def ingest(artifacts: ArtifactStore, adapter: Any, path: Path, opts: Mapping[str
         schema = spec.arrow_schema()
         stats = StatisticsAccumulator(task_type, schema.names)
         size = PARQUET_OPTIONS["row_group_size"]
-        tmp = artifacts.write_parquet_tmp_groups(schema, work.row_groups(order, size, stats.add))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="statistics") as pool:
+            tmp = artifacts.write_parquet_tmp_groups(schema, _overlapped(work.row_groups(order, size), stats.add,
+                                                                         pool))
         try:
             hasher = ContentHasher(spec.ref, schema.names)
             for start in range(0, len(ids), 1 << 16):
