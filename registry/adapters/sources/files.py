@@ -580,9 +580,28 @@ def read_json_lines_table(path: Path) -> pa.Table | None:
         table = pa_json.read_json(pa.memory_map(str(path)))
     except pa.ArrowInvalid:       # not typed JSON lines: the records reader reads (or reports) it
         return None
-    if table.num_rows < 2 or lines != table.num_rows:
+    if table.num_rows < 2 or lines != table.num_rows or not names_are_text(table.schema):
         return None
     return table
+
+
+def names_are_text(schema: pa.Schema) -> bool:
+    """Whether every field name of ``schema`` (nested ones too) is UTF-8: pyarrow's JSON reader checks
+    the values' bytes, not the keys', and a name that is not UTF-8 raises ``UnicodeDecodeError`` when
+    read. ``False`` sends the bytes to the records reader, whose error names the byte and line."""
+    def ok(field: pa.Field) -> bool:
+        field.name  # noqa: B018 - decodes it
+        t = field.type
+        if pa.types.is_struct(t):
+            return all(ok(t.field(i)) for i in range(t.num_fields))
+        if pa.types.is_list(t) or pa.types.is_large_list(t):
+            return ok(t.value_field)
+        return True
+
+    try:
+        return all(ok(schema.field(i)) for i in range(len(schema)))
+    except UnicodeDecodeError:
+        return False
 
 
 def json_lines_where(path: Path) -> tuple[Callable[[], list[int]], Callable[[int], Mapping[str, Any]]]:
@@ -714,7 +733,7 @@ def typed_block(block: LineBlock) -> pa.Table | None:
         table = pa_json.read_json(pa.BufferReader(pa.py_buffer(block.data)))
     except pa.ArrowInvalid:
         return None
-    return table if lines == table.num_rows else None
+    return table if lines == table.num_rows and names_are_text(table.schema) else None
 
 
 def block_where(path: Path, block: LineBlock, offset: int) -> SourceTable:

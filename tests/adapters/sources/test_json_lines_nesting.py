@@ -86,3 +86,24 @@ def test_one_pass_serves_the_guard_the_line_count_and_the_line_breaks(monkeypatc
         assert files._nesting_ok(data, marks) == _reference(blob), blob
         seen.add(lines is None)
     assert seen == {True, False}
+
+
+def test_a_key_that_is_not_utf8_goes_to_the_records_reader_and_is_refused_naming_its_line(tmp_path, sqlite_registry):
+    """pyarrow's JSON reader checks the values' bytes but not the keys': a key with a byte that is not
+    UTF-8 gave a table whose column names raise UnicodeDecodeError (a traceback, found by the fuzz
+    tests). Such bytes go to the records reader, which refuses them naming the byte and line."""
+    from registry.errors import InvalidInput
+    from registry.services.datasets import register_dataset_version
+
+    rows = [b'{"id": "r%d", "q": "question", "r": "answer", "s": 3.0%s}' % (i, b', "\xffsys": "x"' if i == 3 else b"")
+            for i in range(6)]
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(b"\n".join(rows) + b"\n")
+    assert files.read_json_lines_table(path) is None
+    with pytest.raises(InvalidInput) as caught:
+        register_dataset_version(sqlite_registry, name="keys", source="generic", path=path, task_type="pointwise",
+                                 options={"mapping": {"example_id": "id", "instruction": "q", "response": "r",
+                                                      "score": "s"}, "scale": "1,5"})
+    message = str(caught.value)
+    assert "UTF-8" in message and "line 4" in message and "data.jsonl" in message
+    assert sqlite_registry.store.latest_version("keys") is None
