@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -45,11 +46,15 @@ def sha256_json(obj: Any) -> str:
     return sha256_bytes(canonical_json(obj).encode())
 
 
-def update_from_file(h: _Hash, path: str | Path, block: int = BLOCK) -> None:
-    """Feed the bytes of the file at ``path`` into the running hash ``h``, ``block`` bytes at a time."""
+def update_from_file(h: _Hash, path: str | Path, block: int = BLOCK, *, stop: threading.Event | None = None) -> bool:
+    """Feed the bytes of the file at ``path`` into the running hash ``h``, ``block`` bytes at a time;
+    ``False`` when ``stop`` was set before the end of the file (the hash is then of a part)."""
     with open(path, "rb") as fh:
         while chunk := fh.read(block):
+            if stop is not None and stop.is_set():
+                return False
             h.update(chunk)
+    return True
 
 
 def sha256_file(path: str | Path) -> str:

@@ -24,6 +24,7 @@ from registry.domain.entities import Dataset, DatasetVersion, Source
 from registry.domain.serialization import Serializable
 from registry.domain.types import TASK_TYPES
 from registry.errors import InvalidInput, RegistryError
+from registry.hashing import update_from_file
 from registry.services.app import RegistryContext
 
 if TYPE_CHECKING:
@@ -88,11 +89,8 @@ def input_fingerprint(adapter, path: Path, options: Mapping[str, Any], spec_sha2
     if not path.is_file():
         return None
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 22):
-            if stop is not None and stop.is_set():
-                return None
-            h.update(block)
+    if not update_from_file(h, path, block=1 << 22, stop=stop):
+        return None
     module = sys.modules[type(adapter).__module__]
     code = Path(module.__file__).read_bytes() if getattr(module, "__file__", None) else b""
     base_code = Path(sys.modules["registry.adapters.sources.base"].__file__).read_bytes()

@@ -442,7 +442,7 @@ class Ingest:
     def report(self, order: np.ndarray, ids: pa.Array) -> dict[str, Any]:
         return self._report.report({"example_id": self.duplicates(order, ids)})
 
-    def row_groups(self, order: np.ndarray, size: int, on_group=None) -> Iterator[pa.Table]:
+    def row_groups(self, order: np.ndarray, size: int) -> Iterator[pa.Table]:
         """The rows in canonical order, ``size`` rows at a time (a k-way merge of the sorted runs)."""
         starts = np.cumsum([0] + [r.rows for r in self.runs])
         run_of = (np.searchsorted(starts, order, side="right") - 1).astype(np.int32)
@@ -467,8 +467,6 @@ class Ingest:
                 del pieces
                 if not (len(local) == group.num_rows and (np.diff(local) == 1).all() and local[0] == 0):
                     group = _take(group, pa.array(local))
-                if on_group is not None:
-                    on_group(group)
                 held = [group]
                 del group
                 yield held.pop()
