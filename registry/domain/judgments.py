@@ -171,7 +171,8 @@ def example_input_hash_array(columns, task_type: str, fields: tuple[str, ...] | 
     kind, cols = _one_text_type(cols)
     # each field as its bytes ("\x00" missing, "\x01" + UTF-8 text) then "\x1f", in ONE join (one copy
     # of the texts): a column without nulls is joined as it is, its "\x01" prefix a literal part; a column
-    # with some nulls takes its prefix per row first (a copy of that column only); constants merged
+    # with some nulls gets a one-byte column of prefixes before it ("\x01" or "\x00") and is joined
+    # with its nulls as "" ("\x00" + "" is the missing field's bytes); constants merged
     parts: list = []
     literal = ""
     for col in cols:
@@ -179,8 +180,10 @@ def example_input_hash_array(columns, task_type: str, fields: tuple[str, ...] | 
             literal += "\x00\x1f"
             continue
         if col.null_count:
-            col = pc.fill_null(pc.binary_join_element_wise(pa.scalar("\x01", kind), col, pa.scalar("", kind)),
-                               pa.scalar("\x00", kind))
+            if literal:
+                parts.append(pa.scalar(literal, kind))
+            literal = ""
+            parts.append(pc.if_else(pc.is_valid(col), pa.scalar("\x01", kind), pa.scalar("\x00", kind)))
         else:
             literal += "\x01"
         if literal:
@@ -191,7 +194,8 @@ def example_input_hash_array(columns, task_type: str, fields: tuple[str, ...] | 
     if len(parts) == 1:  # every field missing: one value for all
         joined = pa.array([literal] * n, type=kind)
     else:
-        joined = pc.binary_join_element_wise(*parts, pa.scalar("", kind))
+        joined = pc.binary_join_element_wise(*parts, pa.scalar("", kind), null_handling="replace",
+                                             null_replacement="")
     return digest_array(xxh_each(joined, xxhash.xxh3_128_digest), n)
 
 

@@ -388,8 +388,8 @@ def text_features(column) -> tuple[np.ndarray, np.ndarray]:
     a missing text has length 0 and no list."""
     import pyarrow.compute as pc
 
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
+    if isinstance(column, pa.ChunkedArray):  # one chunk (a chunk's table): no copy of the texts
+        column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         values = column.to_pylist()
         return (np.array([len(t) if isinstance(t, str) else 0 for t in values], dtype=float),
@@ -723,11 +723,31 @@ class _Slicing:
     """The slices of a run (:func:`score_arrays`), grouped by each column's values; each slice gets
     its own seeded bootstrap."""
 
-    def __init__(self, run: M.RunScores, al: Aligned, columns: list[tuple[str, list]], *, min_size: int):
-        self.run, self.min_size = run, min_size
+    def __init__(self, run: M.RunScores, al: Aligned, columns: list[tuple[str, list]], *, min_size: int,
+                 ahead: M.CountsAhead | None = None):
+        self.run, self.min_size, self.ahead = run, min_size, ahead
         self.function = M.slice_function(run.task_type) if columns else None
         self.positions = self.function.eligible(run) if columns else None
         self.columns = [(column, _slice_groups(per_row, al.rows[self.positions])) for column, per_row in columns]
+        self.boots: dict[int, M.Bootstrap] = {}
+        """Each slice's bootstrap, drawn ahead (``ahead``), by ``id`` of the slice's indices (kept in ``columns``)."""
+        if ahead is not None and self.function is not None:
+            large = max(min_size, M.bootstrap.LARGE_N)   # only counts mode's draws: an index-mode one keeps
+            for _, (found, _) in self.columns:            # its B × n indices from the start
+                for _, idx in found:
+                    if len(idx) >= large:    # the slices ``sliced`` scores, in its order
+                        boot = self._boot(self.positions[idx])
+                        if boot.joint is not None:
+                            self.boots[id(idx)] = boot
+                            ahead.add(boot)
+
+    def _boot(self, chosen: np.ndarray) -> M.Bootstrap:
+        """The slice's own seeded bootstrap, knowing the run's partitions of its examples."""
+        run = self.run
+        boot = M.Bootstrap.draw(len(chosen), run.boot.n_samples, run.seed)
+        if run.boot.classes is not None:
+            boot = boot.with_classes([_codes(c[chosen])[0] for c in run.boot.classes])
+        return boot
 
     def compute(self) -> tuple[list, list[SliceReport]]:
         """The task type's per-slice (headline) metric function on each slice of each column."""
@@ -737,13 +757,17 @@ class _Slicing:
 
         def metric(idx: np.ndarray) -> dict:
             chosen = self.positions[idx]
-            boot = M.Bootstrap.draw(len(chosen), run.boot.n_samples, run.seed)
-            if run.boot.classes is not None:
-                boot = boot.with_classes([_codes(c[chosen])[0] for c in run.boot.classes])
+            boot = self.boots.pop(id(idx), None)
+            if boot is None:
+                boot = self._boot(chosen)
             part = run.subset(chosen, boot)
             if "verdict_codes" in run.__dict__:
                 _keep_codes(part, run.label_codes[chosen], tuple(v[chosen] for v in run.verdict_codes))
-            return {m.name: m for m in function.compute(part)}
+            try:
+                return {m.name: m for m in function.compute(part)}
+            finally:
+                if self.ahead is not None:
+                    self.ahead.release(boot)
 
         values, reports = [], []
         for column, grouped in self.columns:
@@ -815,21 +839,33 @@ def compute_metrics(task_type: str, table: pa.Table, predictions: pa.Table, *, c
                         price_per_1k_tokens=price_per_1k_tokens, min_slice_size=min_slice_size)
 
 
+AHEAD_BYTES = 1 << 28
+"""Default memory of the bootstrap class counts :func:`score_arrays` may draw ahead (256 MiB)."""
+
+
 def score_arrays(task_type: str, table: pa.Table, arrays: PredictionArrays, columns: list[tuple[str, list]], *,
                  ctx=None, seed: int = 0, n_boot: int = 1000, price_per_1k_tokens: float | None = None,
-                 min_slice_size: int = 10, features: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
-                 ) -> ScoredMetrics:
+                 min_slice_size: int = 10, features: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+                 ahead_bytes: int = AHEAD_BYTES) -> ScoredMetrics:
     """:func:`compute_metrics` of prediction rows given as arrays (a streamed run's), with the slice
     columns already resolved (:func:`check_slicing`); ``table`` needs no judge-input texts when the
-    pairwise ones come as ``features`` (:func:`text_features` of every dataset row)."""
+    pairwise ones come as ``features`` (:func:`text_features` of every dataset row). ``ahead_bytes``:
+    the most memory of bootstrap class counts drawn ahead (:class:`~registry.domain.metrics.CountsAhead`)."""
     al = align_arrays(table.num_rows, arrays, arrow=task_type == "pairwise")  # pairwise: read through codes
     n = len(al.rows)
     if n == 0:
         return ScoredMetrics()
     run = run_scores(task_type, table, al, seed=seed, n_boot=n_boot, classes=ctx.labels if ctx else None,
                      price_per_1k_tokens=price_per_1k_tokens, features=features)
-    values = M.run_metrics(run)       # the registered functions of the task type, in order
-    sliced_values, reports = _Slicing(run, al, columns, min_size=min_slice_size).compute()
+    # counts mode's class counts (the run's, then each slice's) drawn on two threads while the metrics
+    # are computed: the same numbers (each draw has its own seeded generator)
+    with M.CountsAhead(ahead_bytes) as ahead:
+        ahead.add(run.boot)
+        slicing = _Slicing(run, al, columns, min_size=min_slice_size, ahead=ahead)
+        examples = _examples(task_type, table.num_rows, al, run)   # (needs no counts: while they are drawn)
+        values = M.run_metrics(run)       # the registered functions of the task type, in order
+        ahead.release(run.boot)
+        sliced_values, reports = slicing.compute()
     records = _records(values + sliced_values)
     records.append(_coverage(task_type, table, arrays, n, reports))
     seen, unique = set(), ScoredMetrics()
@@ -837,7 +873,7 @@ def score_arrays(task_type: str, table: pa.Table, arrays: PredictionArrays, colu
         if (r.name, r.slice) not in seen:
             seen.add((r.name, r.slice))
             unique.append(r)
-    unique.examples = _examples(task_type, table.num_rows, al, run)
+    unique.examples = examples
     return unique
 
 

@@ -480,8 +480,10 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
             vocab: dict[str, int] = {}
             features: dict[str, list] = {}
             seen = _SeenKeys()
+            behind = None   # a chunk whose texts' features are still being computed (see _collect_features)
             plugin = None
             pool: ThreadPoolExecutor | None = None
+            saver: ThreadPoolExecutor | None = None   # the vectorised judgments' cache writes (see _judge)
             executed = cached = prompt_tokens = completion_tokens = 0
             done, total = 0, n_total * len(slots)
             chunks = 0
@@ -495,19 +497,18 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
                     if step == 0:
                         check.add(table)
                     lap("check")
+                    pending = []
                     if kept_inputs is not None:
                         keys, kept, firsts = sidecar.part(kept_inputs, offset, n)
+                        for f, values in kept.items() if step == 0 else ():
+                            features.setdefault(f, []).append(values)
                     else:
-                        pending = []
                         if task_type == "pairwise":  # the texts' features on other threads (Arrow releases the GIL)
                             if pool is None:
                                 pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="text-features")
                             pending = [(f, pool.submit(text_features, table.column(f)))
                                        for f in ("response_a", "response_b") if f in table.column_names]
                         keys = example_input_hash_array(table, task_type, fields)
-                        kept = {f: future.result() for f, future in pending}
-                    for f, values in kept.items() if step == 0 else ():
-                        features.setdefault(f, []).append(values)
                     if kept_inputs is not None:
                         # every row looked up, repeated inputs too (each gets its input's judgment):
                         # de-duplicated only when a judgment is missing, to judge each input once
@@ -521,7 +522,10 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
                         firsts = np.zeros(n, bool)
                         firsts[first[new]] = True
                         seen.add(hi[first][new], lo[first][new])
-                        building.add(keys, kept, firsts)
+                        # the features are collected (and the sidecar written) a chunk later: their
+                        # threads run while this chunk is judged and written, one chunk at most behind
+                        behind = _collect_features(behind, building, features)
+                        behind = (keys, pending, firsts, step == 0)
                     lap("hash")
                     examples = None  # the chunk's rows to judge, taken once for every slot that misses them
                     for k, slot in active:
@@ -543,7 +547,10 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
                             rows_missing = first[missing]
                             if examples is None or not np.array_equal(examples[0], rows_missing):
                                 examples = (rows_missing, _examples(table, rows_missing, plugin))
-                            judged = _judge(plugin, ctx, examples[1], ukeys.take(pa.array(missing)), slot, batch_size)
+                            if saver is None and not store.in_unit_of_work():
+                                saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="judgment-save")
+                            judged = _judge(plugin, ctx, examples[1], ukeys.take(pa.array(missing)), slot, batch_size,
+                                            saver)
                             executed += len(missing)
                             if len(missing) == len(found):  # none cached: the judged rows are the rows
                                 got = judged.select(list(JUDGMENT_FIELDS))
@@ -567,6 +574,11 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
                             on_progress(done, total)
                 check.finish()
                 lap("check")
+                behind = _collect_features(behind, building, features)
+                lap("hash")
+                for slot in slots:
+                    slot.lookup.wait()
+                lap("judge")
                 tmp = writer.close()
                 if building is not None:
                     building.commit()
@@ -584,6 +596,8 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
             finally:
                 if pool is not None:
                     pool.shutdown(wait=True, cancel_futures=True)
+                if saver is not None:   # the judgments made are cached, whatever happened (a rerun resumes)
+                    saver.shutdown(wait=True)
                 if plugin is not None:
                     for key, value in getattr(plugin, "stage_stats", {}).items():
                         stage_stats[key] = stage_stats.get(key, 0) + value
@@ -608,12 +622,25 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
              for f, parts in features.items()} if features else None
     metrics = score_arrays(task_type, table, arrays, columns, ctx=ctx, seed=seed, n_boot=n_boot,
                            price_per_1k_tokens=price_per_1k_tokens, min_slice_size=min_slice_size,
-                           features=feats)
+                           features=feats, ahead_bytes=memory // 8)
     lap("score")
     return StreamResult(predictions_uri=uri, predictions_sha256=digest, metrics=metrics, n_examples=n_total,
                         n_judgments=n_total * len(slots), executed=executed, cached=cached,
                         prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, stage_stats=stage_stats,
                         profile=_profile(rows, chunks, clock))
+
+
+def _collect_features(behind, building, features: dict[str, list]) -> None:
+    """Wait for a chunk's text features (``behind``: its input hashes, the features' futures, which
+    rows first show their input, and whether the pass is the first), add them to the run's and write
+    the chunk's rows of the input sidecar (``building``); ``None`` (what is left behind)."""
+    if behind is not None:
+        keys, pending, firsts, first_pass = behind
+        kept = {f: future.result() for f, future in pending}
+        for f, values in kept.items() if first_pass else ():
+            features.setdefault(f, []).append(values)
+        building.add(keys, kept, firsts)
+    return None
 
 
 def _passes(pf, rows: int, light: bool, slots: list[_Slot], writer: PredictionWriter):
@@ -655,10 +682,12 @@ def _examples(table: pa.Table, rows: np.ndarray, plugin) -> pa.Table:
     return table.take(pa.array(rows))
 
 
-def _judge(plugin, ctx, examples: pa.Table, hashes: pa.Array, slot: _Slot, batch_size: int) -> pa.Table:
+def _judge(plugin, ctx, examples: pa.Table, hashes: pa.Array, slot: _Slot, batch_size: int,
+           saver: ThreadPoolExecutor | None = None) -> pa.Table:
     """Judge the (distinct, missing) examples in ``slot``'s order and sample and cache the judgments:
-    all at once through the plugin's vectorised rule when it has one, else ``batch_size`` at a time
-    (each batch cached before the next is judged)."""
+    all at once through the plugin's vectorised rule when it has one (cached on ``saver``'s thread
+    when given, while the run goes on), else ``batch_size`` at a time (each batch cached before the
+    next is judged)."""
     shown = _shown(examples, slot.order)
     vectorised = getattr(plugin, "judge_arrow", None)
     judged = vectorised(ctx, shown, sample=slot.sample) if vectorised is not None else None
@@ -666,7 +695,10 @@ def _judge(plugin, ctx, examples: pa.Table, hashes: pa.Array, slot: _Slot, batch
         if judged.num_rows != len(hashes):
             raise RegistryError(f"evaluator returned {judged.num_rows} verdicts for {len(hashes)} examples")
         out = _to_cache_table(hashes, judged, slot.order)
-        slot.lookup.save(out)
+        if saver is not None:
+            slot.lookup.save_later(out, saver)
+        else:
+            slot.lookup.save(out)
         return out
     parts = []
     for start in range(0, len(hashes), batch_size):

@@ -114,6 +114,11 @@ class AbstractStore(ABC):
         committed at the end, rolled back together on any error. Opened inside another unit of
         work, it joins that one."""
 
+    def in_unit_of_work(self) -> bool:
+        """Whether this thread has a unit of work open (its writes then wait for the block's end; a
+        write from another thread would not be part of it). A store that cannot tell says so."""
+        return True
+
     @abstractmethod
     def claim_pair(self, evaluator: str, dataset: str, *, wait: float | None = 0) -> AbstractContextManager[bool]:
         """Hold the claim of ``evaluator`` on dataset version ``dataset`` for the block: an

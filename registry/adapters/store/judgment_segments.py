@@ -226,6 +226,8 @@ class JudgmentLookup:
         self._decoded_bytes = 0
         self._row_count: int | None = None
         self._all_rows: tuple[np.ndarray, np.ndarray, pa.Table] | None = None
+        self._pending = None
+        """The :meth:`save_later` not yet waited for (a future)."""
 
     # ------------------------------------------------------------------ index
     @property
@@ -292,6 +294,7 @@ class JudgmentLookup:
         import numpy as np
         import pyarrow as pa
 
+        self.wait()
         hi, lo = hash_words(hashes)
         n = len(hi)
         found = np.zeros(n, bool)
@@ -346,6 +349,23 @@ class JudgmentLookup:
     def save(self, table) -> None:
         """Cache the judgments of ``table`` (``example_hash`` and :data:`JUDGMENT_FIELDS`) as one
         segment, then merge a full size tier."""
+        self.wait()
+        self._save(table)
+
+    def save_later(self, table, saver) -> None:
+        """:meth:`save` on ``saver``'s thread (a ``concurrent.futures`` executor of one worker, which
+        keeps the saves in order), after this lookup's previous one: the caller goes on meanwhile.
+        :meth:`find`, :meth:`save` and :meth:`wait` wait for it first; the table must not change."""
+        self.wait()
+        self._pending = saver.submit(self._save, table)
+
+    def wait(self) -> None:
+        """Wait for the :meth:`save_later` in progress, if any (raising what it raised)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def _save(self, table) -> None:
         if table.num_rows == 0:
             return
         newest = self.segments[0].id if self.segments else None

@@ -163,6 +163,9 @@ class SqlAlchemyStore(AbstractStore):
         with managed_session(self._sessions) as s:
             yield s
 
+    def in_unit_of_work(self) -> bool:
+        return getattr(self._open, "session", None) is not None
+
     @contextmanager
     def unit_of_work(self) -> Iterator[SqlAlchemyStore]:
         if getattr(self._open, "session", None) is not None:  # nested: join the open unit

@@ -29,7 +29,7 @@ from registry.domain.metrics.alpacaeval import (
     position_bias,
 )
 from registry.domain.metrics.annotators import majority_vote, modes, vote_counts
-from registry.domain.metrics.bootstrap import Bootstrap
+from registry.domain.metrics.bootstrap import Bootstrap, CountsAhead
 from registry.domain.metrics.classification import (
     balanced_accuracy,
     classification_metrics,
@@ -74,7 +74,7 @@ from registry.domain.metrics.value import MetricArray, MetricValue
 from registry.domain.metrics import builtin  # noqa: E402,F401,I001 (registers the built-in metric functions)
 
 __all__ = [
-    "Bootstrap", "METRIC_FUNCTIONS", "MetricArray", "MetricFunction", "MetricValue", "PairedTest", "REIFE_METRICS",
+    "Bootstrap", "CountsAhead", "METRIC_FUNCTIONS", "MetricArray", "MetricFunction", "MetricValue", "PairedTest", "REIFE_METRICS",
     "RunScores", "SliceReport", "TiePolicy", "accuracy", "alpha_nominal", "balanced_accuracy", "by_slice",
     "classification_accuracy", "classification_metrics", "cohen_kappa", "coin_flips", "correct_both", "correlation",
     "correlations", "has_list", "human_agreement", "human_agreement_loo", "judgebench_accuracy", "judgebench_scores",

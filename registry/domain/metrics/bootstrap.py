@@ -31,12 +31,18 @@ sees the very same resamples, and the index resamples are still uniform resampli
 distribution. Below :data:`LARGE_N`, or without partitions, nothing changes: the same random
 numbers and results, bit for bit. Within a resample, conditional indices come grouped by class
 (a resample is a multiset: no statistic depends on its order).
+
+The class counts of a counts-mode draw may be drawn ahead, on another thread
+(:meth:`Bootstrap.draw_counts`, :class:`CountsAhead`): numpy's multinomial draws release the GIL, and
+each draw has its own seeded generator, so the numbers are the same whichever thread draws them, and
+when.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -229,10 +235,10 @@ class Bootstrap:
         k = rows.shape[0]
         for part in self._partitions():
             rep, classes = part[0], part[1]
-            per_class = rows[:, rep]
-            if not _equal(per_class[:, classes[:SAMPLE_CHECK]], rows[:, :SAMPLE_CHECK]):
+            per_class = np.take(rows, rep, axis=1)   # numpy.take: several times faster than [:, rep]
+            if not _equal(np.take(per_class, classes[:SAMPLE_CHECK], axis=1), rows[:, :SAMPLE_CHECK]):
                 continue  # not equal within classes on the first examples already
-            if _equal(per_class[:, classes], rows):
+            if _equal(np.take(per_class, classes, axis=1), rows):
                 return per_class @ self._class_counts(part)
         if self.drawn is not None:
             return rows @ self.weights.T
@@ -279,6 +285,17 @@ class Bootstrap:
             part[3] = np.ascontiguousarray(counts.T)  # (k, B): rows @ counts without a copy per sum
         return part[3]
 
+    @property
+    def counts_bytes(self) -> int:
+        """Bytes of the class counts a counts-mode draw keeps (0: index mode)."""
+        return 4 * self.n_samples * len(self.joint.sizes) if self.joint is not None else 0
+
+    def draw_counts(self) -> None:
+        """Draw counts mode's class counts now (nothing in index mode): any thread may — the draw
+        releases the GIL, and a caller that needs them meanwhile waits for them; the same numbers."""
+        if self.joint is not None:
+            self.joint.counts(self.n_samples)
+
     def means(self, x: np.ndarray) -> np.ndarray:
         """Resampled means of per-example values: ``x @ W.T / n``."""
         return self.sums(x) / self.n
@@ -289,6 +306,52 @@ class Bootstrap:
         arrays = tuple(np.asarray(a) for a in arrays)
         return np.array([statistic(*(a[i] for a in arrays)) for _, block in self.blocks() for i in block],
                         dtype=float)
+
+
+
+class CountsAhead:
+    """Draws the class counts of counts-mode bootstraps (:meth:`Bootstrap.draw_counts`) on worker
+    threads, in the order they are added, ahead of the metrics that read them: at most ``budget``
+    bytes of drawn counts that :meth:`release` has not given back (one draw beyond it when none is
+    held). The same numbers as drawing them when needed; a context manager (leaving cancels the draws
+    not started and waits for the others)."""
+
+    def __init__(self, budget: int, workers: int = 2):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.budget, self.held = budget, 0
+        self.waiting: list[Bootstrap] = []
+        self.started: list[Bootstrap] = []   # drawn or drawing, not released
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bootstrap-counts")
+
+    def add(self, boot: Bootstrap) -> None:
+        """Draw ``boot``'s counts when the budget allows (nothing to draw in index mode)."""
+        if boot.counts_bytes:
+            self.waiting.append(boot)
+            self._start()
+
+    def release(self, boot: Bootstrap) -> None:
+        """``boot``'s counts are no longer needed ahead: their bytes go back to the budget."""
+        if boot in self.started:   # (identity: a Bootstrap has no __eq__)
+            self.started.remove(boot)
+            self.held -= boot.counts_bytes
+            self._start()
+        elif boot in self.waiting:
+            self.waiting.remove(boot)
+
+    def _start(self) -> None:
+        while self.waiting and (self.held == 0 or self.held + self.waiting[0].counts_bytes <= self.budget):
+            boot = self.waiting.pop(0)
+            self.held += boot.counts_bytes
+            self.started.append(boot)
+            self.pool.submit(boot.draw_counts)
+
+    def __enter__(self) -> CountsAhead:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.waiting.clear()
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass(eq=False)
@@ -308,6 +371,8 @@ class _Joint:
     parts: list[list]
     """[first example of each class, class codes 0..k-1, k, None] of each partition (as
     :meth:`Bootstrap._partitions` lists them)."""
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    """Held while the counts are drawn (:meth:`counts` may run on a thread drawing ahead)."""
 
     @classmethod
     def of(cls, partitions: list[np.ndarray], seed: int | None) -> _Joint | None:
@@ -329,6 +394,13 @@ class _Joint:
     def counts(self, b: int) -> np.ndarray:
         """(B, |J|) int32 class counts of the B resamples: ``multinomial(n, sizes / n)`` each."""
         got = self.__dict__.get("_counts")
+        if got is not None and got.shape[0] == b:
+            return got
+        with self.lock:
+            return self._draw_counts(b)
+
+    def _draw_counts(self, b: int) -> np.ndarray:
+        got = self.__dict__.get("_counts")   # drawn by another thread while this one waited for the lock
         if got is None or got.shape[0] != b:
             n, k = int(self.sizes.sum()), len(self.sizes)
             rng = np.random.default_rng(self.entropy)
@@ -349,7 +421,7 @@ class _Joint:
         out = np.empty((k, b))
         step = max(1, (1 << 22) // max(len(order), 1))
         for s in range(0, b, step):   # a block of resamples at a time: no (B, |J|) int64 copy
-            block = counts[s:s + step][:, order].astype(np.int64)
+            block = np.take(counts[s:s + step], order, axis=1).astype(np.int64)
             out[:, s:s + step] = np.add.reduceat(block, starts, axis=1).T
         return out
 
