@@ -416,14 +416,10 @@ class _Joint:
         counts = self.counts(b)
         if k == len(self.sizes) and np.array_equal(of_class, np.arange(k)):
             return np.ascontiguousarray(counts.T, dtype=np.float64)
-        order = np.argsort(of_class, kind="stable")
-        starts = np.searchsorted(of_class[order], np.arange(k))
-        out = np.empty((k, b))
-        step = max(1, (1 << 22) // max(len(order), 1))
-        for s in range(0, b, step):   # a block of resamples at a time: no (B, |J|) int64 copy
-            block = np.take(counts[s:s + step], order, axis=1).astype(np.int64)
-            out[:, s:s + step] = np.add.reduceat(block, starts, axis=1).T
-        return out
+        by_resample = np.empty((b, k))
+        for s in range(b):   # one weighted bincount per resample: whole numbers, so exact in float64
+            by_resample[s] = np.bincount(of_class, weights=counts[s], minlength=k)
+        return by_resample.T   # (k, B) as a view: a matrix product reads it as it is (no copy)
 
     def members(self) -> tuple[np.ndarray, np.ndarray]:
         """(examples sorted by class, first position of each class in that order)."""
