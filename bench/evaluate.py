@@ -12,8 +12,9 @@
    not a few thousand judged once and reused.
 2. Registers it through the real service (``generic`` source, as ``bench.ingest`` does) into a
    fresh SQLite registry (not timed).
-3. In a fresh subprocess each (imports not timed; peak RSS is the child's own ``VmHWM``, see
-   :func:`peak_rss_mib`):
+3. In a fresh subprocess each (imports not timed — pandas among them, which pyarrow imports lazily at
+   the process's first ``pa.array()`` call, 0.2–0.45 s once per process; peak RSS is the child's own
+   ``VmHWM``, see :func:`peak_rss_mib`):
    * **heuristic**: ``run_evaluation`` of a new ``random`` evaluator (a new seed: nothing cached),
      both orders — judgments/s = 2N / the call's wall time;
    * **cached**: the same evaluator again in a new process: every judgment comes from the cache, the
@@ -124,6 +125,7 @@ def child(home: Path, evaluator: str, seed: int, n_boot: int, floor: bool, chunk
           large_n: int | None = None) -> dict[str, Any]:
     """One ``run_evaluation`` in this (fresh) process; printed as JSON for the parent (``large_n``:
     the bootstrap's counts-mode threshold, :data:`registry.domain.metrics.bootstrap.LARGE_N`)."""
+    import pandas  # noqa: F401 - an import like the others: pyarrow imports it at its first pa.array() call
     import pyarrow.parquet as pq
 
     import registry.domain.metrics.bootstrap as boot

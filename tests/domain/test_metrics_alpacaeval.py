@@ -75,3 +75,29 @@ def test_price_and_time_per_1000():
     assert per_1000(np.array([0.001, 0.003, np.nan])).value == pytest.approx(2.0)
     t = per_1000(np.array([1.5, 2.5]), name="seconds_per_1000")
     assert t.value == pytest.approx(2000.0) and t.name == "seconds_per_1000"
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_loo_agreement_from_vote_counts_equals_the_others_modes(k):
+    """Each annotator's 'others' taken as every vote counted less theirs: the same value and resampled
+    values as recounting the others' votes with that annotator removed (the loop it replaced)."""
+    from registry.domain.metrics._counts import weighted_sums
+    from registry.domain.metrics.alpacaeval import expected_scores
+    from registry.domain.metrics.annotators import modes
+
+    rng = np.random.default_rng(k)
+    votes = rng.choice(np.array([F, A, B, T], np.int8), size=(400, k), p=[0.15, 0.4, 0.3, 0.15])
+    boot = Bootstrap.draw(400, 80, 3)
+    got = human_agreement_loo(votes, boot=boot)
+    num, den = np.zeros((k, 400)), np.zeros((k, 400))
+    for j in range(k):
+        others = votes.copy()
+        others[:, j] = F
+        s = expected_scores(votes[:, j], modes(others))
+        num[j], den[j] = np.where(np.isnan(s), 0.0, s), ~np.isnan(s)
+    (pn, pd_), samples = weighted_sums(np.stack([num, den]), boot)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        want = np.nanmean(np.where(pd_ > 0, pn / np.where(pd_ > 0, pd_, 1), np.nan))
+    assert got.value == pytest.approx(float(want), abs=0, rel=0)
+    again = human_agreement_loo(votes, boot=boot)
+    assert (again.ci_low, again.ci_high) == (got.ci_low, got.ci_high)

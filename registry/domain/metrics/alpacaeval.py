@@ -31,7 +31,7 @@ import numpy as np
 
 from registry.domain.judgments import FAIL, VERDICT_CODES
 from registry.domain.metrics._counts import as_codes, ratio, weighted_sums
-from registry.domain.metrics.annotators import modes
+from registry.domain.metrics.annotators import CATEGORIES, modes, modes_of_counts, vote_counts
 from registry.domain.metrics.bootstrap import Bootstrap, ensure_bootstrap
 from registry.domain.metrics.value import MetricValue, from_samples
 
@@ -97,10 +97,9 @@ def human_agreement_loo(annotators: np.ndarray, *, boot: Bootstrap | None = None
     n, k = votes.shape
     boot = ensure_bootstrap(boot, n)
     num, den = np.zeros((k, n)), np.zeros((k, n))
-    for j in range(k):
-        others = votes.copy()
-        others[:, j] = FAIL
-        s = expected_scores(votes[:, j], modes(others))
+    counts = vote_counts(votes)
+    for j in range(k):   # the others' modes: every vote counted, less annotator j's (a FAIL counts for none)
+        s = expected_scores(votes[:, j], modes_of_counts(counts - (votes[:, j, None] == CATEGORIES)))
         ok = ~np.isnan(s)
         num[j], den[j] = np.where(ok, s, 0.0), ok
     (pn, pd_), samples = weighted_sums(np.stack([num, den]), boot)

@@ -18,7 +18,11 @@ def vote_counts(votes: np.ndarray) -> np.ndarray:
 def modes(votes: np.ndarray) -> np.ndarray:
     """Boolean (n, 3): which categories are a mode of each row (several when modes tie; none
     when a row has no vote)."""
-    counts = vote_counts(votes)
+    return modes_of_counts(vote_counts(votes))
+
+
+def modes_of_counts(counts: np.ndarray) -> np.ndarray:
+    """:func:`modes` of rows given as their :func:`vote_counts` (n, 3)."""
     top = counts.max(axis=1, keepdims=True)
     return (counts == top) & (top > 0)
 
