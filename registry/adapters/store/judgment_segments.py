@@ -31,7 +31,6 @@ import base64
 import binascii
 import math
 import secrets
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -229,15 +228,6 @@ class JudgmentLookup:
         self._all_rows: tuple[np.ndarray, np.ndarray, pa.Table] | None = None
         self._pending = None
         """The :meth:`save_later` not yet waited for (a future)."""
-        self._visible: threading.Event | None = None
-        """Set once that save's judgments can be found (its sorted rows, :attr:`_pending_rows`)."""
-        self._pending_rows: tuple[pa.Table, np.ndarray, np.ndarray] | None = None
-        """(sorted table, high words, low words) of the judgments a save on the saving thread holds
-        and has not yet made a segment (found first, after the per-judgment rows: the newest)."""
-        self._lock = threading.RLock()
-        """Held while the state (segments, decoded cache) is read or changed: a save on the saving
-        thread changes it between a caller's lookups, never during one; its slow work (sorting,
-        encoding a merge) runs without it."""
 
     # ------------------------------------------------------------------ index
     @property
@@ -301,21 +291,10 @@ class JudgmentLookup:
     def find(self, hashes) -> tuple[np.ndarray, pa.Table]:
         """(found mask, the cached judgments): one row per hash (null where not found) with
         :data:`JUDGMENT_FIELDS` columns."""
-        if self._pending is not None:
-            if self._pending.done():
-                self.wait()              # (raising what a failed save raised)
-            else:
-                self._visible.wait()     # its judgments sorted: searched as the newest
-                if self._pending_rows is None:   # it failed before, or is finishing: wait for it
-                    self.wait()
-        view = self._pending_rows
-        with self._lock:
-            return self._find(hashes, view)
-
-    def _find(self, hashes, view) -> tuple[np.ndarray, pa.Table]:
         import numpy as np
         import pyarrow as pa
 
+        self.wait()
         hi, lo = hash_words(hashes)
         n = len(hi)
         found = np.zeros(n, bool)
@@ -332,10 +311,7 @@ class JudgmentLookup:
         # the needles sorted once: each segment's index is searched with sorted needles (numpy narrows
         # each binary search from the previous one), not sorted again per segment (as sorted_search)
         by_hash = np.argsort(hi, kind="stable")
-        held: list[tuple[Segment, _Decoded]] = []
-        if view is not None:   # the save in progress: newer than every segment
-            held.append((Segment("", len(view[1]), view[1]), _Decoded(view[0], view[2], 0)))
-        for seg in [s for s, _ in held] + self.segments:
+        for seg in self.segments:
             todo = by_hash[~found[by_hash]]
             if not len(todo):
                 break
@@ -344,7 +320,7 @@ class JudgmentLookup:
             cand[cand] = seg.hi[pos[cand]] == hi[todo][cand]
             if not cand.any():
                 continue
-            decoded = self._decode(seg) if seg.id else held[0][1]
+            decoded = self._decode(seg)
             if decoded is None:
                 continue
             todo, pos = todo[cand], pos[cand]
@@ -379,52 +355,33 @@ class JudgmentLookup:
     def save_later(self, table, saver) -> None:
         """:meth:`save` on ``saver``'s thread (a ``concurrent.futures`` executor of one worker, which
         keeps the saves in order), after this lookup's previous one: the caller goes on meanwhile.
-        :meth:`find` finds its judgments as soon as they are sorted (and raises what a failed save
-        raised); :meth:`save` and :meth:`wait` wait for it. The table must not change."""
+        :meth:`find`, :meth:`save` and :meth:`wait` wait for it first; the table must not change."""
         self.wait()
-        self._visible = visible = threading.Event()
-        self._pending = saver.submit(self._save_visible, table, visible)
+        self._pending = saver.submit(self._save, table)
 
     def wait(self) -> None:
         """Wait for the :meth:`save_later` in progress, if any (raising what it raised)."""
         pending, self._pending = self._pending, None
         if pending is not None:
-            try:
-                pending.result()
-            finally:
-                self._pending_rows = None
+            pending.result()
 
-    def _save_visible(self, table, visible: threading.Event) -> None:
-        try:
-            self._save(table, visible)
-        finally:
-            visible.set()
-
-    def _save(self, table, visible: threading.Event | None = None) -> None:
+    def _save(self, table) -> None:
         if table.num_rows == 0:
             return
+        newest = self.segments[0].id if self.segments else None
+        sid = new_segment_id(newest)
         sorted_table, hi, lo = _sorted(table)
-        if visible is not None:   # found from now on, before it is written
-            self._pending_rows = (sorted_table, hi, lo)
-            visible.set()
-        with self._lock:
-            newest = self.segments[0].id if self.segments else None
-            sid = new_segment_id(newest)
-            seg = Segment(sid, len(hi), hi)
-            tiers = self._tiers()
-            full = tiers[seg.tier] if seg.tier >= 0 and len(tiers.get(seg.tier, ())) == FANOUT - 1 and \
-                not any(len(segs) >= FANOUT for segs in tiers.values()) else None
-        if full is not None:
+        seg = Segment(sid, len(hi), hi)
+        tiers = self._tiers()
+        if seg.tier >= 0 and len(tiers.get(seg.tier, ())) == FANOUT - 1 and \
+                not any(len(segs) >= FANOUT for segs in tiers.values()):
             # the segment fills its tier: merged with the others at once (what writing it, then
             # compacting, would store; one write, and no segment written only to be deleted)
-            self._merge(full, sorted_table, newest)
+            self._merge(tiers[seg.tier], sorted_table, newest)
             return
-        index, data = _serialize(sorted_table, hi)
-        with self._lock:
-            self.backend.write([(sid, seg.n, index, data)], [])
-            self.segments.insert(0, seg)
-            self._remember(sid, _Decoded(sorted_table, lo, sorted_table.nbytes + lo.nbytes))
-            self._pending_rows = None   # (a segment now)
+        self.backend.write([(sid, seg.n, *_serialize(sorted_table, hi))], [])
+        self.segments.insert(0, seg)
+        self._remember(sid, _Decoded(sorted_table, lo, sorted_table.nbytes + lo.nbytes))
         self._compact()
 
     def _tiers(self) -> dict[int, list[Segment]]:
@@ -436,8 +393,7 @@ class JudgmentLookup:
         return tiers
 
     def _compact(self) -> None:
-        with self._lock:
-            full = next((segs for _, segs in sorted(self._tiers().items()) if len(segs) >= FANOUT), None)
+        full = next((segs for _, segs in sorted(self._tiers().items()) if len(segs) >= FANOUT), None)
         if full is not None:
             self._merge(full, None, full[0].id)
 
@@ -447,29 +403,26 @@ class JudgmentLookup:
         import pyarrow as pa
 
         parts = []
-        with self._lock:
-            for seg in reversed(full):           # oldest first: the newest judgment of a hash is kept
-                decoded = self._decode(seg)
-                if decoded is not None:
-                    parts.append(decoded.table)
+        for seg in reversed(full):           # oldest first: the newest judgment of a hash is kept
+            decoded = self._decode(seg)
+            if decoded is not None:
+                parts.append(decoded.table)
         if newer is not None:
             parts.append(newer)
         merged = pa.concat_tables(parts) if parts else None
         if merged is None or merged.num_rows == 0:
             return
         sid = new_segment_id(newest)
-        n, index, data, sorted_table, hi, lo = _encode(merged)   # (the slow part: without the lock)
-        with self._lock:
-            self.backend.write([(sid, n, index, data)], [s.id for s in full])
-            gone = {s.id for s in full}
-            for s in gone:
-                old = self._decoded.pop(s, None)
-                if old is not None:
-                    self._decoded_bytes -= old.nbytes
-            self._segments = sorted([s for s in self.segments if s.id not in gone] + [Segment(sid, n, hi)],
-                                    key=lambda s: s.id, reverse=True)
-            self._remember(sid, _Decoded(sorted_table, lo, sorted_table.nbytes + lo.nbytes))
-            self._pending_rows = None   # (in the merged segment now, when it held them)
+        n, index, data, sorted_table, hi, lo = _encode(merged)
+        self.backend.write([(sid, n, index, data)], [s.id for s in full])
+        gone = {s.id for s in full}
+        for s in gone:
+            old = self._decoded.pop(s, None)
+            if old is not None:
+                self._decoded_bytes -= old.nbytes
+        self._segments = sorted([s for s in self.segments if s.id not in gone] + [Segment(sid, n, hi)],
+                                key=lambda s: s.id, reverse=True)
+        self._remember(sid, _Decoded(sorted_table, lo, sorted_table.nbytes + lo.nbytes))
         self._compact()
 
 
