@@ -74,7 +74,8 @@ from registry.domain.metrics.value import MetricArray, MetricValue
 from registry.domain.metrics import builtin  # noqa: E402,F401,I001 (registers the built-in metric functions)
 
 __all__ = [
-    "Bootstrap", "CountsAhead", "METRIC_FUNCTIONS", "MetricArray", "MetricFunction", "MetricValue", "PairedTest", "REIFE_METRICS",
+    "Bootstrap", "CountsAhead", "METRIC_FUNCTIONS", "MetricArray", "MetricFunction", "MetricValue", "PairedTest",
+    "REIFE_METRICS",
     "RunScores", "SliceReport", "TiePolicy", "accuracy", "alpha_nominal", "balanced_accuracy", "by_slice",
     "classification_accuracy", "classification_metrics", "cohen_kappa", "coin_flips", "correct_both", "correlation",
     "correlations", "has_list", "human_agreement", "human_agreement_loo", "judgebench_accuracy", "judgebench_scores",

@@ -308,7 +308,6 @@ class Bootstrap:
                         dtype=float)
 
 
-
 class CountsAhead:
     """Draws the class counts of counts-mode bootstraps (:meth:`Bootstrap.draw_counts`) on worker
     threads, in the order they are added, ahead of the metrics that read them: at most ``budget``
