@@ -376,10 +376,18 @@ whether it holds a list: AlpacaEval's length and list biases)."""
 
 _WS = ("\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}"
        "\\x{205f}\\x{3000}")
-LIST_LINE_RE2 = f"(?m)^[{_WS}]*(?:[-*+\u2022]|\\p{{Nd}}+[.)])[{_WS}]+[^{_WS}]"
-""":data:`registry.domain.metrics.alpacaeval._LIST_LINE` for Arrow's RE2: Python's ``\\s`` (every
-character ``str.isspace`` accepts) and ``\\d`` (Unicode decimal digits) spelled out, so the count
-of matches per text is the same (tests compare on every real pairwise text)."""
+_LIST_ITEM = f"[{_WS}]*(?:[-*+\u2022]|\\p{{Nd}}+[.)])[{_WS}]+[^{_WS}]"
+""":data:`registry.domain.metrics.alpacaeval._LIST_LINE` without its ``^``, for Arrow's RE2: Python's
+``\\s`` (every character ``str.isspace`` accepts) and ``\\d`` (Unicode decimal digits) spelled out."""
+HAS_LIST_RE2 = (f"(?s)\\A{_LIST_ITEM}.*\\n{_LIST_ITEM}", f"(?s)\\n{_LIST_ITEM}.*\\n{_LIST_ITEM}")
+"""Whether a text has two list lines (:func:`~registry.domain.metrics.alpacaeval.has_list`: two
+non-overlapping matches of ``_LIST_LINE``, an item at a line start) as two searches that stop at the
+second: an item at the text's start or after a line break, then one after a later line break. The same answer:
+an item matched at a line start is the only match there (each part's run of whitespace or digits
+must end where it does), it ends on a non-space (so the later break is past its end), and when any
+two line starts hold non-overlapping items, so do the first item found and a later one (tests
+compare with Python's ``re`` on every real text and on generated ones). RE2 skips from one line
+break to the next while no item has started: ~3× faster than counting every match."""
 
 
 def text_features(column) -> tuple[np.ndarray, np.ndarray]:
@@ -395,8 +403,9 @@ def text_features(column) -> tuple[np.ndarray, np.ndarray]:
         return (np.array([len(t) if isinstance(t, str) else 0 for t in values], dtype=float),
                 np.array([M.has_list(t) for t in values], dtype=bool))
     lengths = np.asarray(pc.utf8_length(column).fill_null(0).to_numpy(zero_copy_only=False), dtype=float)
-    lists = pc.count_substring_regex(column, LIST_LINE_RE2).fill_null(0)
-    return lengths, np.asarray(lists.to_numpy(zero_copy_only=False)) >= 2
+    first, later = (np.asarray(pc.match_substring_regex(column, p).fill_null(False).to_numpy(zero_copy_only=False))
+                    for p in HAS_LIST_RE2)
+    return lengths, first | later
 
 
 def human_values(task_type: str, table: pa.Table, rows: np.ndarray,

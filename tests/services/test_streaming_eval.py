@@ -393,3 +393,23 @@ if __name__ == "__main__":  # regenerate the pinned file (on purpose only)
             reg.close()
     PINNED.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     print(f"wrote {PINNED}: {len(data['runs'])} runs")
+
+
+def test_list_feature_on_generated_texts_matches_python():
+    """Texts drawn from the characters the list rule turns on (line breaks, every kind of space,
+    bullets, ASCII and other decimal digits, '.' and ')', letters): the two-search form
+    (``HAS_LIST_RE2``) gives Python's ``has_list`` (two non-overlapping ``_LIST_LINE`` matches)."""
+    import numpy as np
+    import pyarrow as pa
+
+    from registry.domain.metrics.alpacaeval import has_list
+    from registry.services.scoring import text_features
+
+    alphabet = list("\n\n\n  \t\r-*+\u2022.)1234a") + ["12", "\u0661", "\u00a0", "\u2003", "\u3000", "\x85", "\u2028",
+                                                   "\x1c", "\u200b", "x y", "- a", "1. b", "\n- ", "\n2) "]
+    rng = np.random.default_rng(11)
+    texts = ["".join(rng.choice(alphabet, size=int(rng.integers(0, 24)))) for _ in range(20_000)]
+    _, lists = text_features(pa.array(texts))
+    want = [has_list(t) for t in texts]
+    assert lists.tolist() == want
+    assert 1_000 < sum(want) < 19_000        # both answers are well represented
