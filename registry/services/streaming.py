@@ -524,7 +524,7 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
                         seen.add(hi[first][new], lo[first][new])
                         # the features are collected (and the sidecar written) a chunk later: their
                         # threads run while this chunk is judged and written, one chunk at most behind
-                        behind = _collect_features(behind, building, features)
+                        _collect_features(behind, building, features)
                         behind = (keys, pending, firsts, step == 0)
                     lap("hash")
                     examples = None  # the chunk's rows to judge, taken once for every slot that misses them
@@ -574,7 +574,7 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
                             on_progress(done, total)
                 check.finish()
                 lap("check")
-                behind = _collect_features(behind, building, features)
+                _collect_features(behind, building, features)
                 lap("hash")
                 for slot in slots:
                     slot.lookup.wait()
@@ -632,15 +632,14 @@ def stream_run(reg: RegistryContext, ev_sha: str, version, plugin_cls, config: d
 
 def _collect_features(behind, building, features: dict[str, list]) -> None:
     """Wait for a chunk's text features (``behind``: its input hashes, the features' futures, which
-    rows first show their input, and whether the pass is the first), add them to the run's and write
-    the chunk's rows of the input sidecar (``building``); ``None`` (what is left behind)."""
+    rows first show their input, and whether the pass is the first; ``None``: no chunk), add them to
+    the run's and write the chunk's rows of the input sidecar (``building``)."""
     if behind is not None:
         keys, pending, firsts, first_pass = behind
         kept = {f: future.result() for f, future in pending}
         for f, values in kept.items() if first_pass else ():
             features.setdefault(f, []).append(values)
         building.add(keys, kept, firsts)
-    return None
 
 
 def _passes(pf, rows: int, light: bool, slots: list[_Slot], writer: PredictionWriter):
