@@ -61,10 +61,12 @@ def _wait(predicate, what: str, timeout: float, proc: subprocess.Popen, log) -> 
     pytest.fail(f"timed out waiting for {what}:\n" + log.read_text()[-4000:])
 
 
-def _meta_evaluate_runs_settled(api: str) -> bool:
-    """Every meta-evaluate flow run has ended (and at least one has run)."""
+def _meta_evaluate_runs_settled(api: str, at_least: int) -> bool:
+    """At least ``at_least`` meta-evaluate flow runs exist and every one has ended. Each event's
+    automation creates its run on its own schedule: the checkpoint's run can do all the new work and
+    end before the evaluator's event has created its own run, so the count is waited for too."""
     runs = _api(api, "/flow_runs/filter", {"flows": {"name": {"any_": ["meta-evaluate"]}}})
-    return bool(runs) and all(r["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") for r in runs)
+    return len(runs) >= at_least and all(r["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") for r in runs)
 
 
 def _new_succeeded(reg, before: Counter) -> Counter:
@@ -106,7 +108,7 @@ def test_registrations_trigger_exactly_the_affected_pairs(sqlite_registry, data_
         assert done.returncode == 0, done.stderr
         expected = {(e.name, "llmbar-adversarial-manual@2"): 1 for e in evaluators}  # all judge pairwise
         _wait(lambda: _new_succeeded(reg, before) == expected, "the new version's evaluations", 300, serve, log)
-        _wait(lambda: _meta_evaluate_runs_settled(api), "the triggered flow runs to end", 120, serve, log)
+        _wait(lambda: _meta_evaluate_runs_settled(api, 1), "the triggered flow runs to end", 120, serve, log)
         assert _new_succeeded(reg, before) == expected
         assert not any(st == "running" for _, _, st in run_counts(reg))
 
@@ -122,7 +124,8 @@ def test_registrations_trigger_exactly_the_affected_pairs(sqlite_registry, data_
         assert done.returncode == 0, done.stderr
         expected = {("random-b", "llmbar-adversarial-manual@2"): 1, ("random-b", "summac-factcc@1"): 1}
         _wait(lambda: _new_succeeded(reg, before) == expected, "the new checkpoint's evaluations", 300, serve, log)
-        _wait(lambda: _meta_evaluate_runs_settled(api), "the triggered flow runs to end", 120, serve, log)
+        _wait(lambda: _meta_evaluate_runs_settled(api, 3),
+              "the three triggered flow runs (version, checkpoint, evaluator) to end", 120, serve, log)
         assert _new_succeeded(reg, before) == expected
         runs = _api(api, "/flow_runs/filter", {"flows": {"name": {"any_": ["meta-evaluate"]}}})
         triggered_by = Counter(r["parameters"].get("datasets") and "version" or
