@@ -83,9 +83,15 @@ def to_arrow(df: pd.DataFrame, spec: DatasetSpec, *, file: str | None = None, ro
         if f.text and not f.required:
             arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
         if isinstance(arr, pa.ChunkedArray):  # Arrow-backed columns (read block by block): one array
-            arr = arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
+            arr = _one_piece(arr)
         arrays.append(arr)
     return pa.Table.from_arrays(arrays, schema=spec.arrow_schema())
+
+
+def _one_piece(col: pa.ChunkedArray) -> pa.Array:
+    """A column as one array: its chunk when it has one (``combine_chunks`` would copy it, and a
+    chunk's text column is most of its bytes)."""
+    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
 
 
 # ------------------------------------------------------------------------------ the suite
@@ -97,7 +103,7 @@ def _derived(table: pa.Table, spec: DatasetSpec, rules: Rules) -> dict[str, pa.A
     for f in spec.fields:
         if not f.type.startswith("list<"):
             continue
-        col = table.column(f.name).combine_chunks()
+        col = _one_piece(table.column(f.name))
         out[f"__{f.name}_count"] = pc.list_value_length(col)
         allowed = rules.labels if f.allowed_items == "dataset" else f.allowed_items
         flat = pc.list_flatten(col)
@@ -113,8 +119,8 @@ def _derived(table: pa.Table, spec: DatasetSpec, rules: Rules) -> dict[str, pa.A
         out[f"__{f.name}_items_ok"] = pa.array(~bad_rows)
         if "score_in_scale" in spec.checks and f.type == "list<float64>":
             # every annotator score must lie in the scale, too
-            lo = pc.take(table.column("scale_min").combine_chunks(), parents)
-            hi = pc.take(table.column("scale_max").combine_chunks(), parents)
+            lo = pc.take(_one_piece(table.column("scale_min")), parents)
+            hi = pc.take(_one_piece(table.column("scale_max")), parents)
             outside = pc.or_(pc.less(flat, lo), pc.greater(flat, hi)).fill_null(False)
             rows = np.zeros(len(col), dtype=bool)
             rows[np.asarray(parents)[np.asarray(outside)]] = True
@@ -540,7 +546,7 @@ class ChunkedReport:
         suspect = np.zeros(n, dtype=bool)
         suspect[:1] = True  # GX's frame is never empty: a row that passes adds nothing
         for check in plan.text_checks:
-            suspect |= check.suspect(table.column(check.column).combine_chunks())
+            suspect |= check.suspect(_one_piece(table.column(check.column)))
         at = np.flatnonzero(suspect)
         text_columns = {"example_id"} | {c.column for c in plan.text_checks}
         text = table.select([c for c in table.column_names if c in text_columns]).take(pa.array(at))
