@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from registry.domain.arrays import one_array
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -119,8 +121,7 @@ def text_column(column, n: int | None = None):
 
     if column is None:
         return None
-    if isinstance(column, pa.ChunkedArray):  # one chunk (a chunk's table, `take`): no copy of the texts
-        column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    column = one_array(column)  # one chunk (a chunk's table, `take`): no copy of the texts
     if pa.types.is_large_string(column.type) or pa.types.is_string(column.type):
         return column
     return pa.array([None if v is None else str(v) for v in column.to_pylist()], type=pa.string())

@@ -16,6 +16,7 @@ from registry.domain.agreement import (
     mean_pairwise_agreement,
     pairwise_agreement_from_counts,
 )
+from registry.domain.arrays import one_array
 
 TEXT_FIELDS = ("instruction", "response", "response_a", "response_b", "reference")
 QUANTILES = (0.0, 0.25, 0.5, 0.75, 0.95, 1.0)
@@ -63,7 +64,7 @@ def _label_units(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, list[Any
     """Per-unit counts of each label for the units (rows) with at least two labels, computed
     column-wise: (counts[unit, category], unit lengths, categories sorted as text), or ``None``
     when the items are not plain labels (then the row-by-row functions are used)."""
-    arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    arr = one_array(col)
     items_type = arr.type.value_type
     if not (pa.types.is_string(items_type) or pa.types.is_large_string(items_type)):
         return None
@@ -161,7 +162,7 @@ class StatisticsAccumulator:
         if self._agreement in names:
             col = table.column(self._agreement)
             self._units_type = col.type
-            arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+            arr = one_array(col)
             lengths = pc.fill_null(pc.list_value_length(arr), 0).to_numpy(zero_copy_only=False)
             rows = np.flatnonzero(lengths >= 2)
             if len(rows):

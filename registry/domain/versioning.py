@@ -27,6 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
+from registry.domain.arrays import one_array
+
 
 _PARALLEL_ROWS = 100_000
 
@@ -68,7 +70,7 @@ def _list_json(col: pa.ChunkedArray) -> pa.Array:
     if not (pa.types.is_string(item_type) or pa.types.is_large_string(item_type) or pa.types.is_integer(item_type)
             or pa.types.is_floating(item_type) or pa.types.is_boolean(item_type)):
         return pa.array([None if v is None else json.dumps(v) for v in col.to_pylist()], pa.string())
-    arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    arr = one_array(col)
     offsets = np.asarray(arr.offsets)
     values = arr.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
     item_texts = _item_json(values) if len(values) else pa.array([], pa.string())

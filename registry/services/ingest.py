@@ -54,6 +54,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from registry.domain.arrays import one_array
 from registry.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -315,7 +316,7 @@ class Ingest:
         hashes = row_hashes(table)
         idx = np.asarray(pc.sort_indices(table, sort_keys=[("example_id", "ascending")]))
         ids = table.column("example_id")
-        ids = ids.chunk(0) if ids.num_chunks == 1 else ids.combine_chunks()
+        ids = one_array(ids)
         sort = None
         if len(idx) > 1 and not (np.diff(idx) == 1).all():
             sort = idx  # the rows are moved when written (spilled) or at the end (held)

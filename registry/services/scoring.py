@@ -53,6 +53,7 @@ import numpy as np
 import pyarrow as pa
 
 from registry.domain import metrics as M
+from registry.domain.arrays import one_array
 from registry.domain.entities import MetricRecord
 from registry.domain.judgments import FAIL, VERDICT_CODES, encode_verdicts
 from registry.domain.metrics.catalog import HEADLINE, headline_metric  # noqa: F401 (HEADLINE: re-exported)
@@ -396,8 +397,7 @@ def text_features(column) -> tuple[np.ndarray, np.ndarray]:
     a missing text has length 0 and no list."""
     import pyarrow.compute as pc
 
-    if isinstance(column, pa.ChunkedArray):  # one chunk (a chunk's table): no copy of the texts
-        column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    column = one_array(column)  # one chunk (a chunk's table): no copy of the texts
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         values = column.to_pylist()
         return (np.array([len(t) if isinstance(t, str) else 0 for t in values], dtype=float),

@@ -110,6 +110,7 @@ from registry.adapters.sources.files import (  # noqa: F401 (detect_format, SUPP
     records_table,
     typed_block,
 )
+from registry.domain.arrays import one_array
 from registry.domain.options import parse_pairs  # noqa: F401 (re-exported: the CLI's KEY=VALUE reading)
 from registry.domain.options import score_scale
 from registry.errors import InvalidInput
@@ -671,7 +672,7 @@ def _annotator_column(conv: _Rows, cols: _Columns, f: str, names: list[str]) -> 
         return conv.annotators([cols.values(c) for c in names], f, n)
     if pa.types.is_null(arr.type):
         return None
-    arr = arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
+    arr = one_array(arr)
     offsets = np.asarray(arr.offsets, dtype=np.int64)
     start = int(offsets[0])
     bounds = offsets - start

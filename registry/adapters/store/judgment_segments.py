@@ -37,6 +37,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from registry.domain.arrays import one_array
+
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import pyarrow as pa
@@ -69,10 +71,8 @@ def judgment_schema():
 def hash_words(hashes) -> tuple[np.ndarray, np.ndarray]:
     """(high, low) 64-bit words of 16-byte example hashes (an Arrow ``binary(16)`` array)."""
     import numpy as np
-    import pyarrow as pa
 
-    if isinstance(hashes, pa.ChunkedArray):
-        hashes = hashes.combine_chunks() if hashes.num_chunks != 1 else hashes.chunk(0)
+    hashes = one_array(hashes)
     n = len(hashes)
     if n == 0:
         return np.zeros(0, np.uint64), np.zeros(0, np.uint64)

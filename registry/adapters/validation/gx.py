@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from registry.adapters.validation.spec import DatasetSpec, FieldSpec
+from registry.domain.arrays import one_array
 from registry.errors import InvalidInput, ValidationFailed
 
 ROW = "_row"
@@ -82,16 +83,9 @@ def to_arrow(df: pd.DataFrame, spec: DatasetSpec, *, file: str | None = None, ro
                                file=file, row=row_offset + pos + 1, field=f.name) from None
         if f.text and not f.required:
             arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
-        if isinstance(arr, pa.ChunkedArray):  # Arrow-backed columns (read block by block): one array
-            arr = _one_piece(arr)
+        arr = one_array(arr)  # Arrow-backed columns (read block by block): one array
         arrays.append(arr)
     return pa.Table.from_arrays(arrays, schema=spec.arrow_schema())
-
-
-def _one_piece(col: pa.ChunkedArray) -> pa.Array:
-    """A column as one array: its chunk when it has one (``combine_chunks`` would copy it, and a
-    chunk's text column is most of its bytes)."""
-    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
 
 
 # ------------------------------------------------------------------------------ the suite
@@ -103,7 +97,7 @@ def _derived(table: pa.Table, spec: DatasetSpec, rules: Rules) -> dict[str, pa.A
     for f in spec.fields:
         if not f.type.startswith("list<"):
             continue
-        col = _one_piece(table.column(f.name))
+        col = one_array(table.column(f.name))
         out[f"__{f.name}_count"] = pc.list_value_length(col)
         allowed = rules.labels if f.allowed_items == "dataset" else f.allowed_items
         flat = pc.list_flatten(col)
@@ -119,8 +113,8 @@ def _derived(table: pa.Table, spec: DatasetSpec, rules: Rules) -> dict[str, pa.A
         out[f"__{f.name}_items_ok"] = pa.array(~bad_rows)
         if "score_in_scale" in spec.checks and f.type == "list<float64>":
             # every annotator score must lie in the scale, too
-            lo = pc.take(_one_piece(table.column("scale_min")), parents)
-            hi = pc.take(_one_piece(table.column("scale_max")), parents)
+            lo = pc.take(one_array(table.column("scale_min")), parents)
+            hi = pc.take(one_array(table.column("scale_max")), parents)
             outside = pc.or_(pc.less(flat, lo), pc.greater(flat, hi)).fill_null(False)
             rows = np.zeros(len(col), dtype=bool)
             rows[np.asarray(parents)[np.asarray(outside)]] = True
@@ -546,7 +540,7 @@ class ChunkedReport:
         suspect = np.zeros(n, dtype=bool)
         suspect[:1] = True  # GX's frame is never empty: a row that passes adds nothing
         for check in plan.text_checks:
-            suspect |= check.suspect(_one_piece(table.column(check.column)))
+            suspect |= check.suspect(one_array(table.column(check.column)))
         at = np.flatnonzero(suspect)
         text_columns = {"example_id"} | {c.column for c in plan.text_checks}
         text = table.select([c for c in table.column_names if c in text_columns]).take(pa.array(at))
